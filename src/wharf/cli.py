@@ -1,0 +1,247 @@
+"""The ``wharf`` command and the ``seldon-core-microservice`` compatible entry point.
+
+Nothing is parsed at import time; every flag falls back to the environment variable upstream
+reads, so existing Dockerfiles, s2i images and SeldonDeployments keep working unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from typing import Any, Sequence
+
+log = logging.getLogger("wharf")
+
+SERVICE_TYPES = ("MODEL", "ROUTER", "TRANSFORMER", "OUTPUT_TRANSFORMER", "COMBINER", "OUTLIER_DETECTOR")
+LEGACY_API_TYPES = ("REST", "GRPC", "FBS")
+ANNOTATIONS_FILE = "/etc/podinfo/annotations"
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"error: environment variable {name}={raw!r} is not an integer") from None
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    return default if raw is None else raw.strip().lower() in ("1", "true", "t", "yes", "y", "on")
+
+
+def serve_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Serve a Python model class with the Seldon v1 component API: REST, gRPC and Prometheus metrics.",
+        epilog="Every option falls back to the environment variable named in its help, as seldon-core-microservice does.",
+    )
+    p.add_argument("interface_name", nargs="?", default=os.environ.get("MODEL_NAME"),
+                   help="class to serve: MyModel (file MyModel.py) or package.module.Class [env MODEL_NAME]")
+    p.add_argument("--service-type", choices=SERVICE_TYPES, default=os.environ.get("SERVICE_TYPE", "MODEL"),
+                   help="kind of graph node; informational, every endpoint is served [env SERVICE_TYPE]")
+    p.add_argument("--persistence", nargs="?", type=int, const=1, default=_env_int("PERSISTENCE", 0),
+                   help="deprecated and ignored [env PERSISTENCE]")
+    p.add_argument("--parameters", default=os.environ.get("PREDICTIVE_UNIT_PARAMETERS", "[]"),
+                   help='constructor arguments as JSON [{"name","value","type"}] [env PREDICTIVE_UNIT_PARAMETERS]')
+    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO",
+                   help="log level; env SELDON_LOG_LEVEL wins over this flag")
+    p.add_argument("--debug", nargs="?", const=True, default=_env_bool("SELDON_DEBUG"),
+                   help="accepted for compatibility; Wharf has no separate debug server [env SELDON_DEBUG]")
+    p.add_argument("--tracing", nargs="?", type=int, const=1, default=_env_int("TRACING", 0),
+                   help="accepted for compatibility; tracing is not implemented yet [env TRACING]")
+    p.add_argument("--workers", type=int, default=_env_int("GUNICORN_WORKERS", os.cpu_count() or 1),
+                   help="worker processes, each serving REST and gRPC (default: one per core) [env GUNICORN_WORKERS]")
+    p.add_argument("--threads", type=int, default=_env_int("GUNICORN_THREADS", 1),
+                   help="threads per worker running user code; 1 runs it on the event loop [env GUNICORN_THREADS]")
+    p.add_argument("--max-requests", type=int, default=_env_int("GUNICORN_MAX_REQUESTS", 0),
+                   help="accepted for compatibility; workers are not recycled [env GUNICORN_MAX_REQUESTS]")
+    p.add_argument("--max-requests-jitter", type=int, default=_env_int("GUNICORN_MAX_REQUESTS_JITTER", 0),
+                   help="accepted for compatibility [env GUNICORN_MAX_REQUESTS_JITTER]")
+    p.add_argument("--keepalive", type=int, default=_env_int("GUNICORN_KEEPALIVE", 2),
+                   help="seconds an idle HTTP keep-alive connection stays open [env GUNICORN_KEEPALIVE]")
+    p.add_argument("--single-threaded", type=int, default=_env_int("FLASK_SINGLE_THREADED", 0),
+                   help="non-zero forces --threads 1 [env FLASK_SINGLE_THREADED]")
+    p.add_argument("--http-port", type=int, default=_env_int("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", 9000),
+                   help="REST port [env PREDICTIVE_UNIT_HTTP_SERVICE_PORT]")
+    p.add_argument("--grpc-port", type=int, default=_env_int("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", 5000),
+                   help="gRPC port [env PREDICTIVE_UNIT_GRPC_SERVICE_PORT]")
+    p.add_argument("--metrics-port", type=int, default=_env_int("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", 6000),
+                   help="Prometheus port [env PREDICTIVE_UNIT_METRICS_SERVICE_PORT]")
+    p.add_argument("--pidfile", default=None, help="write the supervisor's pid to this file")
+    p.add_argument("--access-log", nargs="?", const=True, default=_env_bool("GUNICORN_ACCESS_LOG"),
+                   help="log every HTTP request [env GUNICORN_ACCESS_LOG]")
+    p.add_argument("--grpc-threads", type=int, default=_env_int("GRPC_THREADS", 1),
+                   help="accepted for compatibility; gRPC runs on each worker's event loop [env GRPC_THREADS]")
+    p.add_argument("--grpc-workers", type=int, default=_env_int("GRPC_WORKERS", 1),
+                   help="0 turns gRPC off; otherwise every worker serves gRPC [env GRPC_WORKERS]")
+    p.add_argument("--host", default=os.environ.get("WHARF_HOST", "0.0.0.0"), help="address to bind [env WHARF_HOST]")
+    p.add_argument("--graceful-timeout", type=float, default=float(os.environ.get("WHARF_GRACEFUL_TIMEOUT", "30")),
+                   help="seconds in-flight requests get to finish after SIGTERM [env WHARF_GRACEFUL_TIMEOUT]")
+    return p
+
+
+def read_annotations(path: str = ANNOTATIONS_FILE) -> dict[str, str]:
+    """Pod annotations from the Downward API file (lines ``key="value"``)."""
+    annotations: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                key, sep, value = line.strip().partition("=")
+                if sep:
+                    annotations[key] = value.strip().strip('"')
+    except OSError:
+        pass
+    return annotations
+
+
+def _identity_from_env() -> Any:
+    from wharf.component.metadata import split_image
+    from wharf.server.prom import Identity
+
+    image, version = split_image(os.environ.get("PREDICTIVE_UNIT_IMAGE", "NOT_IMPLEMENTED:NOT_IMPLEMENTED"))
+    try:
+        predictor_version = json.loads(os.environ.get("PREDICTOR_LABELS", "{}")).get("version", "NOT_IMPLEMENTED")
+    except (ValueError, AttributeError):
+        predictor_version = "NOT_IMPLEMENTED"
+    return Identity(
+        deployment_name=os.environ.get("SELDON_DEPLOYMENT_ID", "NOT_IMPLEMENTED"),
+        model_name=os.environ.get("PREDICTIVE_UNIT_ID", "NOT_IMPLEMENTED"),
+        model_image=image, model_version=version or "NOT_IMPLEMENTED",
+        predictor_name=os.environ.get("PREDICTOR_ID", "NOT_IMPLEMENTED"),
+        predictor_version=str(predictor_version),
+    )
+
+
+def _setup_logging(flag_level: str) -> str:
+    level = os.environ.get("SELDON_LOG_LEVEL", flag_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        level = "INFO"
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s")
+    return level
+
+
+def run_server(argv: Sequence[str] | None, prog: str) -> int:
+    parser = serve_parser(prog)
+    args, extra = parser.parse_known_args(argv)
+    level = _setup_logging(args.log_level)
+    if extra and extra[0] in LEGACY_API_TYPES and len(extra) == 1:
+        log.warning("positional API type %r is deprecated since Seldon 1.5 and ignored: "
+                    "REST and gRPC are both served", extra[0])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if not args.interface_name:
+        parser.error("the model class is required: give it as the first argument or set MODEL_NAME")
+    if args.persistence:
+        log.error("Persistence: ignored, persistence is deprecated")
+    if args.workers < 1:
+        parser.error(f"--workers must be at least 1, got {args.workers}")
+
+    # prometheus_client picks multiprocess mode at import: set its folder before anything imports it.
+    owned_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        owned_dir = tempfile.mkdtemp(prefix="wharf-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = owned_dir
+    try:
+        return _serve(args, level)
+    finally:
+        if owned_dir:
+            shutil.rmtree(owned_dir, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, level: str) -> int:
+    from wharf.compat import install_seldon_core_alias
+    from wharf.component.loader import UserClassError, load_user_class
+    from wharf.component.model import Component, UnitInfo
+    from wharf.component.parameters import ParameterError, parse_parameters
+    from wharf.server.config import ServerConfig
+    from wharf.server.supervisor import Supervisor
+
+    if _env_bool("WHARF_SELDON_COMPAT", True):
+        install_seldon_core_alias()
+    try:
+        params = parse_parameters(args.parameters, "--parameters/PREDICTIVE_UNIT_PARAMETERS")
+        user_class = load_user_class(args.interface_name)
+    except (ParameterError, UserClassError) as exc:
+        log.error("%s", exc)
+        return 2
+    try:
+        user = user_class(**params)
+    except TypeError as exc:
+        log.error("%s(**parameters) failed: %s (parameters given: %s)", args.interface_name, exc,
+                  ", ".join(params) or "none")
+        return 2
+    annotations = read_annotations()
+    max_msg = annotations.get("seldon.io/grpc-max-message-size")
+    unit = UnitInfo(
+        unit_id=os.environ.get("PREDICTIVE_UNIT_ID") or None,
+        image=os.environ.get("PREDICTIVE_UNIT_IMAGE", "NOT_IMPLEMENTED:NOT_IMPLEMENTED"),
+        include_metrics_in_response=os.environ.get("INCLUDE_METRICS_IN_CLIENT_RESPONSE", "true").lower() == "true",
+        executor_enabled=os.environ.get("SELDON_EXECUTOR_ENABLED", "true").lower() != "false",
+        metadata_env=os.environ.get("MODEL_METADATA"),
+    )
+    component = Component(user, unit)
+    config = ServerConfig(
+        http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
+        metrics_path=os.environ.get("PREDICTIVE_UNIT_METRICS_ENDPOINT", "/metrics"), host=args.host,
+        workers=args.workers, threads=1 if args.single_threaded else max(1, args.threads),
+        grpc_enabled=args.grpc_workers != 0, keepalive=args.keepalive, access_log=bool(args.access_log),
+        log_level=level, graceful_timeout=args.graceful_timeout,
+        max_message_bytes=int(max_msg) if max_msg and max_msg.isdigit() else None,
+        payload_passthrough=_env_bool("PAYLOAD_PASSTHROUGH"),
+        unit=unit, identity=_identity_from_env(),
+    )
+    if args.pidfile:
+        with open(args.pidfile, "w", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n")
+    try:
+        return Supervisor(config, component).run()
+    except OSError as exc:
+        log.error("%s", exc)
+        return 1
+
+
+def seldon_core_microservice(argv: Sequence[str] | None = None) -> int:
+    """``seldon-core-microservice``: upstream's command line, served by Wharf."""
+    return run_server(argv, "seldon-core-microservice")
+
+
+def seldon_core_tester(argv: Sequence[str] | None = None) -> int:
+    from wharf.testing.tester import main as tester_main
+
+    return tester_main(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {
+        "serve": "serve a model class (same flags as seldon-core-microservice)",
+        "test": "check a running component against a contract.json",
+        "version": "print the version",
+    }
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        width = max(map(len, commands))
+        print("usage: wharf <command> [options]\n\ncommands:")
+        for name, text in commands.items():
+            print(f"  {name:<{width}}  {text}")
+        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    command, rest = argv[0], argv[1:]
+    if command == "serve":
+        return run_server(rest, "wharf serve")
+    if command == "test":
+        return seldon_core_tester(rest)
+    from wharf import __version__
+
+    print(__version__)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Model metadata: defaults from the image, ``init_metadata()``, ``MODEL_METADATA``, schema check."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jsonschema
+import yaml
+
+log = logging.getLogger(__name__)
+
+_V2_DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+                 "FP16", "FP32", "FP64", "BYTES"]
+_KNOWN_TYPES = ["tensor", "ndarray", "tftensor", "jsonData", "strData", "binData"]
+
+_TENSOR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "names": {"type": "array", "items": {"type": "string"}},
+        "shape": {"type": "array", "items": {"type": "integer"}},
+    },
+}
+_IO_ITEM = {
+    "oneOf": [
+        {"type": "object", "required": ["messagetype"],
+         "properties": {"messagetype": {"enum": ["tensor", "ndarray", "tftensor"]}, "schema": _TENSOR_SCHEMA}},
+        {"type": "object", "required": ["messagetype"],
+         "properties": {"messagetype": {"const": "jsonData"}, "schema": {"type": "object"}}},
+        {"type": "object", "required": ["messagetype"],
+         "properties": {"messagetype": {"enum": ["strData", "binData"]}}},
+        {"type": "object", "required": ["messagetype"],
+         "properties": {"messagetype": {"type": "string", "not": {"enum": _KNOWN_TYPES}},
+                        "schema": {"type": "object"}}},
+        {"type": "object", "required": ["name", "datatype", "shape"], "not": {"required": ["messagetype"]},
+         "properties": {"name": {"type": "string"}, "datatype": {"enum": _V2_DATATYPES},
+                        "shape": {"type": "array", "items": {"type": "integer"}}}},
+    ]
+}
+METADATA_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},
+        "versions": {"type": "array", "items": {"type": "string"}},
+        "platform": {"type": "string"},
+        "inputs": {"type": "array", "items": _IO_ITEM},
+        "outputs": {"type": "array", "items": _IO_ITEM},
+        "custom": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
+
+
+def split_image(image: str) -> tuple[str, str]:
+    """``registry:5000/repo/name:tag`` -> (``registry:5000/repo/name``, ``tag``)."""
+    name, sep, tag = image.rpartition(":")
+    if not sep or "/" in tag:
+        return image, ""
+    return name, tag
+
+
+def build_metadata(image: str, from_user: dict[str, Any] | None, from_env: str | None) -> tuple[dict | None, str]:
+    """The metadata document, or ``(None, why)`` when it fails the schema (served as a 500)."""
+    name, version = split_image(image)
+    meta: dict[str, Any] = {"name": name, "versions": [version], "platform": "", "inputs": [], "outputs": [], "custom": {}}
+    try:
+        env_meta = yaml.safe_load(from_env) if from_env else {}
+    except yaml.YAMLError as exc:
+        return None, f"MODEL_METADATA is not valid YAML/JSON: {exc}"
+    if env_meta is not None and not isinstance(env_meta, dict):
+        return None, "MODEL_METADATA must be a mapping"
+    meta.update(from_user or {})
+    meta.update(env_meta or {})
+    errors = sorted(jsonschema.Draft7Validator(METADATA_SCHEMA).iter_errors(meta), key=lambda e: list(e.path))
+    if errors:
+        why = "; ".join(f"{'/'.join(map(str, e.path)) or 'metadata'}: {e.message}" for e in errors)
+        log.error("model metadata is invalid and will not be served: %s", why)
+        return None, why
+    return meta, ""

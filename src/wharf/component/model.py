@@ -1,0 +1,352 @@
+"""``Component``: a user object behind the Seldon v1 method contract.
+
+Everything about *which* user method answers a request lives here, resolved once at start-up:
+``<m>_rest``/``<m>_grpc`` (deprecated) win, then ``<m>_raw``, then the high-level method with the
+payload decoded and the response built by the mirroring rules. Transports pass a wire
+(``wire.JSON`` or ``wire.PROTO``) and get a message of the same kind back.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from wharf.component.metadata import build_metadata
+from wharf.component.metrics import MetricsSink, NullSink, validate_metrics
+from wharf.component.user_api import SeldonComponent, is_not_implemented, is_seldon_response
+from wharf.protocol.errors import BAD_METADATA, MicroserviceError
+from wharf.protocol.message import EMPTY_DATA, Payload, default_names, response_meta
+
+log = logging.getLogger(__name__)
+
+NO_PAYLOAD = Payload("none", None, [], None)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitInfo:
+    """Who this component is in the graph (from the PREDICTIVE_UNIT_* environment)."""
+
+    unit_id: str | None = None  # PREDICTIVE_UNIT_ID; None when unset (then no requestPath)
+    image: str = "NOT_IMPLEMENTED:NOT_IMPLEMENTED"
+    include_metrics_in_response: bool = True
+    executor_enabled: bool = True
+    metadata_env: str | None = None  # MODEL_METADATA
+
+
+@dataclass(frozen=True, slots=True)
+class _Api:
+    label: str  # the metrics "method" label
+    rest: Callable | None
+    grpc: Callable | None
+    raw: Callable | None
+    plain: Callable | None
+
+
+def _takes_meta(fn: Callable) -> bool | None:
+    """Whether ``fn`` accepts ``meta=``; None when its signature cannot be read."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    return any(p.name == "meta" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+def _with_meta(fn: Callable) -> Callable[[Any, list, Any], Any]:
+    """Call ``fn(X, names, meta=meta)`` or ``fn(X, names)`` as its signature allows.
+
+    Upstream tries with ``meta`` and retries without on any TypeError, which runs user code twice
+    when the TypeError came from inside it; reading the signature once avoids that.
+    """
+    takes = _takes_meta(fn)
+    if takes is True:
+        return lambda x, names, meta: fn(x, names, meta=meta)
+    if takes is False:
+        return lambda x, names, meta: fn(x, names)
+
+    def call(x: Any, names: list, meta: Any) -> Any:
+        try:
+            return fn(x, names, meta=meta)
+        except TypeError:
+            return fn(x, names)
+
+    return call
+
+
+class Component:
+    def __init__(self, user: Any, unit: UnitInfo = UnitInfo(), sink: MetricsSink | None = None) -> None:
+        self.user = user
+        self.unit = unit
+        self.sink: MetricsSink = sink or NullSink()
+        self._request_path = {unit.unit_id: unit.image} if unit.unit_id else None
+        self._feedback_key = unit.unit_id or "0"
+        self._tags = self._method("tags")
+        self._metrics = self._method("metrics")
+        self._class_names = getattr(user, "class_names", None)
+        self._apis = {
+            "predict": self._api("predict", "predict"),
+            "transform_input": self._api("transform_input", "inputtransform"),
+            "transform_output": self._api("transform_output", "outputtransform"),
+            "route": self._api("route", "router"),
+            "aggregate": self._api("aggregate", "aggregate"),
+            "send_feedback": self._api("send_feedback", "feedback"),
+            "health_status": self._api("health_status", "health"),
+        }
+        self._calls = {name: _with_meta(api.plain) for name, api in self._apis.items()
+                       if api.plain and name in ("predict", "transform_input", "transform_output", "route")}
+        self.metadata, self.metadata_error = self._build_metadata()
+
+    # --- resolution, once ------------------------------------------------------------------
+
+    def _method(self, name: str) -> Callable | None:
+        fn = getattr(self.user, name, None)
+        if fn is None or not callable(fn):
+            return None
+        if getattr(type(self.user), name, None) is getattr(SeldonComponent, name, object()):
+            return None  # the base-class stub: the user did not provide it
+        return fn
+
+    def _api(self, name: str, label: str) -> _Api:
+        rest, grpc = self._method(f"{name}_rest"), self._method(f"{name}_grpc")
+        for fn in (rest, grpc):
+            if fn is not None:
+                log.warning("%s is deprecated; implement %s_raw instead", fn.__name__, name)
+        return _Api(label, rest, grpc, self._method(f"{name}_raw"), self._method(name))
+
+    def _build_metadata(self) -> tuple[dict | None, str]:
+        from_user = None
+        for name in ("init_metadata", "metadata"):
+            fn = self._method(name)
+            if fn is None:
+                continue
+            try:
+                from_user = fn()
+                break
+            except Exception as exc:  # noqa: BLE001 - a broken metadata method must not stop serving
+                if not is_not_implemented(exc):
+                    log.error("%s() failed: %s", name, exc)
+                    return None, f"{name}() failed: {exc}"
+        return build_metadata(self.unit.image, from_user, self.unit.metadata_env)
+
+    def load(self) -> None:
+        fn = getattr(self.user, "load", None)
+        if fn is None or not callable(fn):
+            return
+        try:
+            fn()
+        except (NotImplementedError, AttributeError) as exc:
+            log.debug("load() skipped: %s", exc)
+
+    # --- the request path --------------------------------------------------------------------
+
+    def _special(self, api: _Api, msg: Any, wire: Any) -> tuple[bool, Any]:
+        """Run a deprecated ``_rest``/``_grpc`` or a ``_raw`` method if the class has one."""
+        special = api.grpc if wire.is_proto else api.rest
+        if special is not None:
+            return True, special(msg)
+        if api.raw is not None:
+            try:
+                result = api.raw(msg)
+            except Exception as exc:
+                if not is_not_implemented(exc):
+                    raise
+            else:
+                return True, self._finish_raw(api.label, wire.from_any(result), wire)
+        return False, None
+
+    def _finish_raw(self, label: str, result: Any, wire: Any) -> Any:
+        metrics = wire.take_metrics(result, self.unit.include_metrics_in_response)
+        if metrics:
+            self.sink.record(label, validate_metrics(metrics))
+        return result
+
+    def _optional(self, fn: Callable | None) -> Any:
+        if fn is None:
+            return None
+        try:
+            return fn()
+        except Exception as exc:
+            if is_not_implemented(exc):
+                return None
+            raise
+
+    def _names(self, arr: np.ndarray) -> list[str]:
+        if arr.ndim > 1 and self._class_names is not None:
+            names = self._class_names
+            if callable(names):
+                try:
+                    names = names()
+                except Exception as exc:
+                    if not is_not_implemented(exc):
+                        raise
+                    return default_names(arr)
+            return list(names)
+        return default_names(arr)
+
+    def _respond(self, result: Any, request: Payload, wire: Any, label: str, request_meta: dict | None) -> Any:
+        runtime_tags = runtime_metrics = None
+        if is_seldon_response(result):
+            runtime_tags, runtime_metrics, result = result.tags, result.metrics, result.data
+        user_tags = self._optional(self._tags)
+        metrics = (self._optional(self._metrics) or []) + (runtime_metrics or [])
+        if metrics:
+            self.sink.record(label, validate_metrics(metrics))
+        out = wire.encode(result, request, self._names)
+        meta = response_meta(
+            request_meta,
+            tags=[user_tags, runtime_tags],
+            metrics=metrics if self.unit.include_metrics_in_response else [],
+            request_path=self._request_path,
+        )
+        return wire.set_meta(out, meta)
+
+    def _plain(self, name: str, payload: Payload, default: Callable[[], Any]) -> Any:
+        call = self._calls.get(name)
+        if call is None:
+            return default()
+        try:
+            return call(payload.value, payload.names, payload.meta)
+        except Exception as exc:
+            if is_not_implemented(exc):
+                return default()
+            raise
+
+    def predict(self, msg: Any, wire: Any) -> Any:
+        return self._unary("predict", msg, wire, lambda p: [])
+
+    def transform_input(self, msg: Any, wire: Any) -> Any:
+        return self._unary("transform_input", msg, wire, lambda p: p.value)
+
+    def transform_output(self, msg: Any, wire: Any) -> Any:
+        return self._unary("transform_output", msg, wire, lambda p: p.value)
+
+    def _unary(self, name: str, msg: Any, wire: Any, default: Callable[[Payload], Any]) -> Any:
+        api = self._apis[name]
+        done, result = self._special(api, msg, wire)
+        if done:
+            return result
+        payload = wire.decode(msg)
+        result = self._plain(name, payload, lambda: default(payload))
+        return self._respond(result, payload, wire, api.label, payload.meta)
+
+    def route(self, msg: Any, wire: Any) -> Any:
+        api = self._apis["route"]
+        done, result = self._special(api, msg, wire)
+        if done:
+            return result
+        payload = wire.decode(msg)
+
+        def missing() -> Any:
+            raise MicroserviceError("Route not defined")
+
+        result = self._plain("route", payload, missing)
+        branch = result.data if is_seldon_response(result) else result
+        if isinstance(branch, bool) or not isinstance(branch, numbers.Integral):
+            raise MicroserviceError(f"Routing response must be int but got {branch!r}")
+        routed = np.array([[int(branch)]])
+        if is_seldon_response(result):
+            result.data = routed
+        else:
+            result = routed
+        return self._respond(result, payload, wire, api.label, None)
+
+    def aggregate(self, msg: Any, wire: Any) -> Any:
+        api = self._apis["aggregate"]
+        done, result = self._special(api, msg, wire)
+        if done:
+            return result
+        payloads = wire.decode_list(msg)
+        if not payloads:
+            raise MicroserviceError("aggregate: the request holds no messages (seldonMessages is empty)")
+        if api.plain is None:
+            raise MicroserviceError("Aggregate not defined")
+        try:
+            result = api.plain([p.value for p in payloads], [p.names for p in payloads])
+        except Exception as exc:
+            if is_not_implemented(exc):
+                raise MicroserviceError("Aggregate not defined") from None
+            raise
+        return self._respond(result, payloads[0], wire, api.label, _merge_child_meta(payloads))
+
+    def send_feedback(self, msg: Any, wire: Any) -> Any:
+        api = self._apis["send_feedback"]
+        special = api.grpc if wire.is_proto else api.rest
+        if special is not None:
+            return special(msg)
+        if api.raw is not None:  # upstream always hands send_feedback_raw a Feedback proto
+            try:
+                result = api.raw(wire.to_feedback_proto(msg))
+            except Exception as exc:
+                if not is_not_implemented(exc):
+                    raise
+            else:
+                return self._finish_raw(api.label, wire.from_any(result), wire)
+        request, response, reward, truth = wire.feedback_parts(msg)
+        req = wire.decode(request) if request is not None else Payload(EMPTY_DATA, np.array([]), [], None)
+        truth_payload = wire.decode(truth) if truth is not None else None
+        try:
+            reward = float(reward or 0.0)
+        except (TypeError, ValueError):
+            raise MicroserviceError(f"request.reward: expected a number, got {reward!r}") from None
+        if self.unit.executor_enabled and reward:
+            self.sink.feedback(reward)
+        result: Any = None
+        if api.plain is not None:
+            features = req.value if req.has_data else np.array([])
+            truth_value = truth_payload.value if truth_payload and truth_payload.has_data else np.array([])
+            try:
+                result = api.plain(features, req.names, reward, truth_value, routing=self._routing(response, wire))
+            except Exception as exc:
+                if not is_not_implemented(exc):
+                    raise
+        return self._respond([] if result is None else result, req, wire, api.label, req.meta)
+
+    def _routing(self, response: Any, wire: Any) -> int | None:
+        if response is None:
+            return None
+        if wire.is_proto:
+            routing = response.meta.routing
+            return routing[self._feedback_key] if self._feedback_key in routing else None
+        meta = response.get("meta") if isinstance(response, dict) else None
+        return ((meta or {}).get("routing") or {}).get(self._feedback_key)
+
+    def health_status(self, wire: Any) -> Any:
+        api = self._apis["health_status"]
+        if api.raw is not None:
+            try:
+                return wire.from_any(api.raw())
+            except Exception as exc:
+                if not is_not_implemented(exc):
+                    raise
+        if api.plain is None:
+            result: Any = "healthy"
+        else:
+            try:
+                result = api.plain()
+            except Exception as exc:
+                if not is_not_implemented(exc):
+                    raise
+                result = "not implemented - assuming healthy"
+        return self._respond(result, NO_PAYLOAD, wire, api.label, None)
+
+    def require_metadata(self) -> dict[str, Any]:
+        if self.metadata is None:
+            raise MicroserviceError(f"Model metadata unavailable: {self.metadata_error}", 500, reason=BAD_METADATA)
+        return self.metadata
+
+
+def _merge_child_meta(payloads: list[Payload]) -> dict[str, Any]:
+    """Children's tags and requestPath merged, metrics concatenated, the first puid kept."""
+    merged: dict[str, Any] = {"tags": {}, "requestPath": {}, "metrics": []}
+    for p in payloads:
+        meta = p.meta or {}
+        if meta.get("puid") and "puid" not in merged:
+            merged["puid"] = meta["puid"]
+        merged["tags"].update(meta.get("tags") or {})
+        merged["requestPath"].update(meta.get("requestPath") or {})
+        merged["metrics"].extend(meta.get("metrics") or [])
+    return merged

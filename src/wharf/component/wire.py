@@ -1,0 +1,102 @@
+"""The two message containers a component answers in: JSON dicts (REST) and protos (gRPC)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import json_format
+
+from wharf.protocol import message
+from wharf.protocol.pb import prediction_pb2 as pb
+
+
+class JsonWire:
+    is_proto = False
+    decode = staticmethod(message.decode_json)
+    encode = staticmethod(message.encode_json)
+
+    @staticmethod
+    def decode_list(msg: Any) -> list[message.Payload]:
+        return message.decode_json_list(msg)
+
+    @staticmethod
+    def set_meta(out: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+        out["meta"] = meta  # upstream always sends "meta", even empty
+        return out
+
+    @staticmethod
+    def feedback_parts(msg: Any) -> tuple[Any, Any, Any, Any]:
+        if not isinstance(msg, dict):
+            raise message.MicroserviceError("request: expected a Feedback object {request, response, reward, truth}")
+        return msg.get("request"), msg.get("response"), msg.get("reward", 0.0), msg.get("truth")
+
+    @staticmethod
+    def to_feedback_proto(msg: Any) -> pb.Feedback:
+        try:
+            return json_format.ParseDict(msg, pb.Feedback(), ignore_unknown_fields=True)
+        except json_format.ParseError as exc:
+            raise message.MicroserviceError(f"request: not a Feedback message: {exc}") from None
+
+    @staticmethod
+    def from_any(result: Any) -> Any:
+        """What a ``*_raw`` method returned, as JSON (a proto is converted)."""
+        if hasattr(result, "DESCRIPTOR"):
+            return json_format.MessageToDict(result)
+        return result
+
+    @staticmethod
+    def take_metrics(result: Any, keep: bool) -> list[dict[str, Any]]:
+        if not isinstance(result, dict) or not isinstance(result.get("meta"), dict):
+            return []
+        metrics = result["meta"].get("metrics") or []
+        if not keep:
+            result["meta"].pop("metrics", None)
+        return metrics
+
+
+class ProtoWire:
+    is_proto = True
+    decode = staticmethod(message.decode_proto)
+    encode = staticmethod(message.encode_proto)
+
+    @staticmethod
+    def decode_list(msg: pb.SeldonMessageList) -> list[message.Payload]:
+        return [message.decode_proto(m) for m in msg.seldonMessages]
+
+    @staticmethod
+    def set_meta(out: pb.SeldonMessage, meta: dict[str, Any]) -> pb.SeldonMessage:
+        if meta:
+            json_format.ParseDict(meta, out.meta)
+        return out
+
+    @staticmethod
+    def feedback_parts(msg: pb.Feedback) -> tuple[Any, Any, Any, Any]:
+        return (msg.request if msg.HasField("request") else None,
+                msg.response if msg.HasField("response") else None,
+                msg.reward,
+                msg.truth if msg.HasField("truth") else None)
+
+    @staticmethod
+    def to_feedback_proto(msg: pb.Feedback) -> pb.Feedback:
+        return msg
+
+    @staticmethod
+    def from_any(result: Any) -> Any:
+        if isinstance(result, dict):
+            return json_format.ParseDict(result, pb.SeldonMessage())
+        return result
+
+    @staticmethod
+    def take_metrics(result: Any, keep: bool) -> list[dict[str, Any]]:
+        if not isinstance(result, pb.SeldonMessage) or not result.meta.metrics:
+            return []
+        metrics = [json_format.MessageToDict(m) for m in result.meta.metrics]
+        for m in metrics:
+            m.setdefault("type", "COUNTER")  # proto-JSON omits the zero enum
+        if not keep:
+            del result.meta.metrics[:]
+        return metrics
+
+
+JSON = JsonWire()
+PROTO = ProtoWire()

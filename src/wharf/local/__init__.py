@@ -1,0 +1,1 @@
+"""Running models and graphs on one machine, with no cluster."""

@@ -1,0 +1,88 @@
+"""Starting a component server as a child process on loopback, and stopping it by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def server_command() -> list[str]:
+    """The ``wharf serve`` of the running interpreter, so a venv always serves its own install."""
+    return [sys.executable, "-m", "wharf.cli", "serve"]
+
+
+@dataclass
+class RunningServer:
+    process: subprocess.Popen
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+    log_path: Path
+    host: str = "127.0.0.1"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, timeout: float = 15.0) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None, status: int = 200) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with code {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == status:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer {status} within {timeout:.0f} s")
+
+
+def start_server(model_dir: str | os.PathLike[str], model: str, *args: str, workers: int = 1,
+                 env: dict[str, str] | None = None, log_path: Path | None = None,
+                 ready_timeout: float = 30.0) -> RunningServer:
+    """Start ``wharf serve <model>`` in ``model_dir`` on free loopback ports and wait until ready."""
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    log_path = log_path or Path(model_dir, f".wharf-{http}.log")
+    cmd = [*server_command(), model, "--host", "127.0.0.1", "--http-port", str(http), "--grpc-port", str(grpc),
+           "--metrics-port", str(metrics), "--workers", str(workers), *args]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, cwd=model_dir, stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})})
+    server = RunningServer(proc, http, grpc, metrics, log_path)
+    try:
+        wait_http(f"{server.url}/ready", ready_timeout, proc)
+    except Exception:
+        server.stop()
+        raise RuntimeError(f"the model server did not become ready; its log:\n{server.log()}") from None
+    return server

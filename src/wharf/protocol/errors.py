@@ -1,0 +1,88 @@
+"""Errors that travel back to the caller, and the one table that maps them to transports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BAD_DATA = "MICROSERVICE_BAD_DATA"
+INTERNAL_ERROR = "MICROSERVICE_INTERNAL_ERROR"
+BAD_PARAMETER = "MICROSERVICE_BAD_PARAMETER"
+BAD_METRIC = "MICROSERVICE_BAD_METRIC"
+BAD_METADATA = "MICROSERVICE_BAD_METADATA"
+NOT_READY = "MICROSERVICE_NOT_READY"
+
+
+class MicroserviceError(Exception):
+    """An error whose message, HTTP status and reason reach the client.
+
+    Serialised as upstream does: ``{"status": {"status": 1, "info": ..., "code": -1, "reason": ...}}``;
+    the HTTP status carries the real code, the body always says ``-1``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int = 400,
+        payload: dict[str, Any] | None = None,
+        reason: str = BAD_DATA,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.payload = payload
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, Any]:
+        return error_body(self.message, self.reason)
+
+
+class NotImplementedByModel(MicroserviceError):
+    """The user class does not provide the method a request needs (HTTP 400, like upstream)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 400, reason=BAD_DATA)
+
+
+def error_body(info: str, reason: str) -> dict[str, Any]:
+    return {"status": {"status": 1, "info": info, "code": -1, "reason": reason}}
+
+
+def as_microservice_error(exc: BaseException) -> MicroserviceError:
+    """Normalise any exception raised while serving into a MicroserviceError.
+
+    Exceptions from the upstream ``seldon_core`` package (when a user still imports it) are
+    recognised by shape, so they keep their status code and reason.
+    """
+    if isinstance(exc, MicroserviceError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    to_dict = getattr(exc, "to_dict", None)
+    if isinstance(status, int) and callable(to_dict):
+        message = getattr(exc, "message", None) or str(exc)
+        body = to_dict() or {}
+        reason = (body.get("status") or {}).get("reason") or BAD_DATA
+        return MicroserviceError(str(message), status, reason=reason)
+    return MicroserviceError(str(exc), 500, reason=INTERNAL_ERROR)
+
+
+# One table for both transports: the HTTP status a failure gets, and the gRPC status code name
+# for it. MLServer sends every gRPC failure as INVALID_ARGUMENT; we keep the distinction.
+_GRPC_BY_HTTP = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+def grpc_code_name(http_status: int) -> str:
+    """Name of the ``grpc.StatusCode`` member for an HTTP status."""
+    if http_status in _GRPC_BY_HTTP:
+        return _GRPC_BY_HTTP[http_status]
+    return "INVALID_ARGUMENT" if 400 <= http_status < 500 else "INTERNAL"

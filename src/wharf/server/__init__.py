@@ -1,0 +1,1 @@
+"""HTTP (ASGI), gRPC and metrics servers around a Component; worker processes; shutdown."""

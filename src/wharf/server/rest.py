@@ -1,0 +1,231 @@
+"""The component's REST API as a plain ASGI app (no framework: routing is one dict lookup).
+
+Upstream's endpoint table (spec 3.1) plus ``/ready`` and ``/live``. User code runs on the event
+loop thread by default (one request at a time per worker, as upstream's default of one thread),
+or in a thread pool when ``threads > 1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+import orjson
+
+from wharf.component.model import Component
+from wharf.component.wire import JSON
+from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error
+from wharf.server.body import extract_message
+from wharf.server.state import WorkerState
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
+_CORS_PREFLIGHT = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+    (b"access-control-allow-headers", b"*"),
+]
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (bytes, bytearray)):
+        return obj.decode("utf-8", "replace")
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
+_DUMP_OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, default=_default, option=_DUMP_OPTS)
+
+
+class Observer:
+    """Where request timings go; the worker passes the Prometheus sink."""
+
+    def observe_request(self, method: str, code: int, seconds: float) -> None:  # pragma: no cover
+        pass
+
+
+class RestApp:
+    def __init__(
+        self,
+        component: Component,
+        state: WorkerState,
+        observer: Observer | None = None,
+        threads: int = 1,
+        payload_passthrough: bool = False,
+    ) -> None:
+        self.component = component
+        self.state = state
+        self.observer = observer or Observer()
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wharf-user") if threads > 1 else None
+        self._passthrough = payload_passthrough
+        c = component
+        predict = self._predict_passthrough if payload_passthrough else self._json(c.predict)
+        feedback = self._json(c.send_feedback)
+        # path -> (metrics label, allowed methods, handler(message) -> (status, body object))
+        post_get = (b"GET", b"POST")
+        self.routes: dict[str, tuple[str, tuple[bytes, ...], Callable[..., Any], bool]] = {
+            "/predict": ("predict", post_get, predict, True),
+            "/api/v1.0/predictions": ("predict", (b"POST",), predict, True),
+            "/api/v0.1/predictions": ("predict", (b"POST",), predict, True),
+            "/send-feedback": ("feedback", post_get, feedback, True),
+            "/api/v1.0/feedback": ("feedback", (b"POST",), feedback, True),
+            "/api/v0.1/feedback": ("feedback", (b"POST",), feedback, True),
+            "/transform-input": ("inputtransform", post_get, self._json(c.transform_input), True),
+            "/transform-output": ("outputtransform", post_get, self._json(c.transform_output), True),
+            "/route": ("router", post_get, self._json(c.route), True),
+            "/aggregate": ("aggregate", post_get, self._json(c.aggregate), True),
+            "/health/status": ("health", (b"GET",), self._health, False),
+            "/api/v1.0/health/status": ("health", (b"GET",), self._health, False),
+            "/metadata": ("metadata", (b"GET",), self._metadata, False),
+            "/api/v1.0/metadata": ("metadata", (b"GET",), self._metadata, False),
+        }
+        self._openapi = resources.files("wharf.protocol").joinpath("openapi/seldon.json").read_bytes()
+
+    # --- handlers: message in, (status, body) out; run where user code may run -------------
+
+    @staticmethod
+    def _json(method: Callable[[Any, Any], Any]) -> Callable[[bytes, bytes, bytes], tuple[int, Any]]:
+        def handle(content_type: bytes, query: bytes, body: bytes) -> tuple[int, Any]:
+            return 200, method(extract_message(content_type, query, body), JSON)
+
+        return handle
+
+    def _predict_passthrough(self, content_type: bytes, query: bytes, body: bytes) -> tuple[int, Any]:
+        user = self.component.user
+        fn = getattr(user, "predict_rest", None) or getattr(user, "predict_raw", None)
+        if fn is None:
+            return self._json(self.component.predict)(content_type, query, body)
+        return 200, fn(body)
+
+    def _health(self, content_type: bytes, query: bytes, body: bytes) -> tuple[int, Any]:
+        if not self.state.ready:
+            raise MicroserviceError(self._not_ready_reason(), 503, reason=NOT_READY)
+        return 200, self.component.health_status(JSON)
+
+    def _metadata(self, content_type: bytes, query: bytes, body: bytes) -> tuple[int, Any]:
+        return 200, self.component.require_metadata()
+
+    def _not_ready_reason(self) -> str:
+        if self.state.draining:
+            return "shutting down"
+        if self.state.load_error is not None:
+            return f"load() failed: {self.state.load_error}"
+        return "model is loading"
+
+    # --- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        path = scope["path"]
+        method = scope["method"].encode()
+        route = self.routes.get(path)
+        if route is None:
+            await self._plain_route(path, method, send)
+            return
+        label, allowed, handler, needs_model = route
+        if method == b"OPTIONS":
+            await _send(send, 200, b"", _CORS_PREFLIGHT)
+            return
+        if method not in allowed:
+            await _send(send, 405, dumps({"status": {"status": 1, "code": -1, "info": f"{scope['method']} not allowed on {path}", "reason": "MICROSERVICE_BAD_DATA"}}), _JSON_HEADERS)
+            return
+        started = time.perf_counter()
+        body = await _read_body(receive)
+        content_type = b""
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+                break
+        try:
+            if needs_model and not self.state.loaded.is_set():
+                await self.state.loaded.wait()
+            if self.state.load_error is not None and needs_model:
+                raise MicroserviceError(self._not_ready_reason(), 503, reason=NOT_READY)
+            if self._pool is None:
+                status, result = handler(content_type, scope["query_string"], body)
+            else:
+                status, result = await asyncio.get_running_loop().run_in_executor(
+                    self._pool, handler, content_type, scope["query_string"], body)
+            if isinstance(result, (bytes, str)):  # passthrough: the user's bytes, as they are
+                payload = result.encode() if isinstance(result, str) else result
+            else:
+                payload = dumps(result)
+                if label == "predict" and isinstance(result, dict):
+                    status = _status_from_body(result, status)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer, never a crash
+            err = as_microservice_error(exc)
+            if err.status_code >= 500:
+                log.error("%s %s failed: %s", scope["method"], path, exc, exc_info=not isinstance(exc, MicroserviceError))
+            status, payload = err.status_code, dumps(err.to_dict())
+        await _send(send, status, payload, _JSON_HEADERS)
+        self.observer.observe_request(label, status, time.perf_counter() - started)
+
+    async def _plain_route(self, path: str, method: bytes, send: Callable) -> None:
+        if path == "/health/ping":
+            await _send(send, 200, b"pong", _TEXT_HEADERS)
+        elif path == "/live":
+            await _send(send, 200, b"alive", _TEXT_HEADERS)
+        elif path == "/ready":
+            ok = self.state.ready
+            await _send(send, 200 if ok else 503, b"ready" if ok else self._not_ready_reason().encode(), _TEXT_HEADERS)
+        elif path == "/seldon.json":
+            await _send(send, 200, self._openapi, _JSON_HEADERS)
+        else:
+            body = dumps({"status": {"status": 1, "code": -1, "info": f"no endpoint {path}", "reason": "MICROSERVICE_BAD_DATA"}})
+            await _send(send, 404, body, _JSON_HEADERS)
+
+
+def _status_from_body(result: dict[str, Any], default: int) -> int:
+    """A ``predict_raw`` answer may set the HTTP status through ``status.code``."""
+    status = result.get("status")
+    if isinstance(status, dict):
+        code = status.get("code")
+        if isinstance(code, int) and 100 <= code <= 599:
+            return code
+    return default
+
+
+async def _read_body(receive: Callable[[], Awaitable[dict]]) -> bytes:
+    message = await receive()
+    body = message.get("body", b"")
+    if not message.get("more_body"):
+        return body
+    chunks = [body]
+    while message.get("more_body"):
+        message = await receive()
+        chunks.append(message.get("body", b""))
+    return b"".join(chunks)
+
+
+async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, (b"access-control-allow-origin", b"*"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _lifespan(receive: Callable, send: Callable) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

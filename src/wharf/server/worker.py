@@ -1,0 +1,97 @@
+"""One worker process: REST and gRPC servers on one uvloop event loop, around one Component.
+
+Start-up order: serve at once (``/health/ping`` and ``/live`` answer), run ``load()`` in a thread,
+then open the model endpoints (requests that arrive earlier wait for it). SIGTERM: readiness turns
+false, listeners close, in-flight requests finish, then the process exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import sys
+from typing import Iterator
+
+import uvicorn
+
+from wharf.component.model import Component
+from wharf.server.config import ServerConfig
+from wharf.server.grpc_api import ComponentServicer, build_server
+from wharf.server.prom import PrometheusSink
+from wharf.server.rest import RestApp
+from wharf.server.state import WorkerState
+
+log = logging.getLogger(__name__)
+
+EXIT_LOAD_FAILED = 3
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the worker decides how to drain."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve(config: ServerConfig, component: Component, http_socket: socket.socket) -> int:
+    loop = asyncio.get_running_loop()
+    state = WorkerState()
+    sink = PrometheusSink(config.identity)
+    component.sink = sink
+    app = RestApp(component, state, sink, threads=config.threads, payload_passthrough=config.payload_passthrough)
+    server = _Server(uvicorn.Config(
+        app, loop="none", http="httptools", lifespan="off", access_log=config.access_log,
+        log_level=config.log_level.lower(), timeout_keep_alive=config.keepalive,
+        timeout_graceful_shutdown=config.graceful_timeout,
+    ))
+    grpc_server = None
+    if config.grpc_enabled:
+        grpc_server = build_server(ComponentServicer(component, state, sink), config.grpc_port, config.max_message_bytes)
+        await grpc_server.start()
+
+    def drain() -> None:
+        if state.draining:
+            server.force_exit = True
+            return
+        log.info("worker draining: readiness off, finishing in-flight requests")
+        state.draining = True
+        server.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, drain)
+
+    async def load() -> None:
+        try:
+            await loop.run_in_executor(None, component.load)
+        except BaseException as exc:  # noqa: BLE001 - reported, then the worker exits
+            log.error("load() failed: %s", exc, exc_info=True)
+            state.load_error = exc
+            server.should_exit = True
+        finally:
+            state.loaded.set()
+
+    load_task = loop.create_task(load())
+    await server.serve(sockets=[http_socket])
+    if grpc_server is not None:
+        await grpc_server.stop(config.graceful_timeout)
+    if not load_task.done():
+        load_task.cancel()
+    return EXIT_LOAD_FAILED if state.load_error is not None else 0
+
+
+def run_worker(config: ServerConfig, component: Component, http_socket: socket.socket) -> None:
+    """Entry point of a forked worker process."""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        import uvloop
+
+        code = uvloop.run(_serve(config, component, http_socket))
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        code = asyncio.run(_serve(config, component, http_socket))
+    sys.stdout.flush()
+    sys.exit(code)
