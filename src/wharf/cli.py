@@ -213,10 +213,10 @@ def seldon_core_microservice(argv: Sequence[str] | None = None) -> int:
     return run_server(argv, "seldon-core-microservice")
 
 
-def seldon_core_tester(argv: Sequence[str] | None = None) -> int:
+def seldon_core_tester(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
     from wharf.testing.tester import main as tester_main
 
-    return tester_main(argv)
+    return tester_main(list(argv) if argv is not None else None, prog=prog)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -236,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "serve":
         return run_server(rest, "wharf serve")
     if command == "test":
-        return seldon_core_tester(rest)
+        return seldon_core_tester(rest, prog="wharf test")
     from wharf import __version__
 
     print(__version__)

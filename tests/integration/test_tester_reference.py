@@ -86,18 +86,17 @@ def _wait_ready(proc: subprocess.Popen, http_port: int, grpc_port: int, log: Pat
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Stop the server we started: SIGTERM to it, then SIGKILL to its own process group if needed."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
+    """Stop a server we started, with its workers: they share the session we created for it."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
         try:
-            proc.wait(timeout=15)
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=15)
-    try:  # gunicorn workers left behind in the group we created
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+            continue
+        time.sleep(0.5)  # let the workers of the group see the signal too
 
 
 @pytest.fixture(scope="module")

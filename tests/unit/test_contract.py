@@ -280,8 +280,8 @@ def test_tensor_request_flattens_row_major():
 def test_tensor_request_refuses_categorical_features():
     c = ct.parse_contract(MIXED.read_text())
     assert ct.tensor_problems(c) == [
-        "features[3] (colour): categorical features cannot be sent in a tensor payload, which holds numbers "
-        "only; send ndarray (drop -t/--tensor)"]
+        ("features[3] (colour): categorical features cannot be sent in a tensor payload, which holds numbers "
+         "only; send ndarray (drop -t/--tensor)")]
     with pytest.raises(ct.ContractError, match="features\\[3\\] \\(colour\\)"):
         ct.build_request(c, ct.generate_batch(c, 1, rng()), tensor=True)
 
@@ -438,7 +438,7 @@ def test_answers_generated_from_the_targets_always_pass(targets, n, seed):
 class _Recorder(http.server.BaseHTTPRequestHandler):
     answer = None  # set per server: callable(path, message) -> (status, body)
 
-    def do_POST(self):  # noqa: N802 - http.server naming
+    def do_POST(self):
         length = int(self.headers["Content-Length"])
         form = urllib.parse.parse_qs(self.rfile.read(length).decode())
         message = json.loads(form["json"][0])
@@ -509,7 +509,7 @@ def test_cli_tensor_and_print(rest_server):
 
 def test_cli_send_feedback_predicts_then_sends_reward_1(rest_server):
     server = rest_server(softmax_answer)
-    code, out, err = run_cli(IRIS, "127.0.0.1", server.server_port, "--endpoint", "send-feedback")
+    code, _, err = run_cli(IRIS, "127.0.0.1", server.server_port, "--endpoint", "send-feedback")
     assert code == 0, err
     assert [p for p, _, _ in server.seen] == ["/predict", "/send-feedback"]
     feedback = server.seen[1][2]
@@ -571,6 +571,14 @@ def test_cli_bad_contract_exits_2(tmp_path):
     assert f"{path}: features[0].range: expected two bounds" in err
 
 
+def test_cli_bad_json_names_file_once(tmp_path):
+    path = tmp_path / "contract.json"
+    path.write_bytes(b'\xef\xbb\xbf{"features": [}')
+    code, _, err = run_cli(path, "127.0.0.1", "9000")
+    assert code == 2
+    assert err == f"seldon-core-tester: error: {path}: not valid JSON (line 1, column 15): Expecting value\n"
+
+
 def test_cli_help_exits_0(capsys):
     assert tester.main(["--help"], prog="seldon-core-tester") == 0
     assert "--batch-size" in capsys.readouterr().out
@@ -586,16 +594,16 @@ def grpc_server():
     seen = []
 
     class Servicer(prediction_pb2_grpc.ModelServicer, prediction_pb2_grpc.GenericServicer):
-        def Predict(self, request, context):  # noqa: N802 - gRPC naming
+        def Predict(self, request, context):
             seen.append(("Model.Predict", json_format.MessageToDict(request)))
             n = request.data.tensor.shape[0] if request.data.HasField("tensor") else len(request.data.ndarray.values)
             return json_format.ParseDict({"data": {"ndarray": [[0.1, 0.2, 0.7]] * n}}, prediction_pb2.SeldonMessage())
 
-        def TransformInput(self, request, context):  # noqa: N802
+        def TransformInput(self, request, context):
             seen.append(("Generic.TransformInput", json_format.MessageToDict(request)))
             return request
 
-        def SendFeedback(self, request, context):  # noqa: N802
+        def SendFeedback(self, request, context):
             seen.append(("Model.SendFeedback", json_format.MessageToDict(request)))
             return prediction_pb2.SeldonMessage(status=prediction_pb2.Status(status=prediction_pb2.Status.FAILURE,
                                                                               info="no feedback here"))

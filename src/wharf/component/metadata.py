@@ -14,27 +14,28 @@ _V2_DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
                  "FP16", "FP32", "FP64", "BYTES"]
 _KNOWN_TYPES = ["tensor", "ndarray", "tftensor", "jsonData", "strData", "binData"]
 
-_TENSOR_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "names": {"type": "array", "items": {"type": "string"}},
-        "shape": {"type": "array", "items": {"type": "integer"}},
-    },
-}
+
+def _closed(properties: dict[str, Any], required: tuple[str, ...] = ("messagetype",)) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+# The same alternatives as upstream's schema (seldon-core 1.19.0 ``metadata.py``, checked against
+# the real server): closed objects, and a V2-style tensor whose fields are all optional.
 _IO_ITEM = {
-    "oneOf": [
-        {"type": "object", "required": ["messagetype"],
-         "properties": {"messagetype": {"enum": ["tensor", "ndarray", "tftensor"]}, "schema": _TENSOR_SCHEMA}},
-        {"type": "object", "required": ["messagetype"],
-         "properties": {"messagetype": {"const": "jsonData"}, "schema": {"type": "object"}}},
-        {"type": "object", "required": ["messagetype"],
-         "properties": {"messagetype": {"enum": ["strData", "binData"]}}},
-        {"type": "object", "required": ["messagetype"],
-         "properties": {"messagetype": {"type": "string", "not": {"enum": _KNOWN_TYPES}},
-                        "schema": {"type": "object"}}},
-        {"type": "object", "required": ["name", "datatype", "shape"], "not": {"required": ["messagetype"]},
-         "properties": {"name": {"type": "string"}, "datatype": {"enum": _V2_DATATYPES},
-                        "shape": {"type": "array", "items": {"type": "integer"}}}},
+    "anyOf": [
+        _closed({"messagetype": {"type": "string", "enum": ["tensor", "ndarray", "tftensor"]},
+                 "schema": {"type": "object", "additionalProperties": False,
+                            "properties": {"names": {"type": "array", "items": {"type": "string"}},
+                                           "shape": {"type": "array", "items": {"type": "integer"}}}}}),
+        _closed({"messagetype": {"type": "string", "enum": ["jsonData"]}, "schema": {"type": "object"}}),
+        _closed({"messagetype": {"type": "string", "enum": ["strData"]}}),
+        _closed({"messagetype": {"type": "string", "enum": ["binData"]}}),
+        _closed({"messagetype": {"type": "string", "not": {"enum": _KNOWN_TYPES}}, "schema": {"type": "object"}}),
+        _closed({"name": {"type": "string"}, "datatype": {"type": "string", "enum": _V2_DATATYPES},
+                 "shape": {"type": "array", "items": {"type": "integer"}}}, required=()),
     ]
 }
 METADATA_SCHEMA = {
@@ -63,12 +64,18 @@ def build_metadata(image: str, from_user: dict[str, Any] | None, from_env: str |
     """The metadata document, or ``(None, why)`` when it fails the schema (served as a 500)."""
     name, version = split_image(image)
     meta: dict[str, Any] = {"name": name, "versions": [version], "platform": "", "inputs": [], "outputs": [], "custom": {}}
+    # Like upstream, a broken MODEL_METADATA or a non-dict init_metadata() is logged and ignored.
     try:
         env_meta = yaml.safe_load(from_env) if from_env else {}
     except yaml.YAMLError as exc:
-        return None, f"MODEL_METADATA is not valid YAML/JSON: {exc}"
+        log.error("MODEL_METADATA is not valid YAML/JSON, ignored: %s", exc)
+        env_meta = {}
     if env_meta is not None and not isinstance(env_meta, dict):
-        return None, "MODEL_METADATA must be a mapping"
+        log.error("MODEL_METADATA must be a mapping, ignored: %r", env_meta)
+        env_meta = {}
+    if from_user is not None and not isinstance(from_user, dict):
+        log.error("init_metadata() must return a dict, ignored: %r", from_user)
+        from_user = {}
     meta.update(from_user or {})
     meta.update(env_meta or {})
     errors = sorted(jsonschema.Draft7Validator(METADATA_SCHEMA).iter_errors(meta), key=lambda e: list(e.path))

@@ -19,12 +19,15 @@ import numpy as np
 from wharf.component.metadata import build_metadata
 from wharf.component.metrics import MetricsSink, NullSink, validate_metrics
 from wharf.component.user_api import SeldonComponent, is_not_implemented, is_seldon_response
+from wharf.component.wire import PROTO
 from wharf.protocol.errors import BAD_METADATA, MicroserviceError
-from wharf.protocol.message import EMPTY_DATA, Payload, default_names, response_meta
+from wharf.protocol.message import Payload, decode_feedback_part, default_names, response_meta
 
 log = logging.getLogger(__name__)
 
 NO_PAYLOAD = Payload("none", None, [], None)
+# PREDICTIVE_UNIT_IMAGE's fallback: used in requestPath, but metadata then defaults to "" as upstream.
+UNSET_IMAGE = "NOT_IMPLEMENTED:NOT_IMPLEMENTED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,7 @@ class UnitInfo:
     """Who this component is in the graph (from the PREDICTIVE_UNIT_* environment)."""
 
     unit_id: str | None = None  # PREDICTIVE_UNIT_ID; None when unset (then no requestPath)
-    image: str = "NOT_IMPLEMENTED:NOT_IMPLEMENTED"
+    image: str = UNSET_IMAGE
     include_metrics_in_response: bool = True
     executor_enabled: bool = True
     metadata_env: str | None = None  # MODEL_METADATA
@@ -130,7 +133,8 @@ class Component:
                 if not is_not_implemented(exc):
                     log.error("%s() failed: %s", name, exc)
                     return None, f"{name}() failed: {exc}"
-        return build_metadata(self.unit.image, from_user, self.unit.metadata_env)
+        image = "" if self.unit.image == UNSET_IMAGE else self.unit.image
+        return build_metadata(image, from_user, self.unit.metadata_env)
 
     def load(self) -> None:
         fn = getattr(self.user, "load", None)
@@ -246,13 +250,14 @@ class Component:
         result = self._plain("route", payload, missing)
         branch = result.data if is_seldon_response(result) else result
         if isinstance(branch, bool) or not isinstance(branch, numbers.Integral):
-            raise MicroserviceError(f"Routing response must be int but got {branch!r}")
+            raise MicroserviceError(f"Routing response must be int but got {branch}")
         routed = np.array([[int(branch)]])
         if is_seldon_response(result):
             result.data = routed
         else:
             result = routed
-        return self._respond(result, payload, wire, api.label, None)
+        # Only the puid of the request reaches the route response (not its tags or requestPath).
+        return self._respond(result, payload, wire, api.label, _puid_only(payload.meta))
 
     def aggregate(self, msg: Any, wire: Any) -> Any:
         api = self._apis["aggregate"]
@@ -273,46 +278,39 @@ class Component:
         return self._respond(result, payloads[0], wire, api.label, _merge_child_meta(payloads))
 
     def send_feedback(self, msg: Any, wire: Any) -> Any:
+        """Feedback goes through the ``Feedback`` proto on both transports, as upstream does for
+        REST too: features and truth arrive as floats, the reward as a float32, and a REST
+        answer is the proto-JSON of the response (empty ``names`` omitted)."""
         api = self._apis["send_feedback"]
         special = api.grpc if wire.is_proto else api.rest
         if special is not None:
             return special(msg)
+        feedback = wire.to_feedback_proto(msg)
+        reward = feedback.reward
+        if self.unit.executor_enabled and reward:
+            self.sink.feedback(reward)
         if api.raw is not None:  # upstream always hands send_feedback_raw a Feedback proto
             try:
-                result = api.raw(wire.to_feedback_proto(msg))
+                result = api.raw(feedback)
             except Exception as exc:
                 if not is_not_implemented(exc):
                     raise
             else:
                 return self._finish_raw(api.label, wire.from_any(result), wire)
-        request, response, reward, truth = wire.feedback_parts(msg)
-        req = wire.decode(request) if request is not None else Payload(EMPTY_DATA, np.array([]), [], None)
-        truth_payload = wire.decode(truth) if truth is not None else None
-        try:
-            reward = float(reward or 0.0)
-        except (TypeError, ValueError):
-            raise MicroserviceError(f"request.reward: expected a number, got {reward!r}") from None
-        if self.unit.executor_enabled and reward:
-            self.sink.feedback(reward)
+        request = decode_feedback_part(feedback.request)
+        truth = decode_feedback_part(feedback.truth).value
+        routing = feedback.response.meta.routing
         result: Any = None
         if api.plain is not None:
-            features = req.value if req.has_data else np.array([])
-            truth_value = truth_payload.value if truth_payload and truth_payload.has_data else np.array([])
             try:
-                result = api.plain(features, req.names, reward, truth_value, routing=self._routing(response, wire))
+                result = api.plain(request.value, request.names, reward, truth,
+                                   routing=routing[self._feedback_key] if self._feedback_key in routing else None)
             except Exception as exc:
                 if not is_not_implemented(exc):
                     raise
-        return self._respond([] if result is None else result, req, wire, api.label, req.meta)
-
-    def _routing(self, response: Any, wire: Any) -> int | None:
-        if response is None:
-            return None
-        if wire.is_proto:
-            routing = response.meta.routing
-            return routing[self._feedback_key] if self._feedback_key in routing else None
-        meta = response.get("meta") if isinstance(response, dict) else None
-        return ((meta or {}).get("routing") or {}).get(self._feedback_key)
+        # Like route, only the request's puid is carried over (upstream passes no meta here).
+        out = self._respond([] if result is None else result, request, PROTO, api.label, _puid_only(request.meta))
+        return out if wire.is_proto else wire.from_any(out)
 
     def health_status(self, wire: Any) -> Any:
         api = self._apis["health_status"]
@@ -323,7 +321,8 @@ class Component:
                 if not is_not_implemented(exc):
                     raise
         if api.plain is None:
-            result: Any = "healthy"
+            # A SeldonComponent subclass has the base stub, which upstream calls and which raises.
+            result: Any = "not implemented - assuming healthy" if hasattr(self.user, "health_status") else "healthy"
         else:
             try:
                 result = api.plain()
@@ -339,13 +338,17 @@ class Component:
         return self.metadata
 
 
+def _puid_only(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {"puid": meta["puid"]} if meta and meta.get("puid") else None
+
+
 def _merge_child_meta(payloads: list[Payload]) -> dict[str, Any]:
-    """Children's tags and requestPath merged, metrics concatenated, the first puid kept."""
+    """Children's tags and requestPath merged, metrics concatenated, the first child's puid kept."""
     merged: dict[str, Any] = {"tags": {}, "requestPath": {}, "metrics": []}
+    if payloads and payloads[0].meta and payloads[0].meta.get("puid"):
+        merged["puid"] = payloads[0].meta["puid"]
     for p in payloads:
         meta = p.meta or {}
-        if meta.get("puid") and "puid" not in merged:
-            merged["puid"] = meta["puid"]
         merged["tags"].update(meta.get("tags") or {})
         merged["requestPath"].update(meta.get("requestPath") or {})
         merged["metrics"].extend(meta.get("metrics") or [])

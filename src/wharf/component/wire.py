@@ -25,13 +25,11 @@ class JsonWire:
         return out
 
     @staticmethod
-    def feedback_parts(msg: Any) -> tuple[Any, Any, Any, Any]:
+    def to_feedback_proto(msg: Any) -> pb.Feedback:
+        """REST feedback is read through the ``Feedback`` proto, as upstream does (ints become
+        floats, ``reward`` a float32); unknown fields are ignored where upstream rejects them."""
         if not isinstance(msg, dict):
             raise message.MicroserviceError("request: expected a Feedback object {request, response, reward, truth}")
-        return msg.get("request"), msg.get("response"), msg.get("reward", 0.0), msg.get("truth")
-
-    @staticmethod
-    def to_feedback_proto(msg: Any) -> pb.Feedback:
         try:
             return json_format.ParseDict(msg, pb.Feedback(), ignore_unknown_fields=True)
         except json_format.ParseError as exc:
@@ -65,16 +63,10 @@ class ProtoWire:
 
     @staticmethod
     def set_meta(out: pb.SeldonMessage, meta: dict[str, Any]) -> pb.SeldonMessage:
+        out.meta.SetInParent()  # upstream always sets meta, so proto-JSON shows "meta": {}
         if meta:
             json_format.ParseDict(meta, out.meta)
         return out
-
-    @staticmethod
-    def feedback_parts(msg: pb.Feedback) -> tuple[Any, Any, Any, Any]:
-        return (msg.request if msg.HasField("request") else None,
-                msg.response if msg.HasField("response") else None,
-                msg.reward,
-                msg.truth if msg.HasField("truth") else None)
 
     @staticmethod
     def to_feedback_proto(msg: pb.Feedback) -> pb.Feedback:

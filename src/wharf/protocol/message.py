@@ -82,6 +82,19 @@ def decode_proto(msg: pb.SeldonMessage) -> Payload:
     raise MicroserviceError("Invalid request data type: SeldonMessage has no data, jsonData, strData or binData")
 
 
+def decode_feedback_part(msg: pb.SeldonMessage) -> Payload:
+    """``Feedback.request`` or ``.truth``: only a ``data`` block is decoded, as upstream does.
+
+    Any other kind gives an empty array, but keeps its kind so that the response built from the
+    request still follows the mirroring rules (``tensor`` for numeric results of non-data requests).
+    """
+    which = msg.WhichOneof("data_oneof")
+    if which == "data":
+        return decode_proto(msg)
+    meta = meta_to_dict(msg.meta) if msg.HasField("meta") else None
+    return Payload(which or "none", np.array([]), [], meta)
+
+
 def decode_json_list(msg: Any) -> list[Payload]:
     """A SeldonMessageList; REST ``/aggregate`` also takes a bare list of messages."""
     items = msg.get("seldonMessages") if isinstance(msg, dict) else msg
@@ -120,8 +133,10 @@ def response_kind(result: Any, request: Payload) -> tuple[str, Any]:
         if numeric and request.kind in ("tensor", "tftensor"):
             return request.kind, arr
         return "ndarray", (arr if numeric else result)
-    raise MicroserviceError(f"Unknown data type returned as payload: {type(result).__name__}", 500,
-                            reason="MICROSERVICE_INTERNAL_ERROR")
+    # Upstream answers 400 MICROSERVICE_BAD_DATA here (checked against seldon-core 1.19.0).
+    raise MicroserviceError(
+        f"Unknown data type returned as payload (must be list or np array): {result!s} ({type(result).__name__})"
+    )
 
 
 def encode_json(result: Any, request: Payload, names: Namer = default_names) -> dict[str, Any]:
@@ -162,6 +177,8 @@ def response_meta(
 
     ``tags`` are applied in order over the request's tags (user ``tags()``, then runtime tags);
     ``metrics`` (already filtered by the caller) follow the request's. ``routing`` is dropped.
+    ``requestPath`` is this unit's entry (None when PREDICTIVE_UNIT_ID is unset) under the
+    request's entries; like upstream, the request's entries are kept even without a unit entry.
     """
     request_meta = request_meta or {}
     meta: dict[str, Any] = {}
@@ -176,6 +193,7 @@ def response_meta(
     all_metrics = list(request_meta.get("metrics") or []) + metrics
     if all_metrics:
         meta["metrics"] = all_metrics
-    if request_path is not None:
-        meta["requestPath"] = {**request_path, **(request_meta.get("requestPath") or {})}
+    path = {**(request_path or {}), **(request_meta.get("requestPath") or {})}
+    if path:
+        meta["requestPath"] = path
     return meta

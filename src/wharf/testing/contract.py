@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,7 @@ class Contract:
 def parse_contract(text: str | bytes, source: str = "contract") -> Contract:
     """Parse the JSON text of a contract file and validate it (see :func:`load_contract`)."""
     try:
-        obj = json.loads(text)
+        obj = json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
     except json.JSONDecodeError as exc:
         raise ContractError([f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"]) from None
     except UnicodeDecodeError as exc:
@@ -501,8 +502,8 @@ def _check_tensor(contract: Contract, tensor: Any, rows: int | None) -> list[str
 def _check_row(contract: Contract, flat: list[Any], where: str) -> list[str]:
     labels = contract.target_labels
     if len(flat) != len(labels):
-        return [f"{where}: expected {len(labels)} column{'s' * (len(labels) != 1)} for targets "
-                f"[{', '.join(labels)}], got {len(flat)}"]
+        return [(f"{where}: expected {len(labels)} column{'s' * (len(labels) != 1)} for targets "
+                 f"[{', '.join(labels)}], got {len(flat)}")]
     # A row mixing categories and numbers is often coerced to strings by numpy on the server
     # (seldon-core's gRPC path does this), so there a numeric string counts as a number.
     mixed = any(not t.continuous for t in contract.targets) and any(t.continuous for t in contract.targets)

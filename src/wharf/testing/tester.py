@@ -25,8 +25,9 @@ import json
 import logging
 import sys
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, ClassVar, TextIO
 
 import numpy as np
 
@@ -116,9 +117,11 @@ class GrpcTransport:
     """Unary calls on the ``Model``/``Generic`` services, converting dicts with ``json_format``."""
 
     name = "gRPC"
-    _methods = {"predict": ("ModelStub", "Predict", "SeldonMessage"),
-                "transform-input": ("GenericStub", "TransformInput", "SeldonMessage"),
-                "send-feedback": ("ModelStub", "SendFeedback", "Feedback")}
+    _methods: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "predict": ("ModelStub", "Predict", "SeldonMessage"),
+        "transform-input": ("GenericStub", "TransformInput", "SeldonMessage"),
+        "send-feedback": ("ModelStub", "SendFeedback", "Feedback"),
+    }
 
     def __init__(self, host: str, port: int, timeout: float):
         import grpc  # imported here so REST-only use works without loading grpc
@@ -270,7 +273,8 @@ def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | N
             raise ct.ContractError(ct.tensor_problems(contract))
     except ct.ContractError as exc:
         for problem in exc.problems:
-            print(f"{parser.prog}: error: {args.contract}: {problem}", file=err)
+            where = "" if problem.startswith(f"{args.contract}:") else f"{args.contract}: "
+            print(f"{parser.prog}: error: {where}{problem}", file=err)
         return 2
 
     host = args.host.removeprefix("http://").rstrip("/")

@@ -1,0 +1,1 @@
+"""Testing tools: contract tester, reference implementation venv, shared fixtures."""

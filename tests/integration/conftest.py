@@ -1,0 +1,36 @@
+"""Fixtures for the black-box tests (helpers live in ``support``): server factories with module
+and function scope, and the server logs attached to the report of a failing test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from support import LIVE_SERVERS, ServerFactory
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServerFactory]:
+    factory = ServerFactory(tmp_path)
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def serve_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    factory = ServerFactory(tmp_path_factory.mktemp("servers"))
+    yield factory
+    factory.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for server in list(LIVE_SERVERS):
+            text = server.log()
+            tail = "\n".join(text.splitlines()[-150:])
+            report.sections.append((f"server log: {server.model} pid {server.pid}", tail or "(empty)"))

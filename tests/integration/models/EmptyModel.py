@@ -1,0 +1,5 @@
+"""A class with no methods at all: every endpoint runs on the wrapper's defaults."""
+
+
+class EmptyModel:
+    pass
