@@ -26,12 +26,12 @@ def test(c: Context, reference: bool = True, k: str = "") -> None:
     c.run(f"{sys.executable} -m pytest -q{selection}", env=env, pty=False)
 
 
-@task
-def demo(c: Context) -> None:
-    """Serve the example iris model locally and print its answers over REST and gRPC."""
+@task(help={"logs": "also print every node's log lines"})
+def demo(c: Context, logs: bool = False) -> None:
+    """Run the example graph locally (transformer, bandit router, two models) and print its answers."""
     from wharf.local.demo import run
 
-    run(ROOT / "examples" / "models" / "iris")
+    run(ROOT / "examples" / "graphs" / "ab-router.yaml", node_logs=logs)
 
 
 @task(help={"check": "fail if the committed stubs differ from freshly generated ones"})
@@ -53,11 +53,13 @@ def proto(c: Context, check: bool = False) -> None:
 
 
 @task(help={"duration": "seconds per measurement", "runs": "measurements per case (median reported)",
-            "quick": "a short smoke run"})
-def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False) -> None:
-    """Benchmark the component server against seldon-core 1.19.0 (needs wrk)."""
-    args = "--quick" if quick else f"--duration {duration} --runs {runs}"
-    c.run(f"{sys.executable} benchmarks/bench_component.py {args}", pty=False)
+            "quick": "a short smoke run", "only": "wharf or seldon", "json": "also write the figures to this file"})
+def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, only: str = "", json: str = "") -> None:
+    """Benchmark the component server against seldon-core 1.19.0 side by side (needs wrk; go for ghz)."""
+    args = ["--quick"] if quick else ["--duration", str(duration), "--runs", str(runs)]
+    args += ["--only", only] if only else []
+    args += ["--json", json] if json else []
+    c.run(" ".join([sys.executable, "benchmarks/bench_component.py", *args]), pty=False)
 
 
 ns = Collection(test, demo, proto, bench)

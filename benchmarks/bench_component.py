@@ -124,6 +124,7 @@ def grpc_request_bytes(payload: dict) -> bytes | None:
     sys.path.insert(0, str(REPO / "src"))
     try:
         from google.protobuf import json_format
+
         from wharf.protocol.pb import prediction_pb2
     except Exception:  # noqa: BLE001
         return None
@@ -138,7 +139,7 @@ def grpc_request_bytes(payload: dict) -> bytes | None:
 # Process management
 # --------------------------------------------------------------------------------------
 
-_STARTED: list["Server"] = []
+_STARTED: list[Server] = []
 
 
 def free_port() -> int:
@@ -172,13 +173,12 @@ class Server:
 
     def start(self) -> None:
         self.log_path = self.logdir / f"{self.name}-{self.http_port}.log"
-        log = open(self.log_path, "wb")
         print(f"  start {self.name}: {' '.join(self.cmd)}", flush=True)
         # start_new_session: the server and every child it forks share one process group whose
         # id is the server's pid; stop() kills exactly that group and nothing else.
-        self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdout=log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
         _STARTED.append(self)
 
     def log_tail(self, lines: int = 25) -> str:
@@ -239,7 +239,7 @@ class Server:
 
 
 def stop_all() -> None:
-    for srv in list(_STARTED):
+    for srv in list(_STARTED):  # noqa: PERF101 - stop() removes from _STARTED
         try:
             srv.stop()
         except Exception as exc:  # noqa: BLE001 - best effort cleanup
@@ -363,9 +363,9 @@ end
 
 
 def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: int) -> dict:
-    cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{int(round(duration))}s",
+    cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{round(duration)}s",
            "--timeout", "10s", "-s", str(lua), f"http://{LOOPBACK}:{port}{PREDICT_PATH}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():
         if line.startswith("WHARF_RESULT "):
             r = json.loads(line[len("WHARF_RESULT "):])
@@ -399,10 +399,10 @@ def run_ghz(ghz: str, port: int, bin_file: Path | None, json_file: Path, duratio
             concurrency: int, conns: int) -> dict:
     cmd = [ghz, "--insecure", "--proto", str(PROTO_DIR / "prediction.proto"), "-i", str(PROTO_DIR),
            "--call", GRPC_METHOD, "-c", str(concurrency), "--connections", str(min(conns, concurrency)),
-           "-z", f"{int(round(duration))}s", "--timeout", "10s", "-O", "json"]
+           "-z", f"{round(duration)}s", "--timeout", "10s", "-O", "json"]
     cmd += ["--binary", "-B", str(bin_file)] if bin_file else ["-D", str(json_file)]
     cmd.append(f"{LOOPBACK}:{port}")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     try:
         r = json.loads(out.stdout)
     except json.JSONDecodeError as exc:
@@ -433,10 +433,13 @@ def _pct(sorted_values: list, q: float) -> float:
     return sorted_values[max(0, min(len(sorted_values) - 1, math.ceil(q * len(sorted_values)) - 1))]
 
 
-def _py_grpc_worker(target: str, req: bytes, concurrency: int, duration: float, q) -> None:  # pragma: no cover
+def _py_grpc_worker(target: str, req_file: str, concurrency: int, duration: float) -> None:  # pragma: no cover
+    """One process of the Python gRPC load generator: prints {"lat": [...], "errors": n} as JSON."""
     import asyncio
 
     import grpc
+
+    req = Path(req_file).read_bytes()
 
     async def main():
         lat: list[float] = []
@@ -458,31 +461,31 @@ def _py_grpc_worker(target: str, req: bytes, concurrency: int, duration: float, 
         return lat, errors
 
     lat, errors = asyncio.run(main())
-    q.put((lat, errors))
+    print(json.dumps({"lat": lat, "errors": errors}))
 
 
-def run_py_grpc(port: int, req: bytes, duration: float, concurrency: int, procs: int) -> dict:
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
+def run_py_grpc(port: int, req_file: Path, duration: float, concurrency: int, procs: int) -> dict:
+    """Fallback gRPC load: `procs` processes, each with concurrency/procs closed-loop grpc.aio callers."""
     per = max(1, concurrency // procs)
-    ps = [ctx.Process(target=_py_grpc_worker, args=(f"{LOOPBACK}:{port}", req, per, duration, q)) for _ in range(procs)]
-    t0 = time.monotonic()
-    for p in ps:
-        p.start()
-    results = [q.get(timeout=duration + 60) for _ in ps]
-    elapsed = time.monotonic() - t0
-    for p in ps:
-        p.join(timeout=10)
-        if p.is_alive():
-            p.kill()
-    lat = sorted(x for r in results for x in r[0])
-    errors = sum(r[1] for r in results)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--py-grpc-worker", f"{LOOPBACK}:{port}",
+           str(req_file), str(per), str(duration)]
+    ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(procs)]
+    results = []
+    try:
+        for p in ps:
+            out, err = p.communicate(timeout=duration + 60)
+            if p.returncode != 0:
+                raise RuntimeError(f"python gRPC load generator failed: {err[-500:]}")
+            results.append(json.loads(out))
+    finally:
+        for p in ps:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    lat = sorted(x for r in results for x in r["lat"])
+    errors = sum(r["errors"] for r in results)
     if not lat:
         raise RuntimeError("python gRPC load generator: no successful call")
-    # elapsed includes process start-up (~0.5 s): use the configured duration for the rate.
-    del elapsed
     return {"rps": len(lat) / duration, "p50_ms": _pct(lat, 0.50) * 1000.0, "p99_ms": _pct(lat, 0.99) * 1000.0,
             "errors": errors, "requests": len(lat)}
 
@@ -510,10 +513,9 @@ def measure(ctx: Ctx, srv: Server, payload: str, transport: str, duration: float
     if ctx.ghz:
         return run_ghz(ctx.ghz, srv.grpc_port, ctx.grpc_bin[payload], ctx.grpc_json[payload], duration,
                        a.connections, a.grpc_connections)
-    raw = ctx.grpc_raw[payload]
-    if raw is None:
+    if ctx.grpc_bin[payload] is None:
         raise RuntimeError("no ghz and no Wharf protobuf stubs to build gRPC requests")
-    return run_py_grpc(srv.grpc_port, raw, duration, a.connections, a.py_grpc_procs)
+    return run_py_grpc(srv.grpc_port, ctx.grpc_bin[payload], duration, a.connections, a.py_grpc_procs)
 
 
 def bring_up(ctx: Ctx, srv: Server, transports: list[str]) -> None:
@@ -589,7 +591,7 @@ def median_result(runs: list[dict]) -> dict:
 
 def tool_version(cmd: list[str]) -> str:
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=10)
         return (out.stdout or out.stderr).strip().splitlines()[0]
     except Exception:  # noqa: BLE001
         return "unknown"
@@ -619,7 +621,7 @@ def print_report(results: list[dict], transports: list[str], payload_names: list
             row["wharf_p99_over_seldon_default_p50"] = w["p99_ms"] / sd["p50_ms"] if sd and sd["p50_ms"] else None
             ratios.append(row)
     if ratios:
-        fmt = lambda v: f"{v:8.2f}x" if v is not None else f"{'-':>9s}"  # noqa: E731
+        fmt = lambda v: f"{v:8.2f}x" if v is not None else f"{'-':>9s}"
         print("\n== ratios (req/s: Wharf / other; latency: Wharf p99 / seldon default p50) ==")
         print(f"{'payload':8s} {'transport':9s} {'/seldon-def':>11s} {'/seldon-best':>12s} {'/echo':>9s} {'p99W/p50S':>10s}")
         for r in ratios:
@@ -651,6 +653,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--grpc-connections", type=int, default=8, help="HTTP/2 connections ghz spreads calls over (default 8)")
     p.add_argument("--py-grpc-procs", type=int, default=2, help="processes of the Python gRPC fallback load generator")
     p.add_argument("--no-build-ghz", action="store_true", help="do not try `go install` ghz when it is missing")
+    p.add_argument("--py-grpc", action="store_true", help="drive gRPC with the Python load generator even if ghz exists")
     a = p.parse_args(argv)
     if a.quick:
         a.duration, a.runs, a.warmup = 3.0, 1, 1.0
@@ -677,6 +680,8 @@ def main(argv=None) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _term)
+    # Ctrl-C must always unwind (a shell starting us in the background may have ignored SIGINT).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     tmp = Path(tempfile.mkdtemp(prefix="wharf-bench-"))
     ctx = Ctx(a, tmp, payloads)
     for name, p in payloads.items():
@@ -693,12 +698,12 @@ def main(argv=None) -> int:
         ctx.grpc_bin[name] = (tmp / f"{name}.bin") if raw is not None else None
     grpc_tool = "none"
     if "grpc" in transports:
-        ctx.ghz = find_ghz(build=not a.no_build_ghz)
+        ctx.ghz = None if a.py_grpc else find_ghz(build=not a.no_build_ghz)
         if ctx.ghz:
             grpc_tool = f"ghz {tool_version([ctx.ghz, '--version'])}"
         else:
-            grpc_tool = f"python grpc.aio load generator ({a.py_grpc_procs} processes) - ghz unavailable"
-            print(f"note: ghz not found and could not be built: gRPC is driven by the {grpc_tool}", flush=True)
+            grpc_tool = f"python grpc.aio load generator ({a.py_grpc_procs} processes)" + ("" if a.py_grpc else " - ghz unavailable")
+            print(f"note: gRPC is driven by the {grpc_tool}", flush=True)
 
     cpus = os.cpu_count() or 1
     meta = {
@@ -745,7 +750,7 @@ def main(argv=None) -> int:
                     res = bench_server(ctx, srv, transports, a.duration, a.warmup, payload_names)
                 except KeyboardInterrupt:
                     raise
-                except Exception as exc:  # noqa: BLE001
+                except Exception as exc:
                     if srv.name == "wharf" and a.only != ["wharf"]:
                         print(f"warning: Wharf did not serve ({exc}); continuing without it", flush=True)
                         skipped.add("wharf")
@@ -779,4 +784,7 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--py-grpc-worker":
+        _py_grpc_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        raise SystemExit(0)
     raise SystemExit(main())

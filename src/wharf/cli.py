@@ -208,6 +208,96 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         return 1
 
 
+def orchestrator_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wharf orchestrator",
+                                description="Serve a predictor's graph: REST on --http-port, gRPC on --grpc-port.")
+    p.add_argument("--file", help="SeldonDeployment or PredictorSpec file (default: env ENGINE_PREDICTOR, base64 JSON)")
+    p.add_argument("--predictor", help="predictor name in --file (default: the first)")
+    p.add_argument("--http-port", "--http_port", type=int, default=8000)
+    p.add_argument("--grpc-port", "--grpc_port", type=int, default=5001)
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--prometheus-path", "--prometheus_path", default="/prometheus")
+    p.add_argument("--protocol", choices=("seldon",), default="seldon", help="payload protocol (only seldon so far)")
+    p.add_argument("--transport", choices=("rest",), default="rest", help="calls to the nodes (only rest so far)")
+    p.add_argument("--sdep", default=None, help="SeldonDeployment name (for metrics labels)")
+    p.add_argument("--namespace", default=None)
+    p.add_argument("--log-level", "--log_level", default=os.environ.get("SELDON_LOG_LEVEL", "INFO"))
+    p.add_argument("--graceful-timeout", "--graceful_timeout", type=float, default=15.0)
+    return p
+
+
+def run_orchestrator(argv: Sequence[str]) -> int:
+    import asyncio
+    import dataclasses
+
+    from wharf.deployment.graph import GraphError, from_engine_env, from_file
+    from wharf.orchestrator.serve import serve
+
+    parser = orchestrator_parser()
+    args, _unknown = parser.parse_known_args(argv)  # the operator passes executor flags we do not need
+    _setup_logging(args.log_level.upper())
+    try:
+        if args.file:
+            predictor = from_file(args.file, args.predictor)
+        elif os.environ.get("ENGINE_PREDICTOR"):
+            predictor = from_engine_env(os.environ["ENGINE_PREDICTOR"])
+        else:
+            parser.error("no graph: give --file or set ENGINE_PREDICTOR")
+    except GraphError as exc:
+        log.error("%s", exc)
+        return 2
+    if args.sdep or args.namespace:
+        predictor = dataclasses.replace(predictor, deployment=args.sdep or predictor.deployment,
+                                        namespace=args.namespace or predictor.namespace)
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover
+        runner = asyncio.run
+    try:
+        runner(serve(predictor, args.host, args.http_port, args.grpc_port, args.prometheus_path, args.graceful_timeout))
+    except OSError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+def run_local(argv: Sequence[str]) -> int:
+    from wharf.deployment.graph import GraphError
+    from wharf.local.run import LocalGraph
+
+    p = argparse.ArgumentParser(prog="wharf run", description="Run a SeldonDeployment on this machine, no cluster.")
+    p.add_argument("file", help="SeldonDeployment YAML")
+    p.add_argument("--predictor", help="predictor to run (default: the first)")
+    p.add_argument("--source", action="append", default=[], metavar="NODE=DIR", help="model folder of a node")
+    p.add_argument("--http-port", type=int, default=8000)
+    p.add_argument("--grpc-port", type=int, default=5001)
+    args = p.parse_args(argv)
+    sources = dict(item.split("=", 1) for item in args.source if "=" in item)
+    try:
+        graph = LocalGraph(args.file, predictor=args.predictor, sources=sources, http_port=args.http_port,
+                           grpc_port=args.grpc_port)
+    except GraphError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    import signal
+
+    def stop_on_term(_sig: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the graph as Ctrl-C does: every child by its pid
+
+    signal.signal(signal.SIGTERM, stop_on_term)
+    try:
+        graph.start()
+        print(f"graph {graph.predictor.name!r} ready: POST {graph.url}/api/v1.0/predictions (Ctrl-C stops)", flush=True)
+        graph.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        codes = graph.stop()
+    return 0 if all(c == 0 or c < 0 for c in codes.values()) else 1
+
+
 def seldon_core_microservice(argv: Sequence[str] | None = None) -> int:
     """``seldon-core-microservice``: upstream's command line, served by Wharf."""
     return run_server(argv, "seldon-core-microservice")
@@ -224,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = {
         "serve": "serve a model class (same flags as seldon-core-microservice)",
         "test": "check a running component against a contract.json",
+        "orchestrator": "walk a predictor's graph (the container the operator injects)",
+        "run": "run a SeldonDeployment file on this machine: every node plus the orchestrator",
         "version": "print the version",
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
@@ -237,6 +329,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_server(rest, "wharf serve")
     if command == "test":
         return seldon_core_tester(rest, prog="wharf test")
+    if command == "orchestrator":
+        return run_orchestrator(rest)
+    if command == "run":
+        return run_local(rest)
     from wharf import __version__
 
     print(__version__)

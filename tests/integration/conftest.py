@@ -25,12 +25,23 @@ def serve_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFac
     factory.close()
 
 
+_LOG_OFFSETS = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    # Logs of servers already running are attached from here on: only what this test caused.
+    item.stash[_LOG_OFFSETS] = {id(s): len(s.log()) for s in LIVE_SERVERS}
+    yield
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()
     if report.failed:
+        offsets = item.stash.get(_LOG_OFFSETS, {})
         for server in list(LIVE_SERVERS):
-            text = server.log()
+            text = server.log()[offsets.get(id(server), 0):]
             tail = "\n".join(text.splitlines()[-150:])
-            report.sections.append((f"server log: {server.model} pid {server.pid}", tail or "(empty)"))
+            report.sections.append((f"server log: {server.model} pid {server.pid}", tail or "(nothing new)"))

@@ -168,14 +168,15 @@ class ServerFactory:
         workers: int = 1,
         wait: str | None = "ready",
         cwd: Path | str = MODELS,
-        args: Sequence[str] | None = None,
+        positionals: Sequence[str] = (),
     ) -> Server:
-        """Start a server for ``model``; ``wait`` is "ready", "ping" or None (do not wait)."""
+        """Start a server for ``model``; ``wait`` is "ready", "ping" or None (do not wait).
+
+        ``positionals`` come right after the model name (the legacy ``MODEL REST`` form)."""
         http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
-        argv = [MICROSERVICE, model] if args is None else [MICROSERVICE, *args]
-        if args is None:
-            argv += ["--host", "127.0.0.1", "--http-port", str(http_port), "--grpc-port", str(grpc_port),
-                     "--metrics-port", str(metrics_port), "--workers", str(workers), *extra_args]
+        argv = [MICROSERVICE, model, *positionals, "--host", "127.0.0.1", "--http-port", str(http_port),
+                "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port), "--workers", str(workers),
+                *extra_args]
         log_path = self.tmp / f"{model}-{http_port}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(argv, cwd=str(cwd), env=server_env(env), stdout=log, stderr=subprocess.STDOUT,

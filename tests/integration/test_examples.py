@@ -3,27 +3,51 @@
 from __future__ import annotations
 
 import io
+import json
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from wharf.local.demo import FLOWERS
 from wharf.local.demo import run as run_demo
-from wharf.local.process import start_server
+from wharf.local.process import free_port, start_server
+from wharf.local.run import LocalGraph
 from wharf.testing import tester
 
-IRIS = Path(__file__).resolve().parents[2] / "examples" / "models" / "iris"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+IRIS = EXAMPLES / "models" / "iris"
 
 
-def test_demo_answers_over_rest_and_grpc() -> None:
+def test_demo_runs_the_example_graph() -> None:
     lines: list[str] = []
-    result = run_demo(IRIS, out=lines.append)
-    # A setosa-like and a virginica-like flower: a real model gives these two species.
-    assert result["species"] == ["setosa", "virginica"]
-    assert result["rest"]["data"]["names"] == ["setosa", "versicolor", "virginica"]
-    assert result["rest"]["meta"]["tags"] == {"model": "iris-nearest-centroid"}
-    probabilities = list(result["grpc"].data.tensor.values)
-    assert len(probabilities) == 6 and abs(sum(probabilities[:3]) - 1) < 1e-9
-    assert lines[-1] == "server stopped (exit code 0)"
+    seen = run_demo(out=lines.append)
+    truth = [species for _, species in FLOWERS]
+    predicted = []
+    for answer in seen["answers"]:
+        names, row = answer["data"]["names"], answer["data"]["ndarray"][0]
+        predicted.append(names[row.index(max(row))])
+        assert set(answer["meta"]["routing"]) == {"scaler", "router"}  # the walk is reported
+        assert answer["meta"]["tags"]["units"] == "cm"  # the transformer ran first
+    assert predicted == truth  # the models are right once the transformer has converted units
+    assert set(seen["routes"]) <= {0, 1}
+    assert all(f == {"data": {"names": [], "ndarray": []}, "meta": {}} or "meta" in f for f in seen["feedback"])
+    assert list(seen["grpc"].data.names) == ["setosa", "versicolor", "virginica"]
+    assert lines[-1] == "graph stopped"
+
+
+@pytest.mark.parametrize("graph", ["ab-router.yaml", "ensemble.yaml"])
+def test_example_graphs_answer(graph: str) -> None:
+    local = LocalGraph(EXAMPLES / "graphs" / graph, http_port=free_port(), grpc_port=free_port(), out=lambda l: None)
+    with local:
+        req = urllib.request.Request(f"{local.url}/api/v1.0/predictions", data=b'{"data":{"ndarray":[[6.3,3.3,6.0,2.5]]}}',
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            answer = json.loads(resp.read())
+    row = answer["data"]["ndarray"][0]
+    assert abs(sum(row) - 1) < 1e-9 and answer["data"]["names"] == ["setosa", "versicolor", "virginica"]
+    if graph == "ensemble.yaml":  # a large virginica flower: both models and their mean agree
+        assert row.index(max(row)) == 2 and answer["meta"]["routing"] == {"combiner": -1}
 
 
 @pytest.fixture(scope="module")

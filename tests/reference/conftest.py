@@ -101,23 +101,25 @@ class Server:
                     pytrace=False)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None and not _group_alive(self.proc.pid):
+        if self.proc is None:
             return
-        # The process started its own session, so its pid is the group id of all its children.
-        for sig, grace in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        # The server started its own session: its pid is the group id of all its children.
+        pgid = self.proc.pid
+        for sig in (signal.SIGTERM, signal.SIGKILL):
             try:
-                os.killpg(self.proc.pid, sig)
+                os.killpg(pgid, sig)
             except ProcessLookupError:
                 break
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                continue
-            end = time.monotonic() + grace
-            while _group_alive(self.proc.pid) and time.monotonic() < end:
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                self.proc.poll()  # reap the leader, or it keeps the group alive as a zombie
+                if not _group_alive(pgid):
+                    break
                 time.sleep(0.05)
-            if not _group_alive(self.proc.pid):
-                break
+            else:
+                continue
+            break
+        self.proc.poll()
 
     def tail(self, chars: int = 3000) -> str:
         try:
@@ -193,3 +195,22 @@ def stop_all(pairs: dict[str, Pair]) -> None:
     for p in pairs.values():
         for s in (p.reference, p.wharf):
             s.stop()
+
+
+@pytest.fixture(scope="module")
+def server_pairs(reference_bin: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``start(models, scenarios)``: write the model files into a fresh folder, start a reference
+    and a Wharf server per scenario ``{name: (class, env)}``; all are stopped at module end."""
+    started: list[dict[str, Pair]] = []
+
+    def start(models: dict[str, str], scenarios: dict[str, tuple[str, dict[str, str]]]) -> dict[str, Pair]:
+        folder = tmp_path_factory.mktemp("models")
+        for name, source in models.items():
+            (folder / f"{name}.py").write_text(source)
+        pairs = start_pairs(reference_bin, folder, scenarios, tmp_path_factory.mktemp("logs"))
+        started.append(pairs)
+        return pairs
+
+    yield start
+    for pairs in started:
+        stop_all(pairs)

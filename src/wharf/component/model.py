@@ -165,7 +165,7 @@ class Component:
     def _finish_raw(self, label: str, result: Any, wire: Any) -> Any:
         metrics = wire.take_metrics(result, self.unit.include_metrics_in_response)
         if metrics:
-            self.sink.record(label, validate_metrics(metrics))
+            self.sink.record(label, validate_metrics(metrics, "meta.metrics"))
         return result
 
     def _optional(self, fn: Callable | None) -> Any:
@@ -196,9 +196,12 @@ class Component:
         if is_seldon_response(result):
             runtime_tags, runtime_metrics, result = result.tags, result.metrics, result.data
         user_tags = self._optional(self._tags)
-        metrics = (self._optional(self._metrics) or []) + (runtime_metrics or [])
+        user_metrics = self._optional(self._metrics)
+        # Each list is checked on its own, so that a non-list is a bad metric, not a crash.
+        metrics = [*(validate_metrics(user_metrics, "metrics()") if user_metrics is not None else []),
+                   *(validate_metrics(runtime_metrics, "SeldonResponse.metrics") if runtime_metrics else [])]
         if metrics:
-            self.sink.record(label, validate_metrics(metrics))
+            self.sink.record(label, metrics)
         out = wire.encode(result, request, self._names)
         meta = response_meta(
             request_meta,

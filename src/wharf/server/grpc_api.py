@@ -92,13 +92,19 @@ class ComponentServicer:
                 for name, methods in services.items()]
 
 
-def build_server(servicer: ComponentServicer, port: int, max_message_bytes: int | None) -> grpc.aio.Server:
+def build_server(servicer: ComponentServicer, port: int, max_message_bytes: int | None,
+                 host: str = "0.0.0.0") -> grpc.aio.Server:
     options: list[tuple[str, Any]] = [("grpc.so_reuseport", 1)]
     if max_message_bytes:
         options += [("grpc.max_send_message_length", max_message_bytes),
                     ("grpc.max_receive_message_length", max_message_bytes)]
     server = grpc.aio.server(options=options)
     server.add_generic_rpc_handlers(servicer.handlers())
-    if server.add_insecure_port(f"0.0.0.0:{port}") == 0:
-        raise OSError(f"gRPC port {port} could not be bound")
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # --host applies to gRPC too
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:  # newer grpcio raises instead of returning 0
+        bound = 0
+    if bound == 0:
+        raise OSError(f"cannot listen on {address} for gRPC (address in use or not available)")
     return server

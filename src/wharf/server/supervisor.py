@@ -19,7 +19,7 @@ from typing import Any
 
 from wharf.component.model import Component
 from wharf.server.config import ServerConfig
-from wharf.server.worker import EXIT_LOAD_FAILED, run_worker
+from wharf.server.worker import EXIT_BIND_FAILED, EXIT_LOAD_FAILED, run_worker
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,10 @@ def start_metrics_server(host: str, port: int, path: str) -> ThreadingHTTPServer
         def log_message(self, fmt: str, *args: Any) -> None:
             log.debug("metrics: " + fmt, *args)
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise OSError(f"cannot listen on {host}:{port} for metrics: {exc.strerror}") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="wharf-metrics", daemon=True).start()
     return server
@@ -118,6 +121,9 @@ class Supervisor:
                 proc.join()
                 if proc.exitcode == EXIT_LOAD_FAILED:
                     log.error("worker %d: the model's load() failed; stopping the server", proc.pid)
+                    return 1
+                if proc.exitcode == EXIT_BIND_FAILED:
+                    log.error("worker %d could not open the gRPC port; stopping the server", proc.pid)
                     return 1
                 now = time.monotonic()
                 self._restarts = [t for t in self._restarts if now - t < _RESTART_WINDOW_S] + [now]

@@ -27,6 +27,7 @@ from wharf.server.state import WorkerState
 log = logging.getLogger(__name__)
 
 EXIT_LOAD_FAILED = 3
+EXIT_BIND_FAILED = 4  # the gRPC port cannot be opened: restarting would not help
 
 
 class _Server(uvicorn.Server):
@@ -50,7 +51,12 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     ))
     grpc_server = None
     if config.grpc_enabled:
-        grpc_server = build_server(ComponentServicer(component, state, sink), config.grpc_port, config.max_message_bytes)
+        try:
+            grpc_server = build_server(ComponentServicer(component, state, sink), config.grpc_port,
+                                       config.max_message_bytes, config.host)
+        except OSError as exc:
+            log.error("%s", exc)
+            return EXIT_BIND_FAILED
         await grpc_server.start()
 
     def drain() -> None:

@@ -50,7 +50,7 @@ def _python_version(exe: str) -> tuple[int, int] | None:
     try:
         out = subprocess.run(
             [exe, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-            capture_output=True, text=True, timeout=30,
+            check=False, capture_output=True, text=True, timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -135,7 +135,7 @@ def ensure_reference_venv(cache_dir: str | os.PathLike | None = None) -> Path:
 
     check = subprocess.run(
         [str(py), "-c", "import seldon_core, importlib.metadata as m; print(m.version('seldon-core'))"],
-        capture_output=True, text=True,
+        check=False, capture_output=True, text=True,
     )
     if check.returncode != 0 or check.stdout.strip() != SELDON_VERSION:
         raise RuntimeError(f"seldon-core {SELDON_VERSION} did not install correctly in {venv_dir}: {check.stderr.strip()}")

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from wharf.component.user_api import SeldonResponse
+from seldon_core.user_model import SeldonResponse
 
 
 class FullModel:

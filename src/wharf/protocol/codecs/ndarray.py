@@ -58,4 +58,5 @@ class NdarrayCodec(Codec):
     @staticmethod
     def to_proto(value: Any, parent: Any) -> None:
         items = value.tolist() if isinstance(value, np.ndarray) else value
+        parent.ndarray.SetInParent()  # an empty list is still an ndarray: mark the oneof as set
         parent.ndarray.extend(items)

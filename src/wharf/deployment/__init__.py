@@ -1,0 +1,1 @@
+"""The SeldonDeployment resource as plain data: typed graph, defaults, validation. Pure."""

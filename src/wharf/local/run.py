@@ -1,0 +1,187 @@
+"""``wharf run``: a whole SeldonDeployment predictor on one machine, no Kubernetes.
+
+Each graph node runs as a local component server (``wharf serve``) on free loopback ports, the
+orchestrator in front on 8000/5001, every process's log line prefixed with its node's name.
+A node's model folder is ``--source NAME=DIR``, else a folder named after the node or its image
+(``wharf-examples/iris:0.1`` -> ``iris``) beside the file or in ``../models``; its class is the container's ``MODEL_NAME`` env, else the folder's
+``.s2i/environment``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from wharf.deployment.graph import GraphError, Predictor, from_file
+from wharf.local.process import free_port, wait_http
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    name: str
+    source: Path
+    model_class: str
+    parameters: str  # JSON, as PREDICTIVE_UNIT_PARAMETERS
+    image: str
+    http_port: int
+    grpc_port: int
+    metrics_port: int
+
+
+def _s2i_model_name(folder: Path) -> str | None:
+    env_file = folder / ".s2i" / "environment"
+    if not env_file.is_file():
+        return None
+    for line in env_file.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key == "MODEL_NAME":
+            return value.strip().strip('"')
+    return None
+
+
+def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None) -> list[NodePlan]:
+    """Where each node's code is and which ports it gets; errors name the node and what is missing."""
+    sources = sources or {}
+    plans = []
+    for unit in predictor.units():
+        if not unit.has_server:
+            continue
+        container = predictor.containers.get(unit.name, {})
+        if unit.name in sources:
+            candidates = [Path(sources[unit.name])]
+        else:
+            # A folder named after the node, else after the image (wharf-examples/iris:0.1 -> iris),
+            # beside the file or in ../models: the folder s2i would build that image from.
+            stems = [unit.name, container.get("image", "").rsplit("/", 1)[-1].split(":", 1)[0]]
+            candidates = [base / stem for stem in dict.fromkeys(s for s in stems if s)
+                          for base in (file.parent, file.parent.parent / "models")]
+        folder = next((c for c in candidates if c.is_dir()), None)
+        if folder is None:
+            raise GraphError(f"{unit.path} ({unit.name}): no model folder; looked in "
+                             f"{', '.join(str(c) for c in candidates)} (give one with --source {unit.name}=DIR)")
+        env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
+        model_class = env.get("MODEL_NAME") or _s2i_model_name(folder)
+        if not model_class:
+            raise GraphError(f"{unit.name}: no MODEL_NAME in the container's env or in {folder}/.s2i/environment")
+        plans.append(NodePlan(unit.name, folder.resolve(), model_class, json.dumps(list(unit.parameters)),
+                              container.get("image", f"{unit.name}:local"), free_port(), free_port(), free_port()))
+    return plans
+
+
+def local_predictor_spec(file: Path, predictor_name: str | None, plans: list[NodePlan]) -> dict[str, Any]:
+    """The predictor's raw spec with every node's endpoint pointed at its local server."""
+    ports = {p.name: p for p in plans}
+    for doc in yaml.safe_load_all(file.read_text()):
+        if not doc:
+            continue
+        predictors = (doc.get("spec") or {}).get("predictors") if doc.get("kind") == "SeldonDeployment" else [doc]
+        for raw in predictors or []:
+            if predictor_name is None or raw.get("name") == predictor_name:
+                raw = json.loads(json.dumps(raw))
+                _point(raw["graph"], ports)
+                raw.setdefault("annotations", {}).update((doc.get("metadata") or {}).get("annotations") or {})
+                return raw
+    raise GraphError(f"{file}: predictor {predictor_name!r} not found")
+
+
+def _point(node: dict[str, Any], ports: dict[str, NodePlan]) -> None:
+    plan_ = ports.get(node["name"])
+    if plan_ is not None:
+        node["endpoint"] = {"service_host": "127.0.0.1", "httpPort": plan_.http_port, "grpcPort": plan_.grpc_port,
+                            "type": "REST"}
+    for child in node.get("children") or []:
+        _point(child, ports)
+
+
+class LocalGraph:
+    """The running processes of one local graph; a context manager that stops them all."""
+
+    def __init__(self, file: str | os.PathLike[str], *, predictor: str | None = None, sources: dict[str, str] | None = None,
+                 http_port: int = 8000, grpc_port: int = 5001, out: Callable[[str], None] = print) -> None:
+        self.file = Path(file)
+        self.predictor = from_file(self.file, predictor)
+        self.plans = plan(self.predictor, self.file, sources)
+        self.http_port, self.grpc_port = http_port, grpc_port
+        self.out = out
+        self._procs: list[tuple[str, subprocess.Popen]] = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="wharf-run-")
+        self._spec = local_predictor_spec(self.file, predictor, self.plans)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def _start(self, name: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        width = max([len(p.name) for p in self.plans] + [len("orchestrator")])
+
+        def pump() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                self.out(f"[{name:<{width}}] {line.rstrip()}")
+
+        threading.Thread(target=pump, name=f"log-{name}", daemon=True).start()
+        self._procs.append((name, proc))
+        return proc
+
+    def start(self, timeout: float = 60.0) -> "LocalGraph":
+        serve = [sys.executable, "-m", "wharf.cli", "serve"]
+        try:
+            for p in self.plans:
+                proc = self._start(p.name, [*serve, p.model_class, "--host", "127.0.0.1", "--http-port", str(p.http_port),
+                                            "--grpc-port", str(p.grpc_port), "--metrics-port", str(p.metrics_port),
+                                            "--workers", "1"], p.source,
+                                   {"PREDICTIVE_UNIT_ID": p.name, "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
+                                    "PREDICTIVE_UNIT_IMAGE": p.image, "PREDICTOR_ID": self.predictor.name,
+                                    "SELDON_DEPLOYMENT_ID": self.predictor.deployment, "PYTHONUNBUFFERED": "1"})
+                wait_http(f"http://127.0.0.1:{p.http_port}/ready", timeout, proc)
+            spec = Path(self._tmp.name, "predictor.json")
+            spec.write_text(json.dumps(self._spec))
+            orch = self._start("orchestrator", [sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(spec),
+                                                "--host", "127.0.0.1", "--http-port", str(self.http_port),
+                                                "--grpc-port", str(self.grpc_port), "--sdep", self.predictor.deployment,
+                                                "--namespace", self.predictor.namespace], Path.cwd(), {"PYTHONUNBUFFERED": "1"})
+            wait_http(f"{self.url}/ready", timeout, orch)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 15.0) -> dict[str, int]:
+        """SIGTERM to every process we started, front first; returns exit codes by name."""
+        codes = {}
+        for name, proc in reversed(self._procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in reversed(self._procs):
+            try:
+                codes[name] = proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                codes[name] = proc.wait()
+        self._procs.clear()
+        self._tmp.cleanup()
+        return codes
+
+    def wait(self) -> None:
+        """Block until any process exits (or Ctrl-C)."""
+        import time
+
+        while all(proc.poll() is None for _, proc in self._procs):
+            time.sleep(0.3)
+
+    def __enter__(self) -> "LocalGraph":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -1,0 +1,248 @@
+"""The orchestrator's external API: REST (ASGI) and gRPC ``seldon.protos.Seldon``, plus metrics.
+
+REST: /api/v{1.0,0.1}/predictions and /feedback, /ready, /live, /api/v1.0/metadata(/<node>),
+/api/v1.0/status(/<node>), and Prometheus text on ``prometheus_path``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from typing import Any, Awaitable, Callable
+
+import grpc
+import orjson
+from google.protobuf import json_format
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
+
+from wharf.deployment.graph import Predictor, Unit
+from wharf.orchestrator.transport import RestTransport
+from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
+from wharf.protocol.pb import prediction_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+_JSON = [(b"content-type", b"application/json")]
+_CORS = [(b"access-control-allow-origin", b"*"), (b"x-content-type-options", b"nosniff")]
+
+
+class Metrics:
+    """Executor-compatible request histograms in a registry of its own."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.registry = CollectorRegistry()
+        self._base = {"deployment_name": predictor.deployment, "predictor_name": predictor.name,
+                      "predictor_version": predictor.annotations.get("version", predictor.name)}
+        self.server = Histogram("seldon_api_executor_server_requests_seconds", "External requests",
+                                [*self._base, "service", "method", "code"], registry=self.registry)
+        self.client = Histogram("seldon_api_executor_client_requests_seconds", "Calls to graph nodes",
+                                [*self._base, "service", "method", "code", "model_name", "model_image", "model_version"],
+                                registry=self.registry)
+        self._images = {name: _split(c.get("image", "")) for name, c in predictor.containers.items()}
+
+    def observe_server(self, service: str, method: str, code: int, seconds: float) -> None:
+        self.server.labels(**self._base, service=service, method=method, code=str(code)).observe(seconds)
+
+    def observe_client(self, unit: Unit, path: str, code: int, seconds: float) -> None:
+        image, version = self._images.get(unit.name, ("", ""))
+        self.client.labels(**self._base, service=path.strip("/"), method="POST", code=str(code), model_name=unit.name,
+                           model_image=image, model_version=version).observe(seconds)
+
+
+def _split(image: str) -> tuple[str, str]:
+    name, sep, tag = image.rpartition(":")
+    return (name, tag) if sep and "/" not in tag else (image, "")
+
+
+class Orchestrator:
+    """Everything one orchestrator process serves, transport-free where it can be."""
+
+    def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
+                 prometheus_path: str = "/prometheus") -> None:
+        self.predictor = predictor
+        self.metrics = Metrics(predictor)
+        self.transport = RestTransport(timeout_s, retries)
+        self.walker = Walker(predictor, self.transport, CallTimer(self.metrics.observe_client))
+        self.prometheus_path = prometheus_path
+        self.units = {u.name: u for u in predictor.graph.walk()}
+
+    async def start(self) -> None:
+        await self.transport.start()
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+    async def ready(self) -> tuple[bool, str]:
+        """Every node with a server accepts TCP connections (the executor's default check)."""
+        async def reachable(unit: Unit) -> str | None:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(unit.endpoint.host, unit.endpoint.http_port), 2)
+            except (OSError, asyncio.TimeoutError) as exc:
+                return f"{unit.name} ({unit.endpoint.host}:{unit.endpoint.http_port}): {exc or 'timeout'}"
+            writer.close()
+            return None
+
+        problems = [p for p in await asyncio.gather(*(reachable(u) for u in self.units.values() if u.has_server)) if p]
+        return (not problems), "; ".join(problems)
+
+    async def graph_metadata(self) -> dict[str, Any]:
+        async def one(unit: Unit) -> tuple[str, Any]:
+            status, body = await self.transport.get(unit, "/metadata")
+            return unit.name, orjson.loads(body) if status == 200 else {}
+
+        models = dict(await asyncio.gather(*(one(u) for u in self.units.values() if u.has_server)))
+        return {"name": self.predictor.name, "models": models,
+                "graphinputs": _io(self.predictor.graph, models, "inputs"),
+                "graphoutputs": _io(self.predictor.graph, models, "outputs")}
+
+    def new_walk(self, puid: str | None) -> Walk:
+        puid = puid or str(uuid.uuid4())
+        return Walk(puid=puid, headers={"Seldon-Puid": puid})
+
+
+def _io(unit: Unit, models: dict[str, Any], key: str) -> Any:
+    """The graph's inputs come from the first node that reads the request, outputs from the last."""
+    if key == "inputs":
+        if unit.transforms_input or not unit.children:
+            return (models.get(unit.name) or {}).get("inputs", [])
+        return _io(unit.children[0], models, key)
+    if unit.transforms_output or unit.aggregates or not unit.children:
+        return (models.get(unit.name) or {}).get("outputs", [])
+    return _io(unit.children[0], models, key)
+
+
+class RestApi:
+    def __init__(self, orch: Orchestrator) -> None:
+        self.orch = orch
+
+    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]], send: Callable) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if method == "OPTIONS":
+            await _send(send, 200, b"", [])
+            return
+        started = time.perf_counter()
+        service = "other"
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        walk = self.orch.new_walk(headers.get("seldon-puid"))
+        extra = [(b"seldon-puid", walk.puid.encode())]
+        try:
+            if path in ("/api/v1.0/predictions", "/api/v0.1/predictions") and method == "POST":
+                service = "predictions"
+                status, body = 200, await self.orch.walker.predict(await _body(receive), walk)
+            elif path in ("/api/v1.0/feedback", "/api/v0.1/feedback") and method == "POST":
+                service = "feedback"
+                status, body = 200, await self.orch.walker.feedback(await _body(receive), walk)
+            elif path == "/live":
+                await _send(send, 200, b"alive", [(b"content-type", b"text/plain")])
+                return
+            elif path in ("/ready", "/api/v1.0/status", "/api/v1.0/health/status"):
+                service = "status"
+                ok, why = await self.orch.ready()
+                status, body = (200, b"ready") if ok else (503, failure(503, f"not ready: {why}"))
+            elif path == self.orch.prometheus_path:
+                await _send(send, 200, generate_latest(self.orch.metrics.registry), [(b"content-type", CONTENT_TYPE_LATEST.encode())])
+                return
+            elif path == "/api/v1.0/metadata":
+                service = "metadata"
+                status, body = 200, orjson.dumps(await self.orch.graph_metadata())
+            elif path.startswith(("/api/v1.0/metadata/", "/api/v0.1/metadata/", "/api/v1.0/status/", "/api/v0.1/status/")):
+                service = "metadata" if "/metadata/" in path else "status"
+                node = path.rsplit("/", 1)[1]
+                unit = self.orch.units.get(node)
+                if unit is None:
+                    status, body = 404, failure(404, f"no node {node!r} in predictor {self.orch.predictor.name!r}")
+                else:
+                    status, body = await self.orch.transport.get(unit, "/metadata" if service == "metadata" else "/health/status")
+            else:
+                status, body = 404, failure(404, f"no endpoint {method} {path}")
+        except GraphCallError as exc:
+            status, body = exc.status, exc.body
+        except Exception as exc:  # noqa: BLE001 - the orchestrator answers, it does not crash
+            log.exception("request %s failed", path)
+            status, body = 500, failure(500, str(exc))
+        await _send(send, status, body, [*_JSON, *extra])
+        self.orch.metrics.observe_server(service, method, status, time.perf_counter() - started)
+
+
+async def _body(receive: Callable[[], Awaitable[dict]]) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [*headers, *_CORS, (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class GrpcApi:
+    """``seldon.protos.Seldon`` on the orchestrator: protos converted at the edge, walked as JSON."""
+
+    def __init__(self, orch: Orchestrator) -> None:
+        self.orch = orch
+
+    async def _run(self, context: grpc.aio.ServicerContext, work: Callable[[Walk], Awaitable[bytes]], reply: Any) -> Any:
+        metadata = dict(context.invocation_metadata() or ())
+        walk = self.orch.new_walk(metadata.get("seldon-puid"))
+        try:
+            answer = await work(walk)
+        except GraphCallError as exc:
+            info = exc.body.decode(errors="replace")
+            try:
+                status = orjson.loads(exc.body).get("status") or {}
+                info = status.get("info") or info
+            except (orjson.JSONDecodeError, AttributeError):
+                pass
+            from wharf.protocol.errors import grpc_code_name
+
+            await context.abort(getattr(grpc.StatusCode, grpc_code_name(exc.status)), f"node {exc.node!r}: {info}")
+        return json_format.Parse(answer, reply, ignore_unknown_fields=True)
+
+    async def predict(self, request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+        body = json_format.MessageToJson(request).encode()
+        return await self._run(context, lambda w: self.orch.walker.predict(body, w), pb.SeldonMessage())
+
+    async def feedback(self, request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
+        body = json_format.MessageToJson(request).encode()
+        return await self._run(context, lambda w: self.orch.walker.feedback(body, w), pb.SeldonMessage())
+
+    async def graph_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> pb.SeldonGraphMetadata:
+        meta = await self.orch.graph_metadata()
+        out = pb.SeldonGraphMetadata(name=meta["name"])
+        for name, model in meta["models"].items():
+            json_format.ParseDict(model, out.models[name], ignore_unknown_fields=True)
+        for key, field in (("graphinputs", out.inputs), ("graphoutputs", out.outputs)):
+            for item in meta[key]:
+                json_format.ParseDict(item, field.add(), ignore_unknown_fields=True)
+        return out
+
+    async def model_metadata(self, request: pb.SeldonModelMetadataRequest, context: grpc.aio.ServicerContext) -> Any:
+        unit = self.orch.units.get(request.name)
+        if unit is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no node {request.name!r}")
+        status, body = await self.orch.transport.get(unit, "/metadata")
+        if status != 200:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, body.decode(errors="replace"))
+        return json_format.Parse(body, pb.SeldonModelMetadata(), ignore_unknown_fields=True)
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        from google.protobuf import empty_pb2
+
+        def rpc(fn: Callable, request_type: Any) -> grpc.RpcMethodHandler:
+            return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request_type.FromString,
+                                                       response_serializer=lambda m: m.SerializeToString())
+
+        return grpc.method_handlers_generic_handler("seldon.protos.Seldon", {
+            "Predict": rpc(self.predict, pb.SeldonMessage),
+            "SendFeedback": rpc(self.feedback, pb.Feedback),
+            "ModelMetadata": rpc(self.model_metadata, pb.SeldonModelMetadataRequest),
+            "GraphMetadata": rpc(self.graph_metadata, empty_pb2.Empty),
+        })

@@ -1,0 +1,59 @@
+"""Run an orchestrator process: REST and gRPC on one event loop, drained on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Iterator
+
+import grpc
+import uvicorn
+
+from wharf.deployment.graph import Predictor
+from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def timeouts(predictor: Predictor) -> float | None:
+    """``seldon.io/rest-timeout`` (ms) -> seconds; none means no overall timeout, as upstream."""
+    raw = predictor.annotations.get("seldon.io/rest-timeout")
+    try:
+        return int(raw) / 1000 if raw else None
+    except ValueError:
+        log.warning("ignoring seldon.io/rest-timeout=%r: not a number of milliseconds", raw)
+        return None
+
+
+async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
+                prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0) -> None:
+    orch = Orchestrator(predictor, timeout_s=timeouts(predictor), retries=1, prometheus_path=prometheus_path)
+    await orch.start()
+    server = _Server(uvicorn.Config(RestApi(orch), host=host, port=http_port, loop="none", http="httptools",
+                                    lifespan="off", access_log=False, log_level="warning",
+                                    timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout))
+    grpc_server = grpc.aio.server(options=[("grpc.max_send_message_length", 2**31 - 1),
+                                           ("grpc.max_receive_message_length", 2**31 - 1)])
+    grpc_server.add_generic_rpc_handlers([GrpcApi(orch).handler()])
+    if grpc_server.add_insecure_port(f"{host}:{grpc_port}") == 0:
+        raise OSError(f"cannot listen for gRPC on {host}:{grpc_port}")
+    await grpc_server.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    log.info("orchestrator for predictor %r: REST :%d, gRPC :%d, metrics %s", predictor.name, http_port, grpc_port,
+             prometheus_path)
+    try:
+        await server.serve()
+    finally:
+        await grpc_server.stop(graceful_timeout)
+        await orch.close()

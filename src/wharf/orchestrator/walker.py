@@ -1,0 +1,181 @@
+"""The graph walk (spec 7.3 predict, 7.4 feedback), compiled once, REST to the nodes.
+
+Payloads stay bytes on the way through: a node's answer is the next node's request as is; the
+walker decodes only a router's answer (to read the branch) and builds a combiner's
+SeldonMessageList by joining bytes. What the client gets back is decoded once at the end, to add
+``meta.puid`` and ``meta.routing`` (so feedback can find its way back to the routers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+
+from wharf.deployment.graph import Predictor, Unit
+from wharf.orchestrator.routing import ROUTE_ALL, ROUTE_NONE, route_from_json
+
+
+class GraphCallError(Exception):
+    """A node failed; ``status`` and ``body`` go back to the client as they are."""
+
+    def __init__(self, status: int, body: bytes, node: str) -> None:
+        super().__init__(f"node {node!r} answered {status}")
+        self.status = status
+        self.body = body
+        self.node = node
+
+
+def failure(status: int, info: str) -> bytes:
+    """The executor's error body for failures that have no downstream body."""
+    return orjson.dumps({"status": {"code": status, "info": info, "status": "FAILURE"}})
+
+
+class Transport(Protocol):
+    async def post(self, unit: Unit, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]: ...
+
+
+@dataclass
+class Walk:
+    """One request's state: its id, headers to forward, and the routes taken."""
+
+    puid: str
+    headers: dict[str, str]
+    routing: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class CallTimer:
+    """Records each outgoing call (node, path, status, seconds) for metrics."""
+
+    observe: Any = None
+
+    def __call__(self, unit: Unit, path: str, status: int, seconds: float) -> None:
+        if self.observe is not None:
+            self.observe(unit, path, status, seconds)
+
+
+class Walker:
+    def __init__(self, predictor: Predictor, transport: Transport, timer: CallTimer | None = None) -> None:
+        self.predictor = predictor
+        self.transport = transport
+        self.timer = timer or CallTimer()
+        self.has_routes = any(u.routes or u.aggregates or u.implementation == "RANDOM_ABTEST"
+                              for u in predictor.graph.walk())
+
+    async def _call(self, unit: Unit, path: str, body: bytes, walk: Walk) -> bytes:
+        started = time.perf_counter()
+        status, answer = await self.transport.post(unit, path, body, walk.headers)
+        self.timer(unit, path, status, time.perf_counter() - started)
+        if status != 200:
+            raise GraphCallError(status, answer, unit.name)
+        return answer
+
+    # --- predict ---------------------------------------------------------------------------
+
+    async def predict(self, body: bytes, walk: Walk) -> bytes:
+        answer = await self._predict(self.predictor.graph, body, walk)
+        return self.finish(answer, walk)
+
+    async def _predict(self, unit: Unit, msg: bytes, walk: Walk) -> bytes:
+        if unit.transforms_input:
+            msg = await self._call(unit, "/" + unit.input_call, msg, walk)
+        if unit.children:
+            msg = await self._children(unit, msg, walk)
+        if unit.transforms_output:
+            msg = await self._call(unit, "/transform-output", msg, walk)
+        return msg
+
+    async def _children(self, unit: Unit, msg: bytes, walk: Walk) -> bytes:
+        route = await self._route(unit, msg, walk)
+        walk.routing[unit.name] = route
+        if route == ROUTE_NONE:
+            return msg
+        if route == ROUTE_ALL:
+            results = await asyncio.gather(*(self._predict(c, msg, walk) for c in unit.children), return_exceptions=True)
+            for result in results:  # the first error in child order wins, as upstream
+                if isinstance(result, BaseException):
+                    raise result
+            outputs: list[bytes] = list(results)  # type: ignore[arg-type]
+        else:
+            if not 0 <= route < len(unit.children):
+                raise GraphCallError(500, failure(500, f"router {unit.name!r} chose branch {route} but has "
+                                                       f"{len(unit.children)} children"), unit.name)
+            outputs = [await self._predict(unit.children[route], msg, walk)]
+        if unit.aggregates:
+            joined = b'{"seldonMessages":[' + b",".join(outputs) + b"]}"
+            return await self._call(unit, "/aggregate", joined, walk)
+        return outputs[0]
+
+    async def _route(self, unit: Unit, msg: bytes, walk: Walk) -> int:
+        if unit.routes:
+            answer = await self._call(unit, "/route", msg, walk)
+            try:
+                return route_from_json(orjson.loads(answer))
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                raise GraphCallError(500, failure(500, f"router {unit.name!r} gave no usable route: {exc}"), unit.name) from None
+        if unit.implementation == "RANDOM_ABTEST":
+            return _ab_test(unit)
+        return ROUTE_ALL
+
+    def finish(self, answer: bytes, walk: Walk) -> bytes:
+        """Add ``meta.puid`` (when absent) and ``meta.routing`` to the graph's answer."""
+        try:
+            message = orjson.loads(answer)
+        except orjson.JSONDecodeError as exc:
+            raise GraphCallError(500, failure(500, f"the graph's answer is not JSON: {exc}"), self.predictor.graph.name) from None
+        if not isinstance(message, dict):
+            return answer
+        meta = message.get("meta")
+        if not isinstance(meta, dict):
+            meta = message["meta"] = {}
+        meta.setdefault("puid", walk.puid)
+        if self.has_routes:
+            meta["routing"] = {**walk.routing, **(meta.get("routing") or {})}
+        return orjson.dumps(message)
+
+    # --- feedback ----------------------------------------------------------------------------
+
+    async def feedback(self, body: bytes, walk: Walk) -> bytes:
+        try:
+            feedback = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise GraphCallError(400, failure(400, f"feedback body is not JSON: {exc}"), self.predictor.graph.name) from None
+        routing = ((feedback.get("response") or {}).get("meta") or {}).get("routing") or {} if isinstance(feedback, dict) else {}
+        answer = await self._feedback(self.predictor.graph, body, routing if isinstance(routing, dict) else {}, walk)
+        return answer if answer is not None else b'{"meta":{}}'
+
+    async def _feedback(self, unit: Unit, body: bytes, routing: dict[str, Any], walk: Walk) -> bytes | None:
+        answer: bytes | None = None
+        if unit.children:
+            route = routing.get(unit.name, ROUTE_ALL)
+            if not isinstance(route, int) or route == ROUTE_ALL:
+                children = unit.children
+            elif 0 <= route < len(unit.children):
+                children = (unit.children[route],)
+            else:
+                children = ()
+            results = await asyncio.gather(*(self._feedback(c, body, routing, walk) for c in children), return_exceptions=True)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            answer = next((r for r in results if r is not None), None)  # type: ignore[misc]
+        if unit.takes_feedback:
+            answer = await self._call(unit, "/send-feedback", body, walk)
+        return answer
+
+
+def _ab_test(unit: Unit) -> int:
+    import random
+
+    ratio = 0.5
+    params = unit.parameters
+    if len(params) == 1 and params[0].get("name") == "ratioA":
+        try:
+            ratio = float(params[0].get("value"))
+        except (TypeError, ValueError):
+            ratio = 0.5
+    return 0 if random.random() < ratio else 1
