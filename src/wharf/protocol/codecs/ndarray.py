@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import json_format
 
+from wharf.protocol.codecs import listvalue
 from wharf.protocol.codecs.base import Codec, register
 from wharf.protocol.errors import MicroserviceError
 
@@ -53,10 +54,16 @@ class NdarrayCodec(Codec):
 
     @staticmethod
     def from_proto(msg: Any) -> np.ndarray:
-        return to_array(json_format.MessageToDict(msg))
+        fast = listvalue.decode(msg.SerializeToString())
+        return fast if fast is not None else to_array(json_format.MessageToDict(msg))
 
     @staticmethod
     def to_proto(value: Any, parent: Any) -> None:
+        if isinstance(value, np.ndarray):
+            fast = listvalue.encode(value)
+            if fast is not None:
+                parent.ndarray.ParseFromString(fast)
+                return
         items = value.tolist() if isinstance(value, np.ndarray) else value
         parent.ndarray.SetInParent()  # an empty list is still an ndarray: mark the oneof as set
         parent.ndarray.extend(items)

@@ -1,0 +1,99 @@
+"""Fast numeric ``google.protobuf.ListValue`` <-> numpy, working on the wire bytes.
+
+A 100x100 ``ndarray`` is 10,100 nested ``Value`` messages: building or walking them one by one
+costs milliseconds (``json_format`` ~10 ms, ``ListValue.extend`` ~8 ms). For regular numeric
+arrays the wire layout is fixed, so numpy writes and reads it directly:
+
+    number entry  = 0x0A 0x09 | 0x11 <8-byte little-endian double>   (values[i] = Value{number_value})
+    list entry    = 0x0A <varint len V> | V = 0x32 <varint len L> <ListValue bytes>
+
+Anything else (strings, bools, ragged or empty lists) returns None and callers take the general path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_NUMBER_PREFIX = np.array([0x0A, 0x09, 0x11], dtype=np.uint8)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def encode(arr: np.ndarray) -> bytes | None:
+    """Serialized ListValue for a numeric array with no empty dimension, else None."""
+    if arr.dtype.kind not in "fiu" or arr.ndim == 0 or 0 in arr.shape:
+        return None
+    values = np.ascontiguousarray(arr, dtype="<f8")
+    leaves = np.empty(values.shape + (11,), dtype=np.uint8)
+    leaves[..., :3] = _NUMBER_PREFIX
+    leaves[..., 3:] = values.view(np.uint8).reshape(values.shape + (8,))
+    level = leaves.reshape(values.shape[:-1] + (-1,))  # each innermost ListValue's bytes
+    while level.ndim > 1:
+        inner = level.shape[-1]
+        value = b"\x32" + _varint(inner)
+        header = np.frombuffer(b"\x0A" + _varint(len(value) + inner) + value, dtype=np.uint8)
+        wrapped = np.empty(level.shape[:-1] + (len(header) + inner,), dtype=np.uint8)
+        wrapped[..., : len(header)] = header
+        wrapped[..., len(header):] = level
+        level = wrapped.reshape(level.shape[:-2] + (-1,))
+    return level.tobytes()
+
+
+def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = buf[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _decode(buf: bytes, start: int, end: int) -> np.ndarray | list | None:
+    if end == start:
+        return None
+    if buf[start + 2] == 0x11 and buf[start + 1] == 0x09:  # a list of numbers
+        if (end - start) % 11:
+            return None
+        chunks = np.frombuffer(buf, dtype=np.uint8, count=end - start, offset=start).reshape(-1, 11)
+        if not (chunks[:, :3] == _NUMBER_PREFIX).all():
+            return None
+        return np.ascontiguousarray(chunks[:, 3:]).view("<f8").ravel()
+    rows = []
+    pos = start
+    while pos < end:
+        if buf[pos] != 0x0A:
+            return None
+        length, pos = _read_varint(buf, pos + 1)
+        stop = pos + length
+        if buf[pos] != 0x32:
+            return None
+        inner, pos = _read_varint(buf, pos + 1)
+        if pos + inner != stop:
+            return None
+        row = _decode(buf, pos, stop)
+        if row is None or (rows and np.shape(row) != np.shape(rows[0])):
+            return None  # a ragged, empty or non-numeric row: not a regular array
+        rows.append(row)
+        pos = stop
+    return np.stack(rows) if rows else None
+
+
+def decode(serialized: bytes) -> np.ndarray | None:
+    """float64 array from a serialized ListValue holding a regular numeric nested list, else None."""
+    try:
+        result = _decode(serialized, 0, len(serialized))
+    except IndexError:
+        return None
+    return result if isinstance(result, np.ndarray) else None
