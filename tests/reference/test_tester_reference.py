@@ -19,10 +19,9 @@ import pytest
 
 from wharf.testing import tester
 
-pytestmark = [
-    pytest.mark.reference,
-    pytest.mark.skipif(not os.environ.get("WHARF_REFERENCE_PYTHON"), reason="WHARF_REFERENCE_PYTHON not set"),
-]
+from .conftest import _reference_bin
+
+pytestmark = pytest.mark.reference
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 IRIS = DATA / "contract-iris.json"
@@ -102,10 +101,7 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def reference_servers(tmp_path_factory):
     """Start one seldon-core-microservice per model class; yield {class: (http_port, grpc_port)}."""
-    bindir = Path(os.environ["WHARF_REFERENCE_PYTHON"]).parent
-    exe = bindir / "seldon-core-microservice"
-    if not exe.exists():
-        pytest.skip(f"{exe} not found")
+    exe = _reference_bin()  # skips, or fails under WHARF_REQUIRE_REFERENCE=1, when not configured
     folder = tmp_path_factory.mktemp("reference-models")
     procs, ports = [], {}
     try:
