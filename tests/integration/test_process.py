@@ -209,20 +209,22 @@ def test_failing_load_stops_the_server():
     assert "cannot find the model weights" in done.stdout
 
 
-def test_sigterm_lets_in_flight_request_finish(serve):
+def test_sigterm_lets_in_flight_request_finish(serve, tmp_path):
     server = serve("SlowPredictModel")
     result: dict = {}
+    marker = tmp_path / "in-predict"
 
     def call() -> None:
         try:
-            r = httpx.post(server.url + "/predict", json={"jsonData": {"sleep": 2}}, timeout=30)
+            r = httpx.post(server.url + "/predict", json={"jsonData": {"sleep": 2, "marker": str(marker)}},
+                           timeout=30)
             result["status"], result["body"] = r.status_code, r.json()
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             result["error"] = repr(exc)
 
     thread = threading.Thread(target=call)
     thread.start()
-    time.sleep(0.7)  # the request is in user code now
+    wait_until(marker.exists, 20, "the request to reach predict()")
     workers = server.workers()
     os.kill(server.pid, signal.SIGTERM)
     thread.join(30)

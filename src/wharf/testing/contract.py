@@ -324,6 +324,8 @@ def generate_feature(feature: Feature, n: int, rng: np.random.Generator) -> np.n
         raw = high - rng.lognormal(size=size)
     elif math.isinf(high):
         raw = low + rng.lognormal(size=size)
+    elif high == low:  # includes [0.0, -0.0], which numpy's uniform refuses as a negative width
+        raw = np.full(size, float(low))
     else:
         raw = rng.uniform(low, high, size=size)
 
