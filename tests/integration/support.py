@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import httpx
+
+from wharf.local.process import free_port
 
 MODELS = Path(__file__).resolve().parent / "models"
 BIN = Path(sys.executable).parent
@@ -39,10 +40,6 @@ STOP_TIMEOUT_S = 20.0
 LIVE_SERVERS: list["Server"] = []
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:

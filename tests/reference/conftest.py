@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from wharf.local.process import free_port
 
 WHARF_BIN = Path(sys.executable).with_name("seldon-core-microservice")
 STARTUP_SECONDS = 60
@@ -52,10 +53,6 @@ def _reference_bin() -> Path:
     return exe
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

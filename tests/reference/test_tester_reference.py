@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from wharf.local.process import free_port as _free_port
+
 from wharf.testing import tester
 
 from .conftest import _reference_bin
@@ -61,10 +63,6 @@ class BadModel:
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_ready(proc: subprocess.Popen, http_port: int, grpc_port: int, log: Path, deadline: float = 60) -> None:

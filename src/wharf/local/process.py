@@ -14,10 +14,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """A port that is free now and that this process has not handed out before.
+
+    Callers ask for several ports before a server binds any of them; the kernel may give the same
+    free port twice in a row, so each one is remembered.
+    """
+    for _ in range(1000):
+        with socket.socket() as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise OSError("no free port found that was not already handed out")
 
 
 def server_command() -> list[str]:
