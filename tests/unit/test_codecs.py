@@ -97,7 +97,10 @@ def test_ndarray_json_round_trip(arr):
 
 
 @SETTINGS
-@given(st.lists(st.lists(st.text(max_size=5), min_size=2, max_size=2), min_size=1, max_size=4))
+# NUL is left out: numpy's fixed-width str arrays drop trailing NULs, and user code receives such
+# arrays (as upstream's np.array does), so "a\x00" cannot survive the round trip anywhere.
+@given(st.lists(st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=5), min_size=2, max_size=2),
+                min_size=1, max_size=4))
 def test_ndarray_json_strings(rows):
     codec = get_codec("ndarray")
     decoded = codec.from_json(rows, "x")

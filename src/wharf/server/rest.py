@@ -160,7 +160,8 @@ class RestApp:
             if self.state.load_error is not None and needs_model:
                 raise MicroserviceError(self._not_ready_reason(), 503, reason=NOT_READY)
             if self._pool is None:
-                status, result = handler(content_type, scope["query_string"], body)
+                with self.state.user_code:  # gRPC threads take turns with us in user code
+                    status, result = handler(content_type, scope["query_string"], body)
             else:
                 status, result = await asyncio.get_running_loop().run_in_executor(
                     self._pool, handler, content_type, scope["query_string"], body)

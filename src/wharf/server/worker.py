@@ -40,7 +40,7 @@ class _Server(uvicorn.Server):
 
 async def _serve(config: ServerConfig, component: Component, http_socket: socket.socket) -> int:
     loop = asyncio.get_running_loop()
-    state = WorkerState()
+    state = WorkerState(serialize_user_code=config.threads <= 1)
     sink = PrometheusSink(config.identity)
     component.sink = sink
     app = RestApp(component, state, sink, threads=config.threads, payload_passthrough=config.payload_passthrough)
@@ -53,11 +53,11 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     if config.grpc_enabled:
         try:
             grpc_server = build_server(ComponentServicer(component, state, sink), config.grpc_port,
-                                       config.max_message_bytes, config.host)
+                                       config.max_message_bytes, config.host, threads=max(4, config.threads))
         except OSError as exc:
             log.error("%s", exc)
             return EXIT_BIND_FAILED
-        await grpc_server.start()
+        grpc_server.start()
 
     def drain() -> None:
         if state.draining:
@@ -71,19 +71,21 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         loop.add_signal_handler(sig, drain)
 
     async def load() -> None:
+        error: BaseException | None = None
         try:
             await loop.run_in_executor(None, component.load)
         except BaseException as exc:  # noqa: BLE001 - reported, then the worker exits
             log.error("load() failed: %s", exc, exc_info=True)
-            state.load_error = exc
+            error = exc
             server.should_exit = True
         finally:
-            state.loaded.set()
+            state.mark_loaded(error)
 
     load_task = loop.create_task(load())
     await server.serve(sockets=[http_socket])
     if grpc_server is not None:
-        await grpc_server.stop(config.graceful_timeout)
+        stopped = grpc_server.stop(config.graceful_timeout)
+        await loop.run_in_executor(None, stopped.wait)
     if not load_task.done():
         load_task.cancel()
     return EXIT_LOAD_FAILED if state.load_error is not None else 0
