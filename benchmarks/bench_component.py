@@ -53,6 +53,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wharf.local.process import free_port, group_alive  # the benchmark runs in the repo's venv
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 MODELS_DIR = HERE / "models"
@@ -142,20 +144,8 @@ def grpc_request_bytes(payload: dict) -> bytes | None:
 _STARTED: list[Server] = []
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -215,16 +205,16 @@ class Server:
         if self.proc is None:
             return
         pgid = self.proc.pid
-        if _group_alive(pgid):
+        if group_alive(pgid):
             try:
                 os.killpg(pgid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
             deadline = time.monotonic() + 15
-            while time.monotonic() < deadline and _group_alive(pgid):
+            while time.monotonic() < deadline and group_alive(pgid):
                 self.proc.poll()
                 time.sleep(0.1)
-            if _group_alive(pgid):
+            if group_alive(pgid):
                 try:
                     os.killpg(pgid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from wharf.local.process import free_port
+from wharf.local.process import free_port, group_alive
 
 WHARF_BIN = Path(sys.executable).with_name("seldon-core-microservice")
 STARTUP_SECONDS = 60
@@ -110,7 +110,7 @@ class Server:
             end = time.monotonic() + 10
             while time.monotonic() < end:
                 self.proc.poll()  # reap the leader, or it keeps the group alive as a zombie
-                if not _group_alive(pgid):
+                if not group_alive(pgid):
                     break
                 time.sleep(0.05)
             else:
@@ -136,14 +136,6 @@ class Server:
             return Response(err.code, err.headers.get("Content-Type", ""), err.read().decode())
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def server_env(extra: dict[str, str]) -> dict[str, str]:

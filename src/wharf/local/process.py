@@ -33,6 +33,17 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise OSError("no free port found that was not already handed out")
 
 
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group ``pgid`` still exists."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def server_command() -> list[str]:
     """The ``wharf serve`` of the running interpreter, so a venv always serves its own install."""
     return [sys.executable, "-m", "wharf.cli", "serve"]
