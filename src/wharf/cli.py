@@ -62,9 +62,9 @@ def serve_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=_env_int("GUNICORN_THREADS", 1),
                    help="threads per worker running user code; 1 runs it on the event loop [env GUNICORN_THREADS]")
     p.add_argument("--max-requests", type=int, default=_env_int("GUNICORN_MAX_REQUESTS", 0),
-                   help="accepted for compatibility; workers are not recycled [env GUNICORN_MAX_REQUESTS]")
+                   help="replace a worker after this many requests, 0 never (bounds memory growth) [env GUNICORN_MAX_REQUESTS]")
     p.add_argument("--max-requests-jitter", type=int, default=_env_int("GUNICORN_MAX_REQUESTS_JITTER", 0),
-                   help="accepted for compatibility [env GUNICORN_MAX_REQUESTS_JITTER]")
+                   help="add up to this many requests to each worker's limit, so they retire at different times [env GUNICORN_MAX_REQUESTS_JITTER]")
     p.add_argument("--keepalive", type=int, default=_env_int("GUNICORN_KEEPALIVE", 2),
                    help="seconds an idle HTTP keep-alive connection stays open [env GUNICORN_KEEPALIVE]")
     p.add_argument("--single-threaded", type=int, default=_env_int("FLASK_SINGLE_THREADED", 0),
@@ -194,6 +194,7 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         workers=args.workers, threads=1 if args.single_threaded else max(1, args.threads),
         grpc_enabled=args.grpc_workers != 0, keepalive=args.keepalive, access_log=bool(args.access_log),
         log_level=level, graceful_timeout=args.graceful_timeout,
+        max_requests=max(0, args.max_requests), max_requests_jitter=max(0, args.max_requests_jitter),
         max_message_bytes=int(max_msg) if max_msg and max_msg.isdigit() else None,
         payload_passthrough=_env_bool("PAYLOAD_PASSTHROUGH"),
         unit=unit, identity=_identity_from_env(),

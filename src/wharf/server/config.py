@@ -23,6 +23,8 @@ class ServerConfig:
     access_log: bool = False
     log_level: str = "INFO"
     graceful_timeout: float = 30.0  # seconds in-flight requests get after SIGTERM
+    max_requests: int = 0  # >0: a worker is replaced after about this many requests (memory growth)
+    max_requests_jitter: int = 0  # spread replacements so workers do not all restart at once
     max_message_bytes: int | None = None  # seldon.io/grpc-max-message-size
     payload_passthrough: bool = False
     unit: UnitInfo = UnitInfo()

@@ -52,6 +52,7 @@ class ComponentServicer:
                     log.error("gRPC %s failed: %s", label, exc, exc_info=not isinstance(exc, MicroserviceError))
                 context.abort(getattr(grpc.StatusCode, grpc_code_name(code)), err.message)
             finally:
+                state.served += 1
                 observer.observe_request(label, code, time.perf_counter() - started)
 
         return handler

@@ -177,6 +177,7 @@ class RestApp:
                 log.error("%s %s failed: %s", scope["method"], path, exc, exc_info=not isinstance(exc, MicroserviceError))
             status, payload = err.status_code, dumps(err.to_dict())
         await _send(send, status, payload, _JSON_HEADERS)
+        self.state.served += 1
         self.observer.observe_request(label, status, time.perf_counter() - started)
 
     async def _plain_route(self, path: str, method: bytes, send: Callable) -> None:

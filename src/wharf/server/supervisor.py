@@ -125,12 +125,15 @@ class Supervisor:
                 if proc.exitcode == EXIT_BIND_FAILED:
                     log.error("worker %d could not open the gRPC port; stopping the server", proc.pid)
                     return 1
-                now = time.monotonic()
-                self._restarts = [t for t in self._restarts if now - t < _RESTART_WINDOW_S] + [now]
-                if len(self._restarts) > _MAX_RESTARTS_IN_WINDOW:
-                    log.error("workers died %d times in %.0f s; giving up", len(self._restarts), _RESTART_WINDOW_S)
-                    return 1
-                log.warning("worker %d exited with code %s; starting a new one", proc.pid, proc.exitcode)
+                if proc.exitcode == 0:  # drained on purpose (--max-requests): not a crash
+                    log.info("worker %d retired; starting a new one", proc.pid)
+                else:
+                    now = time.monotonic()
+                    self._restarts = [t for t in self._restarts if now - t < _RESTART_WINDOW_S] + [now]
+                    if len(self._restarts) > _MAX_RESTARTS_IN_WINDOW:
+                        log.error("workers died %d times in %.0f s; giving up", len(self._restarts), _RESTART_WINDOW_S)
+                        return 1
+                    log.warning("worker %d exited with code %s; starting a new one", proc.pid, proc.exitcode)
                 self._mark_dead(proc.pid)
                 self._workers[i] = self._spawn(http_socket)
 

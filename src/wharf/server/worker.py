@@ -8,6 +8,7 @@ false, listeners close, in-flight requests finish, then the process exits.
 from __future__ import annotations
 
 import asyncio
+import random
 import contextlib
 import logging
 import signal
@@ -81,7 +82,18 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         finally:
             state.mark_loaded(error)
 
+    async def recycle(limit: int) -> None:
+        """Drain this worker after ``limit`` requests; the supervisor starts a fresh one."""
+        while not state.draining:
+            await asyncio.sleep(0.2)
+            if state.served >= limit:
+                log.info("worker served %d requests (--max-requests): replacing it", state.served)
+                drain()
+
     load_task = loop.create_task(load())
+    if config.max_requests > 0:
+        limit = config.max_requests + random.randint(0, max(0, config.max_requests_jitter))
+        loop.create_task(recycle(limit))
     await server.serve(sockets=[http_socket])
     if grpc_server is not None:
         stopped = grpc_server.stop(config.graceful_timeout)
