@@ -219,7 +219,8 @@ def orchestrator_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--prometheus-path", "--prometheus_path", default="/prometheus")
     p.add_argument("--protocol", choices=("seldon",), default="seldon", help="payload protocol (only seldon so far)")
-    p.add_argument("--transport", choices=("rest",), default="rest", help="calls to the nodes (only rest so far)")
+    p.add_argument("--transport", choices=("rest", "grpc"), default=None,
+                   help="how the nodes are called (default: the graph's endpoint type, else rest)")
     p.add_argument("--sdep", default=None, help="SeldonDeployment name (for metrics labels)")
     p.add_argument("--namespace", default=None)
     p.add_argument("--log-level", "--log_level", default=os.environ.get("SELDON_LOG_LEVEL", "INFO"))
@@ -257,7 +258,8 @@ def run_orchestrator(argv: Sequence[str]) -> int:
     except ImportError:  # pragma: no cover
         runner = asyncio.run
     try:
-        runner(serve(predictor, args.host, args.http_port, args.grpc_port, args.prometheus_path, args.graceful_timeout))
+        runner(serve(predictor, args.host, args.http_port, args.grpc_port, args.prometheus_path, args.graceful_timeout,
+                     args.transport))
     except OSError as exc:
         log.error("%s", exc)
         return 1

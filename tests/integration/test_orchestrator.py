@@ -35,7 +35,7 @@ def post(url: str, message: dict, headers: dict | None = None) -> tuple[int, dic
         return err.code, json.loads(err.read()), {k.lower(): v for k, v in err.headers.items()}
 
 
-def sdep(tmp: Path, graph: str, containers: dict[str, str], annotations: str = "") -> Path:
+def sdep(tmp: Path, graph: str, containers: dict[str, str], annotations: str = "", transport: str = "rest") -> Path:
     """Write a SeldonDeployment whose containers run the test models (name -> class)."""
     lines = "\n".join(
         f"              - name: {name}\n                env: [{{name: MODEL_NAME, value: {cls}}}]"
@@ -47,12 +47,13 @@ def sdep(tmp: Path, graph: str, containers: dict[str, str], annotations: str = "
           name: test-graph
           annotations: {%s}
         spec:
+          transport: %s
           predictors:
           - name: main
             componentSpecs:
             - spec:
                 containers:
-        """) % annotations + lines + "\n" + textwrap.indent(textwrap.dedent(graph), "    ")
+        """) % (annotations, transport) + lines + "\n" + textwrap.indent(textwrap.dedent(graph), "    ")
     path = tmp / "sdep.yaml"
     path.write_text(text)
     return path
@@ -261,3 +262,51 @@ def test_engine_predictor_env_and_bad_specs(tmp_path: Path) -> None:
     bad = subprocess.run([sys.executable, "-m", "wharf.cli", "orchestrator"], capture_output=True, text=True,
                          env={**os.environ, "ENGINE_PREDICTOR": base64.b64encode(b'{"name": "p", "graph": {"type": "NOPE", "name": "x"}}').decode()})
     assert bad.returncode == 2 and "ENGINE_PREDICTOR.graph.type: 'NOPE'" in bad.stderr
+
+
+def test_grpc_transport_carries_protos_node_to_node(tmp_path: Path) -> None:
+    """spec.transport: grpc: every hop is a gRPC call; routing, combining and feedback still work."""
+    log = tmp_path / "feedback.jsonl"
+    path = sdep(tmp_path, f"""\
+        graph:
+          name: router
+          type: ROUTER
+          parameters: [{{name: branch, value: "1", type: INT}}, {{name: feedback_log, value: "{log}", type: STRING}}]
+          children:
+          - name: broken
+            type: MODEL
+          - name: mean
+            type: COMBINER
+            children:
+            - name: ten
+              parameters: [{{name: offset, value: "10", type: FLOAT}}, {{name: feedback_log, value: "{log}", type: STRING}}]
+            - name: thirty
+              parameters: [{{name: offset, value: "30", type: FLOAT}}]
+        """, {"router": "FixedRouter", "broken": "Broken", "mean": "AverageCombiner", "ten": "Echo", "thirty": "Echo"},
+        transport="grpc")
+    sources = {n: str(MODELS) for n in ("router", "broken", "ten", "thirty")}
+    sources["mean"] = str(EXAMPLES / "models" / "average-combiner")
+    graph = LocalGraph(path, sources=sources, http_port=free_port(), grpc_port=free_port(), out=lambda l: None).start()
+    try:
+        status, answer, _ = post(f"{graph.url}/api/v1.0/predictions", {"data": {"tensor": {"shape": [1, 1], "values": [0.0]}}})
+        assert status == 200, answer
+        assert answer["data"]["tensor"]["values"] == [20.0]  # mean of +10 and +30, routed to branch 1
+        assert answer["meta"]["routing"] == {"router": 1, "mean": -1}
+        assert answer["meta"]["puid"]
+        with grpc.insecure_channel(f"127.0.0.1:{graph.grpc_port}") as channel:
+            request = pb.SeldonMessage()
+            request.data.tensor.shape.extend([1, 1])
+            request.data.tensor.values.append(1.0)
+            reply = pb_grpc.SeldonStub(channel).Predict(request, timeout=10)
+        assert list(reply.data.tensor.values) == [21.0] and dict(reply.meta.routing) == {"router": 1, "mean": -1}
+        status, _, _ = post(f"{graph.url}/api/v1.0/feedback",
+                            {"request": {"data": {"ndarray": [[0.0]]}}, "response": answer, "reward": 1.0})
+        assert status == 200
+        events = [json.loads(line) for line in log.read_text().splitlines()]
+        assert {"router": True, "reward": 1.0, "routing": 1} in events
+        assert {"offset": 10.0, "reward": 1.0, "routing": None} in events
+        with urllib.request.urlopen(f"{graph.url}/prometheus", timeout=5) as resp:
+            text = resp.read().decode()
+        assert 'model_name="ten"' in text
+    finally:
+        graph.stop()

@@ -87,19 +87,20 @@ def local_predictor_spec(file: Path, predictor_name: str | None, plans: list[Nod
         for raw in predictors or []:
             if predictor_name is None or raw.get("name") == predictor_name:
                 raw = json.loads(json.dumps(raw))
-                _point(raw["graph"], ports)
+                _point(raw["graph"], ports, str((doc.get("spec") or {}).get("transport") or "rest").upper())
                 raw.setdefault("annotations", {}).update((doc.get("metadata") or {}).get("annotations") or {})
                 return raw
     raise GraphError(f"{file}: predictor {predictor_name!r} not found")
 
 
-def _point(node: dict[str, Any], ports: dict[str, NodePlan]) -> None:
+def _point(node: dict[str, Any], ports: dict[str, NodePlan], transport: str) -> None:
     plan_ = ports.get(node["name"])
     if plan_ is not None:
+        kind = (node.get("endpoint") or {}).get("type", transport)
         node["endpoint"] = {"service_host": "127.0.0.1", "httpPort": plan_.http_port, "grpcPort": plan_.grpc_port,
-                            "type": "REST"}
+                            "type": kind}
     for child in node.get("children") or []:
-        _point(child, ports)
+        _point(child, ports, transport)
 
 
 class LocalGraph:

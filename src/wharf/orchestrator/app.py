@@ -18,8 +18,9 @@ from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 from wharf.deployment.graph import Predictor, Unit
-from wharf.orchestrator.transport import RestTransport
+from wharf.orchestrator.transport import GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
+from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE
 from wharf.protocol.pb import prediction_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -60,11 +61,14 @@ class Orchestrator:
     """Everything one orchestrator process serves, transport-free where it can be."""
 
     def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
-                 prometheus_path: str = "/prometheus") -> None:
+                 prometheus_path: str = "/prometheus", transport: str | None = None) -> None:
         self.predictor = predictor
         self.metrics = Metrics(predictor)
-        self.transport = RestTransport(timeout_s, retries)
-        self.walker = Walker(predictor, self.transport, CallTimer(self.metrics.observe_client))
+        # Nodes are called the way the graph's endpoints say (spec: they must all agree).
+        self.grpc = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
+        self.transport = GrpcTransport(timeout_s, retries) if self.grpc else RestTransport(timeout_s, retries)
+        self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
+        self.walker = Walker(predictor, self.transport, CallTimer(self.metrics.observe_client), self.wire)
         self.prometheus_path = prometheus_path
         self.units = {u.name: u for u in predictor.graph.walk()}
 
@@ -77,10 +81,11 @@ class Orchestrator:
     async def ready(self) -> tuple[bool, str]:
         """Every node with a server accepts TCP connections (the executor's default check)."""
         async def reachable(unit: Unit) -> str | None:
+            port = unit.endpoint.grpc_port if self.grpc else unit.endpoint.http_port
             try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(unit.endpoint.host, unit.endpoint.http_port), 2)
+                _, writer = await asyncio.wait_for(asyncio.open_connection(unit.endpoint.host, port), 2)
             except (OSError, asyncio.TimeoutError) as exc:
-                return f"{unit.name} ({unit.endpoint.host}:{unit.endpoint.http_port}): {exc or 'timeout'}"
+                return f"{unit.name} ({unit.endpoint.host}:{port}): {exc or 'timeout'}"
             writer.close()
             return None
 
@@ -132,10 +137,13 @@ class RestApi:
         try:
             if path in ("/api/v1.0/predictions", "/api/v0.1/predictions") and method == "POST":
                 service = "predictions"
-                status, body = 200, await self.orch.walker.predict(await _body(receive), walk)
+                wire = self.orch.wire
+                status, body = 200, wire.to_json(await self.orch.walker.predict(wire.from_json(await _body(receive)), walk))
             elif path in ("/api/v1.0/feedback", "/api/v0.1/feedback") and method == "POST":
                 service = "feedback"
-                status, body = 200, await self.orch.walker.feedback(await _body(receive), walk)
+                wire = self.orch.wire
+                answer = await self.orch.walker.feedback(wire.feedback_from_json(await _body(receive)), walk)
+                status, body = 200, wire.to_json(answer)
             elif path == "/live":
                 await _send(send, 200, b"alive", [(b"content-type", b"text/plain")])
                 return
@@ -161,6 +169,8 @@ class RestApi:
                 status, body = 404, failure(404, f"no endpoint {method} {path}")
         except GraphCallError as exc:
             status, body = exc.status, exc.body
+        except ValueError as exc:  # a request the wire cannot carry (bad JSON, not a SeldonMessage)
+            status, body = 400, failure(400, str(exc))
         except Exception as exc:  # noqa: BLE001 - the orchestrator answers, it does not crash
             log.exception("request %s failed", path)
             status, body = 500, failure(500, str(exc))
@@ -204,14 +214,14 @@ class GrpcApi:
             from wharf.protocol.errors import grpc_code_name
 
             await context.abort(getattr(grpc.StatusCode, grpc_code_name(exc.status)), f"node {exc.node!r}: {info}")
-        return json_format.Parse(answer, reply, ignore_unknown_fields=True)
+        return self.orch.wire.to_proto(answer, reply)
 
     async def predict(self, request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
-        body = json_format.MessageToJson(request).encode()
+        body = self.orch.wire.from_proto(request)
         return await self._run(context, lambda w: self.orch.walker.predict(body, w), pb.SeldonMessage())
 
     async def feedback(self, request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
-        body = json_format.MessageToJson(request).encode()
+        body = self.orch.wire.from_proto(request)
         return await self._run(context, lambda w: self.orch.walker.feedback(body, w), pb.SeldonMessage())
 
     async def graph_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> pb.SeldonGraphMetadata:

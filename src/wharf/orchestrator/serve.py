@@ -34,8 +34,10 @@ def timeouts(predictor: Predictor) -> float | None:
 
 
 async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
-                prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0) -> None:
-    orch = Orchestrator(predictor, timeout_s=timeouts(predictor), retries=1, prometheus_path=prometheus_path)
+                prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
+                transport: str | None = None) -> None:
+    orch = Orchestrator(predictor, timeout_s=timeouts(predictor), retries=1, prometheus_path=prometheus_path,
+                        transport=transport)
     await orch.start()
     server = _Server(uvicorn.Config(RestApi(orch), host=host, port=http_port, loop="none", http="httptools",
                                     lifespan="off", access_log=False, log_level="warning",
@@ -50,8 +52,8 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    log.info("orchestrator for predictor %r: REST :%d, gRPC :%d, metrics %s", predictor.name, http_port, grpc_port,
-             prometheus_path)
+    log.info("orchestrator for predictor %r: REST :%d, gRPC :%d, metrics %s, nodes over %s", predictor.name,
+             http_port, grpc_port, prometheus_path, "gRPC" if orch.grpc else "REST")
     try:
         await server.serve()
     finally:

@@ -1,13 +1,19 @@
-"""Outgoing REST calls to graph nodes: one pooled keep-alive session, per-call timeout."""
+"""Outgoing calls to graph nodes: REST over one pooled keep-alive aiohttp session, or gRPC over
+one channel per node; both take bytes (JSON or serialized protos) and give bytes back."""
 
 from __future__ import annotations
 
 import asyncio
 
 import aiohttp
+import grpc
+import orjson
+from google.protobuf import empty_pb2, json_format
 
 from wharf.deployment.graph import Unit
 from wharf.orchestrator.walker import failure
+from wharf.protocol.errors import http_status_for_grpc
+from wharf.protocol.pb import prediction_pb2 as pb
 
 _JSON = "application/json"
 
@@ -52,3 +58,77 @@ class RestTransport:
                 return resp.status, await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             return 503, failure(503, f"node {unit.name!r} ({url}) is unreachable: {exc}")
+
+
+# The component services the executor calls for each step of the walk (spec 4.2).
+GRPC_METHODS = {
+    "/predict": "/seldon.protos.Model/Predict",
+    "/transform-input": "/seldon.protos.Transformer/TransformInput",
+    "/transform-output": "/seldon.protos.OutputTransformer/TransformOutput",
+    "/route": "/seldon.protos.Router/Route",
+    "/aggregate": "/seldon.protos.Combiner/Aggregate",
+    "/send-feedback": "/seldon.protos.Model/SendFeedback",
+}
+
+
+class GrpcTransport:
+    """Calls nodes' gRPC ports with serialized protos; no (de)serialization on the way through."""
+
+    def __init__(self, timeout_s: float | None = None, retries: int = 0) -> None:
+        self._timeout = timeout_s
+        self._retries = retries
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._rest = RestTransport(timeout_s, retries)  # health and metadata proxies use REST
+
+    async def start(self) -> None:
+        await self._rest.start()
+
+    async def close(self) -> None:
+        for channel in self._channels.values():
+            await channel.close()
+        await self._rest.close()
+
+    def _channel(self, target: str) -> grpc.aio.Channel:
+        channel = self._channels.get(target)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(target, options=[("grpc.max_send_message_length", 2**31 - 1),
+                                                                 ("grpc.max_receive_message_length", 2**31 - 1)])
+            self._channels[target] = channel
+        return channel
+
+    async def post(self, unit: Unit, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        target = f"{unit.endpoint.host}:{unit.endpoint.grpc_port}"
+        call = self._channel(target).unary_unary(GRPC_METHODS[path])  # bytes in, bytes out
+        metadata = tuple((k.lower(), v) for k, v in headers.items())
+        attempt = 0
+        while True:
+            try:
+                return 200, await call(body, timeout=self._timeout, metadata=metadata)
+            except grpc.aio.AioRpcError as err:
+                code = err.code()
+                if code == grpc.StatusCode.UNAVAILABLE and attempt < self._retries:
+                    attempt += 1
+                    await asyncio.sleep(0.05 * attempt)
+                    continue
+                status = http_status_for_grpc(code.name)
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    info = f"node {unit.name!r} ({target}) did not answer within {self._timeout} s"
+                elif code == grpc.StatusCode.UNAVAILABLE:
+                    info = f"node {unit.name!r} ({target}) is unreachable: {err.details()}"
+                else:
+                    info = err.details() or code.name
+                return status, failure(status, info)
+
+    async def get(self, unit: Unit, path: str) -> tuple[int, bytes]:
+        if path != "/metadata":
+            return await self._rest.get(unit, path)
+        target = f"{unit.endpoint.host}:{unit.endpoint.grpc_port}"
+        call = self._channel(target).unary_unary("/seldon.protos.Model/Metadata",
+                                                 request_serializer=empty_pb2.Empty.SerializeToString,
+                                                 response_deserializer=pb.SeldonModelMetadata.FromString)
+        try:
+            reply = await call(empty_pb2.Empty(), timeout=self._timeout or 10)
+        except grpc.aio.AioRpcError as err:
+            status = http_status_for_grpc(err.code().name)
+            return status, failure(status, f"node {unit.name!r} ({target}): {err.details()}")
+        return 200, orjson.dumps(json_format.MessageToDict(reply))

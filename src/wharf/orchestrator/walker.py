@@ -1,9 +1,10 @@
-"""The graph walk (spec 7.3 predict, 7.4 feedback), compiled once, REST to the nodes.
+"""The graph walk (spec 7.3 predict, 7.4 feedback), over REST (JSON) or gRPC (protobuf) nodes.
 
 Payloads stay bytes on the way through: a node's answer is the next node's request as is; the
 walker decodes only a router's answer (to read the branch) and builds a combiner's
 SeldonMessageList by joining bytes. What the client gets back is decoded once at the end, to add
-``meta.puid`` and ``meta.routing`` (so feedback can find its way back to the routers).
+``meta.puid`` and ``meta.routing`` (so feedback can find its way back to the routers). The
+``wire`` (``wires.JSON_WIRE`` or ``wires.PROTO_WIRE``) is the only part that knows the encoding.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, Protocol
 import orjson
 
 from wharf.deployment.graph import Predictor, Unit
-from wharf.orchestrator.routing import ROUTE_ALL, ROUTE_NONE, route_from_json
+from wharf.orchestrator.routing import ROUTE_ALL, ROUTE_NONE
+from wharf.orchestrator.wires import JSON_WIRE
 
 
 class GraphCallError(Exception):
@@ -59,9 +61,11 @@ class CallTimer:
 
 
 class Walker:
-    def __init__(self, predictor: Predictor, transport: Transport, timer: CallTimer | None = None) -> None:
+    def __init__(self, predictor: Predictor, transport: Transport, timer: CallTimer | None = None,
+                 wire: Any = JSON_WIRE) -> None:
         self.predictor = predictor
         self.transport = transport
+        self.wire = wire
         self.timer = timer or CallTimer()
         self.has_routes = any(u.routes or u.aggregates or u.implementation == "RANDOM_ABTEST"
                               for u in predictor.graph.walk())
@@ -106,16 +110,15 @@ class Walker:
                                                        f"{len(unit.children)} children"), unit.name)
             outputs = [await self._predict(unit.children[route], msg, walk)]
         if unit.aggregates:
-            joined = b'{"seldonMessages":[' + b",".join(outputs) + b"]}"
-            return await self._call(unit, "/aggregate", joined, walk)
+            return await self._call(unit, "/aggregate", self.wire.join(outputs), walk)
         return outputs[0]
 
     async def _route(self, unit: Unit, msg: bytes, walk: Walk) -> int:
         if unit.routes:
             answer = await self._call(unit, "/route", msg, walk)
             try:
-                return route_from_json(orjson.loads(answer))
-            except (orjson.JSONDecodeError, ValueError) as exc:
+                return self.wire.route(answer)
+            except ValueError as exc:
                 raise GraphCallError(500, failure(500, f"router {unit.name!r} gave no usable route: {exc}"), unit.name) from None
         if unit.implementation == "RANDOM_ABTEST":
             return _ab_test(unit)
@@ -124,29 +127,19 @@ class Walker:
     def finish(self, answer: bytes, walk: Walk) -> bytes:
         """Add ``meta.puid`` (when absent) and ``meta.routing`` to the graph's answer."""
         try:
-            message = orjson.loads(answer)
-        except orjson.JSONDecodeError as exc:
-            raise GraphCallError(500, failure(500, f"the graph's answer is not JSON: {exc}"), self.predictor.graph.name) from None
-        if not isinstance(message, dict):
-            return answer
-        meta = message.get("meta")
-        if not isinstance(meta, dict):
-            meta = message["meta"] = {}
-        meta.setdefault("puid", walk.puid)
-        if self.has_routes:
-            meta["routing"] = {**walk.routing, **(meta.get("routing") or {})}
-        return orjson.dumps(message)
+            return self.wire.finish(answer, walk.puid, walk.routing if self.has_routes else None)
+        except ValueError as exc:
+            raise GraphCallError(500, failure(500, str(exc)), self.predictor.graph.name) from None
 
     # --- feedback ----------------------------------------------------------------------------
 
     async def feedback(self, body: bytes, walk: Walk) -> bytes:
         try:
-            feedback = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise GraphCallError(400, failure(400, f"feedback body is not JSON: {exc}"), self.predictor.graph.name) from None
-        routing = ((feedback.get("response") or {}).get("meta") or {}).get("routing") or {} if isinstance(feedback, dict) else {}
-        answer = await self._feedback(self.predictor.graph, body, routing if isinstance(routing, dict) else {}, walk)
-        return answer if answer is not None else b'{"meta":{}}'
+            routing = self.wire.feedback_routing(body)
+        except ValueError as exc:
+            raise GraphCallError(400, failure(400, str(exc)), self.predictor.graph.name) from None
+        answer = await self._feedback(self.predictor.graph, body, routing, walk)
+        return answer if answer is not None else self.wire.empty
 
     async def _feedback(self, unit: Unit, body: bytes, routing: dict[str, Any], walk: Walk) -> bytes | None:
         answer: bytes | None = None

@@ -86,3 +86,11 @@ def grpc_code_name(http_status: int) -> str:
     if http_status in _GRPC_BY_HTTP:
         return _GRPC_BY_HTTP[http_status]
     return "INVALID_ARGUMENT" if 400 <= http_status < 500 else "INTERNAL"
+
+
+_HTTP_BY_GRPC = {name: status for status, name in _GRPC_BY_HTTP.items()}
+
+
+def http_status_for_grpc(code_name: str) -> int:
+    """The HTTP status for a ``grpc.StatusCode`` member name (the reverse of ``grpc_code_name``)."""
+    return _HTTP_BY_GRPC.get(code_name, 500)

@@ -17,7 +17,8 @@ import numpy as np
 _NUMBER_PREFIX = np.array([0x0A, 0x09, 0x11], dtype=np.uint8)
 
 
-def _varint(n: int) -> bytes:
+def varint(n: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative int."""
     out = bytearray()
     while True:
         byte = n & 0x7F
@@ -40,8 +41,8 @@ def encode(arr: np.ndarray) -> bytes | None:
     level = leaves.reshape(values.shape[:-1] + (-1,))  # each innermost ListValue's bytes
     while level.ndim > 1:
         inner = level.shape[-1]
-        value = b"\x32" + _varint(inner)
-        header = np.frombuffer(b"\x0A" + _varint(len(value) + inner) + value, dtype=np.uint8)
+        value = b"\x32" + varint(inner)
+        header = np.frombuffer(b"\x0A" + varint(len(value) + inner) + value, dtype=np.uint8)
         wrapped = np.empty(level.shape[:-1] + (len(header) + inner,), dtype=np.uint8)
         wrapped[..., : len(header)] = header
         wrapped[..., len(header):] = level
@@ -49,7 +50,7 @@ def encode(arr: np.ndarray) -> bytes | None:
     return level.tobytes()
 
 
-def _read_varint(buf: bytes, pos: int) -> tuple[int, int]:
+def _readvarint(buf: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         byte = buf[pos]
@@ -75,11 +76,11 @@ def _decode(buf: bytes, start: int, end: int) -> np.ndarray | list | None:
     while pos < end:
         if buf[pos] != 0x0A:
             return None
-        length, pos = _read_varint(buf, pos + 1)
+        length, pos = _readvarint(buf, pos + 1)
         stop = pos + length
         if buf[pos] != 0x32:
             return None
-        inner, pos = _read_varint(buf, pos + 1)
+        inner, pos = _readvarint(buf, pos + 1)
         if pos + inner != stop:
             return None
         row = _decode(buf, pos, stop)
