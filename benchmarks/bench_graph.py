@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Graph benchmark: what the orchestrator adds on top of calling a component directly.
+
+Runs, on loopback, one identity component alone and chains of 1, 3 and 5 identity nodes behind
+the orchestrator (`wharf run`'s LocalGraph), with nodes called over REST and over gRPC. For each
+it measures p50 latency with one connection and throughput with 32, using wrk against the REST
+external API, and prints:
+
+- per-hop overhead at p50 = (p50 of the chain - n x p50 of the direct call) / n
+- marginal cost of one more node (slope of p50 from 1 to 5 nodes)
+- 3-node throughput as a share of the direct component's
+
+Every server is a real process started and stopped here, one component worker each, so the
+direct call and the graph get the same per-node capacity. Run from the repo's venv:
+``python benchmarks/bench_graph.py [--duration 5] [--runs 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from wharf.local.process import free_port, start_server
+from wharf.local.run import LocalGraph
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_component import WRK_LUA, run_wrk  # noqa: E402 - the same wrk driver as the component benchmark
+
+MODELS = Path(__file__).parent / "models"
+BODY = {"data": {"ndarray": [[1.0, 2.0, 3.0]]}}
+
+
+def chain_sdep(n: int, transport: str) -> str:
+    """A SeldonDeployment whose graph is m0 -> m1 -> ... -> m{n-1}, all identity MODELs."""
+    node: dict | None = None
+    for i in reversed(range(n)):
+        node = {"name": f"m{i}", "type": "MODEL", **({"children": [node]} if node else {})}
+    containers = [{"name": f"m{i}", "env": [{"name": "MODEL_NAME", "value": "IdentityModel"}]} for i in range(n)]
+    return yaml.safe_dump({
+        "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": f"chain{n}"},
+        "spec": {"transport": transport, "predictors": [
+            {"name": "main", "componentSpecs": [{"spec": {"containers": containers}}], "graph": node}]},
+    })
+
+
+def measure(port: int, lua: Path, duration: float, runs: int) -> dict:
+    latency = [run_wrk(port, lua, duration, 1, 1)["p50_ms"] for _ in range(runs)]
+    load = [run_wrk(port, lua, duration, 32, 1) for _ in range(runs)]
+    return {"p50_ms": statistics.median(latency), "rps": statistics.median(r["rps"] for r in load),
+            "errors": sum(r["errors"] for r in load)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    p.add_argument("--runs", type=int, default=3, help="runs per figure; the median is reported (default 3)")
+    p.add_argument("--json", help="also write the figures to this file")
+    args = p.parse_args(argv)
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="wharf-bench-graph-") as tmp:
+        tmpdir = Path(tmp)
+        (tmpdir / "body.json").write_text(json.dumps(BODY))
+        lua = tmpdir / "post.lua"
+        lua.write_text(WRK_LUA % {"body": tmpdir / "body.json"})
+        server = start_server(MODELS, "IdentityModel", workers=1, log_path=tmpdir / "direct.log")
+        try:
+            results["direct"] = measure(server.http_port, lua, args.duration, args.runs)
+        finally:
+            server.stop()
+        print(f"direct component           p50 {results['direct']['p50_ms']:.3f} ms  {results['direct']['rps']:8.0f} req/s")
+        for transport in ("rest", "grpc"):
+            for n in (1, 3, 5):
+                path = tmpdir / f"chain{n}-{transport}.yaml"
+                path.write_text(chain_sdep(n, transport))
+                graph = LocalGraph(path, sources={f"m{i}": str(MODELS) for i in range(n)}, http_port=free_port(),
+                                   grpc_port=free_port(), out=lambda _line: None)
+                with graph:
+                    figures = measure(graph.http_port, lua, args.duration, args.runs)
+                results[f"{transport}-{n}"] = figures
+                print(f"chain of {n} over {transport:<4}       p50 {figures['p50_ms']:.3f} ms  {figures['rps']:8.0f} req/s"
+                      f"  errors {figures['errors']}")
+    direct = results["direct"]
+    print("\nnodes over  per-hop overhead p50  marginal node p50  3-node req/s vs direct")
+    for transport in ("rest", "grpc"):
+        per_hop = [(results[f"{transport}-{n}"]["p50_ms"] - n * direct["p50_ms"]) / n for n in (1, 3, 5)]
+        slope = (results[f"{transport}-5"]["p50_ms"] - results[f"{transport}-1"]["p50_ms"]) / 4
+        share = results[f"{transport}-3"]["rps"] / direct["rps"]
+        print(f"{transport:<10}  {' / '.join(f'{h:.3f}' for h in per_hop)} ms    {slope:.3f} ms         {share:.0%}")
+        results[f"{transport}-summary"] = {"per_hop_ms": per_hop, "marginal_node_ms": slope, "three_node_share": share}
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
