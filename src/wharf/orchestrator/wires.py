@@ -90,6 +90,13 @@ def _parse(data: bytes, message: Any, what: str) -> Any:
     return message
 
 
+def _json_to_proto_bytes(body: bytes, message: Any) -> bytes:
+    try:
+        return json_format.Parse(body, message, ignore_unknown_fields=True).SerializeToString()
+    except json_format.ParseError as exc:
+        raise ValueError(f"request is not a {message.DESCRIPTOR.name}: {exc}") from None
+
+
 class ProtoWire:
     name = "grpc"
     empty = pb.SeldonMessage(meta=pb.Meta()).SerializeToString()
@@ -125,17 +132,11 @@ class ProtoWire:
 
     @staticmethod
     def from_json(body: bytes) -> bytes:
-        try:
-            return json_format.Parse(body, pb.SeldonMessage(), ignore_unknown_fields=True).SerializeToString()
-        except json_format.ParseError as exc:
-            raise ValueError(f"request is not a SeldonMessage: {exc}") from None
+        return _json_to_proto_bytes(body, pb.SeldonMessage())
 
     @staticmethod
     def feedback_from_json(body: bytes) -> bytes:
-        try:
-            return json_format.Parse(body, pb.Feedback(), ignore_unknown_fields=True).SerializeToString()
-        except json_format.ParseError as exc:
-            raise ValueError(f"request is not a Feedback message: {exc}") from None
+        return _json_to_proto_bytes(body, pb.Feedback())
 
     @staticmethod
     def to_json(answer: bytes) -> bytes:
