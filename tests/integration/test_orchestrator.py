@@ -310,3 +310,73 @@ def test_grpc_transport_carries_protos_node_to_node(tmp_path: Path) -> None:
         assert 'model_name="ten"' in text
     finally:
         graph.stop()
+
+
+class _Sink:
+    """A CloudEvents sink on loopback that records every event it receives."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        events = self.events = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                events.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while len(self.events) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return self.events
+
+
+def test_payload_logging_sends_cloudevents(tmp_path: Path) -> None:
+    sink = _Sink()
+    path = sdep(tmp_path, f"""\
+        graph:
+          name: first
+          logger: {{mode: all, url: "{sink.url}"}}
+          parameters: [{{name: offset, value: "1", type: FLOAT}}]
+          children:
+          - name: second
+            logger: {{mode: request, url: "{sink.url}"}}
+            parameters: [{{name: offset, value: "10", type: FLOAT}}]
+        """, {"first": "Echo", "second": "Echo"})
+    graph = start(path, ["first", "second"])
+    try:
+        status, answer, headers = post(f"{graph.url}/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}})
+        assert status == 200 and answer["data"]["ndarray"] == [[12.0]]
+        events = sink.wait_for(3)
+        kinds = sorted((h["ce-modelid"], h["ce-type"]) for h, _ in events)
+        # first logs request and response, second (mode request) only its request
+        assert kinds == [("first", "io.seldon.serving.inference.request"),
+                         ("first", "io.seldon.serving.inference.response"),
+                         ("second", "io.seldon.serving.inference.request")]
+        for h, _ in events:
+            assert h["ce-requestid"] == headers["seldon-puid"] and h["ce-specversion"] == "1.0"
+            assert h["ce-inferenceservicename"] == "test-graph" and h["ce-endpoint"] == "main"
+        bodies = {(h["ce-modelid"], h["ce-type"].rsplit(".", 1)[1]): json.loads(b) for h, b in events}
+        assert bodies[("second", "request")]["data"]["ndarray"] == [[2.0]]  # what "first" passed on
+        assert bodies[("first", "response")]["data"]["ndarray"] == [[2.0]]
+        post(f"{graph.url}/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}}, headers={"Seldon-Skip-Logging": "true"})
+        post(f"{graph.url}/api/v1.0/feedback", {"request": {"data": {"ndarray": [[1.0]]}}, "reward": 1.0})
+        events = sink.wait_for(4)
+        assert len(events) == 4 and events[3][0]["ce-type"] == "io.seldon.serving.feedback"  # skipped request: none
+        assert events[3][0]["ce-modelid"] == "first"  # second's mode is request-only
+    finally:
+        graph.stop()
+        sink.server.shutdown()

@@ -286,12 +286,13 @@ def test_port_in_use_fails_fast_naming_the_port(which):
 def test_max_requests_replaces_the_worker_and_keeps_serving(serve) -> None:
     server = serve("PidModel", "--max-requests", "5", workers=1)
     pids = []
-    for _ in range(25):
+    for _ in range(60):
         response = server.predict({"data": {"ndarray": [1]}})
         assert response.status_code == 200, response.text
         pids.append(response.json()["jsonData"]["pid"])
-        time.sleep(0.05)
-    # Each worker retires after ~5 requests and a new one (new pid) takes over; none is refused.
+        time.sleep(0.02)
+    # Each worker retires soon after 5 requests (its check runs every 0.2 s) and a new one (new
+    # pid) takes over; no request is refused meanwhile.
     assert len(set(pids)) >= 3, pids
     assert "retired; starting a new one" in server.log()
     assert server.proc.poll() is None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import uuid
 from typing import Any, Awaitable, Callable
@@ -18,6 +19,7 @@ from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 from wharf.deployment.graph import Predictor, Unit
+from wharf.orchestrator.payload_log import PayloadLogger
 from wharf.orchestrator.transport import GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
 from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE
@@ -61,21 +63,32 @@ class Orchestrator:
     """Everything one orchestrator process serves, transport-free where it can be."""
 
     def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
-                 prometheus_path: str = "/prometheus", transport: str | None = None) -> None:
+                 prometheus_path: str = "/prometheus", transport: str | None = None,
+                 log_source: str = "http://localhost:8000/") -> None:
         self.predictor = predictor
         self.metrics = Metrics(predictor)
         # Nodes are called the way the graph's endpoints say (spec: they must all agree).
         self.grpc = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
         self.transport = GrpcTransport(timeout_s, retries) if self.grpc else RestTransport(timeout_s, retries)
         self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
-        self.walker = Walker(predictor, self.transport, CallTimer(self.metrics.observe_client), self.wire)
+        self.payload_log = None
+        if any(u.logger is not None for u in predictor.graph.walk()):
+            self.payload_log = PayloadLogger(
+                predictor, os.environ.get("REQUEST_LOGGER_DEFAULT_ENDPOINT", "http://default-broker"), log_source,
+                content_type="application/protobuf" if self.grpc else "application/json")
+        self.walker = Walker(predictor, self.transport, CallTimer(self.metrics.observe_client), self.wire,
+                             self.payload_log)
         self.prometheus_path = prometheus_path
         self.units = {u.name: u for u in predictor.graph.walk()}
 
     async def start(self) -> None:
         await self.transport.start()
+        if self.payload_log is not None:
+            await self.payload_log.start()
 
     async def close(self) -> None:
+        if self.payload_log is not None:
+            await self.payload_log.close()
         await self.transport.close()
 
     async def ready(self) -> tuple[bool, str]:
@@ -102,9 +115,10 @@ class Orchestrator:
                 "graphinputs": _io(self.predictor.graph, models, "inputs"),
                 "graphoutputs": _io(self.predictor.graph, models, "outputs")}
 
-    def new_walk(self, puid: str | None) -> Walk:
+    def new_walk(self, puid: str | None, skip_logging: str | None = None) -> Walk:
         puid = puid or str(uuid.uuid4())
-        return Walk(puid=puid, headers={"Seldon-Puid": puid})
+        skip = (skip_logging or "").strip().lower() in ("true", "on", "1")
+        return Walk(puid=puid, headers={"Seldon-Puid": puid}, skip_logging=skip)
 
 
 def _io(unit: Unit, models: dict[str, Any], key: str) -> Any:
@@ -132,7 +146,7 @@ class RestApi:
         started = time.perf_counter()
         service = "other"
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        walk = self.orch.new_walk(headers.get("seldon-puid"))
+        walk = self.orch.new_walk(headers.get("seldon-puid"), headers.get("seldon-skip-logging"))
         extra = [(b"seldon-puid", walk.puid.encode())]
         try:
             if path in ("/api/v1.0/predictions", "/api/v0.1/predictions") and method == "POST":
@@ -201,7 +215,7 @@ class GrpcApi:
 
     async def _run(self, context: grpc.aio.ServicerContext, work: Callable[[Walk], Awaitable[bytes]], reply: Any) -> Any:
         metadata = dict(context.invocation_metadata() or ())
-        walk = self.orch.new_walk(metadata.get("seldon-puid"))
+        walk = self.orch.new_walk(metadata.get("seldon-puid"), metadata.get("seldon-skip-logging"))
         try:
             answer = await work(walk)
         except GraphCallError as exc:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 from typing import Iterator
 
 import grpc
@@ -37,7 +39,8 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                 prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
                 transport: str | None = None) -> None:
     orch = Orchestrator(predictor, timeout_s=timeouts(predictor), retries=1, prometheus_path=prometheus_path,
-                        transport=transport)
+                        transport=transport,
+                        log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/")
     await orch.start()
     server = _Server(uvicorn.Config(RestApi(orch), host=host, port=http_port, loop="none", http="httptools",
                                     lifespan="off", access_log=False, log_level="warning",

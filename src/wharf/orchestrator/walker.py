@@ -47,6 +47,7 @@ class Walk:
     puid: str
     headers: dict[str, str]
     routing: dict[str, int] = field(default_factory=dict)
+    skip_logging: bool = False  # the client sent Seldon-Skip-Logging
 
 
 @dataclass
@@ -62,20 +63,29 @@ class CallTimer:
 
 class Walker:
     def __init__(self, predictor: Predictor, transport: Transport, timer: CallTimer | None = None,
-                 wire: Any = JSON_WIRE) -> None:
+                 wire: Any = JSON_WIRE, payload_log: Any = None) -> None:
         self.predictor = predictor
+        self.payload_log = payload_log  # a PayloadLogger, or None when no node has a logger
         self.transport = transport
         self.wire = wire
         self.timer = timer or CallTimer()
         self.has_routes = any(u.routes or u.aggregates or u.implementation == "RANDOM_ABTEST"
                               for u in predictor.graph.walk())
 
+    def _log(self, unit: Unit, kind: str, body: bytes, walk: Walk) -> None:
+        if self.payload_log is not None and not walk.skip_logging and self.payload_log.wants(unit, kind):
+            self.payload_log.log(unit, kind, body, walk.puid)
+
     async def _call(self, unit: Unit, path: str, body: bytes, walk: Walk) -> bytes:
+        if path != "/send-feedback":
+            self._log(unit, "request", body, walk)
         started = time.perf_counter()
         status, answer = await self.transport.post(unit, path, body, walk.headers)
         self.timer(unit, path, status, time.perf_counter() - started)
         if status != 200:
             raise GraphCallError(status, answer, unit.name)
+        if path != "/send-feedback":
+            self._log(unit, "response", answer, walk)
         return answer
 
     # --- predict ---------------------------------------------------------------------------
@@ -142,6 +152,7 @@ class Walker:
         return answer if answer is not None else self.wire.empty
 
     async def _feedback(self, unit: Unit, body: bytes, routing: dict[str, Any], walk: Walk) -> bytes | None:
+        self._log(unit, "feedback", body, walk)
         answer: bytes | None = None
         if unit.children:
             route = routing.get(unit.name, ROUTE_ALL)

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
+_JSON_CLOSE_HEADERS = [*_JSON_HEADERS, (b"connection", b"close")]
 _TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 _CORS_PREFLIGHT = [
     (b"access-control-allow-origin", b"*"),
@@ -176,7 +177,7 @@ class RestApp:
             if err.status_code >= 500:
                 log.error("%s %s failed: %s", scope["method"], path, exc, exc_info=not isinstance(exc, MicroserviceError))
             status, payload = err.status_code, dumps(err.to_dict())
-        await _send(send, status, payload, _JSON_HEADERS)
+        await _send(send, status, payload, _JSON_CLOSE_HEADERS if self.state.retiring else _JSON_HEADERS)
         self.state.served += 1
         self.observer.observe_request(label, status, time.perf_counter() - started)
 

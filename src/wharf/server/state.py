@@ -14,6 +14,7 @@ class WorkerState:
         self.loaded_thread = threading.Event()  # for gRPC's server threads
         self.load_error: BaseException | None = None
         self.draining = False
+        self.retiring = False  # about to drain: answers say Connection: close so clients move on
         self.served = 0  # requests answered (REST and gRPC); approximate under threads, which is enough
         # With one user thread (the default, as upstream) REST and gRPC take turns in user code.
         self.user_code: ContextManager = threading.Lock() if serialize_user_code else contextlib.nullcontext()

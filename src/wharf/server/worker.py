@@ -28,6 +28,7 @@ from wharf.server.state import WorkerState
 log = logging.getLogger(__name__)
 
 EXIT_LOAD_FAILED = 3
+RETIRE_GRACE_S = 1.0
 EXIT_BIND_FAILED = 4  # the gRPC port cannot be opened: restarting would not help
 
 
@@ -83,11 +84,22 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
             state.mark_loaded(error)
 
     async def recycle(limit: int) -> None:
-        """Drain this worker after ``limit`` requests; the supervisor starts a fresh one."""
+        """Drain this worker after ``limit`` requests; the supervisor starts a fresh one.
+
+        It stops accepting first (the shared socket stays open in the supervisor, so new
+        connections wait for another worker), then answers with ``Connection: close`` until its
+        keep-alive clients have moved on, or for at most RETIRE_GRACE_S, and only then drains.
+        """
         while not state.draining:
             await asyncio.sleep(0.2)
             if state.served >= limit:
                 log.info("worker served %d requests (--max-requests): replacing it", state.served)
+                state.retiring = True
+                for listener in server.servers:
+                    listener.close()
+                deadline = loop.time() + RETIRE_GRACE_S
+                while server.server_state.connections and loop.time() < deadline:
+                    await asyncio.sleep(0.02)
                 drain()
 
     load_task = loop.create_task(load())
