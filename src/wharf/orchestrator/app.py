@@ -18,11 +18,13 @@ import orjson
 from google.protobuf import json_format
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
+from wharf.component.metadata import split_image
 from wharf.deployment.graph import Predictor, Unit
 from wharf.orchestrator.payload_log import PayloadLogger
 from wharf.orchestrator.transport import GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
 from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE
+from wharf.protocol.errors import grpc_code_name
 from wharf.protocol.pb import prediction_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class Metrics:
         self.client = Histogram("seldon_api_executor_client_requests_seconds", "Calls to graph nodes",
                                 [*self._base, "service", "method", "code", "model_name", "model_image", "model_version"],
                                 registry=self.registry)
-        self._images = {name: _split(c.get("image", "")) for name, c in predictor.containers.items()}
+        self._images = {name: split_image(c.get("image", "")) for name, c in predictor.containers.items()}
 
     def observe_server(self, service: str, method: str, code: int, seconds: float) -> None:
         self.server.labels(**self._base, service=service, method=method, code=str(code)).observe(seconds)
@@ -53,10 +55,6 @@ class Metrics:
         self.client.labels(**self._base, service=path.strip("/"), method="POST", code=str(code), model_name=unit.name,
                            model_image=image, model_version=version).observe(seconds)
 
-
-def _split(image: str) -> tuple[str, str]:
-    name, sep, tag = image.rpartition(":")
-    return (name, tag) if sep and "/" not in tag else (image, "")
 
 
 class Orchestrator:
@@ -208,7 +206,8 @@ async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[by
 
 
 class GrpcApi:
-    """``seldon.protos.Seldon`` on the orchestrator: protos converted at the edge, walked as JSON."""
+    """``seldon.protos.Seldon`` on the orchestrator: requests enter the walk in the nodes' encoding
+    (passed through as is for gRPC nodes, converted once to JSON for REST nodes)."""
 
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
@@ -225,8 +224,6 @@ class GrpcApi:
                 info = status.get("info") or info
             except (orjson.JSONDecodeError, AttributeError):
                 pass
-            from wharf.protocol.errors import grpc_code_name
-
             await context.abort(getattr(grpc.StatusCode, grpc_code_name(exc.status)), f"node {exc.node!r}: {info}")
         return self.orch.wire.to_proto(answer, reply)
 

@@ -28,8 +28,8 @@ from wharf.server.state import WorkerState
 log = logging.getLogger(__name__)
 
 EXIT_LOAD_FAILED = 3
-RETIRE_GRACE_S = 1.0
 EXIT_BIND_FAILED = 4  # the gRPC port cannot be opened: restarting would not help
+RETIRE_GRACE_S = 1.0  # longest a retiring worker waits for its keep-alive clients to leave
 
 
 class _Server(uvicorn.Server):
