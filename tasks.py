@@ -62,6 +62,14 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
     c.run(" ".join([sys.executable, "benchmarks/bench_component.py", *args]), pty=False)
 
 
+# --- build: s2i builder images and model images (issues 5, 6) --------------------------
+
+# --- cluster: the etcd + kube-apiserver harness (issue 7) -------------------------------
+
+# --- charts: validate, lint, ct (issue 9) ----------------------------------------------
+
+# --- deploy: helm / kustomize to the current context (issue 10) ------------------------
+
 ns = Collection(test, demo, proto, bench)
 ns.configure({"run": {"echo": True}})
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
