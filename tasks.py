@@ -66,6 +66,8 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
 
 # --- cluster: the etcd + kube-apiserver harness (issue 7) -------------------------------
 
+# --- operator: CRD/RBAC generation, render (issue 8) -----------------------------------
+
 # --- charts: validate, lint, ct (issue 9) ----------------------------------------------
 
 # --- deploy: helm / kustomize to the current context (issue 10) ------------------------
