@@ -56,7 +56,7 @@ def serve_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--debug", nargs="?", const=True, default=_env_bool("SELDON_DEBUG"),
                    help="accepted for compatibility; Wharf has no separate debug server [env SELDON_DEBUG]")
     p.add_argument("--tracing", nargs="?", type=int, const=1, default=_env_int("TRACING", 0),
-                   help="accepted for compatibility; tracing is not implemented yet [env TRACING]")
+                   help="OpenTelemetry spans per request, exported over OTLP (needs wharf-ml[tracing]) [env TRACING]")
     p.add_argument("--workers", type=int, default=_env_int("GUNICORN_WORKERS", os.cpu_count() or 1),
                    help="worker processes, each serving REST and gRPC (default: one per core) [env GUNICORN_WORKERS]")
     p.add_argument("--threads", type=int, default=_env_int("GUNICORN_THREADS", 1),
@@ -198,7 +198,11 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         max_message_bytes=int(max_msg) if max_msg and max_msg.isdigit() else None,
         payload_passthrough=_env_bool("PAYLOAD_PASSTHROUGH"),
         unit=unit, identity=_identity_from_env(),
+        tracing=bool(args.tracing), service_name=unit.unit_id or args.interface_name,
     )
+    if config.tracing and (missing := _tracing_missing()):
+        log.error("%s", missing)
+        return 2
     if args.pidfile:
         with open(args.pidfile, "w", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()}\n")
@@ -207,6 +211,17 @@ def _serve(args: argparse.Namespace, level: str) -> int:
     except OSError as exc:
         log.error("%s", exc)
         return 1
+
+
+def _tracing_missing() -> str | None:
+    """Why --tracing cannot work here (checked once, before any worker starts), or None."""
+    from wharf.tracing import TracingUnavailable, check_available
+
+    try:
+        check_available()
+    except TracingUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def orchestrator_parser() -> argparse.ArgumentParser:
@@ -224,6 +239,8 @@ def orchestrator_parser() -> argparse.ArgumentParser:
     p.add_argument("--sdep", default=None, help="SeldonDeployment name (for metrics labels)")
     p.add_argument("--namespace", default=None)
     p.add_argument("--log-level", "--log_level", default=os.environ.get("SELDON_LOG_LEVEL", "INFO"))
+    p.add_argument("--tracing", nargs="?", type=int, const=1, default=_env_int("TRACING", 0),
+                   help="OpenTelemetry spans per request and per node call (needs wharf-ml[tracing]) [env TRACING]")
     p.add_argument("--graceful-timeout", "--graceful_timeout", type=float, default=15.0)
     return p
 
@@ -251,6 +268,9 @@ def run_orchestrator(argv: Sequence[str]) -> int:
     if args.sdep or args.namespace:
         predictor = dataclasses.replace(predictor, deployment=args.sdep or predictor.deployment,
                                         namespace=args.namespace or predictor.namespace)
+    if args.tracing and (missing := _tracing_missing()):
+        log.error("%s", missing)
+        return 2
     try:
         import uvloop
 
@@ -259,7 +279,7 @@ def run_orchestrator(argv: Sequence[str]) -> int:
         runner = asyncio.run
     try:
         runner(serve(predictor, args.host, args.http_port, args.grpc_port, args.prometheus_path, args.graceful_timeout,
-                     args.transport))
+                     args.transport, tracing=bool(args.tracing)))
     except OSError as exc:
         log.error("%s", exc)
         return 1

@@ -304,3 +304,27 @@ def test_custom_status_maps_to_code(custom_error_channel, status, code):
 def custom_error_channel(serve_module) -> Iterator[grpc.Channel]:
     with connect(serve_module("CustomErrorModel")) as ch:
         yield ch
+
+
+# --- server reflection (grpcurl and friends discover the services) -----------------------------
+
+
+def test_reflection_lists_every_service_and_resolves_the_message_types(channel):
+    from grpc_reflection.v1alpha import reflection_pb2 as refl
+    from grpc_reflection.v1alpha import reflection_pb2_grpc as refl_rpc
+    from google.protobuf import descriptor_pb2
+
+    stub = refl_rpc.ServerReflectionStub(channel)
+    answers = list(stub.ServerReflectionInfo(iter([
+        refl.ServerReflectionRequest(list_services=""),
+        refl.ServerReflectionRequest(file_containing_symbol="seldon.protos.Model"),
+    ]), timeout=TIMEOUT))
+    listed = {s.name for s in answers[0].list_services_response.service}
+    assert {f"seldon.protos.{n}" for n in ("Generic", "Model", "Router", "Transformer", "OutputTransformer",
+                                           "Combiner", "Seldon")} <= listed
+    assert "grpc.reflection.v1alpha.ServerReflection" in listed
+    files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+             for b in answers[1].file_descriptor_response.file_descriptor_proto]
+    model = next(f for f in files if f.package == "seldon.protos")
+    assert "SeldonMessage" in {m.name for m in model.message_type}
+    assert "Predict" in {m.name for s in model.service if s.name == "Model" for m in s.method}

@@ -144,6 +144,19 @@ def test_grpc_seldon_predict_walks_the_graph(router_graph) -> None:
     assert dict(reply.meta.routing) == {"plus-one": -1, "router": 1}
 
 
+def test_grpc_reflection_lists_the_seldon_service(router_graph) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2 as refl
+    from grpc_reflection.v1alpha import reflection_pb2_grpc as refl_rpc
+
+    graph, _ = router_graph
+    with grpc.insecure_channel(f"127.0.0.1:{graph.grpc_port}") as channel:
+        answers = refl_rpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter([refl.ServerReflectionRequest(list_services="")]), timeout=10)
+        listed = {s.name for s in next(answers).list_services_response.service}
+    # the orchestrator serves only the external API, as upstream's executor does
+    assert listed == {"seldon.protos.Seldon", "grpc.reflection.v1alpha.ServerReflection"}
+
+
 def test_metrics_count_requests_and_node_calls(router_graph) -> None:
     graph, _ = router_graph
     post(f"{graph.url}/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}})

@@ -11,7 +11,7 @@ import logging
 import os
 import time
 import uuid
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 import grpc
 import orjson
@@ -62,12 +62,13 @@ class Orchestrator:
 
     def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
                  prometheus_path: str = "/prometheus", transport: str | None = None,
-                 log_source: str = "http://localhost:8000/") -> None:
+                 log_source: str = "http://localhost:8000/", grpc_interceptors: Sequence[Any] = ()) -> None:
         self.predictor = predictor
         self.metrics = Metrics(predictor)
         # Nodes are called the way the graph's endpoints say (spec: they must all agree).
         self.grpc = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
-        self.transport = GrpcTransport(timeout_s, retries) if self.grpc else RestTransport(timeout_s, retries)
+        self.transport = (GrpcTransport(timeout_s, retries, grpc_interceptors) if self.grpc
+                          else RestTransport(timeout_s, retries))
         self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
         self.payload_log = None
         if any(u.logger is not None for u in predictor.graph.walk()):

@@ -11,6 +11,7 @@ import socket
 from typing import Iterator
 
 import grpc
+from grpc_reflection.v1alpha import reflection
 import uvicorn
 
 from wharf.deployment.graph import Predictor
@@ -37,17 +38,28 @@ def timeouts(predictor: Predictor) -> float | None:
 
 async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
                 prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
-                transport: str | None = None) -> None:
+                transport: str | None = None, tracing: bool = False) -> None:
+    tracer = None
+    if tracing:
+        from wharf.tracing import Tracing
+
+        tracer = Tracing(f"{predictor.deployment}-{predictor.name}" if predictor.deployment else predictor.name)
+        tracer.instrument_aiohttp_client()  # before the node sessions exist
     orch = Orchestrator(predictor, timeout_s=timeouts(predictor), retries=1, prometheus_path=prometheus_path,
                         transport=transport,
-                        log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/")
+                        log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
+                        grpc_interceptors=tracer.grpc_aio_client_interceptors() if tracer else ())
     await orch.start()
-    server = _Server(uvicorn.Config(RestApi(orch), host=host, port=http_port, loop="none", http="httptools",
+    app = RestApi(orch)
+    server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none", http="httptools",
                                     lifespan="off", access_log=False, log_level="warning",
                                     timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout))
     grpc_server = grpc.aio.server(options=[("grpc.max_send_message_length", 2**31 - 1),
-                                           ("grpc.max_receive_message_length", 2**31 - 1)])
-    grpc_server.add_generic_rpc_handlers([GrpcApi(orch).handler()])
+                                           ("grpc.max_receive_message_length", 2**31 - 1)],
+                                  interceptors=tracer.grpc_aio_server_interceptors() if tracer else None)
+    handler = GrpcApi(orch).handler()
+    grpc_server.add_generic_rpc_handlers([handler])
+    reflection.enable_server_reflection([handler.service_name(), reflection.SERVICE_NAME], grpc_server)
     if grpc_server.add_insecure_port(f"{host}:{grpc_port}") == 0:
         raise OSError(f"cannot listen for gRPC on {host}:{grpc_port}")
     await grpc_server.start()
@@ -62,3 +74,5 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
     finally:
         await grpc_server.stop(graceful_timeout)
         await orch.close()
+        if tracer is not None:
+            tracer.shutdown()

@@ -4,6 +4,7 @@ one channel per node; both take bytes (JSON or serialized protos) and give bytes
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Sequence
 
 import aiohttp
 import grpc
@@ -74,9 +75,10 @@ GRPC_METHODS = {
 class GrpcTransport:
     """Calls nodes' gRPC ports with serialized protos; no (de)serialization on the way through."""
 
-    def __init__(self, timeout_s: float | None = None, retries: int = 0) -> None:
+    def __init__(self, timeout_s: float | None = None, retries: int = 0, interceptors: Sequence[Any] = ()) -> None:
         self._timeout = timeout_s
         self._retries = retries
+        self._interceptors = list(interceptors)  # e.g. tracing context on every outgoing call
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._rest = RestTransport(timeout_s, retries)  # health and metadata proxies use REST
 
@@ -92,7 +94,8 @@ class GrpcTransport:
         channel = self._channels.get(target)
         if channel is None:
             channel = grpc.aio.insecure_channel(target, options=[("grpc.max_send_message_length", 2**31 - 1),
-                                                                 ("grpc.max_receive_message_length", 2**31 - 1)])
+                                                                 ("grpc.max_receive_message_length", 2**31 - 1)],
+                                                interceptors=self._interceptors or None)
             self._channels[target] = channel
         return channel
 

@@ -27,5 +27,7 @@ class ServerConfig:
     max_requests_jitter: int = 0  # spread replacements so workers do not all restart at once
     max_message_bytes: int | None = None  # seldon.io/grpc-max-message-size
     payload_passthrough: bool = False
+    tracing: bool = False  # OpenTelemetry spans per request (needs the tracing extra)
+    service_name: str = "wharf-component"  # service.name of the spans
     unit: UnitInfo = UnitInfo()
     identity: Identity = Identity()

@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import grpc
+from grpc_reflection.v1alpha import reflection
 from google.protobuf import empty_pb2, json_format
 
 from wharf.component.model import Component
@@ -99,13 +100,17 @@ class ComponentServicer:
 
 
 def build_server(servicer: ComponentServicer, port: int, max_message_bytes: int | None,
-                 host: str = "0.0.0.0", threads: int = 4) -> grpc.Server:
+                 host: str = "0.0.0.0", threads: int = 4, interceptors: Sequence[Any] = ()) -> grpc.Server:
     options: list[tuple[str, Any]] = [("grpc.so_reuseport", 1)]
     if max_message_bytes:
         options += [("grpc.max_send_message_length", max_message_bytes),
                     ("grpc.max_receive_message_length", max_message_bytes)]
-    server = grpc.server(ThreadPoolExecutor(threads, thread_name_prefix="wharf-grpc"), options=options)
-    server.add_generic_rpc_handlers(servicer.handlers())
+    server = grpc.server(ThreadPoolExecutor(threads, thread_name_prefix="wharf-grpc"), options=options,
+                         interceptors=interceptors)
+    handlers = servicer.handlers()
+    server.add_generic_rpc_handlers(handlers)
+    reflection.enable_server_reflection(
+        [h.service_name() for h in handlers] + [reflection.SERVICE_NAME], server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # --host applies to gRPC too
     try:
         bound = server.add_insecure_port(address)

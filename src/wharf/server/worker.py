@@ -46,6 +46,12 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     sink = PrometheusSink(config.identity)
     component.sink = sink
     app = RestApp(component, state, sink, threads=config.threads, payload_passthrough=config.payload_passthrough)
+    tracing = None
+    if config.tracing:  # per worker: the exporter's thread must start after the fork
+        from wharf.tracing import Tracing
+
+        tracing = Tracing(config.service_name)
+        app = tracing.asgi(app)
     server = _Server(uvicorn.Config(
         app, loop="none", http="httptools", lifespan="off", access_log=config.access_log,
         log_level=config.log_level.lower(), timeout_keep_alive=config.keepalive,
@@ -55,7 +61,8 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     if config.grpc_enabled:
         try:
             grpc_server = build_server(ComponentServicer(component, state, sink), config.grpc_port,
-                                       config.max_message_bytes, config.host, threads=max(4, config.threads))
+                                       config.max_message_bytes, config.host, threads=max(4, config.threads),
+                                       interceptors=tracing.grpc_server_interceptors() if tracing else ())
         except OSError as exc:
             log.error("%s", exc)
             return EXIT_BIND_FAILED
@@ -112,6 +119,8 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         await loop.run_in_executor(None, stopped.wait)
     if not load_task.done():
         load_task.cancel()
+    if tracing is not None:
+        tracing.shutdown()
     return EXIT_LOAD_FAILED if state.load_error is not None else 0
 
 
