@@ -332,11 +332,18 @@ def seldon_core_tester(argv: Sequence[str] | None = None, prog: str | None = Non
     return tester_main(list(argv) if argv is not None else None, prog=prog)
 
 
+def seldon_core_api_tester(argv: Sequence[str] | None = None) -> int:
+    """``seldon-core-api-tester``: the contract tester aimed at a deployment's external API."""
+    from wharf.testing.tester import main as tester_main
+
+    return tester_main(list(sys.argv[1:] if argv is None else argv), prog="seldon-core-api-tester", external=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {
         "serve": "serve a model class (same flags as seldon-core-microservice)",
-        "test": "check a running component against a contract.json",
+        "test": "check a running component (or, with --external, a deployment) against a contract.json",
         "orchestrator": "walk a predictor's graph (the container the operator injects)",
         "run": "run a SeldonDeployment file on this machine: every node plus the orchestrator",
         "version": "print the version",

@@ -7,7 +7,14 @@ Usage (the flags of ``seldon-core-tester`` 1.x, plus ``--seed`` and ``--timeout`
 
 REST posts the form field ``json=<SeldonMessage>`` to ``http://HOST:PORT/<endpoint>``, as
 upstream does; ``--grpc`` calls ``Model.Predict``, ``Generic.TransformInput`` or
-``Model.SendFeedback``. ``send-feedback`` first predicts, then sends the request and its answer
+``Model.SendFeedback``.
+
+``wharf test --external`` / ``seldon-core-api-tester`` targets a deployment's external API (the
+orchestrator) instead: ``[DEPLOYMENT] [--namespace NS] [--gateway ambassador|istio|seldon]``. REST
+posts JSON to ``/seldon/<ns>/<deployment>/api/v1.0/predictions`` through a gateway (upstream's
+default, ambassador) or to ``/api/v1.0/predictions`` with ``--gateway seldon`` (an OpenShift Route
+or a port-forward straight to the orchestrator); gRPC calls ``Seldon.Predict`` with the
+``seldon``/``namespace`` metadata gateways route on. ``send-feedback`` first predicts, then sends the request and its answer
 back as feedback with reward 1.0. Each answer is checked against the contract
 (:func:`wharf.testing.contract.check_response`).
 
@@ -36,6 +43,10 @@ from wharf.testing import contract as ct
 log = logging.getLogger("wharf.testing.tester")
 
 ENDPOINTS = ("predict", "send-feedback", "transform-input")
+EXTERNAL_ENDPOINTS = ("predict", "send-feedback")
+GATEWAYS = ("ambassador", "istio", "seldon")
+DEFAULT_DEPLOYMENT = "mymodel"  # upstream api-tester's default
+EXTERNAL_PATHS = {"predict": "api/v1.0/predictions", "send-feedback": "api/v1.0/feedback"}
 LOG_LEVELS = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "ERROR": logging.ERROR}
 MAX_PROBLEMS_SHOWN = 10
 GRPC_MAX_MESSAGE = 512 * 1024 * 1024
@@ -45,16 +56,25 @@ class Unreachable(Exception):
     """The component did not answer at all (refused, reset, timed out): no point sending more."""
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None, external: bool = False) -> argparse.ArgumentParser:
+    target = "deployment's external API" if external else "component"
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Send random requests generated from a contract.json to a running component "
+        description=f"Send random requests generated from a contract.json to a running {target} "
                     "(REST or gRPC) and check each answer against the contract's targets.",
     )
     parser.add_argument("contract", help="the contract.json file describing features and targets")
-    parser.add_argument("host", help="component host, e.g. 127.0.0.1")
-    parser.add_argument("port", type=int, help="component HTTP port (gRPC port with --grpc)")
-    parser.add_argument("--endpoint", choices=ENDPOINTS, default="predict", help="method to call (default: predict)")
+    parser.add_argument("host", help=f"{target} host, e.g. 127.0.0.1")
+    parser.add_argument("port", type=int, help=f"{target} HTTP port (gRPC port with --grpc)")
+    if external:
+        parser.add_argument("deployment", nargs="?", default=None,
+                            help=f"SeldonDeployment name (default: {DEFAULT_DEPLOYMENT})")
+        parser.add_argument("--deployment", dest="deployment_flag", metavar="NAME", default=None, help="same as DEPLOYMENT")
+        parser.add_argument("--namespace", default=None, help="namespace of the deployment (part of gateway paths)")
+        parser.add_argument("--gateway", choices=GATEWAYS, default="ambassador",
+                            help="ambassador/istio: /seldon/<ns>/<deployment>/... paths; seldon: the orchestrator itself")
+    endpoints = EXTERNAL_ENDPOINTS if external else ENDPOINTS
+    parser.add_argument("--endpoint", choices=endpoints, default="predict", help="method to call (default: predict)")
     parser.add_argument("-b", "--batch-size", type=int, default=1, help="rows per request (default: 1)")
     parser.add_argument("-n", "--n-requests", type=int, default=1, help="number of requests (default: 1)")
     parser.add_argument("--grpc", action="store_true", help="use gRPC instead of REST")
@@ -76,25 +96,39 @@ class Answer:
     problems: list[str] = field(default_factory=list)
 
 
+def gateway_prefix(gateway: str, deployment: str, namespace: str | None) -> str:
+    """Path prefix of a deployment's external API behind ``gateway`` (upstream SeldonClient's URLs)."""
+    if gateway == "seldon":
+        return "/"
+    return f"/seldon/{namespace}/{deployment}/" if namespace else f"/seldon/{deployment}/"
+
+
 class RestTransport:
-    """POST ``json=<message>`` as a form to ``http://host:port/<path>`` (no proxies: the target is a unit)."""
+    """A unit: POST ``json=<message>`` as a form to ``/<endpoint>``. The external API (``prefix``
+    given): POST JSON to ``<prefix>api/v1.0/...``. No proxies either way."""
 
     name = "REST"
 
-    def __init__(self, host: str, port: int, timeout: float):
-        self.host, self.port, self.timeout = host, port, timeout
+    def __init__(self, host: str, port: int, timeout: float, prefix: str | None = None):
+        self.host, self.port, self.timeout, self.prefix = host, port, timeout, prefix
+
+    def path(self, endpoint: str) -> str:
+        return f"/{endpoint}" if self.prefix is None else f"{self.prefix}{EXTERNAL_PATHS[endpoint]}"
 
     def describe(self, endpoint: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/{endpoint}"
+        return f"http://{host}:{self.port}{self.path(endpoint)}"
 
     def call(self, endpoint: str, message: dict[str, Any]) -> Answer:
         url = self.describe(endpoint)
-        form = urllib.parse.urlencode({"json": json.dumps(message)})
+        if self.prefix is None:
+            body, content_type = urllib.parse.urlencode({"json": json.dumps(message)}), "application/x-www-form-urlencoded"
+        else:
+            body, content_type = json.dumps(message), "application/json"
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            conn.request("POST", f"/{endpoint}", body=form,
-                         headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"})
+            conn.request("POST", self.path(endpoint), body=body,
+                         headers={"Content-Type": content_type, "Accept": "application/json"})
             resp = conn.getresponse()
             status, raw = resp.status, resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -114,22 +148,29 @@ class RestTransport:
 
 
 class GrpcTransport:
-    """Unary calls on the ``Model``/``Generic`` services, converting dicts with ``json_format``."""
+    """Unary calls on the ``Model``/``Generic`` services (a unit) or ``Seldon`` (the external API,
+    with the routing metadata gateways expect), converting dicts with ``json_format``."""
 
     name = "gRPC"
-    _methods: ClassVar[dict[str, tuple[str, str, str]]] = {
+    _unit_methods: ClassVar[dict[str, tuple[str, str, str]]] = {
         "predict": ("ModelStub", "Predict", "SeldonMessage"),
         "transform-input": ("GenericStub", "TransformInput", "SeldonMessage"),
         "send-feedback": ("ModelStub", "SendFeedback", "Feedback"),
     }
+    _external_methods: ClassVar[dict[str, tuple[str, str, str]]] = {
+        "predict": ("SeldonStub", "Predict", "SeldonMessage"),
+        "send-feedback": ("SeldonStub", "SendFeedback", "Feedback"),
+    }
 
-    def __init__(self, host: str, port: int, timeout: float):
+    def __init__(self, host: str, port: int, timeout: float, metadata: list[tuple[str, str]] | None = None):
         import grpc  # imported here so REST-only use works without loading grpc
 
         from wharf.protocol.pb import prediction_pb2, prediction_pb2_grpc
 
         self.grpc, self.pb2, self.pb2_grpc = grpc, prediction_pb2, prediction_pb2_grpc
         self.host, self.port, self.timeout = host, port, timeout
+        self._methods = self._unit_methods if metadata is None else self._external_methods
+        self.metadata = metadata or None
         self.target = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
         self.channel = grpc.insecure_channel(self.target, options=[
             ("grpc.enable_http_proxy", 0),
@@ -151,7 +192,7 @@ class GrpcTransport:
             return Answer(None, [f"request: cannot be encoded as a {message_type} protobuf: {exc}"])
         stub = getattr(self.pb2_grpc, stub_name)(self.channel)
         try:
-            reply = getattr(stub, method)(request, timeout=self.timeout)
+            reply = getattr(stub, method)(request, timeout=self.timeout, metadata=self.metadata)
         except self.grpc.RpcError as exc:
             code = exc.code() if hasattr(exc, "code") else None
             details = exc.details() if hasattr(exc, "details") else str(exc)
@@ -235,11 +276,16 @@ def _report(outcome: Outcome, err: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | None = None,
-         err: TextIO | None = None) -> int:
-    """Entry point of ``wharf test`` and ``seldon-core-tester``; returns the exit status."""
+         err: TextIO | None = None, external: bool = False) -> int:
+    """Entry point of ``wharf test`` (``--external``), ``seldon-core-tester`` and
+    ``seldon-core-api-tester`` (``external=True``); returns the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
-    parser = build_parser(prog)
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--external" in argv:
+        argv, external = [a for a in argv if a != "--external"], True
+    parser = build_parser(prog, external=external)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed usage or help already
@@ -278,7 +324,18 @@ def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | N
         return 2
 
     host = args.host.removeprefix("http://").rstrip("/")
-    transport: Any = GrpcTransport(host, args.port, args.timeout) if args.grpc else RestTransport(host, args.port, args.timeout)
+    transport: Any
+    if not external:
+        transport = GrpcTransport(host, args.port, args.timeout) if args.grpc else RestTransport(host, args.port, args.timeout)
+    else:
+        deployment = args.deployment_flag or args.deployment or DEFAULT_DEPLOYMENT
+        if args.grpc:
+            metadata = [] if args.gateway == "seldon" else [("seldon", deployment)] + (
+                [("namespace", args.namespace)] if args.namespace else [])
+            transport = GrpcTransport(host, args.port, args.timeout, metadata=metadata)
+        else:
+            transport = RestTransport(host, args.port, args.timeout,
+                                      prefix=gateway_prefix(args.gateway, deployment, args.namespace))
     rng = np.random.default_rng(args.seed)
     try:
         outcomes = run(args, contract, transport, out, err, rng)
