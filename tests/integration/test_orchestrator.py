@@ -257,6 +257,23 @@ def test_slow_node_times_out_and_down_node_is_named(tmp_path: Path) -> None:
         graph.stop()
 
 
+def test_grpc_nodes_time_out_after_the_grpc_timeout_annotation(tmp_path: Path) -> None:
+    # a long rest-timeout and a short grpc-timeout: gRPC node calls must use the latter
+    path = sdep(tmp_path, """\
+        graph:
+          name: slow
+          parameters: [{name: delay, value: "2", type: FLOAT}]
+        """, {"slow": "Broken"}, annotations='seldon.io/rest-timeout: "60000", seldon.io/grpc-timeout: "300"',
+        transport="grpc")
+    graph = start(path, ["slow"])
+    try:
+        status, answer, _ = post(f"{graph.url}/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}})
+        assert status == 504, answer
+        assert "slow" in answer["status"]["info"]
+    finally:
+        graph.stop()
+
+
 def test_engine_predictor_env_and_bad_specs(tmp_path: Path) -> None:
     http = free_port()
     predictor = {"name": "p", "graph": {"name": "m", "endpoint": {"service_host": "127.0.0.1", "httpPort": free_port()}}}

@@ -26,13 +26,15 @@ class _Server(uvicorn.Server):
         yield
 
 
-def timeouts(predictor: Predictor) -> float | None:
-    """``seldon.io/rest-timeout`` (ms) -> seconds; none means no overall timeout, as upstream."""
-    raw = predictor.annotations.get("seldon.io/rest-timeout")
+def node_timeout(predictor: Predictor, grpc_nodes: bool) -> float | None:
+    """``seldon.io/rest-timeout`` or, for gRPC nodes, ``seldon.io/grpc-timeout`` (ms) -> seconds;
+    none means no overall timeout, as upstream."""
+    name = "seldon.io/grpc-timeout" if grpc_nodes else "seldon.io/rest-timeout"
+    raw = predictor.annotations.get(name)
     try:
         return int(raw) / 1000 if raw else None
     except ValueError:
-        log.warning("ignoring seldon.io/rest-timeout=%r: not a number of milliseconds", raw)
+        log.warning("ignoring %s=%r: not a number of milliseconds", name, raw)
         return None
 
 
@@ -45,7 +47,9 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
 
         tracer = Tracing(f"{predictor.deployment}-{predictor.name}" if predictor.deployment else predictor.name)
         tracer.instrument_aiohttp_client()  # before the node sessions exist
-    orch = Orchestrator(predictor, timeout_s=timeouts(predictor), retries=1, prometheus_path=prometheus_path,
+    grpc_nodes = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
+    orch = Orchestrator(predictor, timeout_s=node_timeout(predictor, grpc_nodes), retries=1,
+                        prometheus_path=prometheus_path,
                         transport=transport,
                         log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
                         grpc_interceptors=tracer.grpc_aio_client_interceptors() if tracer else ())
