@@ -296,11 +296,13 @@ def run_local(argv: Sequence[str]) -> int:
     p.add_argument("--source", action="append", default=[], metavar="NODE=DIR", help="model folder of a node")
     p.add_argument("--http-port", type=int, default=8000)
     p.add_argument("--grpc-port", type=int, default=5001)
+    p.add_argument("--docker", action="store_true",
+                   help="run every node as a container from its image (local Docker engine) instead of a process")
     args = p.parse_args(argv)
     sources = dict(item.split("=", 1) for item in args.source if "=" in item)
     try:
         graph = LocalGraph(args.file, predictor=args.predictor, sources=sources, http_port=args.http_port,
-                           grpc_port=args.grpc_port)
+                           grpc_port=args.grpc_port, docker=args.docker)
     except GraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -310,12 +312,18 @@ def run_local(argv: Sequence[str]) -> int:
         raise KeyboardInterrupt  # SIGTERM stops the graph as Ctrl-C does: every child by its pid
 
     signal.signal(signal.SIGTERM, stop_on_term)
+    from wharf.local.containers import ContainerError
+
     try:
         graph.start()
         print(f"graph {graph.predictor.name!r} ready: POST {graph.url}/api/v1.0/predictions (Ctrl-C stops)", flush=True)
         graph.wait()
     except KeyboardInterrupt:
         pass
+    except ContainerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        graph.stop()
+        return 2
     finally:
         codes = graph.stop()
     return 0 if all(c == 0 or c < 0 for c in codes.values()) else 1

@@ -1,7 +1,8 @@
 """``wharf run``: a whole SeldonDeployment predictor on one machine, no Kubernetes.
 
-Each graph node runs as a local component server (``wharf serve``) on free loopback ports, the
-orchestrator in front on 8000/5001, every process's log line prefixed with its node's name.
+Each graph node runs as a local component server (``wharf serve``) on free loopback ports, or with
+``--docker`` as a container from its image (:mod:`wharf.local.containers`), the orchestrator in
+front on 8000/5001, every log line prefixed with its node's name.
 A node's model folder is ``--source NAME=DIR``, else a folder named after the node or its image
 (``wharf-examples/iris:0.1`` -> ``iris``) beside the file or in ``../models``; its class is the container's ``MODEL_NAME`` env, else the folder's
 ``.s2i/environment``.
@@ -28,8 +29,8 @@ from wharf.local.process import free_port, wait_http
 @dataclass(frozen=True)
 class NodePlan:
     name: str
-    source: Path
-    model_class: str
+    source: Path | None  # None: the node runs from its image
+    model_class: str | None  # None: the image's own MODEL_NAME
     parameters: str  # JSON, as PREDICTIVE_UNIT_PARAMETERS
     image: str
     http_port: int
@@ -48,14 +49,24 @@ def _s2i_model_name(folder: Path) -> str | None:
     return None
 
 
-def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None) -> list[NodePlan]:
-    """Where each node's code is and which ports it gets; errors name the node and what is missing."""
+def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None,
+         images: bool = False) -> list[NodePlan]:
+    """Where each node's code (or image) is and which ports it gets; errors name the node and what
+    is missing."""
     sources = sources or {}
     plans = []
     for unit in predictor.units():
         if not unit.has_server:
             continue
         container = predictor.containers.get(unit.name, {})
+        if images:
+            image = container.get("image")
+            if not image:
+                raise GraphError(f"{unit.path} ({unit.name}): --docker needs an image; the predictor's componentSpecs "
+                                 f"have no container named {unit.name!r} with an image")
+            plans.append(NodePlan(unit.name, None, None, json.dumps(list(unit.parameters)), image,
+                                  free_port(), free_port(), free_port()))
+            continue
         if unit.name in sources:
             candidates = [Path(sources[unit.name])]
         else:
@@ -107,13 +118,15 @@ class LocalGraph:
     """The running processes of one local graph; a context manager that stops them all."""
 
     def __init__(self, file: str | os.PathLike[str], *, predictor: str | None = None, sources: dict[str, str] | None = None,
-                 http_port: int = 8000, grpc_port: int = 5001, out: Callable[[str], None] = print) -> None:
+                 http_port: int = 8000, grpc_port: int = 5001, out: Callable[[str], None] = print,
+                 docker: bool = False) -> None:
         self.file = Path(file)
         self.predictor = from_file(self.file, predictor)
-        self.plans = plan(self.predictor, self.file, sources)
+        self.docker = docker
+        self.plans = plan(self.predictor, self.file, sources, images=docker)
         self.http_port, self.grpc_port = http_port, grpc_port
         self.out = out
-        self._procs: list[tuple[str, subprocess.Popen]] = []
+        self._procs: list[tuple[str, Any]] = []  # subprocess.Popen or ContainerNode
         self._tmp = tempfile.TemporaryDirectory(prefix="wharf-run-")
         self._spec = local_predictor_spec(self.file, predictor, self.plans)
 
@@ -121,30 +134,59 @@ class LocalGraph:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
+    def _prefix(self, name: str) -> Callable[[str], None]:
+        width = max([len(p.name) for p in self.plans] + [len("orchestrator")])
+        return lambda line: self.out(f"[{name:<{width}}] {line.rstrip()}")
+
     def _start(self, name: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
         proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
-        width = max([len(p.name) for p in self.plans] + [len("orchestrator")])
+        out = self._prefix(name)
 
         def pump() -> None:
             assert proc.stdout is not None
             for line in proc.stdout:
-                self.out(f"[{name:<{width}}] {line.rstrip()}")
+                out(line)
 
         threading.Thread(target=pump, name=f"log-{name}", daemon=True).start()
         self._procs.append((name, proc))
         return proc
 
+    def _node_env(self, p: NodePlan) -> dict[str, str]:
+        """The environment the operator gives a unit container (spec 9), pointed at local ports."""
+        env = {e["name"]: str(e.get("value", "")) for e in self.predictor.containers.get(p.name, {}).get("env") or []
+               if isinstance(e, dict) and "name" in e}
+        return {**env, "PREDICTIVE_UNIT_ID": p.name, "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
+                "PREDICTIVE_UNIT_IMAGE": p.image, "PREDICTOR_ID": self.predictor.name,
+                "SELDON_DEPLOYMENT_ID": self.predictor.deployment, "PYTHONUNBUFFERED": "1",
+                "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p.http_port),
+                "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(p.grpc_port),
+                "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(p.metrics_port)}
+
+    def _start_node(self, p: NodePlan, client: Any) -> Any:
+        if client is not None:
+            from wharf.local.containers import ContainerNode
+
+            # host network, so bind loopback only: the node must not be reachable from outside
+            node = ContainerNode(client, p.name, p.image, {**self._node_env(p), "WHARF_HOST": "127.0.0.1"},
+                                 self._prefix(p.name))
+            self._procs.append((p.name, node))
+            return node
+        assert p.source is not None and p.model_class is not None
+        return self._start(p.name, [sys.executable, "-m", "wharf.cli", "serve", p.model_class, "--host", "127.0.0.1",
+                                    "--http-port", str(p.http_port), "--grpc-port", str(p.grpc_port),
+                                    "--metrics-port", str(p.metrics_port), "--workers", "1"],
+                           p.source, self._node_env(p))
+
     def start(self, timeout: float = 60.0) -> "LocalGraph":
-        serve = [sys.executable, "-m", "wharf.cli", "serve"]
+        client = None
+        if self.docker:
+            from wharf.local.containers import docker_client
+
+            client = docker_client()
         try:
             for p in self.plans:
-                proc = self._start(p.name, [*serve, p.model_class, "--host", "127.0.0.1", "--http-port", str(p.http_port),
-                                            "--grpc-port", str(p.grpc_port), "--metrics-port", str(p.metrics_port),
-                                            "--workers", "1"], p.source,
-                                   {"PREDICTIVE_UNIT_ID": p.name, "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
-                                    "PREDICTIVE_UNIT_IMAGE": p.image, "PREDICTOR_ID": self.predictor.name,
-                                    "SELDON_DEPLOYMENT_ID": self.predictor.deployment, "PYTHONUNBUFFERED": "1"})
+                proc = self._start_node(p, client)
                 wait_http(f"http://127.0.0.1:{p.http_port}/ready", timeout, proc)
             spec = Path(self._tmp.name, "predictor.json")
             spec.write_text(json.dumps(self._spec))
