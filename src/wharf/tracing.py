@@ -15,8 +15,9 @@ does not trace carries none of them. Everything else in Wharf imports this modul
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+from typing import Any, Iterator
 
 OTLP_HTTP_PORT = 4318
 
@@ -39,7 +40,7 @@ def check_available() -> None:
 
     for module in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter",
                    "opentelemetry.propagators.jaeger", "opentelemetry.instrumentation.asgi",
-                   "opentelemetry.instrumentation.grpc", "opentelemetry.instrumentation.aiohttp_client"):
+                   "opentelemetry.instrumentation.grpc"):
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -92,10 +93,14 @@ class Tracing:
     # --- clients (the orchestrator's calls to nodes): context goes out with every call -------
 
     @staticmethod
-    def instrument_aiohttp_client() -> None:
-        from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    @contextlib.contextmanager
+    def client_span(name: str, headers: dict[str, str]) -> Iterator[Any]:
+        """A CLIENT span around one call to a node; its context goes out in ``headers``."""
+        from opentelemetry import propagate, trace
 
-        AioHttpClientInstrumentor().instrument()
+        with trace.get_tracer("wharf.orchestrator").start_as_current_span(name, kind=trace.SpanKind.CLIENT) as span:
+            propagate.inject(headers)
+            yield span
 
     @staticmethod
     def grpc_aio_client_interceptors() -> list[Any]:

@@ -62,13 +62,14 @@ class Orchestrator:
 
     def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
                  prometheus_path: str = "/prometheus", transport: str | None = None,
-                 log_source: str = "http://localhost:8000/", grpc_interceptors: Sequence[Any] = ()) -> None:
+                 log_source: str = "http://localhost:8000/", grpc_interceptors: Sequence[Any] = (),
+                 rest_trace: Callable[[str, dict[str, str]], Any] | None = None) -> None:
         self.predictor = predictor
         self.metrics = Metrics(predictor)
         # Nodes are called the way the graph's endpoints say (spec: they must all agree).
         self.grpc = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
         self.transport = (GrpcTransport(timeout_s, retries, grpc_interceptors) if self.grpc
-                          else RestTransport(timeout_s, retries))
+                          else RestTransport(timeout_s, retries, trace=rest_trace))
         self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
         self.payload_log = None
         if any(u.logger is not None for u in predictor.graph.walk()):

@@ -46,13 +46,13 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
         from wharf.tracing import Tracing
 
         tracer = Tracing(f"{predictor.deployment}-{predictor.name}" if predictor.deployment else predictor.name)
-        tracer.instrument_aiohttp_client()  # before the node sessions exist
     grpc_nodes = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
     orch = Orchestrator(predictor, timeout_s=node_timeout(predictor, grpc_nodes), retries=1,
                         prometheus_path=prometheus_path,
                         transport=transport,
                         log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
-                        grpc_interceptors=tracer.grpc_aio_client_interceptors() if tracer else ())
+                        grpc_interceptors=tracer.grpc_aio_client_interceptors() if tracer else (),
+                        rest_trace=tracer.client_span if tracer else None)
     await orch.start()
     app = RestApi(orch)
     server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none", http="httptools",

@@ -1,17 +1,18 @@
-"""Outgoing calls to graph nodes: REST over one pooled keep-alive aiohttp session, or gRPC over
+"""Outgoing calls to graph nodes: REST over pooled keep-alive HTTP/1.1 connections, or gRPC over
 one channel per node; both take bytes (JSON or serialized protos) and give bytes back."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+import contextlib
+from typing import Any, Callable, ContextManager, Sequence
 
-import aiohttp
 import grpc
 import orjson
 from google.protobuf import empty_pb2, json_format
 
 from wharf.deployment.graph import Unit
+from wharf.orchestrator.http1 import Http1Pool, NodeTimeout, NodeUnreachable
 from wharf.orchestrator.walker import failure
 from wharf.protocol.errors import http_status_for_grpc
 from wharf.protocol.pb import prediction_pb2 as pb
@@ -20,45 +21,48 @@ _JSON = "application/json"
 
 
 class RestTransport:
-    def __init__(self, timeout_s: float | None = None, retries: int = 0) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+    """POSTs to nodes over pooled keep-alive connections (:mod:`wharf.orchestrator.http1`)."""
+
+    def __init__(self, timeout_s: float | None = None, retries: int = 0,
+                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None) -> None:
+        self._timeout = timeout_s
         self._retries = retries
-        self._session: aiohttp.ClientSession | None = None
+        self._trace = trace  # opens a client span and writes its context into the headers
+        self._pool: Http1Pool | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=100, keepalive_timeout=60, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout, auto_decompress=False)
+        self._pool = Http1Pool()
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        if self._pool is not None:
+            await self._pool.close()
 
     async def post(self, unit: Unit, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        assert self._session is not None, "transport not started"
-        url = f"http://{unit.endpoint.host}:{unit.endpoint.http_port}{path}"
-        attempt = 0
-        while True:
-            try:
-                async with self._session.post(url, data=body, headers={**headers, "Content-Type": _JSON}) as resp:
-                    return resp.status, await resp.read()
-            except asyncio.TimeoutError:
-                return 504, failure(504, f"node {unit.name!r} ({url}) did not answer within {self._timeout.total} s")
-            except aiohttp.ClientError as exc:
-                # Only connection failures are retried: the request never reached the node.
-                if attempt < self._retries and isinstance(exc, aiohttp.ClientConnectionError):
-                    attempt += 1
-                    await asyncio.sleep(0.05 * attempt)
-                    continue
-                return 503, failure(503, f"node {unit.name!r} ({url}) is unreachable: {exc}")
+        headers = {**headers, "Content-Type": _JSON}
+        with self._trace(f"POST {path}", headers) if self._trace else contextlib.nullcontext():
+            return await self._call(unit, "POST", path, body, headers)
 
     async def get(self, unit: Unit, path: str) -> tuple[int, bytes]:
-        assert self._session is not None, "transport not started"
-        url = f"http://{unit.endpoint.host}:{unit.endpoint.http_port}{path}"
-        try:
-            async with self._session.get(url) as resp:
-                return resp.status, await resp.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            return 503, failure(503, f"node {unit.name!r} ({url}) is unreachable: {exc}")
+        return await self._call(unit, "GET", path, b"", {}, retries=0)
+
+    async def _call(self, unit: Unit, method: str, path: str, body: bytes, headers: dict[str, str],
+                    retries: int | None = None) -> tuple[int, bytes]:
+        assert self._pool is not None, "transport not started"
+        host, port = unit.endpoint.host, unit.endpoint.http_port
+        url = f"http://{host}:{port}{path}"
+        retries = self._retries if retries is None else retries
+        for attempt in range(retries + 1):
+            try:
+                return await self._pool.request(method, host, port, path, headers, body, self._timeout)
+            except NodeTimeout:
+                return 504, failure(504, f"node {unit.name!r} ({url}) did not answer within {self._timeout} s")
+            except NodeUnreachable as exc:
+                # Only failures before any answer arrive here: the node did not process the request.
+                if attempt < retries:
+                    await asyncio.sleep(0.05 * (attempt + 1))
+                    continue
+                return 503, failure(503, f"node {unit.name!r} ({url}) is unreachable: {exc}")
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 # The component services the executor calls for each step of the walk (spec 4.2).
