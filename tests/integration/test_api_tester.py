@@ -13,6 +13,7 @@ from wharf.local.process import free_port
 from wharf.local.run import LocalGraph
 from wharf.testing import tester
 from wharf.testing.gateway import Gateway
+from wharf.testing.graphs import single_node_sdep
 
 GRAPH_MODELS = Path(__file__).parent / "graph_models"
 CONTRACT = {"features": [{"name": "x", "ftype": "continuous", "dtype": "FLOAT", "range": [0, 1]}],
@@ -23,11 +24,7 @@ CONTRACT = {"features": [{"name": "x", "ftype": "continuous", "dtype": "FLOAT", 
 def graph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalGraph]:
     tmp = tmp_path_factory.mktemp("api-tester")
     path = tmp / "sdep.yaml"
-    path.write_text(
-        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: iris, namespace: models}\n"
-        "spec:\n  predictors:\n  - name: main\n    componentSpecs:\n    - spec:\n        containers:\n"
-        "        - {name: echo, env: [{name: MODEL_NAME, value: Echo}]}\n"
-        "    graph: {name: echo, type: MODEL}\n")
+    single_node_sdep(path, "iris", "echo", "Echo", namespace="models")
     g = LocalGraph(path, sources={"echo": str(GRAPH_MODELS)}, http_port=free_port(), grpc_port=free_port(),
                    out=lambda line: None).start()
     yield g
