@@ -1,0 +1,131 @@
+"""``invoke build``: a Python model folder to a tagged, smoke-tested image, with no s2i binary.
+
+Order of events, each failing early with the file and field at fault:
+read ``.s2i/environment`` -> collect sources (``.s2iignore`` honoured) -> generate the split
+Dockerfile (see dockerfile.py) -> build *untagged* -> smoke test the image -> tag. A failure at
+any step leaves no tag, and the untagged image is removed (its layers stay as build cache).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wharf.build import dockerfile as df
+from wharf.build.config import Network, git_info, model_labels, tree_digest
+from wharf.build.s2ienv import ENV_FILE, EnvFileError, ModelSettings, model_settings, parse_env
+
+ALWAYS_SKIPPED = {".git", "__pycache__", ".pytest_cache", ".venv", ".mypy_cache"}
+HOOK_ERROR = "wharf-hook error: "
+
+
+class ModelBuildError(RuntimeError):
+    """The model image could not be built; ``problems`` name the file/field at fault."""
+
+    def __init__(self, problems: list[str], log: list[str] | None = None):
+        self.problems = problems
+        self.log = log or []
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class BuildResult:
+    image_id: str
+    tags: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+    size_bytes: int = 0
+    settings: ModelSettings | None = None
+
+
+def read_settings(source: Path) -> ModelSettings:
+    if not source.is_dir():
+        raise ModelBuildError([f"{source}: not a directory (expected a model folder with {ENV_FILE})"])
+    env_file = source / ENV_FILE
+    if not env_file.is_file():
+        raise ModelBuildError([f"{env_file}: missing; it must set MODEL_NAME and SERVICE_TYPE (one KEY=VALUE a line)"])
+    try:
+        return model_settings(parse_env(env_file.read_text(), str(env_file)), str(env_file))
+    except EnvFileError as exc:
+        raise ModelBuildError(exc.problems) from None
+
+
+def ignore_patterns(text: str) -> list[str]:
+    """s2i's ``.s2iignore``: one glob a line, ``#`` comments; ``!`` negations are not supported."""
+    return [line.strip().rstrip("/") for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
+def collect_sources(source: Path) -> dict[str, bytes]:
+    ignore_file = source / ".s2iignore"
+    patterns = ignore_patterns(ignore_file.read_text()) if ignore_file.is_file() else []
+    files = {}
+    for path in sorted(source.rglob("*")):
+        rel = path.relative_to(source)
+        if ALWAYS_SKIPPED & set(rel.parts) or path.suffix == ".pyc" or not path.is_file():
+            continue
+        if any(fnmatch.fnmatch(str(rel), p) or fnmatch.fnmatch(rel.parts[0], p) for p in patterns):
+            continue
+        files[str(rel)] = path.read_bytes()
+    return files
+
+
+def hook_problems(log: list[str]) -> list[str]:
+    return [line.split(HOOK_ERROR, 1)[1] for line in log if HOOK_ERROR in line]
+
+
+def build_model(source: Path, image: str, builder: str | None = None, python: str = "3.12",
+                network: Network | None = None, smoke: bool = True,
+                progress: Callable[[str], None] | None = print) -> BuildResult:
+    """Build ``source`` into ``image`` with the Python builder; tag only after the smoke test passes."""
+    from wharf.build.builder import ensure_builder
+    from wharf.build.engine import BuildFailed, build_image, context_tar, docker_client, tag_image
+    from wharf.build.smoke import smoke_test
+    from wharf.testing import contract as ct
+
+    source = Path(source).resolve()
+    times: dict[str, float] = {}
+    settings = read_settings(source)
+    files = collect_sources(source)
+    contract = None
+    if "contract.json" in files:
+        try:
+            contract = ct.parse_contract(files["contract.json"], source=str(source / "contract.json"))
+        except ct.ContractError as exc:
+            raise ModelBuildError(exc.problems) from None
+    builder = builder or ensure_builder(python)
+    client = docker_client()
+    builder_version = client.images.get(builder).labels.get("io.wharf.builder.version", "unknown")
+    labels = model_labels(builder, builder_version, source.name, git_info(source), tree_digest(files))
+    dep_names, whole = df.dependency_files({n for n in files if "/" not in n})
+    deps = {name: files[name] for name in files if whole or name in dep_names}
+    context = context_tar({
+        "Dockerfile": df.model_dockerfile(builder, settings, labels, bool(dep_names)).encode(),
+        **(network or Network.from_env()).context_files(),
+        **{f"deps-src/{n}": b for n, b in deps.items()},
+        "deps-src/.keep": b"",
+        **{f"src/{n}": b for n, b in files.items()},
+    })
+    started = time.monotonic()
+    try:
+        image_id = build_image(client, context, label=f"{image} from {source}", progress=progress)
+    except BuildFailed as exc:
+        raise ModelBuildError(hook_problems(exc.log) or [str(exc)], exc.log) from None
+    times["build"] = time.monotonic() - started
+    if smoke:
+        started = time.monotonic()
+        result = smoke_test(client, image_id, settings.service_type, contract)
+        times["smoke"] = time.monotonic() - started
+        if not result.ok:
+            client.images.remove(image_id, force=True, noprune=True)
+            raise ModelBuildError([f"smoke test of the new image failed (not tagged {image}):", *result.problems])
+    tag_image(client, image_id, image)
+    size = client.images.get(image_id).attrs.get("Size", 0)
+    return BuildResult(image_id, [image], times, size, settings)
+
+
+def describe(result: BuildResult) -> str:
+    return json.dumps({"image": result.tags, "id": result.image_id[:19], "seconds": {k: round(v, 1) for k, v in
+                       result.seconds.items()}, "size_mb": round(result.size_bytes / 1e6, 1)})
