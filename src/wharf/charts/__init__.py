@@ -1,0 +1,1 @@
+"""Chart tooling: the pinned helm binary, values schemas, manifest validation, ct-style lint and install."""

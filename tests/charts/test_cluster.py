@@ -1,0 +1,168 @@
+"""Charts against a real API server (marker ``apiserver``, fixtures from tests/conftest.py).
+
+The local harness has no kubelet: Pods never run. So here (a) every rendered manifest goes through a
+server-side dry-run (real admission: OpenAPI/CRD schema, CEL rules, RBAC objects), and (b) ct-style
+install/upgrade/uninstall runs with ``helm --wait`` only when KWOK fake nodes make Deployments
+available, and ``helm test`` only on a real cluster (WHARF_KUBECONFIG, e.g. kind), since test Pods
+must really run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from chart_support import CHARTS, CI_CASES, ROOT
+from wharf.charts.ctconfig import load_config
+from wharf.charts.ctinstall import InstallOptions, install
+from wharf.charts.render import helm_template
+from wharf.charts.validate import EXTRA_API_VERSIONS
+
+pytestmark = [pytest.mark.helm, pytest.mark.apiserver]
+
+# Enough of the Prometheus Operator's PodMonitor CRD for the monitoring ci values to be accepted.
+PODMONITOR_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "podmonitors.monitoring.coreos.com"},
+    "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
+             "names": {"kind": "PodMonitor", "plural": "podmonitors", "singular": "podmonitor", "listKind": "PodMonitorList"},
+             "versions": [{"name": "v1", "served": True, "storage": True,
+                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
+}
+
+
+@pytest.fixture(scope="module")
+def cluster(kube_api, helm):
+    """The API server with the SeldonDeployment CRD (from the shared source) and a PodMonitor CRD installed."""
+    from wharf.deployment.crd import crd
+
+    for obj in (crd(), PODMONITOR_CRD):
+        kube_api.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(obj))
+    for obj in (crd(), PODMONITOR_CRD):
+        deadline = time.monotonic() + 60
+        while True:  # `kubectl wait` errors out while .status.conditions is still empty
+            done = kube_api.kubectl("get", f"crd/{obj['metadata']['name']}", "-o",
+                                    "jsonpath={.status.conditions[?(@.type=='Established')].status}")
+            if done.stdout.strip() == "True":
+                break
+            assert time.monotonic() < deadline, f"CRD {obj['metadata']['name']} not established"
+            time.sleep(0.5)
+    if kube_api.local and kube_api.fake_nodes and not kube_api.kubectl("get", "nodes", "-o", "name").stdout.strip():
+        # KWOK runs but the harness registered no Node: add one so Deployments can become available.
+        from wharf.testing.apiserver import fake_node_manifest
+
+        kube_api.kubectl("apply", "-f", "-", input=json.dumps(fake_node_manifest("wharf-charts-kwok-0")))
+    return kube_api
+
+
+@pytest.mark.parametrize("chart,values", CI_CASES)
+def test_server_side_dry_run_accepts_every_rendered_manifest(cluster, kube_namespace, chart, values):
+    docs = [r.doc for r in helm_template(CHARTS / chart, [CHARTS / chart / "ci" / values], release="dry",
+                                         namespace=kube_namespace, api_versions=EXTRA_API_VERSIONS)]
+    assert docs
+    # A dry run persists nothing, yet Pod admission looks up the Pod's ServiceAccount: create those for real
+    # (in this throwaway namespace) first.
+    accounts = [d for d in docs if d["kind"] == "ServiceAccount"]
+    if accounts:
+        cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(accounts))
+    stream = yaml.safe_dump_all(docs, sort_keys=False)
+    done = cluster.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server",
+                           "--field-manager=wharf-chart-test", "-f", "-", input=stream, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("serverside-applied (server dry run)") == len(docs)
+
+
+def test_server_rejects_what_the_schema_would_not_catch(cluster, kube_namespace):
+    """The CRD's CEL rules (webhook semantics) apply to chart output too: a graph node with no
+    implementation and no container of its name is refused by the server."""
+    docs = [r.doc for r in helm_template(CHARTS / "wharf-graph", [], release="bad", namespace=kube_namespace,
+                                         set_values={"graph.name": "orphan", "test.enabled": "false"})]
+    done = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-",
+                           input=yaml.safe_dump_all(docs), check=False)
+    assert done.returncode != 0 and "needs a container of the same name" in done.stderr
+
+
+def _options(kube_api) -> InstallOptions:
+    # --wait needs Deployments to become available: real nodes or KWOK fake ones.
+    return InstallOptions(kubeconfig=str(kube_api.kubeconfig), wait=kube_api.fake_nodes,
+                          run_tests=not kube_api.local, timeout="120s")
+
+
+def _namespaces(kube_api, prefix: str) -> list[str]:
+    out = kube_api.kubectl("get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
+    return [n for n in out if n.startswith(prefix)]
+
+
+def _wait_gone(kube_api, prefix: str, seconds: float = 120) -> list[str]:
+    deadline = time.monotonic() + seconds
+    while (left := _namespaces(kube_api, prefix)) and time.monotonic() < deadline:
+        time.sleep(1)
+    return left
+
+
+def test_ct_install_model_chart_with_every_ci_values_file(cluster):
+    out: list[str] = []
+    config = load_config(ROOT, flags={"charts": "charts/wharf-model"}, environ={})
+    assert install(ROOT, config, _options(cluster), out.append), "\n".join(out)
+    text = "\n".join(out)
+    for values in sorted((CHARTS / "wharf-model" / "ci").glob("*-values.yaml")):
+        assert f"install wharf-model with {values.name}" in text
+    assert text.count("helm-v3.19.0/helm install wharf-model-") == 3
+    assert text.count("helm uninstall wharf-model-") == 3 and "kubectl delete namespace wharf-model-" in text
+    assert '✔︎ wharf-model => (version: "0.1.0", path: "charts/wharf-model")' in text
+    assert _wait_gone(cluster, "wharf-model-") == []
+
+
+def test_ct_install_core_chart_cluster_wide_and_single_namespace(cluster):
+    out: list[str] = []
+    # The CRD is already in this cluster (applied above, not by helm): let the releases leave it alone.
+    config = load_config(ROOT, flags={"charts": "charts/wharf-core", "helm-extra-set-args": "--set=crds.enabled=false"},
+                         environ={})
+    assert install(ROOT, config, _options(cluster), out.append), "\n".join(out)
+    text = "\n".join(out)
+    assert "with single-namespace-values.yaml" in text and "with openshift-values.yaml" in text
+    assert _wait_gone(cluster, "wharf-core-") == []
+    # Cluster-scoped RBAC went with the releases.
+    leftovers = cluster.kubectl("get", "clusterroles", "-o", "name").stdout
+    assert "wharf-core-" not in leftovers
+
+
+def _git(repo, *args):
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True,
+                   capture_output=True)
+
+
+def test_ct_install_upgrades_from_the_previous_chart_version(cluster, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(CHARTS / "wharf-model", repo / "charts" / "wharf-model")
+    for name in ("ct.yaml", ".yamllint.yaml"):
+        shutil.copy(ROOT / name, repo / name)
+    for extra in ("prepackaged-values.yaml", "upstream-values.yaml"):
+        (repo / "charts" / "wharf-model" / "ci" / extra).unlink()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "0.1.0")
+    chart_yaml = repo / "charts" / "wharf-model" / "Chart.yaml"
+    chart_yaml.write_text(chart_yaml.read_text().replace("version: 0.1.0", "version: 0.1.1"))
+    out: list[str] = []
+    config = load_config(repo, flags={"upgrade": True}, environ={})
+    assert install(repo, config, _options(cluster), out.append), "\n".join(out)
+    text = "\n".join(out)
+    assert "upgrade wharf-model from its previous version with default-values.yaml" in text
+    assert "helm-v3.19.0/helm upgrade wharf-model-" in text
+    assert '✔︎ wharf-model => (version: "0.1.1"' in text
+
+
+def test_helm_test_pods_run_on_a_cluster_with_a_kubelet(kube_api):
+    if kube_api.local:
+        pytest.skip("helm test Pods need a kubelet; the local API-server harness has none "
+                    "(set WHARF_KUBECONFIG to a kind cluster with the wharf images loaded)")
+    out: list[str] = []
+    config = load_config(ROOT, flags={"charts": "charts/wharf-core"}, environ={})
+    assert install(ROOT, config, InstallOptions(kubeconfig=str(kube_api.kubeconfig)), out.append), "\n".join(out)
+    assert "operator reports state" in "\n".join(out)

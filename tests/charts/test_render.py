@@ -1,0 +1,214 @@
+"""Charts rendered by the real helm: every ci values file validates; each mode renders what it says."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from chart_support import CHARTS, CI_CASES, ROOT
+from wharf.charts.render import helm_template
+from wharf.charts.validate import EXTRA_API_VERSIONS, validate_chart
+
+pytestmark = pytest.mark.helm
+
+
+@pytest.mark.parametrize("chart,values", CI_CASES)
+def test_every_chart_renders_and_validates_with_every_ci_values_file(helm, chart, values):
+    report = validate_chart(CHARTS / chart, [CHARTS / chart / "ci" / values])
+    assert report.lines() == []
+    assert report.rendered > 0
+
+
+def render(chart, *sets, values=None, kube_version="1.32.0"):
+    docs = helm_template(CHARTS / chart, [CHARTS / chart / "ci" / values] if values else [],
+                         release="rel", namespace="ns1", kube_version=kube_version,
+                         set_values=dict(s.split("=", 1) for s in sets), api_versions=EXTRA_API_VERSIONS)
+    return [r.doc for r in docs]
+
+
+def by_kind(docs, kind, hooks=False):
+    """Documents of ``kind``; helm test hooks only when asked."""
+    return [d for d in docs if d["kind"] == kind
+            and hooks == ("helm.sh/hook" in ((d.get("metadata") or {}).get("annotations") or {}))]
+
+
+def operator_env(docs):
+    container = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]
+    return container, {e["name"]: e.get("value") for e in container["env"]}
+
+
+def test_helm_refuses_values_that_break_the_schema_naming_the_path(helm, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("replicas: two\nmodel: {image: x:1}\n")
+    done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "-f", str(bad)],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "/replicas" in done.stderr
+
+
+def test_built_helm_honours_kube_version_of_the_charts(helm):
+    # helm's Makefile stamps its default Kubernetes version; our go install does the same (1.34).
+    done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "--set", "model.image=m:1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    old = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "--set", "model.image=m:1",
+                          "--kube-version", "1.24.0"], capture_output=True, text=True)
+    assert old.returncode != 0 and "kubeVersion" in old.stderr
+
+
+def test_model_chart_keeps_upstream_value_names(helm):
+    sdep = render("wharf-model", values="upstream-values.yaml")[0]
+    predictor = sdep["spec"]["predictors"][0]
+    assert sdep["metadata"]["annotations"] == {"seldon.io/rest-timeout": "5000"}
+    assert predictor["replicas"] == 2 and predictor["graph"]["logger"] == {"mode": "all", "url": "http://logger.seldon-logs.svc/"}
+    assert predictor["graph"]["parameters"] == [{"name": "xtype", "value": "DataFrame", "type": "STRING"}]
+    container = predictor["componentSpecs"][0]["spec"]["containers"][0]
+    assert container["image"] == "seldonio/mock_classifier:1.19.0"
+    assert container["env"] == [{"name": "LOG_LEVEL", "value": "DEBUG"}]
+
+
+def test_prepackaged_model_has_no_image_and_an_hpa(helm):
+    predictor = render("wharf-model", values="prepackaged-values.yaml")[0]["spec"]["predictors"][0]
+    assert predictor["graph"]["implementation"] == "SKLEARN_SERVER"
+    assert predictor["graph"]["modelUri"] == "gs://seldon-models/v1.19.0/sklearn/iris"
+    assert "image" not in predictor["componentSpecs"][0]["spec"]["containers"][0]
+    assert predictor["componentSpecs"][0]["hpaSpec"]["maxReplicas"] == 3
+
+
+def test_abtest_splits_traffic_and_pods(helm):
+    two = render("wharf-abtest", values="default-values.yaml")[0]["spec"]["predictors"][0]
+    assert two["graph"]["implementation"] == "RANDOM_ABTEST"
+    assert two["graph"]["parameters"] == [{"name": "ratioA", "value": "0.5", "type": "FLOAT"}]
+    assert len(two["componentSpecs"]) == 2 and two["componentSpecs"][1]["metadata"]["labels"] == {"version": "v2"}
+    one = render("wharf-abtest", values="one-pod-values.yaml")[0]["spec"]["predictors"][0]
+    assert one["graph"]["parameters"][0]["value"] == "0.8"
+    assert [c["name"] for c in one["componentSpecs"][0]["spec"]["containers"]] == ["classifier-1", "iris-b"]
+
+
+def test_mab_router_parameters_and_engine(helm):
+    predictor = render("wharf-mab", values="upstream-values.yaml")[0]["spec"]["predictors"][0]
+    assert predictor["graph"]["type"] == "ROUTER"
+    assert {p["name"]: (p["value"], p["type"]) for p in predictor["graph"]["parameters"]} == {
+        "n_branches": ("2", "INT"), "epsilon": ("0.2", "FLOAT"), "verbose": ("true", "BOOL")}
+    assert [c["name"] for c in predictor["graph"]["children"]] == ["classifier-1", "classifier-2"]
+    assert predictor["labels"] == {"version": "v1", "fluentd": "true"}
+    assert {"name": "SELDON_LOG_REQUESTS", "value": "false"} in predictor["svcOrchSpec"]["env"]
+
+
+def test_graph_chart_passes_the_tree_through_and_secures_containers(helm):
+    sdep = render("wharf-graph", values="combiner-values.yaml")[0]
+    assert sdep["spec"]["transport"] == "grpc"
+    predictor = sdep["spec"]["predictors"][0]
+    assert predictor["graph"]["children"][1]["implementation"] == "SKLEARN_SERVER"
+    container = predictor["componentSpecs"][0]["spec"]["containers"][0]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # The user's own securityContext wins over the default.
+    custom = render("wharf-graph", "componentSpecs[0].spec.containers[0].name=m",
+                    "componentSpecs[0].spec.containers[0].image=m:1",
+                    "componentSpecs[0].spec.containers[0].securityContext.runAsUser=5", "graph.name=m")[0]
+    assert custom["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["securityContext"] == {"runAsUser": 5}
+
+
+def test_core_cluster_wide_rbac_is_the_operators_rule_list(helm):
+    from wharf.operator.rbac import rules
+
+    docs = render("wharf-core", values="default-values.yaml")
+    assert by_kind(docs, "Role") == []
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    assert cluster_role["rules"] == rules()
+    kustomize_role = ROOT / "kustomize" / "base" / "rbac" / "role.yaml"
+    if kustomize_role.exists():  # the kustomize bundle grants exactly the same (one source: operator/rbac.py)
+        assert yaml.safe_load(kustomize_role.read_text())["rules"] == cluster_role["rules"]
+    assert cluster_role["metadata"]["name"] == "rel-wharf-operator-ns1"
+    container, env = operator_env(docs)
+    assert "WATCH_NAMESPACE" not in env
+    assert container["command"] == ["wharf", "operator"] and container["image"] == "docker.io/wharf/operator:0.1.0"
+    assert env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == "docker.io/wharf/orchestrator:0.1.0"
+    assert container["securityContext"]["runAsUser"] == 1001 and container["securityContext"]["readOnlyRootFilesystem"]
+
+
+def test_core_single_namespace_uses_roles_and_watches_its_namespaces(helm):
+    docs = render("wharf-core", "singleNamespace=true", "watchNamespaces={models,ns1}")
+    roles = by_kind(docs, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["models", "ns1"]
+    (cluster_role,) = by_kind(docs, "ClusterRole")
+    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}
+    assert roles[0]["rules"][0]["resources"] == ["seldondeployments"]
+    assert operator_env(docs)[1]["WATCH_NAMESPACE"] == "ns1,models"
+
+
+def test_core_openshift_mode_sets_no_uid(helm):
+    docs = render("wharf-core", values="openshift-values.yaml")
+    container, env = operator_env(docs)
+    pod = by_kind(docs, "Deployment")[0]["spec"]["template"]["spec"]
+    assert "runAsUser" not in container["securityContext"] and "fsGroup" not in pod["securityContext"]
+    assert env["DEFAULT_USER_ID"] == "" and env["EXECUTOR_CONTAINER_USER"] == ""
+    assert container["image"] == "wharf/operator:0.1.0"
+
+
+def test_core_image_parts_digest_and_global_registry(helm):
+    digest = "sha256:" + "b" * 64
+    container, env = operator_env(render("wharf-core", f"image.digest={digest}", "image.tag=9.9.9",
+                                         "global.imageRegistry=mirror.local:5000", "executor.image.tag=1.2.3"))
+    assert container["image"] == f"mirror.local:5000/wharf/operator@{digest}"
+    assert env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == "mirror.local:5000/wharf/orchestrator:1.2.3"
+
+
+def test_core_crd_toggle_keep_and_equality_with_the_shared_source(helm):
+    from wharf.deployment.crd import crd
+
+    (chart_crd,) = by_kind(render("wharf-core"), "CustomResourceDefinition")
+    assert chart_crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    bare = dict(chart_crd, metadata={k: v for k, v in chart_crd["metadata"].items() if k != "annotations"})
+    assert bare == crd()
+    kustomize_crd = ROOT / "kustomize" / "base" / "crd" / "machinelearning.seldon.io_seldondeployments.yaml"
+    if kustomize_crd.exists():
+        assert bare == yaml.safe_load(kustomize_crd.read_text())
+    assert "annotations" not in by_kind(render("wharf-core", "crds.keep=false"), "CustomResourceDefinition")[0]["metadata"]
+    assert by_kind(render("wharf-core", "crds.enabled=false"), "CustomResourceDefinition") == []
+
+
+def test_core_podmonitor_needs_the_prometheus_operator_api(helm):
+    docs = render("wharf-core", values="monitoring-values.yaml")
+    (monitor,) = by_kind(docs, "PodMonitor")
+    assert monitor["spec"]["podMetricsEndpoints"][0] == {"port": "metrics", "path": "/prometheus", "interval": "30s"}
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-core"), "--set", "metrics.podMonitor.enabled=true"],
+                          capture_output=True, text=True)
+    assert done.returncode != 0 and "needs the Prometheus Operator CRDs" in done.stderr
+
+
+def test_notes_tell_how_to_call_the_model(helm, tmp_path):
+    import shutil
+
+    # helm prints NOTES only on install; render the same template as a plain one instead.
+    cases = (("wharf-model", "default", "model.image=m:1"), ("wharf-graph", "main", "graph.name=m,predictor.name=main"))
+    for chart, predictor, sets in cases:
+        copy = shutil.copytree(CHARTS / chart, tmp_path / chart)
+        (copy / "templates" / "notes.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
+            f"data: {{notes: {{{{ include \"{chart}/templates/NOTES.txt\" . | quote }}}}}}\n")
+        done = subprocess.run([str(helm), "template", "my", str(copy), "-n", "team", "--show-only", "templates/notes.yaml",
+                               "--set", sets],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        notes = yaml.safe_load(done.stdout)["data"]["notes"]
+        assert f"kubectl -n team port-forward svc/my-{predictor} 8000:8000" in notes
+        assert "/api/v1.0/predictions" in notes
+
+
+def test_validate_command_exit_codes_and_output(helm, tmp_path):
+    from wharf.charts.commands import schema_command, validate_command
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: {image: wharf/iris:latest, securityContext: {runAsNonRoot: false}}\n")
+    out: list[str] = []
+    assert validate_command(ROOT, "wharf-model", str(bad), out=out.append) == 1
+    assert out[0] == "✖︎ wharf-model:"
+    assert any("[image-tag-pinned]" in line and "with bad.yaml" in line for line in out)
+    assert any("[run-as-non-root]" in line for line in out)
+    out.clear()
+    assert validate_command(ROOT, "wharf-nope", out=out.append) == 2 and "unknown chart(s) wharf-nope" in out[0]
+    assert validate_command(ROOT, "", str(bad), out=out.append) == 2
+    assert schema_command(ROOT, check=True, out=out.append) == 0 and out[-1] == "values schemas up to date"
