@@ -354,6 +354,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "test": "check a running component (or, with --external, a deployment) against a contract.json",
         "orchestrator": "walk a predictor's graph (the container the operator injects)",
         "run": "run a SeldonDeployment file on this machine: every node plus the orchestrator",
+        "render": "print the Kubernetes objects the operator creates for a SeldonDeployment file",
+        "operator": "run the SeldonDeployment operator (kopf) against the current cluster",
         "version": "print the version",
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
@@ -371,6 +373,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_orchestrator(rest)
     if command == "run":
         return run_local(rest)
+    if command in ("render", "operator"):
+        from wharf.operator import commands as operator_commands
+
+        return operator_commands.render_main(rest) if command == "render" else operator_commands.operator_main(rest)
     from wharf import __version__
 
     print(__version__)

@@ -117,9 +117,6 @@ def test_core_cluster_wide_rbac_is_the_operators_rule_list(helm):
     assert by_kind(docs, "Role") == []
     (cluster_role,) = by_kind(docs, "ClusterRole")
     assert cluster_role["rules"] == rules()
-    kustomize_role = ROOT / "kustomize" / "base" / "rbac" / "role.yaml"
-    if kustomize_role.exists():  # the kustomize bundle grants exactly the same (one source: operator/rbac.py)
-        assert yaml.safe_load(kustomize_role.read_text())["rules"] == cluster_role["rules"]
     assert cluster_role["metadata"]["name"] == "rel-wharf-operator-ns1"
     container, env = operator_env(docs)
     assert "WATCH_NAMESPACE" not in env
@@ -162,9 +159,6 @@ def test_core_crd_toggle_keep_and_equality_with_the_shared_source(helm):
     assert chart_crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     bare = dict(chart_crd, metadata={k: v for k, v in chart_crd["metadata"].items() if k != "annotations"})
     assert bare == crd()
-    kustomize_crd = ROOT / "kustomize" / "base" / "crd" / "machinelearning.seldon.io_seldondeployments.yaml"
-    if kustomize_crd.exists():
-        assert bare == yaml.safe_load(kustomize_crd.read_text())
     assert "annotations" not in by_kind(render("wharf-core", "crds.keep=false"), "CustomResourceDefinition")[0]["metadata"]
     assert by_kind(render("wharf-core", "crds.enabled=false"), "CustomResourceDefinition") == []
 

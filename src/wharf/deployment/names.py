@@ -1,0 +1,51 @@
+"""Object names as upstream derives them from a SeldonDeployment (spec section 9).
+
+Any name over 63 characters becomes ``seldon-<md5 hex of the name>``, so existing tooling that
+looks objects up by name keeps finding them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+MAX = 63
+SVC_NAME_ANNOTATION = "seldon.io/svc-name"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def bounded(name: str) -> str:
+    return name if len(name) <= MAX else f"seldon-{_md5(name)}"
+
+
+def seldon_id(sdep_name: str) -> str:
+    return bounded(sdep_name)
+
+
+def deployment_name(sdep_name: str, predictor: dict[str, Any], index: int, component: dict[str, Any],
+                    name_as_prefix: bool = False) -> str:
+    """``<sdep>-<predictor>-<idx>-<metadata.name>`` or ``...-<c1>-<c2>`` (container names)."""
+    meta_name = ((component.get("metadata") or {}).get("name")) or ""
+    tail = meta_name or "-".join(c["name"] for c in (component.get("spec") or {}).get("containers") or [])
+    name = f"{sdep_name}-{predictor['name']}-{index}-{tail}"
+    if len(name) <= MAX:
+        return name
+    if name_as_prefix and len(candidate := f"{sdep_name}-{_md5(name)}") <= MAX:
+        return candidate
+    return f"seldon-{_md5(name)}"
+
+
+def predictor_service(sdep_name: str, predictor: dict[str, Any]) -> str:
+    custom = (predictor.get("annotations") or {}).get(SVC_NAME_ANNOTATION)
+    return custom or bounded(f"{sdep_name}-{predictor['name']}")
+
+
+def container_service(sdep_name: str, predictor: dict[str, Any], container: str) -> str:
+    return bounded(f"{sdep_name}-{predictor['name']}-{container}")
+
+
+def engine_deployment(sdep_name: str, predictor: dict[str, Any]) -> str:
+    return bounded(f"{sdep_name}-{predictor['name']}-svc-orch")

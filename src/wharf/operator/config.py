@@ -1,0 +1,94 @@
+"""Operator configuration: the environment variables upstream's manager reads, with upstream's defaults.
+
+Only the executor image differs: by default the injected ``seldon-container-engine`` container runs
+Wharf's orchestrator (``wharf orchestrator``), which reads the same flags and ENGINE_PREDICTOR.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any, Mapping
+
+from wharf import __version__
+
+# Prepackaged servers (seldon-config ConfigMap key predictor_servers): key -> protocol -> image.
+PREDICTOR_SERVERS: dict[str, dict[str, str]] = {
+    "SKLEARN_SERVER": {"seldon": "seldonio/sklearnserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-sklearn"},
+    "XGBOOST_SERVER": {"seldon": "seldonio/xgboostserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-xgboost"},
+    "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-mlflow"},
+    "TENSORFLOW_SERVER": {"seldon": "seldonio/tfserving-proxy:1.19.0", "tensorflow": "tensorflow/serving:2.1.0"},
+    "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
+    "HUGGINGFACE_SERVER": {"v2": "seldonio/mlserver:1.7.1-huggingface"},
+    "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.7.1-slim"},
+}
+
+
+def _bool(raw: str) -> bool:
+    return raw.strip().lower() == "true"
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    executor_image: str = field(default=f"wharf/orchestrator:{__version__}",
+                                metadata={"env": "EXECUTOR_CONTAINER_IMAGE_AND_VERSION"})
+    # Wharf's orchestrator image needs its command; an upstream executor image has it as entrypoint.
+    executor_command: tuple[str, ...] = field(default=("wharf", "orchestrator"),
+                                              metadata={"env": "WHARF_EXECUTOR_COMMAND"})
+    executor_pull_policy: str = field(default="IfNotPresent", metadata={"env": "EXECUTOR_CONTAINER_IMAGE_PULL_POLICY"})
+    executor_http_port: int = field(default=8000, metadata={"env": "EXECUTOR_SERVER_PORT"})
+    executor_grpc_port: int = field(default=5001, metadata={"env": "EXECUTOR_SERVER_GRPC_PORT"})
+    executor_prometheus_path: str = field(default="/prometheus", metadata={"env": "EXECUTOR_PROMETHEUS_PATH"})
+    executor_metrics_port_name: str = field(default="metrics", metadata={"env": "EXECUTOR_SERVER_METRICS_PORT_NAME"})
+    executor_user: str = field(default="8888", metadata={"env": "EXECUTOR_CONTAINER_USER"})
+    executor_service_account: str = field(default="", metadata={"env": "EXECUTOR_CONTAINER_SERVICE_ACCOUNT_NAME"})
+    executor_logger_endpoint: str = field(default="http://default-broker",
+                                          metadata={"env": "EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT"})
+    executor_logger_queue_size: str = field(default="10000", metadata={"env": "EXECUTOR_REQUEST_LOGGER_WORK_QUEUE_SIZE"})
+    executor_logger_write_timeout_ms: str = field(default="2000",
+                                                  metadata={"env": "EXECUTOR_REQUEST_LOGGER_WRITE_TIMEOUT_MS"})
+    executor_cpu_request: str = field(default="500m", metadata={"env": "EXECUTOR_DEFAULT_CPU_REQUEST"})
+    executor_cpu_limit: str = field(default="500m", metadata={"env": "EXECUTOR_DEFAULT_CPU_LIMIT"})
+    executor_memory_request: str = field(default="512Mi", metadata={"env": "EXECUTOR_DEFAULT_MEMORY_REQUEST"})
+    executor_memory_limit: str = field(default="512Mi", metadata={"env": "EXECUTOR_DEFAULT_MEMORY_LIMIT"})
+    executor_full_health_checks: bool = field(default=False, metadata={"env": "EXECUTOR_FULL_HEALTH_CHECKS"})
+    unit_http_port: int = field(default=9000, metadata={"env": "PREDICTIVE_UNIT_HTTP_SERVICE_PORT"})
+    unit_grpc_port: int = field(default=9500, metadata={"env": "PREDICTIVE_UNIT_GRPC_SERVICE_PORT"})
+    unit_metrics_port: int = field(default=6000, metadata={"env": "PREDICTIVE_UNIT_METRICS_SERVICE_PORT"})
+    unit_metrics_port_name: str = field(default="metrics", metadata={"env": "PREDICTIVE_UNIT_METRICS_PORT_NAME"})
+    unit_default_env_secret: str = field(default="", metadata={"env": "PREDICTIVE_UNIT_DEFAULT_ENV_SECRET_REF_NAME"})
+    default_user_id: str = field(default="8888", metadata={"env": "DEFAULT_USER_ID"})
+    deployment_name_as_prefix: bool = field(default=False, metadata={"env": "DEPLOYMENT_NAME_AS_PREFIX"})
+    istio_enabled: bool = field(default=False, metadata={"env": "ISTIO_ENABLED"})
+    istio_gateway: str = field(default="seldon-gateway", metadata={"env": "ISTIO_GATEWAY"})
+    istio_tls_mode: str = field(default="", metadata={"env": "ISTIO_TLS_MODE"})
+    ambassador_enabled: bool = field(default=False, metadata={"env": "AMBASSADOR_ENABLED"})
+    ambassador_single_namespace: bool = field(default=False, metadata={"env": "AMBASSADOR_SINGLE_NAMESPACE"})
+    storage_initializer_image: str = field(default="seldonio/rclone-storage-initializer:1.19.0",
+                                           metadata={"env": "RELATED_IMAGE_STORAGE_INITIALIZER"})
+    controller_id: str = field(default="", metadata={"env": "CONTROLLER_ID"})
+    predictor_servers: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: PREDICTOR_SERVERS)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> "OperatorConfig":
+        """Read every field whose env variable is set; a bad number names the variable."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = f.metadata.get("env")
+            raw = environ.get(name) if name else None
+            # Empty means "unset", except for the command, where empty means "the image's entrypoint".
+            if raw is None or (raw == "" and f.name != "executor_command"):
+                continue
+            if f.type in ("int", int):
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"environment variable {name}={raw!r}: expected an integer") from None
+            elif f.type in ("bool", bool):
+                values[f.name] = _bool(raw)
+            elif f.name == "executor_command":
+                values[f.name] = tuple(raw.split())
+            else:
+                values[f.name] = raw
+        return cls(**values)

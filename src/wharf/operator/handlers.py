@@ -1,0 +1,252 @@
+"""Thin kopf handlers: render, server-side apply, prune, status. All decisions are in render/status.
+
+A SeldonDeployment that cannot be rendered gets ``status.state: Failed`` with a description naming
+the field, and a Warning event; the handler does not raise, so kopf goes on with the others.
+API errors raise ``kopf.TemporaryError`` and kopf retries with backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Iterable
+
+import kopf
+from kubernetes import client, config as kube_config
+
+from wharf.deployment.crd import GROUP, PLURAL
+from wharf.deployment.validate import SdepError
+from wharf.operator import status as status_mod
+from wharf.operator.config import OperatorConfig
+from wharf.operator.render import LABEL_ID, render
+from wharf.deployment import names
+
+FIELD_MANAGER = "wharf-operator"
+ANNOTATION_PREFIX = "wharf.seldon.io"
+log = logging.getLogger(__name__)
+
+# apiVersion, kind -> (URL prefix, plural): every kind render() can produce, for apply and prune.
+KINDS = {
+    ("apps/v1", "Deployment"): ("/apis/apps/v1", "deployments"),
+    ("v1", "Service"): ("/api/v1", "services"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): ("/apis/autoscaling/v2", "horizontalpodautoscalers"),
+    ("policy/v1", "PodDisruptionBudget"): ("/apis/policy/v1", "poddisruptionbudgets"),
+    ("networking.istio.io/v1alpha3", "VirtualService"): ("/apis/networking.istio.io/v1alpha3", "virtualservices"),
+    ("networking.istio.io/v1alpha3", "DestinationRule"): ("/apis/networking.istio.io/v1alpha3", "destinationrules"),
+}
+
+
+class Cluster:
+    """The few API calls the handlers make, on one kubernetes ApiClient."""
+
+    def __init__(self, api: client.ApiClient):
+        self.api = api
+
+    def _call(self, method: str, path: str, body: Any = None, query: list | None = None,
+              content_type: str = "application/json") -> Any:
+        method, url, headers, body, _ = self.api.param_serialize(
+            method, path, query_params=query or [], body=body, auth_settings=["BearerToken"],
+            header_params={"Content-Type": content_type, "Accept": "application/json"})
+        response = self.api.call_api(method, url, header_params=headers, body=body)
+        raw = response.read()
+        if not 200 <= response.status < 300:
+            raise client.ApiException(http_resp=response)
+        return json.loads(raw) if raw else None
+
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        prefix, plural = KINDS[(obj["apiVersion"], obj["kind"])]
+        meta = obj["metadata"]
+        path = f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
+        # The client serialises JSON and apply-patch+yaml bodies itself (JSON is YAML).
+        return self._call("PATCH", path, obj, [("fieldManager", FIELD_MANAGER), ("force", "true")],
+                          "application/apply-patch+yaml")
+
+    def owned(self, namespace: str, sid: str, uid: str, kinds: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+        out = []
+        for key in kinds:
+            prefix, plural = KINDS[key]
+            try:
+                items = self._call("GET", f"{prefix}/namespaces/{namespace}/{plural}",
+                                   query=[("labelSelector", f"{LABEL_ID}={sid}")])["items"]
+            except client.ApiException as exc:
+                if exc.status == 404:  # that API (e.g. Istio) is not installed
+                    continue
+                raise
+            for item in items:
+                if any(ref.get("uid") == uid for ref in item["metadata"].get("ownerReferences") or []):
+                    item.setdefault("apiVersion", key[0])
+                    item.setdefault("kind", key[1])
+                    out.append(item)
+        return out
+
+    def delete(self, obj: dict[str, Any]) -> None:
+        prefix, plural = KINDS[(obj["apiVersion"], obj["kind"])]
+        meta = obj["metadata"]
+        try:
+            self._call("DELETE", f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}",
+                       {"propagationPolicy": "Background"})
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def deployment_status(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}").get("status") or {}
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def patch_sdep_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._call("PATCH", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{name}/status",
+                   {"status": status}, content_type="application/merge-patch+json")
+
+
+def reconcile(sdep: dict[str, Any], cluster: Cluster, config: OperatorConfig,
+              event: Any = None) -> dict[str, Any]:
+    """Apply what ``render`` gives, delete what it no longer gives, and return the new status."""
+    event = event or (lambda *a, **k: None)
+    try:
+        objects = render(sdep, config)
+    except SdepError as exc:
+        message = f"cannot render: {exc}"
+        event("Warning", "RenderFailed", message)
+        return status_mod.failed(sdep, message)
+    for obj in objects:
+        try:
+            cluster.apply(obj)
+        except client.ApiException as exc:
+            # A Deployment's selector is immutable: when the containers change it, replace the object.
+            if exc.status != 422 or obj["kind"] != "Deployment" or "selector" not in str(exc.body):
+                raise
+            cluster.delete(obj)
+            event("Normal", "Replaced", f"recreated Deployment {obj['metadata']['name']}: its selector changed")
+            cluster.apply(obj)
+    meta = sdep["metadata"]
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in objects}
+    for existing in cluster.owned(meta["namespace"], names.seldon_id(meta["name"]), meta["uid"], KINDS):
+        if (existing["kind"], existing["metadata"]["name"]) not in wanted:
+            cluster.delete(existing)
+            event("Normal", "Deleted", f"deleted {existing['kind']} {existing['metadata']['name']} (no longer rendered)")
+    return current_status(sdep, objects, cluster)
+
+
+def current_status(sdep: dict[str, Any], objects: list[dict[str, Any]], cluster: Cluster) -> dict[str, Any]:
+    observed = {}
+    for dep in (o for o in objects if o["kind"] == "Deployment"):
+        found = cluster.deployment_status(dep["metadata"]["namespace"], dep["metadata"]["name"])
+        if found is not None:
+            observed[dep["metadata"]["name"]] = found
+    return status_mod.compute(sdep, objects, observed)
+
+
+def with_removals(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch keeps map entries it does not mention: null out the ones that are gone."""
+    out = dict(new)
+    for key in ("deploymentStatus", "serviceStatus"):
+        gone = set((old or {}).get(key) or {}) - set(new.get(key) or {})
+        if gone:
+            out[key] = {**(new.get(key) or {}), **{name: None for name in gone}}
+    return out
+
+
+# --- kopf wiring ------------------------------------------------------------------------------------
+
+_state: dict[str, Any] = {}
+
+
+def _cluster() -> Cluster:
+    if "cluster" not in _state:
+        try:
+            kube_config.load_incluster_config()
+        except kube_config.ConfigException:
+            kube_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+        _state["cluster"] = Cluster(client.ApiClient())
+    return _state["cluster"]
+
+
+def _config() -> OperatorConfig:
+    if "config" not in _state:
+        _state["config"] = OperatorConfig.from_env()
+    return _state["config"]
+
+
+def _mine(labels: dict[str, str], **_: Any) -> bool:
+    """``seldon.io/controller-id``: an operator with CONTROLLER_ID handles only sdeps labelled with it."""
+    return (labels or {}).get("seldon.io/controller-id", "") == _config().controller_id
+
+
+@kopf.on.login()
+def login(**kwargs: Any) -> Any:
+    """In a pod: its service account; elsewhere: $KUBECONFIG (or ~/.kube/config)."""
+    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    # Keep kopf's bookkeeping in annotations: the CRD's structural schema would prune status.kopf.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
+    settings.posting.level = logging.WARNING
+    settings.watching.server_timeout = 60
+    settings.execution.max_workers = 4
+
+
+@kopf.on.resume(GROUP, "v1", PLURAL, when=_mine, id="reconcile")
+@kopf.on.create(GROUP, "v1", PLURAL, when=_mine, id="reconcile")
+@kopf.on.update(GROUP, "v1", PLURAL, when=_mine, id="reconcile")
+def reconcile_sdep(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    sdep = json.loads(json.dumps(dict(body)))  # a plain, mutable copy
+    sdep.pop("status", None)
+
+    def event(kind: str, reason: str, message: str) -> None:
+        kopf.event(body, type=kind, reason=reason, message=message[:1024])
+
+    try:
+        new_status = reconcile(sdep, _cluster(), _config(), event)
+    except client.ApiException as exc:
+        detail = (exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body or ""))[:500]
+        raise kopf.TemporaryError(f"API error {exc.status} {exc.reason}: {detail}", delay=10) from exc
+    patch.status.update(with_removals(dict(body.get("status") or {}), new_status))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels={LABEL_ID: kopf.PRESENT}, id="deployment-status")
+def deployment_changed(body: kopf.Body, **_: Any) -> None:
+    """A Deployment we own changed: refresh its SeldonDeployment's status (what the kubelet reports)."""
+    owner = next((r for r in body.metadata.get("ownerReferences") or [] if r.get("kind") == "SeldonDeployment"), None)
+    if owner is None:
+        return
+    namespace = body.metadata.namespace
+    cluster = _cluster()
+    try:
+        sdep = cluster._call("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{owner['name']}")
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return
+        raise
+    if not _mine(sdep["metadata"].get("labels") or {}):
+        return
+    try:
+        objects = render({k: v for k, v in sdep.items() if k != "status"}, _config())
+    except SdepError:
+        return
+    cluster.patch_sdep_status(namespace, owner["name"],
+                              with_removals(sdep.get("status"), current_status(sdep, objects, cluster)))
+
+
+def run(namespaces: list[str] | None = None, standalone: bool = False, peering: str | None = None,
+        liveness: str | None = None) -> int:
+    import asyncio
+
+    namespaces = list(namespaces or [])
+    if not namespaces and os.environ.get("WATCH_NAMESPACE"):
+        namespaces = [n.strip() for n in os.environ["WATCH_NAMESPACE"].split(",") if n.strip()]
+    logging.basicConfig(level=os.environ.get("SELDON_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A peering name makes peering mandatory in kopf, even next to standalone: pass it only when asked.
+    options = {"peering_name": peering} if peering and not standalone else {}
+    asyncio.run(kopf.operator(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
+                              liveness_endpoint=liveness, **options))
+    return 0

@@ -1,0 +1,55 @@
+"""Helpers for the operator's API-server tests: install the generated CRD, build sdeps, poll."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CRD_FILE = ROOT / "kustomize" / "base" / "crd" / "machinelearning.seldon.io_seldondeployments.yaml"
+
+
+def install_crd(kube_api) -> None:
+    kube_api.kubectl("apply", "--server-side", "--field-manager=wharf-tests", "-f", str(CRD_FILE))
+    # (`kubectl wait` errors out while the new CRD has no conditions yet, so poll instead.)
+    wait_for("the CRD to be Established", lambda: kube_api.kubectl(
+        "get", "crd", "seldondeployments.machinelearning.seldon.io", "-o",
+        "jsonpath={.status.conditions[?(@.type=='Established')].status}").stdout == "True")
+
+
+def sdep(name: str, namespace: str, graph: dict | None = None, containers: list[str] | None = None,
+         **spec: Any) -> dict[str, Any]:
+    graph = graph or {"name": "model"}
+    containers = containers or ["model"]
+    predictor = {"name": "main", "graph": graph,
+                 "componentSpecs": [{"spec": {"containers": [{"name": c, "image": f"example/{c}:1.0"}
+                                                             for c in containers]}}]}
+    body: dict[str, Any] = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
+                            "metadata": {"name": name, "namespace": namespace},
+                            "spec": {"predictors": [predictor]}}
+    body["spec"].update(copy.deepcopy(spec))
+    return body
+
+
+def apply(kube_api, obj: dict, check: bool = True):
+    return kube_api.kubectl("apply", "--server-side", "--field-manager=wharf-tests", "-f", "-",
+                            input=yaml.safe_dump(obj), check=check)
+
+
+def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+        except Exception as exc:  # noqa: BLE001 - polling: report the last failure on timeout
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last seen: {last!r}")

@@ -1,0 +1,155 @@
+"""The operator, run in-process (kopf) against a real kube-apiserver + kube-controller-manager.
+
+There is no kubelet here (KWOK only when the harness has it), so Pods never run. Two real paths
+still drive the status without one: a Deployment scaled to 0 replicas is marked Available by the
+controller-manager, and a Deployment whose Pods cannot become ready (here: a nodeSelector no node
+has) is marked ProgressDeadlineExceeded after ``progressDeadlineSeconds``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+import yaml
+from kubernetes import client
+
+from sdep_support import apply, install_crd, sdep, wait_for
+
+
+@pytest.fixture
+def operator_ns(kube_api, kube_namespace, monkeypatch):
+    import kopf
+
+    from wharf.operator import handlers
+
+    install_crd(kube_api)
+    monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
+    monkeypatch.setenv("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "wharf/orchestrator:test")
+    handlers._state.clear()
+    stop, ready = threading.Event(), threading.Event()
+
+    def main() -> None:
+        asyncio.run(kopf.operator(standalone=True, namespaces=[kube_namespace], clusterwide=False,
+                                  stop_flag=stop, ready_flag=ready))
+
+    thread = threading.Thread(target=main, name="kopf-operator", daemon=True)
+    thread.start()
+    assert ready.wait(60), "the operator did not start within 60 s"
+    yield kube_namespace
+    stop.set()
+    thread.join(30)
+    handlers._state.clear()
+
+
+def get(kube_api, kind: str, name: str, ns: str, *extra: str) -> dict | None:
+    proc = kube_api.kubectl("get", kind, name, "-n", ns, "-o", "yaml", *extra, check=False)
+    return yaml.safe_load(proc.stdout) if proc.returncode == 0 else None
+
+
+def status(kube_api, name: str, ns: str) -> dict:
+    return (get(kube_api, "sdep", name, ns) or {}).get("status") or {}
+
+
+def test_objects_created_owned_updated_pruned_and_garbage_collected(kube_api, operator_ns) -> None:
+    ns = operator_ns
+    body = sdep("chain", ns, graph={"name": "classifier", "children": [{"name": "model2"}]},
+                containers=["classifier", "model2"], replicas=0)
+    apply(kube_api, body)
+    uid = get(kube_api, "sdep", "chain", ns)["metadata"]["uid"]
+    dep = wait_for("the Deployment", lambda: get(kube_api, "deployment", "chain-main-0-classifier-model2", ns))
+    for name in ("chain-main", "chain-main-classifier", "chain-main-model2"):
+        svc = wait_for(f"Service {name}", lambda: get(kube_api, "service", name, ns))
+        assert [(r["kind"], r["uid"], r["controller"]) for r in svc["metadata"]["ownerReferences"]] == [
+            ("SeldonDeployment", uid, True)]
+    assert dep["metadata"]["ownerReferences"][0]["uid"] == uid
+    containers = [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]]
+    assert containers == ["classifier", "model2", "seldon-container-engine"]
+    managers = get(kube_api, "deployment", "chain-main-0-classifier-model2", ns, "--show-managed-fields")
+    assert ("wharf-operator", "Apply") in [(m["manager"], m["operation"]) for m in managers["metadata"]["managedFields"]]
+
+    # 0 replicas: the controller-manager marks the Deployment Available, so the sdep becomes Available.
+    st = wait_for("state Available", lambda: (s := status(kube_api, "chain", ns)).get("state") == "Available" and s)
+    assert st["deploymentStatus"]["chain-main-0-classifier-model2"]["status"] == "Available"
+    assert st["serviceStatus"]["chain-main"]["httpEndpoint"] == f"chain-main.{ns}:8000"
+    assert st["address"]["url"] == f"http://chain-main.{ns}.svc.cluster.local:8000/api/v1.0/predictions"
+
+    # Change the graph: the new Deployment appears, the old one and the stale Service are pruned.
+    body["spec"]["predictors"][0]["graph"]["children"][0]["name"] = "model3"
+    body["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][1]["name"] = "model3"
+    apply(kube_api, body)
+    wait_for("the new Deployment", lambda: get(kube_api, "deployment", "chain-main-0-classifier-model3", ns))
+    wait_for("the old Deployment pruned",
+             lambda: get(kube_api, "deployment", "chain-main-0-classifier-model2", ns) is None)
+    wait_for("the old Service pruned", lambda: get(kube_api, "service", "chain-main-model2", ns) is None)
+    st = wait_for("status without the pruned Deployment", lambda: (s := status(kube_api, "chain", ns)).get(
+        "deploymentStatus", {}).keys() == {"chain-main-0-classifier-model3"} and s)
+
+    # Delete the sdep: the garbage collector removes what it owned.
+    kube_api.kubectl("delete", "sdep", "chain", "-n", ns, "--wait=false")
+    wait_for("garbage collection of the Deployment",
+             lambda: get(kube_api, "deployment", "chain-main-0-classifier-model3", ns) is None, timeout=90)
+    wait_for("garbage collection of the Service", lambda: get(kube_api, "service", "chain-main", ns) is None,
+             timeout=90)
+
+
+def test_unschedulable_pods_past_the_progress_deadline_give_failed(kube_api, operator_ns) -> None:
+    ns = operator_ns
+    body = sdep("stuck", ns)
+    predictor = body["spec"]["predictors"][0]
+    predictor["progressDeadlineSeconds"] = 2
+    predictor["componentSpecs"][0]["spec"]["nodeSelector"] = {"wharf.test/no-such-node": "true"}
+    apply(kube_api, body)
+    st = wait_for("state Failed", lambda: (s := status(kube_api, "stuck", ns)).get("state") == "Failed" and s,
+                  timeout=90)
+    assert st["description"] == "Deployment is no longer progressing and not available."
+
+
+def test_unrenderable_sdep_fails_with_the_field_and_others_still_reconcile(kube_api, operator_ns) -> None:
+    ns = operator_ns
+    # Valid for the CRD (a prepackaged server with a modelUri), but this operator knows no FOO_SERVER.
+    bad = sdep("bad", ns, graph={"name": "m", "implementation": "FOO_SERVER", "modelUri": "gs://b/m"},
+               containers=["other"])
+    apply(kube_api, bad)
+    apply(kube_api, sdep("good", ns, replicas=0))
+    st = wait_for("state Failed", lambda: (s := status(kube_api, "bad", ns)).get("state") == "Failed" and s)
+    assert "spec.predictors[0].graph.implementation" in st["description"]
+    assert "FOO_SERVER" in st["description"]
+    wait_for("the good sdep's Deployment", lambda: get(kube_api, "deployment", "good-main-0-model", ns))
+    with kube_api.api_client() as api:
+        events = client.CoreV1Api(api).list_namespaced_event(ns).items
+    assert any(e.reason == "RenderFailed" and e.involved_object.name == "bad" for e in events)
+    # Fixing it recovers: the server-side state follows the spec again.
+    bad["spec"]["predictors"][0]["graph"] = {"name": "other"}
+    apply(kube_api, bad)
+    wait_for("the fixed sdep's Deployment", lambda: get(kube_api, "deployment", "bad-main-0-other", ns))
+    wait_for("state no longer Failed", lambda: status(kube_api, "bad", ns).get("state") in ("Creating", "Available"))
+
+
+def test_available_when_pods_run(kube_api, operator_ns) -> None:
+    """With KWOK's fake nodes the Pods report Running/Ready, so the Deployments become Available."""
+    if not kube_api.fake_nodes:
+        from wharf.testing import infra
+
+        infra.unavailable("KWOK fake nodes", "build them with `invoke cluster.build-binaries` (kwok, kube-scheduler)")
+    from wharf.testing.apiserver import fake_node_manifest
+
+    ns = operator_ns
+    node = f"kwok-{ns}"
+    if kube_api.local:
+        kube_api.kubectl("apply", "-f", "-", input=yaml.safe_dump(fake_node_manifest(node)))
+    try:
+        apply(kube_api, sdep("running", ns, replicas=2))
+        st = wait_for("state Available", lambda: (s := status(kube_api, "running", ns)).get("state") == "Available"
+                      and s, timeout=120)
+    finally:
+        if kube_api.local:
+            kube_api.kubectl("delete", "node", node, "--wait=false", check=False)
+    assert st["replicas"] == 2
+    assert st["deploymentStatus"]["running-main-0-model"] == {
+        "name": "running-main-0-model", "status": "Available", "replicas": 2, "availableReplicas": 2}
+    # `kubectl scale` goes through the CRD's scale subresource to spec.replicas, and on to the Deployment.
+    kube_api.kubectl("scale", "sdep/running", "-n", ns, "--replicas=1")
+    wait_for("the Deployment scaled to 1",
+             lambda: (get(kube_api, "deployment", "running-main-0-model", ns) or {}).get("spec", {}).get("replicas") == 1)
