@@ -283,6 +283,29 @@ def echo_server(logdir: Path, workers: int) -> Server:
     return Server("echo", f"uvicorn raw ASGI, {workers} workers", cmd, HERE, base_env(), http, None, logdir)
 
 
+def prepare_java(tmp: Path) -> str | None:
+    """Classpath of the Java wrapper (``mvn package``) plus ``models/IdentityModel.java`` compiled; None if no JDK/Maven."""
+    if not (shutil.which("mvn") and shutil.which("javac")):
+        print("warning: Maven or a JDK is missing: the Java server is skipped", flush=True)
+        return None
+    wrapper = REPO / "wrappers" / "java"
+    subprocess.run(["mvn", "-q", "-B", "package", "-DskipTests", "dependency:build-classpath",
+                    "-Dmdep.outputFile=target/classpath.txt"], cwd=wrapper, check=True, timeout=900)
+    jar = next((wrapper / "target").glob("wharf-java-wrapper-*.jar"))
+    cp = f"{jar}:{(wrapper / 'target' / 'classpath.txt').read_text().strip()}"
+    classes = tmp / "java-classes"
+    subprocess.run(["javac", "-d", str(classes), "-cp", cp, str(MODELS_DIR / "IdentityModel.java")], check=True, timeout=300)
+    return f"{classes}:{cp}"
+
+
+def java_server(classpath: str, logdir: Path) -> Server:
+    """The Java wrapper (wrappers/java) serving the Java twin of IdentityModel, default settings."""
+    http, grpc_, metrics = free_port(), free_port(), free_port()
+    cmd = ["java", "-cp", classpath, "io.wharf.wrapper.Main", "IdentityModel", "--host", LOOPBACK,
+           "--http-port", str(http), "--grpc-port", str(grpc_), "--metrics-port", str(metrics)]
+    return Server("java", "Java wrapper, JDK HTTP server, default threads", cmd, MODELS_DIR, base_env(), http, grpc_, logdir)
+
+
 def seldon_flags(rest: tuple[int, int], grpc_: tuple[int, int]) -> list[str]:
     return ["--workers", str(rest[0]), "--threads", str(rest[1]),
             "--grpc-workers", str(grpc_[0]), "--grpc-threads", str(grpc_[1])]
@@ -629,7 +652,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported (default 3)")
     p.add_argument("--warmup", type=float, default=2.0, help="unrecorded warm-up seconds before each measurement")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s, 1 run, 1 s warm-up, 2 sweep configs")
-    p.add_argument("--only", action="append", choices=["wharf", "seldon", "echo"],
+    p.add_argument("--only", action="append", choices=["wharf", "seldon", "echo", "java"],
                    help="benchmark only these servers (repeatable; default all)")
     p.add_argument("--transports", default="rest,grpc", help="comma list of rest,grpc (default both)")
     p.add_argument("--payloads", default="small,100x100", help="comma list of small,100x100")
@@ -658,7 +681,7 @@ def main(argv=None) -> int:
         print("error: `wrk` is not installed (Debian/Ubuntu: apt-get install -y wrk). "
               "It drives the REST measurements.", file=sys.stderr)
         return 2
-    only = set(a.only or ["wharf", "seldon", "echo"])
+    only = set(a.only or ["wharf", "seldon", "echo", "java"])
     transports = [t for t in a.transports.split(",") if t]
     payload_names = [x for x in a.payloads.split(",") if x]
     payloads = {k: v for k, v in make_payloads().items() if k in payload_names}
@@ -724,6 +747,10 @@ def main(argv=None) -> int:
             meta["seldon_best_flags"] = flags
         if "echo" in only and "rest" in transports:
             servers.append(lambda: echo_server(tmp, cpus))
+        if "java" in only:
+            java_cp = prepare_java(tmp)
+            if java_cp:
+                servers.append(lambda: java_server(java_cp, tmp))
 
         collected: dict[tuple[str, str, str], list[dict]] = {}
         configs: dict[str, str] = {}
@@ -752,7 +779,7 @@ def main(argv=None) -> int:
         for (name, payload, transport), runs in collected.items():
             results.append({"server": name, "config": configs[name], "payload": payload, "transport": transport,
                             **median_result(runs)})
-        order = {"wharf": 0, "seldon-default": 1, "seldon-best": 2, "echo": 3}
+        order = {"wharf": 0, "java": 1, "seldon-default": 2, "seldon-best": 3, "echo": 4}
         results.sort(key=lambda r: (transports.index(r["transport"]), payload_names.index(r["payload"]), order.get(r["server"], 9)))
         ratios = print_report(results, transports, payload_names)
         print(f"\nload: wrk ({meta['wrk']}) for REST, {grpc_tool} for gRPC; loopback only; "
