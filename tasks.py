@@ -13,9 +13,13 @@ STUBS = ROOT / "src" / "wharf" / "protocol" / "pb"
 
 
 @task(help={"reference": "also run the parity tests against the real seldon-core 1.19.0 (default: on)",
+            "java": "also run the Java wrapper's own unit tests, `mvn verify` (default: on)",
             "k": "only tests matching this pytest -k expression"})
-def test(c: Context, reference: bool = True, k: str = "") -> None:
-    """Run the unit, integration and reference test suites."""
+def test(c: Context, reference: bool = True, java: bool = True, k: str = "") -> None:
+    """Run every test suite: Java wrapper (mvn verify), then unit, integration, infrastructure and reference."""
+    if java and not k:
+        with c.cd(str(ROOT / "wrappers" / "java")):
+            c.run("mvn -B -q verify", pty=False)
     env = {}
     if reference:
         from wharf.testing.reference import ensure_reference_venv
@@ -64,14 +68,260 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
 
 # --- build: s2i builder images and model images (issues 5, 6) --------------------------
 
+@task(help={"source": "the model folder (with .s2i/environment, or pom.xml for Java)",
+            "image": "tag for the result, e.g. my-model:0.1 (set only after the smoke test passes)",
+            "lang": "python or java (default: java if the folder has pom.xml)",
+            "python": "Python builder version: 3.11 or 3.12", "builder": "builder image (default: wharf's, built if absent)",
+            "ca_bundle": "CA bundle for pip during the build (default: $WHARF_CA_BUNDLE or the host's)",
+            "index_url": "pip index URL (build-time only)", "trusted_host": "pip trusted host(s) (build-time only)",
+            "no_smoke": "skip the smoke test before tagging", "quiet": "do not stream the docker build log"})
+def build(c: Context, source: str, image: str, lang: str = "", python: str = "3.12", builder: str = "",
+          ca_bundle: str = "", index_url: str = "", trusted_host: str = "", no_smoke: bool = False,
+          quiet: bool = False) -> None:
+    """Build a model image from a model folder (s2i protocol, no s2i binary needed)."""
+    from wharf.build.run import build as run_build
+
+    options = {"progress": None if quiet else print, "smoke": not no_smoke}
+    if (lang or "python") == "python" and not (Path(source) / "pom.xml").exists():
+        from wharf.build.config import Network
+
+        options.update(python=python, builder=builder or None,
+                       network=Network.from_env(ca_bundle=ca_bundle, index_url=index_url, trusted_hosts=trusted_host))
+    try:
+        result = run_build(source, image, lang=lang or None, **options)
+    except Exception as exc:  # every builder error carries the file/field at fault in its message
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        raise Exit("build failed:\n  " + "\n  ".join(problems) + f"\n(no tag {image} was created)", code=1) from None
+    print(f"built {image}: {getattr(result, 'image_id', result)}")
+
+
+@task(help={"python": "only this Python version (default: 3.11 and 3.12)",
+            "base_image": "base image with that Python (default: a local Debian image, built if absent)"})
+def build_builders(c: Context, python: str = "", base_image: str = "") -> None:
+    """Build the Python s2i builder images wharf/python-builder:<ver>-py3.1x."""
+    from wharf.build.builder import PYTHON_VERSIONS, build_builder
+
+    for version in [python] if python else PYTHON_VERSIONS:
+        print("tagged", ", ".join(build_builder(version, base_image=base_image or None)))
+
+
+@task
+def build_s2i_cli(c: Context) -> None:
+    """Build the real s2i CLI from its Go module into ~/.cache/wharf/bin/s2i-<ver>/ (cached)."""
+    from wharf.build.s2icli import ensure_s2i
+
+    print(ensure_s2i())
+
+
+@task(help={"suite": "Debian suite (default bookworm)", "python": "also the Python bases (default: yes)"})
+def build_base_images(c: Context, suite: str = "bookworm", python: bool = True) -> None:
+    """Make the local base images (debootstrap + docker import) used instead of registry images."""
+    from wharf.build.base import ensure_base_image, ensure_python_base
+
+    print(ensure_base_image(suite))
+    if python:
+        for version in ("3.11", "3.12"):
+            print(ensure_python_base(version, suite))
+
+
+@task(help={"base_image": "base image with apt (default: the local Debian image, built if absent)"})
+def build_java_images(c: Context, base_image: str = "") -> None:
+    """Build the Java s2i builder (JDK + Maven + wrapper) and runtime (JRE) images."""
+    from wharf.build.java import build_java_images as build_images
+
+    print("tagged", ", ".join(build_images(base_image=base_image or None)))
+
+
 # --- cluster: the etcd + kube-apiserver harness (issue 7) -------------------------------
+
+@task(name="build-binaries", help={"force": "rebuild even if cached", "core": "only etcd, kube-apiserver, kube-controller-manager"})
+def cluster_build_binaries(c: Context, force: bool = False, core: bool = False) -> None:
+    """Build etcd, kube-apiserver, kube-controller-manager (+ kube-scheduler, KWOK) from Go modules, cached."""
+    from wharf.testing import kube_binaries as kb
+
+    names = kb.CONTROL_PLANE if core else kb.CONTROL_PLANE + kb.OPTIONAL
+    try:
+        paths = kb.build_binaries(names, force=force)
+    except kb.BuildError as exc:
+        raise Exit(f"build failed: {exc}", code=1)
+    for name, version in kb.version_report(paths).items():
+        print(f"  {name}: {version}")
+
+
+@task(name="up")
+def cluster_up(c: Context) -> None:
+    """Start etcd + kube-apiserver + controller-manager on loopback (until `invoke cluster.down`)."""
+    from wharf.testing.apiserver import HarnessError, cluster_up as up
+
+    try:
+        plane = up()
+    except HarnessError as exc:
+        raise Exit(str(exc), code=1)
+    print(f"API server {plane.server} ({', '.join(p.name for p in plane.processes)}); logs in {plane.work}")
+    print(f"export KUBECONFIG={plane.kubeconfig}")
+
+
+@task(name="down")
+def cluster_down(c: Context) -> None:
+    """Stop the control plane started by `invoke cluster.up` (by its recorded pids)."""
+    from wharf.testing.apiserver import cluster_down as down
+
+    stopped = down()
+    print(f"stopped: {', '.join(stopped)}" if stopped else "no control plane was running")
+
+
+@task(name="kind-up", help={"name": "kind cluster name"})
+def cluster_kind_up(c: Context, name: str = "wharf") -> None:
+    """Create a kind cluster (needs kind, Docker and internet); tests use it via WHARF_KUBECONFIG."""
+    import shutil
+
+    if shutil.which("kind") is None:
+        raise Exit("kind is not installed: `go install sigs.k8s.io/kind@v0.30.0` (needs internet for its node image)", code=1)
+    kubeconfig = Path.home() / ".kube" / f"kind-{name}.yaml"
+    c.run(f"kind create cluster --name {name} --kubeconfig {kubeconfig} --wait 120s")
+    print(f"export KUBECONFIG={kubeconfig} WHARF_KUBECONFIG={kubeconfig}")
+
 
 # --- operator: CRD/RBAC generation, render (issue 8) -----------------------------------
 
+@task(help={"check": "fail if a generated file is stale instead of writing it"})
+def generate(c: Context, check: bool = False) -> None:
+    """Write what is generated from one source: the chart's CRD and RBAC rules (from the Python
+    model), then kustomize/ (from the chart) and the Argo CD health-check patch (from its Lua)."""
+    from wharf.gitops import argocd, kustomize
+    from wharf.operator.generate import stale, write
+
+    if check:
+        drift = [*stale(ROOT), *(f"kustomize/{p}" for p in kustomize.stale_files())]
+        if argocd.CM_PATCH.read_text() != argocd.cm_patch():
+            drift.append(str(argocd.CM_PATCH.relative_to(ROOT)))
+        if drift:
+            raise Exit(f"generated files out of date: {', '.join(drift)}; run `invoke generate`", code=1)
+        print("generated files up to date")
+        return
+    for path in [*write(ROOT), *kustomize.write_all()]:
+        print(f"wrote {path.relative_to(ROOT)}")
+    argocd.CM_PATCH.write_text(argocd.cm_patch())
+    print(f"wrote {argocd.CM_PATCH.relative_to(ROOT)}")
+
+
+@task(help={"base_image": "base image (default: the local Debian-based Python 3.12 image)"})
+def operator_image(c: Context, base_image: str = "") -> None:
+    """Build the operator image wharf/operator:<version> (non-root, read-only root filesystem)."""
+    from wharf.operator.image import build_operator_image
+
+    print(build_operator_image(base_image or None))
+
+
 # --- charts: validate, lint, ct (issue 9) ----------------------------------------------
+
+_CT_HELP = {"all": "every chart, not only the changed ones (no version check)", "charts": "comma list of chart dirs",
+            "config": "ct config file (default: ./ct.yaml)", "target_branch": "branch to compare with (default: main)",
+            "remote": "git remote of the target branch", "kube_version": "Kubernetes version to template/validate for"}
+
+
+def _ct_flags(all: bool, charts: str, target_branch: str, remote: str, kube_version: str, **more: object) -> dict:
+    flags = {"all": all or None, "charts": charts or None, "target-branch": target_branch or None,
+             "remote": remote or None, "kube-version": kube_version or None}
+    return {**flags, **{k: v for k, v in more.items() if v}}
+
+
+@task(name="helm")
+def charts_helm(c: Context) -> None:
+    """Build (once, cached) and print the pinned helm binary."""
+    from wharf.charts.helm import HelmUnavailable, ensure_helm
+
+    try:
+        print(ensure_helm())
+    except HelmUnavailable as exc:
+        raise Exit(str(exc), code=1)
+
+
+@task(name="schema", help={"check": "fail if a values.schema.json differs from what its values.yaml generates"})
+def charts_schema(c: Context, check: bool = False) -> None:
+    """Generate each chart's values.schema.json from its annotated values.yaml."""
+    from wharf.charts.commands import schema_command
+
+    if code := schema_command(ROOT, check):
+        raise Exit(code=code)
+
+
+@task(help={"chart": "comma list of chart names (default: all)", "values": "only these values files (one chart)",
+            "kube_version": "Kubernetes version of the JSON schemas (default 1.32.0)"})
+def validate(c: Context, chart: str = "", values: str = "", kube_version: str = "1.32.0") -> None:
+    """Values vs schema, rendered manifests vs Kubernetes/CRD schemas and security rules."""
+    from wharf.charts.commands import validate_command
+
+    if code := validate_command(ROOT, chart, values, kube_version):
+        raise Exit(code=code)
+
+
+@task(help=_CT_HELP)
+def lint(c: Context, all: bool = False, charts: str = "", config: str = "", target_branch: str = "", remote: str = "",
+         kube_version: str = "") -> None:
+    """ct-style lint of changed charts (version bump, Chart.yaml, yamllint, helm lint, schema, validate)."""
+    from wharf.charts.commands import lint_command
+
+    if code := lint_command(ROOT, _ct_flags(all, charts, target_branch, remote, kube_version), config or None):
+        raise Exit(code=code)
+
+
+@task(help={**_CT_HELP, "install": "install/test/uninstall on the current cluster instead of lint",
+            "upgrade": "also upgrade from the target branch's chart version", "no_wait": "no --wait (API server without nodes)",
+            "no_tests": "skip helm test (no kubelet)", "kubeconfig": "cluster (default: $KUBECONFIG)"})
+def ct(c: Context, install: bool = False, all: bool = False, charts: str = "", config: str = "", target_branch: str = "",
+       remote: str = "", kube_version: str = "", upgrade: bool = False, no_wait: bool = False, no_tests: bool = False,
+       kubeconfig: str = "") -> None:
+    """chart-testing: `invoke ct` lints, `invoke ct --install` installs each chart with each ci values file."""
+    from wharf.charts.commands import ct_command
+
+    flags = _ct_flags(all, charts, target_branch, remote, kube_version, upgrade=upgrade or None)
+    if code := ct_command(ROOT, flags, config or None, install, wait=not no_wait, tests=not no_tests,
+                          kubeconfig=kubeconfig or None):
+        raise Exit(code=code)
+
 
 # --- deploy: helm / kustomize to the current context (issue 10) ------------------------
 
+@task(iterable=["values", "set_"], auto_shortflags=False,
+      help={"helm": "chart directory to install or upgrade (helm upgrade --install --atomic)",
+            "kustomize": "kustomize directory to apply server-side, e.g. kustomize/overlays/default",
+            "release": "Helm release name (default: the chart's directory name)",
+            "namespace": "namespace of the release (default: wharf-system)",
+            "values": "values file (repeatable)", "set_": "KEY=VALUE for helm --set (repeatable)",
+            "dry_run": "print the server-side diff against the cluster instead of changing it"})
+def deploy(c: Context, helm: str = "", kustomize: str = "", release: str = "", namespace: str = "wharf-system",
+           values: list[str] | None = None, set_: list[str] | None = None, dry_run: bool = False) -> None:
+    """Deploy a chart or a kustomize overlay to the current kube context (KUBECONFIG)."""
+    from wharf.gitops import deploy as d
+
+    if bool(helm) == bool(kustomize):
+        raise Exit("give exactly one of --helm CHART_DIR or --kustomize DIR", code=2)
+    kubeconfig = Path(os.environ["KUBECONFIG"]) if os.environ.get("KUBECONFIG") else None
+    try:
+        if kustomize:
+            outcome = d.kustomize(Path(kustomize), kubeconfig, dry_run=dry_run)
+        else:
+            sets = dict(item.split("=", 1) for item in set_ or [])
+            outcome = d.helm(Path(helm), release or Path(helm).name, namespace, [Path(v) for v in values or []],
+                             sets, kubeconfig, dry_run=dry_run)
+    except d.DeployError as exc:
+        raise Exit(str(exc), code=1)
+    print(outcome.output or ("no differences" if dry_run else "applied"))
+
 ns = Collection(test, demo, proto, bench)
+ns.add_task(build)
+ns.add_task(build_builders)
+ns.add_task(build_base_images)
+ns.add_task(build_s2i_cli)
+ns.add_task(build_java_images)
+ns.add_collection(Collection(cluster_build_binaries, cluster_up, cluster_down, cluster_kind_up), "cluster")
+ns.add_task(generate)
+ns.add_task(operator_image)
+ns.add_collection(Collection(charts_helm, charts_schema), "charts")
+ns.add_task(validate)
+ns.add_task(lint)
+ns.add_task(ct)
+ns.add_task(deploy)
 ns.configure({"run": {"echo": True}})
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

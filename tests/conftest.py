@@ -11,6 +11,7 @@ Interface (for operator, chart and deploy tests):
   - ``.fake_nodes``   True when Deployments can become Available: locally, KWOK + kube-scheduler run
                       (create a node with wharf.testing.apiserver.fake_node_manifest); on an
                       external cluster, it has at least one node
+  - ``.apply_crd(crd_dict)`` server-side applies a CRD and waits until it is Established
 ``kube_namespace`` (function scope) yields the name of a fresh namespace, deleted afterwards.
 
 Local harness: etcd + kube-apiserver + kube-controller-manager (and kube-scheduler + KWOK when built)
@@ -62,6 +63,23 @@ class KubeAPI:
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
+
+    def apply_crd(self, crd: dict, timeout: float = 60) -> None:
+        """Server-side apply a CustomResourceDefinition and wait until it is Established."""
+        import json
+        import time
+
+        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=wharf-tests", "-f", "-",
+                     input=json.dumps(crd))
+        deadline = time.monotonic() + timeout
+        while True:  # `kubectl wait` errors out while a new CRD has no conditions yet
+            state = self.kubectl("get", f"crd/{crd['metadata']['name']}", "-o",
+                                 "jsonpath={.status.conditions[?(@.type=='Established')].status}").stdout
+            if state.strip() == "True":
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"CRD {crd['metadata']['name']} not Established after {timeout:.0f} s")
+            time.sleep(0.3)
 
 
 @pytest.fixture(scope="session")

@@ -42,16 +42,7 @@ def cluster(kube_api, helm):
     from wharf.deployment.crd import crd
 
     for obj in (crd(), PODMONITOR_CRD):
-        kube_api.kubectl("apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(obj))
-    for obj in (crd(), PODMONITOR_CRD):
-        deadline = time.monotonic() + 60
-        while True:  # `kubectl wait` errors out while .status.conditions is still empty
-            done = kube_api.kubectl("get", f"crd/{obj['metadata']['name']}", "-o",
-                                    "jsonpath={.status.conditions[?(@.type=='Established')].status}")
-            if done.stdout.strip() == "True":
-                break
-            assert time.monotonic() < deadline, f"CRD {obj['metadata']['name']} not established"
-            time.sleep(0.5)
+        kube_api.apply_crd(obj)
     if kube_api.local and kube_api.fake_nodes and not kube_api.kubectl("get", "nodes", "-o", "name").stdout.strip():
         # KWOK runs but the harness registered no Node: add one so Deployments can become available.
         from wharf.testing.apiserver import fake_node_manifest

@@ -14,11 +14,7 @@ CRD_FILE = ROOT / "kustomize" / "base" / "crd" / "machinelearning.seldon.io_seld
 
 
 def install_crd(kube_api) -> None:
-    kube_api.kubectl("apply", "--server-side", "--field-manager=wharf-tests", "-f", str(CRD_FILE))
-    # (`kubectl wait` errors out while the new CRD has no conditions yet, so poll instead.)
-    wait_for("the CRD to be Established", lambda: kube_api.kubectl(
-        "get", "crd", "seldondeployments.machinelearning.seldon.io", "-o",
-        "jsonpath={.status.conditions[?(@.type=='Established')].status}").stdout == "True")
+    kube_api.apply_crd(yaml.safe_load(CRD_FILE.read_text()))
 
 
 def sdep(name: str, namespace: str, graph: dict | None = None, containers: list[str] | None = None,

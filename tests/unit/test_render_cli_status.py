@@ -52,6 +52,16 @@ def test_config_from_env_reads_upstream_variables_and_names_bad_ones() -> None:
         OperatorConfig.from_env({"EXECUTOR_SERVER_PORT": "x"})
 
 
+def test_openshift_mode_empty_uids_leave_every_pod_to_the_scc() -> None:
+    # wharf-core's openshift mode sets both variables to "": no runAsUser may be rendered
+    config = OperatorConfig.from_env({"DEFAULT_USER_ID": "", "EXECUTOR_CONTAINER_USER": ""})
+    assert config.default_user_id == "" and config.executor_user == ""
+    sdep = yaml.safe_load((FIXTURES / "abtest-two-pods" / "sdep.yaml").read_text())
+    deployments = [o for o in render(sdep, config) if o["kind"] == "Deployment"]
+    assert deployments and "runAsUser" not in str(deployments)
+    assert "runAsUser" in str([o for o in render(sdep) if o["kind"] == "Deployment"])  # the default sets 8888
+
+
 def _objects() -> tuple[dict, list[dict]]:
     sdep = yaml.safe_load((FIXTURES / "abtest-two-pods" / "sdep.yaml").read_text())
     return sdep, render(sdep)

@@ -2,7 +2,7 @@
 
 The Lua lives in Argo's own layout under ``examples/gitops/argocd/resource_customizations/`` (so
 it can be upstreamed as is); the ``argocd-cm`` patch a platform team applies is generated from it
-(``invoke gitops.generate``) and a test fails when the two drift. ``run_health_check`` executes the
+(``invoke generate``) and a test fails when the two drift. ``run_health_check`` executes the
 script with ``lupa`` in Lua 5.1 (Argo's gopher-lua dialect) with nothing but ``obj`` in scope:
 stricter than any Argo CD setting, so what passes here runs there.
 """
@@ -46,7 +46,7 @@ def cm_patch() -> str:
            "metadata": {"name": "argocd-cm", "namespace": "argocd",
                         "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"}},
            "data": data}
-    header = "# Generated from resource_customizations/*/*/health.lua by `invoke gitops.generate`; do not edit.\n"
+    header = "# Generated from resource_customizations/*/*/health.lua by `invoke generate`; do not edit.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=120)
 
 

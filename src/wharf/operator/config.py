@@ -40,7 +40,8 @@ class OperatorConfig:
     executor_grpc_port: int = field(default=5001, metadata={"env": "EXECUTOR_SERVER_GRPC_PORT"})
     executor_prometheus_path: str = field(default="/prometheus", metadata={"env": "EXECUTOR_PROMETHEUS_PATH"})
     executor_metrics_port_name: str = field(default="metrics", metadata={"env": "EXECUTOR_SERVER_METRICS_PORT_NAME"})
-    executor_user: str = field(default="8888", metadata={"env": "EXECUTOR_CONTAINER_USER"})
+    # empty: no fixed UID (OpenShift's restricted SCC assigns one), so empty is a value here
+    executor_user: str = field(default="8888", metadata={"env": "EXECUTOR_CONTAINER_USER", "empty_ok": True})
     executor_service_account: str = field(default="", metadata={"env": "EXECUTOR_CONTAINER_SERVICE_ACCOUNT_NAME"})
     executor_logger_endpoint: str = field(default="http://default-broker",
                                           metadata={"env": "EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT"})
@@ -57,7 +58,7 @@ class OperatorConfig:
     unit_metrics_port: int = field(default=6000, metadata={"env": "PREDICTIVE_UNIT_METRICS_SERVICE_PORT"})
     unit_metrics_port_name: str = field(default="metrics", metadata={"env": "PREDICTIVE_UNIT_METRICS_PORT_NAME"})
     unit_default_env_secret: str = field(default="", metadata={"env": "PREDICTIVE_UNIT_DEFAULT_ENV_SECRET_REF_NAME"})
-    default_user_id: str = field(default="8888", metadata={"env": "DEFAULT_USER_ID"})
+    default_user_id: str = field(default="8888", metadata={"env": "DEFAULT_USER_ID", "empty_ok": True})
     deployment_name_as_prefix: bool = field(default=False, metadata={"env": "DEPLOYMENT_NAME_AS_PREFIX"})
     istio_enabled: bool = field(default=False, metadata={"env": "ISTIO_ENABLED"})
     istio_gateway: str = field(default="seldon-gateway", metadata={"env": "ISTIO_GATEWAY"})
@@ -77,8 +78,9 @@ class OperatorConfig:
         for f in fields(cls):
             name = f.metadata.get("env")
             raw = environ.get(name) if name else None
-            # Empty means "unset", except for the command, where empty means "the image's entrypoint".
-            if raw is None or (raw == "" and f.name != "executor_command"):
+            # Empty means "unset", except where empty is itself a setting: the command ("the image's
+            # entrypoint") and the UIDs ("none": OpenShift assigns them).
+            if raw is None or (raw == "" and f.name != "executor_command" and not f.metadata.get("empty_ok")):
                 continue
             if f.type in ("int", int):
                 try:

@@ -40,7 +40,7 @@ def test_the_runner_is_stricter_than_argo_cd() -> None:
 
 
 def test_argocd_cm_patch_is_generated_from_the_scripts() -> None:
-    assert argocd.CM_PATCH.read_text() == argocd.cm_patch(), "run `invoke gitops.generate`"
+    assert argocd.CM_PATCH.read_text() == argocd.cm_patch(), "run `invoke generate`"
     data = yaml.safe_load(argocd.CM_PATCH.read_text())["data"]
     key = "resource.customizations.health.machinelearning.seldon.io_SeldonDeployment"
     assert data[key] == argocd.health_script("machinelearning.seldon.io", "SeldonDeployment")
