@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,8 @@ from xml.sax.saxutils import escape
 
 import wharf
 from wharf.build.config import HOST_CA_BUNDLE, git_info, model_labels, tree_digest
-from wharf.build.model import BuildResult, ModelBuildError, collect_sources, read_settings
+from wharf.build.model import (BuildResult, ModelBuildError, build_tested_image, collect_sources, read_contract,
+                               read_settings)
 
 ROOT = Path(__file__).resolve().parents[3]
 BUILDER_DIR = ROOT / "builders" / "java"
@@ -191,21 +191,14 @@ def build_model(source: Path, image: str, builder: str | None = None, runtime: s
                 network: MavenNetwork | None = None, smoke: bool = True,
                 progress: Callable[[str], None] | None = print, **_ignored) -> BuildResult:
     """Build the Maven project ``source`` into ``image``; tag only after the smoke test passes."""
-    from wharf.build.engine import BuildFailed, build_image, context_tar, docker_client, tag_image
-    from wharf.build.smoke import smoke_test
-    from wharf.testing import contract as ct
+    from wharf.build.engine import context_tar, docker_client
 
     source = Path(source).resolve()
     settings = read_settings(source)  # .s2i/environment: MODEL_NAME, SERVICE_TYPE checked here
     files = collect_sources(source)
     if "pom.xml" not in files:
         raise ModelBuildError([f"{source / 'pom.xml'}: missing: the Java builder builds Maven projects"])
-    contract = None
-    if "contract.json" in files:
-        try:
-            contract = ct.parse_contract(files["contract.json"], source=str(source / "contract.json"))
-        except ct.ContractError as exc:
-            raise ModelBuildError(exc.problems) from None
+    contract = read_contract(source, files)
     if builder is None or runtime is None:
         default_builder, default_runtime = ensure_java_images()
         builder, runtime = builder or default_builder, runtime or default_runtime
@@ -222,20 +215,4 @@ def build_model(source: Path, image: str, builder: str | None = None, runtime: s
         **network.context_files(),
         **{f"src/{n}": b for n, b in files.items()},
     })
-    times: dict[str, float] = {}
-    started = time.monotonic()
-    try:
-        image_id = build_image(client, context, label=f"{image} from {source}", progress=progress)
-    except BuildFailed as exc:
-        raise ModelBuildError(build_problems(exc.log) or [str(exc)], exc.log) from None
-    times["build"] = time.monotonic() - started
-    if smoke:
-        started = time.monotonic()
-        result = smoke_test(client, image_id, settings.service_type, contract)
-        times["smoke"] = time.monotonic() - started
-        if not result.ok:
-            client.images.remove(image_id, force=True, noprune=True)
-            raise ModelBuildError([f"smoke test of the new image failed (not tagged {image}):", *result.problems])
-    tag_image(client, image_id, image)
-    size = client.images.get(image_id).attrs.get("Size", 0)
-    return BuildResult(image_id, [image], times, size, settings)
+    return build_tested_image(client, context, image, source, settings, contract, smoke, progress, build_problems)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from wharf.build import dockerfile as df
 from wharf.build.config import Network, git_info, model_labels, tree_digest
@@ -81,20 +82,12 @@ def build_model(source: Path, image: str, builder: str | None = None, python: st
                 progress: Callable[[str], None] | None = print) -> BuildResult:
     """Build ``source`` into ``image`` with the Python builder; tag only after the smoke test passes."""
     from wharf.build.builder import ensure_builder
-    from wharf.build.engine import BuildFailed, build_image, context_tar, docker_client, tag_image
-    from wharf.build.smoke import smoke_test
-    from wharf.testing import contract as ct
+    from wharf.build.engine import context_tar, docker_client
 
     source = Path(source).resolve()
-    times: dict[str, float] = {}
     settings = read_settings(source)
     files = collect_sources(source)
-    contract = None
-    if "contract.json" in files:
-        try:
-            contract = ct.parse_contract(files["contract.json"], source=str(source / "contract.json"))
-        except ct.ContractError as exc:
-            raise ModelBuildError(exc.problems) from None
+    contract = read_contract(source, files)
     builder = builder or ensure_builder(python)
     client = docker_client()
     builder_version = client.images.get(builder).labels.get("io.wharf.builder.version", "unknown")
@@ -108,11 +101,37 @@ def build_model(source: Path, image: str, builder: str | None = None, python: st
         "deps-src/.keep": b"",
         **{f"src/{n}": b for n, b in files.items()},
     })
+    return build_tested_image(client, context, image, source, settings, contract, smoke, progress, hook_problems)
+
+
+def read_contract(source: Path, files: dict[str, bytes]) -> Any:
+    """The folder's contract.json, parsed (None without one); a bad one fails the build."""
+    from wharf.testing import contract as ct
+
+    if "contract.json" not in files:
+        return None
+    try:
+        return ct.parse_contract(files["contract.json"], source=str(source / "contract.json"))
+    except ct.ContractError as exc:
+        raise ModelBuildError(exc.problems) from None
+
+
+def build_tested_image(client: Any, context: Any, image: str, source: Path, settings: ModelSettings, contract: Any,
+                       smoke: bool, progress: Callable[[str], None] | None,
+                       problems_of: Callable[[list[str]], list[str]]) -> BuildResult:
+    """Build ``context`` untagged, smoke-test the image, and only then tag it ``image``.
+
+    ``problems_of`` turns the build log into messages naming the file at fault (language-specific).
+    """
+    from wharf.build.engine import BuildFailed, build_image, tag_image
+    from wharf.build.smoke import smoke_test
+
+    times: dict[str, float] = {}
     started = time.monotonic()
     try:
         image_id = build_image(client, context, label=f"{image} from {source}", progress=progress)
     except BuildFailed as exc:
-        raise ModelBuildError(hook_problems(exc.log) or [str(exc)], exc.log) from None
+        raise ModelBuildError(problems_of(exc.log) or [str(exc)], exc.log) from None
     times["build"] = time.monotonic() - started
     if smoke:
         started = time.monotonic()

@@ -22,7 +22,7 @@ from typing import Callable
 from wharf.charts import gitrefs, semver
 from wharf.charts.ctconfig import CtConfig
 from wharf.charts.helm import ensure_helm
-from wharf.charts.lint import selected_charts
+from wharf.charts.lint import announce, selected_charts
 from wharf.charts.validate import ci_values_files
 from wharf.charts.values_schema import load_yaml
 
@@ -197,13 +197,8 @@ def _previous_chart(repo: Path, chart: Path, base: str | None, tmp: Path, config
 
 def install(repo: Path, config: CtConfig, opts: InstallOptions, out: Callable[[str], None] = print) -> bool:
     charts, base = selected_charts(repo, config)
-    if not charts:
-        out("No chart changes detected.")
+    if not announce(charts, repo, out):
         return True
-    out("Charts to be processed:\n" + "-" * 78)
-    for chart in charts:
-        out(f" {chart.name} => {chart.relative_to(repo)}")
-    out("-" * 78)
     all_ok = True
     for chart in charts:
         version = (load_yaml((chart / "Chart.yaml").read_text()) or {}).get("version", "?")

@@ -140,16 +140,23 @@ def _additional(chart: Path, config: CtConfig) -> list[str]:
     return problems
 
 
-def lint(repo: Path, config: CtConfig, out: Callable[[str], None] = print) -> bool:
-    """Lint the selected charts; print ct-like output; True when every chart passed."""
-    charts, base = selected_charts(repo, config)
+def announce(charts: list[Path], repo: Path, out: Callable[[str], None]) -> bool:
+    """ct's header listing the charts to process; False (after saying so) when there are none."""
     if not charts:
         out("No chart changes detected.")
-        return True
+        return False
     out("Charts to be processed:\n" + "-" * 78)
     for chart in charts:
         out(f" {chart.name} => {chart.relative_to(repo)}")
     out("-" * 78)
+    return True
+
+
+def lint(repo: Path, config: CtConfig, out: Callable[[str], None] = print) -> bool:
+    """Lint the selected charts; print ct-like output; True when every chart passed."""
+    charts, base = selected_charts(repo, config)
+    if not announce(charts, repo, out):
+        return True
     results = []
     for chart in charts:
         result = lint_chart(repo, chart, base, config)
