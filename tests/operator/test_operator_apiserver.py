@@ -52,6 +52,14 @@ def status(kube_api, name: str, ns: str) -> dict:
     return (get(kube_api, "sdep", name, ns) or {}).get("status") or {}
 
 
+def argo_health(kube_api, name: str, ns: str) -> dict:
+    """What Argo CD's health check (examples/gitops/argocd) says of the live SeldonDeployment."""
+    from wharf.gitops.argocd import health_script, run_health_check
+
+    return run_health_check(get(kube_api, "sdep", name, ns),
+                            health_script("machinelearning.seldon.io", "SeldonDeployment"))
+
+
 def test_objects_created_owned_updated_pruned_and_garbage_collected(kube_api, operator_ns) -> None:
     ns = operator_ns
     body = sdep("chain", ns, graph={"name": "classifier", "children": [{"name": "model2"}]},
@@ -72,6 +80,7 @@ def test_objects_created_owned_updated_pruned_and_garbage_collected(kube_api, op
     # 0 replicas: the controller-manager marks the Deployment Available, so the sdep becomes Available.
     st = wait_for("state Available", lambda: (s := status(kube_api, "chain", ns)).get("state") == "Available" and s)
     assert st["deploymentStatus"]["chain-main-0-classifier-model2"]["status"] == "Available"
+    assert argo_health(kube_api, "chain", ns) == {"status": "Healthy", "message": "SeldonDeployment is Available"}
     assert st["serviceStatus"]["chain-main"]["httpEndpoint"] == f"chain-main.{ns}:8000"
     assert st["address"]["url"] == f"http://chain-main.{ns}.svc.cluster.local:8000/api/v1.0/predictions"
 
@@ -104,6 +113,8 @@ def test_unschedulable_pods_past_the_progress_deadline_give_failed(kube_api, ope
     st = wait_for("state Failed", lambda: (s := status(kube_api, "stuck", ns)).get("state") == "Failed" and s,
                   timeout=90)
     assert st["description"] == "Deployment is no longer progressing and not available."
+    assert argo_health(kube_api, "stuck", ns) == {
+        "status": "Degraded", "message": "Deployment is no longer progressing and not available."}
 
 
 def test_unrenderable_sdep_fails_with_the_field_and_others_still_reconcile(kube_api, operator_ns) -> None:
@@ -116,6 +127,7 @@ def test_unrenderable_sdep_fails_with_the_field_and_others_still_reconcile(kube_
     st = wait_for("state Failed", lambda: (s := status(kube_api, "bad", ns)).get("state") == "Failed" and s)
     assert "spec.predictors[0].graph.implementation" in st["description"]
     assert "FOO_SERVER" in st["description"]
+    assert argo_health(kube_api, "bad", ns) == {"status": "Degraded", "message": st["description"]}
     wait_for("the good sdep's Deployment", lambda: get(kube_api, "deployment", "good-main-0-model", ns))
     with kube_api.api_client() as api:
         events = client.CoreV1Api(api).list_namespaced_event(ns).items
@@ -147,6 +159,7 @@ def test_available_when_pods_run(kube_api, operator_ns) -> None:
         if kube_api.local:
             kube_api.kubectl("delete", "node", node, "--wait=false", check=False)
     assert st["replicas"] == 2
+    assert argo_health(kube_api, "running", ns)["status"] == "Healthy"
     assert st["deploymentStatus"]["running-main-0-model"] == {
         "name": "running-main-0-model", "status": "Available", "replicas": 2, "availableReplicas": 2}
     # `kubectl scale` goes through the CRD's scale subresource to spec.replicas, and on to the Deployment.
