@@ -111,10 +111,12 @@ def test_graph_chart_passes_the_tree_through_and_secures_containers(helm):
 
 
 def test_core_cluster_wide_rbac_is_the_operators_rule_list(helm):
-    from wharf.operator.rbac import rules
+    from wharf.operator.rbac import leader_election_rules, rules
 
     docs = render("wharf-core", values="default-values.yaml")
-    assert by_kind(docs, "Role") == []
+    # the only Role: the Lease replicas elect a leader with, in the release namespace
+    (lease_role,) = by_kind(docs, "Role")
+    assert lease_role["rules"] == leader_election_rules() and lease_role["metadata"]["namespace"] == "ns1"
     (cluster_role,) = by_kind(docs, "ClusterRole")
     assert cluster_role["rules"] == rules()
     assert cluster_role["metadata"]["name"] == "rel-wharf-operator-ns1"
@@ -127,7 +129,7 @@ def test_core_cluster_wide_rbac_is_the_operators_rule_list(helm):
 
 def test_core_single_namespace_uses_roles_and_watches_its_namespaces(helm):
     docs = render("wharf-core", "singleNamespace=true", "watchNamespaces={models,ns1}")
-    roles = by_kind(docs, "Role")
+    roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["models", "ns1"]
     (cluster_role,) = by_kind(docs, "ClusterRole")
     assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}

@@ -62,7 +62,11 @@ def operator_main(argv: Sequence[str]) -> int:
                    help="kopf peering name: replicas elect one active operator (needs kopf's peering CRDs; "
                         "given explicitly, the operator waits until they exist)")
     p.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    p.add_argument("--leader-elect", "--enable-leader-election", action="store_true",
+                   help="replicas elect one active operator through a Lease in POD_NAMESPACE (upstream's flag "
+                        "name is accepted too)")
     args = p.parse_args(argv)
     from wharf.operator.handlers import run
 
-    return run(namespaces=args.namespace, standalone=args.standalone, peering=args.peering, liveness=args.liveness)
+    return run(namespaces=args.namespace, standalone=args.standalone, peering=args.peering, liveness=args.liveness,
+               leader_elect=args.leader_elect)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from typing import Any, Iterable
 
 import kopf
@@ -156,13 +157,18 @@ def with_removals(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
 _state: dict[str, Any] = {}
 
 
+def _api_client() -> client.ApiClient:
+    """A Kubernetes client from the pod's service account, else KUBECONFIG (local runs, tests)."""
+    try:
+        kube_config.load_incluster_config()
+    except kube_config.ConfigException:
+        kube_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
+    return client.ApiClient()
+
+
 def _cluster() -> Cluster:
     if "cluster" not in _state:
-        try:
-            kube_config.load_incluster_config()
-        except kube_config.ConfigException:
-            kube_config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
-        _state["cluster"] = Cluster(client.ApiClient())
+        _state["cluster"] = Cluster(_api_client())
     return _state["cluster"]
 
 
@@ -237,7 +243,7 @@ def deployment_changed(body: kopf.Body, **_: Any) -> None:
 
 
 def run(namespaces: list[str] | None = None, standalone: bool = False, peering: str | None = None,
-        liveness: str | None = None) -> int:
+        liveness: str | None = None, leader_elect: bool = False) -> int:
     import asyncio
 
     namespaces = list(namespaces or [])
@@ -247,6 +253,27 @@ def run(namespaces: list[str] | None = None, standalone: bool = False, peering: 
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A peering name makes peering mandatory in kopf, even next to standalone: pass it only when asked.
     options = {"peering_name": peering} if peering and not standalone else {}
-    asyncio.run(kopf.operator(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
-                              liveness_endpoint=liveness, **options))
+    if not leader_elect:
+        asyncio.run(kopf.operator(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
+                                  liveness_endpoint=liveness, **options))
+        return 0
+    from wharf.operator.leader import LeaseElector, LostLeadership
+
+    namespace = os.environ.get("POD_NAMESPACE")
+    if not namespace:
+        log.error("--leader-elect needs POD_NAMESPACE (the namespace that holds the Lease)")
+        return 2
+    identity = os.environ.get("POD_NAME") or f"{socket.gethostname()}-{os.getpid()}"
+    elector = LeaseElector(_api_client(), namespace, identity)
+
+    async def reconcile(stop: asyncio.Event) -> None:
+        await kopf.operator(standalone=True, namespaces=namespaces, clusterwide=not namespaces,
+                            liveness_endpoint=liveness, stop_flag=stop)
+
+    try:
+        asyncio.run(elector.run(reconcile))
+    except LostLeadership as exc:
+        log.error("%s; exiting so this replica restarts as a standby", exc)
+        return 1
     return 0
+

@@ -32,6 +32,11 @@ def rules() -> list[dict[str, Any]]:
     ]
 
 
+def leader_election_rules() -> list[dict[str, Any]]:
+    """The Lease replicas elect a leader with (operator/leader.py): only in the operator's namespace."""
+    return [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]}]
+
+
 def cluster_role(name: str = "wharf-operator") -> dict[str, Any]:
     return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "wharf"}}, "rules": rules()}
