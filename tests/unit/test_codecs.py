@@ -291,8 +291,9 @@ def test_tftensor_strings(words):
     assert encoded["stringVal"] == [base64.b64encode(w.encode()).decode() for w in words]
     back = codec.from_json(encoded, "x")
     assert back.dtype == object and back.tolist() == [w.encode() for w in words]
-    unicode_array = np.array(words)  # numpy "<U" strings encode the same way
-    assert from_numpy(unicode_array) == proto
+    if not any(w.endswith("\x00") for w in words):  # numpy "<U" arrays cannot hold trailing NULs
+        unicode_array = np.array(words)  # numpy "<U" strings encode the same way
+        assert from_numpy(unicode_array) == proto
 
 
 def test_tftensor_errors():
