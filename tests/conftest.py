@@ -73,8 +73,9 @@ class KubeAPI:
                      input=json.dumps(crd))
         deadline = time.monotonic() + timeout
         while True:  # `kubectl wait` errors out while a new CRD has no conditions yet
+            # (the filter fails outright while .status.conditions is still null: not yet, not an error)
             state = self.kubectl("get", f"crd/{crd['metadata']['name']}", "-o",
-                                 "jsonpath={.status.conditions[?(@.type=='Established')].status}").stdout
+                                 "jsonpath={.status.conditions[?(@.type=='Established')].status}", check=False).stdout
             if state.strip() == "True":
                 return
             if time.monotonic() > deadline:
