@@ -57,7 +57,8 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
     app = RestApi(orch)
     server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none", http="httptools",
                                     lifespan="off", access_log=False, log_level="warning",
-                                    timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout))
+                                    timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout,
+                                    proxy_headers=False, server_header=False))  # see server/worker.py
     grpc_server = grpc.aio.server(options=[("grpc.max_send_message_length", 2**31 - 1),
                                            ("grpc.max_receive_message_length", 2**31 - 1)],
                                   interceptors=tracer.grpc_aio_server_interceptors() if tracer else None)

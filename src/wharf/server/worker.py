@@ -56,6 +56,9 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         app, loop="none", http="httptools", lifespan="off", access_log=config.access_log,
         log_level=config.log_level.lower(), timeout_keep_alive=config.keepalive,
         timeout_graceful_shutdown=config.graceful_timeout,
+        # No X-Forwarded-* rewriting (the client address is only ever logged) and no Server header:
+        # uvicorn's defaults for both cost time on every request and buy a model server nothing.
+        proxy_headers=False, server_header=False,
     ))
     grpc_server = None
     if config.grpc_enabled:
