@@ -68,7 +68,9 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
 
 # --- build: s2i builder images and model images (issues 5, 6) --------------------------
 
-@task(help={"source": "the model folder (with .s2i/environment, or pom.xml for Java)",
+@task(help={"source": "the model folder (with .s2i/environment, or pom.xml for Java), or a git repository URL",
+            "context_dir": "folder inside --source that holds the model (as s2i's --context-dir)",
+            "ref": "git branch, tag or commit of a git --source (as s2i's --ref)",
             "image": "tag for the result, e.g. my-model:0.1 (set only after the smoke test passes)",
             "lang": "python or java (default: java if the folder has pom.xml)",
             "python": "Python builder version: 3.11 or 3.12", "builder": "builder image (default: wharf's, built if absent)",
@@ -77,12 +79,12 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
             "no_smoke": "skip the smoke test before tagging", "quiet": "do not stream the docker build log"})
 def build(c: Context, source: str, image: str, lang: str = "", python: str = "3.12", builder: str = "",
           ca_bundle: str = "", index_url: str = "", trusted_host: str = "", no_smoke: bool = False,
-          quiet: bool = False) -> None:
+          quiet: bool = False, context_dir: str = "", ref: str = "") -> None:
     """Build a model image from a model folder (s2i protocol, no s2i binary needed)."""
     from wharf.build.run import build as run_build
 
-    options = {"progress": None if quiet else print, "smoke": not no_smoke}
-    if (lang or "python") == "python" and not (Path(source) / "pom.xml").exists():
+    options = {"progress": None if quiet else print, "smoke": not no_smoke, "context_dir": context_dir, "ref": ref}
+    if (lang or "python") == "python" and not (Path(source) / context_dir / "pom.xml").exists():
         from wharf.build.config import Network
 
         options.update(python=python, builder=builder or None,

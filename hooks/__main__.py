@@ -46,7 +46,12 @@ def _group_writable(*roots: Path) -> None:
 def assemble() -> int:
     from hooks import check, deps, licences
 
+    from wharf.build.s2ienv import defaults_note
+
     settings = _settings()
+    note = defaults_note(dict(os.environ))
+    if note:  # the s2i path's one mention (invoke build says it on the host: its steps may be cached)
+        print(f"wharf-hook: {note}", flush=True)
     home = Path(os.environ.get("HOME", "/opt/app-root/src"))
     print(f"wharf-hook: assembling {settings.service_type} {settings.model_name} into {home}", flush=True)
     shutil.copytree(S2I_SOURCE, home, dirs_exist_ok=True, symlinks=True)

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from build_support import contract_test, running
 from wharf.build import smoke
 from wharf.build.model import ModelBuildError, build_model
 
@@ -21,27 +20,6 @@ pytestmark = pytest.mark.docker
 HERE = Path(__file__).resolve().parent
 EXAMPLES = HERE.parents[1] / "examples" / "models"
 TEST_REPO = "wharf-test"  # same as conftest
-WHARF = Path(sys.executable).with_name("wharf")
-
-
-@contextmanager
-def running(client, image, user="123456:0"):
-    """The image started as an arbitrary UID in group 0 (as OpenShift does), read-only root fs."""
-    container = client.containers.run(image, detach=True, user=user, read_only=True, tmpfs={"/tmp": ""},
-                                      ports={"9000/tcp": ("127.0.0.1", None), "5000/tcp": ("127.0.0.1", None)})
-    try:
-        problem = smoke._wait_ready(container, 9000, 60)
-        assert problem is None, f"{problem}\n{container.logs(tail=30).decode()}"
-        yield smoke._host_port(container, 9000), smoke._host_port(container, 5000)
-    finally:
-        container.remove(force=True)
-
-
-def contract_test(contract, port, *extra):
-    """The contract tester CLI (`wharf test`), as a user would run it."""
-    proc = subprocess.run([str(WHARF), "test", str(contract), "127.0.0.1", str(port), "-n", "5", "-b", "3",
-                           "--seed", "1", *extra], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def no_tag(client, tag):

@@ -249,3 +249,20 @@ def test_invoke_build_exits_1_naming_the_missing_values(tmp_path):
     assert proc.returncode == 1
     assert "MODEL_NAME is missing" in proc.stderr and "SERVICE_TYPE is missing" in proc.stderr
     assert "no tag x/y:1 was created" in proc.stderr
+
+
+def test_defaults_note_names_what_upstream_requires_and_wharf_assumes() -> None:
+    from wharf.build.s2ienv import defaults_note
+
+    assert defaults_note({"MODEL_NAME": "M", "SERVICE_TYPE": "MODEL"}) == (
+        ".s2i/environment: PERSISTENCE=0, API_TYPE=REST assumed (PERSISTENCE and API_TYPE not set; "
+        "upstream's builder requires them, Wharf's does not)")
+    assert defaults_note({"PERSISTENCE": "1"}).startswith(".s2i/environment: API_TYPE=REST assumed")
+    assert defaults_note({"PERSISTENCE": "0", "API_TYPE": "GRPC"}) is None
+
+
+def test_git_and_folder_sources_are_told_apart() -> None:
+    from wharf.build.run import is_git_url
+
+    assert is_git_url("https://github.com/org/models.git") and is_git_url("file:///srv/models.git")
+    assert is_git_url("git@github.com:org/models") and not is_git_url("examples/models/iris")

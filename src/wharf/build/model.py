@@ -18,7 +18,7 @@ from typing import Any
 
 from wharf.build import dockerfile as df
 from wharf.build.config import Network, git_info, model_labels, tree_digest
-from wharf.build.s2ienv import ENV_FILE, EnvFileError, ModelSettings, model_settings, parse_env
+from wharf.build.s2ienv import ENV_FILE, EnvFileError, ModelSettings, defaults_note, model_settings, parse_env
 
 ALWAYS_SKIPPED = {".git", "__pycache__", ".pytest_cache", ".venv", ".mypy_cache"}
 HOOK_ERROR = "wharf-hook error: "
@@ -86,6 +86,9 @@ def build_model(source: Path, image: str, builder: str | None = None, python: st
 
     source = Path(source).resolve()
     settings = read_settings(source)
+    note = defaults_note(settings.env)
+    if note and progress:
+        progress(note)
     files = collect_sources(source)
     contract = read_contract(source, files)
     builder = builder or ensure_builder(python)

@@ -65,6 +65,20 @@ def parse_env(text: str, source: str = ENV_FILE) -> dict[str, str]:
     return env
 
 
+# Upstream's newer builder refuses a .s2i/environment without these; older walkthroughs omit them.
+UPSTREAM_REQUIRED = {"PERSISTENCE": "0", "API_TYPE": "REST"}
+
+
+def defaults_note(env: dict[str, str]) -> str | None:
+    """The one line a build log gets when upstream-required variables are left to their defaults."""
+    missing = [name for name in UPSTREAM_REQUIRED if not env.get(name, "").strip()]
+    if not missing:
+        return None
+    assumed = ", ".join(f"{name}={UPSTREAM_REQUIRED[name]}" for name in missing)
+    return (f"{ENV_FILE}: {assumed} assumed ({' and '.join(missing)} not set; upstream's builder "
+            "requires them, Wharf's does not)")
+
+
 def model_settings(env: dict[str, str], source: str = ENV_FILE) -> ModelSettings:
     """Check the values the Python builder needs; every problem names the file and variable."""
     problems = []
