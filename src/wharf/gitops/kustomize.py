@@ -77,11 +77,12 @@ def is_hook(doc: dict[str, Any]) -> bool:
     return "helm.sh/hook" in ((doc.get("metadata") or {}).get("annotations") or {})
 
 
-def chart_objects(values_files: list[Path] = (), set_values: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def chart_objects(set_values: dict[str, str] | None = None, api_versions: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The chart's installed objects (no hooks), without Helm's bookkeeping: what kustomize must equal."""
     from wharf.charts.render import helm_template
 
-    rendered = helm_template(CHART, list(values_files), release=RELEASE, namespace=NAMESPACE, set_values=set_values)
+    rendered = helm_template(CHART, [], release=RELEASE, namespace=NAMESPACE, set_values=set_values,
+                             api_versions=list(api_versions))
     return [without_helm(r.doc) for r in rendered if not is_hook(r.doc)]
 
 
@@ -99,9 +100,9 @@ def file_name(doc: dict[str, Any]) -> str:
     return f"{FOLDERS.get(kind, 'other')}/{kind.lower()}_{name}.yaml"
 
 
-def base_files() -> dict[str, str]:
-    """Relative path under kustomize/base -> file text."""
-    docs = [namespace_object(), *chart_objects()]
+def base_files(objects: list[dict[str, Any]]) -> dict[str, str]:
+    """Relative path under kustomize/base -> file text, for the chart's default ``objects``."""
+    docs = [namespace_object(), *objects]
     files = {file_name(d): HEADER + yaml.safe_dump(d, sort_keys=False, width=120) for d in docs}
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                      "namespace": NAMESPACE, "resources": sorted(files)}
@@ -136,13 +137,7 @@ OPERATOR_IMAGE = "docker.io/wharf/operator"
 
 
 def mode_objects(mode: Mode | None) -> list[dict[str, Any]]:
-    if mode is None:
-        return chart_objects()
-    from wharf.charts.render import helm_template
-
-    rendered = helm_template(CHART, [], release=RELEASE, namespace=NAMESPACE, set_values=mode.sets,
-                             api_versions=list(mode.api_versions))
-    return [without_helm(r.doc) for r in rendered if not is_hook(r.doc)]
+    return chart_objects() if mode is None else chart_objects(mode.sets, mode.api_versions)
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str]:
@@ -226,8 +221,8 @@ def default_overlay_files() -> dict[str, str]:
 
 def generated_files() -> dict[str, str]:
     """Every generated file under kustomize/, by relative path."""
-    base = chart_objects()
-    files = {f"base/{rel}": text for rel, text in base_files().items()}
+    base = chart_objects()  # rendered once: the base files and every mode's difference use it
+    files = {f"base/{rel}": text for rel, text in base_files(base).items()}
     files.update({f"{DEFAULT_OVERLAY}/{rel}": text for rel, text in default_overlay_files().items()})
     for mode in MODES:
         files.update({f"{mode.path}/{rel}": text for rel, text in mode_files(mode, base).items()})
