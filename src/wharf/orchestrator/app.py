@@ -57,6 +57,11 @@ class Metrics:
 
 
 
+def calls_nodes_over_grpc(predictor: Predictor, transport: str | None = None) -> bool:
+    """Nodes are called the way the graph's endpoints say (spec: they must all agree), unless overridden."""
+    return (transport or predictor.graph.endpoint.transport).lower() == "grpc"
+
+
 class Orchestrator:
     """Everything one orchestrator process serves, transport-free where it can be."""
 
@@ -66,8 +71,7 @@ class Orchestrator:
                  rest_trace: Callable[[str, dict[str, str]], Any] | None = None) -> None:
         self.predictor = predictor
         self.metrics = Metrics(predictor)
-        # Nodes are called the way the graph's endpoints say (spec: they must all agree).
-        self.grpc = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
+        self.grpc = calls_nodes_over_grpc(predictor, transport)
         self.transport = (GrpcTransport(timeout_s, retries, grpc_interceptors) if self.grpc
                           else RestTransport(timeout_s, retries, trace=rest_trace))
         self.wire = PROTO_WIRE if self.grpc else JSON_WIRE

@@ -15,7 +15,7 @@ from grpc_reflection.v1alpha import reflection
 import uvicorn
 
 from wharf.deployment.graph import Predictor
-from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi
+from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi, calls_nodes_over_grpc
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,8 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
         from wharf.tracing import Tracing
 
         tracer = Tracing(f"{predictor.deployment}-{predictor.name}" if predictor.deployment else predictor.name)
-    grpc_nodes = (transport or predictor.graph.endpoint.transport).lower() == "grpc"
-    orch = Orchestrator(predictor, timeout_s=node_timeout(predictor, grpc_nodes), retries=1,
-                        prometheus_path=prometheus_path,
+    orch = Orchestrator(predictor, timeout_s=node_timeout(predictor, calls_nodes_over_grpc(predictor, transport)),
+                        retries=1, prometheus_path=prometheus_path,
                         transport=transport,
                         log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
                         grpc_interceptors=tracer.grpc_aio_client_interceptors() if tracer else (),
