@@ -356,6 +356,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": "run a SeldonDeployment file on this machine: every node plus the orchestrator",
         "render": "print the Kubernetes objects the operator creates for a SeldonDeployment file",
         "operator": "run the SeldonDeployment operator (kopf) against the current cluster",
+        "storage": "copy model files to or from an S3-compatible bucket (storage cp SRC DST)",
         "version": "print the version",
     }
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
@@ -377,9 +378,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         from wharf.operator import commands as operator_commands
 
         return operator_commands.render_main(rest) if command == "render" else operator_commands.operator_main(rest)
+    if command == "storage":
+        return run_storage(rest)
     from wharf import __version__
 
     print(__version__)
+    return 0
+
+
+def run_storage(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="wharf storage", description="Copy a model file to or from an S3-compatible bucket. Endpoint and "
+        "credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or a storage "
+        "initializer's RCLONE_CONFIG_<REMOTE>_* variables).")
+    sub = parser.add_subparsers(dest="action", required=True)
+    cp = sub.add_parser("cp", help="copy SRC to DST; exactly one of them is s3://<bucket>/<key> (or <remote>:<bucket>/<key>)")
+    cp.add_argument("source")
+    cp.add_argument("target")
+    args = parser.parse_args(argv)
+    from wharf.storage import StorageError, copy
+
+    try:
+        print(copy(args.source, args.target))
+    except StorageError as exc:
+        print(f"wharf storage: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,0 +1,93 @@
+"""``wharf storage`` and ``wharf.storage.download`` against a real S3 API (moto server) on loopback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from wharf.storage import Location, StorageError, _client, download, s3_settings, upload
+
+pytestmark = pytest.mark.s3
+
+BIG = 21 * 1024 * 1024  # over 20 MB: the upload must go up in parts
+
+
+def wharf(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "wharf.cli", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **env})
+
+
+def test_a_big_model_file_goes_up_in_parts_and_comes_back_identical(bucket, s3_env, tmp_path) -> None:
+    model = tmp_path / "weights.bin"
+    model.write_bytes(os.urandom(BIG))
+    proc = wharf("storage", "cp", str(model), f"s3://{bucket}/temperature/", env=s3_env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"s3://{bucket}/temperature/weights.bin"
+    stat = _client(s3_settings(Location("s3", bucket, ""), s3_env)).stat_object(bucket, "temperature/weights.bin")
+    assert stat.size == BIG
+    assert "-" in stat.etag, f"etag {stat.etag} is not a multipart upload's (<md5>-<parts>)"
+    assert int(stat.etag.rsplit("-", 1)[1]) >= 4
+    fetched = download(f"s3://{bucket}/temperature/weights.bin", tmp_path / "out")
+    assert fetched == tmp_path / "out" / "weights.bin"
+    assert fetched.read_bytes() == model.read_bytes()
+
+
+def test_a_prefix_is_copied_with_everything_under_it(bucket, s3_env, tmp_path) -> None:
+    for name in ("model.json", "vocab/words.txt"):
+        (tmp_path / "src" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / name).write_text(name)
+        upload(tmp_path / "src" / name, f"s3://{bucket}/m/v1/{name}")
+    out = download(f"s3://{bucket}/m/v1", tmp_path / "dst")
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["model.json", "vocab/words.txt"]
+    assert (out / "vocab" / "words.txt").read_text() == "vocab/words.txt"
+
+
+def test_the_storage_initializers_rclone_remote_variables_work_as_they_are(bucket, s3_env, tmp_path) -> None:
+    """A Secret written for Seldon's rclone storage initializer, and its ``remote:bucket/key`` URIs."""
+    upload(_file(tmp_path, "a.txt", b"rclone"), f"s3://{bucket}/a.txt")
+    rclone_env = {"RCLONE_CONFIG_MYS3_TYPE": "s3", "RCLONE_CONFIG_MYS3_PROVIDER": "Minio",
+                  "RCLONE_CONFIG_MYS3_ENDPOINT": s3_env["AWS_ENDPOINT_URL"],
+                  "RCLONE_CONFIG_MYS3_ACCESS_KEY_ID": "k", "RCLONE_CONFIG_MYS3_SECRET_ACCESS_KEY": "s"}
+    got = download(f"mys3:{bucket}/a.txt", tmp_path / "out", env=rclone_env)
+    assert got.read_bytes() == b"rclone"
+
+
+def test_a_wrong_key_names_the_key_and_bucket_and_leaves_no_file(bucket, s3_env, tmp_path) -> None:
+    proc = wharf("storage", "cp", f"s3://{bucket}/no/such/model.bin", str(tmp_path / "out"), env=s3_env)
+    assert proc.returncode == 1
+    assert "'no/such/model.bin'" in proc.stderr and repr(bucket) in proc.stderr
+    assert not any((tmp_path / "out").rglob("*"))
+    assert s3_env["AWS_SECRET_ACCESS_KEY"] not in proc.stderr + proc.stdout
+
+
+def test_a_missing_bucket_is_named(s3_env, tmp_path) -> None:
+    with pytest.raises(StorageError, match=r"bucket 'nobody-made-this' does not exist at http://127\.0\.0\.1"):
+        download("s3://nobody-made-this/model.bin", tmp_path)
+    with pytest.raises(StorageError, match=r"bucket 'nobody-made-this' does not exist"):
+        upload(_file(tmp_path, "m.bin", b"x"), "s3://nobody-made-this/m.bin")
+
+
+def test_an_unreachable_endpoint_fails_fast_and_says_which_variable_to_fix(tmp_path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "hush-42"}
+    started = time.monotonic()
+    with pytest.raises(StorageError) as err:
+        download("s3://models/m.bin", tmp_path / "out", env=env)
+    assert time.monotonic() - started < 30
+    assert f"cannot reach the S3 endpoint http://127.0.0.1:{port}" in str(err.value)
+    assert "AWS_ENDPOINT_URL" in str(err.value) and "hush-42" not in str(err.value)
+
+
+def _file(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
