@@ -91,3 +91,11 @@ def _file(folder: Path, name: str, data: bytes) -> Path:
     path = folder / name
     path.write_bytes(data)
     return path
+
+
+def test_seldon_core_storage_download_fetches_a_prefix_that_upstream_1_19_refuses(bucket, s3_env, tmp_path) -> None:
+    from wharf.compat.seldon_core.storage import Storage
+
+    upload(_file(tmp_path, "calibration.npy", b"table"), f"s3://{bucket}/temperature/calibration.npy")
+    folder = Storage.download(f"s3://{bucket}/temperature")
+    assert (Path(folder) / "calibration.npy").read_bytes() == b"table"

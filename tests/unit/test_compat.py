@@ -167,3 +167,19 @@ def test_metric_helpers():
     assert create_counter("c", 1) == {"type": "COUNTER", "key": "c", "value": 1}
     assert create_gauge("g", 2.5, {"a": "b"}) == {"type": "GAUGE", "key": "g", "value": 2.5, "tags": {"a": "b"}}
     assert create_timer("t", 12) == {"type": "TIMER", "key": "t", "value": 12}
+
+
+def test_storage_download_of_local_paths_behaves_as_upstream(tmp_path):
+    """1.19's contract: no out_dir gives the path back; an out_dir gets symlinks and is returned."""
+    from wharf.compat.seldon_core.storage import Storage
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "weights.npy").write_bytes(b"w")
+    assert Storage.download(str(model)) == str(model)
+    assert Storage.download(f"file://{model}") == str(model)
+    out = tmp_path / "out"
+    assert Storage.download(str(model), str(out)) == str(out)
+    assert (out / "weights.npy").is_symlink() and (out / "weights.npy").read_bytes() == b"w"
+    with pytest.raises(RuntimeError, match="does not exist"):
+        Storage.download(str(tmp_path / "missing"))

@@ -1,7 +1,7 @@
 """Let model code that imports upstream's helpers run on Wharf unchanged.
 
 ``install_seldon_core_alias()`` makes ``import seldon_core.user_model`` (and ``flask_utils``,
-``metrics``) resolve to ``wharf.compat.seldon_core`` when the real ``seldon_core`` package is not
+``metrics``, ``storage``) resolve to ``wharf.compat.seldon_core`` when the real ``seldon_core`` package is not
 installed. When it is installed it is left alone: the user's imports get the real classes, Wharf
 recognises their exceptions and ``SeldonResponse`` by shape, and says so once in the log.
 """
@@ -15,7 +15,7 @@ import sys
 
 log = logging.getLogger(__name__)
 
-SUBMODULES = ("user_model", "flask_utils", "metrics")
+SUBMODULES = ("user_model", "flask_utils", "metrics", "storage")
 
 
 def install_seldon_core_alias() -> bool:
