@@ -68,7 +68,8 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
 
 # --- build: s2i builder images and model images (issues 5, 6) --------------------------
 
-@task(help={"source": "the model folder (with .s2i/environment, or pom.xml for Java), or a git repository URL",
+@task(iterable=["smoke_env"],
+      help={"source": "the model folder (with .s2i/environment, or pom.xml for Java), or a git repository URL",
             "context_dir": "folder inside --source that holds the model (as s2i's --context-dir)",
             "ref": "git branch, tag or commit of a git --source (as s2i's --ref)",
             "image": "tag for the result, e.g. my-model:0.1 (set only after the smoke test passes)",
@@ -76,15 +77,33 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
             "python": "Python builder version: 3.11 or 3.12", "builder": "builder image (default: wharf's, built if absent)",
             "ca_bundle": "CA bundle for pip during the build (default: $WHARF_CA_BUNDLE or the host's)",
             "index_url": "pip index URL (build-time only)", "trusted_host": "pip trusted host(s) (build-time only)",
-            "no_smoke": "skip the smoke test before tagging", "quiet": "do not stream the docker build log"})
+            "no_smoke": "skip the smoke test before tagging", "quiet": "do not stream the docker build log",
+            "dockerfile": "build with this Dockerfile in the folder instead (OpenShift's Docker strategy)",
+            "base_image": "with --dockerfile: the final stage's base image (fills ARG BASE_IMAGE, else replaces the last FROM)",
+            "smoke_env": "with --dockerfile: KEY=VALUE (or KEY, taken from this shell) for the smoke test's container "
+                         "only, e.g. MODEL_URI and credentials; repeatable"})
 def build(c: Context, source: str, image: str, lang: str = "", python: str = "3.12", builder: str = "",
           ca_bundle: str = "", index_url: str = "", trusted_host: str = "", no_smoke: bool = False,
-          quiet: bool = False, context_dir: str = "", ref: str = "") -> None:
-    """Build a model image from a model folder (s2i protocol, no s2i binary needed)."""
+          quiet: bool = False, context_dir: str = "", ref: str = "", dockerfile: str = "", base_image: str = "",
+          smoke_env: list[str] | None = None) -> None:
+    """Build a model image from a model folder (s2i protocol, no s2i binary needed), or with its Dockerfile."""
     from wharf.build.run import build as run_build
 
     options = {"progress": None if quiet else print, "smoke": not no_smoke, "context_dir": context_dir, "ref": ref}
-    if (lang or "python") == "python" and not (Path(source) / context_dir / "pom.xml").exists():
+    if dockerfile:
+        if ca_bundle or index_url or trusted_host or builder:
+            raise Exit("--ca-bundle, --index-url, --trusted-host and --builder are for s2i builds; a --dockerfile "
+                       "build installs what its Dockerfile says (use --base-image for the base)", code=2)
+        from wharf.build.dockerstrategy import parse_smoke_env
+
+        try:
+            options.update(dockerfile=dockerfile, base_image=base_image or None,
+                           smoke_env=parse_smoke_env(smoke_env or [], os.environ))
+        except ValueError as exc:
+            raise Exit(str(exc), code=2) from None
+    elif base_image or smoke_env:
+        raise Exit("--base-image and --smoke-env go with --dockerfile; s2i builds take --builder", code=2)
+    elif (lang or "python") == "python" and not (Path(source) / context_dir / "pom.xml").exists():
         from wharf.build.config import Network
 
         options.update(python=python, builder=builder or None,

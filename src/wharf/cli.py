@@ -139,6 +139,10 @@ def run_server(argv: Sequence[str] | None, prog: str) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not args.interface_name:
         parser.error("the model class is required: give it as the first argument or set MODEL_NAME")
+    if args.interface_name in LEGACY_API_TYPES:
+        # `seldon-core-microservice $MODEL_NAME $API_TYPE ...` with MODEL_NAME unset shifts REST left.
+        parser.error(f"got the API type {args.interface_name} where the model class should be: MODEL_NAME is "
+                     "empty or unset (set it, e.g. ENV MODEL_NAME=MyModel in the Dockerfile)")
     if args.persistence:
         log.error("Persistence: ignored, persistence is deprecated")
     if args.workers < 1:

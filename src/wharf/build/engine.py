@@ -62,14 +62,16 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the engine colours a step's stderr red
 
 
 def build_image(client: Any, context: IO[bytes], label: str, dockerfile: str = "Dockerfile",
-                progress: Callable[[str], None] | None = None, target: str | None = None) -> str:
-    """Build ``context`` (an uncompressed tar stream) and return the image id. Never tags."""
+                progress: Callable[[str], None] | None = None, **options: Any) -> str:
+    """Build ``context`` (an uncompressed tar stream) and return the image id. Never tags.
+
+    ``options`` go to the engine's build call as they are (``target``, ``buildargs``, ``labels``).
+    """
     log: list[str] = []
     image_id = None
     last_step = ""
-    kwargs = {"target": target} if target else {}
     for chunk in client.api.build(fileobj=context, custom_context=True, dockerfile=dockerfile, rm=True,
-                                  forcerm=True, decode=True, **kwargs):
+                                  forcerm=True, decode=True, **options):
         if "stream" in chunk:
             for line in _ANSI.sub("", chunk["stream"]).splitlines():
                 if not line.strip():
@@ -90,6 +92,13 @@ def build_image(client: Any, context: IO[bytes], label: str, dockerfile: str = "
             raise BuildFailed(f"{label}: the engine reported no image id", log)
         image_id = client.images.get(match.group(1)).id
     return image_id
+
+
+def discard(client: Any, image_id: str) -> None:
+    """Remove a failed build's image, unless a tag already names it: a fully cached rebuild of a
+    good image gets the same id, and a failed check of the rebuild must not delete the original."""
+    if not client.images.get(image_id).tags:
+        client.images.remove(image_id, force=True, noprune=True)
 
 
 def tag_image(client: Any, image_id: str, tag: str) -> None:

@@ -121,27 +121,39 @@ def read_contract(source: Path, files: dict[str, bytes]) -> Any:
 
 def build_tested_image(client: Any, context: Any, image: str, source: Path, settings: ModelSettings, contract: Any,
                        smoke: bool, progress: Callable[[str], None] | None,
-                       problems_of: Callable[[list[str]], list[str]]) -> BuildResult:
+                       problems_of: Callable[[list[str]], list[str]], **build_options: Any) -> BuildResult:
     """Build ``context`` untagged, smoke-test the image, and only then tag it ``image``.
 
     ``problems_of`` turns the build log into messages naming the file at fault (language-specific).
     """
-    from wharf.build.engine import BuildFailed, build_image, tag_image
-    from wharf.build.smoke import smoke_test
-
-    times: dict[str, float] = {}
     started = time.monotonic()
+    image_id = build_untagged(client, context, image, source, progress, problems_of, **build_options)
+    return test_and_tag(client, image_id, image, settings, contract, smoke, {"build": time.monotonic() - started})
+
+
+def build_untagged(client: Any, context: Any, image: str, source: Path, progress: Callable[[str], None] | None,
+                   problems_of: Callable[[list[str]], list[str]], **build_options: Any) -> str:
+    from wharf.build.engine import BuildFailed, build_image
+
     try:
-        image_id = build_image(client, context, label=f"{image} from {source}", progress=progress)
+        return build_image(client, context, label=f"{image} from {source}", progress=progress, **build_options)
     except BuildFailed as exc:
         raise ModelBuildError(problems_of(exc.log) or [str(exc)], exc.log) from None
-    times["build"] = time.monotonic() - started
+
+
+def test_and_tag(client: Any, image_id: str, image: str, settings: ModelSettings, contract: Any, smoke: bool,
+                 times: dict[str, float], smoke_env: dict[str, str] | None = None) -> BuildResult:
+    """Smoke-test a freshly built image (its container gets ``smoke_env``, the image never does);
+    tag it ``image`` if it passes, remove it if not."""
+    from wharf.build.engine import discard, tag_image
+    from wharf.build.smoke import smoke_test
+
     if smoke:
         started = time.monotonic()
-        result = smoke_test(client, image_id, settings.service_type, contract)
+        result = smoke_test(client, image_id, settings.service_type, contract, environment=smoke_env)
         times["smoke"] = time.monotonic() - started
         if not result.ok:
-            client.images.remove(image_id, force=True, noprune=True)
+            discard(client, image_id)
             raise ModelBuildError([f"smoke test of the new image failed (not tagged {image}):", *result.problems])
     tag_image(client, image_id, image)
     size = client.images.get(image_id).attrs.get("Size", 0)

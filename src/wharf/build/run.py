@@ -47,7 +47,8 @@ def checkout(url: str, ref: str | None) -> Iterator[Path]:
 def build(source: str | Path, image: str, lang: str | None = None, context_dir: str = "", ref: str = "",
           **options: Any) -> Any:
     """Build ``image`` from a model folder, or from a git repository (``context_dir`` inside it, at
-    ``ref``) the way ``s2i build <url> --context-dir --ref`` does."""
+    ``ref``) the way ``s2i build <url> --context-dir --ref`` does; with ``dockerfile``, from that
+    Dockerfile in the folder (OpenShift's Docker strategy)."""
     if is_git_url(str(source)):
         with checkout(str(source), ref or None) as tree:
             return _build_folder(tree / context_dir, image, lang, f"--context-dir {context_dir}", **options)
@@ -56,9 +57,13 @@ def build(source: str | Path, image: str, lang: str | None = None, context_dir: 
     return _build_folder(Path(source) / context_dir, image, lang, "--source", **options)
 
 
-def _build_folder(folder: Path, image: str, lang: str | None, named: str, **options: Any) -> Any:
+def _build_folder(folder: Path, image: str, lang: str | None, named: str, dockerfile: str = "", **options: Any) -> Any:
     if not folder.is_dir():
         raise SourceError(f"{named} {folder}: not a directory")
+    if dockerfile:  # the Docker strategy: the folder's own Dockerfile, whatever the language
+        from wharf.build.dockerstrategy import build_from_dockerfile
+
+        return build_from_dockerfile(folder, image, dockerfile, **options)
     lang = lang or detect_language({p.name for p in folder.iterdir()})
     if lang not in LANGUAGES:
         raise ValueError(f"--lang {lang!r}: expected one of {', '.join(LANGUAGES)}")

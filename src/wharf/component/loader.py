@@ -30,7 +30,7 @@ def load_user_class(interface_name: str, search_dir: str | os.PathLike[str] | No
             raise UserClassError(
                 f"cannot import module {module_name!r} for model {interface_name!r}: "
                 f"no {module_name.replace('.', '/')}.py in {folder} or on sys.path "
-                "(check MODEL_NAME in .s2i/environment and the file name)"
+                "(check MODEL_NAME, set in .s2i/environment or the Dockerfile's ENV, and the file name)"
             ) from exc
         raise UserClassError(f"importing {module_name!r} failed: {exc} (a dependency missing from requirements.txt?)") from exc
     except SyntaxError as exc:

@@ -47,22 +47,26 @@ def ensure_moto() -> Path:
     return root / "bin" / "moto_server"
 
 
-def _free_port() -> int:
+def _free_port(host: str) -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
 @contextmanager
-def s3_server(log_file: Path, timeout: float = 60.0) -> Iterator[str]:
-    """Run ``moto_server`` on 127.0.0.1 and yield its endpoint URL; stopped (by pid) on exit."""
+def s3_server(log_file: Path, host: str = "127.0.0.1", timeout: float = 60.0) -> Iterator[str]:
+    """Run ``moto_server`` on ``host`` and yield its endpoint URL; stopped (by pid) on exit.
+
+    Loopback by default; a test whose containers must reach it passes the Docker bridge's gateway
+    address, which only this machine and its containers can reach.
+    """
     exe = moto_server_bin()
     if exe is None:
         raise FileNotFoundError("moto is not installed; run `python -m wharf.testing.s3`")
-    port = _free_port()
-    endpoint = f"http://127.0.0.1:{port}"
+    port = _free_port(host)
+    endpoint = f"http://{host}:{port}"
     with open(log_file, "wb") as log:
-        proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(exe), "-H", host, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout
         while True:
