@@ -246,6 +246,9 @@ def orchestrator_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracing", nargs="?", type=int, const=1, default=_env_int("TRACING", 0),
                    help="OpenTelemetry spans per request and per node call (needs wharf-ml[tracing]) [env TRACING]")
     p.add_argument("--graceful-timeout", "--graceful_timeout", type=float, default=15.0)
+    from wharf.orchestrator.kafka import add_arguments as add_kafka_arguments
+
+    add_kafka_arguments(p)  # --server_type and the --kafka_* flags
     return p
 
 
@@ -281,9 +284,18 @@ def run_orchestrator(argv: Sequence[str]) -> int:
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
+    kafka = None
+    if args.server_type == "kafka":
+        from wharf.orchestrator.kafka import KafkaConfigError, settings_from
+
+        try:
+            kafka = settings_from(vars(args), os.environ)
+        except KafkaConfigError as exc:
+            log.error("%s", exc)
+            return 2
     try:
         runner(serve(predictor, args.host, args.http_port, args.grpc_port, args.prometheus_path, args.graceful_timeout,
-                     args.transport, tracing=bool(args.tracing)))
+                     args.transport, tracing=bool(args.tracing), kafka=kafka))
     except OSError as exc:
         log.error("%s", exc)
         return 1

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import socket
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import grpc
 from grpc_reflection.v1alpha import reflection
@@ -16,6 +16,9 @@ import uvicorn
 
 from wharf.deployment.graph import Predictor
 from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi, calls_nodes_over_grpc
+
+if TYPE_CHECKING:
+    from wharf.orchestrator.kafka import KafkaServer, KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +41,38 @@ def node_timeout(predictor: Predictor, grpc_nodes: bool) -> float | None:
         return None
 
 
+async def _start_kafka(orch: Orchestrator, settings: "KafkaSettings") -> "KafkaServer":
+    from wharf.orchestrator.kafka import KafkaServer
+
+    if settings.full_graph:
+        from wharf.orchestrator.kafka_graph import use_kafka_for_nodes
+
+        await use_kafka_for_nodes(orch, settings)
+    consumer = KafkaServer(orch, settings)
+    try:
+        await consumer.start()
+    except BaseException:
+        await orch.close()
+        raise
+    return consumer
+
+
+async def _stop_kafka(consumer: "KafkaServer", task: asyncio.Task, graceful_timeout: float) -> None:
+    """Stop reading, let the messages in flight finish, then close; re-raise what killed the consumer."""
+    failed = task.done() and not task.cancelled() and task.exception() is not None
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await consumer.drain(graceful_timeout)
+    await consumer.close()
+    if failed:
+        # an OSError, so the CLI logs one line and exits 1
+        raise ConnectionError(f"the Kafka consumer stopped: {task.exception()}") from task.exception()
+
+
 async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
                 prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
-                transport: str | None = None, tracing: bool = False) -> None:
+                transport: str | None = None, tracing: bool = False, kafka: "KafkaSettings | None" = None) -> None:
     tracer = None
     if tracing:
         from wharf.tracing import Tracing
@@ -53,6 +85,7 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                         grpc_interceptors=tracer.grpc_aio_client_interceptors() if tracer else (),
                         rest_trace=tracer.client_span if tracer else None)
     await orch.start()
+    consumer = await _start_kafka(orch, kafka) if kafka is not None else None
     app = RestApi(orch)
     server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none", http="httptools",
                                     lifespan="off", access_log=False, log_level="warning",
@@ -73,9 +106,14 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     log.info("orchestrator for predictor %r: REST :%d, gRPC :%d, metrics %s, nodes over %s", predictor.name,
              http_port, grpc_port, prometheus_path, "gRPC" if orch.grpc else "REST")
+    kafka_task = asyncio.create_task(consumer.run(), name="kafka") if consumer is not None else None
+    if kafka_task is not None:  # a consumer that dies takes the process down, so Kubernetes restarts it
+        kafka_task.add_done_callback(lambda t: t.cancelled() or setattr(server, "should_exit", True))
     try:
         await server.serve()
     finally:
+        if consumer is not None and kafka_task is not None:
+            await _stop_kafka(consumer, kafka_task, graceful_timeout)
         await grpc_server.stop(graceful_timeout)
         await orch.close()
         if tracer is not None:
