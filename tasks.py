@@ -330,6 +330,17 @@ def deploy(c: Context, helm: str = "", kustomize: str = "", release: str = "", n
         raise Exit(str(exc), code=1)
     print(outcome.output or ("no differences" if dry_run else "applied"))
 
+
+@task(name="route-crd")
+def route_crd(c: Context) -> None:
+    """Fetch OpenShift's Route CRD (github.com/openshift/api, Go module proxy) into the cache; print its path."""
+    from wharf.testing import openshift_api
+
+    try:
+        print(openshift_api.ensure_route_crd())
+    except openshift_api.RouteCRDUnavailable as exc:
+        raise Exit(str(exc), code=1)
+
 ns = Collection(test, demo, proto, bench)
 ns.add_task(build)
 ns.add_task(build_builders)
@@ -344,5 +355,6 @@ ns.add_task(validate)
 ns.add_task(lint)
 ns.add_task(ct)
 ns.add_task(deploy)
+ns.add_task(route_crd)
 ns.configure({"run": {"echo": True}})
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -29,8 +29,8 @@ def test_all_errors_are_reported_with_file_path_and_expectation(tmp_path):
     assert problems == [
         f"{f}: model.image: set model.image, or model.implementation to a prepackaged server",
         f'{f}: model.imagePullPolicy: expected one of "IfNotPresent", "Always", "Never", got "Sometimes"',
-        f"{f}: modle: unknown key (allowed here: annotations, apiVersion, enabled, global, hpa, labels, model, "
-        "nameOverride, protocol, replicas, test, transport)",
+        f"{f}: modle: unknown key (allowed here: annotations, apiVersion, enabled, global, hpa, ingress, labels, "
+        "model, nameOverride, protocol, replicas, route, test, transport)",
         f'{f}: replicas: expected integer, got string "two"',
     ]
 

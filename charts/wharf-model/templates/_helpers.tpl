@@ -19,3 +19,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   value: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* The predictor's Service the operator creates for the orchestrator (`<sdep>-<predictor>`,
+port `http` 8000): what the Ingress, the Route and the helm test call. */}}
+{{- define "wharf-model.predictorService" -}}
+{{- include "wharf-model.name" . }}-default
+{{- end -}}

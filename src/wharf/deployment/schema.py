@@ -160,13 +160,15 @@ def endpoint() -> Schema:
 
 
 def _container_exists(var: str) -> str:
+    # has(k.image) only: comparing the (unbounded) image string would cost more than the budget allows.
     return (f"(has(self.componentSpecs) && self.componentSpecs.exists(cs, has(cs.spec) && has(cs.spec.containers)"
-            f" && cs.spec.containers.exists(k, k.name == {var}.name)))")
+            f" && cs.spec.containers.exists(k, k.name == {var}.name && has(k.image))))")
 
 
 def _graph_names_rule(depth: int = CEL_GRAPH_DEPTH) -> str:
     """A CEL expression true when every node (to ``depth`` levels of children) without an
-    implementation has a container of its name. CEL has no recursion, so the levels are spelled out."""
+    implementation has a container of its name with an image. CEL has no recursion, so the levels are
+    spelled out."""
 
     def check(var: str, left: int) -> str:
         expr = f"({_has_implementation(var)} || {_container_exists(var)})"
@@ -254,8 +256,8 @@ def predictor() -> Schema:
         "progressDeadlineSeconds": int32(minimum=1),
     }, required=("name", "graph"), rules=[
         rule(_graph_names_rule(),
-             "every graph node without an implementation needs a container of the same name in "
-             "componentSpecs[].spec.containers", ".graph"),
+             "every graph node without an implementation needs a container of the same name with an image "
+             "in componentSpecs[].spec.containers", ".graph"),
         rule(f"!(has(self.annotations) && '{NO_ENGINE}' in self.annotations"
              f" && self.annotations['{NO_ENGINE}'] == 'true') || !has(self.graph.children)"
              " || size(self.graph.children) == 0",

@@ -88,6 +88,12 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
             continue
         container_names = {c.get("name") for cs in p.get("componentSpecs") or [] if isinstance(cs, dict)
                            for c in ((cs.get("spec") or {}).get("containers") or []) if isinstance(c, dict)}
+        # Containers with no image, by name -> their field path: fine for a prepackaged server's node
+        # (the operator sets its image), an error for a node whose own image serves it.
+        imageless = {c.get("name"): f"{where}.componentSpecs[{j}].spec.containers[{k}]"
+                     for j, cs in enumerate(p.get("componentSpecs") or []) if isinstance(cs, dict)
+                     for k, c in enumerate((cs.get("spec") or {}).get("containers") or [])
+                     if isinstance(c, dict) and not c.get("image")}
         node_names: set[str] = set()
         nodes = list(_nodes(graph, f"{where}.graph"))
         if no_engine(p) and len(nodes) > 1:
@@ -95,6 +101,10 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
         for node, path in nodes:
             out += _node_problems(node, path, container_names, protocol, predictor_servers)
             name = node.get("name")
+            own_image = (node.get("implementation") or "UNKNOWN_IMPLEMENTATION") == "UNKNOWN_IMPLEMENTATION"
+            if own_image and name in imageless:
+                out.append(f"{imageless[name]}.image: required: graph node {path} runs in this container "
+                           "(set the model image, e.g. registry/my-model:0.1)")
             if name in node_names:
                 out.append(f"{path}.name: {name!r} appears twice in the graph; node names must be unique")
             node_names.add(name)
