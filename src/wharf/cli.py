@@ -256,19 +256,14 @@ def run_orchestrator(argv: Sequence[str]) -> int:
     import asyncio
     import dataclasses
 
-    from wharf.deployment.graph import GraphError, from_engine_env, from_file
+    from wharf.deployment.graph import GraphError, load_predictor
     from wharf.orchestrator.serve import serve
 
     parser = orchestrator_parser()
     args, _unknown = parser.parse_known_args(argv)  # the operator passes executor flags we do not need
     _setup_logging(args.log_level.upper())
     try:
-        if args.file:
-            predictor = from_file(args.file, args.predictor)
-        elif os.environ.get("ENGINE_PREDICTOR"):
-            predictor = from_engine_env(os.environ["ENGINE_PREDICTOR"])
-        else:
-            parser.error("no graph: give --file or set ENGINE_PREDICTOR")
+        predictor = load_predictor(args.file, args.predictor, os.environ)
     except GraphError as exc:
         log.error("%s", exc)
         return 2

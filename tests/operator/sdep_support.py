@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import copy
+import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import yaml
 
@@ -15,6 +18,32 @@ CRD_FILE = ROOT / "kustomize" / "base" / "crd" / "machinelearning.seldon.io_seld
 
 def install_crd(kube_api) -> None:
     kube_api.apply_crd(yaml.safe_load(CRD_FILE.read_text()))
+
+
+@contextlib.contextmanager
+def running_operator(namespace: str) -> Iterator[None]:
+    """The Wharf operator (kopf, in a thread of this process) watching ``namespace``; KUBECONFIG and
+    EXECUTOR_CONTAINER_IMAGE_AND_VERSION must be set by the caller."""
+    import kopf
+
+    from wharf.operator import handlers
+
+    handlers._state.clear()
+    stop, ready = threading.Event(), threading.Event()
+
+    def main() -> None:
+        asyncio.run(kopf.operator(standalone=True, namespaces=[namespace], clusterwide=False,
+                                  stop_flag=stop, ready_flag=ready))
+
+    thread = threading.Thread(target=main, name="kopf-operator", daemon=True)
+    thread.start()
+    assert ready.wait(60), "the operator did not start within 60 s"
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+        handlers._state.clear()
 
 
 def sdep(name: str, namespace: str, graph: dict | None = None, containers: list[str] | None = None,

@@ -10,19 +10,17 @@ walkthrough's curl, ``seldon-core-api-tester`` and ``wharf test --external`` are
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-from sdep_support import install_crd, wait_for
+from sdep_support import install_crd, running_operator, wait_for
 from wharf.testing.infra import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,26 +222,10 @@ def cluster(kube_api):
 @pytest.fixture
 def operator(cluster, kube_namespace, monkeypatch):
     """The Wharf operator (kopf, in this process) watching the test namespace."""
-    import kopf
-
-    from wharf.operator import handlers
-
     monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
     monkeypatch.setenv("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "wharf/orchestrator:test")
-    handlers._state.clear()
-    stop, ready = threading.Event(), threading.Event()
-
-    def main() -> None:
-        asyncio.run(kopf.operator(standalone=True, namespaces=[kube_namespace], clusterwide=False,
-                                  stop_flag=stop, ready_flag=ready))
-
-    thread = threading.Thread(target=main, name="kopf-operator", daemon=True)
-    thread.start()
-    assert ready.wait(60), "the operator did not start within 60 s"
-    yield kube_namespace
-    stop.set()
-    thread.join(30)
-    handlers._state.clear()
+    with running_operator(kube_namespace):
+        yield kube_namespace
 
 
 def get(kube_api, kind: str, name: str, ns: str) -> dict | None:

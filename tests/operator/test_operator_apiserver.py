@@ -8,39 +8,21 @@ has) is marked ProgressDeadlineExceeded after ``progressDeadlineSeconds``.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 
 import pytest
 import yaml
 from kubernetes import client
 
-from sdep_support import apply, install_crd, sdep, wait_for
+from sdep_support import apply, install_crd, running_operator, sdep, wait_for
 
 
 @pytest.fixture
 def operator_ns(kube_api, kube_namespace, monkeypatch):
-    import kopf
-
-    from wharf.operator import handlers
-
     install_crd(kube_api)
     monkeypatch.setenv("KUBECONFIG", str(kube_api.kubeconfig))
     monkeypatch.setenv("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "wharf/orchestrator:test")
-    handlers._state.clear()
-    stop, ready = threading.Event(), threading.Event()
-
-    def main() -> None:
-        asyncio.run(kopf.operator(standalone=True, namespaces=[kube_namespace], clusterwide=False,
-                                  stop_flag=stop, ready_flag=ready))
-
-    thread = threading.Thread(target=main, name="kopf-operator", daemon=True)
-    thread.start()
-    assert ready.wait(60), "the operator did not start within 60 s"
-    yield kube_namespace
-    stop.set()
-    thread.join(30)
-    handlers._state.clear()
+    with running_operator(kube_namespace):
+        yield kube_namespace
 
 
 def get(kube_api, kind: str, name: str, ns: str, *extra: str) -> dict | None:

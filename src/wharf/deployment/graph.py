@@ -11,7 +11,7 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import yaml
 
@@ -175,6 +175,15 @@ def from_engine_env(value: str) -> Predictor:
     except (binascii.Error, ValueError) as exc:
         raise GraphError(f"ENGINE_PREDICTOR: not base64-encoded JSON ({exc})") from None
     return parse_predictor(raw, where="ENGINE_PREDICTOR")
+
+
+def load_predictor(file: str | None, predictor: str | None, environ: Mapping[str, str]) -> Predictor:
+    """The graph an orchestrator process serves: one predictor of ``file``, else ``ENGINE_PREDICTOR``."""
+    if file:
+        return from_file(file, predictor)
+    if environ.get("ENGINE_PREDICTOR"):
+        return from_engine_env(environ["ENGINE_PREDICTOR"])
+    raise GraphError("no graph: give --file or set ENGINE_PREDICTOR")
 
 
 def from_file(path: str | Path, predictor: str | None = None) -> Predictor:

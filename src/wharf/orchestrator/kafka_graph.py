@@ -232,7 +232,7 @@ class NodeProxy:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from wharf.deployment.graph import GraphError, from_engine_env, from_file
+    from wharf.deployment.graph import GraphError, load_predictor
     from wharf.orchestrator.app import calls_nodes_over_grpc
     from wharf.orchestrator.transport import GrpcTransport, RestTransport
 
@@ -252,12 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.kafka_broker:
         p.error("--kafka_broker / KAFKA_BROKER is required")
     try:
-        if args.file:
-            predictor = from_file(args.file, args.predictor)
-        elif os.environ.get("ENGINE_PREDICTOR"):
-            predictor = from_engine_env(os.environ["ENGINE_PREDICTOR"])
-        else:
-            p.error("no graph: give --file or set ENGINE_PREDICTOR")
+        predictor = load_predictor(args.file, args.predictor, os.environ)
     except GraphError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

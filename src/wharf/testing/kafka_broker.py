@@ -27,6 +27,8 @@ import time
 import uuid
 from pathlib import Path
 
+from wharf.local.process import free_port, stop_process
+
 KAFKA_VERSION = "3.9.1"  # the last 3.x line: runs on JDK 11+, KRaft is production-ready
 SCALA_VERSION = "2.13"
 SLF4J_BINDING = ("org.slf4j", "slf4j-reload4j", "1.7.36")  # the binding Kafka 3.9's own distribution ships
@@ -111,12 +113,6 @@ def fetch(quiet: bool = True) -> Path:
     return libs_dir()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def cluster_id() -> str:
     """KRaft wants a base64url UUID without padding (22 characters)."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -192,9 +188,7 @@ class KafkaBroker:
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="wharf-kafka-"))
         self.partitions = partitions
         self.port = free_port()
-        self.controller_port = free_port()
-        while self.controller_port == self.port:
-            self.controller_port = free_port()
+        self.controller_port = free_port()  # never the same port twice (free_port remembers)
         self.process: subprocess.Popen | None = None
         self.log_path = self.workdir / "broker.log"
 
@@ -246,14 +240,7 @@ class KafkaBroker:
         """SIGTERM to our broker's pid (a controlled shutdown), then SIGKILL if it hangs."""
         code = None
         if self.process is not None:
-            if self.process.poll() is None:
-                self.process.send_signal(signal.SIGTERM)
-                try:
-                    self.process.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    self.process.kill()
-                    self.process.wait()
-            code = self.process.returncode
+            code = stop_process(self.process, timeout)
         if self._own_tmp:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return code

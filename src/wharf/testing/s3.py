@@ -9,8 +9,6 @@ separate process, the way a real object store would. Wharf talks to it with its 
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,8 @@ import venv
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from wharf.local.process import free_port, stop_process
 
 MOTO_VERSION = "5.2.5"
 _MARKER = ".wharf-moto-ok"
@@ -47,12 +47,6 @@ def ensure_moto() -> Path:
     return root / "bin" / "moto_server"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def s3_server(log_file: Path, host: str = "127.0.0.1", timeout: float = 60.0) -> Iterator[str]:
     """Run ``moto_server`` on ``host`` and yield its endpoint URL; stopped (by pid) on exit.
@@ -63,7 +57,7 @@ def s3_server(log_file: Path, host: str = "127.0.0.1", timeout: float = 60.0) ->
     exe = moto_server_bin()
     if exe is None:
         raise FileNotFoundError("moto is not installed; run `python -m wharf.testing.s3`")
-    port = _free_port(host)
+    port = free_port(host)
     endpoint = f"http://{host}:{port}"
     with open(log_file, "wb") as log:
         proc = subprocess.Popen([str(exe), "-H", host, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
@@ -79,12 +73,7 @@ def s3_server(log_file: Path, host: str = "127.0.0.1", timeout: float = 60.0) ->
                 time.sleep(0.2)
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, 10)
 
 
 def main() -> int:  # pragma: no cover - provisioning CLI
