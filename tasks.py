@@ -234,6 +234,14 @@ def operator_image(c: Context, base_image: str = "") -> None:
     print(build_operator_image(base_image or None))
 
 
+@task(help={"base_image": "base image (default: the local Debian-based Python 3.12 image)"})
+def orchestrator_image(c: Context, base_image: str = "") -> None:
+    """Build the orchestrator image wharf/orchestrator:<version> the operator injects (non-root, read-only root)."""
+    from wharf.operator.image import build_orchestrator_image
+
+    print(build_orchestrator_image(base_image or None))
+
+
 # --- charts: validate, lint, ct (issue 9) ----------------------------------------------
 
 _CT_HELP = {"all": "every chart, not only the changed ones (no version check)", "charts": "comma list of chart dirs",
@@ -350,6 +358,7 @@ ns.add_task(build_java_images)
 ns.add_collection(Collection(cluster_build_binaries, cluster_up, cluster_down, cluster_kind_up), "cluster")
 ns.add_task(generate)
 ns.add_task(operator_image)
+ns.add_task(orchestrator_image)
 ns.add_collection(Collection(charts_helm, charts_schema), "charts")
 ns.add_task(validate)
 ns.add_task(lint)

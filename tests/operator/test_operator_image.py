@@ -20,10 +20,9 @@ def operator_image() -> str:
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no usable engine
         infra.unavailable("a Docker engine", f"start dockerd (docs: shared notes) ({exc})")
-    import wharf
-    from wharf.operator.image import REPO, build_operator_image
+    from wharf.operator.image import OPERATOR, build_operator_image
 
-    tag = f"{REPO}:{wharf.__version__}"
+    tag = OPERATOR.tag
     try:
         client.images.get(tag)
     except docker.errors.ImageNotFound:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import wharf
 from wharf.build.config import Network, git_info
+from wharf.build.dockerfile import pinned_dockerfile
 
 ROOT = Path(__file__).resolve().parents[3]
 BUILDER_DIR = ROOT / "builders" / "python"
@@ -72,10 +73,7 @@ def build_builder(python: str = DEFAULT_PYTHON, base_image: str | None = None, n
     dockerfile = (BUILDER_DIR / "Dockerfile").read_text()
     args = {"BUILDER_VERSION": builder_version(), "WHARF_VERSION": wharf.__version__,
             "SOURCE_REVISION": git.get("commit", "unknown") + ("-dirty" if git.get("dirty") == "true" else "")}
-    # BASE_IMAGE and the version labels are written into the Dockerfile's ARG defaults rather than
-    # passed as --build-arg: the build then needs nothing but the context (and leaks nothing).
-    for name, value in {"BASE_IMAGE": base, **args}.items():
-        dockerfile = dockerfile.replace(f"ARG {name}=", f"ARG {name}={value}\n# upstream default: ", 1)
+    dockerfile = pinned_dockerfile(dockerfile, {"BASE_IMAGE": base, **args})
     with tempfile.TemporaryDirectory(prefix="wharf-wheel-") as tmp:
         wheel = build_wharf_wheel(Path(tmp))
         files = {"Dockerfile": dockerfile.encode(), f"wheels/{wheel.name}": wheel.read_bytes(),

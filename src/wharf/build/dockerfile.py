@@ -65,3 +65,14 @@ def model_dockerfile(builder: str, settings: ModelSettings, labels: dict[str, st
         "",
     ]
     return "\n".join(lines)
+
+
+def pinned_dockerfile(text: str, args: dict[str, str]) -> str:
+    """Give ``ARG`` lines local values as defaults, the Dockerfile's own default kept as a comment.
+
+    Written into the Dockerfile rather than passed as ``--build-arg``, the build needs nothing but
+    its context and ``docker history`` shows the values a reader expects.
+    """
+    for name, value in args.items():
+        text = text.replace(f"ARG {name}=", f"ARG {name}={value}\n# upstream default: ", 1)
+    return text
