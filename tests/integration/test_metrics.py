@@ -177,3 +177,30 @@ def test_raw_method_metrics_are_recorded(serve_module):
     for _ in range(3):
         assert server.predict({"jsonData": {}}).status_code == 200
     assert total(scrape(server, "/metrics"), "raw_counter_total", method="predict") == 3
+
+
+def test_request_histogram_counts_every_answer_by_method_and_code(serve_module):
+    """Request timings are batched in the worker and reach the scrape within a fraction of a second."""
+    server = serve_module("FullModel", env=IDENTITY_ENV)
+    for _ in range(4):
+        assert server.predict(ND).status_code == 200
+    assert server.predict({"meta": {"tags": {"op": "raise"}}, **ND}).status_code == 500
+    assert server.post("/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+    with grpc.insecure_channel(server.grpc_target) as ch:
+        for _ in range(2):
+            rpc.ModelStub(ch).Predict(json_format.ParseDict(ND, pb.SeldonMessage()), timeout=20)
+    expected = {"200": 6, "500": 1, "400": 1}
+    deadline = time.monotonic() + 5
+    while True:
+        samples = scrape(server)
+        got = {code: total(samples, "wharf_component_request_seconds_count", method="predict", code=code)
+               for code in expected}
+        if got == expected or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert got == expected
+    inf = select(samples, "wharf_component_request_seconds_bucket", method="predict", code="200", le="+Inf")
+    assert sum(s.value for s in inf) == 6
+    assert 0 < total(samples, "wharf_component_request_seconds_sum", method="predict", code="200") < 6 * 5
+    for s in select(samples, "wharf_component_request_seconds_count"):
+        assert all(s.labels.get(k) == v for k, v in IDENTITY_LABELS.items()), s.labels

@@ -48,3 +48,33 @@ def test_irregular_or_non_numeric_lists_are_left_to_the_general_path() -> None:
     assert listvalue.encode(np.array(["a", "b"])) is None
     assert listvalue.encode(np.zeros((2, 0))) is None
     assert listvalue.encode(np.array(3.0)) is None
+
+
+@given(hnp.arrays(np.float64, shapes, elements=st.floats(width=64)))
+def test_message_decoding_matches_the_byte_decoder_at_every_size(arr: np.ndarray) -> None:
+    message = struct_pb2.ListValue()
+    message.extend(arr.tolist())
+    via_walk = listvalue.decode_message(message)
+    via_bytes = listvalue.decode(message.SerializeToString())
+    assert via_walk is not None and via_bytes is not None
+    assert via_walk.dtype == via_bytes.dtype == np.float64 and via_walk.shape == via_bytes.shape == arr.shape
+    assert np.array_equal(via_walk, arr, equal_nan=True)
+
+
+@given(hnp.arrays(st.sampled_from([np.float64, np.float32, np.int64, np.uint8]),
+                  hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)))
+def test_small_and_numpy_encoders_write_the_same_bytes(arr: np.ndarray) -> None:
+    small = listvalue.encode(arr)
+    saved = listvalue.SMALL_ENCODE_VALUES
+    listvalue.SMALL_ENCODE_VALUES = 0  # force the numpy writer
+    try:
+        assert listvalue.encode(arr) == small
+    finally:
+        listvalue.SMALL_ENCODE_VALUES = saved
+
+
+def test_message_decoding_steps_aside_for_what_is_not_a_numeric_array() -> None:
+    for items in ([[1.0, 2.0], [3.0]], [[1.0, "a"]], [True, False], [], [[]], [[1.0], 2.0], [None], [1.0, [2.0]]):
+        message = struct_pb2.ListValue()
+        message.extend(items)
+        assert listvalue.decode_message(message) is None, items

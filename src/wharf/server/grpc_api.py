@@ -39,7 +39,8 @@ class ComponentServicer:
         state, observer = self.state, self.observer
 
         def handler(request: Any, context: grpc.ServicerContext) -> Any:
-            state.loaded_thread.wait()  # requests that arrive during load() wait for it
+            if not state.loaded_thread.is_set():  # requests that arrive during load() wait for it
+                state.loaded_thread.wait()
             code, started = 200, time.perf_counter()
             try:
                 if state.load_error is not None:
@@ -64,7 +65,8 @@ class ComponentServicer:
     def _graph_metadata(self, _request: Any) -> Any:
         raise MicroserviceError("GraphMetadata is served by the graph orchestrator, not by a component", 501)
 
-    def handlers(self) -> list[grpc.GenericRpcHandler]:
+    def services(self) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
+        """Full service name -> method name -> handler."""
         c = self.component
         predict = self._unary("predict", lambda r: c.predict(r, PROTO))
         feedback = self._unary("feedback", lambda r: c.send_feedback(r, PROTO))
@@ -95,8 +97,7 @@ class ComponentServicer:
                        "ModelMetadata": rpc(metadata, pb.SeldonModelMetadataRequest),
                        "GraphMetadata": rpc(graph_metadata, empty_pb2.Empty)},
         }
-        return [grpc.method_handlers_generic_handler(f"seldon.protos.{name}", methods)
-                for name, methods in services.items()]
+        return {f"seldon.protos.{name}": methods for name, methods in services.items()}
 
 
 def build_server(servicer: ComponentServicer, port: int, max_message_bytes: int | None,
@@ -107,10 +108,15 @@ def build_server(servicer: ComponentServicer, port: int, max_message_bytes: int 
                     ("grpc.max_receive_message_length", max_message_bytes)]
     server = grpc.server(ThreadPoolExecutor(threads, thread_name_prefix="wharf-grpc"), options=options,
                          interceptors=interceptors)
-    handlers = servicer.handlers()
-    server.add_generic_rpc_handlers(handlers)
-    reflection.enable_server_reflection(
-        [h.service_name() for h in handlers] + [reflection.SERVICE_NAME], server)
+    services = servicer.services()
+    for name, methods in services.items():
+        # Registered methods are matched by the C core (grpcio >= 1.63); generic handlers are
+        # searched in Python on every call (a bare server used ~10 % less CPU per small call).
+        if hasattr(server, "add_registered_method_handlers"):
+            server.add_registered_method_handlers(name, methods)
+        else:  # pragma: no cover - older grpcio
+            server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(name, methods)])
+    reflection.enable_server_reflection([*services, reflection.SERVICE_NAME], server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # --host applies to gRPC too
     try:
         bound = server.add_insecure_port(address)

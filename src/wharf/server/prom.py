@@ -2,12 +2,20 @@
 
 Workers write through prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by
 the supervisor before any worker starts); the supervisor serves the merged view.
+
+The request-time histogram is on every request's path, and one prometheus_client ``observe`` (a
+lock, a pid check and two writes into the mmapped file) cost more than the rest of a small
+request's bookkeeping. Requests are therefore counted in plain Python and copied into the
+multiprocess file every ``REQUEST_FLUSH_S`` by a thread of the worker, and once more when the
+worker stops: a scrape lags by at most that interval.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +26,7 @@ from prometheus_client import Counter, Gauge, Histogram
 # 1 ms to 30 s, then +Inf (checked against its /metrics output).
 TIMER_BUCKETS = (*np.logspace(np.log10(0.001), np.log10(30), 50).tolist(), float("inf"))
 _LABEL_OK = re.compile(r"[^a-zA-Z0-9_]")
+REQUEST_FLUSH_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +70,51 @@ class PrometheusSink:
             "wharf_component_request_seconds", "Time spent answering requests, by endpoint method and status",
             [*base_names, "code"], registry=None,
         )
-        self._request_children: dict[tuple[str, int], Any] = {}
+        self._bounds = list(self._requests._upper_bounds)  # ends with +Inf: every time has a bucket
+        # (method, code) -> [sum of seconds, count per bucket...] not yet in the multiprocess file
+        self._pending: dict[tuple[str, int], list[float]] = {}
+        self._pending_lock = threading.Lock()  # REST (event loop) and gRPC threads both observe
+        self._stop = threading.Event()
+        self._flusher: threading.Thread | None = None
         self._feedback = Counter("seldon_api_model_feedback", "Feedback requests with a reward", base_names, registry=None)
         self._reward = Counter("seldon_api_model_feedback_reward", "Sum of feedback rewards", base_names, registry=None)
 
     def observe_request(self, method: str, code: int, seconds: float) -> None:
-        child = self._request_children.get((method, code))
-        if child is None:
+        # Same bucket rule as prometheus_client: the first upper bound >= seconds.
+        bucket = bisect.bisect_left(self._bounds, seconds) + 1
+        with self._pending_lock:
+            counts = self._pending.get((method, code))
+            if counts is None:
+                counts = self._pending[(method, code)] = [0.0] * (len(self._bounds) + 1)
+            counts[0] += seconds
+            counts[bucket] += 1
+
+    def start_flushing(self) -> None:
+        """Copy request timings into the multiprocess file every REQUEST_FLUSH_S (a daemon thread)."""
+        if self._flusher is None:
+            self._flusher = threading.Thread(target=self._flush_loop, name="wharf-metrics-flush", daemon=True)
+            self._flusher.start()
+
+    def stop_flushing(self) -> None:
+        """Stop the thread and write what is still pending (call before the worker exits)."""
+        self._stop.set()
+        if self._flusher is not None:
+            self._flusher.join(5)
+        self.flush()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(REQUEST_FLUSH_S):
+            self.flush()
+
+    def flush(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        for (method, code), counts in pending.items():
             child = self._requests.labels(method=method, code=str(code), **self._base)
-            self._request_children[(method, code)] = child
-        child.observe(seconds)
+            child._sum.inc(counts[0])  # the histogram's own value files, as observe() writes them
+            for value, n in zip(child._buckets, counts[1:]):
+                if n:
+                    value.inc(n)
 
     def feedback(self, reward: float) -> None:
         self._feedback.labels(method="feedback", **self._base).inc()

@@ -20,6 +20,7 @@ import uvicorn
 
 from wharf.component.model import Component
 from wharf.server.config import ServerConfig
+from wharf.server.http_protocol import OneWriteHttpProtocol
 from wharf.server.grpc_api import ComponentServicer, build_server
 from wharf.server.prom import PrometheusSink
 from wharf.server.rest import RestApp
@@ -44,6 +45,7 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     loop = asyncio.get_running_loop()
     state = WorkerState(serialize_user_code=config.threads <= 1)
     sink = PrometheusSink(config.identity)
+    sink.start_flushing()
     component.sink = sink
     app = RestApp(component, state, sink, threads=config.threads, payload_passthrough=config.payload_passthrough)
     tracing = None
@@ -53,7 +55,8 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         tracing = Tracing(config.service_name)
         app = tracing.asgi(app)
     server = _Server(uvicorn.Config(
-        app, loop="none", http="httptools", lifespan="off", access_log=config.access_log,
+        app, loop="none", http=OneWriteHttpProtocol,  # each response leaves in one write
+        lifespan="off", access_log=config.access_log,
         log_level=config.log_level.lower(), timeout_keep_alive=config.keepalive,
         timeout_graceful_shutdown=config.graceful_timeout,
         # No X-Forwarded-* rewriting (the client address is only ever logged) and no Server header:
@@ -124,6 +127,7 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         load_task.cancel()
     if tracing is not None:
         tracing.shutdown()
+    sink.stop_flushing()
     return EXIT_LOAD_FAILED if state.load_error is not None else 0
 
 

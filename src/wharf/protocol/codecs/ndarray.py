@@ -54,7 +54,7 @@ class NdarrayCodec(Codec):
 
     @staticmethod
     def from_proto(msg: Any) -> np.ndarray:
-        fast = listvalue.decode(msg.SerializeToString())
+        fast = listvalue.decode_message(msg)
         return fast if fast is not None else to_array(json_format.MessageToDict(msg))
 
     @staticmethod
