@@ -79,9 +79,10 @@ def test_server_rejects_what_the_schema_would_not_catch(cluster, kube_namespace)
 
 
 def _options(kube_api) -> InstallOptions:
-    # --wait needs Deployments to become available: real nodes or KWOK fake ones.
+    # --wait needs Deployments to become available: real nodes or KWOK fake ones. 300 s is helm's
+    # own default: on a loaded 2-core machine the control plane can lag well past 2 minutes.
     return InstallOptions(kubeconfig=str(kube_api.kubeconfig), wait=kube_api.fake_nodes,
-                          run_tests=not kube_api.local, timeout="120s")
+                          run_tests=not kube_api.local, timeout="300s")
 
 
 def _namespaces(kube_api, prefix: str) -> list[str]:

@@ -67,7 +67,8 @@ class Runner:
             self.env["KUBECONFIG"] = options.kubeconfig
         self.helm = str(ensure_helm())
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess:
+    def run(self, *cmd: str, check: bool = True, timeout: float = 900, show: bool = False) -> subprocess.CompletedProcess:
+        """Run ``cmd``; its output goes to the log, and also to ``out`` when ``show`` (diagnostics)."""
         line = " ".join(shlex.quote(c) for c in cmd)
         self.log.append(f"$ {line}")
         self.out(f"  $ {line}")
@@ -75,12 +76,14 @@ class Runner:
         output = (done.stdout + done.stderr).strip()
         if output:
             self.log.append(output)
+            if show:
+                self.out(output)
         if check and done.returncode != 0:
             raise StepFailed(f"`{line}` exited {done.returncode}:\n{output}")
         return done
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-        return self.run("kubectl", *args, check=check, timeout=timeout)
+    def kubectl(self, *args: str, check: bool = True, timeout: float = 300, show: bool = False) -> subprocess.CompletedProcess:
+        return self.run("kubectl", *args, check=check, timeout=timeout, show=show)
 
 
 def _helm_install(r: Runner, verb: str, release: str, chart: Path, namespace: str, values: Path | None,
@@ -113,11 +116,12 @@ def _helm_test(r: Runner, release: str, namespace: str, config: CtConfig, opts: 
 
 
 def _debug_dump(r: Runner, namespace: str, config: CtConfig) -> None:
-    r.kubectl("get", "events", "--namespace", namespace, "--sort-by=.lastTimestamp", check=False)
-    r.kubectl("describe", "pods", "--namespace", namespace, check=False)
+    # Printed, as ct prints them: after a failed install they are what says why.
+    r.kubectl("get", "events", "--namespace", namespace, "--sort-by=.lastTimestamp", check=False, show=True)
+    r.kubectl("describe", "pods", "--namespace", namespace, check=False, show=True)
     if config.print_logs:
         r.kubectl("logs", "--namespace", namespace, "--all-containers", "--prefix", "-l",
-                  f"{config.release_label}", "--tail=200", check=False)
+                  f"{config.release_label}", "--tail=200", check=False, show=True)
 
 
 def _cleanup(r: Runner, release: str, namespace: str, config: CtConfig, failed: bool) -> None:
