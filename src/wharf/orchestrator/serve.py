@@ -16,6 +16,7 @@ import uvicorn
 
 from wharf.deployment.graph import Predictor
 from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi, calls_nodes_over_grpc
+from wharf.server.http_protocol import OneWriteHttpProtocol
 
 if TYPE_CHECKING:
     from wharf.orchestrator.kafka import KafkaServer, KafkaSettings
@@ -87,7 +88,8 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
     await orch.start()
     consumer = await _start_kafka(orch, kafka) if kafka is not None else None
     app = RestApi(orch)
-    server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none", http="httptools",
+    server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none",
+                                    http=OneWriteHttpProtocol,  # one write per answer, as the component server
                                     lifespan="off", access_log=False, log_level="warning",
                                     timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout,
                                     proxy_headers=False, server_header=False))  # see server/worker.py
