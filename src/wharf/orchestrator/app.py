@@ -85,6 +85,11 @@ class Orchestrator:
         self.prometheus_path = prometheus_path
         self.units = {u.name: u for u in predictor.graph.walk()}
 
+    def replace_transport(self, transport: Any) -> None:
+        """Call nodes through ``transport`` from now on (``--kafka_full_graph``: their Kafka topics)."""
+        self.transport = transport
+        self.walker.transport = transport
+
     async def start(self) -> None:
         await self.transport.start()
         if self.payload_log is not None:

@@ -158,13 +158,12 @@ async def use_kafka_for_nodes(orch: Any, settings: KafkaSettings) -> None:
     from aiokafka.errors import KafkaError
 
     transport = KafkaNodeTransport(settings.broker, orch.predictor, orch.transport,
-                                   timeout_s=getattr(orch.transport, "_timeout", None))
+                                   timeout_s=orch.transport.timeout_s)
     try:
         await transport.start()
     except (KafkaError, OSError) as exc:
         raise KafkaUnreachable(f"cannot reach the Kafka broker {settings.broker!r} for the graph's topics: {exc}") from None
-    orch.transport = transport
-    orch.walker.transport = transport
+    orch.replace_transport(transport)
 
 
 class NodeProxy:

@@ -25,7 +25,7 @@ class RestTransport:
 
     def __init__(self, timeout_s: float | None = None, retries: int = 0,
                  trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None) -> None:
-        self._timeout = timeout_s
+        self.timeout_s = timeout_s
         self._retries = retries
         self._trace = trace  # opens a client span and writes its context into the headers
         self._pool: Http1Pool | None = None
@@ -53,9 +53,9 @@ class RestTransport:
         retries = self._retries if retries is None else retries
         for attempt in range(retries + 1):
             try:
-                return await self._pool.request(method, host, port, path, headers, body, self._timeout)
+                return await self._pool.request(method, host, port, path, headers, body, self.timeout_s)
             except NodeTimeout:
-                return 504, failure(504, f"node {unit.name!r} ({url}) did not answer within {self._timeout} s")
+                return 504, failure(504, f"node {unit.name!r} ({url}) did not answer within {self.timeout_s} s")
             except NodeUnreachable as exc:
                 # Only failures before any answer arrive here: the node did not process the request.
                 if attempt < retries:
@@ -80,7 +80,7 @@ class GrpcTransport:
     """Calls nodes' gRPC ports with serialized protos; no (de)serialization on the way through."""
 
     def __init__(self, timeout_s: float | None = None, retries: int = 0, interceptors: Sequence[Any] = ()) -> None:
-        self._timeout = timeout_s
+        self.timeout_s = timeout_s
         self._retries = retries
         self._interceptors = list(interceptors)  # e.g. tracing context on every outgoing call
         self._channels: dict[str, grpc.aio.Channel] = {}
@@ -110,7 +110,7 @@ class GrpcTransport:
         attempt = 0
         while True:
             try:
-                return 200, await call(body, timeout=self._timeout, metadata=metadata)
+                return 200, await call(body, timeout=self.timeout_s, metadata=metadata)
             except grpc.aio.AioRpcError as err:
                 code = err.code()
                 if code == grpc.StatusCode.UNAVAILABLE and attempt < self._retries:
@@ -119,7 +119,7 @@ class GrpcTransport:
                     continue
                 status = http_status_for_grpc(code.name)
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    info = f"node {unit.name!r} ({target}) did not answer within {self._timeout} s"
+                    info = f"node {unit.name!r} ({target}) did not answer within {self.timeout_s} s"
                 elif code == grpc.StatusCode.UNAVAILABLE:
                     info = f"node {unit.name!r} ({target}) is unreachable: {err.details()}"
                 else:
@@ -134,7 +134,7 @@ class GrpcTransport:
                                                  request_serializer=empty_pb2.Empty.SerializeToString,
                                                  response_deserializer=pb.SeldonModelMetadata.FromString)
         try:
-            reply = await call(empty_pb2.Empty(), timeout=self._timeout or 10)
+            reply = await call(empty_pb2.Empty(), timeout=self.timeout_s or 10)
         except grpc.aio.AioRpcError as err:
             status = http_status_for_grpc(err.code().name)
             return status, failure(status, f"node {unit.name!r} ({target}): {err.details()}")
