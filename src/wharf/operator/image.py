@@ -34,7 +34,8 @@ class ServiceImage:
         return f"{self.repo}:{wharf.__version__}"
 
 
-OPERATOR = ServiceImage("operator", "wharf/operator", ("wharf", "render", "--help"), "usage: wharf render")
+OPERATOR = ServiceImage("operator", "wharf/operator", ("wharf", "render", "--help"), "usage: wharf render",
+                        extras=("operator",))
 ORCHESTRATOR = ServiceImage("orchestrator", "wharf/orchestrator", ("wharf", "orchestrator", "--help"),
                             "usage: wharf orchestrator", extras=("kafka", "tracing"))
 
