@@ -20,14 +20,10 @@ def operator_image() -> str:
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no usable engine
         infra.unavailable("a Docker engine", f"start dockerd (docs: shared notes) ({exc})")
-    from wharf.operator.image import OPERATOR, build_operator_image
+    from wharf.operator.image import build_operator_image
 
-    tag = OPERATOR.tag
-    try:
-        client.images.get(tag)
-    except docker.errors.ImageNotFound:
-        build_operator_image(progress=None)
-    return tag
+    # Built from this checkout every time (cached layers: seconds), never an older image with the tag.
+    return build_operator_image(progress=None)
 
 
 def test_operator_image_reconciles_as_non_root_with_a_read_only_root(kube_api, kube_namespace, operator_image,
