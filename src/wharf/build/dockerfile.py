@@ -73,6 +73,6 @@ def pinned_dockerfile(text: str, args: dict[str, str]) -> str:
     Written into the Dockerfile rather than passed as ``--build-arg``, the build needs nothing but
     its context and ``docker history`` shows the values a reader expects.
     """
-    for name, value in args.items():
-        text = text.replace(f"ARG {name}=", f"ARG {name}={value}\n# upstream default: ", 1)
+    for name, value in args.items():  # every stage that declares the ARG gets it
+        text = text.replace(f"ARG {name}=", f"ARG {name}={value}\n# upstream default: ")
     return text

@@ -1,4 +1,4 @@
-"""Build Wharf's own service images (operator, orchestrator) from their builders/<name>/Dockerfile,
+"""Build Wharf's own service images (operator, orchestrator): stages of builders/service/Dockerfile,
 with the same machinery as the builders: the wharf wheel of this checkout, the network settings
 of the install stage, and a tag only after a start-up check as UID 1001 with a read-only root.
 """
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[3]
 class ServiceImage:
     """One image: its builders/ folder, its repository, and the command proving it starts."""
 
-    name: str  # builders/<name>/Dockerfile
+    name: str  # its stage in builders/service/Dockerfile
     repo: str
     check: tuple[str, ...]  # run as entrypoint, read-only, UID 1001; its output must contain `expect`
     expect: str
@@ -27,7 +27,7 @@ class ServiceImage:
 
     @property
     def dockerfile(self) -> Path:
-        return ROOT / "builders" / self.name / "Dockerfile"
+        return ROOT / "builders" / "service" / "Dockerfile"
 
     @property
     def tag(self) -> str:
@@ -83,7 +83,8 @@ def build_service_image(image: ServiceImage, base_image: str | None = None,
 
     base = base_image or ensure_python_base("3.12")
     dockerfile = pinned_dockerfile(image.dockerfile.read_text(),
-                                   {"BASE_IMAGE": base, "WHARF_VERSION": wharf.__version__})
+                                   {"BASE_IMAGE": base, "WHARF_VERSION": wharf.__version__,
+                                    "EXTRAS": ",".join(image.extras)})
     with tempfile.TemporaryDirectory(prefix="wharf-wheel-") as tmp:
         wheel = build_wharf_wheel(Path(tmp))
         files = {"Dockerfile": dockerfile.encode(), f"wheels/{wheel.name}": wheel.read_bytes(),
@@ -91,7 +92,7 @@ def build_service_image(image: ServiceImage, base_image: str | None = None,
                  **Network.from_env().context_files()}
         context = context_tar(files)
     client = docker_client()
-    image_id = build_image(client, context, label=image.name, progress=progress)
+    image_id = build_image(client, context, label=image.name, progress=progress, target=image.name)
     out = client.containers.run(image_id, entrypoint=list(image.check), remove=True, user="1001:0",
                                 read_only=True).decode()
     if image.expect not in out:
