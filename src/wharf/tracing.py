@@ -79,10 +79,25 @@ class Tracing:
         return OpenTelemetryMiddleware(app)
 
     @staticmethod
-    def grpc_server_interceptors() -> list[Any]:
-        from opentelemetry.instrumentation.grpc import server_interceptor
+    @contextlib.contextmanager
+    def grpc_server_span(path: str, metadata: dict[str, str]) -> Iterator[Any]:
+        """A SERVER span named after the gRPC method, parented on the context in ``metadata``."""
+        from opentelemetry import propagate, trace
+        from opentelemetry.trace import Status, StatusCode
 
-        return [server_interceptor()]
+        service, _, method = path.lstrip("/").partition("/")
+        tracer = trace.get_tracer("wharf.server")
+        with tracer.start_as_current_span(
+                path, context=propagate.extract(metadata), kind=trace.SpanKind.SERVER,
+                attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
+                record_exception=False, set_status_on_exception=False) as span:
+            try:
+                yield span
+            except Exception as exc:
+                span.set_status(Status(StatusCode.ERROR, str(exc)))
+                span.set_attribute("rpc.grpc.status_code", getattr(exc, "code", 2))
+                raise
+            span.set_attribute("rpc.grpc.status_code", 0)
 
     @staticmethod
     def grpc_aio_server_interceptors() -> list[Any]:

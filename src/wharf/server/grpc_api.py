@@ -1,63 +1,103 @@
 """The component's gRPC services (``seldon.protos``: Generic, Model, Router, Transformer,
-OutputTransformer, Combiner, Seldon) on a threaded ``grpc`` server inside each worker.
+OutputTransformer, Combiner, Seldon, plus server reflection) on the worker's event loop.
 
-The threaded server answers about 1.4x the requests of ``grpc.aio`` on the same loop (measured
-with ghz on this machine's 2 cores); user code still runs one call at a time per worker unless
-``--threads`` asks for more, through the worker's user-code lock shared with REST.
-
-All services route to one Component, so a call to ``Model/Predict`` and ``Seldon/Predict`` is the
-same thing. Failures map to gRPC status codes through the same table REST uses.
+They run on ``wharf.grpc_h2``, next to the REST server, and call user code the way REST does:
+on the loop thread (one call at a time per worker, as upstream's default), or in the REST app's
+thread pool when ``--threads`` asks for more. All services route to one Component, so a call to
+``Model/Predict`` and ``Seldon/Predict`` is the same thing. Failures map to gRPC status codes
+through the same table REST uses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any, Awaitable, Callable
 
 import grpc
-from grpc_reflection.v1alpha import reflection
 from google.protobuf import empty_pb2, json_format
+from google.protobuf.message import DecodeError
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from wharf.component.model import Component
 from wharf.component.wire import PROTO
+from wharf.grpc_h2.server import GrpcError, GrpcServer, Metadata, UnaryHandler
 from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error, grpc_code_name
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.server.state import WorkerState
 
 log = logging.getLogger(__name__)
 
+REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+
+
+def status_code(http_status: int) -> int:
+    """The numeric gRPC code for an HTTP status, through the table REST and gRPC share."""
+    return getattr(grpc.StatusCode, grpc_code_name(http_status)).value[0]
+
 
 class ComponentServicer:
-    def __init__(self, component: Component, state: WorkerState, observer: Any) -> None:
+    def __init__(self, component: Component, state: WorkerState, observer: Any,
+                 pool: Executor | None = None, tracing: Any = None) -> None:
         self.component = component
         self.state = state
         self.observer = observer
+        self.pool = pool
+        self.tracing = tracing
 
-    def _unary(self, label: str, call: Callable[[Any], Any]) -> Callable[[Any, Any], Any]:
-        state, observer = self.state, self.observer
+    def _unary(self, path: str, label: str, request_type: Any, call: Callable[[Any], Any]) -> UnaryHandler:
+        state, observer, pool = self.state, self.observer, self.pool
+        parse = request_type.FromString
 
-        def handler(request: Any, context: grpc.ServicerContext) -> Any:
-            if not state.loaded_thread.is_set():  # requests that arrive during load() wait for it
-                state.loaded_thread.wait()
+        def answer(data: bytes) -> bytes:
             code, started = 200, time.perf_counter()
             try:
                 if state.load_error is not None:
                     raise MicroserviceError(f"load() failed: {state.load_error}", 503, reason=NOT_READY)
+                try:
+                    request = parse(data)
+                except DecodeError as exc:
+                    raise MicroserviceError(f"request is not a valid {request_type.DESCRIPTOR.full_name}: {exc}", 400) from exc
                 with state.user_code:
-                    return call(request)
+                    return call(request).SerializeToString()
             except Exception as exc:  # noqa: BLE001 - reported to the caller as a status
                 err = as_microservice_error(exc)
                 code = err.status_code
                 if code >= 500:
                     log.error("gRPC %s failed: %s", label, exc, exc_info=not isinstance(exc, MicroserviceError))
-                context.abort(getattr(grpc.StatusCode, grpc_code_name(code)), err.message)
+                raise GrpcError(status_code(code), err.message) from None
             finally:
                 state.served += 1
                 observer.observe_request(label, code, time.perf_counter() - started)
 
-        return handler
+        async def later(data: bytes) -> bytes:  # before load() finishes, or on the thread pool
+            await state.loaded.wait()
+            if pool is None:
+                return answer(data)
+            return await asyncio.get_running_loop().run_in_executor(pool, answer, data)
+
+        def handler(data: bytes, metadata: Metadata) -> bytes | Awaitable[bytes]:
+            if pool is None and state.loaded.is_set():
+                return answer(data)  # the common case: no task, the answer leaves in this turn
+            return later(data)
+
+        if self.tracing is None:
+            return handler
+        span = self.tracing.grpc_server_span
+
+        def traced(data: bytes, metadata: Metadata) -> bytes | Awaitable[bytes]:
+            if pool is None and state.loaded.is_set():
+                with span(path, metadata):
+                    return answer(data)
+
+            async def run() -> bytes:
+                with span(path, metadata):
+                    return await later(data)
+            return run()
+
+        return traced
 
     def _metadata(self, _request: Any) -> pb.SeldonModelMetadata:
         return json_format.ParseDict(self.component.require_metadata(), pb.SeldonModelMetadata(), ignore_unknown_fields=True)
@@ -65,63 +105,51 @@ class ComponentServicer:
     def _graph_metadata(self, _request: Any) -> Any:
         raise MicroserviceError("GraphMetadata is served by the graph orchestrator, not by a component", 501)
 
-    def services(self) -> dict[str, dict[str, grpc.RpcMethodHandler]]:
-        """Full service name -> method name -> handler."""
+    def methods(self) -> dict[str, UnaryHandler]:
+        """``/package.Service/Method`` -> handler, for every Seldon service a component offers."""
         c = self.component
-        predict = self._unary("predict", lambda r: c.predict(r, PROTO))
-        feedback = self._unary("feedback", lambda r: c.send_feedback(r, PROTO))
-        transform_input = self._unary("inputtransform", lambda r: c.transform_input(r, PROTO))
-        transform_output = self._unary("outputtransform", lambda r: c.transform_output(r, PROTO))
-        route = self._unary("router", lambda r: c.route(r, PROTO))
-        aggregate = self._unary("aggregate", lambda r: c.aggregate(r, PROTO))
-        metadata = self._unary("metadata", self._metadata)
-        graph_metadata = self._unary("metadata", self._graph_metadata)
-
         msg, msg_list, fb = pb.SeldonMessage, pb.SeldonMessageList, pb.Feedback
-
-        def rpc(fn: Callable, request_type: Any) -> grpc.RpcMethodHandler:
-            return grpc.unary_unary_rpc_method_handler(
-                fn, request_deserializer=request_type.FromString, response_serializer=lambda m: m.SerializeToString())
-
-        services = {
-            "Generic": {"TransformInput": rpc(transform_input, msg), "TransformOutput": rpc(transform_output, msg),
-                        "Route": rpc(route, msg), "Aggregate": rpc(aggregate, msg_list),
-                        "SendFeedback": rpc(feedback, fb)},
-            "Model": {"Predict": rpc(predict, msg), "SendFeedback": rpc(feedback, fb),
-                      "Metadata": rpc(metadata, empty_pb2.Empty)},
-            "Router": {"Route": rpc(route, msg), "SendFeedback": rpc(feedback, fb)},
-            "Transformer": {"TransformInput": rpc(transform_input, msg)},
-            "OutputTransformer": {"TransformOutput": rpc(transform_output, msg)},
-            "Combiner": {"Aggregate": rpc(aggregate, msg_list)},
-            "Seldon": {"Predict": rpc(predict, msg), "SendFeedback": rpc(feedback, fb),
-                       "ModelMetadata": rpc(metadata, pb.SeldonModelMetadataRequest),
-                       "GraphMetadata": rpc(graph_metadata, empty_pb2.Empty)},
+        calls: dict[str, tuple[str, Any, Callable[[Any], Any]]] = {
+            "Predict": ("predict", msg, lambda r: c.predict(r, PROTO)),
+            "SendFeedback": ("feedback", fb, lambda r: c.send_feedback(r, PROTO)),
+            "TransformInput": ("inputtransform", msg, lambda r: c.transform_input(r, PROTO)),
+            "TransformOutput": ("outputtransform", msg, lambda r: c.transform_output(r, PROTO)),
+            "Route": ("router", msg, lambda r: c.route(r, PROTO)),
+            "Aggregate": ("aggregate", msg_list, lambda r: c.aggregate(r, PROTO)),
+            "Metadata": ("metadata", empty_pb2.Empty, self._metadata),
+            "ModelMetadata": ("metadata", pb.SeldonModelMetadataRequest, self._metadata),
+            "GraphMetadata": ("metadata", empty_pb2.Empty, self._graph_metadata),
         }
-        return {f"seldon.protos.{name}": methods for name, methods in services.items()}
+        services = {
+            "Generic": ("TransformInput", "TransformOutput", "Route", "Aggregate", "SendFeedback"),
+            "Model": ("Predict", "SendFeedback", "Metadata"),
+            "Router": ("Route", "SendFeedback"),
+            "Transformer": ("TransformInput",),
+            "OutputTransformer": ("TransformOutput",),
+            "Combiner": ("Aggregate",),
+            "Seldon": ("Predict", "SendFeedback", "ModelMetadata", "GraphMetadata"),
+        }
+        out: dict[str, UnaryHandler] = {}
+        for service, names in services.items():
+            for name in names:
+                path = f"/seldon.protos.{service}/{name}"
+                out[path] = self._unary(path, *calls[name])
+        return out
 
 
-def build_server(servicer: ComponentServicer, port: int, max_message_bytes: int | None,
-                 host: str = "0.0.0.0", threads: int = 4, interceptors: Sequence[Any] = ()) -> grpc.Server:
-    options: list[tuple[str, Any]] = [("grpc.so_reuseport", 1)]
-    if max_message_bytes:
-        options += [("grpc.max_send_message_length", max_message_bytes),
-                    ("grpc.max_receive_message_length", max_message_bytes)]
-    server = grpc.server(ThreadPoolExecutor(threads, thread_name_prefix="wharf-grpc"), options=options,
-                         interceptors=interceptors)
-    services = servicer.services()
-    for name, methods in services.items():
-        # Registered methods are matched by the C core (grpcio >= 1.63); generic handlers are
-        # searched in Python on every call (a bare server used ~10 % less CPU per small call).
-        if hasattr(server, "add_registered_method_handlers"):
-            server.add_registered_method_handlers(name, methods)
-        else:  # pragma: no cover - older grpcio
-            server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(name, methods)])
-    reflection.enable_server_reflection([*services, reflection.SERVICE_NAME], server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # --host applies to gRPC too
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:  # newer grpcio raises instead of returning 0
-        bound = 0
-    if bound == 0:
-        raise OSError(f"cannot listen on {address} for gRPC (address in use or not available)")
-    return server
+def reflection_handler(service_names: list[str]) -> Callable[[bytes], bytes]:
+    """Server reflection, one answer per request message (what grpcurl and grpcio-tools send)."""
+    servicer = reflection.ReflectionServicer([*service_names, reflection.SERVICE_NAME])
+
+    def answer(data: bytes) -> bytes:
+        request = reflection_pb2.ServerReflectionRequest.FromString(data)
+        return next(servicer.ServerReflectionInfo(iter([request]), None)).SerializeToString()
+
+    return answer
+
+
+def build_server(servicer: ComponentServicer, max_message_bytes: int | None) -> GrpcServer:
+    methods = servicer.methods()
+    services = sorted({path.split("/")[1] for path in methods})
+    return GrpcServer(methods, {REFLECTION: reflection_handler(services)}, max_receive_bytes=max_message_bytes)
+

@@ -72,7 +72,7 @@ class RestApp:
         self.component = component
         self.state = state
         self.observer = observer or Observer()
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wharf-user") if threads > 1 else None
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wharf-user") if threads > 1 else None
         self._passthrough = payload_passthrough
         c = component
         predict = self._predict_passthrough if payload_passthrough else self._json(c.predict)
@@ -160,12 +160,12 @@ class RestApp:
                 await self.state.loaded.wait()
             if self.state.load_error is not None and needs_model:
                 raise MicroserviceError(self._not_ready_reason(), 503, reason=NOT_READY)
-            if self._pool is None:
+            if self.pool is None:
                 with self.state.user_code:  # gRPC threads take turns with us in user code
                     status, result = handler(content_type, scope["query_string"], body)
             else:
                 status, result = await asyncio.get_running_loop().run_in_executor(
-                    self._pool, handler, content_type, scope["query_string"], body)
+                    self.pool, handler, content_type, scope["query_string"], body)
             if isinstance(result, (bytes, str)):  # passthrough: the user's bytes, as they are
                 payload = result.encode() if isinstance(result, str) else result
             else:

@@ -48,6 +48,7 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     sink.start_flushing()
     component.sink = sink
     app = RestApp(component, state, sink, threads=config.threads, payload_passthrough=config.payload_passthrough)
+    app_pool = app.pool  # gRPC calls user code where REST does
     tracing = None
     if config.tracing:  # per worker: the exporter's thread must start after the fork
         from wharf.tracing import Tracing
@@ -65,14 +66,13 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     ))
     grpc_server = None
     if config.grpc_enabled:
+        grpc_server = build_server(ComponentServicer(component, state, sink, pool=app_pool, tracing=tracing),
+                                   config.max_message_bytes)
         try:
-            grpc_server = build_server(ComponentServicer(component, state, sink), config.grpc_port,
-                                       config.max_message_bytes, config.host, threads=max(4, config.threads),
-                                       interceptors=tracing.grpc_server_interceptors() if tracing else ())
+            await grpc_server.start(config.host, config.grpc_port)
         except OSError as exc:
             log.error("%s", exc)
             return EXIT_BIND_FAILED
-        grpc_server.start()
 
     def drain() -> None:
         if state.draining:
@@ -121,8 +121,7 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         loop.create_task(recycle(limit))
     await server.serve(sockets=[http_socket])
     if grpc_server is not None:
-        stopped = grpc_server.stop(config.graceful_timeout)
-        await loop.run_in_executor(None, stopped.wait)
+        await grpc_server.stop(config.graceful_timeout)
     if not load_task.done():
         load_task.cancel()
     if tracing is not None:

@@ -1,0 +1,160 @@
+"""HTTP/2 frames (RFC 9113) and gRPC's message framing, as bytes in and bytes out. No I/O.
+
+Only what a gRPC server needs: frame headers, SETTINGS, the header blocks of a gRPC answer, and
+the 5-byte length prefix of each gRPC message. Our answers' header blocks never touch the HPACK
+dynamic table (static-table index or literal "without indexing"), so they are constant bytes and
+no encoder state has to be kept per connection.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+# frame types
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = range(10)
+
+# flags
+END_STREAM = 0x1
+ACK = 0x1
+END_HEADERS = 0x4
+PADDED = 0x8
+PRIORITY_FLAG = 0x20
+
+# SETTINGS identifiers
+HEADER_TABLE_SIZE, ENABLE_PUSH, MAX_CONCURRENT_STREAMS, INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE, MAX_HEADER_LIST_SIZE = range(1, 7)
+
+# error codes (GOAWAY, RST_STREAM)
+NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x3
+FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR = 0x6, 0x7, 0x8, 0x9
+
+DEFAULT_WINDOW = 65_535
+DEFAULT_MAX_FRAME = 16_384
+MAX_WINDOW = 2**31 - 1
+
+_HEAD = struct.Struct(">HBBBI")  # 24-bit length as 16 + 8 bits, type, flags, stream id
+
+
+class ProtocolError(Exception):
+    """A connection error: answered with GOAWAY carrying ``code``, then the connection closes."""
+
+    def __init__(self, message: str, code: int = PROTOCOL_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def frame(kind: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    n = len(payload)
+    return _HEAD.pack(n >> 8, n & 0xFF, kind, flags, stream_id) + payload
+
+
+def settings_frame(values: dict[int, int]) -> bytes:
+    return frame(SETTINGS, 0, 0, b"".join(struct.pack(">HI", k, v) for k, v in values.items()))
+
+
+def parse_settings(payload: bytes) -> dict[int, int]:
+    if len(payload) % 6:
+        raise ProtocolError(f"SETTINGS payload of {len(payload)} bytes is not a multiple of 6", FRAME_SIZE_ERROR)
+    return {k: v for k, v in struct.iter_unpack(">HI", payload)}
+
+
+def window_update(stream_id: int, increment: int) -> bytes:
+    return frame(WINDOW_UPDATE, 0, stream_id, increment.to_bytes(4, "big"))
+
+
+def goaway(last_stream_id: int, code: int, debug: str = "") -> bytes:
+    return frame(GOAWAY, 0, 0, struct.pack(">II", last_stream_id, code) + debug.encode()[:200])
+
+
+def rst_stream(stream_id: int, code: int) -> bytes:
+    return frame(RST_STREAM, 0, stream_id, code.to_bytes(4, "big"))
+
+
+def strip_padding(flags: int, payload: bytes) -> bytes:
+    if not flags & PADDED:
+        return payload
+    if not payload or payload[0] >= len(payload):
+        raise ProtocolError("padding longer than the frame")
+    return payload[1:len(payload) - payload[0]]
+
+
+# --- HPACK, encoding side: integers and literals that never enter the dynamic table ----------
+
+def hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
+    """RFC 7541 5.1: ``value`` with an N-bit prefix; ``first`` holds the bits above the prefix."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = bytearray([first | limit])
+    value -= limit
+    while value >= 128:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _literal(name: bytes, value: bytes) -> bytes:
+    """Literal header field without indexing, new name (RFC 7541 6.2.2), no Huffman coding."""
+    return b"\x00" + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
+
+
+def _literal_indexed_name(index: int, value: bytes) -> bytes:
+    return hpack_int(index, 4) + hpack_int(len(value), 7) + value
+
+
+_STATUS_200 = b"\x88"  # static table entry 8
+_CONTENT_TYPE = 31  # static table entry "content-type"
+RESPONSE_HEADERS = _STATUS_200 + _literal_indexed_name(_CONTENT_TYPE, b"application/grpc")
+TRAILERS_OK = _literal(b"grpc-status", b"0")
+
+
+def trailers(code: int, message: str = "") -> bytes:
+    block = _literal(b"grpc-status", str(code).encode())
+    if message:
+        block += _literal(b"grpc-message", percent_encode(message))
+    return block
+
+
+def http_error_headers(status: int) -> bytes:
+    """A non-gRPC answer (e.g. 415 for a request that is not gRPC), as gRPC's HTTP mapping has it."""
+    return _literal(b":status", str(status).encode()) + _literal_indexed_name(_CONTENT_TYPE, b"text/plain")
+
+
+def percent_encode(message: str) -> bytes:
+    """grpc-message encoding: printable ASCII except '%' as is, every other byte as %XX."""
+    raw = message.encode("utf-8", "replace")
+    if all(0x20 <= b <= 0x7E and b != 0x25 for b in raw):
+        return raw
+    return b"".join(bytes([b]) if 0x20 <= b <= 0x7E and b != 0x25 else b"%%%02X" % b for b in raw)
+
+
+# --- gRPC messages: 1 byte compressed flag, 4 bytes big-endian length, the message ------------
+
+def grpc_message(payload: bytes) -> bytes:
+    return b"\x00" + len(payload).to_bytes(4, "big") + payload
+
+
+class Message(NamedTuple):
+    compressed: bool
+    payload: bytes
+
+
+def split_messages(buffer: bytes) -> tuple[list[Message], bytes]:
+    """Complete messages at the start of ``buffer`` and the bytes left over."""
+    out: list[Message] = []
+    pos, n = 0, len(buffer)
+    while n - pos >= 5:
+        length = int.from_bytes(buffer[pos + 1:pos + 5], "big")
+        if n - pos - 5 < length:
+            break
+        out.append(Message(buffer[pos] == 1, buffer[pos + 5:pos + 5 + length]))
+        pos += 5 + length
+    return out, buffer[pos:]
+
+
+def pending_message_size(buffer: bytes) -> int | None:
+    """The declared size of the message that ``buffer`` starts, once its prefix has arrived."""
+    return int.from_bytes(buffer[1:5], "big") if len(buffer) >= 5 else None

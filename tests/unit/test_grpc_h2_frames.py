@@ -1,0 +1,80 @@
+"""The gRPC server's byte-level pieces, checked against the ``hpack`` and ``h2`` libraries."""
+
+from __future__ import annotations
+
+import urllib.parse
+
+import hpack
+import pytest
+from hypothesis import given, strategies as st
+
+from wharf.grpc_h2 import frames as f
+
+
+def decode(block: bytes) -> list[tuple[str, str]]:
+    return hpack.Decoder().decode(block)
+
+
+def test_answer_header_blocks_decode_to_what_grpc_clients_expect() -> None:
+    assert decode(f.RESPONSE_HEADERS) == [(":status", "200"), ("content-type", "application/grpc")]
+    assert decode(f.TRAILERS_OK) == [("grpc-status", "0")]
+    assert decode(f.RESPONSE_HEADERS + f.trailers(12, "Method not found: /x/Y")) == [
+        (":status", "200"), ("content-type", "application/grpc"),
+        ("grpc-status", "12"), ("grpc-message", "Method not found: /x/Y")]
+
+
+def test_answer_header_blocks_leave_the_peers_table_empty() -> None:
+    decoder = hpack.Decoder()
+    decoder.decode(f.RESPONSE_HEADERS + f.trailers(3, "x" * 300))
+    assert len(decoder.header_table.dynamic_entries) == 0
+
+
+@given(st.integers(min_value=0, max_value=2**32), st.integers(min_value=1, max_value=8))
+def test_hpack_int_decodes_with_the_reference_decoder(value: int, prefix: int) -> None:
+    from hpack.hpack import decode_integer
+
+    assert decode_integer(f.hpack_int(value, prefix), prefix) == (value, len(f.hpack_int(value, prefix)))
+
+
+@given(st.text(max_size=200))
+def test_grpc_message_is_percent_encoded_and_round_trips(message: str) -> None:
+    encoded = f.percent_encode(message)
+    assert all(0x20 <= b <= 0x7E for b in encoded)
+    # grpc-message is percent-encoded UTF-8 (lone surrogates become '?', as on any UTF-8 wire)
+    expected = message.encode("utf-8", "replace").decode("utf-8")
+    assert urllib.parse.unquote(encoded.decode("ascii"), errors="strict") == expected
+
+
+def test_percent_encoding_leaves_plain_text_alone_and_escapes_percent() -> None:
+    assert f.percent_encode("no data in request") == b"no data in request"
+    assert f.percent_encode("100% ✗") == b"100%25 %E2%9C%97"
+
+
+@given(st.lists(st.binary(max_size=300), max_size=5), st.integers(min_value=0, max_value=6))
+def test_split_messages_returns_whole_messages_and_keeps_the_rest(payloads: list[bytes], cut: int) -> None:
+    wire = b"".join(f.grpc_message(p) for p in payloads)
+    extra = f.grpc_message(b"partial message")[:cut]
+    messages, rest = f.split_messages(wire + extra)
+    assert [m.payload for m in messages] == payloads
+    assert not any(m.compressed for m in messages)
+    assert rest == extra
+
+
+def test_frame_header_layout() -> None:
+    raw = f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, 7, b"x" * 70_000)
+    assert int.from_bytes(raw[:3], "big") == 70_000
+    assert raw[3] == f.HEADERS and raw[4] == 0x5 and int.from_bytes(raw[5:9], "big") == 7
+
+
+def test_settings_round_trip_and_bad_length() -> None:
+    payload = f.settings_frame({f.INITIAL_WINDOW_SIZE: 1000, f.MAX_FRAME_SIZE: 20_000})[9:]
+    assert f.parse_settings(payload) == {f.INITIAL_WINDOW_SIZE: 1000, f.MAX_FRAME_SIZE: 20_000}
+    with pytest.raises(f.ProtocolError, match="multiple of 6"):
+        f.parse_settings(payload[:-1])
+
+
+def test_padding_is_stripped_and_bad_padding_refused() -> None:
+    assert f.strip_padding(f.PADDED, b"\x03abc\x00\x00\x00") == b"abc"
+    assert f.strip_padding(0, b"\x03abc") == b"\x03abc"
+    with pytest.raises(f.ProtocolError, match="padding"):
+        f.strip_padding(f.PADDED, b"\x09abc")
