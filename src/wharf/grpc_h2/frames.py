@@ -8,7 +8,10 @@ no encoder state has to be kept per connection.
 
 from __future__ import annotations
 
+import gzip
 import struct
+import urllib.parse
+import zlib
 from typing import NamedTuple
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -35,6 +38,15 @@ DEFAULT_MAX_FRAME = 16_384
 MAX_WINDOW = 2**31 - 1
 
 _HEAD = struct.Struct(">HBBBI")  # 24-bit length as 16 + 8 bits, type, flags, stream id
+
+
+class GrpcError(Exception):
+    """A call's outcome other than OK: a gRPC status code and its message."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 class ProtocolError(Exception):
@@ -158,3 +170,53 @@ def split_messages(buffer: bytes) -> tuple[list[Message], bytes]:
 def pending_message_size(buffer: bytes) -> int | None:
     """The declared size of the message that ``buffer`` starts, once its prefix has arrived."""
     return int.from_bytes(buffer[1:5], "big") if len(buffer) >= 5 else None
+
+
+def message_payload(message: Message, encoding: str) -> bytes:
+    """The message's bytes, decompressed as its stream's grpc-encoding says."""
+    if not message.compressed:
+        return message.payload
+    if encoding == "gzip":
+        return gzip.decompress(message.payload)
+    if encoding == "deflate":
+        return zlib.decompress(message.payload)
+    # UNIMPLEMENTED for an encoding we do not know; INTERNAL for a compressed flag without one
+    raise GrpcError(12 if encoding != "identity" else 13,
+                    f"compressed message with grpc-encoding {encoding!r}: not supported")
+
+
+def percent_decode(value: str) -> str:
+    return urllib.parse.unquote(value, errors="replace") if "%" in value else value
+
+
+# --- the client's side: request header blocks and statuses without grpc-status --------------
+
+_TE_TRAILERS = _literal(b"te", b"trailers")
+_GRPC_CONTENT_TYPE = _literal_indexed_name(_CONTENT_TYPE, b"application/grpc")
+
+
+def request_headers(path: str, authority: str, timeout_s: float | None = None,
+                    metadata: tuple[tuple[str, str], ...] = ()) -> bytes:
+    """POST ``path`` over http with gRPC's headers: static entries 3 (:method POST) and 6
+    (:scheme http), the rest literals without indexing, so no encoder state is kept."""
+    block = (b"\x83\x86" + _literal_indexed_name(4, path.encode()) + _literal_indexed_name(1, authority.encode())
+             + _GRPC_CONTENT_TYPE + _TE_TRAILERS)
+    if timeout_s is not None:
+        block += _literal(b"grpc-timeout", grpc_timeout(timeout_s))
+    for name, value in metadata:
+        block += _literal(name.lower().encode(), value.encode())
+    return block
+
+
+def grpc_timeout(seconds: float) -> bytes:
+    """The grpc-timeout value: at most 8 digits and a unit."""
+    millis = max(1, round(seconds * 1000))
+    return b"%dm" % millis if millis < 10**8 else b"%dS" % min(round(seconds), 10**8 - 1)
+
+
+# gRPC's mapping for an answer that has an HTTP status but no grpc-status (doc/http-grpc-status-mapping)
+_CODE_BY_HTTP = {400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14}
+
+
+def grpc_code_for_http(status: int) -> int:
+    return _CODE_BY_HTTP.get(status, 2)

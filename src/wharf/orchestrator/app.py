@@ -11,7 +11,7 @@ import logging
 import os
 import time
 import uuid
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable
 
 import grpc
 import orjson
@@ -67,13 +67,13 @@ class Orchestrator:
 
     def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
                  prometheus_path: str = "/prometheus", transport: str | None = None,
-                 log_source: str = "http://localhost:8000/", grpc_interceptors: Sequence[Any] = (),
-                 rest_trace: Callable[[str, dict[str, str]], Any] | None = None) -> None:
+                 log_source: str = "http://localhost:8000/",
+                 trace: Callable[[str, dict[str, str]], Any] | None = None) -> None:
         self.predictor = predictor
         self.metrics = Metrics(predictor)
         self.grpc = calls_nodes_over_grpc(predictor, transport)
-        self.transport = (GrpcTransport(timeout_s, retries, grpc_interceptors) if self.grpc
-                          else RestTransport(timeout_s, retries, trace=rest_trace))
+        self.transport = (GrpcTransport(timeout_s, retries, trace=trace) if self.grpc
+                          else RestTransport(timeout_s, retries, trace=trace))
         self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
         self.payload_log = None
         if any(u.logger is not None for u in predictor.graph.walk()):

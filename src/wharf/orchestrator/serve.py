@@ -83,8 +83,7 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                         retries=1, prometheus_path=prometheus_path,
                         transport=transport,
                         log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
-                        grpc_interceptors=tracer.grpc_aio_client_interceptors() if tracer else (),
-                        rest_trace=tracer.client_span if tracer else None)
+                        trace=tracer.client_span if tracer else None)
     await orch.start()
     consumer = await _start_kafka(orch, kafka) if kafka is not None else None
     app = RestApi(orch)

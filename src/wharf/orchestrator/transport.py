@@ -1,17 +1,18 @@
 """Outgoing calls to graph nodes: REST over pooled keep-alive HTTP/1.1 connections, or gRPC over
-one channel per node; both take bytes (JSON or serialized protos) and give bytes back."""
+one HTTP/2 connection per node; both take bytes (JSON or serialized protos) and give bytes back."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Callable, ContextManager, Sequence
+from typing import Any, Callable, ContextManager
 
 import grpc
 import orjson
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import json_format
 
 from wharf.deployment.graph import Unit
+from wharf.grpc_h2.client import DEADLINE_EXCEEDED, UNAVAILABLE, Channel, GrpcError, NotSent
 from wharf.orchestrator.http1 import Http1Pool, NodeTimeout, NodeUnreachable
 from wharf.orchestrator.walker import failure
 from wharf.protocol.errors import http_status_for_grpc
@@ -77,13 +78,15 @@ GRPC_METHODS = {
 
 
 class GrpcTransport:
-    """Calls nodes' gRPC ports with serialized protos; no (de)serialization on the way through."""
+    """Calls nodes' gRPC ports with serialized protos (:mod:`wharf.grpc_h2.client`, one multiplexed
+    HTTP/2 connection per node); no (de)serialization on the way through."""
 
-    def __init__(self, timeout_s: float | None = None, retries: int = 0, interceptors: Sequence[Any] = ()) -> None:
+    def __init__(self, timeout_s: float | None = None, retries: int = 0,
+                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None) -> None:
         self.timeout_s = timeout_s
         self._retries = retries
-        self._interceptors = list(interceptors)  # e.g. tracing context on every outgoing call
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._trace = trace  # opens a client span and writes its context into the metadata
+        self._channels: dict[tuple[str, int], Channel] = {}
         self._rest = RestTransport(timeout_s, retries)  # health and metadata proxies use REST
 
     async def start(self) -> None:
@@ -94,48 +97,57 @@ class GrpcTransport:
             await channel.close()
         await self._rest.close()
 
-    def _channel(self, target: str) -> grpc.aio.Channel:
-        channel = self._channels.get(target)
+    def _channel(self, unit: Unit) -> Channel:
+        key = (unit.endpoint.host, unit.endpoint.grpc_port)
+        channel = self._channels.get(key)
         if channel is None:
-            channel = grpc.aio.insecure_channel(target, options=[("grpc.max_send_message_length", 2**31 - 1),
-                                                                 ("grpc.max_receive_message_length", 2**31 - 1)],
-                                                interceptors=self._interceptors or None)
-            self._channels[target] = channel
+            channel = self._channels[key] = Channel(*key)
         return channel
 
     async def post(self, unit: Unit, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
-        target = f"{unit.endpoint.host}:{unit.endpoint.grpc_port}"
-        call = self._channel(target).unary_unary(GRPC_METHODS[path])  # bytes in, bytes out
+        method = GRPC_METHODS[path]
+        if self._trace is None:
+            return await self._call(unit, method, body, headers)
+        headers = dict(headers)
+        with self._trace(method, headers):
+            return await self._call(unit, method, body, headers)
+
+    async def _call(self, unit: Unit, method: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        channel = self._channel(unit)
         metadata = tuple((k.lower(), v) for k, v in headers.items())
-        attempt = 0
-        while True:
+        for attempt in range(self._retries + 1):
             try:
-                return 200, await call(body, timeout=self.timeout_s, metadata=metadata)
-            except grpc.aio.AioRpcError as err:
-                code = err.code()
-                if code == grpc.StatusCode.UNAVAILABLE and attempt < self._retries:
-                    attempt += 1
-                    await asyncio.sleep(0.05 * attempt)
+                return 200, await channel.unary(method, body, metadata, self.timeout_s)
+            except NotSent as err:  # the node never saw the call: retrying cannot run it twice
+                if attempt < self._retries:
+                    await asyncio.sleep(0.05 * (attempt + 1))
                     continue
-                status = http_status_for_grpc(code.name)
-                if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                    info = f"node {unit.name!r} ({target}) did not answer within {self.timeout_s} s"
-                elif code == grpc.StatusCode.UNAVAILABLE:
-                    info = f"node {unit.name!r} ({target}) is unreachable: {err.details()}"
-                else:
-                    info = err.details() or code.name
-                return status, failure(status, info)
+                return 503, failure(503, f"node {unit.name!r} ({channel.target}) is unreachable: {err.message}")
+            except GrpcError as err:
+                return self._failure(unit, channel, err)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failure(self, unit: Unit, channel: Channel, err: GrpcError) -> tuple[int, bytes]:
+        name = _CODE_NAMES.get(err.code, "UNKNOWN")
+        status = http_status_for_grpc(name)
+        if err.code == DEADLINE_EXCEEDED:
+            info = f"node {unit.name!r} ({channel.target}) did not answer within {self.timeout_s} s"
+        elif err.code == UNAVAILABLE:
+            info = f"node {unit.name!r} ({channel.target}) is unreachable: {err.message}"
+        else:
+            info = err.message or name
+        return status, failure(status, info)
 
     async def get(self, unit: Unit, path: str) -> tuple[int, bytes]:
         if path != "/metadata":
             return await self._rest.get(unit, path)
-        target = f"{unit.endpoint.host}:{unit.endpoint.grpc_port}"
-        call = self._channel(target).unary_unary("/seldon.protos.Model/Metadata",
-                                                 request_serializer=empty_pb2.Empty.SerializeToString,
-                                                 response_deserializer=pb.SeldonModelMetadata.FromString)
+        channel = self._channel(unit)
         try:
-            reply = await call(empty_pb2.Empty(), timeout=self.timeout_s or 10)
-        except grpc.aio.AioRpcError as err:
-            status = http_status_for_grpc(err.code().name)
-            return status, failure(status, f"node {unit.name!r} ({target}): {err.details()}")
-        return 200, orjson.dumps(json_format.MessageToDict(reply))
+            reply = await channel.unary("/seldon.protos.Model/Metadata", b"", (), self.timeout_s or 10)
+        except GrpcError as err:
+            status = http_status_for_grpc(_CODE_NAMES.get(err.code, "UNKNOWN"))
+            return status, failure(status, f"node {unit.name!r} ({channel.target}): {err.message}")
+        return 200, orjson.dumps(json_format.MessageToDict(pb.SeldonModelMetadata.FromString(reply)))
+
+
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
