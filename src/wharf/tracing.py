@@ -39,8 +39,7 @@ def check_available() -> None:
     import importlib
 
     for module in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-                   "opentelemetry.propagators.jaeger", "opentelemetry.instrumentation.asgi",
-                   "opentelemetry.instrumentation.grpc"):
+                   "opentelemetry.propagators.jaeger", "opentelemetry.instrumentation.asgi"):
         try:
             importlib.import_module(module)
         except ImportError as exc:
@@ -100,14 +99,6 @@ class Tracing:
             span.set_attribute("rpc.grpc.status_code", 0)
 
     @staticmethod
-    def grpc_aio_server_interceptors() -> list[Any]:
-        from opentelemetry.instrumentation.grpc import aio_server_interceptor
-
-        return [aio_server_interceptor()]
-
-    # --- clients (the orchestrator's calls to nodes): context goes out with every call -------
-
-    @staticmethod
     @contextlib.contextmanager
     def client_span(name: str, headers: dict[str, str]) -> Iterator[Any]:
         """A CLIENT span around one call to a node; its context goes out in ``headers``."""
@@ -116,12 +107,6 @@ class Tracing:
         with trace.get_tracer("wharf.orchestrator").start_as_current_span(name, kind=trace.SpanKind.CLIENT) as span:
             propagate.inject(headers)
             yield span
-
-    @staticmethod
-    def grpc_aio_client_interceptors() -> list[Any]:
-        from opentelemetry.instrumentation.grpc import aio_client_interceptors
-
-        return list(aio_client_interceptors())
 
     def shutdown(self) -> None:
         """Flush spans still queued: called when the process stops."""

@@ -157,3 +157,41 @@ def test_orchestrator_and_nodes_share_one_trace(tmp_path, collector, monkeypatch
     orchestrator_ids = {s.span_id for s in by_service["traced-main"]}
     for node in ("first", "second"):
         assert any(s.parent_span_id in orchestrator_ids for s in by_service[node]), node
+
+
+def test_grpc_graph_orchestrator_span_and_node_spans_share_the_callers_trace(tmp_path, collector, monkeypatch) -> None:
+    """The external gRPC API and the calls to gRPC nodes (both wharf.grpc_h2) carry the trace."""
+    for name, value in tracing_env(collector).items():
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "sdep.yaml"
+    path.write_text(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: traced}\n"
+        "spec:\n  predictors:\n  - name: main\n    componentSpecs:\n    - spec:\n        containers:\n"
+        "        - {name: first, env: [{name: MODEL_NAME, value: Echo}]}\n"
+        "        - {name: second, env: [{name: MODEL_NAME, value: Echo}]}\n"
+        "    graph:\n      name: first\n      type: MODEL\n      endpoint: {type: GRPC}\n"
+        "      children:\n      - {name: second, type: MODEL, endpoint: {type: GRPC}}\n")
+    grpc_port = free_port()
+    graph = LocalGraph(path, sources={"first": str(GRAPH_MODELS), "second": str(GRAPH_MODELS)},
+                       http_port=free_port(), grpc_port=grpc_port, out=lambda line: None).start()
+    try:
+        trace_id = "2" * 32
+        request = pb.SeldonMessage()
+        request.data.ndarray.values.add().number_value = 1.0
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            pb_grpc.SeldonStub(channel).Predict(request, timeout=10,
+                                                metadata=[("traceparent", f"00-{trace_id}-{PARENT_ID}-01")])
+        spans = collector.in_trace(trace_id, 5)
+    finally:
+        graph.stop()
+    by_service: dict[str, list] = {}
+    for svc, span in spans:
+        by_service.setdefault(svc, []).append(span)
+    entry = [s for s in by_service["traced-main"] if s.name == "/seldon.protos.Seldon/Predict"]
+    assert len(entry) == 1 and entry[0].parent_span_id.hex() == PARENT_ID
+    calls = [s for s in by_service["traced-main"] if s.name == "/seldon.protos.Model/Predict"]
+    assert len(calls) == 2 and all(c.parent_span_id == entry[0].span_id for c in calls)
+    for node in ("first", "second"):
+        (node_span,) = by_service[node]
+        assert node_span.name == "/seldon.protos.Model/Predict"
+        assert node_span.parent_span_id in {c.span_id for c in calls}, node

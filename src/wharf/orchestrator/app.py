@@ -16,10 +16,12 @@ from typing import Any, Awaitable, Callable
 import grpc
 import orjson
 from google.protobuf import json_format
+from google.protobuf.message import DecodeError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
 from wharf.component.metadata import split_image
 from wharf.deployment.graph import Predictor, Unit
+from wharf.grpc_h2.server import GrpcError, Metadata
 from wharf.orchestrator.payload_log import PayloadLogger
 from wharf.orchestrator.transport import GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
@@ -217,14 +219,16 @@ async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[by
 
 
 class GrpcApi:
-    """``seldon.protos.Seldon`` on the orchestrator: requests enter the walk in the nodes' encoding
-    (passed through as is for gRPC nodes, converted once to JSON for REST nodes)."""
+    """``seldon.protos.Seldon`` on the orchestrator (served by :mod:`wharf.grpc_h2`): requests
+    enter the walk in the nodes' encoding (passed through as is for gRPC nodes, converted once to
+    JSON for REST nodes)."""
+
+    SERVICE = "seldon.protos.Seldon"
 
     def __init__(self, orch: Orchestrator) -> None:
         self.orch = orch
 
-    async def _run(self, context: grpc.aio.ServicerContext, work: Callable[[Walk], Awaitable[bytes]], reply: Any) -> Any:
-        metadata = dict(context.invocation_metadata() or ())
+    async def _run(self, metadata: Metadata, work: Callable[[Walk], Awaitable[bytes]]) -> bytes:
         walk = self.orch.new_walk(metadata.get("seldon-puid"), metadata.get("seldon-skip-logging"))
         try:
             answer = await work(walk)
@@ -235,18 +239,18 @@ class GrpcApi:
                 info = status.get("info") or info
             except (orjson.JSONDecodeError, AttributeError):
                 pass
-            await context.abort(getattr(grpc.StatusCode, grpc_code_name(exc.status)), f"node {exc.node!r}: {info}")
-        return self.orch.wire.to_proto(answer, reply)
+            raise GrpcError(_code(grpc_code_name(exc.status)), f"node {exc.node!r}: {info}") from None
+        return self.orch.wire.to_proto(answer, pb.SeldonMessage()).SerializeToString()
 
-    async def predict(self, request: pb.SeldonMessage, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
-        body = self.orch.wire.from_proto(request)
-        return await self._run(context, lambda w: self.orch.walker.predict(body, w), pb.SeldonMessage())
+    async def predict(self, data: bytes, metadata: Metadata) -> bytes:
+        body = self.orch.wire.from_proto(_parse(pb.SeldonMessage, data))
+        return await self._run(metadata, lambda w: self.orch.walker.predict(body, w))
 
-    async def feedback(self, request: pb.Feedback, context: grpc.aio.ServicerContext) -> pb.SeldonMessage:
-        body = self.orch.wire.from_proto(request)
-        return await self._run(context, lambda w: self.orch.walker.feedback(body, w), pb.SeldonMessage())
+    async def feedback(self, data: bytes, metadata: Metadata) -> bytes:
+        body = self.orch.wire.from_proto(_parse(pb.Feedback, data))
+        return await self._run(metadata, lambda w: self.orch.walker.feedback(body, w))
 
-    async def graph_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> pb.SeldonGraphMetadata:
+    async def graph_metadata(self, data: bytes, metadata: Metadata) -> bytes:
         meta = await self.orch.graph_metadata()
         out = pb.SeldonGraphMetadata(name=meta["name"])
         for name, model in meta["models"].items():
@@ -254,27 +258,31 @@ class GrpcApi:
         for key, field in (("graphinputs", out.inputs), ("graphoutputs", out.outputs)):
             for item in meta[key]:
                 json_format.ParseDict(item, field.add(), ignore_unknown_fields=True)
-        return out
+        return out.SerializeToString()
 
-    async def model_metadata(self, request: pb.SeldonModelMetadataRequest, context: grpc.aio.ServicerContext) -> Any:
-        unit = self.orch.units.get(request.name)
+    async def model_metadata(self, data: bytes, metadata: Metadata) -> bytes:
+        name = _parse(pb.SeldonModelMetadataRequest, data).name
+        unit = self.orch.units.get(name)
         if unit is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no node {request.name!r}")
+            raise GrpcError(_code("NOT_FOUND"), f"no node {name!r}")
         status, body = await self.orch.transport.get(unit, "/metadata")
         if status != 200:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, body.decode(errors="replace"))
-        return json_format.Parse(body, pb.SeldonModelMetadata(), ignore_unknown_fields=True)
+            raise GrpcError(_code("UNAVAILABLE"), body.decode(errors="replace"))
+        return json_format.Parse(body, pb.SeldonModelMetadata(), ignore_unknown_fields=True).SerializeToString()
 
-    def handler(self) -> grpc.GenericRpcHandler:
-        from google.protobuf import empty_pb2
+    def methods(self) -> dict[str, Callable[[bytes, Metadata], Awaitable[bytes]]]:
+        return {f"/{self.SERVICE}/{name}": fn for name, fn in (
+            ("Predict", self.predict), ("SendFeedback", self.feedback),
+            ("ModelMetadata", self.model_metadata), ("GraphMetadata", self.graph_metadata))}
 
-        def rpc(fn: Callable, request_type: Any) -> grpc.RpcMethodHandler:
-            return grpc.unary_unary_rpc_method_handler(fn, request_deserializer=request_type.FromString,
-                                                       response_serializer=lambda m: m.SerializeToString())
 
-        return grpc.method_handlers_generic_handler("seldon.protos.Seldon", {
-            "Predict": rpc(self.predict, pb.SeldonMessage),
-            "SendFeedback": rpc(self.feedback, pb.Feedback),
-            "ModelMetadata": rpc(self.model_metadata, pb.SeldonModelMetadataRequest),
-            "GraphMetadata": rpc(self.graph_metadata, empty_pb2.Empty),
-        })
+def _code(name: str) -> int:
+    return getattr(grpc.StatusCode, name).value[0]
+
+
+def _parse(message_type: Any, data: bytes) -> Any:
+    try:
+        return message_type.FromString(data)
+    except DecodeError as exc:
+        raise GrpcError(_code("INVALID_ARGUMENT"),
+                        f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}") from None

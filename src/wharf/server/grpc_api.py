@@ -19,19 +19,16 @@ from typing import Any, Awaitable, Callable
 import grpc
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import DecodeError
-from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 from wharf.component.model import Component
 from wharf.component.wire import PROTO
+from wharf.grpc_h2.reflection import reflection_method
 from wharf.grpc_h2.server import GrpcError, GrpcServer, Metadata, UnaryHandler
 from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error, grpc_code_name
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.server.state import WorkerState
 
 log = logging.getLogger(__name__)
-
-REFLECTION = "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
-
 
 def status_code(http_status: int) -> int:
     """The numeric gRPC code for an HTTP status, through the table REST and gRPC share."""
@@ -137,19 +134,6 @@ class ComponentServicer:
         return out
 
 
-def reflection_handler(service_names: list[str]) -> Callable[[bytes], bytes]:
-    """Server reflection, one answer per request message (what grpcurl and grpcio-tools send)."""
-    servicer = reflection.ReflectionServicer([*service_names, reflection.SERVICE_NAME])
-
-    def answer(data: bytes) -> bytes:
-        request = reflection_pb2.ServerReflectionRequest.FromString(data)
-        return next(servicer.ServerReflectionInfo(iter([request]), None)).SerializeToString()
-
-    return answer
-
-
 def build_server(servicer: ComponentServicer, max_message_bytes: int | None) -> GrpcServer:
     methods = servicer.methods()
-    services = sorted({path.split("/")[1] for path in methods})
-    return GrpcServer(methods, {REFLECTION: reflection_handler(services)}, max_receive_bytes=max_message_bytes)
-
+    return GrpcServer(methods, reflection_method(methods), max_receive_bytes=max_message_bytes)
