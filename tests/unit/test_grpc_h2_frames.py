@@ -78,3 +78,27 @@ def test_padding_is_stripped_and_bad_padding_refused() -> None:
     assert f.strip_padding(0, b"\x03abc") == b"\x03abc"
     with pytest.raises(f.ProtocolError, match="padding"):
         f.strip_padding(f.PADDED, b"\x09abc")
+
+
+def test_request_header_block_decodes_to_a_grpc_request() -> None:
+    block = f.request_headers("/seldon.protos.Model/Predict", "node:5000", 2.5, (("X-Tenant", "blue"),))
+    assert decode(block) == [
+        (":method", "POST"), (":scheme", "http"), (":path", "/seldon.protos.Model/Predict"),
+        (":authority", "node:5000"), ("content-type", "application/grpc"), ("te", "trailers"),
+        ("grpc-timeout", "2500m"), ("x-tenant", "blue")]
+
+
+@pytest.mark.parametrize(("seconds", "value"), [(0.0001, b"1m"), (1.5, b"1500m"), (99_999.999, b"99999999m"),
+                                                (10**6, b"1000000S")])
+def test_grpc_timeout_fits_eight_digits(seconds: float, value: bytes) -> None:
+    assert f.grpc_timeout(seconds) == value
+
+
+def test_compressed_messages_are_inflated_or_refused() -> None:
+    import gzip
+
+    assert f.message_payload(f.Message(True, gzip.compress(b"abc")), "gzip") == b"abc"
+    with pytest.raises(f.GrpcError) as err:
+        f.message_payload(f.Message(True, b"??"), "snappy")
+    assert err.value.code == 12 and "snappy" in err.value.message
+    assert f.percent_decode("100%25 %E2%9C%97") == "100% ✗"
