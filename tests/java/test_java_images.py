@@ -277,3 +277,38 @@ def test_real_s2i_builds_with_the_runtime_image(client, images, tmp_path: Path) 
             container.remove(force=True)
     finally:
         client.images.remove(tag, force=True, noprune=True)
+
+
+def test_orchestrators_grpc_client_talks_to_the_java_wrapper(iris_container) -> None:
+    """grpc-java (Netty) on the other end of wharf.grpc_h2's client: the orchestrator's calls to a
+    Java node over gRPC, including a request larger than grpc-java's 1 MB initial window."""
+    import asyncio
+
+    from google.protobuf import json_format
+
+    from wharf.grpc_h2.client import Channel, GrpcError
+    from wharf.protocol.pb import prediction_pb2 as pb
+
+    async def main() -> None:
+        channel = Channel("127.0.0.1", int(iris_container["5000"]))
+        request = json_format.ParseDict({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}, pb.SeldonMessage())
+        replies = await asyncio.gather(*(channel.unary("/seldon.protos.Model/Predict", request.SerializeToString(),
+                                                       timeout_s=20) for _ in range(20)))
+        for raw in replies:
+            reply = pb.SeldonMessage.FromString(raw)
+            assert list(reply.data.names) == ["setosa", "versicolor", "virginica"]
+            assert reply.data.ndarray.values[0].list_value.values[0].number_value > 0.9
+        rows = [[5.1, 3.5, 1.4, 0.2]] * 30_000  # ~1.4 MB of protobuf
+        big = json_format.ParseDict({"data": {"ndarray": rows}}, pb.SeldonMessage()).SerializeToString()
+        assert len(big) > 1_100_000
+        reply = pb.SeldonMessage.FromString(await channel.unary("/seldon.protos.Model/Predict", big, timeout_s=60))
+        assert len(reply.data.ndarray.values) == 30_000
+        try:
+            await channel.unary("/seldon.protos.Model/Nope", b"", timeout_s=10)
+        except GrpcError as err:
+            assert err.code == 12
+        else:
+            raise AssertionError("an unknown method must fail")
+        await channel.close()
+
+    asyncio.run(main())
