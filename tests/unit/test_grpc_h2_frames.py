@@ -102,3 +102,18 @@ def test_compressed_messages_are_inflated_or_refused() -> None:
         f.message_payload(f.Message(True, b"??"), "snappy")
     assert err.value.code == 12 and "snappy" in err.value.message
     assert f.percent_decode("100%25 %E2%9C%97") == "100% ✗"
+
+
+def test_remembered_header_blocks_follow_the_peers_table() -> None:
+    """The same indexed bytes mean other headers once the peer's table changed: never a stale answer."""
+    from wharf.grpc_h2.connection import H2Endpoint
+
+    peer, ours = hpack.Encoder(), H2Endpoint()
+    assert ours._decode(peer.encode([("x-a", "1")], huffman=False)) == [("x-a", "1")]
+    indexed = peer.encode([("x-a", "1")])  # now a one-byte reference to dynamic entry 62
+    assert len(indexed) == 1
+    assert ours._decode(indexed) == [("x-a", "1")]
+    assert ours.decoded == {indexed: [("x-a", "1")]}  # remembered: the table did not change
+    ours._decode(peer.encode([("x-b", "2")]))  # entry 62 is now x-b: 2
+    assert ours.decoded == {}
+    assert ours._decode(indexed) == [("x-b", "2")]

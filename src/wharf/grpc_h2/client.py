@@ -193,14 +193,21 @@ class Channel:
                     timeout_s: float | None = None) -> bytes:
         conn = await self._connection()
         call = conn.start(path, payload, metadata, timeout_s)
+        # a timer, not asyncio.wait_for: that wraps every call in a task of its own
+        timer = asyncio.get_running_loop().call_later(timeout_s, self._expire, conn, call, timeout_s) if timeout_s else None
         try:
-            return await asyncio.wait_for(call.future, timeout_s) if timeout_s else await call.future
-        except asyncio.TimeoutError:
-            conn.cancel(call)
-            raise GrpcError(DEADLINE_EXCEEDED, f"no answer from {self.target} within {timeout_s} s") from None
+            return await call.future
         except asyncio.CancelledError:  # our caller gave up: tell the node to stop too
             conn.cancel(call)
             raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _expire(self, conn: _ClientConnection, call: _Call, timeout_s: float) -> None:
+        if not call.future.done():
+            conn.cancel(call)
+            call.future.set_exception(GrpcError(DEADLINE_EXCEEDED, f"no answer from {self.target} within {timeout_s} s"))
 
     async def close(self) -> None:
         if self._conn is not None and self._conn.transport is not None:

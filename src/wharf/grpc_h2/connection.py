@@ -19,6 +19,7 @@ from wharf.grpc_h2 import frames as f
 log = logging.getLogger(__name__)
 
 _WINDOW_TOPUP = 1 << 30  # give the peer its connection window back after this many bytes
+_DECODED_CACHE = 256  # header blocks remembered per connection
 
 
 class H2Stream:
@@ -39,6 +40,7 @@ class H2Endpoint(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.decoder = hpack.Decoder()
+        self.decoded: dict[bytes, list[tuple[str, str]]] = {}
         self.streams: dict[int, Any] = {}
         self.preface_seen = self.client_side  # only a server waits for the client's preface
         self.buf = b""
@@ -67,13 +69,20 @@ class H2Endpoint(asyncio.Protocol):
             self._receive(data)
         except f.ProtocolError as exc:
             log.warning("HTTP/2 connection closed: %s", exc)
-            self.out.append(f.goaway(self.last_peer_stream(), exc.code, str(exc)))
-            self._flush_out()
-            self.transport.close()
+            self._abort(exc.code, str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - a bug here must cost one connection, not the process
+            log.exception("HTTP/2 connection closed after an internal error")
+            self._abort(f.INTERNAL_ERROR, f"internal error: {type(exc).__name__}")
             return
         self._flush_out()
         if self.close_after_flush:
             self.transport.close()
+
+    def _abort(self, code: int, message: str) -> None:
+        self.out = (self.out or []) + [f.goaway(self.last_peer_stream(), code, message)]
+        self._flush_out()
+        self.transport.close()
 
     def last_peer_stream(self) -> int:
         return 0
@@ -187,11 +196,30 @@ class H2Endpoint(asyncio.Protocol):
             self._on_header_block(sid, first_flags, b"".join(parts))
 
     def _on_header_block(self, stream_id: int, flags: int, block: bytes) -> None:
+        headers = self.decoded.get(block)
+        if headers is None:
+            headers = self._decode(block)
+        self.on_header_block(stream_id, flags, headers)
+
+    def _decode(self, block: bytes) -> list[tuple[str, str]]:
+        """Decode with the ``hpack`` library, remembering blocks that leave the table unchanged.
+
+        Peers send the same few blocks over and over (fully indexed once their table is warm; ours
+        never index at all), and the same bytes against the same table mean the same headers. Any
+        block that changes the table clears what was remembered.
+        """
+        table = self.decoder.header_table
+        before = (table.dynamic_entries[0] if table.dynamic_entries else None, len(table.dynamic_entries), table.maxsize)
         try:  # always decoded, even for a stream we drop: the HPACK table must stay in step
             headers = self.decoder.decode(block)
         except hpack.HPACKError as exc:
             raise f.ProtocolError(f"bad header block: {exc}", f.COMPRESSION_ERROR) from exc
-        self.on_header_block(stream_id, flags, headers)
+        after = (table.dynamic_entries[0] if table.dynamic_entries else None, len(table.dynamic_entries), table.maxsize)
+        if after[0] is not before[0] or after[1:] != before[1:]:
+            self.decoded.clear()
+        elif len(self.decoded) < _DECODED_CACHE:
+            self.decoded[block] = headers
+        return headers
 
     def _on_data(self, stream_id: int, flags: int, payload: bytes, length: int) -> None:
         self.received_unacked += length

@@ -111,8 +111,10 @@ class GrpcConnection(H2Endpoint):
                 existing.remote_closed = True
                 self._end_of_request(existing)
             return
-        if stream_id % 2 == 0 or stream_id <= self.last_stream_id:
-            raise f.ProtocolError(f"stream id {stream_id} is not a new client stream")
+        if stream_id % 2 == 0:
+            raise f.ProtocolError(f"stream id {stream_id} is not a client stream")
+        if stream_id <= self.last_stream_id:
+            return  # a stream we already closed: frames the client sent before it knew are ignored
         self.last_stream_id = stream_id
         if self.going_away:
             self.emit(f.rst_stream(stream_id, f.REFUSED_STREAM))
