@@ -9,6 +9,8 @@ external API, and prints:
 - per-hop overhead at p50 = (p50 of the chain - n x p50 of the direct call) / n
 - marginal cost of one more node (slope of p50 from 1 to 5 nodes)
 - 3-node throughput as a share of the direct component's
+- CPU per request of each process of the 3-node chains under load (from /proc), against what
+  all CPUs allow per request at 40 % of the direct call's rate
 
 Every server is a real process started and stopped here, one component worker each, so the
 direct call and the graph get the same per-node capacity. Run from the repo's venv:
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -47,6 +50,36 @@ def chain_sdep(n: int, transport: str) -> str:
         "spec": {"transport": transport, "predictors": [
             {"name": "main", "componentSpecs": [{"spec": {"containers": containers}}], "graph": node}]},
     })
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid`` and every live descendant (component workers), from /proc."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents[int(entry)] = int(fields[1])
+            times[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, grew = {pid}, True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in tree} - tree
+        tree |= more
+        grew = bool(more)
+    return sum(times.get(p, 0.0) for p in tree)
+
+
+def cpu_per_request(graph: LocalGraph, port: int, lua: Path, duration: float) -> dict:
+    """One loaded wrk run; CPU microseconds per request for the orchestrator and for each node."""
+    pids = graph.process_ids()
+    before = {name: tree_cpu_s(pid) for name, pid in pids.items()}
+    run = run_wrk(port, lua, duration, 32, 1)
+    requests = run["rps"] * duration
+    return {name: (tree_cpu_s(pid) - before[name]) / requests * 1e6 for name, pid in pids.items()}
 
 
 def measure(port: int, lua: Path, duration: float, runs: int) -> dict:
@@ -82,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                                    grpc_port=free_port(), out=lambda _line: None)
                 with graph:
                     figures = measure(graph.http_port, lua, args.duration, args.runs)
+                    if n == 3:
+                        figures["cpu_us_per_request"] = cpu_per_request(graph, graph.http_port, lua, args.duration)
                 results[f"{transport}-{n}"] = figures
                 print(f"chain of {n} over {transport:<4}       p50 {figures['p50_ms']:.3f} ms  {figures['rps']:8.0f} req/s"
                       f"  errors {figures['errors']}")
@@ -93,6 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         share = results[f"{transport}-3"]["rps"] / direct["rps"]
         print(f"{transport:<10}  {' / '.join(f'{h:.3f}' for h in per_hop)} ms    {slope:.3f} ms         {share:.0%}")
         results[f"{transport}-summary"] = {"per_hop_ms": per_hop, "marginal_node_ms": slope, "three_node_share": share}
+    print("\nCPU per request in a 3-node chain under load (us; nodes m0..m2, then the orchestrator):")
+    for transport in ("rest", "grpc"):
+        cpu = results[f"{transport}-3"]["cpu_us_per_request"]
+        nodes = sum(v for k, v in cpu.items() if k != "orchestrator")
+        budget = (os.cpu_count() or 1) * 1e6 / (0.4 * direct["rps"])
+        print(f"{transport:<10}  " + "  ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+              + f"   nodes alone {nodes:.0f} us; all CPUs at 40 % of direct allow {budget:.0f} us per request")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0

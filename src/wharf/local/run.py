@@ -130,6 +130,10 @@ class LocalGraph:
         self._tmp = tempfile.TemporaryDirectory(prefix="wharf-run-")
         self._spec = local_predictor_spec(self.file, predictor, self.plans)
 
+    def process_ids(self) -> dict[str, int]:
+        """Name -> pid of the processes started locally (not containers): for CPU accounting."""
+        return {name: proc.pid for name, proc in self._procs if isinstance(proc, subprocess.Popen)}
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
