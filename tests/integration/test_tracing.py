@@ -127,18 +127,25 @@ def test_without_the_extra_tracing_fails_fast_with_the_install_hint(tmp_path) ->
     assert "pip install 'wharf-ml[tracing]'" in done.stderr + done.stdout
 
 
-def test_orchestrator_and_nodes_share_one_trace(tmp_path, collector, monkeypatch) -> None:
+def traced_graph(tmp_path: Path, collector, monkeypatch, transport: str) -> LocalGraph:
+    """A started two-node Echo graph (first -> second), nodes called over ``transport``, traced."""
     for name, value in tracing_env(collector).items():
         monkeypatch.setenv(name, value)  # the local runtime hands its environment to every process
+    endpoint = f"endpoint: {{type: {transport}}}"
     path = tmp_path / "sdep.yaml"
     path.write_text(
         "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: traced}\n"
         "spec:\n  predictors:\n  - name: main\n    componentSpecs:\n    - spec:\n        containers:\n"
         "        - {name: first, env: [{name: MODEL_NAME, value: Echo}]}\n"
         "        - {name: second, env: [{name: MODEL_NAME, value: Echo}]}\n"
-        "    graph:\n      name: first\n      type: MODEL\n      children:\n      - {name: second, type: MODEL}\n")
-    graph = LocalGraph(path, sources={"first": str(GRAPH_MODELS), "second": str(GRAPH_MODELS)},
-                       http_port=free_port(), grpc_port=free_port(), out=lambda line: None).start()
+        f"    graph:\n      name: first\n      type: MODEL\n      {endpoint}\n"
+        f"      children:\n      - {{name: second, type: MODEL, {endpoint}}}\n")
+    return LocalGraph(path, sources={"first": str(GRAPH_MODELS), "second": str(GRAPH_MODELS)},
+                      http_port=free_port(), grpc_port=free_port(), out=lambda line: None).start()
+
+
+def test_orchestrator_and_nodes_share_one_trace(tmp_path, collector, monkeypatch) -> None:
+    graph = traced_graph(tmp_path, collector, monkeypatch, "REST")
     try:
         trace_id = "1" * 32
         req = urllib.request.Request(f"{graph.url}/api/v1.0/predictions", data=orjson.dumps({"data": {"ndarray": [[1.0]]}}),
@@ -161,24 +168,12 @@ def test_orchestrator_and_nodes_share_one_trace(tmp_path, collector, monkeypatch
 
 def test_grpc_graph_orchestrator_span_and_node_spans_share_the_callers_trace(tmp_path, collector, monkeypatch) -> None:
     """The external gRPC API and the calls to gRPC nodes (both wharf.grpc_h2) carry the trace."""
-    for name, value in tracing_env(collector).items():
-        monkeypatch.setenv(name, value)
-    path = tmp_path / "sdep.yaml"
-    path.write_text(
-        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: traced}\n"
-        "spec:\n  predictors:\n  - name: main\n    componentSpecs:\n    - spec:\n        containers:\n"
-        "        - {name: first, env: [{name: MODEL_NAME, value: Echo}]}\n"
-        "        - {name: second, env: [{name: MODEL_NAME, value: Echo}]}\n"
-        "    graph:\n      name: first\n      type: MODEL\n      endpoint: {type: GRPC}\n"
-        "      children:\n      - {name: second, type: MODEL, endpoint: {type: GRPC}}\n")
-    grpc_port = free_port()
-    graph = LocalGraph(path, sources={"first": str(GRAPH_MODELS), "second": str(GRAPH_MODELS)},
-                       http_port=free_port(), grpc_port=grpc_port, out=lambda line: None).start()
+    graph = traced_graph(tmp_path, collector, monkeypatch, "GRPC")
     try:
         trace_id = "2" * 32
         request = pb.SeldonMessage()
         request.data.ndarray.values.add().number_value = 1.0
-        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        with grpc.insecure_channel(f"127.0.0.1:{graph.grpc_port}") as channel:
             pb_grpc.SeldonStub(channel).Predict(request, timeout=10,
                                                 metadata=[("traceparent", f"00-{trace_id}-{PARENT_ID}-01")])
         spans = collector.in_trace(trace_id, 5)
