@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any, Awaitable, Callable, Union
+from typing import Any, Awaitable, Callable, ContextManager, Union
 
 from wharf.grpc_h2 import frames as f
 from wharf.grpc_h2.connection import H2Endpoint, H2Stream
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 Metadata = dict[str, str]
 UnaryHandler = Callable[[bytes, Metadata], Union[bytes, Awaitable[bytes]]]
 StreamHandler = Callable[[bytes], bytes]
+SpanFactory = Callable[[str, Metadata], ContextManager[Any]]
 
 # gRPC status codes used here (the full table is grpc.StatusCode)
 UNKNOWN, INTERNAL, UNIMPLEMENTED, RESOURCE_EXHAUSTED = 2, 13, 12, 8
@@ -207,6 +208,10 @@ class GrpcConnection(H2Endpoint):
             got = "an incomplete message" if rest else f"{len(messages)} messages"
             self._finish(stream, INTERNAL, f"a unary call takes exactly one request message, got {got}")
             return
+        if self.server.span is not None:  # traced: the whole call in one task, inside its span
+            self.in_flight += 1
+            asyncio.ensure_future(self._await_answer(stream, self._traced_call(stream, messages[0])))
+            return
         try:
             result = stream.handler(f.message_payload(messages[0], stream.encoding), stream.metadata)
         except GrpcError as exc:
@@ -221,6 +226,11 @@ class GrpcConnection(H2Endpoint):
         else:
             self.in_flight += 1
             asyncio.ensure_future(self._await_answer(stream, result))
+
+    async def _traced_call(self, stream: _Stream, message: f.Message) -> bytes:
+        with self.server.span(stream.path, stream.metadata):
+            result = stream.handler(f.message_payload(message, stream.encoding), stream.metadata)
+            return result if type(result) is bytes else await result
 
     async def _await_answer(self, stream: _Stream, pending: Awaitable[bytes]) -> None:
         try:
@@ -299,8 +309,11 @@ class GrpcConnection(H2Endpoint):
 
 class GrpcServer:
     def __init__(self, unary: dict[str, UnaryHandler], streaming: dict[str, StreamHandler] | None = None,
-                 max_receive_bytes: int | None = None) -> None:
+                 max_receive_bytes: int | None = None, span: SpanFactory | None = None) -> None:
+        """``span(path, metadata)``, when given, is a context manager around every unary call
+        (tracing); an exception leaving it carries the call's status as ``.code``."""
         self.unary = unary
+        self.span = span
         self.streaming = streaming or {}
         self.max_receive_bytes = max_receive_bytes or DEFAULT_MAX_RECEIVE
         self.connections: set[GrpcConnection] = set()

@@ -13,7 +13,6 @@ import time
 import uuid
 from typing import Any, Awaitable, Callable
 
-import grpc
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
@@ -26,7 +25,7 @@ from wharf.orchestrator.payload_log import PayloadLogger
 from wharf.orchestrator.transport import GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
 from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE
-from wharf.protocol.errors import grpc_code_name
+from wharf.protocol.errors import GRPC_CODES, grpc_code
 from wharf.protocol.pb import prediction_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -239,7 +238,7 @@ class GrpcApi:
                 info = status.get("info") or info
             except (orjson.JSONDecodeError, AttributeError):
                 pass
-            raise GrpcError(_code(grpc_code_name(exc.status)), f"node {exc.node!r}: {info}") from None
+            raise GrpcError(grpc_code(exc.status), f"node {exc.node!r}: {info}") from None
         return self.orch.wire.to_proto(answer, pb.SeldonMessage()).SerializeToString()
 
     async def predict(self, data: bytes, metadata: Metadata) -> bytes:
@@ -264,10 +263,10 @@ class GrpcApi:
         name = _parse(pb.SeldonModelMetadataRequest, data).name
         unit = self.orch.units.get(name)
         if unit is None:
-            raise GrpcError(_code("NOT_FOUND"), f"no node {name!r}")
+            raise GrpcError(GRPC_CODES["NOT_FOUND"], f"no node {name!r}")
         status, body = await self.orch.transport.get(unit, "/metadata")
         if status != 200:
-            raise GrpcError(_code("UNAVAILABLE"), body.decode(errors="replace"))
+            raise GrpcError(GRPC_CODES["UNAVAILABLE"], body.decode(errors="replace"))
         return json_format.Parse(body, pb.SeldonModelMetadata(), ignore_unknown_fields=True).SerializeToString()
 
     def methods(self) -> dict[str, Callable[[bytes, Metadata], Awaitable[bytes]]]:
@@ -276,13 +275,9 @@ class GrpcApi:
             ("ModelMetadata", self.model_metadata), ("GraphMetadata", self.graph_metadata))}
 
 
-def _code(name: str) -> int:
-    return getattr(grpc.StatusCode, name).value[0]
-
-
 def _parse(message_type: Any, data: bytes) -> Any:
     try:
         return message_type.FromString(data)
     except DecodeError as exc:
-        raise GrpcError(_code("INVALID_ARGUMENT"),
+        raise GrpcError(GRPC_CODES["INVALID_ARGUMENT"],
                         f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}") from None

@@ -8,19 +8,18 @@ import logging
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import uvicorn
 
 from wharf.deployment.graph import Predictor
 from wharf.grpc_h2.reflection import reflection_method
-from wharf.grpc_h2.server import GrpcServer, Metadata
+from wharf.grpc_h2.server import GrpcServer
 from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi, calls_nodes_over_grpc
 from wharf.server.http_protocol import OneWriteHttpProtocol
 
 if TYPE_CHECKING:
     from wharf.orchestrator.kafka import KafkaServer, KafkaSettings
-    from wharf.tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +71,6 @@ async def _stop_kafka(consumer: "KafkaServer", task: asyncio.Task, graceful_time
         raise ConnectionError(f"the Kafka consumer stopped: {task.exception()}") from task.exception()
 
 
-def _traced(tracer: "Tracing", path: str,
-            fn: Callable[[bytes, Metadata], Awaitable[bytes]]) -> Callable[[bytes, Metadata], Awaitable[bytes]]:
-    async def handler(data: bytes, metadata: Metadata) -> bytes:
-        with tracer.grpc_server_span(path, metadata):
-            return await fn(data, metadata)
-    return handler
-
-
 async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
                 prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
                 transport: str | None = None, tracing: bool = False, kafka: "KafkaSettings | None" = None) -> None:
@@ -102,9 +93,8 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                                     timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout,
                                     proxy_headers=False, server_header=False))  # see server/worker.py
     methods = GrpcApi(orch).methods()
-    if tracer is not None:
-        methods = {path: _traced(tracer, path, fn) for path, fn in methods.items()}
-    grpc_server = GrpcServer(methods, reflection_method(methods), max_receive_bytes=2**31 - 1)
+    grpc_server = GrpcServer(methods, reflection_method(methods), max_receive_bytes=2**31 - 1,
+                             span=tracer.grpc_server_span if tracer else None)
     await grpc_server.start(host, grpc_port, reuse_port=False)  # one process: a taken port must fail
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

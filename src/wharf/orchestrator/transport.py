@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from typing import Any, Callable, ContextManager
 
-import grpc
 import orjson
 from google.protobuf import json_format
 
@@ -15,7 +14,7 @@ from wharf.deployment.graph import Unit
 from wharf.grpc_h2.client import DEADLINE_EXCEEDED, UNAVAILABLE, Channel, GrpcError, NotSent
 from wharf.orchestrator.http1 import Http1Pool, NodeTimeout, NodeUnreachable
 from wharf.orchestrator.walker import failure
-from wharf.protocol.errors import http_status_for_grpc
+from wharf.protocol.errors import GRPC_CODE_NAMES, http_status_for_grpc
 from wharf.protocol.pb import prediction_pb2 as pb
 
 _JSON = "application/json"
@@ -128,14 +127,13 @@ class GrpcTransport:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failure(self, unit: Unit, channel: Channel, err: GrpcError) -> tuple[int, bytes]:
-        name = _CODE_NAMES.get(err.code, "UNKNOWN")
-        status = http_status_for_grpc(name)
+        status = http_status_for_grpc(err.code)
         if err.code == DEADLINE_EXCEEDED:
             info = f"node {unit.name!r} ({channel.target}) did not answer within {self.timeout_s} s"
         elif err.code == UNAVAILABLE:
             info = f"node {unit.name!r} ({channel.target}) is unreachable: {err.message}"
         else:
-            info = err.message or name
+            info = err.message or GRPC_CODE_NAMES.get(err.code, f"gRPC status {err.code}")
         return status, failure(status, info)
 
     async def get(self, unit: Unit, path: str) -> tuple[int, bytes]:
@@ -145,9 +143,7 @@ class GrpcTransport:
         try:
             reply = await channel.unary("/seldon.protos.Model/Metadata", b"", (), self.timeout_s or 10)
         except GrpcError as err:
-            status = http_status_for_grpc(_CODE_NAMES.get(err.code, "UNKNOWN"))
+            status = http_status_for_grpc(err.code)
             return status, failure(status, f"node {unit.name!r} ({channel.target}): {err.message}")
         return 200, orjson.dumps(json_format.MessageToDict(pb.SeldonModelMetadata.FromString(reply)))
 
-
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}

@@ -81,16 +81,26 @@ _GRPC_BY_HTTP = {
 }
 
 
-def grpc_code_name(http_status: int) -> str:
-    """Name of the ``grpc.StatusCode`` member for an HTTP status."""
+# gRPC's status codes by name (grpc/doc/statuscodes.md)
+GRPC_CODES = {
+    "OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5,
+    "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9,
+    "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14,
+    "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
+}
+GRPC_CODE_NAMES = {code: name for name, code in GRPC_CODES.items()}
+
+
+def grpc_code(http_status: int) -> int:
+    """The gRPC status code a failure with this HTTP status is answered with."""
     if http_status in _GRPC_BY_HTTP:
-        return _GRPC_BY_HTTP[http_status]
-    return "INVALID_ARGUMENT" if 400 <= http_status < 500 else "INTERNAL"
+        return GRPC_CODES[_GRPC_BY_HTTP[http_status]]
+    return GRPC_CODES["INVALID_ARGUMENT" if 400 <= http_status < 500 else "INTERNAL"]
 
 
-_HTTP_BY_GRPC = {name: status for status, name in _GRPC_BY_HTTP.items()}
+_HTTP_BY_GRPC = {GRPC_CODES[name]: status for status, name in _GRPC_BY_HTTP.items()}
 
 
-def http_status_for_grpc(code_name: str) -> int:
-    """The HTTP status for a ``grpc.StatusCode`` member name (the reverse of ``grpc_code_name``)."""
-    return _HTTP_BY_GRPC.get(code_name, 500)
+def http_status_for_grpc(code: int) -> int:
+    """The HTTP status for a gRPC status code (the reverse of ``grpc_code``)."""
+    return _HTTP_BY_GRPC.get(code, 500)

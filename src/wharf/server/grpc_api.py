@@ -16,7 +16,6 @@ import time
 from concurrent.futures import Executor
 from typing import Any, Awaitable, Callable
 
-import grpc
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import DecodeError
 
@@ -24,27 +23,21 @@ from wharf.component.model import Component
 from wharf.component.wire import PROTO
 from wharf.grpc_h2.reflection import reflection_method
 from wharf.grpc_h2.server import GrpcError, GrpcServer, Metadata, UnaryHandler
-from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error, grpc_code_name
+from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error, grpc_code
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.server.state import WorkerState
 
 log = logging.getLogger(__name__)
 
-def status_code(http_status: int) -> int:
-    """The numeric gRPC code for an HTTP status, through the table REST and gRPC share."""
-    return getattr(grpc.StatusCode, grpc_code_name(http_status)).value[0]
-
-
 class ComponentServicer:
     def __init__(self, component: Component, state: WorkerState, observer: Any,
-                 pool: Executor | None = None, tracing: Any = None) -> None:
+                 pool: Executor | None = None) -> None:
         self.component = component
         self.state = state
         self.observer = observer
         self.pool = pool
-        self.tracing = tracing
 
-    def _unary(self, path: str, label: str, request_type: Any, call: Callable[[Any], Any]) -> UnaryHandler:
+    def _unary(self, label: str, request_type: Any, call: Callable[[Any], Any]) -> UnaryHandler:
         state, observer, pool = self.state, self.observer, self.pool
         parse = request_type.FromString
 
@@ -64,7 +57,7 @@ class ComponentServicer:
                 code = err.status_code
                 if code >= 500:
                     log.error("gRPC %s failed: %s", label, exc, exc_info=not isinstance(exc, MicroserviceError))
-                raise GrpcError(status_code(code), err.message) from None
+                raise GrpcError(grpc_code(code), err.message) from None
             finally:
                 state.served += 1
                 observer.observe_request(label, code, time.perf_counter() - started)
@@ -80,21 +73,7 @@ class ComponentServicer:
                 return answer(data)  # the common case: no task, the answer leaves in this turn
             return later(data)
 
-        if self.tracing is None:
-            return handler
-        span = self.tracing.grpc_server_span
-
-        def traced(data: bytes, metadata: Metadata) -> bytes | Awaitable[bytes]:
-            if pool is None and state.loaded.is_set():
-                with span(path, metadata):
-                    return answer(data)
-
-            async def run() -> bytes:
-                with span(path, metadata):
-                    return await later(data)
-            return run()
-
-        return traced
+        return handler
 
     def _metadata(self, _request: Any) -> pb.SeldonModelMetadata:
         return json_format.ParseDict(self.component.require_metadata(), pb.SeldonModelMetadata(), ignore_unknown_fields=True)
@@ -129,11 +108,11 @@ class ComponentServicer:
         out: dict[str, UnaryHandler] = {}
         for service, names in services.items():
             for name in names:
-                path = f"/seldon.protos.{service}/{name}"
-                out[path] = self._unary(path, *calls[name])
+                out[f"/seldon.protos.{service}/{name}"] = self._unary(*calls[name])
         return out
 
 
-def build_server(servicer: ComponentServicer, max_message_bytes: int | None) -> GrpcServer:
+def build_server(servicer: ComponentServicer, max_message_bytes: int | None, tracing: Any = None) -> GrpcServer:
     methods = servicer.methods()
-    return GrpcServer(methods, reflection_method(methods), max_receive_bytes=max_message_bytes)
+    return GrpcServer(methods, reflection_method(methods), max_receive_bytes=max_message_bytes,
+                      span=tracing.grpc_server_span if tracing is not None else None)

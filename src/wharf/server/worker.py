@@ -66,8 +66,8 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     ))
     grpc_server = None
     if config.grpc_enabled:
-        grpc_server = build_server(ComponentServicer(component, state, sink, pool=app_pool, tracing=tracing),
-                                   config.max_message_bytes)
+        grpc_server = build_server(ComponentServicer(component, state, sink, pool=app_pool),
+                                   config.max_message_bytes, tracing)
         try:
             await grpc_server.start(config.host, config.grpc_port)
         except OSError as exc:
