@@ -214,18 +214,22 @@ class GrpcConnection(H2Endpoint):
             return
         try:
             result = stream.handler(f.message_payload(messages[0], stream.encoding), stream.metadata)
-        except GrpcError as exc:
-            self._finish(stream, exc.code, exc.message)
-            return
-        except Exception as exc:  # noqa: BLE001 - a handler bug is the caller's UNKNOWN, not our crash
-            log.exception("gRPC %s failed", stream.path)
-            self._finish(stream, UNKNOWN, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the caller gets a status, we carry on
+            self._failed(stream, exc)
             return
         if type(result) is bytes:
             self._answer(stream, result)
         else:
             self.in_flight += 1
             asyncio.ensure_future(self._await_answer(stream, result))
+
+    def _failed(self, stream: _Stream, exc: Exception) -> None:
+        """A handler's GrpcError is its status; anything else is a bug: UNKNOWN, and logged."""
+        if isinstance(exc, GrpcError):
+            self._finish(stream, exc.code, exc.message)
+        else:
+            log.error("gRPC %s failed", stream.path, exc_info=exc)
+            self._finish(stream, UNKNOWN, f"{type(exc).__name__}: {exc}")
 
     async def _traced_call(self, stream: _Stream, message: f.Message) -> bytes:
         with self.server.span(stream.path, stream.metadata):
@@ -235,11 +239,8 @@ class GrpcConnection(H2Endpoint):
     async def _await_answer(self, stream: _Stream, pending: Awaitable[bytes]) -> None:
         try:
             result = await pending
-        except GrpcError as exc:
-            self._finish(stream, exc.code, exc.message)
         except Exception as exc:  # noqa: BLE001
-            log.exception("gRPC %s failed", stream.path)
-            self._finish(stream, UNKNOWN, f"{type(exc).__name__}: {exc}")
+            self._failed(stream, exc)
         else:
             self._answer(stream, result)
         finally:
@@ -249,12 +250,8 @@ class GrpcConnection(H2Endpoint):
     def _answer_stream_message(self, stream: _Stream, message: f.Message) -> None:
         try:
             answer = stream.handler(f.message_payload(message, stream.encoding))
-        except GrpcError as exc:
-            self._finish(stream, exc.code, exc.message)
-            return
         except Exception as exc:  # noqa: BLE001
-            log.exception("gRPC %s failed", stream.path)
-            self._finish(stream, UNKNOWN, f"{type(exc).__name__}: {exc}")
+            self._failed(stream, exc)
             return
         if not stream.headers_sent:
             stream.headers_sent = True
