@@ -29,6 +29,7 @@ from wharf.server.state import WorkerState
 
 log = logging.getLogger(__name__)
 
+
 class ComponentServicer:
     def __init__(self, component: Component, state: WorkerState, observer: Any,
                  pool: Executor | None = None) -> None:
