@@ -95,6 +95,10 @@ def controller_manager_args(work: Path) -> list[str]:
             # lifts the not-ready taint from a (KWOK) node once the node reports Ready
             "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,"
             "-persistentvolume-binder,-attachdetach,-persistentvolume-expander",
+            # KWOK's fake nodes never fail, but its heartbeats can lag on a loaded 2-CPU machine; the
+            # default 40 s grace then marks the node NotReady and a ct-style install sees its
+            # Deployment go unavailable mid-check (seen once in CI). Only real failures matter here.
+            "--node-monitor-grace-period=10m",
             "--v=1"]
 
 
