@@ -127,6 +127,13 @@ def test_without_the_extra_tracing_fails_fast_with_the_install_hint(tmp_path) ->
     assert "pip install 'wharf-ml[tracing]'" in done.stderr + done.stdout
 
 
+def spans_by_service(spans: list[tuple[str, object]]) -> dict[str, list]:
+    by_service: dict[str, list] = {}
+    for svc, span in spans:
+        by_service.setdefault(svc, []).append(span)
+    return by_service
+
+
 def traced_graph(tmp_path: Path, collector, monkeypatch, transport: str) -> LocalGraph:
     """A started two-node Echo graph (first -> second), nodes called over ``transport``, traced."""
     for name, value in tracing_env(collector).items():
@@ -156,9 +163,7 @@ def test_orchestrator_and_nodes_share_one_trace(tmp_path, collector, monkeypatch
         spans = collector.in_trace(trace_id, 3)
     finally:
         graph.stop()
-    by_service: dict[str, list] = {}
-    for svc, span in spans:
-        by_service.setdefault(svc, []).append(span)
+    by_service = spans_by_service(spans)
     assert {"traced-main", "first", "second"} <= set(by_service)
     # each node's server span is the child of one of the orchestrator's spans (its outgoing call)
     orchestrator_ids = {s.span_id for s in by_service["traced-main"]}
@@ -179,9 +184,7 @@ def test_grpc_graph_orchestrator_span_and_node_spans_share_the_callers_trace(tmp
         spans = collector.in_trace(trace_id, 5)
     finally:
         graph.stop()
-    by_service: dict[str, list] = {}
-    for svc, span in spans:
-        by_service.setdefault(svc, []).append(span)
+    by_service = spans_by_service(spans)
     entry = [s for s in by_service["traced-main"] if s.name == "/seldon.protos.Seldon/Predict"]
     assert len(entry) == 1 and entry[0].parent_span_id.hex() == PARENT_ID
     calls = [s for s in by_service["traced-main"] if s.name == "/seldon.protos.Model/Predict"]
