@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from typing import Any, Awaitable, Callable, ContextManager, Union
 
 from wharf.grpc_h2 import frames as f
@@ -319,21 +318,11 @@ class GrpcServer:
     async def start(self, host: str, port: int, reuse_port: bool = True) -> None:
         """Listen on ``host:port``; several worker processes may share it (SO_REUSEPORT)."""
         try:
-            family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-            sock = socket.socket(family, kind, proto)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if reuse_port:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-                sock.bind(address)
-                sock.listen(1024)
-            except OSError:
-                sock.close()
-                raise
+            self._server = await asyncio.get_running_loop().create_server(
+                lambda: GrpcConnection(self), host, port, reuse_port=reuse_port, backlog=1024)
         except OSError as exc:
             target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             raise OSError(f"cannot listen on {target} for gRPC ({exc.strerror or exc})") from exc
-        self._server = await asyncio.get_running_loop().create_server(lambda: GrpcConnection(self), sock=sock)
 
     @property
     def port(self) -> int:
