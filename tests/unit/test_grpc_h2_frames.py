@@ -117,3 +117,12 @@ def test_remembered_header_blocks_follow_the_peers_table() -> None:
     ours._decode(peer.encode([("x-b", "2")]))  # entry 62 is now x-b: 2
     assert ours.decoded == {}
     assert ours._decode(indexed) == [("x-b", "2")]
+
+
+def test_only_message_takes_exactly_one() -> None:
+    assert f.only_message(f.grpc_message(b"abc"), "x").payload == b"abc"
+    for wire, got in ((b"", "0 messages"), (f.grpc_message(b"a") * 2, "2 messages"),
+                      (f.grpc_message(b"abc")[:-1], "an incomplete message")):
+        with pytest.raises(f.GrpcError) as err:
+            f.only_message(wire, "the request")
+        assert err.value.code == 13 and err.value.message == f"the request: expected exactly one message, got {got}"

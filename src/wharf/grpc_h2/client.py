@@ -84,12 +84,9 @@ class _ClientConnection(H2Endpoint):
         elif call.code != 0:
             call.future.set_exception(GrpcError(call.code, call.message))
         else:
-            messages, rest = f.split_messages(b"".join(call.chunks))
-            if len(messages) != 1 or rest:
-                call.future.set_exception(GrpcError(INTERNAL, f"{self.target}: expected one answer message, got {len(messages)}"))
-                return
             try:
-                call.future.set_result(f.message_payload(messages[0], call.encoding))
+                message = f.only_message(b"".join(call.chunks), f"the answer from {self.target}")
+                call.future.set_result(f.message_payload(message, call.encoding))
             except GrpcError as exc:
                 call.future.set_exception(exc)
             except Exception as exc:  # noqa: BLE001 - a corrupt compressed answer (zlib.error, BadGzipFile)

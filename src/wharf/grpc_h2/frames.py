@@ -167,6 +167,15 @@ def split_messages(buffer: bytes) -> tuple[list[Message], bytes]:
     return out, buffer[pos:]
 
 
+def only_message(buffer: bytes, what: str) -> Message:
+    """The one message a unary request or answer must be; INTERNAL if ``buffer`` holds another count."""
+    messages, rest = split_messages(buffer)
+    if len(messages) != 1 or rest:
+        got = "an incomplete message" if rest else f"{len(messages)} messages"
+        raise GrpcError(13, f"{what}: expected exactly one message, got {got}")
+    return messages[0]
+
+
 def pending_message_size(buffer: bytes) -> int | None:
     """The declared size of the message that ``buffer`` starts, once its prefix has arrived."""
     return int.from_bytes(buffer[1:5], "big") if len(buffer) >= 5 else None

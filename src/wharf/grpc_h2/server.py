@@ -201,18 +201,19 @@ class GrpcConnection(H2Endpoint):
             else:
                 self._finish(stream, 0)
             return
-        messages, rest = f.split_messages(b"".join(stream.chunks))
-        stream.chunks = []
-        if len(messages) != 1 or rest:
-            got = "an incomplete message" if rest else f"{len(messages)} messages"
-            self._finish(stream, INTERNAL, f"a unary call takes exactly one request message, got {got}")
+        try:
+            message = f.only_message(b"".join(stream.chunks), "the request of a unary call")
+        except GrpcError as exc:
+            self._failed(stream, exc)
             return
+        finally:
+            stream.chunks = []
         if self.server.span is not None:  # traced: the whole call in one task, inside its span
             self.in_flight += 1
-            asyncio.ensure_future(self._await_answer(stream, self._traced_call(stream, messages[0])))
+            asyncio.ensure_future(self._await_answer(stream, self._traced_call(stream, message)))
             return
         try:
-            result = stream.handler(f.message_payload(messages[0], stream.encoding), stream.metadata)
+            result = stream.handler(f.message_payload(message, stream.encoding), stream.metadata)
         except Exception as exc:  # noqa: BLE001 - the caller gets a status, we carry on
             self._failed(stream, exc)
             return
