@@ -113,7 +113,7 @@ class GrpcTransport:
 
     async def _call(self, unit: Unit, method: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         channel = self._channel(unit)
-        metadata = tuple((k.lower(), v) for k, v in headers.items())
+        metadata = tuple(headers.items())  # request_headers() lower-cases the names
         for attempt in range(self._retries + 1):
             try:
                 return 200, await channel.unary(method, body, metadata, self.timeout_s)
