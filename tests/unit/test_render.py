@@ -57,6 +57,19 @@ def test_render_matches_fixture(case: str) -> None:
     assert got == list(yaml.safe_load_all(expected_path.read_text()))
 
 
+@pytest.mark.parametrize("case", CASES)
+def test_every_pod_gets_the_runtime_default_seccomp_profile_unless_it_names_one(case: str) -> None:
+    for obj in objects(case).values():
+        if obj["kind"] == "Deployment":
+            profile = obj["spec"]["template"]["spec"]["securityContext"]["seccompProfile"]
+            assert profile == {"type": "RuntimeDefault"}
+    sdep, config = load("single-model")
+    sdep["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["securityContext"] = {
+        "seccompProfile": {"type": "Localhost", "localhostProfile": "models.json"}}
+    pods = [o["spec"]["template"]["spec"] for o in render(sdep, config) if o["kind"] == "Deployment"]
+    assert [p["securityContext"]["seccompProfile"]["type"] for p in pods] == ["Localhost"]
+
+
 def test_render_is_pure() -> None:
     sdep, config = load("single-model")
     before = json.dumps(sdep, sort_keys=True)
@@ -119,7 +132,9 @@ def test_engine_container_is_injected_with_upstream_flags_and_a_graph_our_orches
     assert engine["readinessProbe"]["initialDelaySeconds"] == 20 and engine["readinessProbe"]["timeoutSeconds"] == 60
     assert engine["resources"] == {"requests": {"cpu": "500m", "memory": "512Mi"},
                                    "limits": {"cpu": "500m", "memory": "512Mi"}}
-    assert engine["securityContext"] == {"allowPrivilegeEscalation": False, "runAsUser": 8888}
+    # upstream's two fields, plus what the restricted Pod Security Standard requires
+    assert engine["securityContext"] == {"allowPrivilegeEscalation": False, "runAsUser": 8888,
+                                         "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
     e = env(engine)
     assert e["REQUEST_LOGGER_DEFAULT_ENDPOINT"] == "http://default-broker"
     raw = json.loads(base64.b64decode(e["ENGINE_PREDICTOR"]))

@@ -125,7 +125,11 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
         "readinessProbe": {"httpGet": {"path": "/ready", "port": http, "scheme": scheme}, **probe},
         "livenessProbe": {"httpGet": {"path": "/live", "port": http, "scheme": scheme}, **probe},
         "resources": copy.deepcopy(resources),
-        "securityContext": {"allowPrivilegeEscalation": False},
+        # Upstream sets only allowPrivilegeEscalation; the rest makes the orchestrator container pass
+        # the `restricted` Pod Security Standard (its image runs as a non-root user and needs no
+        # capability).
+        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
+                            "runAsNonRoot": True},
         "volumeMounts": [{"name": PODINFO_VOLUME, "mountPath": PODINFO_PATH}],
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
@@ -135,6 +139,15 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
     if config.executor_user:
         container["securityContext"]["runAsUser"] = int(config.executor_user)
     return container
+
+
+def _default_seccomp(pod: dict[str, Any]) -> None:
+    """The container runtime's default seccomp profile unless the pod names one (upstream names none).
+
+    The `restricted` Pod Security Standard requires a profile; RuntimeDefault is what most clusters
+    apply anyway, so model containers behave the same and the pod is admitted.
+    """
+    pod.setdefault("securityContext", {}).setdefault("seccompProfile", {"type": "RuntimeDefault"})
 
 
 def _probe(port: int, delay: int) -> dict[str, Any]:
@@ -318,6 +331,7 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
             pod.setdefault("schedulerName", "default-scheduler")
             if config.default_user_id and not (pod.get("securityContext") or {}).get("runAsUser"):
                 pod.setdefault("securityContext", {})["runAsUser"] = int(config.default_user_id)
+            _default_seccomp(pod)
             if not any(v.get("name") == PODINFO_VOLUME for v in pod.get("volumes") or []):
                 pod.setdefault("volumes", []).append({"name": PODINFO_VOLUME, "downwardAPI": {
                     "items": [{"path": "annotations", "fieldRef": {"apiVersion": "v1",
@@ -404,6 +418,7 @@ def _engine_deployment(sdep: dict, predictor: dict, psvc: str, sid: str, owners:
                                "defaultMode": 420}}]}
     if config.default_user_id:
         pod["securityContext"] = {"runAsUser": int(config.default_user_id)}
+    _default_seccomp(pod)
     if config.executor_service_account:
         pod["serviceAccountName"] = config.executor_service_account
     out = {"apiVersion": "apps/v1", "kind": "Deployment",
