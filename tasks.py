@@ -157,10 +157,10 @@ def build_java_images(c: Context, base_image: str = "") -> None:
 
 @task(name="build-binaries", help={"force": "rebuild even if cached", "core": "only etcd, kube-apiserver, kube-controller-manager"})
 def cluster_build_binaries(c: Context, force: bool = False, core: bool = False) -> None:
-    """Build etcd, kube-apiserver, kube-controller-manager (+ kube-scheduler, KWOK) from Go modules, cached."""
+    """Build the control plane (etcd, kube-apiserver, kube-controller-manager), KWOK and the node (kubelet, kube-proxy, kubectl, CoreDNS, crictl, metrics-server) from Go modules, cached."""
     from wharf.testing import kube_binaries as kb
 
-    names = kb.CONTROL_PLANE if core else kb.CONTROL_PLANE + kb.OPTIONAL
+    names = kb.CONTROL_PLANE if core else kb.ALL
     try:
         paths = kb.build_binaries(names, force=force)
     except kb.BuildError as exc:
@@ -169,26 +169,54 @@ def cluster_build_binaries(c: Context, force: bool = False, core: bool = False) 
         print(f"  {name}: {version}")
 
 
-@task(name="up")
-def cluster_up(c: Context) -> None:
-    """Start etcd + kube-apiserver + controller-manager on loopback (until `invoke cluster.down`)."""
+@task(name="up", help={"kubelet": "also run one real node (containerd, kubelet, kube-proxy, CoreDNS; needs root)"})
+def cluster_up(c: Context, kubelet: bool = False) -> None:
+    """Start etcd + kube-apiserver + controller-manager (+ a real node) until `invoke cluster.down`."""
     from wharf.testing.apiserver import HarnessError, cluster_up as up
+    from wharf.testing.node import cluster_up as up_with_node
 
     try:
-        plane = up()
+        if kubelet:
+            cluster = up_with_node()
+            plane, names = cluster.plane, [p.name for p in cluster.plane.processes + cluster.node.processes]
+        else:
+            plane = up()
+            names = [p.name for p in plane.processes]
     except HarnessError as exc:
         raise Exit(str(exc), code=1)
-    print(f"API server {plane.server} ({', '.join(p.name for p in plane.processes)}); logs in {plane.work}")
+    print(f"API server {plane.server} ({', '.join(names)}); logs in {plane.work}")
     print(f"export KUBECONFIG={plane.kubeconfig}")
 
 
 @task(name="down")
 def cluster_down(c: Context) -> None:
-    """Stop the control plane started by `invoke cluster.up` (by its recorded pids)."""
-    from wharf.testing.apiserver import cluster_down as down
+    """Stop the cluster started by `invoke cluster.up` (by its recorded pids) and undo the node's host changes."""
+    from wharf.testing.node import cluster_down as down
 
     stopped = down()
-    print(f"stopped: {', '.join(stopped)}" if stopped else "no control plane was running")
+    print(f"stopped: {', '.join(stopped)}" if stopped else "no cluster was running")
+
+
+@task(name="load", iterable=["image"], positional=["image"],
+      help={"image": "image of the local Docker engine (repeatable)",
+            "wharf": "build (when needed) and load Wharf's images that the charts' defaults name"})
+def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False) -> None:
+    """Copy Docker images into the node of `invoke cluster.up --kubelet` (like `kind load docker-image`)."""
+    from wharf.testing.apiserver import HarnessError
+    from wharf.testing.node import running_node
+
+    images = list(image or [])
+    if wharf:
+        from wharf.operator.image import build_operator_image, build_orchestrator_image
+
+        images += [build_operator_image(None), build_orchestrator_image(None)]
+    if not images:
+        raise Exit("name at least one image, or --wharf", code=2)
+    try:
+        running_node().load_images(images)
+    except HarnessError as exc:
+        raise Exit(str(exc), code=1)
+    print("loaded:", ", ".join(images))
 
 
 @task(name="kind-up", help={"name": "kind cluster name"})
@@ -355,7 +383,8 @@ ns.add_task(build_builders)
 ns.add_task(build_base_images)
 ns.add_task(build_s2i_cli)
 ns.add_task(build_java_images)
-ns.add_collection(Collection(cluster_build_binaries, cluster_up, cluster_down, cluster_kind_up), "cluster")
+ns.add_collection(Collection(cluster_build_binaries, cluster_up, cluster_down, cluster_load, cluster_kind_up),
+                  "cluster")
 ns.add_task(generate)
 ns.add_task(operator_image)
 ns.add_task(orchestrator_image)

@@ -36,12 +36,16 @@ import pytest
 from wharf.testing import infra
 
 KUBE_FIXTURES = {"kube_api", "kube_namespace"}
+NODE_FIXTURES = {"kube_node", "node_namespace"}
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        if KUBE_FIXTURES & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if KUBE_FIXTURES & fixtures:
             item.add_marker(pytest.mark.apiserver)
+        if NODE_FIXTURES & fixtures:
+            item.add_marker(pytest.mark.kubelet)
 
 
 @dataclass
@@ -58,7 +62,7 @@ class KubeAPI:
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None,
                 timeout: float = 120) -> subprocess.CompletedProcess:
-        proc = subprocess.run(["kubectl", f"--kubeconfig={self.kubeconfig}", *args], input=input,
+        proc = subprocess.run([_kubectl_command(self.local), f"--kubeconfig={self.kubeconfig}", *args], input=input,
                               capture_output=True, text=True, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
@@ -81,6 +85,14 @@ class KubeAPI:
             if time.monotonic() > deadline:
                 raise AssertionError(f"CRD {crd['metadata']['name']} not Established after {timeout:.0f} s")
             time.sleep(0.3)
+
+
+def _kubectl_command(local: bool) -> str:
+    """A local harness is tested with the kubectl built from its own release (same minor version)."""
+    from wharf.testing import kube_binaries
+
+    built = kube_binaries.binary_path("kubectl")
+    return str(built) if local and os.access(built, os.X_OK) else "kubectl"
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +137,50 @@ def kube_namespace(kube_api):
             except client.ApiException as exc:
                 if exc.status != 404:
                     raise
+
+
+@dataclass
+class KubeNode(KubeAPI):
+    """A cluster whose pods really run: the harness's control plane plus one real node."""
+
+    cluster: object = None
+
+    def load(self, *images: str) -> None:
+        """Make images of the local Docker engine available to the node (`invoke cluster.load`)."""
+        if self.cluster is not None:
+            self.cluster.node.load_images(list(images))
+
+
+@pytest.fixture(scope="session")
+def kube_node():
+    """Control plane + kubelet node (wharf.testing.node), shared by every ``kubelet`` test of the session.
+
+    With ``WHARF_NODE_KUBECONFIG`` set (a kind cluster, say), that cluster is used; images must then
+    be loaded into it by the caller (``kind load docker-image``).
+    """
+    external = os.environ.get("WHARF_NODE_KUBECONFIG")
+    if external:
+        yield KubeNode(Path(external), "", local=False, fake_nodes=True)
+        return
+    from wharf.testing import node
+
+    problems = node.missing_prerequisites()
+    if problems:
+        infra.unavailable("a real Kubernetes node", "it needs " + "; ".join(problems))
+    cluster = node.start_cluster()
+    try:
+        yield KubeNode(cluster.kubeconfig, cluster.plane.server, local=True, fake_nodes=False, cluster=cluster)
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def node_namespace(kube_node):
+    """A fresh namespace on the real node, labelled to enforce the restricted Pod Security Standard."""
+    name = f"wharf-e2e-{uuid.uuid4().hex[:8]}"
+    kube_node.kubectl("create", "namespace", name)
+    kube_node.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
+    try:
+        yield name
+    finally:
+        kube_node.kubectl("delete", "namespace", name, "--wait=false", check=False)

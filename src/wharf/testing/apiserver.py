@@ -13,6 +13,7 @@ Deployment becomes Available.
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 import secrets
@@ -31,6 +32,11 @@ from wharf.testing import kube_binaries
 
 SERVICE_CIDR = "10.96.0.0/16"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+def kubernetes_service_ip() -> str:
+    """The ClusterIP the API server gives the `kubernetes` Service: the first of the service range."""
+    return str(ipaddress.ip_network(SERVICE_CIDR)[1])
 
 
 class HarnessError(RuntimeError):
@@ -64,24 +70,45 @@ def etcd_args(data_dir: Path, ports: Ports) -> list[str]:
             "--unsafe-no-fsync", "--log-level=warn"]
 
 
-def apiserver_args(work: Path, ports: Ports) -> list[str]:
-    return [f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-            "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={ports.apiserver}",
+def apiserver_args(work: Path, ports: Ports, address: str = "127.0.0.1", node: bool = False) -> list[str]:
+    """Flags of kube-apiserver; ``node`` adds what a real kubelet and in-cluster clients need.
+
+    Without a node everything stays on loopback. With one, the server listens on the node's address
+    (pods must reach it through the ``kubernetes`` Service), kubelets are authorised by the Node
+    authorizer and NodeRestriction as in kubeadm clusters, the server reaches kubelets with a client
+    certificate (logs, exec), and aggregated APIs (metrics-server) get the front-proxy flags.
+    """
+    args = [f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+            f"--bind-address={address}", f"--advertise-address={address}", f"--secure-port={ports.apiserver}",
             f"--cert-dir={work / 'apiserver-certs'}",
             f"--tls-cert-file={work / 'serving.crt'}", f"--tls-private-key-file={work / 'serving.key'}",
             f"--client-ca-file={work / 'ca.crt'}",
             f"--token-auth-file={work / 'tokens.csv'}",
-            "--authorization-mode=RBAC", "--anonymous-auth=false",
+            "--anonymous-auth=false",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={work / 'sa.key'}",
             f"--service-account-signing-key-file={work / 'sa.key'}",
             "--allow-privileged=true",
-            # the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints validation refuses
-            "--endpoint-reconciler-type=none",
-            # no kubelets exist; nothing may try to reach one
             "--kubelet-preferred-address-types=InternalIP",
             "--profiling=false", "--v=1"]
+    if not node:
+        return args + ["--authorization-mode=RBAC",
+                       # the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints validation refuses
+                       "--endpoint-reconciler-type=none"]
+    return args + ["--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
+                   f"--kubelet-client-certificate={work / 'kubelet-client.crt'}",
+                   f"--kubelet-client-key={work / 'kubelet-client.key'}",
+                   f"--requestheader-client-ca-file={work / 'ca.crt'}",
+                   "--requestheader-allowed-names=front-proxy-client",
+                   "--requestheader-username-headers=X-Remote-User",
+                   "--requestheader-group-headers=X-Remote-Group",
+                   "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                   f"--proxy-client-cert-file={work / 'front-proxy-client.crt'}",
+                   f"--proxy-client-key-file={work / 'front-proxy-client.key'}",
+                   # aggregated APIs served from the host (metrics-server) are reached at their
+                   # endpoint's address, not through a ClusterIP
+                   "--enable-aggregator-routing=true"]
 
 
 def controller_manager_args(work: Path) -> list[str]:
@@ -91,10 +118,11 @@ def controller_manager_args(work: Path) -> list[str]:
             "--leader-elect=false", "--secure-port=0", "--profiling=false",
             # each controller gets its own service account and RBAC role, as in a real cluster
             "--use-service-account-credentials=true",
-            # off: controllers that need a cloud or real volumes; node-lifecycle stays on, it is what
+            # off: controllers that need real volumes or a cloud's pod ranges (the cloud controllers
+            # are gone from kube-controller-manager 1.37); node-lifecycle stays on, it is what
             # lifts the not-ready taint from a (KWOK) node once the node reports Ready
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,"
-            "-persistentvolume-binder,-attachdetach,-persistentvolume-expander",
+            "--controllers=*,-node-ipam-controller,-persistentvolume-binder-controller,"
+            "-persistentvolume-attach-detach-controller,-persistentvolume-expander-controller",
             # KWOK's fake nodes never fail, but its heartbeats can lag on a loaded 2-CPU machine; the
             # default 40 s grace then marks the node NotReady and a ct-style install sees its
             # Deployment go unavailable mid-check (seen once in CI). Only real failures matter here.
@@ -138,23 +166,51 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise HarnessError(f"openssl {args[0]} failed: {proc.stderr.strip()}")
 
 
-def write_certificates(work: Path) -> None:
-    """A throwaway CA, a serving certificate for 127.0.0.1/localhost, and the service-account key."""
+def write_certificates(work: Path, address: str = "127.0.0.1", node: bool = False) -> None:
+    """A throwaway CA, a serving certificate for the API server's addresses, and the service-account key.
+
+    With a node, also the client certificates the API server presents to kubelets (as a member of
+    system:masters, which the kubelet's webhook authorizer lets read logs and exec) and to
+    aggregated API servers (the front proxy).
+    """
     _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
              "-days", "2", "-subj", "/CN=wharf-test-ca", cwd=work)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "serving.key", "-out", "serving.csr",
-             "-subj", "/CN=kube-apiserver", cwd=work)
-    (work / "serving.ext").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\n"
-        "extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
-    _openssl("x509", "-req", "-in", "serving.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "serving.crt", "-days", "2", "-extfile", "serving.ext", cwd=work)
+    # 10.96.0.1 is the `kubernetes` Service: in-cluster clients check the certificate against it
+    ips = sorted({"127.0.0.1", address} | ({kubernetes_service_ip()} if node else set()))
+    sans = ",".join([f"IP:{ip}" for ip in ips] + ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
+                                                    "DNS:kubernetes.default.svc",
+                                                    "DNS:kubernetes.default.svc.cluster.local"])
+    _signed(work, "serving", "/CN=kube-apiserver", f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n")
+    if node:
+        _signed(work, "kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client",
+                "extendedKeyUsage=clientAuth\n")
+        _signed(work, "front-proxy-client", "/CN=front-proxy-client", "extendedKeyUsage=clientAuth\n")
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=work)
-    for name in ("ca.key", "serving.key", "sa.key"):
-        (work / name).chmod(0o600)
+    for key in work.glob("*.key"):
+        key.chmod(0o600)
 
 
-def write_credentials(work: Path, server: str) -> None:
+def _signed(work: Path, name: str, subject: str, extensions: str) -> None:
+    """``name``.key and ``name``.crt, signed by the throwaway CA, valid 2 days."""
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+             "-subj", subject, cwd=work)
+    (work / f"{name}.ext").write_text(extensions + "keyUsage=digitalSignature,keyEncipherment\n")
+    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=work)
+
+
+# Users of the node's processes (token, user, groups): the kubelet is a node identity for the Node
+# authorizer; kube-proxy's user name is the one the bootstrap ClusterRoleBinding system:node-proxier
+# names; CoreDNS and metrics-server get the ClusterRoles node.py creates for them.
+NODE_USERS = {
+    "kubelet": ("system:node:{node}", "system:nodes"),
+    "kube-proxy": ("system:kube-proxy", ""),
+    "coredns": ("wharf:coredns", ""),
+    "metrics-server": ("wharf:metrics-server", ""),
+}
+
+
+def write_credentials(work: Path, server: str, node_name: str | None = None) -> None:
     users = {
         "admin": ("wharf-admin", "system:masters"),
         # the built-in RBAC bootstrap roles are bound to these two user names: least privilege
@@ -163,6 +219,8 @@ def write_credentials(work: Path, server: str) -> None:
         # KWOK has no bootstrap role; it plays every kubelet, so it gets admin rights (tests only)
         "kwok": ("system:kwok-controller", "system:masters"),
     }
+    if node_name:
+        users.update({name: (user.format(node=node_name), groups) for name, (user, groups) in NODE_USERS.items()})
     tokens = {name: secrets.token_hex(16) for name in users}
     (work / "tokens.csv").write_text(token_file_text({tokens[n]: users[n] for n in users}))
     (work / "tokens.csv").chmod(0o600)
@@ -242,10 +300,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _spawn(name: str, args: list[str], work: Path, outlive_caller: bool = False) -> Process:
+def _spawn(name: str, args: list[str], work: Path, outlive_caller: bool = False,
+           executable: str | None = None) -> Process:
+    """Start ``name`` (a cached Kubernetes binary unless ``executable`` is given), logging to work/name.log."""
     log = work / f"{name}.log"
     with open(log, "ab") as out:
-        popen = subprocess.Popen([str(kube_binaries.binary_path(name)), *args], stdout=out,
+        popen = subprocess.Popen([executable or str(kube_binaries.binary_path(name)), *args], stdout=out,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work,
                                  start_new_session=True,
                                  preexec_fn=None if outlive_caller else _die_with_parent)
@@ -328,14 +388,23 @@ class ControlPlane:
 
 
 def start_control_plane(work: Path | None = None, controller_manager: bool = True, kwok: bool | None = None,
-                        timeout: float = 180, outlive_caller: bool = False) -> ControlPlane:
+                        timeout: float = 180, outlive_caller: bool = False, address: str = "127.0.0.1",
+                        node_name: str | None = None) -> ControlPlane:
     """Start etcd + kube-apiserver (+ controller-manager, + scheduler/KWOK when built) and wait until ready.
 
     ``kwok=None`` means "if the kwok and kube-scheduler binaries exist". On any failure everything
     already started is stopped again before the error is raised. Unless ``outlive_caller``, the
     processes are also signalled by the kernel if this Python process dies without cleaning up.
+
+    ``node_name`` prepares the control plane for a real kubelet of that name (wharf.testing.node):
+    the API server listens on ``address`` instead of loopback, with the flags and credentials the
+    node's processes need, and KWOK is not started (the scheduler is).
     """
-    required = ["etcd", "kube-apiserver"] + (["kube-controller-manager"] if controller_manager else [])
+    node = node_name is not None
+    if node:
+        kwok = False
+    required = ["etcd", "kube-apiserver"] + (["kube-controller-manager"] if controller_manager else []) + \
+        (["kube-scheduler"] if node else [])
     missing = kube_binaries.missing_binaries(tuple(required))
     if missing:
         raise HarnessError(missing_binary_message(missing))
@@ -348,15 +417,15 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
     work = Path(tempfile.mkdtemp(prefix="wharf-kube-")) if work is None else work
     work.mkdir(parents=True, exist_ok=True)
     ports = Ports(free_port(), free_port(), free_port())
-    plane = ControlPlane(work, f"https://127.0.0.1:{ports.apiserver}", owns_work=owns)
+    plane = ControlPlane(work, f"https://{address}:{ports.apiserver}", owns_work=owns)
     try:
-        write_certificates(work)
-        write_credentials(work, plane.server)
+        write_certificates(work, address, node)
+        write_credentials(work, plane.server, node_name)
         etcd = _spawn("etcd", etcd_args(work / "etcd-data", ports), work, outlive_caller)
         plane.processes.append(etcd)
         _wait("etcd /health", lambda: _get(f"http://127.0.0.1:{ports.etcd_client}/health")[0] == 200,
               etcd, timeout)
-        apiserver = _spawn("kube-apiserver", apiserver_args(work, ports), work, outlive_caller)
+        apiserver = _spawn("kube-apiserver", apiserver_args(work, ports, address, node), work, outlive_caller)
         plane.processes.append(apiserver)
         _wait("kube-apiserver /readyz", lambda: plane.get("/readyz")[0] == 200, apiserver, timeout)
         if controller_manager:
@@ -365,8 +434,9 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
             # the serviceaccount controller's first act: proof that controllers are running
             _wait("the controller-manager to create serviceaccount default/default",
                   lambda: plane.get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200, cm, timeout)
-        if kwok:
+        if kwok or node:
             plane.processes.append(_spawn("kube-scheduler", scheduler_args(work), work, outlive_caller))
+        if kwok:
             plane.processes.append(_spawn("kwok", kwok_args(work, free_port()), work, outlive_caller))
     except BaseException:
         plane.stop()

@@ -23,19 +23,28 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# 1.32.2 rather than a later 1.32 patch: the module proxy these machines use lacks
-# k8s.io/endpointslice v0.32.13 (403), and kubectl here is 1.32, so the minor versions match.
-KUBERNETES_VERSION = "1.32.2"
-# Kubernetes 1.32 is tested against etcd 3.5.x; Debian's etcd-server is 3.4.
+# The newest Kubernetes release the module proxy serves whose staging modules all resolve (every
+# k8s.io/<staging> v0.37.2 the build needs is there). It needs Go >= 1.26.
+KUBERNETES_VERSION = "1.37.2"
+# etcd 3.5 is still a supported backend for 1.37; Debian's etcd-server is 3.4, which is not.
 ETCD_VERSION = "3.5.21"
-# KWOK 0.7 is built against the 1.33 client libraries, one minor from the server (within skew);
-# 0.8 uses the 1.36 libraries and needs Go >= 1.26.
+# KWOK 0.7 is built against the 1.33 client libraries; it only creates and patches Nodes and Pods,
+# which those libraries do against any newer server.
 KWOK_VERSION = "0.7.0"
+# The node's helpers, each from its own Go module (none has `replace` lines): cluster DNS as kind
+# and kubeadm run it, the CRI debugging client, and the resource-metrics API that HPA reads.
+COREDNS_VERSION = "1.15.0"
+CRI_TOOLS_VERSION = "1.37.0"
+METRICS_SERVER_VERSION = "0.8.0"
 
 BUILD_COMMAND = "invoke cluster.build-binaries"
 CONTROL_PLANE = ("etcd", "kube-apiserver", "kube-controller-manager")
 # KWOK fake nodes need a scheduler to place pods on them; both are optional extras.
 OPTIONAL = ("kube-scheduler", "kwok")
+# A node that runs pods (wharf.testing.node): the kubelet, kube-proxy, a kubectl of the same minor
+# as the server, and the helpers above. The scheduler is needed too.
+NODE = ("kube-scheduler", "kubelet", "kube-proxy", "kubectl", "coredns", "crictl", "metrics-server")
+ALL = tuple(dict.fromkeys(CONTROL_PLANE + OPTIONAL + NODE))
 
 
 @dataclass(frozen=True)
@@ -84,10 +93,21 @@ def staging_modules(kubernetes_go_mod: str) -> list[str]:
     return sorted(set(re.findall(r"^\s*(k8s\.io/[\w.-]+)\s+=>\s+\./staging/", kubernetes_go_mod, re.M)))
 
 
-def kubernetes_build_go_mod(version: str, staging: list[str]) -> str:
-    """go.mod of the throwaway module: require k8s.io/kubernetes, pin each staging module to v0.Y.Z."""
+def go_directive(go_mod: str) -> str:
+    """The ``go`` line of a go.mod (the Go version its module needs), e.g. ``1.26.0``."""
+    found = re.search(r"^go\s+(\S+)", go_mod, re.M)
+    return found.group(1) if found else "1.23.0"
+
+
+def kubernetes_build_go_mod(version: str, staging: list[str], go: str = "1.23.0") -> str:
+    """go.mod of the throwaway module: require k8s.io/kubernetes, pin each staging module to v0.Y.Z.
+
+    ``go`` is k8s.io/kubernetes' own go line: the throwaway module asks for the same language
+    version and GODEBUG defaults the release was built with.
+    """
     _, minor, patch = version.split(".")
-    lines = ["module wharf.local/kubebuild", "", "go 1.23.0", "", "godebug default=go1.23", "",
+    go_minor = ".".join(go.split(".")[:2])
+    lines = ["module wharf.local/kubebuild", "", f"go {go}", "", f"godebug default=go{go_minor}", "",
              f"require k8s.io/kubernetes v{version}", "", "replace ("]
     lines += [f"\t{mod} => {mod} v0.{minor}.{patch}" for mod in staging]
     lines += [")", ""]
@@ -110,6 +130,15 @@ def targets(version: str = KUBERNETES_VERSION) -> dict[str, GoTarget]:
         "etcd": GoTarget("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION, "go.etcd.io/etcd/server/v3", "-s -w"),
         "kwok": GoTarget("kwok", "sigs.k8s.io/kwok", KWOK_VERSION, "sigs.k8s.io/kwok/cmd/kwok",
                          f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v{KWOK_VERSION}"),
+        **{name: GoTarget(name, "k8s.io/kubernetes", version, f"k8s.io/kubernetes/cmd/{name}", kube)
+           for name in ("kubelet", "kube-proxy", "kubectl")},
+        "coredns": GoTarget("coredns", "github.com/coredns/coredns", COREDNS_VERSION, "github.com/coredns/coredns",
+                            "-s -w"),
+        "crictl": GoTarget("crictl", "sigs.k8s.io/cri-tools", CRI_TOOLS_VERSION, "sigs.k8s.io/cri-tools/cmd/crictl",
+                           f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v{CRI_TOOLS_VERSION}"),
+        "metrics-server": GoTarget("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
+                                   "sigs.k8s.io/metrics-server/cmd/metrics-server",
+                                   f"-s -w -X k8s.io/client-go/pkg/version.gitVersion=v{METRICS_SERVER_VERSION}"),
     }
 
 
@@ -165,7 +194,7 @@ def kubernetes_go_mod_text(builder: _Builder, version: str) -> str:
     return Path(json.loads(out)["GoMod"]).read_text()
 
 
-def build_binaries(names: tuple[str, ...] = CONTROL_PLANE + OPTIONAL, version: str = KUBERNETES_VERSION,
+def build_binaries(names: tuple[str, ...] = ALL, version: str = KUBERNETES_VERSION,
                    force: bool = False, say=print) -> dict[str, Path]:
     """Build whatever of ``names`` is not cached yet; return the paths of those that exist.
 
@@ -196,7 +225,8 @@ def build_binaries(names: tuple[str, ...] = CONTROL_PLANE + OPTIONAL, version: s
                       f"({target.package}@v{target.version}) ===\n")
         try:
             if target.module == "k8s.io/kubernetes":
-                go_mod = kubernetes_build_go_mod(version, staging_modules(kubernetes_go_mod_text(builder, version)))
+                upstream = kubernetes_go_mod_text(builder, version)
+                go_mod = kubernetes_build_go_mod(version, staging_modules(upstream), go_directive(upstream))
                 src = builder.module_dir("kubernetes", go_mod)
             else:
                 src = builder.module_dir(name, plain_go_mod(name, target.module, target.version))
