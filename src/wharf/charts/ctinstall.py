@@ -112,7 +112,8 @@ def _wait_deployments(r: Runner, namespace: str, config: CtConfig, opts: Install
 
 def _helm_test(r: Runner, release: str, namespace: str, config: CtConfig, opts: InstallOptions) -> None:
     if opts.run_tests:
-        r.run(r.helm, "test", release, "--namespace", namespace, "--logs", "--timeout", opts.timeout)
+        # shown, as ct shows it: the test Pods' logs say what was checked
+        r.run(r.helm, "test", release, "--namespace", namespace, "--logs", "--timeout", opts.timeout, show=True)
 
 
 def _debug_dump(r: Runner, namespace: str, config: CtConfig) -> None:

@@ -16,10 +16,10 @@ GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 
 
 def probe_deployment(name: str, image: str, controller_id: str) -> dict:
-    """One model node: enough for the operator to render it and report a state."""
+    """One model node with no replicas: the operator renders it and reports a state, and no pod starts."""
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "SeldonDeployment",
             "metadata": {"name": name, "labels": {"seldon.io/controller-id": controller_id}},
-            "spec": {"predictors": [{"name": "default", "graph": {"name": "model", "type": "MODEL"},
+            "spec": {"predictors": [{"name": "default", "replicas": 0, "graph": {"name": "model", "type": "MODEL"},
                                      "componentSpecs": [{"spec": {"containers": [{"name": "model",
                                                                                    "image": image}]}}]}]}}
 
