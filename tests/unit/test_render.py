@@ -129,6 +129,8 @@ def test_engine_container_is_injected_with_upstream_flags_and_a_graph_our_orches
     assert {p["name"]: p["containerPort"] for p in engine["ports"]} == {"http": 8000, "grpc": 5001}
     assert engine["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert engine["livenessProbe"]["httpGet"]["path"] == "/live"
+    # the orchestrator keeps serving for 10 s after its pod is deleted (its endpoints leave the Services)
+    assert engine["lifecycle"] == {"preStop": {"exec": {"command": ["/bin/sh", "-c", "/bin/sleep 10"]}}}
     assert engine["readinessProbe"]["initialDelaySeconds"] == 20 and engine["readinessProbe"]["timeoutSeconds"] == 60
     assert engine["resources"] == {"requests": {"cpu": "500m", "memory": "512Mi"},
                                    "limits": {"cpu": "500m", "memory": "512Mi"}}

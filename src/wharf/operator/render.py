@@ -131,6 +131,10 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
         "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
                             "runAsNonRoot": True},
         "volumeMounts": [{"name": PODINFO_VOLUME, "mountPath": PODINFO_PATH}],
+        # Not upstream's (its executor has no hook): without it the orchestrator stops accepting at
+        # SIGTERM while kube-proxy still sends it new connections, and a rolling update under load
+        # loses requests (measured on a real node: 100 of 38,261).
+        "lifecycle": _sleep_before_stop(),
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
     }
@@ -139,6 +143,12 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
     if config.executor_user:
         container["securityContext"]["runAsUser"] = int(config.executor_user)
     return container
+
+
+def _sleep_before_stop() -> dict[str, Any]:
+    """Upstream's preStop hook for graph containers: 10 s in which the pod's endpoints leave every
+    Service (and kube-proxy's rules) while the container still serves, before it gets SIGTERM."""
+    return {"preStop": {"exec": {"command": ["/bin/sh", "-c", "/bin/sleep 10"]}}}
 
 
 def _default_seccomp(pod: dict[str, Any]) -> None:
@@ -172,7 +182,7 @@ def _unit_container(sdep: dict[str, Any], predictor: dict[str, Any], container: 
     probe_port = grpc if grpc_transport else http
     container.setdefault("livenessProbe", _probe(probe_port, 60))
     container.setdefault("readinessProbe", _probe(probe_port, 20))
-    container.setdefault("lifecycle", {"preStop": {"exec": {"command": ["/bin/sh", "-c", "/bin/sleep 10"]}}})
+    container.setdefault("lifecycle", _sleep_before_stop())
     _set_env(container, "PREDICTIVE_UNIT_SERVICE_PORT", str(probe_port), overwrite=False)
     for name in ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "MLSERVER_HTTP_PORT"):
         _set_env(container, name, str(http), overwrite=False)
