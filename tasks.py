@@ -197,19 +197,22 @@ def cluster_down(c: Context) -> None:
     print(f"stopped: {', '.join(stopped)}" if stopped else "no cluster was running")
 
 
-@task(name="load", iterable=["image"], positional=["image"],
-      help={"image": "image of the local Docker engine (repeatable)",
+@task(name="load", iterable=["image"],
+      help={"image": "image of the local Docker engine (repeatable, or comma-separated: -i iris:0.1,scaler:0.1)",
             "wharf": "build (when needed) and load Wharf's images that the charts' defaults name"})
 def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False) -> None:
-    """Copy Docker images into the node of `invoke cluster.up --kubelet` (like `kind load docker-image`)."""
+    """Copy Docker images into the node of `invoke cluster.up --kubelet` (like `kind load docker-image`).
+
+    Images are options (`-i IMAGE`), not positional words: invoke cannot have a task take an
+    optional list of positional arguments next to `--wharf` alone."""
     from wharf.testing.apiserver import HarnessError
     from wharf.testing.node import running_node
 
-    images = list(image or [])
+    images = [name for item in image or [] for name in item.replace(",", " ").split()]
     if wharf:
         from wharf.operator.image import build_operator_image, build_orchestrator_image
 
-        images += [build_operator_image(None), build_orchestrator_image(None)]
+        images += [build_operator_image(progress=None), build_orchestrator_image(progress=None)]
     if not images:
         raise Exit("name at least one image, or --wharf", code=2)
     try:

@@ -1,10 +1,9 @@
 """Charts against a real API server (marker ``apiserver``, fixtures from tests/conftest.py).
 
-The local harness has no kubelet: Pods never run. So here (a) every rendered manifest goes through a
+This harness has no kubelet: Pods never run. So here (a) every rendered manifest goes through a
 server-side dry-run (real admission: OpenAPI/CRD schema, CEL rules, RBAC objects), and (b) ct-style
-install/upgrade/uninstall runs with ``helm --wait`` only when KWOK fake nodes make Deployments
-available, and ``helm test`` only on a real cluster (WHARF_KUBECONFIG, e.g. kind), since test Pods
-must really run.
+install/upgrade/uninstall runs with ``helm --wait`` when KWOK fake nodes make Deployments available.
+``helm test`` Pods run for real on the node of tests/node (test_c_ct_install.py, test_e2e_install.py).
 """
 
 from __future__ import annotations
@@ -18,23 +17,13 @@ import pytest
 import yaml
 
 from chart_support import CHARTS, CI_CASES, ROOT
+from kube_objects import PODMONITOR_CRD
 from wharf.charts.ctconfig import load_config
 from wharf.charts.ctinstall import InstallOptions, install
 from wharf.charts.render import helm_template
 from wharf.charts.validate import EXTRA_API_VERSIONS
 
 pytestmark = [pytest.mark.helm, pytest.mark.apiserver]
-
-# Enough of the Prometheus Operator's PodMonitor CRD for the monitoring ci values to be accepted.
-PODMONITOR_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-    "metadata": {"name": "podmonitors.monitoring.coreos.com"},
-    "spec": {"group": "monitoring.coreos.com", "scope": "Namespaced",
-             "names": {"kind": "PodMonitor", "plural": "podmonitors", "singular": "podmonitor", "listKind": "PodMonitorList"},
-             "versions": [{"name": "v1", "served": True, "storage": True,
-                           "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}}}]},
-}
-
 
 @pytest.fixture(scope="module")
 def cluster(kube_api, helm):
@@ -148,13 +137,3 @@ def test_ct_install_upgrades_from_the_previous_chart_version(cluster, tmp_path):
     assert "upgrade wharf-model from its previous version with default-values.yaml" in text
     assert "helm-v3.19.0/helm upgrade wharf-model-" in text
     assert '✔︎ wharf-model => (version: "0.1.1"' in text
-
-
-def test_helm_test_pods_run_on_a_cluster_with_a_kubelet(kube_api):
-    if kube_api.local:
-        pytest.skip("helm test Pods need a kubelet; the local API-server harness has none "
-                    "(set WHARF_KUBECONFIG to a kind cluster with the wharf images loaded)")
-    out: list[str] = []
-    config = load_config(ROOT, flags={"charts": "charts/wharf-core"}, environ={})
-    assert install(ROOT, config, InstallOptions(kubeconfig=str(kube_api.kubeconfig)), out.append), "\n".join(out)
-    assert "operator reports state" in "\n".join(out)

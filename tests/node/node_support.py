@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import subprocess
 import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "models"
+GRAPH = ROOT / "examples" / "graphs" / "ab-router.yaml"
 
 RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1001, "runAsGroup": 0,
                   "seccompProfile": {"type": "RuntimeDefault"}}
@@ -60,3 +69,97 @@ def job_output(kube, namespace: str, name: str, timeout: float = 180) -> str:
 
 def python_eval(code: str) -> list[str]:
     return ["python3", "-c", code]
+
+
+def helm(kube, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    from wharf.charts.helm import ensure_helm
+
+    proc = subprocess.run([str(ensure_helm()), f"--kubeconfig={kube.kubeconfig}", *args],
+                          capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def restricted_namespace(kube, name: str) -> str:
+    """Create ``name`` enforcing the restricted Pod Security Standard (pods that break it are refused)."""
+    kube.kubectl("create", "namespace", name)
+    kube.kubectl("label", "namespace", name, "pod-security.kubernetes.io/enforce=restricted")
+    return name
+
+
+def cluster_report(kube, namespace: str) -> str:
+    """Pods and events of ``namespace``: what a failed wait should show."""
+    events = kube.kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False).stdout
+    pods = kube.kubectl("get", "pods", "-n", namespace, "-o", "wide", check=False).stdout
+    return f"pods:\n{pods}\nevents:\n{events[-4000:]}"
+
+
+def iris_sdep(name: str, image: str, replicas: int = 1, **component: object) -> dict:
+    """A one-model SeldonDeployment of the iris example image (restricted-PSS-compatible container)."""
+    container = {"name": "classifier", "image": image, "imagePullPolicy": "Never",
+                 "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                     "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
+                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+                 # the root filesystem is read-only; the server keeps its metrics files in /tmp
+                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    pod = {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}
+    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": name},
+            "spec": {"predictors": [{"name": "default", "replicas": replicas,
+                                     "graph": {"name": "classifier", "type": "MODEL"},
+                                     "componentSpecs": [{"spec": pod, **component}]}]}}
+
+
+def wait_available(kube, namespace: str, name: str, timeout: float = 300) -> dict:
+    def available():
+        sdep = get(kube, "sdep", name, "-n", namespace)
+        return sdep if sdep.get("status", {}).get("state") == "Available" else None
+    try:
+        return wait_for(f"SeldonDeployment {name} to be Available", available, timeout=timeout)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{cluster_report(kube, namespace)}") from None
+
+
+def service_url(kube, namespace: str, service: str, port: str = "http") -> str:
+    spec = get(kube, "service", service, "-n", namespace)["spec"]
+    return f"http://{spec['clusterIP']}:{next(p['port'] for p in spec['ports'] if p['name'] == port)}"
+
+
+def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0) -> dict:
+    """POST ``rows`` to ``url``/api/v1.0/predictions; with ``settle_s``, retry refused connections that long.
+
+    A Service's endpoints reach kube-proxy's rules a moment after its pods turn Ready (and so after
+    the SeldonDeployment turns Available); clients of a new deployment see the same.
+    """
+    import urllib.request
+
+    request = urllib.request.Request(f"{url}/api/v1.0/predictions", data=json.dumps({"data": {"ndarray": rows}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as answer:
+                return json.loads(answer.read())
+        except OSError as exc:  # urllib's URLError too; its reason is the socket's error
+            refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
+            if not refused or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def example_sdep(images: dict[str, str], name: str, separate: bool) -> dict:
+    """examples/graphs/ab-router.yaml with the images built here; ``separate`` puts the orchestrator in its own pod."""
+    sdep = copy.deepcopy(yaml.safe_load(GRAPH.read_text()))
+    sdep["metadata"] = {"name": name}
+    predictor = sdep["spec"]["predictors"][0]
+    for container in predictor["componentSpecs"][0]["spec"]["containers"]:
+        kind = {"scaler": "scaler", "router": "router"}.get(container["name"], "iris")
+        container["image"] = images[kind]
+        container["imagePullPolicy"] = "Never"
+        # what a user adds for a namespace that enforces the restricted Pod Security Standard
+        container["securityContext"] = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"]}}
+    if separate:
+        sdep["spec"]["annotations"] = {"seldon.io/engine-separate-pod": "true"}
+        predictor["svcOrchSpec"] = {"env": [{"name": "SELDON_LOG_LEVEL", "value": "INFO"}]}
+    return sdep

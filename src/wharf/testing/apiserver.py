@@ -111,8 +111,11 @@ def apiserver_args(work: Path, ports: Ports, address: str = "127.0.0.1", node: b
                    "--enable-aggregator-routing=true"]
 
 
-def controller_manager_args(work: Path) -> list[str]:
-    return [f"--kubeconfig={work / 'controller-manager.kubeconfig'}",
+def controller_manager_args(work: Path, node: bool = False) -> list[str]:
+    # With a real node, HorizontalPodAutoscalers act on real metrics; the default 5 minutes before
+    # scaling down would make every autoscaling test wait that long.
+    hpa = ["--horizontal-pod-autoscaler-downscale-stabilization=20s"] if node else []
+    return hpa + [f"--kubeconfig={work / 'controller-manager.kubeconfig'}",
             f"--service-account-private-key-file={work / 'sa.key'}", f"--root-ca-file={work / 'ca.crt'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--leader-elect=false", "--secure-port=0", "--profiling=false",
@@ -429,7 +432,7 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
         plane.processes.append(apiserver)
         _wait("kube-apiserver /readyz", lambda: plane.get("/readyz")[0] == 200, apiserver, timeout)
         if controller_manager:
-            cm = _spawn("kube-controller-manager", controller_manager_args(work), work, outlive_caller)
+            cm = _spawn("kube-controller-manager", controller_manager_args(work, node), work, outlive_caller)
             plane.processes.append(cm)
             # the serviceaccount controller's first act: proof that controllers are running
             _wait("the controller-manager to create serviceaccount default/default",

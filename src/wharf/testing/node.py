@@ -632,6 +632,7 @@ def start_node(plane: ControlPlane, outlive_caller: bool = False, timeout: float
             f"--cert-dir={layout.node / 'metrics-server-pki'}",
             # the kubelet's serving certificate is self-signed (as on kind)
             "--kubelet-insecure-tls", "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-port={ports.kubelet}",
             "--metric-resolution=15s"], work, outlive_caller))
         _apply(plane, metrics_api_objects(ports.metrics_server))
 

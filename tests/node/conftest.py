@@ -1,0 +1,49 @@
+"""Fixtures of the end-to-end tests on the real node: Wharf installed with its chart, example images loaded.
+
+Images are built from this checkout (cached layers make a rebuild take seconds) and copied into the
+node's containerd; nothing is pulled. Everything here is session-scoped: one install of wharf-core
+serves every end-to-end test.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from node_support import EXAMPLES, ROOT, cluster_report, helm, restricted_namespace
+
+
+@pytest.fixture(scope="session")
+def wharf_images(kube_node) -> dict[str, str]:
+    """Wharf's operator and orchestrator images, built from this checkout and loaded into the node."""
+    from wharf.operator.image import build_operator_image, build_orchestrator_image
+
+    images = {"operator": build_operator_image(progress=None), "orchestrator": build_orchestrator_image(progress=None)}
+    kube_node.load(*images.values())
+    return images
+
+
+@pytest.fixture(scope="session")
+def wharf_core(kube_node, wharf_images):
+    """`helm install wharf charts/wharf-core --wait` with default values, in a restricted namespace."""
+    namespace = restricted_namespace(kube_node, "wharf-system")
+    try:
+        helm(kube_node, "install", "wharf", str(ROOT / "charts" / "wharf-core"), "-n", namespace,
+             "--wait", "--timeout", "5m")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{cluster_report(kube_node, namespace)}") from None
+    yield namespace
+    helm(kube_node, "uninstall", "wharf", "-n", namespace, "--wait", check=False)
+    kube_node.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def example_images(kube_node) -> dict[str, str]:
+    """The example models (iris, scaler transformer, epsilon-greedy router) built with `invoke build`'s code."""
+    from wharf.build.builder import build_builder
+    from wharf.build.model import build_model
+
+    builder = build_builder("3.12", progress=None)[0]
+    images = {name: build_model(EXAMPLES / folder, f"wharf-e2e/{name}:1", builder=builder, progress=None).tags[0]
+              for name, folder in (("iris", "iris"), ("scaler", "scaler"), ("router", "epsilon-router"))}
+    kube_node.load(*images.values())
+    return images
