@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +43,24 @@ def celsius(fahrenheit: float) -> float:
     return round(float(TABLE[int(round((fahrenheit + 100) * 1000))]), 2)
 
 
+def bridge_gateway(engine) -> str:
+    """The host's address on Docker's default bridge, which its containers reach the host by.
+
+    IPAM's ``Gateway`` when the engine reports it; Docker 20.10 from Debian reports only the Subnet,
+    so then the address of the bridge's own interface (``docker0`` unless configured otherwise).
+    """
+    network = engine.networks.get("bridge").attrs
+    for config in network["IPAM"].get("Config") or []:
+        if config.get("Gateway"):
+            return config["Gateway"].split("/")[0]
+    interface = network.get("Options", {}).get("com.docker.network.bridge.name", "docker0")
+    shown = subprocess.run(["ip", "-4", "-o", "addr", "show", interface], capture_output=True, text=True)
+    found = re.search(r"\binet (\d+\.\d+\.\d+\.\d+)/", shown.stdout)
+    if not found:
+        pytest.fail(f"no IPv4 address on Docker's bridge interface {interface}: {shown.stdout or shown.stderr}")
+    return found.group(1)
+
+
 @pytest.fixture(scope="module")
 def s3(engine, tmp_path_factory):
     """moto on the bridge gateway: reachable from this machine and its containers, nowhere else."""
@@ -49,7 +68,7 @@ def s3(engine, tmp_path_factory):
 
     if moto_server_bin() is None:
         unavailable("the moto S3 server", "run `python -m wharf.testing.s3` to install it in its own venv")
-    gateway = engine.networks.get("bridge").attrs["IPAM"]["Config"][0]["Gateway"]
+    gateway = bridge_gateway(engine)
     with s3_server(tmp_path_factory.mktemp("moto") / "moto.log", host=gateway) as endpoint:
         env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "walkthrough",
                "AWS_SECRET_ACCESS_KEY": "walkthrough-secret-93ab", "AWS_REGION": "us-east-1"}
