@@ -110,6 +110,28 @@ def test_graph_chart_passes_the_tree_through_and_secures_containers(helm):
     assert custom["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["securityContext"] == {"runAsUser": 5}
 
 
+def test_graph_chart_gives_read_only_containers_a_writable_tmp(helm):
+    """The model server writes its metrics files to /tmp: a read-only root needs an emptyDir there
+    (found on the real node: without it the transformer values' pods crash-looped)."""
+    pod = render("wharf-graph", values="transformer-values.yaml")[0]["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    assert [c["volumeMounts"] for c in pod["containers"]] == [[{"name": "wharf-tmp", "mountPath": "/tmp"}]] * 2
+    assert pod["volumes"] == [{"name": "wharf-tmp", "emptyDir": {}}]
+    # a container that mounts its own /tmp keeps it, and gets no second one
+    own = render("wharf-graph", "graph.name=m", "componentSpecs[0].spec.containers[0].name=m",
+                 "componentSpecs[0].spec.containers[0].image=m:1",
+                 "componentSpecs[0].spec.containers[0].volumeMounts[0].name=scratch",
+                 "componentSpecs[0].spec.containers[0].volumeMounts[0].mountPath=/tmp",
+                 "componentSpecs[0].spec.volumes[0].name=scratch")[0]
+    own_pod = own["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    assert own_pod["containers"][0]["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
+    assert [v["name"] for v in own_pod["volumes"]] == ["scratch"]
+    # a writable root needs nothing
+    writable = render("wharf-graph", "defaultSecurityContext.readOnlyRootFilesystem=false",
+                      values="transformer-values.yaml")[0]
+    writable_pod = writable["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    assert "volumes" not in writable_pod and all("volumeMounts" not in c for c in writable_pod["containers"])
+
+
 def test_core_cluster_wide_rbac_is_the_operators_rule_list(helm):
     from wharf.operator.rbac import leader_election_rules, rules
 

@@ -9,9 +9,11 @@ import numpy as np
 
 
 class EpsilonGreedyRouter:
-    def __init__(self, n_branches=2, epsilon=0.1, seed=7):
+    def __init__(self, n_branches=2, epsilon=0.1, seed=7, verbose=False):
+        # ``verbose`` as in Seldon's epsilon-greedy router, whose parameters the wharf-mab chart passes
         self.n_branches = int(n_branches)
         self.epsilon = float(epsilon)
+        self.verbose = str(verbose).lower() in ("1", "true")
         self.rng = np.random.default_rng(int(seed))
         self.pulls = np.zeros(self.n_branches)
         self.rewards = np.zeros(self.n_branches)
@@ -20,7 +22,10 @@ class EpsilonGreedyRouter:
         if self.rng.random() < self.epsilon or not self.pulls.any():
             return int(self.rng.integers(self.n_branches))
         means = np.divide(self.rewards, self.pulls, out=np.zeros_like(self.rewards), where=self.pulls > 0)
-        return int(np.argmax(means))
+        choice = int(np.argmax(means))
+        if self.verbose:
+            print(f"routing to branch {choice}; mean rewards {means.tolist()}", flush=True)
+        return choice
 
     def send_feedback(self, features, feature_names, reward, truth, routing=None):
         if routing is not None and 0 <= routing < self.n_branches:
