@@ -29,10 +29,13 @@ def test_graph_answers_carry_the_routers_choice(kube_node, wharf_core, example_i
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
 
-        pods = get(kube_node, "pods", "-n", ns)["items"]
-        engine_pods = [p for p in pods if any(c["name"] == "seldon-container-engine" for c in p["spec"]["containers"])]
-        model_pods = [p for p in pods if any(c["name"] == "iris-a" for c in p["spec"]["containers"])]
-        assert len(engine_pods) == 1 and len(model_pods) == 1
+        def one_of_each():
+            """The running pods; a replaced one lingers in its 10 s preStop sleep, so wait it out."""
+            pods = [p for p in get(kube_node, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp")]
+            engine = [p for p in pods if any(c["name"] == "seldon-container-engine" for c in p["spec"]["containers"])]
+            model = [p for p in pods if any(c["name"] == "iris-a" for c in p["spec"]["containers"])]
+            return (engine, model) if len(engine) == 1 and len(model) == 1 else None
+        engine_pods, model_pods = wait_for("one orchestrator pod and one model pod", one_of_each, timeout=60)
         assert (engine_pods[0]["metadata"]["name"] != model_pods[0]["metadata"]["name"]) is separate
 
         url = service_url(kube_node, ns, "iris-ab-default")
