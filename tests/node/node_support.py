@@ -163,3 +163,17 @@ def example_sdep(images: dict[str, str], name: str, separate: bool) -> dict:
         sdep["spec"]["annotations"] = {"seldon.io/engine-separate-pod": "true"}
         predictor["svcOrchSpec"] = {"env": [{"name": "SELDON_LOG_LEVEL", "value": "INFO"}]}
     return sdep
+
+
+def iris_answer(rows: list, temperature: float = 1.0):
+    """The iris example model's own answer, computed in this process: what the deployed one must give."""
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(EXAMPLES / "iris"))
+    try:
+        from IrisClassifier import IrisClassifier
+    finally:
+        sys.path.remove(str(EXAMPLES / "iris"))
+    return IrisClassifier(temperature).predict(np.array(rows), [])

@@ -8,11 +8,10 @@ the overlay before the chart's session-wide install exists.
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 
-from node_support import EXAMPLES, ROOT, get, iris_sdep, predict, restricted_namespace, service_url, \
+from node_support import ROOT, get, iris_answer, iris_sdep, predict, restricted_namespace, service_url, \
     wait_available, wait_for
 
 OVERLAY = ROOT / "kustomize" / "overlays" / "default"
@@ -37,13 +36,7 @@ def test_default_overlay_installs_an_operator_that_serves_the_iris_model(kube_no
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(iris_sdep("iris", example_images["iris"])))
         wait_available(kube_node, ns, "iris")
         answer = predict(service_url(kube_node, ns, "iris-default"), ROWS, settle_s=30)
-        sys.path.insert(0, str(EXAMPLES / "iris"))
-        try:
-            from IrisClassifier import IrisClassifier
-        finally:
-            sys.path.remove(str(EXAMPLES / "iris"))
-        np.testing.assert_allclose(answer["data"]["ndarray"], IrisClassifier().predict(np.array(ROWS), []),
-                                   rtol=1e-9)
+        np.testing.assert_allclose(answer["data"]["ndarray"], iris_answer(ROWS), rtol=1e-9)
     finally:
         if ns:
             kube_node.kubectl("delete", "namespace", ns, "--timeout=120s", check=False, timeout=150)

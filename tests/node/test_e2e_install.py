@@ -8,14 +8,10 @@ predictor's ClusterIP Service (kube-proxy) and must equal the model's own answer
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
-import pytest
 
-from node_support import ROOT, cluster_report, get, helm, predict, restricted_namespace, wait_for
+from node_support import ROOT, cluster_report, get, helm, iris_answer, predict, restricted_namespace, wait_for
 
-IRIS = ROOT / "examples" / "models" / "iris"
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 2.8, 4.3, 1.3]]
 
 
@@ -34,15 +30,6 @@ def test_operator_runs_ready_under_restricted_and_holds_the_lease(kube_node, wha
     holder = wait_for("the operator to hold its Lease", lambda: get(
         kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"].get("holderIdentity"), timeout=60)
     assert holder == pod["metadata"]["name"]
-
-
-def in_process_answer(rows: list[list[float]]) -> np.ndarray:
-    sys.path.insert(0, str(IRIS))
-    try:
-        from IrisClassifier import IrisClassifier
-    finally:
-        sys.path.remove(str(IRIS))
-    return IrisClassifier().predict(np.array(rows), [])
 
 
 def test_iris_from_the_model_chart_answers_through_its_service(kube_node, wharf_core, example_images):
@@ -66,7 +53,7 @@ def test_iris_from_the_model_chart_answers_through_its_service(kube_node, wharf_
 
         service = get(kube_node, "service", "iris-default", "-n", ns)["spec"]
         ports = {p["name"]: p["port"] for p in service["ports"]}
-        expected = in_process_answer(ROWS)
+        expected = iris_answer(ROWS)
 
         rest = predict(f"http://{service['clusterIP']}:{ports['http']}", ROWS, settle_s=30)
         np.testing.assert_allclose(np.array(rest["data"]["ndarray"]), expected, rtol=1e-9)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import threading
 import time
 import urllib.error
@@ -19,20 +18,11 @@ import urllib.request
 import numpy as np
 import pytest
 
-from node_support import EXAMPLES, get, iris_sdep, predict, restricted_namespace, service_url, wait_available, wait_for
+from node_support import EXAMPLES, get, iris_answer, iris_sdep, predict, restricted_namespace, service_url, wait_available, wait_for
 from wharf.testing.gateway import Gateway
 
 ROW = [6.0, 2.9, 4.5, 1.5]
 THREADS = 4
-
-
-def iris_answer(temperature: float) -> list[float]:
-    sys.path.insert(0, str(EXAMPLES / "iris"))
-    try:
-        from IrisClassifier import IrisClassifier
-    finally:
-        sys.path.remove(str(EXAMPLES / "iris"))
-    return IrisClassifier(temperature).predict(np.array([ROW]), [])[0].tolist()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +83,7 @@ def version_of(answer: list[float], v1: list[float], v2: list[float]) -> int:
 
 def test_rolling_update_and_pod_loss_under_load(kube_node, wharf_core, example_images, iris_v2):
     ns = restricted_namespace(kube_node, "rollout")
-    v1, v2 = iris_answer(1.0), iris_answer(4.0)
+    v1, v2 = (iris_answer([ROW], t)[0].tolist() for t in (1.0, 4.0))
     assert not np.allclose(v1, v2)
     try:
         sdep = iris_sdep("iris", example_images["iris"], replicas=2)
