@@ -126,11 +126,13 @@ def service_url(kube, namespace: str, service: str, port: str = "http") -> str:
 
 
 def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0) -> dict:
-    """POST ``rows`` to ``url``/api/v1.0/predictions; with ``settle_s``, retry refused connections that long.
+    """POST ``rows`` to ``url``/api/v1.0/predictions; with ``settle_s``, retry "not there yet" that long.
 
     A Service's endpoints reach kube-proxy's rules a moment after its pods turn Ready (and so after
-    the SeldonDeployment turns Available); clients of a new deployment see the same.
+    the SeldonDeployment turns Available); clients of a new deployment see the same: the connection
+    refused, or, with the orchestrator in its own pod, its 503 naming the node it cannot reach yet.
     """
+    import urllib.error
     import urllib.request
 
     request = urllib.request.Request(f"{url}/api/v1.0/predictions", data=json.dumps({"data": {"ndarray": rows}}).encode(),
@@ -140,6 +142,11 @@ def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0) -> d
         try:
             with urllib.request.urlopen(request, timeout=timeout) as answer:
                 return json.loads(answer.read())
+        except urllib.error.HTTPError as exc:  # the body says which server answered, and why
+            body = exc.read()[:2000]
+            if exc.code != 503 or time.monotonic() > deadline:
+                raise AssertionError(f"POST {url}/api/v1.0/predictions: HTTP {exc.code}: {body!r}") from None
+            time.sleep(0.5)
         except OSError as exc:  # urllib's URLError too; its reason is the socket's error
             refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)
             if not refused or time.monotonic() > deadline:

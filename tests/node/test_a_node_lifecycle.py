@@ -26,7 +26,7 @@ def host_snapshot() -> dict:
     chains = {}
     for table in ("filter", "nat", "mangle"):
         listing = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
-        chains[table] = sorted(line for line in listing.splitlines() if "KUBE-" in line or "CNI-" in line)
+        chains[table] = sorted(line for line in listing.splitlines() if any(p in line for p in node.CHAIN_PREFIXES))
     return {"links": sorted(name for name in (node.BRIDGE,) if f" {name}:" in links
                             or f" {name}@" in links),
             "chains": chains, "sysctls": node.read_sysctls(),
@@ -67,6 +67,7 @@ def test_up_runs_a_pod_and_down_leaves_the_host_as_it_was(cache_home):
         during = host_snapshot()
         assert during["links"] == [node.BRIDGE]
         assert during["chains"]["nat"], "kube-proxy wrote no iptables rules"
+        assert f"-A OUTPUT -j {node.SERVICE_RANGE_CHAIN}" in during["chains"]["filter"]
         assert during["kubepods"]
 
         # a second cluster on the same machine is refused with the reason

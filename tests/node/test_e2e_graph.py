@@ -17,14 +17,7 @@ from node_support import cluster_report, example_sdep, get, predict, restricted_
 ROW = [51, 35, 14, 2]  # millimetres: the scaler turns them into centimetres for the iris models
 
 
-# The separate-pod layout passed on the node once and failed once: the predictor Service answered
-# HTTP 404 to /api/v1.0/predictions after the SeldonDeployment was Available. Not understood yet;
-# kept as a known failure (not strict, since it also passes) until it is.
-SEPARATE_404 = pytest.mark.xfail(reason="intermittent HTTP 404 from the predictor Service with the orchestrator "
-                                        "in its own pod, seen once on the real node", strict=False)
-
-
-@pytest.mark.parametrize("separate", [False, pytest.param(True, marks=SEPARATE_404)],
+@pytest.mark.parametrize("separate", [False, True],
                          ids=["one-pod", "orchestrator-in-its-own-pod"])
 def test_graph_answers_carry_the_routers_choice(kube_node, wharf_core, example_images, separate):
     ns = restricted_namespace(kube_node, f"graph-{'sep' if separate else 'one'}")

@@ -69,3 +69,16 @@ def test_a_service_answers_from_the_host_and_by_name_from_another_pod(kube_node,
         "print(urllib.request.urlopen('http://web/', timeout=10).read().decode())\n")), namespace=ns)
     out = job_output(kube_node, ns, "client").split()
     assert out == [cluster_ip, pod]
+
+
+def test_an_address_in_the_service_range_that_kube_proxy_never_translated_is_refused(kube_node):
+    """Not answered by whatever lies beyond the default route (on this VM, an egress that says HTTP 404)."""
+    import ipaddress
+    import socket
+
+    from wharf.testing.apiserver import SERVICE_CIDR
+
+    taken = {s["spec"].get("clusterIP") for s in get(kube_node, "services", "-A")["items"]}
+    address = next(str(a) for a in reversed(list(ipaddress.ip_network(SERVICE_CIDR).hosts())) if str(a) not in taken)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, 8000), timeout=10).close()

@@ -68,7 +68,13 @@ SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/pa
            "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
            "net/bridge/bridge-nf-call-iptables", "net/ipv4/ip_forward")
 NODE_SYSCTLS = {"net/bridge/bridge-nf-call-iptables": "1", "net/ipv4/ip_forward": "1"}
-CHAIN_PREFIXES = ("KUBE-", "CNI-")
+# Packets to a Service address that kube-proxy has not (yet) translated would leave by the default
+# route. On a cloud network they are dropped; this VM's egress instead answers every TCP connection
+# with its own "HTTP 404" (server: keryx), which a client's keep-alive pool then reuses long after
+# the Service's rules exist. The node rejects them instead, so the client sees "connection refused",
+# as it does for a Service whose endpoints are not ready.
+SERVICE_RANGE_CHAIN = "WHARF-SERVICE-RANGE"
+CHAIN_PREFIXES = ("KUBE-", "CNI-", "WHARF-")
 
 
 # --- prerequisites ---------------------------------------------------------------------------
@@ -587,6 +593,20 @@ def _claim_host_network() -> None:
     _run(["ip", "link", "set", BRIDGE, "up"], f"bringing {BRIDGE} up")
 
 
+def fence_service_range(cidr: str = apiserver.SERVICE_CIDR) -> None:
+    """REJECT traffic still addressed to the Service range after the nat table had its turn (see above).
+
+    The filter table sees a packet after kube-proxy's DNAT, so a translated one carries a pod's address
+    and passes; removed with the other chains by :func:`remove_chains`.
+    """
+    chain = SERVICE_RANGE_CHAIN
+    _run(["iptables", "-w", "-N", chain], f"creating the iptables chain {chain}")
+    _run(["iptables", "-w", "-A", chain, "-d", cidr, "-m", "comment", "--comment",
+          "Service address kube-proxy has not translated", "-j", "REJECT"], f"filling {chain}")
+    for hook in ("OUTPUT", "FORWARD"):
+        _run(["iptables", "-w", "-I", hook, "1", "-j", chain], f"jumping from {hook} to {chain}")
+
+
 def start_node(plane: ControlPlane, outlive_caller: bool = False, timeout: float = 180) -> Node:
     """Start containerd, the kubelet, kube-proxy, CoreDNS and metrics-server for ``plane``.
 
@@ -598,6 +618,7 @@ def start_node(plane: ControlPlane, outlive_caller: bool = False, timeout: float
     node = Node(plane, ports, saved_sysctls=read_sysctls())
     try:
         write_sysctls(NODE_SYSCTLS)
+        fence_service_range()
         pause = ensure_pause_image()
         for folder in (layout.node / "containerd", layout.node / "pod-logs", layout.node / "volume-plugins",
                        layout.kubelet_root):
