@@ -165,6 +165,7 @@ def _serve(args: argparse.Namespace, level: str) -> int:
     from wharf.component.loader import UserClassError, load_user_class
     from wharf.component.model import Component, UnitInfo
     from wharf.component.parameters import ParameterError, parse_parameters
+    from wharf.protocol.errors import MicroserviceError
     from wharf.server.config import ServerConfig
     from wharf.server.supervisor import Supervisor
 
@@ -182,6 +183,9 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         log.error("%s(**parameters) failed: %s (parameters given: %s)", args.interface_name, exc,
                   ", ".join(params) or "none")
         return 2
+    except MicroserviceError as exc:  # a model that cannot load, said by the class (the prepackaged servers)
+        log.error("%s cannot start: %s", args.interface_name, exc.message)
+        return 1
     annotations = read_annotations()
     max_msg = annotations.get("seldon.io/grpc-max-message-size")
     unit = UnitInfo(

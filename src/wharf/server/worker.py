@@ -19,6 +19,7 @@ from typing import Iterator
 import uvicorn
 
 from wharf.component.model import Component
+from wharf.protocol.errors import MicroserviceError
 from wharf.server.config import ServerConfig
 from wharf.server.http_protocol import OneWriteHttpProtocol
 from wharf.server.grpc_api import ComponentServicer, build_server
@@ -90,7 +91,8 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
         try:
             await loop.run_in_executor(None, component.load)
         except BaseException as exc:  # noqa: BLE001 - reported, then the worker exits
-            log.error("load() failed: %s", exc, exc_info=True)
+            # a MicroserviceError says what is wrong (a prepackaged server's model file, say): no traceback
+            log.error("load() failed: %s", exc, exc_info=not isinstance(exc, MicroserviceError))
             error = exc
             server.should_exit = True
         finally:
