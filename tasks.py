@@ -210,9 +210,10 @@ def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False
 
     images = [name for item in image or [] for name in item.replace(",", " ").split()]
     if wharf:
-        from wharf.operator.image import build_operator_image, build_orchestrator_image
+        from wharf.operator.image import SERVER_IMAGES, build_operator_image, build_orchestrator_image, build_service_image
 
-        images += [build_operator_image(progress=None), build_orchestrator_image(progress=None)]
+        images += [build_operator_image(progress=None), build_orchestrator_image(progress=None),
+                   *(build_service_image(image, progress=None) for image in SERVER_IMAGES)]
     if not images:
         raise Exit("name at least one image, or --wharf", code=2)
     try:
@@ -271,6 +272,16 @@ def orchestrator_image(c: Context, base_image: str = "") -> None:
     from wharf.operator.image import build_orchestrator_image
 
     print(build_orchestrator_image(base_image or None))
+
+
+@task(help={"base_image": "base image (default: the local Debian-based Python 3.12 image)"})
+def server_images(c: Context, base_image: str = "") -> None:
+    """Build the prepackaged server images and the storage initializer the operator's defaults name
+    (wharf/sklearnserver, wharf/xgboostserver, wharf/storage-initializer: non-root, read-only root)."""
+    from wharf.operator.image import SERVER_IMAGES, build_service_image
+
+    for image in SERVER_IMAGES:
+        print(build_service_image(image, base_image or None))
 
 
 # --- charts: validate, lint, ct (issue 9) ----------------------------------------------
@@ -391,6 +402,7 @@ ns.add_collection(Collection(cluster_build_binaries, cluster_up, cluster_down, c
 ns.add_task(generate)
 ns.add_task(operator_image)
 ns.add_task(orchestrator_image)
+ns.add_task(server_images)
 ns.add_collection(Collection(charts_helm, charts_schema), "charts")
 ns.add_task(validate)
 ns.add_task(lint)

@@ -36,8 +36,21 @@ class ServiceImage:
 
 OPERATOR = ServiceImage("operator", "wharf/operator", ("wharf", "render", "--help"), "usage: wharf render",
                         extras=("operator",))
-ORCHESTRATOR = ServiceImage("orchestrator", "wharf/orchestrator", ("wharf", "orchestrator", "--help"),
-                            "usage: wharf orchestrator", extras=("kafka", "tracing"))
+ORCHESTRATOR = ServiceImage("orchestrator", "wharf/orchestrator",
+                            ("python", "-c", "import aiokafka, wharf.tracing as t; t.check_available(); print('extras ok')"),
+                            "extras ok", extras=("kafka", "tracing"))
+# Prepackaged servers and the storage initializer the operator's defaults name (predictor_servers,
+# storageInitializer.image): Wharf's own, so a SeldonDeployment with implementation + modelUri
+# needs no Seldon image.
+SKLEARN_SERVER = ServiceImage("sklearnserver", "wharf/sklearnserver",
+                              ("python", "-c", "import sklearn, joblib, minio, wharf.servers.sklearn; print('imports ok')"),
+                              "imports ok", extras=("sklearn", "s3"))
+XGBOOST_SERVER = ServiceImage("xgboostserver", "wharf/xgboostserver",
+                              ("python", "-c", "import xgboost, minio, wharf.servers.xgboost; print('imports ok')"),
+                              "imports ok", extras=("xgboost", "s3"))
+STORAGE_INITIALIZER = ServiceImage("storage-initializer", "wharf/storage-initializer",
+                                   ("wharf", "storage", "cp", "--help"), "usage: wharf storage", extras=("s3",))
+SERVER_IMAGES = (SKLEARN_SERVER, XGBOOST_SERVER, STORAGE_INITIALIZER)
 
 
 def requirements(metadata: str, extras: tuple[str, ...]) -> str:
