@@ -230,3 +230,21 @@ def test_validate_command_exit_codes_and_output(helm, tmp_path):
     assert validate_command(ROOT, "wharf-nope", out=out.append) == 2 and "unknown chart(s) wharf-nope" in out[0]
     assert validate_command(ROOT, "", str(bad), out=out.append) == 2
     assert schema_command(ROOT, check=True, out=out.append) == 0 and out[-1] == "values schemas up to date"
+
+
+def test_core_predictor_servers_reach_the_operator_as_upstreams_table(helm, tmp_path):
+    """The chart's default table is the operator's own default (two sources, kept equal); a custom
+    server in a user's values joins the defaults (helm merges maps), as with upstream's chart."""
+    from wharf.operator.config import PREDICTOR_SERVERS, OperatorConfig
+
+    _, env = operator_env(render("wharf-core"))
+    assert OperatorConfig.from_env(env).predictor_servers == PREDICTOR_SERVERS
+
+    values = tmp_path / "custom.yaml"
+    values.write_text("predictor_servers:\n  LIGHTGBM_SERVER:\n    protocols:\n      seldon:\n"
+                      "        image: registry.example/lightgbmserver\n        defaultImageVersion: '4.7'\n")
+    docs = helm_template(CHARTS / "wharf-core", [values], release="rel", namespace="ns1", kube_version="1.32.0",
+                         set_values={}, api_versions=EXTRA_API_VERSIONS)
+    _, env = operator_env([d.doc for d in docs])
+    assert OperatorConfig.from_env(env).predictor_servers == {
+        **PREDICTOR_SERVERS, "LIGHTGBM_SERVER": {"seldon": "registry.example/lightgbmserver:4.7"}}

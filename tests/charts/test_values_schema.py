@@ -54,6 +54,24 @@ extra: {}
     assert schema["additionalProperties"] is False
 
 
+def test_a_map_annotated_with_an_entry_schema_holds_its_defaults_to_it_and_admits_new_keys():
+    """predictor_servers: its default entries are examples of the map, not a closed list of keys."""
+    text = """
+# @schema {additionalProperties: {type: object, required: [image], properties: {image: {type: string, minLength: 1}}}}
+# -- Servers.
+servers:
+  A:
+    image: a
+"""
+    schema = generate(text, "t")
+    assert "properties" not in schema["properties"]["servers"]
+    validator = Draft7Validator(schema)
+    assert not list(validator.iter_errors({"servers": {"A": {"image": "a"}, "CUSTOM": {"image": "c", "tag": 1}}}))
+    errors = [e.message for e in validator.iter_errors({"servers": {"A": {"image": ""}}})]
+    assert errors == ["'' should be non-empty"]
+    assert undocumented_keys(text) == []  # the entries need no description of their own
+
+
 def test_required_annotation_and_shared_graph_schema():
     text = "# @schema {required: true}\n# -- N.\nname: ''\n# @schema {$ref: 'wharf:graph'}\n# -- G.\ngraph: {}\n"
     schema = generate(text, "t")

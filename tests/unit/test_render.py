@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import wharf
+
 from wharf.deployment.graph import from_engine_env
 from wharf.deployment.validate import SdepError
 from wharf.operator.config import OperatorConfig
@@ -226,13 +228,25 @@ def test_prepackaged_server_gets_a_container_and_a_storage_initializer() -> None
     objs = objects("prepackaged-sklearn")
     dep = objs[("Deployment", "sklearn-default-0-classifier")]
     unit = container(dep, "classifier")
-    assert unit["image"] == "seldonio/sklearnserver:1.19.0"
+    assert unit["image"] == f"wharf/sklearnserver:{wharf.__version__}"  # Wharf's own, not Seldon's BSL image
     params = json.loads(env(unit)["PREDICTIVE_UNIT_PARAMETERS"])
     assert {"name": "model_uri", "value": "/mnt/models", "type": "STRING"} in params
     init = dep["spec"]["template"]["spec"]["initContainers"][0]
     assert init["name"] == "classifier-model-initializer"
+    assert init["image"] == f"wharf/storage-initializer:{wharf.__version__}"
     assert init["args"] == ["gs://seldon-models/v1.19.0/sklearn/iris", "/mnt/models"]
     assert {"name": "classifier-provision-location", "emptyDir": {}} in dep["spec"]["template"]["spec"]["volumes"]
+
+
+def test_upstreams_related_image_variables_override_the_server_and_initializer_images() -> None:
+    sdep, _ = load("prepackaged-sklearn")
+    config = OperatorConfig.from_env({**TEST_IMAGE, "RELATED_IMAGE_SKLEARNSERVER": "registry.example/sk:2",
+                                      "RELATED_IMAGE_STORAGE_INITIALIZER": "registry.example/init:2"})
+    dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment")
+    assert container(dep, "classifier")["image"] == "registry.example/sk:2"
+    assert dep["spec"]["template"]["spec"]["initContainers"][0]["image"] == "registry.example/init:2"
+    # the variable replaces one protocol's image, not the table
+    assert config.predictor_servers["SKLEARN_SERVER"]["v2"] == OperatorConfig().predictor_servers["SKLEARN_SERVER"]["v2"]
 
 
 def test_owner_references_only_for_a_resource_from_a_cluster() -> None:
@@ -292,7 +306,7 @@ def test_existing_http_grpc_ports_win_and_prepackaged_container_gets_its_image()
          "ports": [{"name": "http", "containerPort": 7777}]}]}}]
     dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment")
     unit = container(dep, "classifier")
-    assert unit["image"] == "seldonio/sklearnserver:1.19.0" and unit["resources"] == {"requests": {"memory": "1Gi"}}
+    assert unit["image"] == f"wharf/sklearnserver:{wharf.__version__}" and unit["resources"] == {"requests": {"memory": "1Gi"}}
     assert {p["name"]: p["containerPort"] for p in unit["ports"]} == {"http": 7777, "grpc": 9500, "metrics": 6000}
     graph = from_engine_env(env(container(dep, ENGINE_CONTAINER))["ENGINE_PREDICTOR"]).graph
     assert (graph.endpoint.http_port, graph.endpoint.grpc_port) == (7777, 9500)

@@ -9,7 +9,8 @@ comment becomes its ``description``. Special annotation keys:
   with the CRD), e.g. ``wharf:graph`` for a SeldonDeployment graph node.
 
 Objects with keys are closed (``additionalProperties: false``) so typos are caught; an empty
-default object (``{}``) is an open map. The root always admits ``global`` and ``enabled``, which
+default object (``{}``) is an open map, and so is an object whose annotation gives
+``additionalProperties`` a schema (every entry, the defaults too, must follow it). The root always admits ``global`` and ``enabled``, which
 parent charts pass to their dependencies.
 """
 
@@ -150,7 +151,9 @@ def _build(value: Any, path: tuple[str, ...], docs: dict[tuple[str, ...], KeyDoc
         schema = _shared_schema(ref[len("wharf:"):])
     else:
         schema = _infer(value)
-        if isinstance(value, dict) and value:
+        if isinstance(annotation.get("additionalProperties"), dict):
+            pass  # a map whose entries all follow one schema: the defaults are examples, not the keys
+        elif isinstance(value, dict) and value:
             props = {str(k): _build(v, path + (str(k),), docs) for k, v in value.items()}
             schema["properties"] = props
             schema["additionalProperties"] = False

@@ -13,14 +13,23 @@ from typing import Any, Mapping
 from wharf import __version__
 
 # Prepackaged servers (seldon-config ConfigMap key predictor_servers): key -> protocol -> image.
+# Wharf builds the Seldon-protocol SKLEARN_SERVER and XGBOOST_SERVER (`invoke server-images`); the
+# others still name upstream's images until Wharf builds them too.
 PREDICTOR_SERVERS: dict[str, dict[str, str]] = {
-    "SKLEARN_SERVER": {"seldon": "seldonio/sklearnserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-sklearn"},
-    "XGBOOST_SERVER": {"seldon": "seldonio/xgboostserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-xgboost"},
+    "SKLEARN_SERVER": {"seldon": f"wharf/sklearnserver:{__version__}", "v2": "seldonio/mlserver:1.7.1-sklearn"},
+    "XGBOOST_SERVER": {"seldon": f"wharf/xgboostserver:{__version__}", "v2": "seldonio/mlserver:1.7.1-xgboost"},
     "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-mlflow"},
     "TENSORFLOW_SERVER": {"seldon": "seldonio/tfserving-proxy:1.19.0", "tensorflow": "tensorflow/serving:2.1.0"},
     "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
     "HUGGINGFACE_SERVER": {"v2": "seldonio/mlserver:1.7.1-huggingface"},
     "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.7.1-slim"},
+}
+# Upstream's per-image overrides (OpenShift's RELATED_IMAGE_* convention): variable -> (server, protocol).
+RELATED_SERVER_IMAGES = {
+    "RELATED_IMAGE_SKLEARNSERVER": ("SKLEARN_SERVER", "seldon"), "RELATED_IMAGE_SKLEARNSERVER_V2": ("SKLEARN_SERVER", "v2"),
+    "RELATED_IMAGE_XGBOOSTSERVER": ("XGBOOST_SERVER", "seldon"), "RELATED_IMAGE_XGBOOSTSERVER_V2": ("XGBOOST_SERVER", "v2"),
+    "RELATED_IMAGE_MLFLOWSERVER": ("MLFLOW_SERVER", "seldon"), "RELATED_IMAGE_MLFLOWSERVER_V2": ("MLFLOW_SERVER", "v2"),
+    "RELATED_IMAGE_TFPROXY": ("TENSORFLOW_SERVER", "seldon"), "RELATED_IMAGE_TENSORFLOW": ("TENSORFLOW_SERVER", "tensorflow"),
 }
 
 
@@ -65,7 +74,7 @@ class OperatorConfig:
     istio_tls_mode: str = field(default="", metadata={"env": "ISTIO_TLS_MODE"})
     ambassador_enabled: bool = field(default=False, metadata={"env": "AMBASSADOR_ENABLED"})
     ambassador_single_namespace: bool = field(default=False, metadata={"env": "AMBASSADOR_SINGLE_NAMESPACE"})
-    storage_initializer_image: str = field(default="seldonio/rclone-storage-initializer:1.19.0",
+    storage_initializer_image: str = field(default=f"wharf/storage-initializer:{__version__}",
                                            metadata={"env": "RELATED_IMAGE_STORAGE_INITIALIZER"})
     controller_id: str = field(default="", metadata={"env": "CONTROLLER_ID"})
     predictor_servers: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: PREDICTOR_SERVERS)
@@ -93,4 +102,46 @@ class OperatorConfig:
                 values[f.name] = tuple(raw.split())
             else:
                 values[f.name] = raw
+        servers = {key: dict(images) for key, images in PREDICTOR_SERVERS.items()}
+        if environ.get(PREDICTOR_SERVERS_ENV):
+            servers = predictor_servers_from_json(environ[PREDICTOR_SERVERS_ENV], PREDICTOR_SERVERS_ENV)
+        # as upstream, a RELATED_IMAGE_* variable wins over the table
+        for name, (key, protocol) in RELATED_SERVER_IMAGES.items():
+            if environ.get(name):
+                servers.setdefault(key, {})[protocol] = environ[name]
+        if servers != PREDICTOR_SERVERS:
+            values["predictor_servers"] = servers
         return cls(**values)
+
+
+PREDICTOR_SERVERS_ENV = "WHARF_PREDICTOR_SERVERS"
+PROTOCOLS = ("seldon", "v2", "kfserving", "tensorflow")
+
+
+def predictor_servers_from_json(raw: str, where: str) -> dict[str, dict[str, str]]:
+    """Upstream's ``predictor_servers`` (chart value and seldon-config key) as key -> protocol -> image.
+
+    The shape is ``{KEY: {"protocols": {PROTOCOL: {"image": ..., "defaultImageVersion": ...}}}}``;
+    the table replaces the defaults entirely, as upstream's ConfigMap does. Errors name the entry.
+    """
+    import json
+
+    try:
+        table = json.loads(raw)
+    except ValueError as exc:
+        raise ValueError(f"{where}: not JSON ({exc})") from None
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: expected an object of servers, e.g. {{\"SKLEARN_SERVER\": {{\"protocols\": ...}}}}")
+    servers: dict[str, dict[str, str]] = {}
+    for key, entry in table.items():
+        protocols = entry.get("protocols") if isinstance(entry, dict) else None
+        if not isinstance(protocols, dict) or not protocols:
+            raise ValueError(f"{where}: {key}.protocols must map a protocol to its image")
+        for protocol, spec in protocols.items():
+            at = f"{where}: {key}.protocols.{protocol}"
+            if protocol not in PROTOCOLS:
+                raise ValueError(f"{at}: unknown protocol (one of {', '.join(PROTOCOLS)})")
+            if not isinstance(spec, dict) or not spec.get("image") or spec.get("defaultImageVersion") in (None, ""):
+                raise ValueError(f"{at}: needs image and defaultImageVersion")
+            servers.setdefault(key, {})[protocol] = f"{spec['image']}:{spec['defaultImageVersion']}"
+    return servers

@@ -128,8 +128,7 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
         # Upstream sets only allowPrivilegeEscalation; the rest makes the orchestrator container pass
         # the `restricted` Pod Security Standard (its image runs as a non-root user and needs no
         # capability).
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]},
-                            "runAsNonRoot": True},
+        "securityContext": dict(RESTRICTED_CONTAINER),
         "volumeMounts": [{"name": PODINFO_VOLUME, "mountPath": PODINFO_PATH}],
         # Not upstream's (its executor has no hook): without it the orchestrator stops accepting at
         # SIGTERM while kube-proxy still sends it new connections, and a rolling update under load
@@ -149,6 +148,18 @@ def _sleep_before_stop() -> dict[str, Any]:
     """Upstream's preStop hook for graph containers: 10 s in which the pod's endpoints leave every
     Service (and kube-proxy's rules) while the container still serves, before it gets SIGTERM."""
     return {"preStop": {"exec": {"command": ["/bin/sh", "-c", "/bin/sleep 10"]}}}
+
+
+# What the `restricted` Pod Security Standard asks of each container, for the containers whose image
+# the operator chooses (orchestrator, prepackaged servers, storage initializer): Wharf's images run
+# as a non-root user and need no capability. Keys a SeldonDeployment sets itself are kept.
+RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+
+
+def _restricted_defaults(container: dict[str, Any]) -> None:
+    context = container.setdefault("securityContext", {})
+    for key, value in RESTRICTED_CONTAINER.items():
+        context.setdefault(key, copy.deepcopy(value))
 
 
 def _default_seccomp(pod: dict[str, Any]) -> None:
@@ -207,7 +218,7 @@ def _unit_container(sdep: dict[str, Any], predictor: dict[str, Any], container: 
 
 
 def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: dict, config: OperatorConfig) -> None:
-    """rclone init container copying ``modelUri`` to /mnt/models, on a shared emptyDir (spec 8.7)."""
+    """The init container copying ``modelUri`` to /mnt/models, on an emptyDir shared with the model's container."""
     volume = f"{container['name']}-provision-location"
     init_name = f"{container['name']}-model-initializer"
     if any(c.get("name") == init_name for c in pod.get("initContainers") or []):
@@ -220,18 +231,26 @@ def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: d
         "args": [node["modelUri"], MODEL_MOUNT_PATH],
         "volumeMounts": [{"name": volume, "mountPath": MODEL_MOUNT_PATH}],
         "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
-        "terminationMessagePolicy": "File",
+        # upstream says File, which its rclone image never writes; the log's last lines name the URI
+        # and the cause in the pod's status instead (kubectl describe, the operator's events)
+        "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     }
     secret = node.get("envSecretRefName") or config.unit_default_env_secret
     if secret:
         init["envFrom"] = [{"secretRef": {"name": secret}}]
+    _restricted_defaults(init)
     pod.setdefault("initContainers", []).append(init)
 
 
 def _prepackaged_setup(container: dict[str, Any], node: dict, protocol: str) -> None:
-    """The Seldon-protocol Python servers read their model from /mnt/models (spec 8.7)."""
+    """The Seldon-protocol Python servers read their model from /mnt/models, where the initializer put it.
+
+    Those are the component server's images (Wharf's by default), which run as a non-root user
+    with no capability; other servers' images (TF Serving, Triton) are left as their makers ship them.
+    """
     if protocol == "seldon" and node["implementation"] != "TENSORFLOW_SERVER":
+        _restricted_defaults(container)
         params = [p for p in node.setdefault("parameters", []) if p.get("name") != "model_uri"]
         node["parameters"] = params + [{"name": "model_uri", "value": MODEL_MOUNT_PATH, "type": "STRING"}]
     elif protocol in ("v2", "kfserving"):
