@@ -150,7 +150,10 @@ def download(uri: str, dest: str | os.PathLike, env: Mapping[str, str] | None = 
     settings = s3_settings(location, env)
     client = _client(settings)
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"download {location}: cannot create the folder {dest}: {exc.strerror}") from None
     try:
         if location.key and not location.key.endswith("/") and _exists(client, location):
             target = dest / Path(location.key).name
@@ -166,6 +169,10 @@ def download(uri: str, dest: str | os.PathLike, env: Mapping[str, str] | None = 
         return dest
     except StorageError:
         raise
+    except OSError as exc:  # the local side: a full or read-only disk
+        if exc.filename is None:
+            raise _explain(exc, "download", location, settings) from None
+        raise StorageError(f"download {location}: cannot write {exc.filename}: {exc.strerror}") from None
     except Exception as exc:
         raise _explain(exc, "download", location, settings) from None
 

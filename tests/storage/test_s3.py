@@ -65,6 +65,15 @@ def test_a_wrong_key_names_the_key_and_bucket_and_leaves_no_file(bucket, s3_env,
     assert s3_env["AWS_SECRET_ACCESS_KEY"] not in proc.stderr + proc.stdout
 
 
+def test_a_target_folder_that_cannot_be_written_is_named_without_a_traceback(bucket, s3_env, tmp_path) -> None:
+    """The storage initializer's /mnt/models missing its volume is a read-only root: say so, plainly."""
+    upload(_file(tmp_path, "m.bin", b"x"), f"s3://{bucket}/m.bin")
+    blocked = _file(tmp_path, "a-file", b"") / "models"  # a folder under a regular file cannot exist
+    proc = wharf("storage", "cp", f"s3://{bucket}/m.bin", str(blocked), env=s3_env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot create the folder {blocked}: Not a directory" in proc.stderr
+
+
 def test_a_missing_bucket_is_named(s3_env, tmp_path) -> None:
     with pytest.raises(StorageError, match=r"bucket 'nobody-made-this' does not exist at http://127\.0\.0\.1"):
         download("s3://nobody-made-this/model.bin", tmp_path)
