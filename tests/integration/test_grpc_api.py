@@ -1,4 +1,4 @@
-"""The gRPC services of a running server (spec 4): every RPC a component serves, errors as codes."""
+"""The gRPC services of a running server: every RPC a component serves, errors as codes."""
 
 from __future__ import annotations
 

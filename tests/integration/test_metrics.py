@@ -1,4 +1,4 @@
-"""Prometheus metrics of a running server (spec 2.4, 3.10): custom COUNTER/GAUGE/TIMER with their
+"""Prometheus metrics of a running server: custom COUNTER/GAUGE/TIMER with their
 tags and the identity labels, on the metrics port and path only, summed over two workers."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The orchestrator against real component servers, started as real processes by ``wharf run``'s
-LocalGraph: every graph rule of spec 7.3/7.4, errors, node down, timeouts, gRPC, metrics."""
+LocalGraph: every graph rule of upstream's predict and feedback walks, errors, node down, timeouts, gRPC, metrics."""
 
 from __future__ import annotations
 

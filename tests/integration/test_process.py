@@ -1,4 +1,4 @@
-"""The server as a process (spec 2.2, 2.5, 2.6, 2.8): loading, parameters, CLI, start-up, shutdown,
+"""The server as a process: loading, parameters, CLI, start-up, shutdown,
 worker supervision."""
 
 from __future__ import annotations

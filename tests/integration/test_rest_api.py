@@ -1,4 +1,4 @@
-"""The REST API of a running server (spec 3): endpoints, body decoding, mirroring, meta, errors."""
+"""The REST API of a running server: endpoints, body decoding, mirroring, meta, errors."""
 
 from __future__ import annotations
 

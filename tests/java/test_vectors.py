@@ -111,7 +111,7 @@ def test_vector(vector_servers: dict[str, js.Server], server_name: str, case: di
 
 
 def test_vectors_cover_every_rest_endpoint() -> None:
-    """A guard that the shared set keeps covering the whole endpoint table of spec 3.1."""
+    """A guard that the shared set keeps covering every REST endpoint of upstream's microservice."""
     paths = {c["path"] for _, c in CASES if c.get("transport", "rest") == "rest"}
     for needed in ("/predict", "/api/v1.0/predictions", "/route", "/aggregate", "/transform-input",
                    "/transform-output", "/send-feedback", "/api/v1.0/feedback", "/health/status",

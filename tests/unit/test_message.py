@@ -1,4 +1,4 @@
-"""Request decoding and the response rules shared by REST and gRPC (spec sections 3.4 and 3.5)."""
+"""Request decoding and the response rules shared by REST and gRPC, as upstream applies them."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_decode_feedback_part_only_decodes_data():
     assert p.kind == "none" and p.value.size == 0 and not p.has_data and p.meta is None
 
 
-# --- response_kind: the mirroring table of spec 3.5 ------------------------------------------
+# --- response_kind: upstream's mirroring table ------------------------------------------
 
 NUM = np.array([[1.0, 2.0]])
 TEXT = np.array([["a", "b"]])

@@ -1,8 +1,8 @@
-"""render(): the objects upstream's operator creates, field by field (spec sections 7.1, 8.5, 9).
+"""render(): the objects upstream's operator creates, field by field.
 
 Each folder in tests/fixtures/render holds an input ``sdep.yaml``, optional operator settings
 ``config.yaml`` (env variable -> value) and the full expected output ``expected.yaml``. The targeted
-tests below pin the spec facts one by one, so a fixture refresh cannot silently change them
+tests below pin upstream's behaviour one fact at a time, so a fixture refresh cannot silently change them
 (refresh with WHARF_UPDATE_FIXTURES=1, then review the diff).
 """
 

@@ -1,4 +1,4 @@
-"""Defaulting of a SeldonDeployment as upstream's operator does it before rendering (spec 8.5).
+"""Defaulting of a SeldonDeployment as upstream's operator does it before rendering.
 
 ``apply_defaults`` takes the resource as plain data and returns a defaulted deep copy; the input is
 never changed. The ENGINE_PREDICTOR the orchestrator reads is built from this defaulted form, so

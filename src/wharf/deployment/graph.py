@@ -51,7 +51,7 @@ class Unit:
     logger: Logger | None = None
     path: str = "graph"
 
-    # Which calls this node answers (spec 7.3/7.4): a type or an explicit method list.
+    # Which calls this node answers in upstream's walk: a type or an explicit method list.
     @property
     def transforms_input(self) -> bool:
         return self.type in ("MODEL", "TRANSFORMER") or "TRANSFORM_INPUT" in self.methods

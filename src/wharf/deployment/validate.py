@@ -1,4 +1,4 @@
-"""Upstream's webhook rules (spec 8.4), checked in Python on the whole resource at any graph depth.
+"""Upstream's validating webhook rules, checked in Python on the whole resource at any graph depth.
 
 The API server already enforces most of them through the CRD's CEL rules; the operator and
 ``wharf render`` run these too, so a resource that reached the cluster some other way, or a graph

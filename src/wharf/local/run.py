@@ -157,7 +157,7 @@ class LocalGraph:
         return proc
 
     def _node_env(self, p: NodePlan) -> dict[str, str]:
-        """The environment the operator gives a unit container (spec 9), pointed at local ports."""
+        """The environment the operator gives a unit container, pointed at local ports."""
         env = {e["name"]: str(e.get("value", "")) for e in self.predictor.containers.get(p.name, {}).get("env") or []
                if isinstance(e, dict) and "name" in e}
         return {**env, "PREDICTIVE_UNIT_ID": p.name, "PREDICTIVE_UNIT_PARAMETERS": p.parameters,

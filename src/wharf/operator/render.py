@@ -1,4 +1,4 @@
-"""``render(sdep, config) -> [objects]``: the Kubernetes objects upstream's operator creates (spec 9).
+"""``render(sdep, config) -> [objects]``: the Kubernetes objects upstream's operator creates.
 
 Pure: plain dicts in, plain dicts out, no cluster. The operator server-side-applies the result;
 ``wharf render`` prints it for a GitOps repository. Owner references are added only when the

@@ -1,4 +1,4 @@
-"""A SeldonDeployment's ``status`` from its rendered objects and its Deployments' status (pure; spec 8.3)."""
+"""A SeldonDeployment's ``status`` from its rendered objects and its Deployments' status (pure; upstream's states and conditions)."""
 
 from __future__ import annotations
 

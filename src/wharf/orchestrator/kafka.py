@@ -1,5 +1,5 @@
 """``--server_type kafka``: the orchestrator also consumes SeldonMessages from a Kafka topic, walks
-the graph for each one and produces the answer to another topic (spec 7.1 flags, 7.8).
+the graph for each one and produces the answer to another topic, with upstream executor's Kafka flags.
 
 As upstream's executor, the REST and gRPC servers keep running beside the consumer (health probes,
 metrics, and direct requests still work). What a message carries:
@@ -75,7 +75,7 @@ class KafkaSettings:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The executor's Kafka flags (spec 7.1); unset flags fall back to the KAFKA_* variables."""
+    """The executor's Kafka flags as upstream names them; unset flags fall back to the KAFKA_* variables."""
     parser.add_argument("--server-type", "--server_type", choices=("rpc", "kafka"), default="rpc",
                         help="kafka: also consume requests from a Kafka topic")
     parser.add_argument("--kafka-broker", "--kafka_broker", help="host:port [env KAFKA_BROKER]")

@@ -1,4 +1,4 @@
-"""Payload logging (spec 7.7): requests, responses and feedback of nodes with a ``logger`` are sent
+"""Payload logging, as upstream's executor does it: requests, responses and feedback of nodes with a ``logger`` are sent
 as CloudEvents (binary HTTP mode) to the node's ``logger.url`` or the default endpoint.
 
 Logging never slows or fails a prediction: events go to a bounded queue that worker tasks drain;

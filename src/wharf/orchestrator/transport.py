@@ -65,7 +65,7 @@ class RestTransport:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-# The component services the executor calls for each step of the walk (spec 4.2).
+# The component services upstream's executor calls for each step of the walk, by REST path.
 GRPC_METHODS = {
     "/predict": "/seldon.protos.Model/Predict",
     "/transform-input": "/seldon.protos.Transformer/TransformInput",

@@ -1,4 +1,4 @@
-"""The graph walk (spec 7.3 predict, 7.4 feedback), over REST (JSON) or gRPC (protobuf) nodes.
+"""The graph walk (upstream executor's predict and feedback rules), over REST (JSON) or gRPC (protobuf) nodes.
 
 Payloads stay bytes on the way through: a node's answer is the next node's request as is; the
 walker decodes only a router's answer (to read the branch) and builds a combiner's

@@ -1,6 +1,6 @@
 """The component's REST API as a plain ASGI app (no framework: routing is one dict lookup).
 
-Upstream's endpoint table (spec 3.1) plus ``/ready`` and ``/live``. User code runs on the event
+Upstream's REST endpoints (the microservice's predict, transform, route, aggregate, feedback, metadata and health paths) plus ``/ready`` and ``/live``. User code runs on the event
 loop thread by default (one request at a time per worker, as upstream's default of one thread),
 or in a thread pool when ``threads > 1``.
 """
