@@ -407,7 +407,8 @@ def run_storage(argv: Sequence[str]) -> int:
         "credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or a storage "
         "initializer's RCLONE_CONFIG_<REMOTE>_* variables).")
     sub = parser.add_subparsers(dest="action", required=True)
-    cp = sub.add_parser("cp", help="copy SRC to DST; exactly one of them is s3://<bucket>/<key> (or <remote>:<bucket>/<key>)")
+    cp = sub.add_parser("cp", help="copy SRC to DST: a bucket (s3://<bucket>/<key> or <remote>:<bucket>/<key>) "
+                                  "to a folder, a file to a bucket, or a folder to a folder")
     cp.add_argument("source")
     cp.add_argument("target")
     args = parser.parse_args(argv)

@@ -51,6 +51,11 @@ class S3Settings:
 
 def parse_location(uri: str, env: Mapping[str, str]) -> Location | None:
     """The bucket location ``uri`` names, or None when it is a local path (plain or ``file://``)."""
+    scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme and scheme not in ("s3", "file"):
+        raise StorageError(f"{uri}: {scheme}:// is not supported (supported: s3://<bucket>/<key>, an rclone "
+                           "remote <remote>:<bucket>/<key> of type s3, a local path or file://, and pvc:// in "
+                           "a SeldonDeployment)")
     if uri.startswith("s3://"):
         remote, rest = "s3", uri[5:]
     elif ":" in uri and not uri.startswith(("/", ".", "file:")) and _remote_type(uri.split(":", 1)[0], env):
@@ -212,12 +217,34 @@ def upload(path: str | os.PathLike, uri: str, env: Mapping[str, str] | None = No
 
 
 def copy(source: str, target: str, env: Mapping[str, str] | None = None) -> str:
-    """``wharf storage cp``: exactly one side is a bucket location; returns where the copy went."""
+    """``wharf storage cp``: a bucket to a folder, a file to a bucket, or a folder to a folder (the
+    storage initializer's ``pvc://`` case: the claim is mounted); returns where the copy went."""
     env = os.environ if env is None else env
     remote_source, remote_target = parse_location(source, env), parse_location(target, env)
     if remote_source and not remote_target:
         return str(download(source, target, env))
     if remote_target and not remote_source:
         return upload(source, target, env)
-    raise StorageError(f"cp {source} {target}: exactly one of the two must be an object-store URI")
+    if not remote_source and not remote_target:
+        return str(copy_local(source, target))
+    raise StorageError(f"cp {source} {target}: one of the two must be a local path (bucket to bucket is not supported)")
+
+
+def copy_local(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """A folder's contents into ``target`` (as ``rclone copy`` does), or a file into ``target``/."""
+    import shutil
+
+    source, target = Path(str(source).removeprefix("file://")), Path(target)
+    if not source.exists():
+        raise StorageError(f"{source}: no such file or directory"
+                           + (" (is the claim mounted, and the path inside it right?)" if str(source).startswith("/mnt/pvc") else ""))
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+            return target
+        return Path(shutil.copy2(source, target / source.name))
+    except OSError as exc:
+        raise StorageError(f"cp {source} {target}: {exc.strerror or exc}"
+                           + (f" ({exc.filename})" if exc.filename else "")) from None
 

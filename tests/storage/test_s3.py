@@ -108,3 +108,25 @@ def test_seldon_core_storage_download_fetches_a_prefix_that_upstream_1_19_refuse
     upload(_file(tmp_path, "calibration.npy", b"table"), f"s3://{bucket}/temperature/calibration.npy")
     folder = Storage.download(f"s3://{bucket}/temperature")
     assert (Path(folder) / "calibration.npy").read_bytes() == b"table"
+
+
+def test_a_local_folder_is_copied_into_the_target_as_for_a_mounted_claim(tmp_path) -> None:
+    """pvc://: the operator mounts the claim at /mnt/pvc and the initializer copies from there."""
+    for name in ("model.joblib", "sub/metadata.yaml"):
+        (tmp_path / "claim" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "claim" / name).write_text(name)
+    proc = wharf("storage", "cp", str(tmp_path / "claim"), str(tmp_path / "models"), env={})
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(str(p.relative_to(tmp_path / "models")) for p in (tmp_path / "models").rglob("*") if p.is_file()) \
+        == ["model.joblib", "sub/metadata.yaml"]
+    proc = wharf("storage", "cp", str(tmp_path / "claim" / "model.joblib"), str(tmp_path / "one"), env={})
+    assert proc.returncode == 0 and (tmp_path / "one" / "model.joblib").read_text() == "model.joblib"
+    proc = wharf("storage", "cp", str(tmp_path / "nope"), str(tmp_path / "models"), env={})
+    assert proc.returncode == 1 and f"{tmp_path / 'nope'}: no such file or directory" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_scheme_wharf_cannot_fetch_is_named_not_taken_for_a_local_path(tmp_path) -> None:
+    proc = wharf("storage", "cp", "gs://seldon-models/sklearn/iris", str(tmp_path / "models"), env={})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "gs://seldon-models/sklearn/iris: gs:// is not supported (supported: s3://" in proc.stderr

@@ -238,6 +238,19 @@ def test_prepackaged_server_gets_a_container_and_a_storage_initializer() -> None
     assert {"name": "classifier-provision-location", "emptyDir": {}} in dep["spec"]["template"]["spec"]["volumes"]
 
 
+def test_a_pvc_model_uri_mounts_the_claim_in_both_containers_and_copies_from_its_mount() -> None:
+    sdep, config = load("prepackaged-sklearn")
+    sdep["spec"]["predictors"][0]["graph"]["modelUri"] = "pvc://models-claim/sklearn/iris"
+    dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    assert {"name": "kfserving-pvc-source", "persistentVolumeClaim": {"claimName": "models-claim"}} in pod["volumes"]
+    init = pod["initContainers"][0]
+    assert init["args"] == ["/mnt/pvc/sklearn/iris", "/mnt/models"]
+    pvc_mount = {"name": "kfserving-pvc-source", "mountPath": "/mnt/pvc", "readOnly": True}
+    assert pvc_mount in init["volumeMounts"] and pvc_mount in container(dep, "classifier")["volumeMounts"]
+    assert {"name": "classifier-provision-location", "mountPath": "/mnt/models"} in init["volumeMounts"]
+
+
 def test_upstreams_related_image_variables_override_the_server_and_initializer_images() -> None:
     sdep, _ = load("prepackaged-sklearn")
     config = OperatorConfig.from_env({**TEST_IMAGE, "RELATED_IMAGE_SKLEARNSERVER": "registry.example/sk:2",

@@ -217,19 +217,39 @@ def _unit_container(sdep: dict[str, Any], predictor: dict[str, Any], container: 
         _set_env(container, name, value)
 
 
+PVC_SOURCE_VOLUME = "kfserving-pvc-source"  # upstream's names (its injector came from KFServing)
+PVC_SOURCE_PATH = "/mnt/pvc"
+
+
 def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: dict, config: OperatorConfig) -> None:
-    """The init container copying ``modelUri`` to /mnt/models, on an emptyDir shared with the model's container."""
-    volume = f"{container['name']}-provision-location"
-    init_name = f"{container['name']}-model-initializer"
+    """The init container copying ``modelUri`` to /mnt/models, on an emptyDir shared with the model's container.
+
+    ``pvc://<claim>/<path>``: the claim is mounted read-only at /mnt/pvc in both containers and
+    the initializer copies ``/mnt/pvc/<path>``, as upstream's operator does.
+    """
+    volume = f"{container['name']}-provision-location"[:63].rstrip("-")
+    init_name = f"{container['name']}-model-initializer"[:63].rstrip("-")
     if any(c.get("name") == init_name for c in pod.get("initContainers") or []):
         return
+    uri = node["modelUri"]
+    init_mounts = []
+    if uri.startswith("pvc://"):
+        claim, _, sub_path = uri[len("pvc://"):].partition("/")
+        if not any(v.get("name") == PVC_SOURCE_VOLUME for v in pod.get("volumes") or []):
+            pod.setdefault("volumes", []).append({"name": PVC_SOURCE_VOLUME,
+                                                  "persistentVolumeClaim": {"claimName": claim}})
+        pvc_mount = {"name": PVC_SOURCE_VOLUME, "mountPath": PVC_SOURCE_PATH, "readOnly": True}
+        init_mounts.append(pvc_mount)
+        if not any(m.get("name") == PVC_SOURCE_VOLUME for m in container.get("volumeMounts") or []):
+            container.setdefault("volumeMounts", []).append(dict(pvc_mount))
+        uri = f"{PVC_SOURCE_PATH}/{sub_path}"
     pod.setdefault("volumes", []).append({"name": volume, "emptyDir": {}})
     mount = {"name": volume, "mountPath": MODEL_MOUNT_PATH, "readOnly": True}
     container.setdefault("volumeMounts", []).append(mount)
     init: dict[str, Any] = {
         "name": init_name, "image": node.get("storageInitializerImage") or config.storage_initializer_image,
-        "args": [node["modelUri"], MODEL_MOUNT_PATH],
-        "volumeMounts": [{"name": volume, "mountPath": MODEL_MOUNT_PATH}],
+        "args": [uri, MODEL_MOUNT_PATH],
+        "volumeMounts": [*init_mounts, {"name": volume, "mountPath": MODEL_MOUNT_PATH}],
         "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
         # upstream says File, which its rclone image never writes; the log's last lines name the URI
         # and the cause in the pod's status instead (kubectl describe, the operator's events)

@@ -115,6 +115,9 @@ def controller_manager_args(work: Path, node: bool = False) -> list[str]:
     # With a real node, HorizontalPodAutoscalers act on real metrics; the default 5 minutes before
     # scaling down would make every autoscaling test wait that long.
     hpa = ["--horizontal-pod-autoscaler-downscale-stabilization=20s"] if node else []
+    # A real node mounts what a PersistentVolume names (hostPath, local), once the binder has bound
+    # its claim; without a node, nothing could use a bound claim.
+    volumes = "" if node else "-persistentvolume-binder-controller,"
     return hpa + [f"--kubeconfig={work / 'controller-manager.kubeconfig'}",
             f"--service-account-private-key-file={work / 'sa.key'}", f"--root-ca-file={work / 'ca.crt'}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
@@ -124,7 +127,7 @@ def controller_manager_args(work: Path, node: bool = False) -> list[str]:
             # off: controllers that need real volumes or a cloud's pod ranges (the cloud controllers
             # are gone from kube-controller-manager 1.37); node-lifecycle stays on, it is what
             # lifts the not-ready taint from a (KWOK) node once the node reports Ready
-            "--controllers=*,-node-ipam-controller,-persistentvolume-binder-controller,"
+            f"--controllers=*,-node-ipam-controller,{volumes}"
             "-persistentvolume-attach-detach-controller,-persistentvolume-expander-controller",
             # KWOK's fake nodes never fail, but its heartbeats can lag on a loaded 2-CPU machine; the
             # default 40 s grace then marks the node NotReady and a ct-style install sees its
