@@ -50,6 +50,7 @@ class Unit:
     children: tuple["Unit", ...] = ()
     logger: Logger | None = None
     path: str = "graph"
+    model_uri: str | None = None  # ``modelUri``: where a prepackaged server's model is
 
     # Which calls this node answers in upstream's walk: a type or an explicit method list.
     @property
@@ -143,8 +144,11 @@ def _unit(raw: Any, where: str, ports: dict[str, tuple[int, int]], transport: st
     if not isinstance(children, list):
         raise GraphError(f"{where}.children: expected a list")
     parsed_children = tuple(_unit(c, f"{where}.children[{i}]", ports, transport) for i, c in enumerate(children))
+    model_uri = raw.get("modelUri")
+    if model_uri is not None and not isinstance(model_uri, str):
+        raise GraphError(f"{where}.modelUri: expected a string, got {model_uri!r}")
     return Unit(name, node_type, implementation, tuple(methods), endpoint, tuple(raw.get("parameters") or ()),
-                parsed_children, logger, where)
+                parsed_children, logger, where, model_uri or None)
 
 
 def parse_predictor(raw: Any, *, transport: str = "REST", deployment: str = "NOT_IMPLEMENTED",

@@ -23,6 +23,7 @@ from typing import Any, Callable
 import yaml
 
 from wharf.deployment.graph import GraphError, Predictor, from_file
+from wharf.deployment.servers import PREDICTOR_SERVERS, SERVER_CLASSES
 from wharf.local.process import free_port, wait_http
 
 
@@ -36,6 +37,48 @@ class NodePlan:
     http_port: int
     grpc_port: int
     metrics_port: int
+    model_folder: Path | None = None  # a prepackaged server's local model, mounted at /mnt/models in --docker
+    remote_model: bool = False  # a prepackaged server fetching its model from a bucket itself
+
+
+MODEL_MOUNT = "/mnt/models"
+
+
+def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool) -> NodePlan:
+    """A node with ``implementation`` + ``modelUri``: Wharf's server class (or its image, with --docker).
+
+    A local ``modelUri`` (relative to the file) is read in place, or mounted at /mnt/models in the
+    container as the storage initializer would fill it; an ``s3://`` one is fetched by the server,
+    with the storage variables of this shell (AWS_*, RCLONE_CONFIG_*) passed on.
+    """
+    from wharf.storage import StorageError, parse_location
+
+    where = f"{unit.path} ({unit.name})"
+    server_class = SERVER_CLASSES.get(unit.implementation)
+    if server_class is None:
+        raise GraphError(f"{where}: implementation {unit.implementation} is not one wharf run can serve "
+                         f"(it serves {', '.join(SERVER_CLASSES)}); deploy it to a cluster instead")
+    if not unit.model_uri:
+        raise GraphError(f"{where}: implementation {unit.implementation} needs a modelUri")
+    if unit.model_uri.startswith("pvc://"):
+        raise GraphError(f"{where}: modelUri {unit.model_uri}: a pvc:// claim exists only in a cluster")
+    try:
+        remote = parse_location(unit.model_uri, os.environ) is not None
+    except StorageError as exc:
+        raise GraphError(f"{where}: modelUri {exc}") from None
+    folder = None
+    model_uri = unit.model_uri
+    if not remote:
+        folder = (file.parent / unit.model_uri.removeprefix("file://")).resolve()
+        if not folder.exists():
+            raise GraphError(f"{where}: modelUri {unit.model_uri}: no such file or directory ({folder})")
+        model_uri = MODEL_MOUNT if images else str(folder)
+    parameters = [p for p in unit.parameters if p.get("name") != "model_uri"]
+    parameters.append({"name": "model_uri", "value": model_uri, "type": "STRING"})
+    image = container.get("image") or PREDICTOR_SERVERS[unit.implementation]["seldon"]
+    return NodePlan(unit.name, None if images else Path.cwd(), None if images else server_class,
+                    json.dumps(parameters), image, free_port(), free_port(), free_port(),
+                    folder if images else None, remote)
 
 
 def _s2i_model_name(folder: Path) -> str | None:
@@ -59,6 +102,9 @@ def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None
         if not unit.has_server:
             continue
         container = predictor.containers.get(unit.name, {})
+        if unit.implementation in SERVER_CLASSES or unit.model_uri:
+            plans.append(_prepackaged(unit, container, file, images))
+            continue
         if images:
             image = container.get("image")
             if not image:
@@ -112,6 +158,11 @@ def _point(node: dict[str, Any], ports: dict[str, NodePlan], transport: str) -> 
                             "type": kind}
     for child in node.get("children") or []:
         _point(child, ports, transport)
+
+
+def storage_env() -> dict[str, str]:
+    """This shell's object-store settings, for a server container that fetches its model itself."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "RCLONE_CONFIG_", "S3_"))}
 
 
 class LocalGraph:
@@ -172,8 +223,13 @@ class LocalGraph:
             from wharf.local.containers import ContainerNode
 
             # host network, so bind loopback only: the node must not be reachable from outside
-            node = ContainerNode(client, p.name, p.image, {**self._node_env(p), "WHARF_HOST": "127.0.0.1"},
-                                 self._prefix(p.name))
+            env = {**self._node_env(p), "WHARF_HOST": "127.0.0.1"}
+            volumes = {}
+            if p.model_folder is not None:
+                volumes[str(p.model_folder)] = {"bind": MODEL_MOUNT, "mode": "ro"}
+            if p.remote_model:
+                env.update(storage_env())
+            node = ContainerNode(client, p.name, p.image, env, self._prefix(p.name), volumes)
             self._procs.append((p.name, node))
             return node
         assert p.source is not None and p.model_class is not None

@@ -11,19 +11,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
 from wharf import __version__
+from wharf.deployment.servers import PREDICTOR_SERVERS  # the defaults; re-exported for the operator's callers
 
-# Prepackaged servers (seldon-config ConfigMap key predictor_servers): key -> protocol -> image.
-# Wharf builds the Seldon-protocol SKLEARN_SERVER and XGBOOST_SERVER (`invoke server-images`); the
-# others still name upstream's images until Wharf builds them too.
-PREDICTOR_SERVERS: dict[str, dict[str, str]] = {
-    "SKLEARN_SERVER": {"seldon": f"wharf/sklearnserver:{__version__}", "v2": "seldonio/mlserver:1.7.1-sklearn"},
-    "XGBOOST_SERVER": {"seldon": f"wharf/xgboostserver:{__version__}", "v2": "seldonio/mlserver:1.7.1-xgboost"},
-    "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-mlflow"},
-    "TENSORFLOW_SERVER": {"seldon": "seldonio/tfserving-proxy:1.19.0", "tensorflow": "tensorflow/serving:2.1.0"},
-    "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
-    "HUGGINGFACE_SERVER": {"v2": "seldonio/mlserver:1.7.1-huggingface"},
-    "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.7.1-slim"},
-}
 # Upstream's per-image overrides (OpenShift's RELATED_IMAGE_* convention): variable -> (server, protocol).
 RELATED_SERVER_IMAGES = {
     "RELATED_IMAGE_SKLEARNSERVER": ("SKLEARN_SERVER", "seldon"), "RELATED_IMAGE_SKLEARNSERVER_V2": ("SKLEARN_SERVER", "v2"),

@@ -1,0 +1,120 @@
+"""``wharf run`` of a SeldonDeployment with ``implementation`` + ``modelUri``: Wharf's server class as a
+process, and Wharf's server image with ``--docker`` (the model mounted at /mnt/models, or fetched from
+a real S3 API with this shell's credentials), answering with the model's own predictions."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+import yaml
+
+from wharf.deployment.graph import GraphError
+from wharf.local.process import free_port
+from wharf.local.run import LocalGraph
+from wharf.testing.infra import unavailable
+
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+
+
+def sdep_file(folder, implementation: str, model_uri: str, name: str = "iris.yaml"):
+    path = folder / name
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "iris"},
+        "spec": {"predictors": [{"name": "default", "graph": {
+            "name": "classifier", "implementation": implementation, "modelUri": model_uri}}]}}))
+    return path
+
+
+def predict(graph: LocalGraph) -> list:
+    request = urllib.request.Request(f"{graph.url}/api/v1.0/predictions",
+                                     data=json.dumps({"data": {"ndarray": ROWS}}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())["data"]["ndarray"]
+
+
+@pytest.fixture(scope="module")
+def iris_model(tmp_path_factory):
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path_factory.mktemp("work")
+    (folder / "models" / "iris").mkdir(parents=True)
+    model = LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True))
+    joblib.dump(model, folder / "models" / "iris" / "model.joblib")
+    (folder / "models" / "iris").chmod(0o755)  # the image's user (1001) reads the mounted folder
+    (folder / "models" / "iris" / "model.joblib").chmod(0o644)
+    return folder, model.predict_proba(np.array(ROWS))
+
+
+def test_a_relative_model_uri_is_served_by_the_server_class_in_a_process(iris_model):
+    folder, want = iris_model
+    path = sdep_file(folder, "SKLEARN_SERVER", "models/iris")  # relative to the file, as `wharf run` reads it
+    with LocalGraph(path, http_port=free_port(), grpc_port=free_port(), out=lambda line: None) as graph:
+        np.testing.assert_allclose(predict(graph), want, rtol=1e-9)
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("pvc://models/iris", "a pvc:// claim exists only in a cluster"),
+    ("gs://seldon-models/sklearn/iris", "gs:// is not supported"),
+    ("models/nope", "modelUri models/nope: no such file or directory"),
+])
+def test_a_model_uri_wharf_run_cannot_use_is_named_before_anything_starts(iris_model, uri, message):
+    folder, _ = iris_model
+    with pytest.raises(GraphError, match=message):
+        LocalGraph(sdep_file(folder, "SKLEARN_SERVER", uri, "bad.yaml"), http_port=free_port(), grpc_port=free_port())
+
+
+def test_a_server_wharf_has_no_class_for_is_named(iris_model):
+    folder, _ = iris_model
+    with pytest.raises(GraphError, match="implementation MLFLOW_SERVER is not one wharf run can serve"):
+        LocalGraph(sdep_file(folder, "MLFLOW_SERVER", "models/iris", "mlflow.yaml"), http_port=free_port(),
+                   grpc_port=free_port())
+
+
+@pytest.fixture(scope="module")
+def sklearn_image():
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception as exc:  # noqa: BLE001
+        unavailable("a Docker engine", f"start dockerd ({exc})")
+    from wharf.operator.image import SKLEARN_SERVER, build_service_image
+
+    return build_service_image(SKLEARN_SERVER, progress=None)
+
+
+@pytest.mark.docker
+def test_docker_mounts_a_local_model_at_mnt_models_in_wharfs_server_image(iris_model, sklearn_image):
+    folder, want = iris_model
+    lines: list[str] = []
+    path = sdep_file(folder, "SKLEARN_SERVER", "models/iris")
+    graph = LocalGraph(path, docker=True, http_port=free_port(), grpc_port=free_port(), out=lines.append)
+    graph.start(timeout=120)
+    try:
+        np.testing.assert_allclose(predict(graph), want, rtol=1e-9)
+    finally:
+        graph.stop()
+    assert any("/mnt/models/model.joblib" in line for line in lines), lines[-20:]
+
+
+@pytest.mark.docker
+def test_docker_server_fetches_an_s3_model_with_this_shells_credentials(iris_model, sklearn_image, s3_env, bucket):
+    from wharf.storage import upload
+
+    folder, want = iris_model
+    upload(folder / "models" / "iris" / "model.joblib", f"s3://{bucket}/sklearn/iris/")
+    path = sdep_file(folder, "SKLEARN_SERVER", f"s3://{bucket}/sklearn/iris", "s3.yaml")
+    lines: list[str] = []
+    graph = LocalGraph(path, docker=True, http_port=free_port(), grpc_port=free_port(), out=lines.append)
+    graph.start(timeout=120)
+    try:
+        np.testing.assert_allclose(predict(graph), want, rtol=1e-9)
+    finally:
+        graph.stop()
+    assert not any(s3_env["AWS_SECRET_ACCESS_KEY"] in line for line in lines)
