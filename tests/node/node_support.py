@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -79,6 +81,31 @@ def helm(kube, *args: str, timeout: float = 600, check: bool = True) -> subproce
     if check:
         assert proc.returncode == 0, f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
+
+
+def chart_repo(target: Path, charts: tuple[str, ...], drop: tuple[str, ...] = ()) -> Path:
+    """A git repository at ``target`` holding ``charts`` (without the files in ``drop``, relative to
+    charts/), committed on main at their current versions, then bumped one patch version in the work
+    tree: what `ct install --upgrade` sees on a pull request that changes a chart."""
+    for chart in charts:
+        shutil.copytree(ROOT / "charts" / chart, target / "charts" / chart)
+    for name in ("ct.yaml", ".yamllint.yaml"):
+        shutil.copy(ROOT / name, target / name)
+    for path in drop:
+        (target / "charts" / path).unlink()
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(target), "-c", "user.email=e2e@wharf.invalid", "-c", "user.name=e2e", *args],
+                       check=True, capture_output=True)
+    git("init", "-q", "-b", "main")
+    git("add", ".")
+    git("commit", "-q", "-m", "charts at their released versions")
+    for chart in charts:
+        meta = target / "charts" / chart / "Chart.yaml"
+        text = meta.read_text()
+        major, minor, patch = re.search(r"^version: (\d+)\.(\d+)\.(\d+)$", text, re.M).groups()
+        meta.write_text(text.replace(f"version: {major}.{minor}.{patch}", f"version: {major}.{minor}.{int(patch) + 1}", 1))
+    return target
 
 
 def restricted_namespace(kube, name: str) -> str:
