@@ -47,3 +47,26 @@ def example_images(kube_node) -> dict[str, str]:
               for name, folder in (("iris", "iris"), ("scaler", "scaler"), ("router", "epsilon-router"))}
     kube_node.load(*images.values())
     return images
+
+
+@pytest.fixture(scope="session")
+def server_images(kube_node) -> dict[str, str]:
+    """The prepackaged SKLEARN_SERVER and the storage initializer the operator's defaults name."""
+    from wharf.operator.image import SERVER_IMAGES, build_service_image
+
+    images = {image.name: build_service_image(image, progress=None) for image in SERVER_IMAGES}
+    kube_node.load(*images.values())
+    return images
+
+
+@pytest.fixture(scope="session")
+def node_s3(tmp_path_factory):
+    """A real S3 API (moto) on the node's address, where pods (the storage initializer) reach it."""
+    from wharf.testing import infra
+    from wharf.testing.node import NODE_IP
+    from wharf.testing.s3 import moto_server_bin, s3_server
+
+    if moto_server_bin() is None:
+        infra.unavailable("the moto S3 server", "run `python -m wharf.testing.s3` to install it in its own venv")
+    with s3_server(tmp_path_factory.mktemp("moto") / "moto.log", host=NODE_IP) as endpoint:
+        yield endpoint

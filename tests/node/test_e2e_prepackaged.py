@@ -1,0 +1,151 @@
+"""`implementation: SKLEARN_SERVER` / `XGBOOST_SERVER` with a `modelUri` in S3, on the real node, with no
+Seldon image (issue 21).
+
+A scikit-learn and an XGBoost model are trained here and uploaded to a real S3 API (moto, on the
+node's address). The operator's defaults put Wharf's storage initializer in front of Wharf's server; the
+initializer reads the bucket's credentials from the Secret named by `envSecretRefName`, in the
+rclone form upstream's users already have. The answers through the predictor's Service must be
+the model's own, and a modelUri that does not exist must say so in the pod's status.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from node_support import cluster_report, get, predict, restricted_namespace, service_url, wait_available, wait_for
+
+ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
+
+
+@pytest.fixture(scope="module")
+def models_in_s3(node_s3, tmp_path_factory):
+    """The iris data learnt by both libraries, in s3://models/<library>/iris/, with each model's own answers."""
+    import joblib
+    import xgboost
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from wharf.storage import Location, _client, s3_settings, upload
+
+    env = {"AWS_ENDPOINT_URL": node_s3, "AWS_ACCESS_KEY_ID": "wharf-e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret-4c1d"}
+    _client(s3_settings(Location("s3", "models", ""), env)).make_bucket("models")
+    X, y = load_iris(return_X_y=True)
+    folder = tmp_path_factory.mktemp("models")
+    joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), folder / "model.joblib")
+    booster = xgboost.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3},
+                            xgboost.DMatrix(X, label=y), num_boost_round=20)
+    booster.save_model(str(folder / "model.bst"))
+    upload(folder / "model.joblib", "s3://models/sklearn/iris/", env)
+    upload(folder / "model.bst", "s3://models/xgboost/iris/", env)
+    answers = {"SKLEARN_SERVER": joblib.load(folder / "model.joblib").predict_proba(np.array(ROWS)),
+               "XGBOOST_SERVER": booster.predict(xgboost.DMatrix(np.array(ROWS)))}
+    return env, answers
+
+
+def prepackaged_sdep(implementation: str, model_uri: str) -> dict:
+    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "iris"},
+            "spec": {"predictors": [{"name": "default", "replicas": 1, "graph": {
+                "name": "classifier", "implementation": implementation, "modelUri": model_uri,
+                "envSecretRefName": "s3-credentials"}}]}}
+
+
+def credentials_secret(env: dict[str, str]) -> dict:
+    """The rclone remote `s3`, as upstream's storage initializer documentation has users write it."""
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-credentials"}, "type": "Opaque",
+            "stringData": {"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
+                           "RCLONE_CONFIG_S3_ENDPOINT": env["AWS_ENDPOINT_URL"],
+                           "RCLONE_CONFIG_S3_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
+                           "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"]}}
+
+
+@pytest.mark.parametrize("implementation", ["SKLEARN_SERVER", "XGBOOST_SERVER"])
+def test_a_prepackaged_server_serves_a_model_from_s3_with_wharf_images_only(kube_node, wharf_core, server_images,
+                                                                            models_in_s3, implementation):
+    env, answers = models_in_s3
+    library = implementation.split("_")[0].lower()
+    ns = restricted_namespace(kube_node, f"prepackaged-{library}")
+    try:
+        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(credentials_secret(env)))
+        kube_node.kubectl("apply", "-n", ns, "-f", "-",
+                          input=json.dumps(prepackaged_sdep(implementation, f"s3://models/{library}/iris")))
+        wait_available(kube_node, ns, "iris")
+        pod = get(kube_node, "pods", "-n", ns)["items"][0]
+        # only Wharf's images (the chart names the orchestrator with its registry, docker.io)
+        images = {c["image"].removeprefix("docker.io/") for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]}
+        version = server_images["storage-initializer"].split(":")[1]
+        assert images == {server_images[f"{library}server"], server_images["storage-initializer"],
+                          f"wharf/orchestrator:{version}"}, images
+        answer = predict(service_url(kube_node, ns, "iris-default"), ROWS, settle_s=30)
+        np.testing.assert_allclose(answer["data"]["ndarray"], answers[implementation], rtol=1e-6)
+        # the secret's value never reaches a log
+        logs = kube_node.kubectl("logs", "-n", ns, pod["metadata"]["name"], "--all-containers", check=False).stdout
+        assert env["AWS_SECRET_ACCESS_KEY"] not in logs
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
+    finally:
+        kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_a_model_uri_that_does_not_exist_is_named_in_the_pods_status(kube_node, wharf_core, server_images,
+                                                                      models_in_s3):
+    env, _ = models_in_s3
+    ns = restricted_namespace(kube_node, "prepackaged-missing")
+    try:
+        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(credentials_secret(env)))
+        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(prepackaged_sdep("SKLEARN_SERVER", "s3://models/sklearn/no-such-model")))
+
+        def init_failure():
+            for pod in get(kube_node, "pods", "-n", ns)["items"]:
+                for status in pod.get("status", {}).get("initContainerStatuses") or []:
+                    terminated = (status.get("lastState") or {}).get("terminated") or status["state"].get("terminated")
+                    if terminated and terminated.get("exitCode"):
+                        return terminated.get("message", "")
+            return None
+        message = wait_for("the storage initializer to fail", init_failure, timeout=180)
+        assert "s3://models/sklearn/no-such-model" in message and "nothing under sklearn/no-such-model/" in message, message
+        assert env["AWS_SECRET_ACCESS_KEY"] not in message
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
+    finally:
+        kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_a_pvc_model_uri_serves_the_model_in_the_claim(kube_node, wharf_core, server_images, tmp_path_factory):
+    """pvc://<claim>/<path>: the claim (a hostPath PersistentVolume on the node) is mounted and copied from."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path_factory.mktemp("claim")
+    (folder / "sklearn" / "iris").mkdir(parents=True)
+    model = LogisticRegression(max_iter=300, C=0.5).fit(*load_iris(return_X_y=True))
+    joblib.dump(model, folder / "sklearn" / "iris" / "model.joblib")
+    for path in (folder, folder / "sklearn", folder / "sklearn" / "iris"):
+        path.chmod(0o755)  # the pod's user is not root
+    (folder / "sklearn" / "iris" / "model.joblib").chmod(0o644)
+
+    ns = restricted_namespace(kube_node, "prepackaged-pvc")
+    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{ns}-models"},
+              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"], "storageClassName": "",
+                       "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(folder), "type": "Directory"},
+                       "claimRef": {"namespace": ns, "name": "models"}}}
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "models"},
+             "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": f"{ns}-models",
+                      "resources": {"requests": {"storage": "1Gi"}}}}
+    try:
+        kube_node.kubectl("apply", "-f", "-", input=json.dumps(volume))
+        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(claim))
+        sdep = prepackaged_sdep("SKLEARN_SERVER", "pvc://models/sklearn/iris")
+        del sdep["spec"]["predictors"][0]["graph"]["envSecretRefName"]
+        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(sdep))
+        wait_available(kube_node, ns, "iris")
+        answer = predict(service_url(kube_node, ns, "iris-default"), ROWS, settle_s=30)
+        np.testing.assert_allclose(answer["data"]["ndarray"], model.predict_proba(np.array(ROWS)), rtol=1e-9)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
+    finally:
+        kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        kube_node.kubectl("delete", "persistentvolume", f"{ns}-models", "--wait=false", check=False)
