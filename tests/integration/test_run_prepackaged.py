@@ -36,6 +36,16 @@ def predict(graph: LocalGraph) -> list:
         return json.loads(answer.read())["data"]["ndarray"]
 
 
+def predict_in_containers(path, lines: list[str]) -> list:
+    """`wharf run --docker path`: one prediction, then every container stopped."""
+    graph = LocalGraph(path, docker=True, http_port=free_port(), grpc_port=free_port(), out=lines.append)
+    graph.start(timeout=120)
+    try:
+        return predict(graph)
+    finally:
+        graph.stop()
+
+
 @pytest.fixture(scope="module")
 def iris_model(tmp_path_factory):
     import joblib
@@ -94,12 +104,7 @@ def test_docker_mounts_a_local_model_at_mnt_models_in_wharfs_server_image(iris_m
     folder, want = iris_model
     lines: list[str] = []
     path = sdep_file(folder, "SKLEARN_SERVER", "models/iris")
-    graph = LocalGraph(path, docker=True, http_port=free_port(), grpc_port=free_port(), out=lines.append)
-    graph.start(timeout=120)
-    try:
-        np.testing.assert_allclose(predict(graph), want, rtol=1e-9)
-    finally:
-        graph.stop()
+    np.testing.assert_allclose(predict_in_containers(path, lines), want, rtol=1e-9)
     assert any("/mnt/models/model.joblib" in line for line in lines), lines[-20:]
 
 
@@ -111,10 +116,5 @@ def test_docker_server_fetches_an_s3_model_with_this_shells_credentials(iris_mod
     upload(folder / "models" / "iris" / "model.joblib", f"s3://{bucket}/sklearn/iris/")
     path = sdep_file(folder, "SKLEARN_SERVER", f"s3://{bucket}/sklearn/iris", "s3.yaml")
     lines: list[str] = []
-    graph = LocalGraph(path, docker=True, http_port=free_port(), grpc_port=free_port(), out=lines.append)
-    graph.start(timeout=120)
-    try:
-        np.testing.assert_allclose(predict(graph), want, rtol=1e-9)
-    finally:
-        graph.stop()
+    np.testing.assert_allclose(predict_in_containers(path, lines), want, rtol=1e-9)
     assert not any(s3_env["AWS_SECRET_ACCESS_KEY"] in line for line in lines)
