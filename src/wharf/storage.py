@@ -238,12 +238,19 @@ def copy_local(source: str | os.PathLike, target: str | os.PathLike) -> Path:
     if not source.exists():
         raise StorageError(f"{source}: no such file or directory"
                            + (" (is the claim mounted, and the path inside it right?)" if str(source).startswith("/mnt/pvc") else ""))
+    # Contents only, no modes or times: the target is typically an emptyDir's root, which belongs to
+    # root, and the initializer's user may write into it but not change its attributes.
     try:
         target.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, dirs_exist_ok=True)
-            return target
-        return Path(shutil.copy2(source, target / source.name))
+        if not source.is_dir():
+            return Path(shutil.copyfile(source, target / source.name))
+        for path in sorted(source.rglob("*")):
+            destination = target / path.relative_to(source)
+            if path.is_dir():
+                destination.mkdir(exist_ok=True)
+            else:
+                shutil.copyfile(path, destination)
+        return target
     except OSError as exc:
         raise StorageError(f"cp {source} {target}: {exc.strerror or exc}"
                            + (f" ({exc.filename})" if exc.filename else "")) from None

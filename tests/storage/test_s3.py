@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from wharf.storage import Location, StorageError, _client, download, s3_settings, upload
+from wharf.storage import Location, StorageError, _client, copy, download, s3_settings, upload
 
 pytestmark = pytest.mark.s3
 
@@ -130,3 +130,40 @@ def test_a_scheme_wharf_cannot_fetch_is_named_not_taken_for_a_local_path(tmp_pat
     proc = wharf("storage", "cp", "gs://seldon-models/sklearn/iris", str(tmp_path / "models"), env={})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "gs://seldon-models/sklearn/iris: gs:// is not supported (supported: s3://" in proc.stderr
+
+
+def test_a_folder_copy_into_a_root_owned_shared_folder_works_as_another_user() -> None:
+    """The initializer's case: /mnt/models is an emptyDir's root (root's, mode 0777) and the copy runs
+    as the pod's user, which may write files there but not set the folder's mode or times."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a root-owned folder and run the copy as another user")
+    import shutil
+    import tempfile
+
+    tmp_path = Path(tempfile.mkdtemp(prefix="wharf-shared-"))  # pytest's own folder is root's alone (0700)
+    for path in (tmp_path, tmp_path / "claim", tmp_path / "claim" / "sub"):
+        path.mkdir(exist_ok=True)
+        path.chmod(0o755)
+    (tmp_path / "claim" / "sub" / "model.joblib").write_text("m")
+    (tmp_path / "claim" / "sub" / "model.joblib").chmod(0o644)
+    shared = tmp_path / "models"
+    shared.mkdir()
+    shared.chmod(0o777)
+    pid = os.fork()
+    if pid == 0:  # the child drops to the pod's user (the venv may not be readable by it: no exec)
+        code = 1
+        try:
+            os.setgid(0)
+            os.setuid(8888)
+            copy(str(tmp_path / "claim"), str(shared))
+            code = 0
+        except BaseException as exc:  # noqa: BLE001 - reported through the exit code and stderr
+            print(f"copy as 8888 failed: {exc}", file=sys.stderr)
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    try:
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert (shared / "sub" / "model.joblib").read_text() == "m"
+    finally:
+        shutil.rmtree(tmp_path)
