@@ -52,10 +52,12 @@ class S3Settings:
 def parse_location(uri: str, env: Mapping[str, str]) -> Location | None:
     """The bucket location ``uri`` names, or None when it is a local path (plain or ``file://``)."""
     scheme = uri.split("://", 1)[0] if "://" in uri else ""
+    if scheme in HTTP_SCHEMES:
+        return None
     if scheme and scheme not in ("s3", "file"):
         raise StorageError(f"{uri}: {scheme}:// is not supported (supported: s3://<bucket>/<key>, an rclone "
-                           "remote <remote>:<bucket>/<key> of type s3, a local path or file://, and pvc:// in "
-                           "a SeldonDeployment)")
+                           "remote <remote>:<bucket>/<key> of type s3, https:// for one file, a local path or "
+                           "file://, and pvc:// in a SeldonDeployment)")
     if uri.startswith("s3://"):
         remote, rest = "s3", uri[5:]
     elif ":" in uri and not uri.startswith(("/", ".", "file:")) and _remote_type(uri.split(":", 1)[0], env):
@@ -138,6 +140,47 @@ def _explain(exc: Exception, what: str, location: Location, settings: S3Settings
                         "set AWS_ENDPOINT_URL (or the rclone remote's ENDPOINT) to a reachable address")
 
 
+HTTP_SCHEMES = ("http", "https")
+HTTP_TIMEOUT_S = 30  # per connect and per read; a download may take longer as long as bytes flow
+
+
+def is_remote(uri: str, env: Mapping[str, str]) -> bool:
+    """Whether ``uri`` must be fetched (a bucket location or an http(s) URL) rather than read in place."""
+    return uri.split("://", 1)[0] in HTTP_SCHEMES or parse_location(uri, env) is not None
+
+
+def _download_http(uri: str, dest: Path) -> Path:
+    """One file from an http(s) URL into ``dest``/<the URL path's last part>, written whole or not at all."""
+    import shutil
+    import tempfile
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    name = urllib.parse.unquote(urllib.parse.urlparse(uri).path.rstrip("/").rsplit("/", 1)[-1])
+    if not name or name in (".", ".."):
+        raise StorageError(f"{uri}: the URL names no file (expected https://<host>/<path>/<file>)")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"download {uri}: cannot create the folder {dest}: {exc.strerror}") from None
+    target = dest / name
+    fd, partial = tempfile.mkstemp(dir=dest, prefix=f".{name}.")
+    try:
+        with urllib.request.urlopen(uri, timeout=HTTP_TIMEOUT_S) as answer, os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(answer, out, 1 << 20)
+        os.replace(partial, target)
+    except urllib.error.HTTPError as exc:
+        raise StorageError(f"download {uri}: HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise StorageError(f"download {uri}: cannot reach the server ({exc.reason})") from None
+    except OSError as exc:
+        raise StorageError(f"download {uri}: {exc.strerror or exc}") from None
+    finally:
+        Path(partial).unlink(missing_ok=True)  # gone already once renamed
+    return target
+
+
 def download(uri: str, dest: str | os.PathLike, env: Mapping[str, str] | None = None) -> Path:
     """Copy ``uri`` into the folder ``dest`` and return the local path of what was copied.
 
@@ -146,6 +189,8 @@ def download(uri: str, dest: str | os.PathLike, env: Mapping[str, str] | None = 
     Files appear only complete: each is written to a temporary name and renamed.
     """
     env = os.environ if env is None else env
+    if uri.split("://", 1)[0] in HTTP_SCHEMES:
+        return _download_http(uri, Path(dest))
     location = parse_location(uri, env)
     if location is None:
         path = Path(uri[7:] if uri.startswith("file://") else uri)
@@ -220,7 +265,9 @@ def copy(source: str, target: str, env: Mapping[str, str] | None = None) -> str:
     """``wharf storage cp``: a bucket to a folder, a file to a bucket, or a folder to a folder (the
     storage initializer's ``pvc://`` case: the claim is mounted); returns where the copy went."""
     env = os.environ if env is None else env
-    remote_source, remote_target = parse_location(source, env), parse_location(target, env)
+    if target.split("://", 1)[0] in HTTP_SCHEMES:
+        raise StorageError(f"cp {source} {target}: uploading to an http(s) URL is not supported")
+    remote_source, remote_target = is_remote(source, env), parse_location(target, env)
     if remote_source and not remote_target:
         return str(download(source, target, env))
     if remote_target and not remote_source:

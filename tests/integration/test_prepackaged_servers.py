@@ -75,6 +75,26 @@ def test_a_model_in_a_bucket_is_fetched_when_model_uri_is_an_s3_uri(serve, iris_
     np.testing.assert_allclose(got, model.predict_proba(np.array(ROWS)), rtol=1e-12)
 
 
+def test_a_model_file_at_an_https_url_is_fetched(serve, iris_folder, tmp_path):
+    """model_uri naming one file over http(s): downloaded once, in the main process."""
+    import functools
+    import http.server
+    import threading
+
+    folder, model = iris_folder
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/model.joblib"
+        server = serve(SERVER, env=params(model_uri=url))
+        got = server.predict({"data": {"ndarray": ROWS}}).json()["data"]["ndarray"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    np.testing.assert_allclose(got, model.predict_proba(np.array(ROWS)), rtol=1e-12)
+
+
 def _start_failure(model_uri: str, **more: str) -> str:
     out = run_to_exit([SERVER, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
                       env=params(model_uri=model_uri, **more), timeout=60)

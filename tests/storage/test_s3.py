@@ -167,3 +167,45 @@ def test_a_folder_copy_into_a_root_owned_shared_folder_works_as_another_user() -
         assert (shared / "sub" / "model.joblib").read_text() == "m"
     finally:
         shutil.rmtree(tmp_path)
+
+
+@pytest.fixture
+def http_files(tmp_path):
+    """A plain HTTP server on loopback (Python's own), serving tmp_path/www."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_http_url_is_one_file_downloaded_whole(http_files, tmp_path) -> None:
+    root, base = http_files
+    (root / "models").mkdir()
+    (root / "models" / "model.joblib").write_bytes(os.urandom(3 << 20))
+    proc = wharf("storage", "cp", f"{base}/models/model.joblib", str(tmp_path / "out"), env={})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "out" / "model.joblib").read_bytes() == (root / "models" / "model.joblib").read_bytes()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["model.joblib"]  # no partial file left
+
+
+def test_an_http_error_or_an_unreachable_server_is_named_and_leaves_nothing(http_files, tmp_path) -> None:
+    from wharf.local.process import free_port
+
+    _, base = http_files
+    proc = wharf("storage", "cp", f"{base}/nope/model.joblib", str(tmp_path / "out"), env={})
+    assert proc.returncode == 1 and f"download {base}/nope/model.joblib: HTTP 404 File not found" in proc.stderr
+    assert not list((tmp_path / "out").iterdir())
+    closed = f"http://127.0.0.1:{free_port()}/model.joblib"
+    proc = wharf("storage", "cp", closed, str(tmp_path / "out"), env={})
+    assert proc.returncode == 1 and f"download {closed}: cannot reach the server" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = wharf("storage", "cp", str(tmp_path / "out"), f"{base}/up/", env={})
+    assert proc.returncode == 1 and "uploading to an http(s) URL is not supported" in proc.stderr

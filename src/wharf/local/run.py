@@ -51,7 +51,7 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
     container as the storage initializer would fill it; an ``s3://`` one is fetched by the server,
     with the storage variables of this shell (AWS_*, RCLONE_CONFIG_*) passed on.
     """
-    from wharf.storage import StorageError, parse_location
+    from wharf.storage import StorageError, is_remote
 
     where = f"{unit.path} ({unit.name})"
     server_class = SERVER_CLASSES.get(unit.implementation)
@@ -63,7 +63,7 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
     if unit.model_uri.startswith("pvc://"):
         raise GraphError(f"{where}: modelUri {unit.model_uri}: a pvc:// claim exists only in a cluster")
     try:
-        remote = parse_location(unit.model_uri, os.environ) is not None
+        remote = is_remote(unit.model_uri, os.environ)
     except StorageError as exc:
         raise GraphError(f"{where}: modelUri {exc}") from None
     folder = None

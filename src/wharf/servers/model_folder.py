@@ -29,10 +29,10 @@ def local_folder(model_uri: str | None) -> Path:
     if not model_uri:
         raise ModelFolderError("the parameter model_uri is not set: give the node a modelUri, "
                                "or the server a model_uri parameter naming the model's folder")
-    from wharf.storage import StorageError, download, parse_location
+    from wharf.storage import StorageError, download, is_remote
 
     try:
-        remote = parse_location(model_uri, os.environ) is not None
+        remote = is_remote(model_uri, os.environ)
         if remote:
             return download(model_uri, tempfile.mkdtemp(prefix="wharf-model-"))
     except StorageError as exc:

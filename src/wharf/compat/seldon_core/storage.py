@@ -21,7 +21,7 @@ class Storage:
     def download(uri: str, out_dir: str | None = None) -> str:
         """Make ``uri`` available locally; returns ``out_dir`` (or, for a local ``uri`` with no
         ``out_dir``, the path itself, as upstream does)."""
-        if storage.parse_location(uri, os.environ) is not None:
+        if storage.is_remote(uri, os.environ):
             target = out_dir or tempfile.mkdtemp(prefix="wharf-model-")
             storage.download(uri, target)
             return target
