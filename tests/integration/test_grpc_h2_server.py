@@ -67,6 +67,14 @@ def test_request_over_the_size_limit_is_resource_exhausted_and_the_connection_li
     assert call(channel, "Echo", b"still here") == b"still here"
 
 
+def test_a_gzip_message_small_on_the_wire_but_over_the_limit_inflated_is_resource_exhausted(channel) -> None:
+    """A gzip bomb from grpcio's own client: well under the size limit compressed, far over it inflated."""
+    err = code_of(channel, "Echo", bytes(50 * MAX_RECEIVE), compression=grpc.Compression.Gzip)
+    assert err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert f"over {MAX_RECEIVE} bytes once decompressed vs. {MAX_RECEIVE}" in err.details()
+    assert call(channel, "Echo", b"still here") == b"still here"
+
+
 def test_handler_status_and_unicode_message_reach_the_client(channel) -> None:
     err = code_of(channel, "Fail", "précondition: 100% ✗".encode())
     assert err.code() == grpc.StatusCode.FAILED_PRECONDITION

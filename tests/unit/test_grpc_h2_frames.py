@@ -102,6 +102,42 @@ def test_compressed_messages_are_inflated_or_refused() -> None:
         f.message_payload(f.Message(True, b"??"), "snappy")
     assert err.value.code == 12 and "snappy" in err.value.message
     assert f.percent_decode("100%25 %E2%9C%97") == "100% ✗"
+    import zlib
+
+    assert f.message_payload(f.Message(True, zlib.compress(b"abc")), "deflate") == b"abc"
+    for broken in (b"not gzip", gzip.compress(b"abc" * 100)[:-12]):  # garbage; a stream cut short
+        with pytest.raises(f.GrpcError) as err:
+            f.message_payload(f.Message(True, broken), "gzip")
+        assert err.value.code == 13 and "cannot decompress the gzip message" in err.value.message
+
+
+def _zeros_gzip(size: int) -> bytes:
+    """``size`` zero bytes, gzip-compressed without ever holding them: a decompression bomb."""
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    chunk = bytes(1 << 20)
+    return b"".join(packer.compress(chunk) for _ in range(size >> 20)) + packer.flush()
+
+
+def test_a_decompression_bomb_stops_at_the_limit_without_inflating() -> None:
+    """300 MiB of zeros in ~300 KB of gzip: RESOURCE_EXHAUSTED, and never more than the limit in memory."""
+    import tracemalloc
+
+    bomb = f.Message(True, _zeros_gzip(300 << 20))
+    assert len(bomb.payload) < 400_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(f.GrpcError) as err:
+            f.message_payload(bomb, "gzip", limit=4 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert err.value.code == 8 and f"over {4 << 20} bytes once decompressed" in err.value.message
+    assert peak < 12 << 20, f"peak {peak >> 20} MiB while refusing a bomb"
+    # at the limit exactly, the message is whole
+    exact = f.Message(True, _zeros_gzip(4 << 20))
+    assert f.message_payload(exact, "gzip", limit=4 << 20) == bytes(4 << 20)
 
 
 def test_remembered_header_blocks_follow_the_peers_table() -> None:

@@ -8,7 +8,6 @@ no encoder state has to be kept per connection.
 
 from __future__ import annotations
 
-import gzip
 import struct
 import urllib.parse
 import zlib
@@ -181,17 +180,30 @@ def pending_message_size(buffer: bytes) -> int | None:
     return int.from_bytes(buffer[1:5], "big") if len(buffer) >= 5 else None
 
 
-def message_payload(message: Message, encoding: str) -> bytes:
-    """The message's bytes, decompressed as its stream's grpc-encoding says."""
+def message_payload(message: Message, encoding: str, limit: int | None = None) -> bytes:
+    """The message's bytes, decompressed as its stream's grpc-encoding says.
+
+    ``limit`` bounds the *decompressed* size (RESOURCE_EXHAUSTED past it, as grpcio answers): a few
+    hundred KB of gzip can expand to gigabytes, so the size limit on the wire is not enough. The
+    decompressor stops one byte past the limit; nothing larger is ever held.
+    """
     if not message.compressed:
         return message.payload
-    if encoding == "gzip":
-        return gzip.decompress(message.payload)
-    if encoding == "deflate":
-        return zlib.decompress(message.payload)
-    # UNIMPLEMENTED for an encoding we do not know; INTERNAL for a compressed flag without one
-    raise GrpcError(12 if encoding != "identity" else 13,
-                    f"compressed message with grpc-encoding {encoding!r}: not supported")
+    if encoding not in ("gzip", "deflate"):
+        # UNIMPLEMENTED for an encoding we do not know; INTERNAL for a compressed flag without one
+        raise GrpcError(12 if encoding != "identity" else 13,
+                        f"compressed message with grpc-encoding {encoding!r}: not supported")
+    # gRPC's "deflate" is the zlib format (RFC 1950); 16 + MAX_WBITS reads a gzip member
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(message.payload, 0 if limit is None else limit + 1)
+    except zlib.error as exc:
+        raise GrpcError(13, f"cannot decompress the {encoding} message: {exc}") from None
+    if limit is not None and len(out) > limit:
+        raise GrpcError(8, f"Received message larger than max (over {limit} bytes once decompressed vs. {limit})")
+    if not inflater.eof:
+        raise GrpcError(13, f"cannot decompress the {encoding} message: it ends before its compressed stream does")
+    return out
 
 
 def percent_decode(value: str) -> str:

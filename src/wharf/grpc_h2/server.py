@@ -213,7 +213,7 @@ class GrpcConnection(H2Endpoint):
             asyncio.ensure_future(self._await_answer(stream, self._traced_call(stream, message)))
             return
         try:
-            result = stream.handler(f.message_payload(message, stream.encoding), stream.metadata)
+            result = stream.handler(f.message_payload(message, stream.encoding, self.server.max_receive_bytes), stream.metadata)
         except Exception as exc:  # noqa: BLE001 - the caller gets a status, we carry on
             self._failed(stream, exc)
             return
@@ -233,7 +233,7 @@ class GrpcConnection(H2Endpoint):
 
     async def _traced_call(self, stream: _Stream, message: f.Message) -> bytes:
         with self.server.span(stream.path, stream.metadata):
-            result = stream.handler(f.message_payload(message, stream.encoding), stream.metadata)
+            result = stream.handler(f.message_payload(message, stream.encoding, self.server.max_receive_bytes), stream.metadata)
             return result if type(result) is bytes else await result
 
     async def _await_answer(self, stream: _Stream, pending: Awaitable[bytes]) -> None:
@@ -249,7 +249,7 @@ class GrpcConnection(H2Endpoint):
 
     def _answer_stream_message(self, stream: _Stream, message: f.Message) -> None:
         try:
-            answer = stream.handler(f.message_payload(message, stream.encoding))
+            answer = stream.handler(f.message_payload(message, stream.encoding, self.server.max_receive_bytes))
         except Exception as exc:  # noqa: BLE001
             self._failed(stream, exc)
             return
