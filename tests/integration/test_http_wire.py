@@ -154,3 +154,52 @@ def test_large_response_arrives_whole(server: Server) -> None:
         s.sendall(request("POST", "/predict", body, {"Content-Type": "application/json"}))
         status, _, out = Reader(s).response()
     assert status == 200 and doubled(out) == [[2 * v for v in row] for row in rows]
+
+
+# --- the request head is bounded (431), as gunicorn bounds it for seldon-core ---------------------
+
+def _refused_head(server: Server, raw: bytes) -> tuple[int, bytes]:
+    """Send ``raw`` (ignoring a reset once the server has answered) and read the answer to the close."""
+    with connect(server) as sock:
+        try:
+            sock.sendall(raw)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass
+    return int(data.split(b" ", 2)[1]), data
+
+
+def test_too_many_header_fields_are_431_and_the_connection_closes(server) -> None:
+    from wharf.server.http_protocol import MAX_HEADER_FIELDS
+
+    many = {f"X-H{i}": "v" for i in range(MAX_HEADER_FIELDS + 1)}
+    status, data = _refused_head(server, request("POST", "/predict", ND, {"Content-Type": "application/json", **many}))
+    assert status == 431 and b"more than 100 header fields" in data
+    # at the limit, the request is served
+    with connect(server) as sock:
+        fields = {f"X-H{i}": "v" for i in range(MAX_HEADER_FIELDS - 3)}  # + Host, Content-Length, Content-Type
+        sock.sendall(request("POST", "/predict", ND, {"Content-Type": "application/json", **fields}))
+        assert Reader(sock).response()[0] == 200
+
+
+@pytest.mark.parametrize("raw", [
+    b"POST /predict HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n",  # one 1 MB header
+    b"POST /predict HTTP/1.1\r\nHost: t\r\nX-Endless: " + b"a" * (1 << 20),  # a line that never ends
+], ids=["one-megabyte-header", "header-line-that-never-ends"])
+def test_a_head_over_the_byte_limit_is_431_without_waiting_for_its_end(server, raw) -> None:
+    status, data = _refused_head(server, raw)
+    assert status == 431 and b"exceed 65536 bytes" in data
+
+
+def test_a_big_body_in_the_same_packet_as_its_head_is_not_mistaken_for_a_big_head(server) -> None:
+    body = json.dumps({"data": {"ndarray": [[0.5] * 100] * 300}}).encode()  # ~150 KB
+    assert len(body) > 2 * 65536
+    with connect(server) as sock:
+        sock.sendall(request("POST", "/predict", body, {"Content-Type": "application/json"}))
+        status, _, answer = Reader(sock).response()
+    assert status == 200 and len(json.loads(answer)["data"]["ndarray"]) == 300
