@@ -162,3 +162,39 @@ def test_line_breaks_in_header_values_are_refused() -> None:
             await Http1Pool().request("POST", "127.0.0.1", 1, "/", {"Seldon-Puid": "a\r\nX-Evil: 1"}, b"")
 
     run(main())
+
+
+def test_an_answer_over_the_size_limit_is_refused_as_it_arrives_and_the_connection_dropped() -> None:
+    """A broken or hostile node streams a body without end: the client stops at the limit."""
+    from wharf.orchestrator.http1 import NodeAnswerTooLarge
+
+    sent = {"bytes": 0, "stopped_early": False}
+
+    async def endless(n: int, request: bytes, writer: asyncio.StreamWriter) -> bool:
+        if n == 1 and b"/endless" in request:
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            chunk = b"%x\r\n%s\r\n" % (65536, b"z" * 65536)
+            try:
+                for _ in range(2000):  # 125 MiB if nobody stops reading
+                    writer.write(chunk)
+                    await writer.drain()
+                    sent["bytes"] += 65536
+            except ConnectionError:
+                sent["stopped_early"] = True
+            return False
+        writer.write(OK)
+        return True
+
+    async def main() -> None:
+        server, port, _ = await serve(endless)
+        pool = Http1Pool(max_answer_bytes=1 << 20)
+        with pytest.raises(NodeAnswerTooLarge, match=f"larger than {1 << 20} bytes"):
+            await pool.request("POST", "127.0.0.1", port, "/endless", {}, b"{}", timeout=30)
+        # a fresh connection serves the next call
+        assert await pool.request("POST", "127.0.0.1", port, "/predict", {}, b"{}", timeout=10) == (200, b"ok")
+        await asyncio.sleep(0.5)
+        server.close()
+        await pool.close()
+
+    run(main())
+    assert sent["stopped_early"] and sent["bytes"] < 64 << 20, sent

@@ -7,7 +7,9 @@ This client writes the request in one buffer and parses the answer with httptool
 uvicorn uses on the server side), keeping an idle-connection pool per node.
 
 Errors: ``NodeUnreachable`` when no connection could be made or it broke before any answer (safe
-to retry: the node never answered), ``NodeTimeout`` when the deadline passed.
+to retry: the node never answered), ``NodeTimeout`` when the deadline passed, ``NodeAnswerTooLarge``
+when the answer's body passed ``max_answer_bytes`` (the connection is dropped there: a broken or
+hostile node cannot make the orchestrator hold an answer of any size).
 """
 
 from __future__ import annotations
@@ -27,14 +29,23 @@ class NodeTimeout(TimeoutError):
     pass
 
 
+class NodeAnswerTooLarge(ValueError):
+    pass
+
+
+DEFAULT_MAX_ANSWER_BYTES = 512 * 2**20
+
+
 class _Connection(asyncio.Protocol):
     """One TCP connection; at most one request in flight (no pipelining)."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future | None = None
         self.body: list[bytes] = []
+        self.body_bytes = 0
+        self.max_answer_bytes = max_answer_bytes
         self.closed = False
         self.answered = False  # any response byte seen for the request in flight
 
@@ -56,6 +67,12 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        if self.body_bytes > self.max_answer_bytes:
+            self.body = []
+            self._fail(NodeAnswerTooLarge(f"the answer is larger than {self.max_answer_bytes} bytes"))
+            self.close()
+            return
         self.body.append(body)
 
     def on_message_complete(self) -> None:
@@ -72,6 +89,7 @@ class _Connection(asyncio.Protocol):
         assert self.transport is not None
         self.waiter = asyncio.get_running_loop().create_future()
         self.body = []
+        self.body_bytes = 0
         self.answered = False
         self.transport.write(request)
         return self.waiter
@@ -91,14 +109,15 @@ def _expire(waiter: asyncio.Future, conn: _Connection) -> None:
 class Http1Pool:
     """Keep-alive connections per (host, port); a request takes an idle one or opens a new one."""
 
-    def __init__(self, idle_per_node: int = 64) -> None:
+    def __init__(self, idle_per_node: int = 64, max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES) -> None:
         self._idle: dict[tuple[str, int], deque[_Connection]] = {}
         self._idle_max = idle_per_node
+        self._max_answer_bytes = max_answer_bytes
 
     async def _connect(self, host: str, port: int) -> _Connection:
         loop = asyncio.get_running_loop()
         try:
-            _, conn = await loop.create_connection(_Connection, host, port)
+            _, conn = await loop.create_connection(lambda: _Connection(self._max_answer_bytes), host, port)
         except OSError as exc:
             raise NodeUnreachable(str(exc) or type(exc).__name__) from None
         return conn

@@ -12,7 +12,7 @@ from google.protobuf import json_format
 
 from wharf.deployment.graph import Unit
 from wharf.grpc_h2.client import DEADLINE_EXCEEDED, UNAVAILABLE, Channel, GrpcError, NotSent
-from wharf.orchestrator.http1 import Http1Pool, NodeTimeout, NodeUnreachable
+from wharf.orchestrator.http1 import Http1Pool, NodeAnswerTooLarge, NodeTimeout, NodeUnreachable
 from wharf.orchestrator.walker import failure
 from wharf.protocol.errors import GRPC_CODE_NAMES, http_status_for_grpc
 from wharf.protocol.pb import prediction_pb2 as pb
@@ -56,6 +56,8 @@ class RestTransport:
                 return await self._pool.request(method, host, port, path, headers, body, self.timeout_s)
             except NodeTimeout:
                 return 504, failure(504, f"node {unit.name!r} ({url}) did not answer within {self.timeout_s} s")
+            except NodeAnswerTooLarge as exc:
+                return 500, failure(500, f"node {unit.name!r} ({url}): {exc}")
             except NodeUnreachable as exc:
                 # Only failures before any answer arrive here: the node did not process the request.
                 if attempt < retries:
