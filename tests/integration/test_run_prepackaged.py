@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,6 +78,19 @@ def test_a_model_uri_wharf_run_cannot_use_is_named_before_anything_starts(iris_m
     folder, _ = iris_model
     with pytest.raises(GraphError, match=message):
         LocalGraph(sdep_file(folder, "SKLEARN_SERVER", uri, "bad.yaml"), http_port=free_port(), grpc_port=free_port())
+
+
+def test_a_users_own_model_with_a_model_uri_still_runs_from_its_folder(tmp_path):
+    """modelUri on a node that is not a prepackaged server: the storage initializer's job in a
+    cluster, nothing for wharf run to change (the node's code comes from its folder, as before)."""
+    examples = Path(__file__).resolve().parents[2] / "examples" / "models"
+    path = tmp_path / "own.yaml"
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "own"},
+        "spec": {"predictors": [{"name": "default", "graph": {"name": "iris", "type": "MODEL",
+                                                              "modelUri": "s3://models/iris"}}]}}))
+    graph = LocalGraph(path, sources={"iris": str(examples / "iris")}, http_port=free_port(), grpc_port=free_port())
+    assert [(p.name, p.source, p.model_class) for p in graph.plans] == [("iris", examples / "iris", "IrisClassifier")]
 
 
 def test_a_server_wharf_has_no_class_for_is_named(iris_model):

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import yaml
 
-from wharf.deployment.graph import GraphError, Predictor, from_file
+from wharf.deployment.graph import BUILTIN_IMPLEMENTATIONS, GraphError, Predictor, from_file
 from wharf.deployment.servers import PREDICTOR_SERVERS, SERVER_CLASSES
 from wharf.local.process import free_port, wait_http
 
@@ -102,8 +102,8 @@ def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None
         if not unit.has_server:
             continue
         container = predictor.containers.get(unit.name, {})
-        if unit.implementation in SERVER_CLASSES or unit.model_uri:
-            plans.append(_prepackaged(unit, container, file, images))
+        if unit.implementation not in BUILTIN_IMPLEMENTATIONS:  # a prepackaged server (a user's model
+            plans.append(_prepackaged(unit, container, file, images))  # with a modelUri stays below)
             continue
         if images:
             image = container.get("image")
