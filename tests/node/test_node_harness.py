@@ -5,6 +5,7 @@ Every test here uses ``kube_node`` and so carries the ``kubelet`` marker (see te
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 
 import pytest
@@ -57,10 +58,20 @@ def test_a_service_answers_from_the_host_and_by_name_from_another_pod(kube_node,
              lambda: get(kube_node, "deployment", "web", "-n", ns).get("status", {}).get("availableReplicas") == 1)
     pod = get(kube_node, "pods", "-n", ns, "-l", "app=web")["items"][0]["metadata"]["name"]
 
-    # from the host, through kube-proxy's iptables rules for the ClusterIP
+    # from the host, through kube-proxy's iptables rules for the ClusterIP; they follow the pod's
+    # readiness by a moment, and until then the node refuses the connection (WHARF-SERVICE-RANGE)
     cluster_ip = get(kube_node, "service", "web", "-n", ns)["spec"]["clusterIP"]
-    with urllib.request.urlopen(f"http://{cluster_ip}/", timeout=10) as answer:
-        assert answer.read().decode() == pod
+
+    def answer_from_host():
+        try:
+            with urllib.request.urlopen(f"http://{cluster_ip}/", timeout=10) as answer:
+                return answer.read().decode()
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ConnectionRefusedError):
+                return None
+            raise
+    assert wait_for("kube-proxy to carry the Service from the host", answer_from_host, timeout=30,
+                    interval=0.2) == pod
 
     # from another pod, by DNS name through CoreDNS, then through the Service
     apply(kube_node, job("client", python_image, python_eval(
