@@ -128,7 +128,7 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
         # Upstream sets only allowPrivilegeEscalation; the rest makes the orchestrator container pass
         # the `restricted` Pod Security Standard (its image runs as a non-root user and needs no
         # capability).
-        "securityContext": dict(RESTRICTED_CONTAINER),
+        "securityContext": copy.deepcopy(RESTRICTED_CONTAINER),  # its own lists, not shared between objects
         "volumeMounts": [{"name": PODINFO_VOLUME, "mountPath": PODINFO_PATH}],
         # Not upstream's (its executor has no hook): without it the orchestrator stops accepting at
         # SIGTERM while kube-proxy still sends it new connections, and a rolling update under load
