@@ -8,15 +8,26 @@ INVOKE := $(VENV)/bin/invoke
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/bin/python:
+	@echo "make: creating $(VENV) with $(PYTHON) (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+
+# The demo needs Wharf's runtime and invoke only; the test tools and every server's libraries
+# (scikit-learn, XGBoost, MLflow, ...) come with `make venv` / `make test`.
+$(VENV)/.demo-installed: pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing Wharf's runtime and invoke into $(VENV) for the demo (first run only, about a minute)"
+	$(VENV)/bin/pip install --quiet -e '.[demo]'
+	touch $@
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	@echo "make: installing Wharf, every extra and the test tools into $(VENV) (first run only, several minutes)"
 	$(VENV)/bin/pip install --quiet -e '.[test]'
 	touch $@
 
 venv: $(VENV)/.installed ## create .venv with Wharf and its test tools
 
-demo: venv ## serve the example model locally and print its answers
+demo: $(VENV)/.demo-installed ## run the example graph on this machine, no cluster (transformer, bandit router, two models) and print its answers
 	$(INVOKE) demo
 
 test: venv ## run all tests (unit, integration, parity with seldon-core 1.19.0)

@@ -27,7 +27,8 @@ def test(c: Context, reference: bool = True, java: bool = True, k: str = "") -> 
         env["WHARF_REFERENCE_PYTHON"] = str(ensure_reference_venv() / "python")
         env["WHARF_REQUIRE_REFERENCE"] = "1"
     selection = f" -k {k!r}" if k else ""
-    c.run(f"{sys.executable} -m pytest -q{selection}", env=env, pty=False)
+    # the slowest tests are listed at the end: where a CI run's time went, without a second run
+    c.run(f"{sys.executable} -m pytest -q --durations=25{selection}", env=env, pty=False)
 
 
 @task(help={"logs": "also print every node's log lines"})
@@ -77,19 +78,29 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
             "python": "Python builder version: 3.11 or 3.12", "builder": "builder image (default: wharf's, built if absent)",
             "ca_bundle": "CA bundle for pip during the build (default: $WHARF_CA_BUNDLE or the host's)",
             "index_url": "pip index URL (build-time only)", "trusted_host": "pip trusted host(s) (build-time only)",
-            "no_smoke": "skip the smoke test before tagging", "quiet": "do not stream the docker build log",
+            "no_smoke": "skip the smoke test before tagging", "quiet": "print nothing but the result",
+            "verbose": "also print every line of the engine's build output (shown on failure anyway)",
             "dockerfile": "build with this Dockerfile in the folder instead (OpenShift's Docker strategy)",
             "base_image": "with --dockerfile: the final stage's base image (fills ARG BASE_IMAGE, else replaces the last FROM)",
             "smoke_env": "with --dockerfile: KEY=VALUE (or KEY, taken from this shell) for the smoke test's container "
                          "only, e.g. MODEL_URI and credentials; repeatable"})
-def build(c: Context, source: str, image: str, lang: str = "", python: str = "3.12", builder: str = "",
+def build(c: Context, source: str = "", image: str = "", lang: str = "", python: str = "3.12", builder: str = "",
           ca_bundle: str = "", index_url: str = "", trusted_host: str = "", no_smoke: bool = False,
           quiet: bool = False, context_dir: str = "", ref: str = "", dockerfile: str = "", base_image: str = "",
-          smoke_env: list[str] | None = None) -> None:
+          smoke_env: list[str] | None = None, verbose: bool = False) -> None:
     """Build a model image from a model folder (s2i protocol, no s2i binary needed), or with its Dockerfile."""
     from wharf.build.run import build as run_build
 
-    options = {"progress": None if quiet else print, "smoke": not no_smoke, "context_dir": context_dir, "ref": ref}
+    # Required, but declared with defaults: invoke would read `invoke build --help` as a value for
+    # a missing positional argument instead of showing this task's help.
+    missing = [flag for flag, value in (("--source", source), ("--image", image)) if not value]
+    if missing:
+        raise Exit(f"invoke build needs {' and '.join(missing)} (see `invoke build --help`)", code=2)
+
+    from wharf.build.progress import BuildProgress
+
+    progress = None if quiet else BuildProgress(verbose=verbose)
+    options = {"progress": progress, "smoke": not no_smoke, "context_dir": context_dir, "ref": ref}
     if dockerfile:
         if ca_bundle or index_url or trusted_host or builder:
             raise Exit("--ca-bundle, --index-url, --trusted-host and --builder are for s2i builds; a --dockerfile "
@@ -112,8 +123,20 @@ def build(c: Context, source: str, image: str, lang: str = "", python: str = "3.
         result = run_build(source, image, lang=lang or None, **options)
     except Exception as exc:  # every builder error carries the file/field at fault in its message
         problems = getattr(exc, "problems", None) or [str(exc)]
+        log = getattr(exc, "log", None) or []
+        if log and progress is not None and not verbose:  # the raw lines the condensed view left out
+            print("last lines of the build output:\n  " + "\n  ".join(log[-30:]))
         raise Exit("build failed:\n  " + "\n  ".join(problems) + f"\n(no tag {image} was created)", code=1) from None
-    print(f"built {image}: {getattr(result, 'image_id', result)}")
+    print(_build_summary(image, result))
+
+
+def _build_summary(image: str, result: object) -> str:
+    """One line: what was tagged, how long each stage took, how big it is."""
+    seconds = getattr(result, "seconds", None) or {}
+    stages = ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
+    size = getattr(result, "size_bytes", 0)
+    return (f"built {image} in {sum(seconds.values()):.1f} s ({stages}), {size / 1e6:.0f} MB, "
+            f"id {str(getattr(result, 'image_id', result))[:19]}") if seconds else f"built {image}: {result}"
 
 
 @task(help={"python": "only this Python version (default: 3.11 and 3.12)",
@@ -132,6 +155,41 @@ def build_s2i_cli(c: Context) -> None:
     from wharf.build.s2icli import ensure_s2i
 
     print(ensure_s2i())
+
+
+@task(help={"cluster": "also build the Kubernetes binaries (kubectl, the control plane, the node; long when cold)",
+            "export": "print only the `export PATH=...` line, for `eval \"$(.venv/bin/invoke tools --export)\"`"})
+def tools(c: Context, cluster: bool = False, export: bool = False) -> None:
+    """Build (once, cached) the tools the README's commands use, and say how to put them on PATH:
+    .venv/bin (invoke, wharf, seldon-core-microservice), helm, s2i; with --cluster, kubectl and the cluster."""
+    from wharf.build.s2icli import ensure_s2i
+    from wharf.charts.helm import HelmUnavailable, ensure_helm
+    from wharf.testing import kube_binaries as kb
+
+    say = (lambda line: print(line, file=sys.stderr)) if export else print
+    folders = [Path(sys.executable).parent]
+    try:
+        for name, ensure in (("helm", ensure_helm), ("s2i", ensure_s2i)):
+            path = ensure()
+            say(f"{name}: {path}")
+            folders.append(path.parent)
+    except (HelmUnavailable, RuntimeError) as exc:
+        raise Exit(f"invoke tools: {exc}", code=1) from None
+    if cluster:
+        try:
+            kb.build_binaries(kb.ALL)
+        except kb.BuildError as exc:
+            raise Exit(f"invoke tools: building the Kubernetes binaries failed: {exc}", code=1) from None
+    if not kb.missing_binaries(("kubectl",)):
+        say(f"kubectl: {kb.binary_path('kubectl')}")
+        folders.append(kb.binary_path("kubectl").parent)
+    else:
+        say("kubectl: not built (`invoke tools --cluster` builds it with the cluster's binaries)")
+    line = 'export PATH="' + ":".join(str(f) for f in dict.fromkeys(folders)) + ':$PATH"'
+    if export:
+        print(line)
+    else:
+        print(f"put them on PATH in this shell:\n  {line}\nor: eval \"$(.venv/bin/invoke tools --export)\"")
 
 
 @task(help={"suite": "Debian suite (default bookworm)", "python": "also the Python bases (default: yes)"})
@@ -199,8 +257,9 @@ def cluster_down(c: Context) -> None:
 
 @task(name="load", iterable=["image"],
       help={"image": "image of the local Docker engine (repeatable, or comma-separated: -i iris:0.1,scaler:0.1)",
-            "wharf": "build (when needed) and load Wharf's images that the charts' defaults name"})
-def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False) -> None:
+            "wharf": "build (when needed) and load Wharf's runtime: the operator and orchestrator images",
+            "servers": "build (when needed) and load the prepackaged servers' and storage initializer's images"})
+def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False, servers: bool = False) -> None:
     """Copy Docker images into the node of `invoke cluster.up --kubelet` (like `kind load docker-image`).
 
     Images are options (`-i IMAGE`), not positional words: invoke cannot have a task take an
@@ -209,13 +268,18 @@ def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False
     from wharf.testing.node import running_node
 
     images = [name for item in image or [] for name in item.replace(",", " ").split()]
+    # Split because copying is most of the time: a model with its own image needs only the runtime
+    # (two images); the servers are seven more, 5 GB, wanted only by SKLEARN_SERVER and the like.
     if wharf:
-        from wharf.operator.image import SERVER_IMAGES, build_operator_image, build_orchestrator_image, build_service_image
+        from wharf.operator.image import build_operator_image, build_orchestrator_image
 
-        images += [build_operator_image(progress=None), build_orchestrator_image(progress=None),
-                   *(build_service_image(image, progress=None) for image in SERVER_IMAGES)]
+        images += [build_operator_image(progress=None), build_orchestrator_image(progress=None)]
+    if servers:
+        from wharf.operator.image import SERVER_IMAGES, build_service_image
+
+        images += [build_service_image(image, progress=None) for image in SERVER_IMAGES]
     if not images:
-        raise Exit("name at least one image, or --wharf", code=2)
+        raise Exit("name at least one image, or --wharf / --servers", code=2)
     try:
         running_node().load_images(images)
     except HarnessError as exc:
@@ -277,7 +341,9 @@ def orchestrator_image(c: Context, base_image: str = "") -> None:
 @task(help={"base_image": "base image (default: the local Debian-based Python 3.12 image)"})
 def server_images(c: Context, base_image: str = "") -> None:
     """Build the prepackaged server images and the storage initializer the operator's defaults name
-    (wharf/sklearnserver, wharf/xgboostserver, wharf/storage-initializer: non-root, read-only root)."""
+    (wharf/sklearnserver, wharf/xgboostserver, wharf/mlflowserver, ..., wharf/storage-initializer;
+    wharf/mlserver for protocol: v2) and the custom-server example wharf/lightgbmserver: non-root,
+    read-only root."""
     from wharf.operator.image import SERVER_IMAGES, build_service_image
 
     for image in SERVER_IMAGES:
@@ -297,13 +363,32 @@ def _ct_flags(all: bool, charts: str, target_branch: str, remote: str, kube_vers
     return {**flags, **{k: v for k, v in more.items() if v}}
 
 
-@task(name="helm")
-def charts_helm(c: Context) -> None:
-    """Build (once, cached) and print the pinned helm binary."""
-    from wharf.charts.helm import HelmUnavailable, ensure_helm
+_HELM_HELP = "Helm major to run: 3 or 4 (default: $WHARF_HELM_MAJOR, else 3)"
+
+
+def _use_helm(major: str) -> None:
+    """Make ``--helm N`` the major every helm call of this task runs (through WHARF_HELM_MAJOR)."""
+    from wharf.charts.helm import MAJOR_ENV, HelmUnavailable, selected_major
+
+    if major:
+        try:
+            os.environ[MAJOR_ENV] = selected_major(major)
+        except HelmUnavailable as exc:
+            raise Exit(str(exc), code=2)
+
+
+@task(name="helm", help={"helm": "only this Helm major, 3 or 4 (default: both)"})
+def charts_helm(c: Context, helm: str = "") -> None:
+    """Build (once each, cached by version) and print the pinned helm binaries: Helm 3 and Helm 4."""
+    from wharf.charts.helm import BUILDS, HelmUnavailable, ensure_helm, selected_major
 
     try:
-        print(ensure_helm())
+        majors = [selected_major(helm)] if helm else list(BUILDS)
+    except HelmUnavailable as exc:
+        raise Exit(str(exc), code=2)
+    try:
+        for major in majors:
+            print(ensure_helm(major=major))
     except HelmUnavailable as exc:
         raise Exit(str(exc), code=1)
 
@@ -318,20 +403,24 @@ def charts_schema(c: Context, check: bool = False) -> None:
 
 
 @task(help={"chart": "comma list of chart names (default: all)", "values": "only these values files (one chart)",
-            "kube_version": "Kubernetes version of the JSON schemas (default 1.32.0)"})
-def validate(c: Context, chart: str = "", values: str = "", kube_version: str = "1.32.0") -> None:
+            "kube_version": "Kubernetes version of the JSON schemas (default 1.32.0)", "helm": _HELM_HELP})
+def validate(c: Context, chart: str = "", values: str = "", kube_version: str = "1.32.0", helm: str = "") -> None:
     """Values vs schema, rendered manifests vs Kubernetes/CRD schemas and security rules."""
     from wharf.charts.commands import validate_command
+
+    _use_helm(helm)
 
     if code := validate_command(ROOT, chart, values, kube_version):
         raise Exit(code=code)
 
 
-@task(help=_CT_HELP)
+@task(help={**_CT_HELP, "helm": _HELM_HELP})
 def lint(c: Context, all: bool = False, charts: str = "", config: str = "", target_branch: str = "", remote: str = "",
-         kube_version: str = "") -> None:
+         kube_version: str = "", helm: str = "") -> None:
     """ct-style lint of changed charts (version bump, Chart.yaml, yamllint, helm lint, schema, validate)."""
     from wharf.charts.commands import lint_command
+
+    _use_helm(helm)
 
     if code := lint_command(ROOT, _ct_flags(all, charts, target_branch, remote, kube_version), config or None):
         raise Exit(code=code)
@@ -339,16 +428,36 @@ def lint(c: Context, all: bool = False, charts: str = "", config: str = "", targ
 
 @task(help={**_CT_HELP, "install": "install/test/uninstall on the current cluster instead of lint",
             "upgrade": "also upgrade from the target branch's chart version", "no_wait": "no --wait (API server without nodes)",
-            "no_tests": "skip helm test (no kubelet)", "kubeconfig": "cluster (default: $KUBECONFIG)"})
+            "tests": "run helm test after install (--no-tests: skip it, e.g. without a kubelet)",
+            "kubeconfig": "cluster (default: $KUBECONFIG)", "helm": _HELM_HELP})
 def ct(c: Context, install: bool = False, all: bool = False, charts: str = "", config: str = "", target_branch: str = "",
-       remote: str = "", kube_version: str = "", upgrade: bool = False, no_wait: bool = False, no_tests: bool = False,
-       kubeconfig: str = "") -> None:
+       remote: str = "", kube_version: str = "", upgrade: bool = False, no_wait: bool = False, tests: bool = True,
+       kubeconfig: str = "", helm: str = "") -> None:
     """chart-testing: `invoke ct` lints, `invoke ct --install` installs each chart with each ci values file."""
     from wharf.charts.commands import ct_command
 
+    _use_helm(helm)
+
     flags = _ct_flags(all, charts, target_branch, remote, kube_version, upgrade=upgrade or None)
-    if code := ct_command(ROOT, flags, config or None, install, wait=not no_wait, tests=not no_tests,
+    if code := ct_command(ROOT, flags, config or None, install, wait=not no_wait, tests=tests,
                           kubeconfig=kubeconfig or None):
+        raise Exit(code=code)
+
+
+@task(auto_shortflags=False,
+      help={"registry": "HOST[:PORT] of the OCI registry (loopback ones speak plain HTTP)",
+            "version": "release version (default: Wharf's own, e.g. 0.1.0)",
+            "force": "push again a version the registry already has", "build": "build every image first (--no-build: use the local ones)",
+            "out": "folder for chart archives, index.yaml, release.json (default: dist/<version>)",
+            "source": "repository URL for the org.opencontainers.image.source label (default: git remote origin)",
+            "helm": _HELM_HELP})
+def release(c: Context, registry: str = "", version: str = "", force: bool = False, build: bool = True, out: str = "",
+            source: str = "", helm: str = "") -> None:
+    """Publish a release: images and charts pushed to --registry, pinned by digest (docs/releasing.md)."""
+    from wharf.release.commands import release_command
+
+    _use_helm(helm)
+    if code := release_command(ROOT, registry, version, out, force, build, source):
         raise Exit(code=code)
 
 
@@ -391,7 +500,7 @@ def route_crd(c: Context) -> None:
     except openshift_api.RouteCRDUnavailable as exc:
         raise Exit(str(exc), code=1)
 
-ns = Collection(test, demo, proto, bench)
+ns = Collection(test, demo, proto, bench, tools)
 ns.add_task(build)
 ns.add_task(build_builders)
 ns.add_task(build_base_images)
@@ -407,6 +516,7 @@ ns.add_collection(Collection(charts_helm, charts_schema), "charts")
 ns.add_task(validate)
 ns.add_task(lint)
 ns.add_task(ct)
+ns.add_task(release)
 ns.add_task(deploy)
 ns.add_task(route_crd)
 ns.configure({"run": {"echo": True}})

@@ -10,7 +10,9 @@ working directory and the ``IdentityModel`` model, then drives it with:
 
 Servers / configurations:
 
-- ``wharf``: Wharf's ``seldon-core-microservice`` from this interpreter's venv, default flags;
+- ``wharf``: Wharf's ``seldon-core-microservice`` from this interpreter's venv, default flags
+  (one worker, so a stateful unit keeps one state);
+- ``wharf-auto``: the same with ``--workers auto`` (one worker per CPU the process may use);
 - ``seldon-default``: seldon-core 1.19.0 from its reference venv, default flags;
 - ``seldon-best``: seldon-core with the best ``--workers/--threads`` (REST) and
   ``--grpc-workers/--grpc-threads`` (gRPC) found by a short sweep;
@@ -622,23 +624,24 @@ def print_report(results: list[dict], transports: list[str], payload_names: list
     ratios = []
     for transport in transports:
         for payload in payload_names:
-            w = idx.get(("wharf", payload, transport))
-            if not w:
-                continue
-            row = {"payload": payload, "transport": transport}
-            for key, other in (("wharf_over_seldon_default", "seldon-default"), ("wharf_over_seldon_best", "seldon-best"),
-                               ("wharf_over_echo", "echo")):
-                o = idx.get((other, payload, transport))
-                row[key] = w["rps"] / o["rps"] if o and o["rps"] else None
-            sd = idx.get(("seldon-default", payload, transport))
-            row["wharf_p99_over_seldon_default_p50"] = w["p99_ms"] / sd["p50_ms"] if sd and sd["p50_ms"] else None
-            ratios.append(row)
+            for name in ("wharf", "wharf-auto"):
+                w = idx.get((name, payload, transport))
+                if not w:
+                    continue
+                row = {"server": name, "payload": payload, "transport": transport}
+                for key, other in (("wharf_over_seldon_default", "seldon-default"),
+                                   ("wharf_over_seldon_best", "seldon-best"), ("wharf_over_echo", "echo")):
+                    o = idx.get((other, payload, transport))
+                    row[key] = w["rps"] / o["rps"] if o and o["rps"] else None
+                sd = idx.get(("seldon-default", payload, transport))
+                row["wharf_p99_over_seldon_default_p50"] = w["p99_ms"] / sd["p50_ms"] if sd and sd["p50_ms"] else None
+                ratios.append(row)
     if ratios:
         fmt = lambda v: f"{v:8.2f}x" if v is not None else f"{'-':>9s}"
         print("\n== ratios (req/s: Wharf / other; latency: Wharf p99 / seldon default p50) ==")
-        print(f"{'payload':8s} {'transport':9s} {'/seldon-def':>11s} {'/seldon-best':>12s} {'/echo':>9s} {'p99W/p50S':>10s}")
+        print(f"{'server':10s} {'payload':8s} {'transport':9s} {'/seldon-def':>11s} {'/seldon-best':>12s} {'/echo':>9s} {'p99W/p50S':>10s}")
         for r in ratios:
-            print(f"{r['payload']:8s} {r['transport']:9s} {fmt(r['wharf_over_seldon_default']):>11s} "
+            print(f"{r['server']:10s} {r['payload']:8s} {r['transport']:9s} {fmt(r['wharf_over_seldon_default']):>11s} "
                   f"{fmt(r['wharf_over_seldon_best']):>12s} {fmt(r['wharf_over_echo'])} "
                   f"{fmt(r['wharf_p99_over_seldon_default_p50']):>10s}")
     return ratios
@@ -652,7 +655,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported (default 3)")
     p.add_argument("--warmup", type=float, default=2.0, help="unrecorded warm-up seconds before each measurement")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s, 1 run, 1 s warm-up, 2 sweep configs")
-    p.add_argument("--only", action="append", choices=["wharf", "seldon", "echo", "java"],
+    p.add_argument("--only", action="append", choices=["wharf", "wharf-auto", "seldon", "echo", "java"],
                    help="benchmark only these servers (repeatable; default all)")
     p.add_argument("--transports", default="rest,grpc", help="comma list of rest,grpc (default both)")
     p.add_argument("--payloads", default="small,100x100", help="comma list of small,100x100")
@@ -681,7 +684,7 @@ def main(argv=None) -> int:
         print("error: `wrk` is not installed (Debian/Ubuntu: apt-get install -y wrk). "
               "It drives the REST measurements.", file=sys.stderr)
         return 2
-    only = set(a.only or ["wharf", "seldon", "echo", "java"])
+    only = set(a.only or ["wharf", "wharf-auto", "seldon", "echo", "java"])
     transports = [t for t in a.transports.split(",") if t]
     payload_names = [x for x in a.payloads.split(",") if x]
     payloads = {k: v for k, v in make_payloads().items() if k in payload_names}
@@ -731,12 +734,16 @@ def main(argv=None) -> int:
     rc = 0
     try:
         servers: list[callable] = []  # factories: a fresh Server (fresh ports) per run
-        if "wharf" in only:
+        if only & {"wharf", "wharf-auto"}:
             wbin = wharf_bin_dir(a)
             if not (wbin / "seldon-core-microservice").exists():
                 print(f"warning: no seldon-core-microservice in {wbin}: Wharf skipped", flush=True)
             else:
-                servers.append(lambda: microservice("wharf", "default flags", wbin, tmp))
+                if "wharf" in only:
+                    servers.append(lambda: microservice("wharf", "default flags (1 worker)", wbin, tmp))
+                if "wharf-auto" in only:
+                    servers.append(lambda: microservice("wharf-auto", "--workers auto (one per CPU)", wbin, tmp,
+                                                        ["--workers", "auto"]))
         if "seldon" in only:
             sbin = seldon_bin_dir(a)
             meta["seldon_core"] = "1.19.0 (" + str(sbin) + ")"
@@ -768,9 +775,9 @@ def main(argv=None) -> int:
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:
-                    if srv.name == "wharf" and a.only != ["wharf"]:
-                        print(f"warning: Wharf did not serve ({exc}); continuing without it", flush=True)
-                        skipped.add("wharf")
+                    if srv.name.startswith("wharf") and only - {"wharf", "wharf-auto"}:
+                        print(f"warning: {srv.name} did not serve ({exc}); continuing without it", flush=True)
+                        skipped.add(srv.name)
                         continue
                     raise
                 for (payload, transport), r in res.items():
@@ -779,7 +786,7 @@ def main(argv=None) -> int:
         for (name, payload, transport), runs in collected.items():
             results.append({"server": name, "config": configs[name], "payload": payload, "transport": transport,
                             **median_result(runs)})
-        order = {"wharf": 0, "java": 1, "seldon-default": 2, "seldon-best": 3, "echo": 4}
+        order = {"wharf": 0, "wharf-auto": 1, "java": 2, "seldon-default": 3, "seldon-best": 4, "echo": 5}
         results.sort(key=lambda r: (transports.index(r["transport"]), payload_names.index(r["payload"]), order.get(r["server"], 9)))
         ratios = print_report(results, transports, payload_names)
         print(f"\nload: wrk ({meta['wrk']}) for REST, {grpc_tool} for gRPC; loopback only; "

@@ -5,7 +5,8 @@ Both serve a logistic regression on the iris data (trained here, in each server'
 each pickle matches its scikit-learn and NumPy) with upstream's default ``predict_proba``:
 
 - ``wharf``: ``seldon-core-microservice wharf.servers.sklearn.SKLearnServer`` (what the
-  ``wharf/sklearnserver`` image runs), default flags;
+  ``wharf/sklearnserver`` image runs), default flags (one worker, as upstream);
+- ``wharf-2w``: the same with ``--workers 2`` (one per CPU here);
 - ``seldon-default``: seldon-core 1.19.0's ``seldon-core-microservice`` from the reference venv
   with ``models/UpstreamSKLearnServer.py`` (the work of upstream's class; its file is not on PyPI),
   default flags, as upstream's sklearnserver image runs it;
@@ -108,8 +109,10 @@ def main(argv=None) -> int:
         folders = {"wharf": model_folder(sys.executable, bc.base_env(), tmp, "wharf-model"),
                    "seldon": model_folder(str(seldon_bin / "python"), ref_env, tmp, "seldon-model")}
         servers = [
-            server("wharf", "wharf.servers.sklearn.SKLearnServer, default flags", wharf_bin,
+            server("wharf", "wharf.servers.sklearn.SKLearnServer, default flags (1 worker)", wharf_bin,
                    "wharf.servers.sklearn.SKLearnServer", folders["wharf"], tmp, bc.base_env(), []),
+            server("wharf-2w", "wharf.servers.sklearn.SKLearnServer, --workers 2", wharf_bin,
+                   "wharf.servers.sklearn.SKLearnServer", folders["wharf"], tmp, bc.base_env(), ["--workers", "2"]),
             server("seldon-default", "seldon-core 1.19.0, default flags (1 gunicorn worker)", seldon_bin,
                    "UpstreamSKLearnServer", folders["seldon"], tmp, ref_env, []),
             server("seldon-2w", "seldon-core 1.19.0, --workers 2", seldon_bin,

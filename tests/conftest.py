@@ -218,3 +218,45 @@ def bucket(s3_env) -> str:
     name = f"models-{uuid.uuid4().hex[:8]}"
     _client(s3_settings(Location("s3", name, ""), s3_env)).make_bucket(name)
     return name
+
+
+# --- a real Google Cloud Storage JSON API (fake-gcs-server), for gs:// in the storage module ---
+@pytest.fixture(scope="session")
+def gcs_endpoint(tmp_path_factory):
+    """fake-gcs-server (plain HTTP, in memory) on 127.0.0.1 for the whole session; its URL is what
+    STORAGE_EMULATOR_HOST takes. It checks no credentials."""
+    from wharf.testing.gcs import BUILD_COMMAND, fake_gcs_server_bin, gcs_server
+
+    if fake_gcs_server_bin() is None:
+        infra.unavailable("fake-gcs-server", f"run `{BUILD_COMMAND}` to build it from its Go module")
+    with gcs_server(tmp_path_factory.mktemp("fake-gcs") / "fake-gcs-server.log") as endpoint:
+        yield endpoint
+
+
+GCS_CREDENTIAL_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS", "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_CREDENTIALS",
+                            "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_FILE", "RCLONE_CONFIG_GS_ANONYMOUS",
+                            "RCLONE_CONFIG_GS_ENV_AUTH", "RCLONE_CONFIG_GS_ENDPOINT", "RCLONE_CONFIG_GS_TYPE")
+
+
+@pytest.fixture
+def gcs_env(gcs_endpoint, monkeypatch) -> dict[str, str]:
+    """The emulator's address and no credential of this shell's: anonymous access, the default."""
+    for name in GCS_CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", gcs_endpoint)
+    return {"STORAGE_EMULATOR_HOST": gcs_endpoint}
+
+
+@pytest.fixture
+def gcs_bucket(gcs_env) -> str:
+    """A fresh bucket, made with Google's client the way a store's administrator would (outside Wharf)."""
+    import uuid
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    name = f"models-{uuid.uuid4().hex[:8]}"
+    with storage.Client(project="wharf-test", credentials=AnonymousCredentials(),
+                        client_options={"api_endpoint": gcs_env["STORAGE_EMULATOR_HOST"]}) as client:
+        client.create_bucket(name)
+    return name

@@ -57,8 +57,9 @@ def serve_parser(prog: str) -> argparse.ArgumentParser:
                    help="accepted for compatibility; Wharf has no separate debug server [env SELDON_DEBUG]")
     p.add_argument("--tracing", nargs="?", type=int, const=1, default=_env_int("TRACING", 0),
                    help="OpenTelemetry spans per request, exported over OTLP (needs wharf-ml[tracing]) [env TRACING]")
-    p.add_argument("--workers", type=int, default=_env_int("GUNICORN_WORKERS", os.cpu_count() or 1),
-                   help="worker processes, each serving REST and gRPC (default: one per core) [env GUNICORN_WORKERS]")
+    p.add_argument("--workers", metavar="N|auto", default=None,
+                   help="worker processes, each serving REST and gRPC and each with its own copy of the model's "
+                        "state; 'auto' is one per CPU the process may use (default: 1) [env GUNICORN_WORKERS]")
     p.add_argument("--threads", type=int, default=_env_int("GUNICORN_THREADS", 1),
                    help="threads per worker running user code; 1 runs it on the event loop [env GUNICORN_THREADS]")
     p.add_argument("--max-requests", type=int, default=_env_int("GUNICORN_MAX_REQUESTS", 0),
@@ -145,8 +146,12 @@ def run_server(argv: Sequence[str] | None, prog: str) -> int:
                      "empty or unset (set it, e.g. ENV MODEL_NAME=MyModel in the Dockerfile)")
     if args.persistence:
         log.error("Persistence: ignored, persistence is deprecated")
-    if args.workers < 1:
-        parser.error(f"--workers must be at least 1, got {args.workers}")
+    from wharf.server.workers import WorkersError, resolve_workers
+
+    try:
+        args.workers, args.workers_source = resolve_workers(args.workers, os.environ.get("GUNICORN_WORKERS"))
+    except WorkersError as exc:  # one line and the usage exit code, as argparse's own errors
+        parser.exit(2, f"{parser.prog}: error: {exc}\n")
 
     # prometheus_client picks multiprocess mode at import: set its folder before anything imports it.
     owned_dir = None
@@ -168,6 +173,7 @@ def _serve(args: argparse.Namespace, level: str) -> int:
     from wharf.protocol.errors import MicroserviceError
     from wharf.server.config import ServerConfig
     from wharf.server.supervisor import Supervisor
+    from wharf.termination import write_termination_message
 
     if _env_bool("WHARF_SELDON_COMPAT", True):
         install_seldon_core_alias()
@@ -185,6 +191,7 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         return 2
     except MicroserviceError as exc:  # a model that cannot load, said by the class (the prepackaged servers)
         log.error("%s cannot start: %s", args.interface_name, exc.message)
+        write_termination_message(f"{args.interface_name} cannot start: {exc.message}")
         return 1
     annotations = read_annotations()
     max_msg = annotations.get("seldon.io/grpc-max-message-size")
@@ -196,6 +203,13 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         metadata_env=os.environ.get("MODEL_METADATA"),
     )
     component = Component(user, unit)
+    from wharf.server.http_limits import HttpLimits
+
+    try:
+        http_limits = HttpLimits.from_env(os.environ)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
     config = ServerConfig(
         http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
         metrics_path=os.environ.get("PREDICTIVE_UNIT_METRICS_ENDPOINT", "/metrics"), host=args.host,
@@ -203,11 +217,17 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         grpc_enabled=args.grpc_workers != 0, keepalive=args.keepalive, access_log=bool(args.access_log),
         log_level=level, graceful_timeout=args.graceful_timeout,
         max_requests=max(0, args.max_requests), max_requests_jitter=max(0, args.max_requests_jitter),
-        max_message_bytes=int(max_msg) if max_msg and max_msg.isdigit() else None,
+        max_message_bytes=int(max_msg) if max_msg and max_msg.isdigit() else None, http_limits=http_limits,
         payload_passthrough=_env_bool("PAYLOAD_PASSTHROUGH"),
         unit=unit, identity=_identity_from_env(),
         tracing=bool(args.tracing), service_name=unit.unit_id or args.interface_name,
     )
+    from wharf.server.workers import STATEFUL_METHODS, split_state_warning
+
+    warning = split_state_warning(args.interface_name, [m for m in STATEFUL_METHODS if component.provides(m)],
+                                  config.workers, args.workers_source)
+    if warning:
+        log.warning("%s", warning)
     if config.tracing and (missing := _tracing_missing()):
         log.error("%s", missing)
         return 2
@@ -283,6 +303,20 @@ def run_orchestrator(argv: Sequence[str]) -> int:
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
+    from wharf.server.http_limits import HttpLimits
+
+    try:  # WHARF_MAX_BODY_BYTES, WHARF_READ_TIMEOUT, WHARF_WORKER_CONNECTIONS, as the component server
+        http_limits = HttpLimits.from_env(os.environ)
+    except ValueError as exc:
+        log.error("%s", exc)
+        return 2
+    from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE, MAX_MESSAGE_ANNOTATION
+
+    max_message = read_annotations().get(MAX_MESSAGE_ANNOTATION)
+    if max_message is not None and not (max_message.isdigit() and 0 < int(max_message) <= EXECUTOR_MAX_MESSAGE):
+        log.error("annotation %s=%r: expected a number of bytes from 1 to %d", MAX_MESSAGE_ANNOTATION, max_message,
+                  EXECUTOR_MAX_MESSAGE)
+        return 2
     kafka = None
     if args.server_type == "kafka":
         from wharf.orchestrator.kafka import KafkaConfigError, settings_from
@@ -294,7 +328,8 @@ def run_orchestrator(argv: Sequence[str]) -> int:
             return 2
     try:
         runner(serve(predictor, args.host, args.http_port, args.grpc_port, args.prometheus_path, args.graceful_timeout,
-                     args.transport, tracing=bool(args.tracing), kafka=kafka))
+                     args.transport, tracing=bool(args.tracing), kafka=kafka, http_limits=http_limits,
+                     max_message_bytes=int(max_message) if max_message else EXECUTOR_MAX_MESSAGE))
     except OSError as exc:
         log.error("%s", exc)
         return 1
@@ -308,19 +343,29 @@ def run_local(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="wharf run", description="Run a SeldonDeployment on this machine, no cluster.")
     p.add_argument("file", help="SeldonDeployment YAML")
     p.add_argument("--predictor", help="predictor to run (default: the first)")
-    p.add_argument("--source", action="append", default=[], metavar="NODE=DIR", help="model folder of a node")
-    p.add_argument("--http-port", type=int, default=8000)
-    p.add_argument("--grpc-port", type=int, default=5001)
+    p.add_argument("--source", action="append", default=[], metavar="NODE=DIR",
+                   help="model folder of a graph node; repeatable (default: a folder named after the node or its "
+                        "image, beside FILE or in ../models)")
+    p.add_argument("--http-port", type=int, default=8000, help="the graph's REST port, as the orchestrator's (default: 8000)")
+    p.add_argument("--grpc-port", type=int, default=5001, help="the graph's gRPC port (default: 5001)")
     p.add_argument("--docker", action="store_true",
-                   help="run every node as a container from its image (local Docker engine) instead of a process")
+                   help="run every node as a container from its image (local Docker engine) instead of a process "
+                        "(default: processes)")
+    p.add_argument("--max-restarts", type=int, default=None, metavar="N",
+                   help="stop the graph (exit 1, naming the node) when a node or the orchestrator dies after "
+                        "being restarted N times; 0 stops at the first death (default: restart forever, "
+                        "1 s doubling to 60 s between crashes, as a kubelet's CrashLoopBackOff)")
     args = p.parse_args(argv)
+    if args.max_restarts is not None and args.max_restarts < 0:
+        p.error(f"--max-restarts must be 0 or more, not {args.max_restarts}")
     sources = dict(item.split("=", 1) for item in args.source if "=" in item)
     try:
         graph = LocalGraph(args.file, predictor=args.predictor, sources=sources, http_port=args.http_port,
-                           grpc_port=args.grpc_port, docker=args.docker)
-    except GraphError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+                           grpc_port=args.grpc_port, docker=args.docker, max_restarts=args.max_restarts)
+    except GraphError as exc:  # the file is wrong: 1, as `wharf render` (2 is for bad flags)
+        for line in str(exc).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 1
     import signal
 
     def stop_on_term(_sig: int, _frame: Any) -> None:
@@ -339,6 +384,9 @@ def run_local(argv: Sequence[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         graph.stop()
         return 2
+    except GraphError as exc:  # a busy port, a node that exited before it was ready or past
+        print(f"error: {exc}", file=sys.stderr)  # --max-restarts: one line, not a traceback
+        return 1
     finally:
         codes = graph.stop()
     return 0 if all(c == 0 or c < 0 for c in codes.values()) else 1
@@ -371,20 +419,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": "run a SeldonDeployment file on this machine: every node plus the orchestrator",
         "render": "print the Kubernetes objects the operator creates for a SeldonDeployment file",
         "operator": "run the SeldonDeployment operator (kopf) against the current cluster",
-        "storage": "copy model files to or from an S3-compatible bucket (storage cp SRC DST)",
+        "storage": "copy model files to or from an S3-compatible or GCS bucket (storage cp SRC DST)",
         "version": "print the version",
     }
+    if argv and argv[0] in ("-V", "--version"):
+        argv[0] = "version"
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
+        asked = not argv or argv[0] in ("-h", "--help")
+        out = sys.stdout if asked else sys.stderr
+        if not asked:
+            print(f"wharf: unknown command {argv[0]!r}; choose one of: {', '.join(commands)}", file=out)
         width = max(map(len, commands))
-        print("usage: wharf <command> [options]\n\ncommands:")
+        print("usage: wharf <command> [options]   (wharf <command> --help for its options)\n\ncommands:", file=out)
         for name, text in commands.items():
-            print(f"  {name:<{width}}  {text}")
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+            print(f"  {name:<{width}}  {text}", file=out)
+        print(f"  {'--version':<{width}}  print the version", file=out)
+        return 0 if asked else 2
     command, rest = argv[0], argv[1:]
     if command == "serve":
         return run_server(rest, "wharf serve")
     if command == "test":
-        return seldon_core_tester(rest, prog="wharf test")
+        from wharf.testing.tester import main as tester_main
+
+        return tester_main(rest, prog="wharf test", external_flag=True)
     if command == "orchestrator":
         return run_orchestrator(rest)
     if command == "run":
@@ -403,21 +460,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_storage(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
-        prog="wharf storage", description="Copy a model file to or from an S3-compatible bucket. Endpoint and "
-        "credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (or a storage "
-        "initializer's RCLONE_CONFIG_<REMOTE>_* variables).")
+        prog="wharf storage", description="Copy a model file to or from an S3-compatible bucket or Google Cloud "
+        "Storage. S3 endpoint and credentials come from AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY "
+        "(or a storage initializer's RCLONE_CONFIG_<REMOTE>_* variables); gs:// is anonymous unless "
+        "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_CREDENTIALS, RCLONE_CONFIG_GS_SERVICE_ACCOUNT_FILE or "
+        "GOOGLE_APPLICATION_CREDENTIALS gives a credential (STORAGE_EMULATOR_HOST names an emulator).")
     sub = parser.add_subparsers(dest="action", required=True)
-    cp = sub.add_parser("cp", help="copy SRC to DST: a bucket (s3://<bucket>/<key> or <remote>:<bucket>/<key>) "
+    cp = sub.add_parser("cp", help="copy SRC to DST: a bucket (s3://<bucket>/<key>, gs://<bucket>/<path> or "
+                                  "<remote>:<bucket>/<key>) "
                                   "to a folder, a file to a bucket, or a folder to a folder")
     cp.add_argument("source")
     cp.add_argument("target")
     args = parser.parse_args(argv)
     from wharf.storage import StorageError, copy
+    from wharf.termination import write_termination_message
 
     try:
         print(copy(args.source, args.target))
     except StorageError as exc:
         print(f"wharf storage: {exc}", file=sys.stderr)
+        write_termination_message(f"wharf storage: {exc}")
         return 1
     return 0
 

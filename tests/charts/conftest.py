@@ -1,4 +1,9 @@
-"""Fixtures for chart tests: the pinned helm binary (marker ``helm``)."""
+"""Fixtures for chart tests: the pinned helm binaries (marker ``helm``).
+
+``helm`` is the major the session selects (``WHARF_HELM_MAJOR``, else Helm 3); ``helm_major`` runs a
+test once with Helm 3 and once with Helm 4, with ``WHARF_HELM_MAJOR`` set for the test so that
+Wharf's own helm calls (render, lint, ct install) use the same binary.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,41 @@ import pytest
 from wharf.testing import infra
 
 
-@pytest.fixture(scope="session")
-def helm() -> Path:
-    from wharf.charts.helm import HELM_VERSION, HelmUnavailable, ensure_helm
+def _built(major: str | None) -> Path:
+    from wharf.charts.helm import HelmUnavailable, ensure_helm, helm_version
 
     try:
-        return ensure_helm(build=False)
+        return ensure_helm(build=False, major=major)
     except HelmUnavailable:
-        infra.unavailable(f"helm {HELM_VERSION}", "run `invoke charts.helm` (builds it with Go into ~/.cache/wharf)")
+        flag = f" --helm {major}" if major else ""
+        infra.unavailable(f"helm {helm_version(major)}",
+                          f"run `invoke charts.helm{flag}` (builds it with Go into ~/.cache/wharf)")
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    return _built(None)
+
+
+@pytest.fixture(params=["3", "4"], ids=["helm3", "helm4"])
+def helm_major(request, monkeypatch) -> tuple[str, Path]:
+    """(major, binary) for Helm 3 then Helm 4; ``WHARF_HELM_MAJOR`` is that major during the test."""
+    from wharf.charts.helm import MAJOR_ENV
+
+    major = request.param
+    binary = _built(major)
+    monkeypatch.setenv(MAJOR_ENV, major)
+    return major, binary
+
+
+@pytest.fixture(scope="module")
+def oci_registry(tmp_path_factory):
+    """A real OCI registry (Debian's docker-registry) on 127.0.0.1:<free port>, stopped by pid after the module."""
+    from wharf.testing.oci_registry import INSTALL_HINT, RegistryUnavailable, oci_registry as run_registry, registry_binary
+
+    try:
+        registry_binary()
+    except RegistryUnavailable:
+        infra.unavailable("docker-registry", INSTALL_HINT)
+    with run_registry(tmp_path_factory.mktemp("oci-registry")) as registry:
+        yield registry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -15,14 +16,16 @@ pytestmark = pytest.mark.helm
 
 
 @pytest.mark.parametrize("chart,values", CI_CASES)
-def test_every_chart_renders_and_validates_with_every_ci_values_file(helm, chart, values):
+def test_every_chart_renders_and_validates_with_every_ci_values_file(helm_major, chart, values):
     report = validate_chart(CHARTS / chart, [CHARTS / chart / "ci" / values])
     assert report.lines() == []
     assert report.rendered > 0
 
 
-def render(chart, *sets, values=None, kube_version="1.32.0"):
-    docs = helm_template(CHARTS / chart, [CHARTS / chart / "ci" / values] if values else [],
+def render(chart, *sets, values=None, kube_version="1.32.0", extra=()):
+    """Documents of ``chart`` with its ci file ``values``, then the files ``extra``, then ``--set``s."""
+    files = ([CHARTS / chart / "ci" / values] if values else []) + list(extra)
+    docs = helm_template(CHARTS / chart, files,
                          release="rel", namespace="ns1", kube_version=kube_version,
                          set_values=dict(s.split("=", 1) for s in sets), api_versions=EXTRA_API_VERSIONS)
     return [r.doc for r in docs]
@@ -39,7 +42,8 @@ def operator_env(docs):
     return container, {e["name"]: e.get("value") for e in container["env"]}
 
 
-def test_helm_refuses_values_that_break_the_schema_naming_the_path(helm, tmp_path):
+def test_helm_refuses_values_that_break_the_schema_naming_the_path(helm_major, tmp_path):
+    _, helm = helm_major
     bad = tmp_path / "bad.yaml"
     bad.write_text("replicas: two\nmodel: {image: x:1}\n")
     done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "-f", str(bad)],
@@ -47,8 +51,10 @@ def test_helm_refuses_values_that_break_the_schema_naming_the_path(helm, tmp_pat
     assert done.returncode != 0 and "/replicas" in done.stderr
 
 
-def test_built_helm_honours_kube_version_of_the_charts(helm):
-    # helm's Makefile stamps its default Kubernetes version; our go install does the same (1.34).
+def test_built_helm_honours_kube_version_of_the_charts(helm_major):
+    # Helm 3's Makefile stamps its default Kubernetes version; our go install does the same (1.34).
+    # Helm 4 derives it from its client-go module (1.37) at run time.
+    _, helm = helm_major
     done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "--set", "model.image=m:1"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -57,8 +63,19 @@ def test_built_helm_honours_kube_version_of_the_charts(helm):
     assert old.returncode != 0 and "kubeVersion" in old.stderr
 
 
-def test_model_chart_keeps_upstream_value_names(helm):
-    sdep = render("wharf-model", values="upstream-values.yaml")[0]
+def test_model_chart_keeps_upstream_value_names(helm, tmp_path):
+    """A user's file for seldon-single-model, stacked on upstream's own values.yaml as helm would."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("""
+replicas: 2
+model:
+  image: seldonio/mock_classifier:1.19.0
+  env: {LOG_LEVEL: DEBUG}
+  logger: {enabled: true, url: "http://logger.seldon-logs.svc/"}
+  mlflow: {xtype: DataFrame}
+annotations: {seldon.io/rest-timeout: "5000"}
+""")
+    sdep = render("wharf-model", values="upstream-values.yaml", extra=[mine])[0]
     predictor = sdep["spec"]["predictors"][0]
     assert sdep["metadata"]["annotations"] == {"seldon.io/rest-timeout": "5000"}
     assert predictor["replicas"] == 2 and predictor["graph"]["logger"] == {"mode": "all", "url": "http://logger.seldon-logs.svc/"}
@@ -92,8 +109,9 @@ def test_mab_router_parameters_and_engine(helm):
     assert {p["name"]: (p["value"], p["type"]) for p in predictor["graph"]["parameters"]} == {
         "n_branches": ("2", "INT"), "epsilon": ("0.2", "FLOAT"), "verbose": ("true", "BOOL")}
     assert [c["name"] for c in predictor["graph"]["children"]] == ["classifier-1", "classifier-2"]
-    assert predictor["labels"] == {"version": "v1", "fluentd": "true"}
+    assert predictor["labels"] == {"version": "1.17.1", "fluentd": "true"}
     assert {"name": "SELDON_LOG_REQUESTS", "value": "false"} in predictor["svcOrchSpec"]["env"]
+    assert predictor["svcOrchSpec"]["resources"] == {"requests": {"cpu": "0.1"}}
 
 
 def test_graph_chart_passes_the_tree_through_and_secures_containers(helm):
@@ -191,10 +209,64 @@ def test_core_podmonitor_needs_the_prometheus_operator_api(helm):
     docs = render("wharf-core", values="monitoring-values.yaml")
     (monitor,) = by_kind(docs, "PodMonitor")
     assert monitor["spec"]["podMetricsEndpoints"][0] == {"port": "metrics", "path": "/prometheus", "interval": "30s"}
+    assert monitor["spec"]["podMetricsEndpoints"][1]["port"] == "http"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-core"), "--set", "metrics.podMonitor.enabled=true"],
                           capture_output=True, text=True)
     assert done.returncode != 0 and "needs the Prometheus Operator CRDs" in done.stderr
+
+
+def _scraped(monitor: dict, deployment: dict) -> set[tuple[str, int, str]]:
+    """(container, port, path) a Prometheus Operator would scrape in ``deployment``'s pods for ``monitor``:
+    podMetricsEndpoints pick container ports by name; a keep relabeling on the container name filters."""
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    selector = monitor["spec"]["selector"]
+    if not all(e["operator"] == "Exists" and e["key"] in labels for e in selector.get("matchExpressions", [])):
+        return set()
+    out = set()
+    for endpoint in monitor["spec"]["podMetricsEndpoints"]:
+        for container in deployment["spec"]["template"]["spec"]["containers"]:
+            keep = all(re.fullmatch(r["regex"], container["name"]) for r in endpoint.get("relabelings", [])
+                       if r["action"] == "keep" and r["sourceLabels"] == ["__meta_kubernetes_pod_container_name"])
+            for port in container.get("ports", []):
+                if port.get("name") == endpoint["port"] and keep:
+                    out.add((container["name"], port["containerPort"], endpoint["path"]))
+    return out
+
+
+def _serving_metrics(deployment: dict) -> set[tuple[str, int, str]]:
+    """(container, port, path) where the rendered containers serve metrics, read from their own settings:
+    the orchestrator's --http_port/--prometheus_path, a unit's PREDICTIVE_UNIT_METRICS_* variables."""
+    out = set()
+    for container in deployment["spec"]["template"]["spec"]["containers"]:
+        args, env = container.get("args") or [], {e["name"]: e.get("value") for e in container.get("env") or []}
+        if "--http_port" in args:
+            out.add((container["name"], int(args[args.index("--http_port") + 1]),
+                     args[args.index("--prometheus_path") + 1]))
+        elif "PREDICTIVE_UNIT_METRICS_SERVICE_PORT" in env:
+            out.add((container["name"], int(env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"]),
+                     env["PREDICTIVE_UNIT_METRICS_ENDPOINT"]))
+    return out
+
+
+@pytest.mark.parametrize("fixture", ["abtest-two-pods", "separate-engine", "prepackaged-sklearn", "single-model"])
+def test_the_podmonitor_scrapes_every_container_that_serves_metrics_once(helm, fixture):
+    """The chart's PodMonitor against the pods the operator (configured by the same chart) renders."""
+    from wharf.operator.config import OperatorConfig
+    from wharf.operator.render import render as render_sdep
+
+    docs = render("wharf-core", values="monitoring-values.yaml")
+    (monitor,) = by_kind(docs, "PodMonitor")
+    _, env = operator_env(docs)
+    config = OperatorConfig.from_env({k: v for k, v in env.items() if v is not None})
+    sdep = yaml.safe_load((ROOT / "tests" / "fixtures" / "render" / fixture / "sdep.yaml").read_text())
+    deployments = [o for o in render_sdep(sdep, config) if o["kind"] == "Deployment"]
+    assert deployments
+    serving = set().union(*(_serving_metrics(d) for d in deployments))
+    assert any(name == "seldon-container-engine" for name, _, _ in serving) or fixture == "no-engine"
+    scraped = [s for d in deployments for s in sorted(_scraped(monitor, d))]
+    assert len(scraped) == len(set(scraped))  # nothing twice
+    assert set(scraped) == serving
 
 
 def test_notes_tell_how_to_call_the_model(helm, tmp_path):

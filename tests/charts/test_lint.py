@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,7 +13,8 @@ from chart_support import CHARTS, ROOT
 from wharf.charts import semver
 from wharf.charts.ctconfig import ConfigError, load_config
 from wharf.charts.ctinstall import names
-from wharf.charts.lint import lint, lint_chart, selected_charts
+from wharf.charts.helm import ensure_helm, helm_version
+from wharf.charts.lint import _helm_lint_step, lint, lint_chart, selected_charts
 
 
 def test_config_precedence_flag_over_env_over_file(tmp_path):
@@ -67,6 +69,9 @@ def chart_repo(tmp_path):
     """A throwaway git repo whose main branch holds wharf-model 0.1.0 and the repo's lint config."""
     repo = tmp_path / "repo"
     shutil.copytree(CHARTS / "wharf-model", repo / "charts" / "wharf-model")
+    # Whatever the repository's chart version is now, main here holds 0.1.0 (the versions below).
+    meta = repo / "charts" / "wharf-model" / "Chart.yaml"
+    meta.write_text(re.sub(r"(?m)^version: .*$", "version: 0.1.0", meta.read_text()))
     for name in ("ct.yaml", ".yamllint.yaml"):
         shutil.copy(ROOT / name, repo / name)
     _git(repo, "init", "-q", "-b", "main")
@@ -132,3 +137,19 @@ def test_unchanged_charts_are_not_processed_and_all_repo_charts_pass(helm, chart
     out.clear()
     assert lint(ROOT, load_config(ROOT, flags={"all": True}, environ={}), out.append), "\n".join(out)
     assert sum(line.startswith("✔︎") for line in out) == len(list(CHARTS.glob("*/Chart.yaml")))
+
+
+@pytest.mark.helm
+def test_helm_lint_step_passes_every_chart_and_names_a_broken_template(helm_major, chart_repo):
+    """ct's helm-lint step with Helm 3 and with Helm 4: every repository chart with each ci file passes;
+    a template calling an unknown function fails with helm's own line (both majors print it alike)."""
+    major, binary = helm_major
+    config = load_config(ROOT, flags={"all": True}, environ={})
+    for chart in sorted(p.parent for p in CHARTS.glob("*/Chart.yaml")):
+        assert _helm_lint_step(chart, config) == [], chart.name
+    chart = chart_repo / "charts" / "wharf-model"
+    (chart / "templates" / "broken.yaml").write_text("{{ .Values.model.image | nosuchfunc }}\n")
+    problems = _helm_lint_step(chart, load_config(chart_repo, environ={}))
+    assert len(problems) == len(list((chart / "ci").glob("*-values.yaml")))
+    assert 'function "nosuchfunc" not defined' in problems[0]
+    assert ensure_helm().parent.name == f"helm-{helm_version(major)}" and ensure_helm() == binary

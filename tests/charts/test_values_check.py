@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from wharf.charts.quantity import MESSAGE as QUANTITY_MESSAGE
 from wharf.charts.values_check import check_values_file, merge_values
 
 from chart_support import CHARTS, CI_CASES
@@ -24,11 +25,12 @@ def _problems(tmp_path: Path, chart: str, text: str) -> list[str]:
 
 
 def test_all_errors_are_reported_with_file_path_and_expectation(tmp_path):
-    problems = _problems(tmp_path, "wharf-model", "replicas: two\nmodle: {}\nmodel:\n  imagePullPolicy: Sometimes\n")
+    problems = _problems(tmp_path, "wharf-model", "replicas: two\nmodle: {}\nmodel:\n  imagePullPolicy: Sometimes\n"
+                                                  "  resources: {requests: {cpu: lots}}\n")
     f = tmp_path / "my-values.yaml"
     assert problems == [
-        f"{f}: model.image: set model.image, or model.implementation to a prepackaged server",
         f'{f}: model.imagePullPolicy: expected one of "IfNotPresent", "Always", "Never", got "Sometimes"',
+        f"{f}: model.resources.requests.cpu: {QUANTITY_MESSAGE}",
         f"{f}: modle: unknown key (allowed here: annotations, apiVersion, enabled, global, hpa, ingress, labels, "
         "model, nameOverride, protocol, replicas, route, test, transport)",
         f'{f}: replicas: expected integer, got string "two"',
@@ -41,7 +43,7 @@ def test_all_errors_are_reported_with_file_path_and_expectation(tmp_path):
     ("wharf-abtest", "modela: {image: {version: 1}}\n",
      "modela.image.name: set modela.image.name to the model image (e.g. registry/repository)"),
     ("wharf-abtest", "traffic_modela_percentage: 50\n", "traffic_modela_percentage: expected maximum 1, got 50"),
-    ("wharf-mab", "mab: {name: eg}\n", "mab.image: set mab.image to an epsilon-greedy router image (registry/repository:tag)"),
+    ("wharf-mab", "mab: {name: eg}\n", "mab.image: set mab.image to an epsilon-greedy router image: registry/repository:tag, or upstream's {name, version}"),
     ("wharf-graph", "graph: {type: MODEL}\n", "graph.name: required key is missing"),
     ("wharf-graph", "graph: {name: m, type: MDOEL}\n", 'graph.type: expected one of'),
     ("wharf-core", "image: {repository: ''}\n", "image.repository: image.repository must name the operator image"),

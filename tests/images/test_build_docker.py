@@ -196,3 +196,35 @@ def test_python_311_builder_builds_and_serves_the_model(engine, builder, tmp_pat
     assert result.seconds["smoke"] > 0  # tagged only after the REST + gRPC smoke test passed
     with running(engine, result.tags[0]) as (http, grpc):
         contract_test(EXAMPLES / "iris" / "contract.json", grpc, "--grpc")
+
+
+def test_invoke_build_prints_a_line_per_step_and_stage_then_one_summary(engine, builder) -> None:
+    """The real `invoke build` of the iris example: stages and steps with elapsed time, none of the
+    engine's raw output (pip's lines, layer ids), and a summary that names the tag, times and size."""
+    import re
+    import sys
+
+    root = HERE.parents[1]
+    tag = f"{TEST_REPO}/iris-progress:1"
+    invoke = Path(sys.executable).with_name("invoke")
+    try:
+        ran = subprocess.run([str(invoke), "-r", str(root), "build", "--source", str(EXAMPLES / "iris"), "--image", tag,
+                              "--builder", builder], capture_output=True, text=True, timeout=900)
+        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+        lines = ran.stdout.strip().splitlines()
+        progress, summary = lines[:-1], lines[-1]
+        assert progress and all(re.match(r"\[\s*\d+\.\d+s\] ", line) for line in progress), progress
+        said = [line.split("] ", 1)[1] for line in progress]
+        assert said[0] == f"building {tag} from {EXAMPLES / 'iris'}"
+        steps = [s for s in said if s.startswith("step ")]
+        assert steps and steps[-1].split(":")[0].endswith(steps[-1].split("/")[1].split(":")[0])  # the last step
+        assert any(s.startswith("smoke test: starting the image as 1001:0 (MODEL)") for s in said)
+        assert re.fullmatch(rf"built {re.escape(tag)} in \d+\.\d s \(build \d+\.\d s, smoke \d+\.\d s\), \d+ MB, "
+                            r"id sha256:[0-9a-f]{12}", summary), summary
+        verbose = subprocess.run([str(invoke), "-r", str(root), "build", "--source", str(EXAMPLES / "iris"),
+                                  "--image", tag, "--builder", builder, "--verbose", "--no-smoke"],
+                                 capture_output=True, text=True, timeout=900)
+        assert verbose.returncode == 0 and len(verbose.stdout.splitlines()) > len(lines)
+        assert any(line.startswith(" ---> ") for line in verbose.stdout.splitlines())  # the engine's own lines
+    finally:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True)

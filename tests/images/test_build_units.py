@@ -129,10 +129,24 @@ def test_language_from_folder():
 # --- base images ----------------------------------------------------------------------------
 
 def test_mirror_from_deb822_and_one_line_sources():
-    deb822 = "Types: deb\nURIs: http://deb.debian.org/debian-security\n\nTypes: deb\nURIs: http://mirror.local/debian/\n"
+    deb822 = "Types: deb\nURIs: http://mirror.local/debian-security\n\nTypes: deb\nURIs: http://mirror.local/debian/\n"
     assert base.mirror_from_sources(deb822) == "http://mirror.local/debian"
     assert base.mirror_from_sources("deb [arch=amd64] http://m/debian bookworm main\n") == "http://m/debian"
     assert base.mirror_from_sources("# nothing\n") is None
+
+
+def test_the_mirror_comes_from_apt_or_the_setting_and_never_from_a_guess(tmp_path, monkeypatch):
+    monkeypatch.delenv("WHARF_DEBIAN_MIRROR", raising=False)
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text("Types: deb\nURIs: http://mirror.local/debian/\n")
+    assert base.configured_mirror((tmp_path / "sources.list.d",)) == "http://mirror.local/debian"
+    monkeypatch.setenv("WHARF_DEBIAN_MIRROR", "http://other.local/debian/")
+    assert base.configured_mirror((tmp_path / "sources.list.d",)) == "http://other.local/debian"
+    monkeypatch.delenv("WHARF_DEBIAN_MIRROR")
+    empty = tmp_path / "empty.list"
+    empty.write_text("# no sources\n")
+    with pytest.raises(base.BaseImageError, match="no Debian mirror found in .*empty.list.*WHARF_DEBIAN_MIRROR"):
+        base.configured_mirror((empty, tmp_path / "missing"))
 
 
 def test_cached_rootfs_is_keyed_by_suite_and_date(tmp_path):

@@ -11,6 +11,37 @@ import pytest
 from support import LIVE_SERVERS, ServerFactory
 
 
+# image in examples/graphs/ab-router.yaml -> the model folder it is built from
+AB_ROUTER_IMAGES = {"wharf-examples/scaler:0.1": "scaler", "wharf-examples/epsilon-router:0.1": "epsilon-router",
+                    "wharf-examples/iris:0.1": "iris"}
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The Docker engine (``wharf run --docker`` tests)."""
+    from wharf.testing.infra import unavailable
+
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # noqa: BLE001
+        unavailable("a Docker engine", f"start dockerd ({exc})")
+    return client
+
+
+@pytest.fixture(scope="session")
+def example_images(engine) -> list[str]:
+    """The ab-router example's model images, built once per session with `invoke build`'s code."""
+    from wharf.build.model import build_model
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "models"
+    for image, folder in AB_ROUTER_IMAGES.items():
+        build_model(examples / folder, image, progress=None)
+    return list(AB_ROUTER_IMAGES)
+
+
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[ServerFactory]:
     factory = ServerFactory(tmp_path)

@@ -42,6 +42,16 @@ LIVE_SERVERS: list["Server"] = []
 
 
 
+def wait_until(predicate, timeout: float, what: str) -> None:
+    """Poll ``predicate`` every 50 ms until it is true; fail naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
 def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SERVER_ENV)}
     env["PYTHONUNBUFFERED"] = "1"
@@ -162,18 +172,20 @@ class ServerFactory:
         model: str,
         *extra_args: str,
         env: dict[str, str] | None = None,
-        workers: int = 1,
+        workers: int | None = 1,
         wait: str | None = "ready",
         cwd: Path | str = MODELS,
         positionals: Sequence[str] = (),
     ) -> Server:
         """Start a server for ``model``; ``wait`` is "ready", "ping" or None (do not wait).
 
+        ``workers=None`` leaves ``--workers`` out, so the server's own default (or the environment) applies.
+
         ``positionals`` come right after the model name (the legacy ``MODEL REST`` form)."""
         http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
         argv = [MICROSERVICE, model, *positionals, "--host", "127.0.0.1", "--http-port", str(http_port),
-                "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port), "--workers", str(workers),
-                *extra_args]
+                "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
+                *(["--workers", str(workers)] if workers is not None else []), *extra_args]
         log_path = self.tmp / f"{model}-{http_port}.log"
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(argv, cwd=str(cwd), env=server_env(env), stdout=log, stderr=subprocess.STDOUT,
@@ -220,3 +232,25 @@ def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
 
 
+
+
+def docker_client():
+    """The local Docker engine, or the test unavailable (a failure when CI=true) without one."""
+    from wharf.testing.infra import unavailable
+
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+        return client
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means "no engine"
+        unavailable("a Docker engine", f"start dockerd ({exc})")
+
+
+def service_image(image) -> str:
+    """``image`` (a wharf.operator.image.ServiceImage) built from this checkout; needs the engine."""
+    from wharf.operator.image import build_service_image
+
+    docker_client()
+    return build_service_image(image, progress=None)

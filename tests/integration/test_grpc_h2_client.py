@@ -64,13 +64,24 @@ def run(coro):
 
 def test_calls_to_a_grpcio_server(grpcio_port) -> None:
     async def main() -> None:
-        channel = Channel("127.0.0.1", grpcio_port)
+        channel = Channel("127.0.0.1", grpcio_port, max_answer_bytes=8 << 20)
         answers = await asyncio.gather(*(channel.unary("/t.T/Echo", b"n%d" % i, timeout_s=10) for i in range(100)))
         assert answers == [b"n%d" % i for i in range(100)]
         # both directions far beyond grpcio's initial 64 KB windows
         assert await channel.unary("/t.T/Echo", b"q" * 3_000_000, timeout_s=20) == b"q" * 3_000_000
         assert await channel.unary("/t.T/Big", b"5000000", timeout_s=20) == b"z" * 5_000_000
         assert await channel.unary("/t.T/Meta", b"", (("x-tenant", "blue"), ("x-puid", "p1")), 10) == b"x-puid=p1;x-tenant=blue"
+        await channel.close()
+    run(main())
+
+
+def test_an_answer_over_the_channels_limit_is_resource_exhausted_and_the_channel_lives_on(grpcio_port) -> None:
+    async def main() -> None:
+        channel = Channel("127.0.0.1", grpcio_port, max_answer_bytes=1 << 20)
+        with pytest.raises(GrpcError) as err:
+            await channel.unary("/t.T/Big", b"3000000", timeout_s=20)
+        assert err.value.code == 8 and "answer larger than max" in err.value.message
+        assert await channel.unary("/t.T/Echo", b"after", timeout_s=10) == b"after"
         await channel.close()
     run(main())
 
@@ -136,3 +147,24 @@ def test_against_wharfs_own_server_including_shutdown_mid_call() -> None:
         run(main())
     finally:
         running.close()
+
+
+def test_the_orchestrators_node_client_takes_answers_as_large_as_seldons_executor_does(grpcio_port) -> None:
+    """Without seldon.io/grpc-max-message-size the executor accepts node answers up to MaxInt32, so a
+    graph that passed a 5 MB tensor through it must pass through Wharf's; with the annotation's value
+    the node client refuses more."""
+    from types import SimpleNamespace
+
+    from wharf.orchestrator.transport import GrpcTransport
+
+    node = SimpleNamespace(endpoint=SimpleNamespace(host="127.0.0.1", grpc_port=grpcio_port))
+
+    async def main() -> None:
+        default, annotated = GrpcTransport(), GrpcTransport(max_message_bytes=1 << 20)
+        assert await default._channel(node).unary("/t.T/Big", b"5000000", timeout_s=20) == b"z" * 5_000_000
+        with pytest.raises(GrpcError) as err:
+            await annotated._channel(node).unary("/t.T/Big", b"2000000", timeout_s=20)
+        assert err.value.code == 8
+        await default.close()
+        await annotated.close()
+    run(main())

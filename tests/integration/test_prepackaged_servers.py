@@ -177,3 +177,21 @@ def test_xgboost_a_file_that_is_not_a_booster_is_named(tmp_path):
                       env=params(model_uri=str(tmp_path)), timeout=60)
     assert out.returncode == 1 and "Traceback" not in out.stdout, out.stdout
     assert f"{tmp_path / 'model.bst'}: not an XGBoost model file" in out.stdout
+
+
+def test_the_cause_of_a_failed_start_is_the_containers_termination_message(tmp_path):
+    """What the kubelet puts in the pod's status (and the operator in the SeldonDeployment's): the
+    worker's reason, though the supervisor's "stopping the server" is the log's last line."""
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "model.bst").write_text("version https://git-lfs.github.com/spec/v1\n")
+    message = tmp_path / "termination-log"
+    message.write_text("")  # the kubelet creates the file; outside a pod there is none and nothing is written
+    out = run_to_exit([XGBOOST, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+                      env={**params(model_uri=str(tmp_path / "model")), "WHARF_TERMINATION_MESSAGE_PATH": str(message)},
+                      timeout=60)
+    assert out.returncode == 1
+    # the supervisor and the other worker log after the cause, in no fixed order
+    assert "stopping the server" in out.stdout
+    assert message.read_text() == f"load() failed: {tmp_path / 'model' / 'model.bst'}: not an XGBoost model file" \
+        + message.read_text().split("not an XGBoost model file", 1)[1]
+    assert "\n" not in message.read_text().strip()

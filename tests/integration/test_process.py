@@ -15,7 +15,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 
-from support import MODELS, children_of, pid_alive, ports_args, run_to_exit
+from support import MODELS, children_of, pid_alive, ports_args, run_to_exit, wait_until
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as rpc
 
@@ -31,15 +31,6 @@ EXPECTED_PARAMS = {
     "int_p": ["int", 7], "float_p": ["float", 1.5], "double_p": ["float", -2.25],
     "string_p": ["str", "hello world"], "bool_t": ["bool", True], "bool_f": ["bool", False],
 }
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # --- parameters (2.5) ------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import httpx
 import numpy as np
 import pytest
 
@@ -92,8 +93,17 @@ def test_multipart_other_file_is_read_as_text(full):
 
 
 def test_method_not_allowed_and_unknown_path(full):
-    assert full.get("/api/v1.0/predictions").status_code == 405
-    assert full.get("/no/such/endpoint").status_code == 404
+    """Upstream's Flask app answers these with 500 MICROSERVICE_INTERNAL_ERROR and Werkzeug's text
+    (a GET is a 404 even on a POST-only path: its static route takes every GET)."""
+    for method, path, text in (("GET", "/api/v1.0/predictions", "404 Not Found: "),
+                               ("GET", "/no/such/endpoint", "404 Not Found: "),
+                               ("DELETE", "/predict", "405 Method Not Allowed: "),
+                               ("POST", "/health/ping", "405 Method Not Allowed: ")):
+        r = httpx.request(method, full.url + path, timeout=30)
+        assert r.status_code == 500, (method, path)
+        status = failure_body(r)
+        assert status["reason"] == "MICROSERVICE_INTERNAL_ERROR" and status["info"].startswith(text), status
+        assert path in status["info"]
     assert_serving(full)
 
 
@@ -500,9 +510,14 @@ def test_malformed_json_is_400(full, body, content_type):
     assert_serving(full)
 
 
-def test_malformed_query_and_form_json_are_400(full):
-    assert full.get("/predict", params={"json": "{nope"}).status_code == 400
-    assert full.post("/predict", data={"json": "{nope"}).status_code == 400
+def test_malformed_query_and_form_json_are_500_with_the_json_error_first(full):
+    """Upstream decodes these with json.loads and lets the error escape (500, its message)."""
+    for r, part in ((full.get("/predict", params={"json": "{nope"}), "query parameter 'json'"),
+                    (full.post("/predict", data={"json": "{nope"}), "form field 'json'")):
+        assert r.status_code == 500
+        status = failure_body(r)
+        assert status["reason"] == "MICROSERVICE_INTERNAL_ERROR"
+        assert status["info"] == f"Expecting property name enclosed in double quotes: line 1 column 2 (char 1): {part} is not valid JSON"
     assert_serving(full)
 
 
@@ -524,11 +539,19 @@ def test_no_data_is_400(full, message):
 
 
 def test_bad_payloads_are_400(full):
-    for message in ({"data": {"tensor": {"shape": [3], "values": [1, 2]}}}, {"binData": 5}, {"strData": 3},
-                    {"data": "not an object"}, {"meta": "not an object", "strData": "x"}):
+    for message in ({"strData": 3}, {"data": "not an object"}, {"meta": "not an object", "strData": "x"}):
         r = full.predict(message)
         assert r.status_code == 400, (message, r.text)
         failure_body(r)
+    assert_serving(full)
+
+
+def test_payloads_numpy_or_base64_refuse_are_500_as_upstream(full):
+    for message, first in (({"data": {"tensor": {"shape": [3], "values": [1, 2]}}}, "cannot reshape array of size 2"),
+                           ({"binData": 5}, "argument should be a bytes-like object")):
+        r = full.predict(message)
+        assert r.status_code == 500, (message, r.text)
+        assert failure_body(r)["info"].startswith(first)
     assert_serving(full)
 
 
@@ -562,3 +585,35 @@ def test_many_bad_requests_then_good(full):
         assert full.predict({"meta": {"tags": {"op": "raise"}}, "strData": "x"}).status_code == 500
     assert_serving(full)
     assert full.proc.poll() is None
+
+
+def test_a_model_failing_on_every_call_logs_one_traceback_and_a_bounded_number_of_lines(serve) -> None:
+    """300 failing calls, REST and gRPC: one traceback for the one kind of error, and at most the burst
+    (20) plus the rate (10/s) of lines over the run, instead of a traceback per call."""
+    import time
+
+    import grpc
+
+    from wharf.protocol.pb import prediction_pb2 as pb
+    from wharf.protocol.pb import prediction_pb2_grpc as rpc
+
+    server = serve("FullModel", env={"GUNICORN_WORKERS": "1"})
+    started = time.monotonic()
+    for _ in range(200):
+        assert server.predict({"meta": {"tags": {"op": "raise"}}, "data": {"ndarray": [[1]]}}).status_code == 500
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = rpc.ModelStub(channel)
+        for _ in range(100):
+            message = pb.SeldonMessage(strData="x")
+            message.meta.tags["op"].string_value = "raise"
+            try:
+                stub.Predict(message, timeout=10)
+            except grpc.RpcError as err:
+                assert err.code() == grpc.StatusCode.UNKNOWN or err.code() == grpc.StatusCode.INTERNAL
+    elapsed = time.monotonic() - started
+    time.sleep(0.5)
+    log = server.log()
+    assert log.count("Traceback (most recent call last)") == 1, log[-3000:]
+    failed = [line for line in log.splitlines() if "failed: " in line and "model exploded" in line]
+    assert 2 <= len(failed) <= 20 + 10 * elapsed + 2, (len(failed), elapsed)
+    assert any("seen" in line and "times" in line for line in failed)

@@ -11,36 +11,11 @@ import pytest
 from wharf.deployment.graph import GraphError
 from wharf.local.process import free_port
 from wharf.local.run import LocalGraph
-from wharf.testing.infra import unavailable
 
 pytestmark = pytest.mark.docker
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 AB_GRAPH = EXAMPLES / "graphs" / "ab-router.yaml"
-# image in ab-router.yaml -> the model folder it is built from
-IMAGES = {"wharf-examples/scaler:0.1": "scaler", "wharf-examples/epsilon-router:0.1": "epsilon-router",
-          "wharf-examples/iris:0.1": "iris"}
-
-
-@pytest.fixture(scope="module")
-def engine():
-    try:
-        import docker
-
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # noqa: BLE001
-        unavailable("a Docker engine", f"start dockerd ({exc})")
-    return client
-
-
-@pytest.fixture(scope="module")
-def example_images(engine) -> list[str]:
-    from wharf.build.model import build_model
-
-    for image, folder in IMAGES.items():
-        build_model(EXAMPLES / "models" / folder, image, progress=None)
-    return list(IMAGES)
 
 
 def wharf_run_containers(engine) -> list:

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
+from support import service_image
 from wharf.deployment.graph import GraphError
 from wharf.local.process import free_port
 from wharf.local.run import LocalGraph
-from wharf.testing.infra import unavailable
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
@@ -71,7 +71,7 @@ def test_a_relative_model_uri_is_served_by_the_server_class_in_a_process(iris_mo
 
 @pytest.mark.parametrize("uri, message", [
     ("pvc://models/iris", "a pvc:// claim exists only in a cluster"),
-    ("gs://seldon-models/sklearn/iris", "gs:// is not supported"),
+    ("hdfs://namenode/models/iris", "hdfs:// is not supported"),
     ("models/nope", "modelUri models/nope: no such file or directory"),
 ])
 def test_a_model_uri_wharf_run_cannot_use_is_named_before_anything_starts(iris_model, uri, message):
@@ -95,22 +95,16 @@ def test_a_users_own_model_with_a_model_uri_still_runs_from_its_folder(tmp_path)
 
 def test_a_server_wharf_has_no_class_for_is_named(iris_model):
     folder, _ = iris_model
-    with pytest.raises(GraphError, match="implementation MLFLOW_SERVER is not one wharf run can serve"):
-        LocalGraph(sdep_file(folder, "MLFLOW_SERVER", "models/iris", "mlflow.yaml"), http_port=free_port(),
+    with pytest.raises(GraphError, match="implementation TRITON_SERVER is not one wharf run can serve"):
+        LocalGraph(sdep_file(folder, "TRITON_SERVER", "models/iris", "triton.yaml"), http_port=free_port(),
                    grpc_port=free_port())
 
 
 @pytest.fixture(scope="module")
 def sklearn_image():
-    try:
-        import docker
+    from wharf.operator.image import SKLEARN_SERVER
 
-        docker.from_env().ping()
-    except Exception as exc:  # noqa: BLE001
-        unavailable("a Docker engine", f"start dockerd ({exc})")
-    from wharf.operator.image import SKLEARN_SERVER, build_service_image
-
-    return build_service_image(SKLEARN_SERVER, progress=None)
+    return service_image(SKLEARN_SERVER)
 
 
 @pytest.mark.docker
@@ -123,7 +117,10 @@ def test_docker_mounts_a_local_model_at_mnt_models_in_wharfs_server_image(iris_m
 
 
 @pytest.mark.docker
-def test_docker_server_fetches_an_s3_model_with_this_shells_credentials(iris_model, sklearn_image, s3_env, bucket):
+def test_docker_an_s3_model_is_fetched_here_with_this_shells_credentials_and_mounted(iris_model, sklearn_image,
+                                                                                    s3_env, bucket):
+    """As the storage initializer in a pod: the model is fetched before the server starts and mounted at
+    /mnt/models; the server container gets no credential at all."""
     from wharf.storage import upload
 
     folder, want = iris_model
@@ -131,4 +128,52 @@ def test_docker_server_fetches_an_s3_model_with_this_shells_credentials(iris_mod
     path = sdep_file(folder, "SKLEARN_SERVER", f"s3://{bucket}/sklearn/iris", "s3.yaml")
     lines: list[str] = []
     np.testing.assert_allclose(predict_in_containers(path, lines), want, rtol=1e-9)
+    assert any(f"fetching s3://{bucket}/sklearn/iris for /mnt/models" in line for line in lines), lines[-20:]
+    assert any("/mnt/models/model.joblib" in line for line in lines), lines[-20:]
+    assert not any(s3_env["AWS_SECRET_ACCESS_KEY"] in line for line in lines)
+
+
+@pytest.mark.docker
+def test_docker_a_gs_model_is_fetched_and_mounted_the_same_way(iris_model, sklearn_image, gcs_env, gcs_bucket):
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    folder, want = iris_model
+    client = storage.Client(project="wharf-test", credentials=AnonymousCredentials(),
+                            client_options={"api_endpoint": gcs_env["STORAGE_EMULATOR_HOST"]})
+    client.bucket(gcs_bucket).blob("sklearn/iris/model.joblib").upload_from_filename(
+        str(folder / "models" / "iris" / "model.joblib"))
+    path = sdep_file(folder, "SKLEARN_SERVER", f"gs://{gcs_bucket}/sklearn/iris", "gs.yaml")
+    np.testing.assert_allclose(predict_in_containers(path, []), want, rtol=1e-9)
+
+
+@pytest.mark.docker
+def test_docker_a_model_uri_that_does_not_exist_stops_the_run_naming_it(iris_model, sklearn_image, s3_env, bucket):
+    folder, _ = iris_model
+    path = sdep_file(folder, "SKLEARN_SERVER", f"s3://{bucket}/no/such/model", "missing.yaml")
+    graph = LocalGraph(path, docker=True, http_port=free_port(), grpc_port=free_port(), out=lambda line: None)
+    with pytest.raises(GraphError, match=rf"modelUri .*s3://{bucket}/no/such/model.*nothing under no/such/model/"):
+        graph.start()
+    assert graph._procs == [] or all(proc.poll() is not None for _, proc in graph._procs)
+
+
+@pytest.mark.docker
+def test_docker_an_mlflow_model_from_s3_runs_in_wharfs_mlflow_image(tmp_path, s3_env, bucket):
+    """MLFLOW_SERVER through `wharf run --docker`: the model folder saved by mlflow.sklearn, fetched from
+    the bucket here and mounted, served by wharf/mlflowserver."""
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from wharf.operator.image import MLFLOW_SERVER, build_service_image
+    from wharf.storage import upload
+
+    build_service_image(MLFLOW_SERVER, progress=None)
+    model = LogisticRegression(max_iter=500, C=0.05).fit(*load_iris(return_X_y=True))
+    mlflow.sklearn.save_model(model, str(tmp_path / "tree"))
+    for path in (tmp_path / "tree").iterdir():
+        upload(path, f"s3://{bucket}/mlflow/tree/")
+    path = sdep_file(tmp_path, "MLFLOW_SERVER", f"s3://{bucket}/mlflow/tree", "mlflow.yaml")
+    lines: list[str] = []
+    np.testing.assert_array_equal(np.ravel(predict_in_containers(path, lines)), model.predict(np.array(ROWS)))
     assert not any(s3_env["AWS_SECRET_ACCESS_KEY"] in line for line in lines)

@@ -120,3 +120,49 @@ def java_server(model: str, classpath: str, log_dir: Path, env: dict[str, str] |
     argv = ["java", "-Xss512k", "-XX:+UseSerialGC", "-cp", classpath, "io.wharf.wrapper.Main", model,
             "--host", "127.0.0.1", "--http-port", "{http}", "--grpc-port", "{grpc}", "--metrics-port", "{metrics}"]
     return start(f"java-{model}", argv, log_dir, log_dir, env)
+
+
+# --- the Seldon compatibility layer (upstream-API handlers) --------------------------------------
+
+COMPAT = WRAPPER / "seldon-compat"
+UPSTREAM_FIXTURES = ROOT / "tests" / "fixtures" / "upstream-java"
+
+
+def compat_build() -> str:
+    """Install the wrapper, then package the compatibility artifact; its jar and runtime class path."""
+    if shutil.which("mvn") is None or shutil.which("javac") is None:
+        infra.unavailable("Maven and a JDK 17", "apt-get install -y maven openjdk-17-jdk-headless")
+    proc = subprocess.run(["mvn", "-q", "-B", "install", "-DskipTests", "-f", str(WRAPPER / "pom.xml")],
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode == 0:
+        proc = subprocess.run(
+            ["mvn", "-q", "-B", "package", "-DskipTests", "dependency:build-classpath",
+             "-Dmdep.outputFile=target/classpath.txt"],
+            cwd=COMPAT, capture_output=True, text=True, timeout=900,
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(f"mvn failed for {COMPAT}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    jar = next((COMPAT / "target").glob("wharf-seldon-compat-*.jar"))
+    return f"{jar}:{(COMPAT / 'target' / 'classpath.txt').read_text().strip()}"
+
+
+def compile_project(sources: list[Path], resources: list[Path], classpath: str, out: Path) -> Path:
+    """javac ``sources`` into ``out`` and copy ``resources`` beside the classes (a jar's layout)."""
+    compile_model_files(sources, classpath, out)
+    for resource in resources:
+        shutil.copy(resource, out / resource.name)
+    return out
+
+
+def compile_model_files(sources: list[Path], classpath: str, out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["javac", "-d", str(out), "-cp", classpath, *map(str, sources)], check=True, timeout=300)
+    return out
+
+
+def compat_server(name: str, classes: Path, classpath: str, log_dir: Path, env: dict[str, str] | None = None) -> Server:
+    """An upstream-style project served as the image runs it: the Launcher finds its app or handler."""
+    argv = ["java", "-Xss512k", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", f"{classes}:{classpath}",
+            "io.seldon.wrapper.Launcher", "--server.address=127.0.0.1", "--server.port={http}", "--grpc.port={grpc}",
+            "--PREDICTIVE_UNIT_METRICS_SERVICE_PORT={metrics}"]
+    return start(f"compat-{name}", argv, log_dir, log_dir, env)

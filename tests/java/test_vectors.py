@@ -71,6 +71,8 @@ def check_rest(resp: httpx.Response, expect: dict[str, Any]) -> None:
         status = resp.json()["status"]
         assert status["info"].startswith(expect["info_startswith"]), status
         assert status["code"] == -1 and status["status"] == 1
+    if "reason" in expect:
+        assert resp.json()["status"]["reason"] == expect["reason"], resp.text
 
 
 # --- gRPC --------------------------------------------------------------------------------------

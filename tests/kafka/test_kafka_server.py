@@ -77,7 +77,7 @@ def test_a_failing_node_gives_its_error_on_the_output_topic(kafka, nodes, orches
     answers = consume(kafka.bootstrap, orch.output_topic, 2)
     for answer in answers:
         status = answer.json()["status"]  # the node's own error body, as a REST client would get it
-        assert status["reason"] == "MODEL_SAYS_NO" and status["info"] == "the model refuses this input", status
+        assert status["reason"] == "MODEL_SAYS_NO" and status["info"] == "the model refuses this input: from graph node 'broken'", status
         assert answer.headers["seldon-status"] == "422"  # and the node's HTTP status
 
 

@@ -144,7 +144,9 @@ def wait_available(kube, namespace: str, name: str, timeout: float = 300) -> dic
     try:
         return wait_for(f"SeldonDeployment {name} to be Available", available, timeout=timeout)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}\n{cluster_report(kube, namespace)}") from None
+        status = get(kube, "sdep", name, "-n", namespace).get("status") or {}
+        raise AssertionError(f"{exc}\nstatus: {status.get('state')}: {status.get('description')}\n"
+                             f"{cluster_report(kube, namespace)}") from None
 
 
 def service_url(kube, namespace: str, service: str, port: str = "http") -> str:
@@ -152,8 +154,10 @@ def service_url(kube, namespace: str, service: str, port: str = "http") -> str:
     return f"http://{spec['clusterIP']}:{next(p['port'] for p in spec['ports'] if p['name'] == port)}"
 
 
-def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0) -> dict:
-    """POST ``rows`` to ``url``/api/v1.0/predictions; with ``settle_s``, retry "not there yet" that long.
+def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0, path: str = "/api/v1.0/predictions",
+            payload: dict | None = None) -> dict:
+    """POST ``rows`` (or ``payload``, a V2 request say) to ``url`` + ``path``; with ``settle_s``, retry
+    "not there yet" that long.
 
     A Service's endpoints reach kube-proxy's rules a moment after its pods turn Ready (and so after
     the SeldonDeployment turns Available); clients of a new deployment see the same: the connection
@@ -162,7 +166,8 @@ def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0) -> d
     import urllib.error
     import urllib.request
 
-    request = urllib.request.Request(f"{url}/api/v1.0/predictions", data=json.dumps({"data": {"ndarray": rows}}).encode(),
+    body = payload if payload is not None else {"data": {"ndarray": rows}}
+    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
     deadline = time.monotonic() + settle_s
     while True:
@@ -172,7 +177,7 @@ def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0) -> d
         except urllib.error.HTTPError as exc:  # the body says which server answered, and why
             body = exc.read()[:2000]
             if exc.code != 503 or time.monotonic() > deadline:
-                raise AssertionError(f"POST {url}/api/v1.0/predictions: HTTP {exc.code}: {body!r}") from None
+                raise AssertionError(f"POST {url}{path}: HTTP {exc.code}: {body!r}") from None
             time.sleep(0.5)
         except OSError as exc:  # urllib's URLError too; its reason is the socket's error
             refused = isinstance(getattr(exc, "reason", exc), ConnectionRefusedError)

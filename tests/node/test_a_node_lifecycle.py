@@ -83,3 +83,38 @@ def test_up_runs_a_pod_and_down_leaves_the_host_as_it_was(cache_home):
     assert node.mounts_under(work) == [] and node.mounts_under(node.Layout(work).node) == []
     assert not node.Layout(work).node.exists()
     assert host_snapshot() == before
+
+
+def test_a_node_killed_before_it_stopped_is_reclaimed_by_the_next_one(cache_home):
+    """A CI job that runs out of time is killed with its process group: no teardown runs. The next
+    node on the machine must not be refused for the bridge, chains and folders the dead one left."""
+    import signal
+
+    problems = node.missing_prerequisites()
+    if problems:
+        infra.unavailable("a real Kubernetes node", "it needs " + "; ".join(problems))
+    before = host_snapshot()
+    up = invoke("cluster.up", "--kubelet")
+    work = cache_home / "wharf" / "cluster"
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        state = json.loads((work / "state.json").read_text())
+        folder = node.Layout(work).node
+        assert json.loads((folder / node.HOST_SYSCTLS_FILE).read_text()) == before["sysctls"]
+        for process in state["processes"] + state["node"]["processes"]:
+            os.kill(process["pid"], signal.SIGKILL)
+        assert node.live_node_processes() == {}
+        left = host_snapshot()
+        assert left["links"] == [node.BRIDGE] and left["chains"]["nat"] and folder.exists()
+
+        again = invoke("cluster.up", "--kubelet")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert f"link {node.BRIDGE}" in again.stderr and str(folder) in again.stderr
+        # a live node is never reclaimed: it is named and the new one refused
+        third = subprocess.run([sys.executable, "-c", "from wharf.testing import node; node.start_cluster()"],
+                               capture_output=True, text=True, timeout=300)
+        assert third.returncode != 0 and "another Wharf node runs on this machine (pid" in third.stderr
+    finally:
+        down = invoke("cluster.down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert host_snapshot() == before

@@ -19,7 +19,7 @@ NOT_RUNNABLE = {
     # SKLEARN_SERVER itself runs on the node (test_e2e_prepackaged.py), from a bucket the test fills
     "wharf-model/ci/prepackaged-values.yaml": "a model in Seldon's public gs:// bucket, out of this machine's reach",
     "wharf-graph/ci/combiner-values.yaml": "a SKLEARN_SERVER child whose model is in Seldon's public gs:// bucket",
-    "wharf-model/ci/upstream-values.yaml": "seldonio/mock_classifier",
+    "wharf-model/ci/upstream-values.yaml": "upstream's defaults set no model image (its pods cannot start)",
     "wharf-abtest/ci/upstream-values.yaml": "seldonio/mock_classifier",
     "wharf-mab/ci/upstream-values.yaml": "seldonio/mab_epsilon_greedy and seldonio/mock_classifier",
 }

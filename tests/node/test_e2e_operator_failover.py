@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import time
 
-from node_support import example_sdep, get, restricted_namespace, wait_available, wait_for
+from node_support import (ROOT, cluster_report, example_sdep, get, helm, iris_sdep, restricted_namespace, wait_available,
+                          wait_for)
 
 
 def test_a_new_operator_takes_the_lease_and_finishes_the_reconcile(kube_node, wharf_core, example_images):
@@ -56,3 +57,58 @@ def test_a_new_operator_takes_the_lease_and_finishes_the_reconcile(kube_node, wh
             assert live["status"].get("availableReplicas") == live["spec"]["replicas"], name
     finally:
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+
+
+def test_with_two_replicas_the_standby_stays_ready_and_takes_over_when_the_leader_dies(kube_node, wharf_core,
+                                                                                     example_images):
+    """replicaCount 2: the replica without the Lease answers its probes (it would be restarted forever
+    otherwise) and, when the leader's pod dies without releasing the Lease, takes it over within the
+    Lease's timings (15 s unrenewed, retried every 2 s) and reconciles what comes next."""
+    from wharf.operator.leader import LEASE_NAME
+
+    selector = "app.kubernetes.io/name=wharf-operator"
+    chart = str(ROOT / "charts" / "wharf-core")
+    helm(kube_node, "upgrade", "wharf", chart, "-n", wharf_core, "--reuse-values", "--set", "replicaCount=2",
+         "--wait", "--timeout", "5m")
+    ns = restricted_namespace(kube_node, "failover-two")
+    try:
+        def two_ready():
+            pods = [p for p in get(kube_node, "pods", "-n", wharf_core, "-l", selector)["items"]
+                    if not p["metadata"].get("deletionTimestamp")]
+            ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
+                                            for c in p["status"].get("conditions") or [])]
+            return ready if len(ready) == 2 else None
+        pods = wait_for("two operator pods Ready", two_ready, timeout=180)
+        holder = get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"]["holderIdentity"]
+        names = [p["metadata"]["name"] for p in pods]
+        assert holder in names
+        standby = next(n for n in names if n != holder)
+        restarts = {p["metadata"]["name"]: sum(c.get("restartCount", 0) for c in p["status"]["containerStatuses"])
+                    for p in pods}
+
+        # The pod replacing the leader would race the standby for the Lease: keep it unscheduled, so
+        # only the standby can take over, then let the cluster schedule again.
+        nodes = [n["metadata"]["name"] for n in get(kube_node, "nodes")["items"]]
+        for node in nodes:
+            kube_node.kubectl("cordon", node)
+        try:
+            killed = time.monotonic()
+            kube_node.kubectl("delete", "pod", "-n", wharf_core, holder, "--grace-period=0", "--force")
+            wait_for("the standby to take the Lease", lambda: get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)[
+                "spec"].get("holderIdentity") == standby, timeout=60, interval=0.5)
+            took_over_s = time.monotonic() - killed
+        finally:
+            for node in nodes:
+                kube_node.kubectl("uncordon", node, check=False)
+        assert took_over_s < 15 + 2 + 8, took_over_s  # lease duration + retry, with scheduling slack
+        pod = get(kube_node, "pod", standby, "-n", wharf_core)
+        assert sum(c.get("restartCount", 0) for c in pod["status"]["containerStatuses"]) == restarts[standby]
+
+        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(iris_sdep("after", example_images["iris"])))
+        wait_available(kube_node, ns, "after")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{cluster_report(kube_node, wharf_core)}") from None
+    finally:
+        kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
+        helm(kube_node, "upgrade", "wharf", chart, "-n", wharf_core, "--reuse-values", "--set", "replicaCount=1",
+             "--wait", "--timeout", "5m", check=False)

@@ -89,24 +89,39 @@ def test_a_prepackaged_server_serves_a_model_from_s3_with_wharf_images_only(kube
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-def test_a_model_uri_that_does_not_exist_is_named_in_the_pods_status(kube_node, wharf_core, server_images,
-                                                                      models_in_s3):
+@pytest.mark.parametrize("case", ["missing-uri", "not-a-model"])
+def test_a_model_that_cannot_be_served_fails_the_seldondeployment_with_the_cause(kube_node, wharf_core, server_images,
+                                                                                 models_in_s3, case, tmp_path):
+    """The storage initializer's last log line (a missing modelUri) or the server's (a file that is
+    no scikit-learn model) reaches the pod's status, and from there the SeldonDeployment's: state
+    Failed, with the cause, while the kubelet goes on retrying."""
     env, _ = models_in_s3
-    ns = restricted_namespace(kube_node, "prepackaged-missing")
+    if case == "missing-uri":
+        uri, expect = "s3://models/sklearn/no-such-model", ["s3://models/sklearn/no-such-model",
+                                                             "nothing under sklearn/no-such-model/"]
+        container = "init container classifier-model-initializer failed"
+    else:
+        from wharf.storage import upload
+
+        bad = tmp_path / "model.joblib"
+        bad.write_text("this is a README, not a pickled estimator\n")
+        upload(bad, "s3://models/sklearn/not-a-model/", env)
+        uri, expect = "s3://models/sklearn/not-a-model", ["/mnt/models/model.joblib: not a joblib or pickle file"]
+        container = "container classifier failed"
+    ns = restricted_namespace(kube_node, f"prepackaged-{case}")
     try:
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(credentials_secret(env)))
-        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(prepackaged_sdep("SKLEARN_SERVER", "s3://models/sklearn/no-such-model")))
-
-        def init_failure():
-            for pod in get(kube_node, "pods", "-n", ns)["items"]:
-                for status in pod.get("status", {}).get("initContainerStatuses") or []:
-                    terminated = (status.get("lastState") or {}).get("terminated") or status["state"].get("terminated")
-                    if terminated and terminated.get("exitCode"):
-                        return terminated.get("message", "")
-            return None
-        message = wait_for("the storage initializer to fail", init_failure, timeout=180)
-        assert "s3://models/sklearn/no-such-model" in message and "nothing under sklearn/no-such-model/" in message, message
-        assert env["AWS_SECRET_ACCESS_KEY"] not in message
+        kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(prepackaged_sdep("SKLEARN_SERVER", uri)))
+        status = wait_for("the SeldonDeployment to fail", lambda: (
+            s := get(kube_node, "sdep", "iris", "-n", ns).get("status") or {}).get("state") == "Failed" and s,
+            timeout=180)
+        description = status["description"]
+        assert description.startswith("Deployment iris-default-0-classifier: pod iris-default-0-classifier-"), description
+        assert container in description, description
+        for text in expect:
+            assert text in description, description
+        assert env["AWS_SECRET_ACCESS_KEY"] not in json.dumps(status)
+        assert status["deploymentStatus"]["iris-default-0-classifier"]["status"] == "Failed"
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
     finally:

@@ -82,14 +82,34 @@ def test_a_service_answers_from_the_host_and_by_name_from_another_pod(kube_node,
     assert out == [cluster_ip, pod]
 
 
-def test_an_address_in_the_service_range_that_kube_proxy_never_translated_is_refused(kube_node):
-    """Not answered by whatever lies beyond the default route (on this VM, an egress that says HTTP 404)."""
+def untranslated_service_address(kube_node) -> str:
     import ipaddress
-    import socket
 
     from wharf.testing.apiserver import SERVICE_CIDR
 
     taken = {s["spec"].get("clusterIP") for s in get(kube_node, "services", "-A")["items"]}
-    address = next(str(a) for a in reversed(list(ipaddress.ip_network(SERVICE_CIDR).hosts())) if str(a) not in taken)
+    return next(str(a) for a in reversed(list(ipaddress.ip_network(SERVICE_CIDR).hosts())) if str(a) not in taken)
+
+
+def test_an_address_in_the_service_range_that_kube_proxy_never_translated_is_refused(kube_node):
+    """Not answered by whatever lies beyond the default route (on this VM, an egress that says HTTP 404)."""
+    import socket
+
     with pytest.raises(ConnectionRefusedError):
-        socket.create_connection((address, 8000), timeout=10).close()
+        socket.create_connection((untranslated_service_address(kube_node), 8000), timeout=10).close()
+
+
+def test_a_pod_is_refused_too(kube_node, node_namespace, python_image):
+    """From a pod the packet is forwarded, where the CNI firewall plugin accepts a pod's traffic ahead of
+    other rules: the fence must hold there as well (an orchestrator pod calling a model's Service in the
+    moment before kube-proxy translated it reached the egress's 404 in CI)."""
+    address = untranslated_service_address(kube_node)
+    apply(kube_node, job("probe", python_image, python_eval(
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(('{address}', 8000), timeout=10).close(); print('connected')\n"
+        "except ConnectionRefusedError:\n"
+        "    print('refused')\n"
+        "except OSError as exc:\n"
+        "    print(type(exc).__name__)\n")), namespace=node_namespace)
+    assert job_output(kube_node, node_namespace, "probe").split() == ["refused"]

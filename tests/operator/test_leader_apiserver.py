@@ -79,3 +79,51 @@ def test_a_leader_that_cannot_renew_stops_its_work(kube_api, kube_namespace) -> 
         asyncio.run(scenario())
     assert stopped == [True]  # the reconciler was told to stop before the error surfaced
     assert lease(kube_api, kube_namespace)["holderIdentity"] == "intruder"  # and it was not released
+
+
+def test_a_standby_answers_its_liveness_probe_and_frees_the_port_when_it_leads(kube_api, kube_namespace) -> None:
+    """kopf serves /healthz only once it runs: a standby must answer the probe itself (else the chart's
+    liveness probe restarts it forever), and hand the port over to kopf when it becomes leader."""
+    import socket
+    import urllib.request
+
+    from wharf.operator.standby import standby_health
+    from wharf.local.process import free_port
+
+    port = free_port("127.0.0.1")
+    url = f"http://127.0.0.1:{port}/healthz"
+    timing = Timing(lease_s=5, renew_deadline_s=4, retry_s=0.2)
+    seen: dict[str, object] = {}
+
+    def probe() -> tuple[int, bytes]:
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status, answer.read()
+
+    async def scenario() -> None:
+        with kube_api.api_client() as api:
+            holder = LeaseElector(api, kube_namespace, "holder", timing=timing)
+            assert holder.try_hold()
+
+            async def work(stop: asyncio.Event) -> None:
+                # the leader's own server (kopf's liveness endpoint) binds the same port at once
+                server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+                seen["bound"] = True
+                server.close()
+                await server.wait_closed()
+
+            standby = asyncio.create_task(
+                LeaseElector(api, kube_namespace, "standby", timing=timing).run(work, waiting=standby_health(url)))
+            await asyncio.sleep(0.5)
+            seen["probe"] = await asyncio.to_thread(probe)
+            # a client that sends half a request and never finishes is dropped, and costs nothing after
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+                slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                seen["after_probe_while_slow"] = await asyncio.to_thread(probe)
+            assert "bound" not in seen  # still a standby
+            await asyncio.to_thread(holder.release)
+            await asyncio.wait_for(standby, 10)
+
+    asyncio.run(scenario())
+    assert seen["probe"] == (200, b"standby\n")
+    assert seen["after_probe_while_slow"] == (200, b"standby\n")
+    assert seen["bound"] is True

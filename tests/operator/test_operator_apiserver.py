@@ -9,6 +9,8 @@ has) is marked ProgressDeadlineExceeded after ``progressDeadlineSeconds``.
 from __future__ import annotations
 
 
+import threading
+
 import pytest
 import yaml
 from kubernetes import client
@@ -135,8 +137,18 @@ def test_available_when_pods_run(kube_api, operator_ns) -> None:
         kube_api.kubectl("apply", "-f", "-", input=yaml.safe_dump(fake_node_manifest(node)))
     try:
         apply(kube_api, sdep("running", ns, replicas=2))
-        st = wait_for("state Available", lambda: (s := status(kube_api, "running", ns)).get("state") == "Available"
-                      and s, timeout=120)
+        seen: dict = {}
+
+        def is_available() -> dict | bool:
+            seen["status"] = status(kube_api, "running", ns)
+            return seen["status"].get("state") == "Available" and seen["status"]
+
+        try:
+            st = wait_for("state Available", is_available, timeout=120)
+        except AssertionError as exc:
+            # Say what the operator last wrote and what the Deployment and its pods showed.
+            pods = kube_api.kubectl("get", "deploy,pods", "-n", ns, "-o", "wide", check=False).stdout
+            raise AssertionError(f"{exc}\nstatus: {seen.get('status')}\n{pods}") from None
     finally:
         if kube_api.local:
             kube_api.kubectl("delete", "node", node, "--wait=false", check=False)
@@ -148,3 +160,64 @@ def test_available_when_pods_run(kube_api, operator_ns) -> None:
     kube_api.kubectl("scale", "sdep/running", "-n", ns, "--replicas=1")
     wait_for("the Deployment scaled to 1",
              lambda: (get(kube_api, "deployment", "running-main-0-model", ns) or {}).get("spec", {}).get("replicas") == 1)
+
+
+def test_status_writes_of_one_sdep_wait_for_each_other_and_the_last_reads_last(kube_api, kube_namespace) -> None:
+    """Two handlers' writes, the first slow: the second reads only after the first has patched.
+
+    Without the lock the second would read first, and the first's older view (``Creating``) would
+    land last and stay, which is how an sdep whose pods were all ready once stayed ``Creating``.
+    """
+    from wharf.operator.handlers import Cluster, StatusWriter
+
+    install_crd(kube_api)
+    apply(kube_api, sdep("raced", kube_namespace, replicas=0))
+    first_inside, release = threading.Event(), threading.Event()
+    seen_by_second: list = []
+
+    def slow_creating(_live: dict) -> dict:
+        first_inside.set()
+        release.wait(10)
+        return {"state": "Creating"}
+
+    def available(live: dict) -> dict:
+        seen_by_second.append((live.get("status") or {}).get("state"))
+        return {"state": "Available"}
+
+    with kube_api.api_client() as api:
+        writer = StatusWriter(Cluster(api))
+        first = threading.Thread(target=writer.write, args=(kube_namespace, "raced", slow_creating))
+        first.start()
+        assert first_inside.wait(10)
+        second = threading.Thread(target=writer.write, args=(kube_namespace, "raced", available))
+        second.start()
+        second.join(0.5)
+        assert second.is_alive() and seen_by_second == [], "the second write did not wait for the first"
+        release.set()
+        first.join(10)
+        second.join(10)
+    assert seen_by_second == ["Creating"]
+    assert status(kube_api, "raced", kube_namespace)["state"] == "Available"
+
+
+def test_status_writer_leaves_a_deleted_sdep_alone(kube_api, kube_namespace) -> None:
+    from wharf.operator.handlers import Cluster, StatusWriter
+
+    install_crd(kube_api)
+    with kube_api.api_client() as api:
+        computed = []
+        assert StatusWriter(Cluster(api)).write(kube_namespace, "never-made", computed.append) is None
+    assert computed == []
+
+
+def test_a_status_that_missed_an_event_catches_up_on_resync(kube_api, operator_ns) -> None:
+    """A status left behind (here: overwritten by hand, as a dropped watch event would leave it) is
+    corrected by the 30 s resync, with no change to the sdep or its Deployment to trigger it."""
+    ns = operator_ns
+    apply(kube_api, sdep("stale", ns, replicas=0))
+    wait_for("state Available", lambda: status(kube_api, "stale", ns).get("state") == "Available")
+    kube_api.kubectl("patch", "sdep/stale", "-n", ns, "--subresource=status", "--type=merge",
+                     "-p", '{"status": {"state": "Creating"}}')
+    assert status(kube_api, "stale", ns)["state"] == "Creating"
+    wait_for("the resync to restore Available",
+             lambda: status(kube_api, "stale", ns).get("state") == "Available", timeout=75)

@@ -127,9 +127,9 @@ def test_a_local_folder_is_copied_into_the_target_as_for_a_mounted_claim(tmp_pat
 
 
 def test_a_scheme_wharf_cannot_fetch_is_named_not_taken_for_a_local_path(tmp_path) -> None:
-    proc = wharf("storage", "cp", "gs://seldon-models/sklearn/iris", str(tmp_path / "models"), env={})
+    proc = wharf("storage", "cp", "wasbs://models@account/sklearn/iris", str(tmp_path / "models"), env={})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "gs://seldon-models/sklearn/iris: gs:// is not supported (supported: s3://" in proc.stderr
+    assert "wasbs://models@account/sklearn/iris: wasbs:// is not supported (supported: s3://" in proc.stderr
 
 
 def test_a_folder_copy_into_a_root_owned_shared_folder_works_as_another_user() -> None:

@@ -147,10 +147,11 @@ def test_not_implemented_fallbacks():
     assert c.transform_output({"strData": "s"}, JSON)["strData"] == "s"  # identity
     assert c.send_feedback({"request": ND}, JSON)["data"] == {"ndarray": []}
     assert c.health_status(JSON)["strData"] == "not implemented - assuming healthy"
-    with pytest.raises(MicroserviceError, match="Route not defined") as info:
+    # route and aggregate have no fallback upstream: the user's own not-implemented error answers (400)
+    with pytest.raises(MicroserviceError, match="^later$") as info:
         c.route(ND, JSON)
     assert info.value.status_code == 400
-    with pytest.raises(MicroserviceError, match="Aggregate not defined"):
+    with pytest.raises(MicroserviceError, match="^later$"):
         c.aggregate({"seldonMessages": [ND]}, JSON)
 
 
@@ -385,10 +386,29 @@ def test_feedback_raw_always_gets_the_proto_and_errors():
 
     assert Component(Raw()).send_feedback(FEEDBACK, JSON) == {"strData": "ok"}
     assert isinstance(got[0], pb.Feedback) and got[0].request.data.names == ["f"]
-    with pytest.raises(MicroserviceError, match="request: not a Feedback message"):
+    with pytest.raises(MicroserviceError, match=r"^Invalid JSON: Failed to parse reward field"):
         Component(Learner()).send_feedback({"reward": "x"}, JSON)
-    with pytest.raises(MicroserviceError, match="expected a Feedback object"):
+    with pytest.raises(MicroserviceError, match=r"^Invalid JSON: .*expected a Feedback object"):
         Component(Learner()).send_feedback([1], JSON)
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"data": {"ndarray": [[1]]}}, '"data" at "Feedback"'),  # a SeldonMessage sent by mistake
+    ({"request": {"data": {"ndarray": [1]}, "bogus": 1}, "reward": 1}, '"bogus" at "Feedback.request"'),
+    ({"truth": {"strData": "x", "extra": 1}}, '"extra" at "Feedback.truth"'),
+])
+def test_feedback_with_fields_feedback_does_not_have_is_refused(body, field):
+    """Upstream's protobuf parse refuses unknown fields (400); the answer names the field."""
+    called = []
+
+    class Learner2:
+        def send_feedback(self, *args, **kwargs):
+            called.append(args)
+
+    with pytest.raises(MicroserviceError, match="^Invalid JSON: ") as info:
+        Component(Learner2()).send_feedback(body, JSON)
+    assert field in info.value.message and info.value.status_code == 400
+    assert info.value.reason == "MICROSERVICE_BAD_DATA" and called == []
 
 
 def test_feedback_proto_wire():
@@ -478,22 +498,23 @@ def test_include_metrics_flag():
 
 
 @pytest.mark.parametrize("metrics, message", [
-    ({"key": "a"}, r"^metrics\(\): expected a list of dicts, got dict"),
-    ([{"key": "a", "value": 1}], r"^metrics\(\)\[0\]: needs keys key, value and type"),
-    (["c"], r"^metrics\(\)\[0\]: needs keys"),
+    ({"key": "a"}, r"^Bad metric created during request: \{\"key\": \"a\"\}: metrics\(\): expected a list of dicts, got dict"),
+    ([{"key": "a", "value": 1}], r": metrics\(\)\[0\]: needs keys key, value and type"),
+    (["c"], r": metrics\(\)\[0\]: needs keys"),
     ([{"type": "COUNTER", "key": "ok", "value": 1}, {"type": "HISTO", "key": "h", "value": 1}],
-     r"^metrics\(\)\[1\] \(h\): type 'HISTO' is not one of COUNTER, GAUGE, TIMER"),
-    ([{"type": "GAUGE", "key": "g", "value": "high"}], r"^metrics\(\)\[0\] \(g\): value 'high' is not a number"),
-    ([{"type": "GAUGE", "key": "g", "value": 1, "tags": ["a"]}], r"^metrics\(\)\[0\] \(g\): tags must be a mapping"),
+     r": metrics\(\)\[1\] \(h\): type 'HISTO' is not one of COUNTER, GAUGE, TIMER"),
+    ([{"type": "GAUGE", "key": "g", "value": "high"}], r": metrics\(\)\[0\] \(g\): value 'high' is not a number"),
+    ([{"type": "GAUGE", "key": "g", "value": 1, "tags": ["a"]}], r": metrics\(\)\[0\] \(g\): tags must be a mapping"),
 ])
 def test_custom_metric_validation_errors(metrics, message):
     with pytest.raises(MicroserviceError, match=message) as info:
         Component(Tagged(metrics=metrics)).predict(ND, JSON)
+    assert info.value.message.startswith("Bad metric created during request: ")  # upstream's text first
     assert info.value.status_code == 500 and info.value.reason == "MICROSERVICE_BAD_METRIC"
 
 
 def test_runtime_metrics_are_validated_too():
-    with pytest.raises(MicroserviceError, match=r"^SeldonResponse\.metrics\[0\] \(k\)") as info:
+    with pytest.raises(MicroserviceError, match=r"^Bad metric created during request: .*: SeldonResponse\.metrics\[0\] \(k\)") as info:
         Component(Tagged(runtime=[{"type": "BAD", "key": "k", "value": 1}])).predict(ND, JSON)
     assert info.value.reason == "MICROSERVICE_BAD_METRIC"
 
@@ -515,7 +536,8 @@ def test_unknown_result_type_is_a_bad_data_error():
         def predict(self, X, names):
             return 1.5
 
-    with pytest.raises(MicroserviceError, match="Unknown data type returned as payload") as info:
+    with pytest.raises(MicroserviceError, match=r"^Unknown data type returned as payload \(must be list or np "
+                                                 r"array\):1\.5: the method returned float") as info:
         Component(F()).predict(ND, JSON)
     assert info.value.status_code == 400
 

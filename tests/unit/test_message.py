@@ -37,22 +37,32 @@ def test_decode_json_lookup_order_follows_upstream():
 
 
 @pytest.mark.parametrize("msg, where", [
-    ([1, 2], r"^request: expected a JSON object \(SeldonMessage\), got list"),
+    ([1, 2], r"^Invalid request data type: \[1, 2\]: request: expected a JSON object \(SeldonMessage\), got list"),
     ({"meta": 3, "strData": "x"}, r"^request\.meta: expected an object"),
     ({"data": [1, 2]}, r"^request\.data: expected an object with one of tensor, ndarray, tftensor"),
     ({"data": {"ndarray": 5}}, r"^request\.data\.ndarray: expected a JSON list"),
-    ({"data": {"tensor": {"shape": [4], "values": [1]}}}, r"^request\.data\.tensor: values do not fit"),
     ({"data": {"tftensor": {"dtype": "DT_NOPE"}}}, r"^request\.data\.tftensor: not a TensorProto"),
     ({"strData": 1}, r"^request\.strData: expected a string"),
-    ({"binData": "abc"}, r"^request\.binData: not valid base64"),
-    ({"meta": {}, "other": 1}, r"^Invalid request data type: request has none of data, jsonData, strData, binData "
-                               r"\(keys: meta, other\)"),
+    ({"meta": {}, "other": 1}, r"^Invalid request data type: \{'meta': \{\}, 'other': 1\}: request has none of data, "
+                               r"jsonData, strData, binData \(keys: meta, other\)"),
     ({}, r"\(keys: none\)"),
 ])
 def test_decode_json_errors_name_the_request_part(msg, where):
     with pytest.raises(MicroserviceError, match=where) as info:
         m.decode_json(msg)
     assert info.value.status_code == 400 and info.value.reason == "MICROSERVICE_BAD_DATA"
+
+
+@pytest.mark.parametrize("msg, where", [
+    # Upstream lets numpy's and base64's errors escape (500); their text comes first.
+    ({"data": {"tensor": {"shape": [4], "values": [1]}}},
+     r"^cannot reshape array of size 1 into shape \(4,\): request\.data\.tensor: 1 values do not fit"),
+    ({"binData": "abc"}, r"^Incorrect padding: request\.binData is not a valid base64 string"),
+])
+def test_decode_json_library_errors_are_500_with_their_text_first(msg, where):
+    with pytest.raises(MicroserviceError, match=where) as info:
+        m.decode_json(msg)
+    assert info.value.status_code == 500 and info.value.reason == "MICROSERVICE_INTERNAL_ERROR"
 
 
 def test_decode_json_list_names_the_message():

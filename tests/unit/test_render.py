@@ -331,10 +331,61 @@ def test_v2_protocol_prepackaged_server_uses_mlserver() -> None:
     dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment")
     unit = container(dep, "classifier")
     e = env(unit)
-    assert unit["image"] == "seldonio/mlserver:1.7.1-sklearn"
+    assert unit["image"] == f"wharf/mlserver:{wharf.__version__}"
     assert e["MLSERVER_HTTP_PORT"] == "9000" and e["MLSERVER_GRPC_PORT"] == "9500"
     assert e["MLSERVER_MODEL_URI"] == "/mnt/models" and e["MLSERVER_MODEL_NAME"] == "classifier"
     assert "PREDICTIVE_UNIT_PARAMETERS" not in e  # model_uri is a Seldon-protocol parameter only
     assert env(container(dep, ENGINE_CONTAINER))  # the orchestrator is still injected
     status_path = container(dep, ENGINE_CONTAINER)["args"]
     assert status_path[status_path.index("--protocol") + 1] == "v2"
+
+
+@pytest.mark.parametrize("implementation, runtime", [
+    ("SKLEARN_SERVER", "mlserver_sklearn.SKLearnModel"),
+    ("XGBOOST_SERVER", "mlserver_xgboost.XGBoostModel"),
+    ("MLFLOW_SERVER", "mlserver_mlflow.MLflowRuntime"),
+])
+def test_v2_prepackaged_server_names_its_mlserver_runtime_as_upstream(implementation, runtime) -> None:
+    """MLServer starts on a bare model folder (no model-settings.json) only with the runtime named in
+    MLSERVER_MODEL_IMPLEMENTATION; upstream's operator sets it, and the model version v1, per server."""
+    sdep, config = load("prepackaged-sklearn")
+    sdep["spec"]["protocol"] = "v2"
+    sdep["spec"]["predictors"][0]["graph"]["implementation"] = implementation
+    unit = container(next(o for o in render(sdep, config) if o["kind"] == "Deployment"), "classifier")
+    assert unit["image"] == f"wharf/mlserver:{wharf.__version__}"
+    assert env(unit)["MLSERVER_MODEL_IMPLEMENTATION"] == runtime and env(unit)["MLSERVER_MODEL_VERSION"] == "v1"
+    assert unit["securityContext"]["runAsNonRoot"] is True and unit["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_v2_a_users_own_mlserver_env_wins_and_triton_gets_none() -> None:
+    sdep, config = load("prepackaged-sklearn")
+    sdep["spec"]["protocol"] = "v2"
+    sdep["spec"]["predictors"][0]["componentSpecs"] = [{"spec": {"containers": [
+        {"name": "classifier", "env": [{"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "my_runtime.Model"}]}]}}]
+    unit = container(next(o for o in render(sdep, config) if o["kind"] == "Deployment"), "classifier")
+    assert env(unit)["MLSERVER_MODEL_IMPLEMENTATION"] == "my_runtime.Model"
+
+    sdep, config = load("prepackaged-sklearn")
+    sdep["spec"]["protocol"] = "v2"
+    sdep["spec"]["predictors"][0]["graph"]["implementation"] = "TRITON_SERVER"
+    unit = container(next(o for o in render(sdep, config) if o["kind"] == "Deployment"), "classifier")
+    assert "MLSERVER_MODEL_IMPLEMENTATION" not in env(unit)
+
+
+def test_a_prepackaged_servers_log_tail_is_its_termination_message_and_a_users_container_keeps_file() -> None:
+    """Upstream's File policy shows nothing for a server that cannot load its model (it writes no file);
+    Wharf gives the containers it fills in FallbackToLogsOnError, and leaves users' containers alone."""
+    prepackaged = objects("prepackaged-sklearn")
+    dep = next(o for (kind, _), o in prepackaged.items() if kind == "Deployment" and "classifier" in o["metadata"]["name"])
+    assert container(dep, "classifier")["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    init = dep["spec"]["template"]["spec"]["initContainers"][0]
+    assert init["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    users = objects("single-model")
+    dep = next(o for (kind, _), o in users.items() if kind == "Deployment")
+    model = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] != "seldon-container-engine")
+    assert model["terminationMessagePolicy"] == "File"
+    sdep, config = load("prepackaged-sklearn")
+    sdep["spec"]["predictors"][0]["componentSpecs"] = [{"spec": {"containers": [
+        {"name": "classifier", "terminationMessagePolicy": "File", "resources": {"limits": {"memory": "1Gi"}}}]}}]
+    dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment" and "classifier" in o["metadata"]["name"])
+    assert container(dep, "classifier")["terminationMessagePolicy"] == "File"  # said by the user: kept

@@ -16,8 +16,13 @@ def test_uri_forms() -> None:
         assert parse_location(local, env) is None
     with pytest.raises(StorageError, match="no bucket name"):
         parse_location("s3:///key", env)
-    with pytest.raises(StorageError, match="RCLONE_CONFIG_GS_TYPE is 'google cloud storage'"):
-        parse_location("gs:bucket/key", {"RCLONE_CONFIG_GS_TYPE": "google cloud storage"})
+    gcs = Location("gs", "bucket", "key", "gcs")
+    assert parse_location("gs://bucket/key", {}) == gcs and str(gcs) == "gs://bucket/key"
+    assert parse_location("gs:bucket/key", {}) == gcs  # upstream's image declares the gs remote itself
+    assert parse_location("g:bucket/key", {"RCLONE_CONFIG_G_TYPE": "google cloud storage"}) \
+        == Location("g", "bucket", "key", "gcs")
+    with pytest.raises(StorageError, match="RCLONE_CONFIG_AZ_TYPE is 'azureblob'; only s3 and google cloud storage"):
+        parse_location("az:bucket/key", {"RCLONE_CONFIG_AZ_TYPE": "azureblob"})
 
 
 def test_the_rclone_remote_wins_over_the_aws_variables() -> None:

@@ -63,3 +63,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if not .Values.openshift.enabled -}}{{- $_ := set $ctx "runAsUser" 1001 -}}{{- $_ := set $ctx "runAsGroup" 0 -}}{{- end -}}
 {{- toYaml (mergeOverwrite $ctx .Values.manager.containerSecurityContext) -}}
 {{- end -}}
+
+{{/* A resource quantity as a quoted string, the form Kubernetes itself writes. A number is printed
+as its JSON text, which keeps every digit and never takes Go's %v exponent form (1e+06). */}}
+{{- define "wharf-core.quantity" -}}
+{{- if kindIs "string" . }}{{ quote . }}{{ else }}{{ toJson . | quote }}{{ end -}}
+{{- end -}}

@@ -19,3 +19,24 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
   value: {{ $value | toString | quote }}
 {{- end }}
 {{- end -}}
+
+{{/* A resource quantity as a quoted string, the form Kubernetes itself writes. A number is printed
+as its JSON text, which keeps every digit and never takes Go's %v exponent form (1e+06). */}}
+{{- define "wharf-graph.quantity" -}}
+{{- if kindIs "string" . }}{{ quote . }}{{ else }}{{ toJson . | quote }}{{ end -}}
+{{- end -}}
+
+{{/* core/v1 ResourceRequirements from values: every request and limit through wharf-graph.quantity. */}}
+{{- define "wharf-graph.resources" -}}
+{{- range $section, $entries := . }}
+{{ $section }}:
+{{- if eq $section "claims" }}
+{{- toYaml $entries | nindent 2 }}
+{{- else if not $entries }} {}
+{{- else }}
+{{- range $name, $value := $entries }}
+  {{ $name | quote }}: {{ include "wharf-graph.quantity" $value }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}

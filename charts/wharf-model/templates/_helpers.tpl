@@ -25,3 +25,24 @@ port `http` 8000): what the Ingress, the Route and the helm test call. */}}
 {{- define "wharf-model.predictorService" -}}
 {{- include "wharf-model.name" . }}-default
 {{- end -}}
+
+{{/* A resource quantity as a quoted string, the form Kubernetes itself writes. A number is printed
+as its JSON text, which keeps every digit and never takes Go's %v exponent form (1e+06). */}}
+{{- define "wharf-model.quantity" -}}
+{{- if kindIs "string" . }}{{ quote . }}{{ else }}{{ toJson . | quote }}{{ end -}}
+{{- end -}}
+
+{{/* core/v1 ResourceRequirements from values: every request and limit through wharf-model.quantity. */}}
+{{- define "wharf-model.resources" -}}
+{{- range $section, $entries := . }}
+{{ $section }}:
+{{- if eq $section "claims" }}
+{{- toYaml $entries | nindent 2 }}
+{{- else if not $entries }} {}
+{{- else }}
+{{- range $name, $value := $entries }}
+  {{ $name | quote }}: {{ include "wharf-model.quantity" $value }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}

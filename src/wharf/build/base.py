@@ -27,7 +27,6 @@ CACHE = Path(os.environ.get("WHARF_CACHE", Path.home() / ".cache" / "wharf"))
 ROOTFS_CACHE = CACHE / "rootfs"
 BASE_REPO = "wharf-base/debian"
 PYTHON_BASE_REPO = "wharf-base/python"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # A cached rootfs older than this is rebuilt, so security updates reach the base eventually.
 MAX_ROOTFS_AGE_DAYS = 14
 APT_SOURCES = (Path("/etc/apt/sources.list.d"), Path("/etc/apt/sources.list"))
@@ -75,9 +74,16 @@ def base_tag(suite: str) -> str:
 
 # --- I/O ----------------------------------------------------------------------------------
 
-def configured_mirror() -> str:
-    """The Debian mirror apt uses on this machine (falls back to deb.debian.org)."""
-    for source in APT_SOURCES:
+def configured_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
+    """The Debian mirror apt uses on this machine, or ``WHARF_DEBIAN_MIRROR`` when set.
+
+    There is no built-in fallback: a machine reaches Debian through whatever its apt is configured
+    with (often a proxy or a local mirror), and a guessed public host would only fail later, slower.
+    """
+    override = os.environ.get("WHARF_DEBIAN_MIRROR")
+    if override:
+        return override.rstrip("/")
+    for source in sources:
         files = sorted(source.glob("*")) if source.is_dir() else [source]
         for file in files:
             try:
@@ -86,7 +92,8 @@ def configured_mirror() -> str:
                 continue
             if found:
                 return found
-    return DEFAULT_MIRROR
+    raise BaseImageError(f"no Debian mirror found in {' or '.join(str(s) for s in sources)} (debootstrap needs "
+                         "the archive apt uses); add an apt source, or set WHARF_DEBIAN_MIRROR to the archive's URL")
 
 
 @contextmanager
@@ -259,8 +266,8 @@ def ensure_python_base(version: str = "3.12", suite: str = "bookworm") -> str:
             if tree is not None:
                 tar.add(tree, arcname="python", filter=_pyenv_filter(version))
         buf.seek(0)
-        from wharf.build.engine import build_image  # local import: engine needs the docker SDK
+        from wharf.build.engine import build_image, tag_image  # local import: engine needs the docker SDK
 
         image_id = build_image(client, buf, label=f"python base {version}")
-        client.images.get(image_id).tag(*tag.split(":"))
+        tag_image(client, image_id, tag)
     return tag

@@ -19,6 +19,7 @@ from typing import Any
 import wharf
 from wharf.build.config import git_info, model_labels, tree_digest
 from wharf.build.model import BuildResult, ModelBuildError, build_untagged, read_contract, test_and_tag
+from wharf.build.progress import Note
 from wharf.build.s2ienv import SERVICE_TYPES, ModelSettings
 
 _FROM = re.compile(r"^(\s*FROM\s+(?:--\S+\s+)*)(\S+)(.*)$", re.IGNORECASE)
@@ -133,7 +134,7 @@ def build_from_dockerfile(folder: Path, image: str, dockerfile: str = "Dockerfil
         discard(client, image_id)
         raise ModelBuildError(problems + [f"(not tagged {image})"])
     if progress and (config.get("User") or "root") in ("", "root", "0"):
-        progress(f"{path}: note: no USER instruction, so the image runs as root unless the pod sets "
-                 "runAsUser; Wharf's smoke test ran it as 1001:0 (add USER 1001 to make that the default)")
+        progress(Note(f"{path}: note: no USER instruction, so the image runs as root unless the pod sets "
+                 "runAsUser; Wharf's smoke test ran it as 1001:0 (add USER 1001 to make that the default)"))
     return test_and_tag(client, image_id, image, settings, contract, smoke, {"build": time.monotonic() - started},
-                        smoke_env)
+                        smoke_env, progress=progress)

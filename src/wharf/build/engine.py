@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
+from wharf.build.progress import STEP
+
 
 class BuildFailed(RuntimeError):
     """``docker build`` failed; the message carries the failing step and the end of its log."""
@@ -57,7 +59,6 @@ def _reproducible(keep: Callable | None):
     return f
 
 
-_STEP = re.compile(r"^Step \d+/\d+ : ")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the engine colours a step's stderr red
 
 
@@ -77,7 +78,7 @@ def build_image(client: Any, context: IO[bytes], label: str, dockerfile: str = "
                 if not line.strip():
                     continue
                 log.append(line)
-                if _STEP.match(line):
+                if STEP.match(line):
                     last_step = line
                 if progress:
                     progress(line)
@@ -102,5 +103,21 @@ def discard(client: Any, image_id: str) -> None:
 
 
 def tag_image(client: Any, image_id: str, tag: str) -> None:
+    """Point ``tag`` at ``image_id`` and remove the image the tag named before if nothing else
+    names it: every rebuild of a tag would otherwise leave a dangling image of several hundred MB,
+    and a machine that rebuilds (a CI runner, a developer's laptop) fills its disk with them."""
+    import docker.errors
+
     repo, _, name = tag.rpartition(":") if ":" in tag.rsplit("/", 1)[-1] else (tag, "", "latest")
+    try:
+        previous = client.images.get(tag).id
+    except docker.errors.ImageNotFound:
+        previous = None
     client.images.get(image_id).tag(repo, name or "latest")
+    if previous and previous != client.images.get(image_id).id:
+        try:
+            if not client.images.get(previous).tags:
+                # no force: an image a container still uses stays (the engine refuses with 409)
+                client.images.remove(previous, noprune=False)
+        except (docker.errors.ImageNotFound, docker.errors.APIError):
+            pass

@@ -15,6 +15,7 @@ the log) are plain functions; the rest only wires them to the Docker engine.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -26,6 +27,7 @@ import wharf
 from wharf.build.config import HOST_CA_BUNDLE, git_info, model_labels, tree_digest
 from wharf.build.model import (BuildResult, ModelBuildError, build_tested_image, collect_sources, read_contract,
                                read_settings)
+from wharf.build.s2ienv import ENV_FILE, EnvFileError, ModelSettings, model_settings, parse_env
 
 ROOT = Path(__file__).resolve().parents[3]
 BUILDER_DIR = ROOT / "builders" / "java"
@@ -36,6 +38,10 @@ RUNTIME_REPO = "wharf/java-runtime"
 BUILD_ERROR = "wharf-build error: "
 APP_DIR = "/opt/app-root/app"
 S2I = "/usr/libexec/s2i"
+# A project written for Seldon Core's Java wrapper depends on it by this artifactId; the image's run
+# script starts such a project through the compatibility layer's Launcher (no MODEL_NAME needed).
+UPSTREAM_WRAPPER = "<artifactId>seldon-core-wrapper</artifactId>"
+UPSTREAM_LAUNCHER = "io.seldon.wrapper.Launcher"
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,22 @@ def model_dockerfile(builder: str, runtime: str, env: dict[str, str], labels: di
     return "\n".join(lines)
 
 
+def read_java_settings(source: Path) -> ModelSettings:
+    """``.s2i/environment`` of a Java project. One written for Seldon's wrapper (its pom depends on
+    ``io.seldon.wrapper:seldon-core-wrapper``) keeps upstream's file, which has no MODEL_NAME: the
+    image finds its Spring Boot app, so MODEL_NAME stays out of the image's environment."""
+    env_file, pom = source / ENV_FILE, source / "pom.xml"
+    if env_file.is_file() and pom.is_file() and UPSTREAM_WRAPPER in pom.read_text(errors="replace"):
+        try:
+            env = parse_env(env_file.read_text(), str(env_file))
+            if not env.get("MODEL_NAME", "").strip():
+                settings = model_settings({**env, "MODEL_NAME": UPSTREAM_LAUNCHER}, str(env_file))
+                return dataclasses.replace(settings, env=dict(env))
+        except EnvFileError as exc:
+            raise ModelBuildError(exc.problems) from None
+    return read_settings(source)
+
+
 def build_problems(log: list[str]) -> list[str]:
     """The ``wharf-build error:`` lines assemble printed, in order, without the prefix."""
     return [line.split(BUILD_ERROR, 1)[1] for line in log if BUILD_ERROR in line]
@@ -194,7 +216,7 @@ def build_model(source: Path, image: str, builder: str | None = None, runtime: s
     from wharf.build.engine import context_tar, docker_client
 
     source = Path(source).resolve()
-    settings = read_settings(source)  # .s2i/environment: MODEL_NAME, SERVICE_TYPE checked here
+    settings = read_java_settings(source)  # .s2i/environment: MODEL_NAME, SERVICE_TYPE checked here
     files = collect_sources(source)
     if "pom.xml" not in files:
         raise ModelBuildError([f"{source / 'pom.xml'}: missing: the Java builder builds Maven projects"])

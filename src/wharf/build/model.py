@@ -18,6 +18,7 @@ from typing import Any
 
 from wharf.build import dockerfile as df
 from wharf.build.config import Network, git_info, model_labels, tree_digest
+from wharf.build.progress import Note
 from wharf.build.s2ienv import ENV_FILE, EnvFileError, ModelSettings, defaults_note, model_settings, parse_env
 
 ALWAYS_SKIPPED = {".git", "__pycache__", ".pytest_cache", ".venv", ".mypy_cache"}
@@ -88,7 +89,7 @@ def build_model(source: Path, image: str, builder: str | None = None, python: st
     settings = read_settings(source)
     note = defaults_note(settings.env)
     if note and progress:
-        progress(note)
+        progress(Note(note))
     files = collect_sources(source)
     contract = read_contract(source, files)
     builder = builder or ensure_builder(python)
@@ -127,8 +128,11 @@ def build_tested_image(client: Any, context: Any, image: str, source: Path, sett
     ``problems_of`` turns the build log into messages naming the file at fault (language-specific).
     """
     started = time.monotonic()
+    if progress:
+        progress(Note(f"building {image} from {source}"))
     image_id = build_untagged(client, context, image, source, progress, problems_of, **build_options)
-    return test_and_tag(client, image_id, image, settings, contract, smoke, {"build": time.monotonic() - started})
+    return test_and_tag(client, image_id, image, settings, contract, smoke, {"build": time.monotonic() - started},
+                        progress=progress)
 
 
 def build_untagged(client: Any, context: Any, image: str, source: Path, progress: Callable[[str], None] | None,
@@ -142,7 +146,8 @@ def build_untagged(client: Any, context: Any, image: str, source: Path, progress
 
 
 def test_and_tag(client: Any, image_id: str, image: str, settings: ModelSettings, contract: Any, smoke: bool,
-                 times: dict[str, float], smoke_env: dict[str, str] | None = None) -> BuildResult:
+                 times: dict[str, float], smoke_env: dict[str, str] | None = None,
+                 progress: Callable[[str], None] | None = None) -> BuildResult:
     """Smoke-test a freshly built image (its container gets ``smoke_env``, the image never does);
     tag it ``image`` if it passes, remove it if not."""
     from wharf.build.engine import discard, tag_image
@@ -150,6 +155,9 @@ def test_and_tag(client: Any, image_id: str, image: str, settings: ModelSettings
 
     if smoke:
         started = time.monotonic()
+        if progress:
+            progress(Note(f"smoke test: starting the image as 1001:0 ({settings.service_type})"
+                          + (", checking its contract.json" if contract else "")))
         result = smoke_test(client, image_id, settings.service_type, contract, environment=smoke_env)
         times["smoke"] = time.monotonic() - started
         if not result.ok:

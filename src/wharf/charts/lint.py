@@ -71,14 +71,17 @@ def _version_step(repo: Path, chart: Path, base: str | None, config: CtConfig) -
             f"({old.get('version')} at {base[:12]} -> {new}; it must be greater)"]
 
 
-def _yamllint_step(chart: Path, lint_conf: Path) -> list[str]:
+def _yamllint_step(repo: Path, chart: Path, lint_conf: Path) -> list[str]:
     from yamllint import linter
     from yamllint.config import YamlLintConfig
 
     conf = YamlLintConfig(file=str(lint_conf))
     problems = []
     for path in [chart / "Chart.yaml", chart / "values.yaml", *ci_values_files(chart)]:
-        for p in linter.run(path.read_text(), conf, str(path)):
+        # ct runs yamllint from the repository root on paths like charts/x/values.yaml; the config's
+        # `ignore` patterns are written for those, so they must see the same relative path.
+        where = path.relative_to(repo).as_posix() if path.is_relative_to(repo) else str(path)
+        for p in linter.run(path.read_text(), conf, where):
             if p.level == "error":
                 problems.append(f"{path}:{p.line}:{p.column}: [{p.rule}] {p.desc}")
     return problems
@@ -115,7 +118,7 @@ def lint_chart(repo: Path, chart: Path, base: str | None, config: CtConfig) -> C
     steps: list[tuple[str, Callable[[], list[str]]]] = [
         ("version-increment", lambda: _version_step(repo, chart, base, config)),
         ("chart-yaml-schema", lambda: [str(p) for p in check_chart_yaml(chart)] if config.validate_chart_schema else []),
-        ("yamllint", lambda: _yamllint_step(chart, lint_conf) if config.validate_yaml else []),
+        ("yamllint", lambda: _yamllint_step(repo, chart, lint_conf) if config.validate_yaml else []),
         ("maintainers", lambda: [str(p) for p in check_maintainers(chart)] if config.validate_maintainers else []),
         ("additional-commands", lambda: _additional(chart, config)),
         ("helm-lint", lambda: _helm_lint_step(chart, config)),

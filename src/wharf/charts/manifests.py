@@ -5,7 +5,6 @@ Pure functions over parsed documents; rendering with helm lives in ``render.py``
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -14,8 +13,10 @@ import jsonschema
 import kubernetes_validate
 
 from wharf.charts.values_check import key_path
+from wharf.deployment.crd import crd_json_schema
+from wharf.deployment.kube import KUBE_VERSION
 
-DEFAULT_KUBE_VERSION = "1.32.0"
+DEFAULT_KUBE_VERSION = KUBE_VERSION
 SKIP_ANNOTATION = "wharf.io/skip-checks"
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
@@ -53,31 +54,6 @@ def check_kubernetes_schema(doc: dict[str, Any], kube_version: str, source: str)
 
 
 # --- custom resources against a CRD ----------------------------------------------------------
-
-def crd_json_schema(openapi: dict[str, Any]) -> dict[str, Any]:
-    """A CRD's openAPIV3Schema as strict JSON Schema: unknown fields are errors (the API server
-    would silently prune them), int-or-string accepts both."""
-    node = copy.deepcopy(openapi)
-
-    def fix(s: Any) -> None:
-        if isinstance(s, dict):
-            if s.get("x-kubernetes-int-or-string"):
-                s.pop("type", None)
-                s["type"] = ["integer", "string"]
-            if s.get("type") == "object" and "properties" in s and not s.get("x-kubernetes-preserve-unknown-fields") \
-                    and "additionalProperties" not in s:
-                s["additionalProperties"] = False
-            for value in s.values():
-                fix(value)
-        elif isinstance(s, list):
-            for value in s:
-                fix(value)
-
-    fix(node)
-    # metadata is checked by the server's ObjectMeta rules, not by the CRD schema.
-    node.setdefault("properties", {})["metadata"] = {"type": "object"}
-    return node
-
 
 def crd_schemas(crd: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> strict JSON schema, for every served version of ``crd``."""

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from wharf.charts.values_schema import load_yaml
@@ -96,6 +96,17 @@ def _describe(error: ValidationError) -> list[tuple[str, str]]:
     return [(path, error.message)]
 
 
+def _wharf_required(validator: Any, required: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
+    """``x-wharf-required``: a value the chart cannot render without. Helm's schema check ignores the
+    keyword (the templates' ``required`` says it there, in words Helm prints); here it gets the
+    schema's ``errorMessage`` like any other problem."""
+    if required and instance in (None, ""):
+        yield ValidationError("required value is empty")
+
+
+_Validator = validators.extend(Draft7Validator, {"x-wharf-required": _wharf_required})
+
+
 def check_values(schema: dict[str, Any], defaults: dict[str, Any], user: Any, file: str) -> list[Problem]:
     """All problems of ``user`` values (from ``file``) merged over ``defaults``, sorted by key path."""
     if user is None:
@@ -103,7 +114,7 @@ def check_values(schema: dict[str, Any], defaults: dict[str, Any], user: Any, fi
     if not isinstance(user, dict):
         return [Problem(file, "", f"expected a mapping of values, got {_json_type(user)}")]
     merged = merge_values(defaults, user)
-    validator = Draft7Validator(schema)
+    validator = _Validator(schema)
     problems = {Problem(file, p, m) for err in validator.iter_errors(merged) for p, m in _describe(err)}
     return sorted(problems, key=lambda p: (p.path, p.message))
 

@@ -6,7 +6,8 @@ comment becomes its ``description``. Special annotation keys:
 
 - ``required: true`` -> the key is listed in its parent's ``required``;
 - ``$ref: wharf:<name>`` -> the schema is inlined from ``wharf.deployment.schema`` (one source
-  with the CRD), e.g. ``wharf:graph`` for a SeldonDeployment graph node.
+  with the CRD), e.g. ``wharf:graph`` for a SeldonDeployment graph node, or from
+  ``wharf.charts.quantity`` (``wharf:resources``, ``wharf:quantity``, ``wharf:quantityOrEmpty``).
 
 Objects with keys are closed (``additionalProperties: false``) so typos are caught; an empty
 default object (``{}``) is an open map, and so is an object whose annotation gives
@@ -88,17 +89,36 @@ def scan_key_docs(text: str, source: str = "values.yaml") -> dict[tuple[str, ...
 
 
 def _shared_schema(name: str) -> Schema:
+    from wharf.charts import quantity
     from wharf.deployment import schema as sdep
 
     makers = {
         "graph": lambda: sdep.graph_node(),
-        "componentSpec": sdep.component_spec,
-        "container": sdep.container,
-        "podSpec": sdep.pod_spec,
+        "componentSpec": lambda: _typed_resources(sdep.component_spec(), "spec", "containers"),
+        "container": lambda: _typed_resources(sdep.container()),
+        "podSpec": lambda: _typed_resources(sdep.pod_spec(), "containers"),
+        "resources": quantity.resources,
+        "quantity": quantity.quantity,
+        "quantityOrEmpty": lambda: quantity.quantity(allow_empty=True),
     }
     if name not in makers:
         raise ValuesSourceError(f"unknown shared schema wharf:{name} (known: {', '.join(sorted(makers))})")
     return _strip_kube_extensions(makers[name]())
+
+
+def _typed_resources(schema: Schema, *path: str) -> Schema:
+    """The container schema at ``path`` (object properties, then a list's items) with typed resources.
+
+    The CRD leaves a container's resources open: the API server checks them when the operator
+    creates the pods, long after ``helm install`` has returned. In values they are typed, so a
+    wrong quantity is refused by helm, naming the key."""
+    from wharf.charts import quantity
+
+    node = schema
+    for key in path:
+        node = node["properties"][key]["items"] if key == "containers" else node["properties"][key]
+    node["properties"]["resources"] = quantity.resources()
+    return schema
 
 
 def _strip_kube_extensions(node: Any) -> Any:
@@ -190,7 +210,7 @@ def chart_schema(chart_dir: Path) -> str:
 
 def undocumented_keys(values_text: str) -> list[str]:
     """Dotted paths of values.yaml keys with no ``# --`` description (keys inside open maps such
-    as ``env`` or ``resources`` are free-form and need none)."""
+    as ``env``, or inside a shared ``$ref`` schema such as ``wharf:resources``, need none)."""
     values = load_yaml(values_text) or {}
     docs = scan_key_docs(values_text)
     schema = _build(values, (), docs)
@@ -201,9 +221,11 @@ def undocumented_keys(values_text: str) -> list[str]:
             return
         for key, child in node.items():
             here = path + (str(key),)
-            if not docs.get(here, KeyDoc()).description:
+            doc = docs.get(here, KeyDoc())
+            if not doc.description:
                 missing.append(".".join(here))
-            walk(child, node_schema.get("properties", {}).get(str(key), {}), here)
+            if "$ref" not in doc.annotation:
+                walk(child, node_schema.get("properties", {}).get(str(key), {}), here)
 
     walk(values, schema, ())
     return missing

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
-from wharf.protocol.errors import BAD_METRIC, MicroserviceError
+from wharf.protocol.errors import BAD_METRIC, BAD_METRIC_TEXT, MicroserviceError, upstream_text
 
 METRIC_TYPES = ("COUNTER", "GAUGE", "TIMER")
 
@@ -24,23 +25,31 @@ class NullSink:
 
 
 def validate_metrics(metrics: Any, where: str = "metrics") -> list[dict[str, Any]]:
-    """Check each ``{"type", "key", "value", "tags"?}``; a bad one is a 500 naming ``where`` and its position."""
+    """Check each ``{"type", "key", "value", "tags"?}``; a bad list is a 500 MICROSERVICE_BAD_METRIC
+    with upstream's text (the list as JSON), then which entry is wrong and why."""
+    problem = _problem(metrics, where)
+    if problem is not None:
+        try:
+            shown = json.dumps(metrics)
+        except (TypeError, ValueError):
+            shown = repr(metrics)
+        raise MicroserviceError(upstream_text(BAD_METRIC_TEXT.format(metrics=shown), problem), 500, reason=BAD_METRIC)
+    return metrics
+
+
+def _problem(metrics: Any, where: str) -> str | None:
     if not isinstance(metrics, list):
-        raise MicroserviceError(f"{where}: expected a list of dicts, got {type(metrics).__name__}", 500, reason=BAD_METRIC)
+        return f"{where}: expected a list of dicts, got {type(metrics).__name__}"
     for i, metric in enumerate(metrics):
         if not isinstance(metric, dict) or not {"key", "value", "type"} <= metric.keys():
-            raise MicroserviceError(f"{where}[{i}]: needs keys key, value and type, got {metric!r}", 500,
-                                    reason=BAD_METRIC)
+            return f"{where}[{i}]: needs keys key, value and type, got {metric!r}"
         if metric["type"] not in METRIC_TYPES:
-            raise MicroserviceError(
-                f"{where}[{i}] ({metric['key']}): type {metric['type']!r} is not one of {', '.join(METRIC_TYPES)}",
-                500, reason=BAD_METRIC)
+            return f"{where}[{i}] ({metric['key']}): type {metric['type']!r} is not one of {', '.join(METRIC_TYPES)}"
         try:
             metric["value"] + 1
         except TypeError:
-            raise MicroserviceError(f"{where}[{i}] ({metric['key']}): value {metric['value']!r} is not a number",
-                                    500, reason=BAD_METRIC) from None
+            return f"{where}[{i}] ({metric['key']}): value {metric['value']!r} is not a number"
         tags = metric.get("tags")
         if tags is not None and not isinstance(tags, dict):
-            raise MicroserviceError(f"{where}[{i}] ({metric['key']}): tags must be a mapping", 500, reason=BAD_METRIC)
-    return metrics
+            return f"{where}[{i}] ({metric['key']}): tags must be a mapping"
+    return None

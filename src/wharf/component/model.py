@@ -18,9 +18,9 @@ import numpy as np
 
 from wharf.component.metadata import build_metadata
 from wharf.component.metrics import MetricsSink, NullSink, validate_metrics
-from wharf.component.user_api import SeldonComponent, is_not_implemented, is_seldon_response
+from wharf.component.user_api import SeldonComponent, SeldonNotImplementedError, is_not_implemented, is_seldon_response
 from wharf.component.wire import PROTO
-from wharf.protocol.errors import BAD_METADATA, MicroserviceError
+from wharf.protocol.errors import BAD_METADATA, INTERNAL_ERROR, METADATA_UNAVAILABLE, MicroserviceError, upstream_text
 from wharf.protocol.message import Payload, decode_feedback_part, default_names, response_meta
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,16 @@ class Component:
         image = "" if self.unit.image == UNSET_IMAGE else self.unit.image
         return build_metadata(image, from_user, self.unit.metadata_env)
 
+    def provides(self, name: str) -> bool:
+        """Whether the user's class has its own ``name`` (any of its variants: plain, _raw, _rest, _grpc)."""
+        api = self._apis[name]
+        return any(fn is not None for fn in (api.rest, api.grpc, api.raw, api.plain))
+
+    def health_calls_user_code(self) -> bool:
+        """Whether ``health_status`` runs user code (its own method, or tags/metrics merged into
+        the answer); if not, a server may answer it without waiting for the model's calls."""
+        return self.provides("health_status") or self._tags is not None or self._metrics is not None
+
     def load(self) -> None:
         fn = getattr(self.user, "load", None)
         if fn is None or not callable(fn):
@@ -247,10 +257,12 @@ class Component:
             return result
         payload = wire.decode(msg)
 
-        def missing() -> Any:
-            raise MicroserviceError("Route not defined")
-
-        result = self._plain("route", payload, missing)
+        call = self._calls.get("route")
+        if call is None:
+            raise self._undefined("route", "Route not defined")
+        # Upstream has no fallback for route: a stub's "route is not implemented" (or any
+        # not-implemented error) reaches the client as it is, so it is not caught here.
+        result = call(payload.value, payload.names, payload.meta)
         branch = result.data if is_seldon_response(result) else result
         if isinstance(branch, bool) or not isinstance(branch, numbers.Integral):
             raise MicroserviceError(f"Routing response must be int but got {branch}")
@@ -269,16 +281,22 @@ class Component:
             return result
         payloads = wire.decode_list(msg)
         if not payloads:
-            raise MicroserviceError("aggregate: the request holds no messages (seldonMessages is empty)")
+            # Upstream indexes the first message and fails with Python's IndexError (500).
+            raise MicroserviceError(upstream_text("list index out of range",
+                                                  "aggregate: the request holds no messages (seldonMessages is empty)"),
+                                    500, reason=INTERNAL_ERROR)
         if api.plain is None:
-            raise MicroserviceError("Aggregate not defined")
-        try:
-            result = api.plain([p.value for p in payloads], [p.names for p in payloads])
-        except Exception as exc:
-            if is_not_implemented(exc):
-                raise MicroserviceError("Aggregate not defined") from None
-            raise
+            raise self._undefined("aggregate", "Aggregate not defined")
+        # As for route, a not-implemented error from the user's aggregate reaches the client as it is.
+        result = api.plain([p.value for p in payloads], [p.names for p in payloads])
         return self._respond(result, payloads[0], wire, api.label, _merge_child_meta(payloads))
+
+    def _undefined(self, name: str, text: str) -> MicroserviceError:
+        """Upstream's 400 for a method the class lacks; a ``SeldonComponent`` subclass has the base
+        class's stub, which upstream calls, so its text ("route is not implemented") is the answer."""
+        if hasattr(self.user, name):
+            return SeldonNotImplementedError(f"{name} is not implemented")
+        return MicroserviceError(text)
 
     def send_feedback(self, msg: Any, wire: Any) -> Any:
         """Feedback goes through the ``Feedback`` proto on both transports, as upstream does for
@@ -337,7 +355,7 @@ class Component:
 
     def require_metadata(self) -> dict[str, Any]:
         if self.metadata is None:
-            raise MicroserviceError(f"Model metadata unavailable: {self.metadata_error}", 500, reason=BAD_METADATA)
+            raise MicroserviceError(upstream_text(METADATA_UNAVAILABLE, self.metadata_error), 500, reason=BAD_METADATA)
         return self.metadata
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from wharf.protocol import message
+from wharf.protocol.errors import INVALID_JSON, MicroserviceError, upstream_text
 from wharf.protocol.pb import prediction_pb2 as pb
 
 
@@ -27,13 +28,15 @@ class JsonWire:
     @staticmethod
     def to_feedback_proto(msg: Any) -> pb.Feedback:
         """REST feedback is read through the ``Feedback`` proto, as upstream does (ints become
-        floats, ``reward`` a float32); unknown fields are ignored where upstream rejects them."""
-        if not isinstance(msg, dict):
-            raise message.MicroserviceError("request: expected a Feedback object {request, response, reward, truth}")
+        floats, ``reward`` a float32). Like upstream, a field Feedback (or a SeldonMessage in it)
+        does not have is refused with 400: a SeldonMessage posted here by mistake would otherwise
+        be answered 200 with its content dropped. protobuf's message names the field."""
         try:
-            return json_format.ParseDict(msg, pb.Feedback(), ignore_unknown_fields=True)
-        except json_format.ParseError as exc:
-            raise message.MicroserviceError(f"request: not a Feedback message: {exc}") from None
+            return json_format.ParseDict(msg, pb.Feedback())
+        except (json_format.ParseError, TypeError, AttributeError) as exc:
+            detail = None if isinstance(msg, dict) else (
+                f"request: expected a Feedback object {{request, response, reward, truth}}, got {type(msg).__name__}")
+            raise MicroserviceError(upstream_text(INVALID_JSON.format(error=exc), detail)) from None
 
     @staticmethod
     def from_any(result: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from wharf.deployment.schema import sdep_schema
@@ -49,3 +50,28 @@ def crd() -> dict[str, Any]:
             "versions": versions,
         },
     }
+
+
+def crd_json_schema(openapi: dict[str, Any]) -> dict[str, Any]:
+    """A CRD's openAPIV3Schema as strict JSON Schema: unknown fields are errors (the API server
+    would silently prune them), int-or-string accepts both."""
+    node = copy.deepcopy(openapi)
+
+    def fix(s: Any) -> None:
+        if isinstance(s, dict):
+            if s.get("x-kubernetes-int-or-string"):
+                s.pop("type", None)
+                s["type"] = ["integer", "string"]
+            if s.get("type") == "object" and "properties" in s and not s.get("x-kubernetes-preserve-unknown-fields") \
+                    and "additionalProperties" not in s:
+                s["additionalProperties"] = False
+            for value in s.values():
+                fix(value)
+        elif isinstance(s, list):
+            for value in s:
+                fix(value)
+
+    fix(node)
+    # metadata is checked by the server's ObjectMeta rules, not by the CRD schema.
+    node.setdefault("properties", {})["metadata"] = {"type": "object"}
+    return node

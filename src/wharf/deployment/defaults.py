@@ -88,10 +88,17 @@ def _port(container: dict[str, Any], name: str) -> int | None:
     return None
 
 
+FALLBACK_TO_LOGS = "FallbackToLogsOnError"
+
+
 def _prepackaged_container(node: dict[str, Any], protocol: str, servers: Mapping[str, Mapping[str, str]]) -> dict:
     images = servers.get(node["implementation"]) or {}
     image = images.get(protocol) or images.get({"v2": "kfserving", "kfserving": "v2"}.get(protocol, ""), "")
-    return {"name": node["name"], "image": image}
+    # Upstream leaves terminationMessagePolicy at File, which these servers never write: a server that
+    # cannot load its model then shows nothing in the pod's status. With FallbackToLogsOnError its
+    # last log lines (Wharf's servers end with one line naming the folder, file and cause) are the
+    # termination message, which the operator copies into the SeldonDeployment's status.
+    return {"name": node["name"], "image": image, "terminationMessagePolicy": FALLBACK_TO_LOGS}
 
 
 def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -> dict[str, Any]:
@@ -125,12 +132,17 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
             if is_prepackaged(node) and node["name"] in present and not present[node["name"]].get("image"):
                 # A container given only for resources or env: the server's image is still ours to fill.
                 present[node["name"]]["image"] = _prepackaged_container(node, protocol, config.predictor_servers)["image"]
+                present[node["name"]].setdefault("terminationMessagePolicy", FALLBACK_TO_LOGS)
             elif is_prepackaged(node) and node["name"] not in present:
-                components = predictor.setdefault("componentSpecs", [])
+                # `componentSpecs: null` (upstream's minio and dvc examples write it) is none
+                components = predictor["componentSpecs"] = predictor.get("componentSpecs") or []
                 if not components:
                     components.append({"spec": {"containers": []}})
                 components[0].setdefault("spec", {}).setdefault("containers", []).append(
                     _prepackaged_container(node, protocol, config.predictor_servers))
+        # A container name in several componentSpecs: one node served by several Deployments (versions
+        # told apart by their labels); the orchestrator reaches them all through the node's Service.
+        spread = _in_several_components(predictor)
         for idx, container in containers(predictor):
             http, grpc = assign(container["name"], container)
             container.setdefault("imagePullPolicy", "IfNotPresent")
@@ -146,7 +158,7 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
             endpoint = node.setdefault("endpoint", {})
             endpoint.setdefault("type", "GRPC" if transport == "grpc" else "REST")
             endpoint["httpPort"], endpoint["grpcPort"] = http, grpc
-            if idx == 0 and not separate:
+            if idx == 0 and not separate and container["name"] not in spread:
                 endpoint["service_host"] = "localhost"
             else:
                 endpoint["service_host"] = (f"{names.container_service(name, predictor, container['name'])}"
@@ -154,6 +166,13 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
             grpc_endpoint = endpoint["type"] == "GRPC" or transport == "grpc"
             endpoint["service_port"] = grpc if grpc_endpoint else http
     return out
+
+
+def _in_several_components(predictor: dict[str, Any]) -> set[str]:
+    where: dict[str, set[int]] = {}
+    for idx, container in containers(predictor):
+        where.setdefault(container.get("name"), set()).add(idx)
+    return {name for name, indices in where.items() if len(indices) > 1}
 
 
 def metrics_ports(sdep: dict[str, Any], bases: PortBases | None = None) -> dict[str, int]:

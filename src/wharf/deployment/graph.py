@@ -15,10 +15,18 @@ from typing import Any, Iterator, Mapping
 
 import yaml
 
+from wharf.deployment import kube
+from wharf.deployment.validate import problem_lines, structural_problems
+
 NODE_TYPES = ("UNKNOWN_TYPE", "ROUTER", "COMBINER", "MODEL", "TRANSFORMER", "OUTPUT_TRANSFORMER")
 METHODS = ("TRANSFORM_INPUT", "TRANSFORM_OUTPUT", "ROUTE", "AGGREGATE", "SEND_FEEDBACK")
 BUILTIN_IMPLEMENTATIONS = ("UNKNOWN_IMPLEMENTATION", "SIMPLE_MODEL", "SIMPLE_ROUTER", "RANDOM_ABTEST", "AVERAGE_COMBINER")
 LOGGER_MODES = ("all", "request", "response")
+# Built-ins the orchestrator serves itself, as upstream's Java engine did: such a node calls no
+# server whatever its type or methods say (upstream's own examples write ``type: MODEL,
+# implementation: SIMPLE_MODEL`` with ``containers: []``). RANDOM_ABTEST is not one of them: upstream's
+# Go executor still calls ``/route`` on a RANDOM_ABTEST node typed ROUTER.
+ORCHESTRATOR_BUILTINS = ("SIMPLE_MODEL", "SIMPLE_ROUTER", "AVERAGE_COMBINER")
 
 
 class GraphError(ValueError):
@@ -52,10 +60,15 @@ class Unit:
     path: str = "graph"
     model_uri: str | None = None  # ``modelUri``: where a prepackaged server's model is
 
-    # Which calls this node answers in upstream's walk: a type or an explicit method list.
+    @property
+    def builtin(self) -> bool:
+        """Served inside the orchestrator (SIMPLE_MODEL, SIMPLE_ROUTER, AVERAGE_COMBINER): no server."""
+        return self.implementation in ORCHESTRATOR_BUILTINS
+
+    # Which calls this node's server answers in upstream's walk: a type or an explicit method list.
     @property
     def transforms_input(self) -> bool:
-        return self.type in ("MODEL", "TRANSFORMER") or "TRANSFORM_INPUT" in self.methods
+        return not self.builtin and (self.type in ("MODEL", "TRANSFORMER") or "TRANSFORM_INPUT" in self.methods)
 
     @property
     def input_call(self) -> str:
@@ -63,19 +76,19 @@ class Unit:
 
     @property
     def routes(self) -> bool:
-        return self.type == "ROUTER" or "ROUTE" in self.methods
+        return not self.builtin and (self.type == "ROUTER" or "ROUTE" in self.methods)
 
     @property
     def aggregates(self) -> bool:
-        return self.type == "COMBINER" or "AGGREGATE" in self.methods
+        return not self.builtin and (self.type == "COMBINER" or "AGGREGATE" in self.methods)
 
     @property
     def transforms_output(self) -> bool:
-        return self.type == "OUTPUT_TRANSFORMER" or "TRANSFORM_OUTPUT" in self.methods
+        return not self.builtin and (self.type == "OUTPUT_TRANSFORMER" or "TRANSFORM_OUTPUT" in self.methods)
 
     @property
     def takes_feedback(self) -> bool:
-        return self.type in ("MODEL", "ROUTER") or "SEND_FEEDBACK" in self.methods
+        return not self.builtin and (self.type in ("MODEL", "ROUTER") or "SEND_FEEDBACK" in self.methods)
 
     @property
     def has_server(self) -> bool:
@@ -199,6 +212,12 @@ def from_file(path: str | Path, predictor: str | None = None) -> Predictor:
         raise GraphError(f"{path}: {exc}") from None
     for doc in docs:
         if doc.get("kind") == "SeldonDeployment":
+            doc = kube.without_nulls(doc)
+            # the same check, and message, as `wharf render` and the operator's status give (the
+            # webhook's rules are left out: here a node may run from a local folder, with no container)
+            bad = structural_problems(doc)
+            if bad:
+                raise GraphError("\n".join(problem_lines(str(path), doc, bad)))
             spec = doc.get("spec") or {}
             predictors = spec.get("predictors") or []
             if not predictors:

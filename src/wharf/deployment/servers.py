@@ -5,14 +5,20 @@ from __future__ import annotations
 
 from wharf import __version__
 
+# protocol: v2 SKLEARN_SERVER, XGBOOST_SERVER and MLFLOW_SERVER: MLServer 1.7.1 with the three runtimes,
+# built by Wharf from PyPI (builders/mlserver); MLSERVER_IMPLEMENTATIONS below picks the runtime.
+MLSERVER_IMAGE = f"wharf/mlserver:{__version__}"
+
 # Prepackaged servers (seldon-config ConfigMap key predictor_servers): key -> protocol -> image.
-# Wharf builds the Seldon-protocol SKLEARN_SERVER and XGBOOST_SERVER (`invoke server-images`); the
+# Wharf builds the Seldon-protocol SKLEARN_SERVER, XGBOOST_SERVER and MLFLOW_SERVER (`invoke server-images`); the
 # others still name upstream's images until Wharf builds them too.
 PREDICTOR_SERVERS: dict[str, dict[str, str]] = {
-    "SKLEARN_SERVER": {"seldon": f"wharf/sklearnserver:{__version__}", "v2": "seldonio/mlserver:1.7.1-sklearn"},
-    "XGBOOST_SERVER": {"seldon": f"wharf/xgboostserver:{__version__}", "v2": "seldonio/mlserver:1.7.1-xgboost"},
-    "MLFLOW_SERVER": {"seldon": "seldonio/mlflowserver:1.19.0", "v2": "seldonio/mlserver:1.7.1-mlflow"},
-    "TENSORFLOW_SERVER": {"seldon": "seldonio/tfserving-proxy:1.19.0", "tensorflow": "tensorflow/serving:2.1.0"},
+    "SKLEARN_SERVER": {"seldon": f"wharf/sklearnserver:{__version__}", "v2": MLSERVER_IMAGE},
+    "XGBOOST_SERVER": {"seldon": f"wharf/xgboostserver:{__version__}", "v2": MLSERVER_IMAGE},
+    "MLFLOW_SERVER": {"seldon": f"wharf/mlflowserver:{__version__}", "v2": MLSERVER_IMAGE},
+    # TENSORFLOW_SERVER: Wharf's Seldon-protocol proxy; TF Serving itself (protocol tensorflow, and the
+    # container beside the proxy) is Google's Apache-2.0 image, overridable like any entry here.
+    "TENSORFLOW_SERVER": {"seldon": f"wharf/tfserving-proxy:{__version__}", "tensorflow": "tensorflow/serving:2.1.0"},
     "TRITON_SERVER": {"v2": "nvcr.io/nvidia/tritonserver:21.08-py3"},
     "HUGGINGFACE_SERVER": {"v2": "seldonio/mlserver:1.7.1-huggingface"},
     "TEMPO_SERVER": {"v2": "seldonio/mlserver:1.7.1-slim"},
@@ -20,4 +26,12 @@ PREDICTOR_SERVERS: dict[str, dict[str, str]] = {
 
 # Implementation -> the class Wharf's server image runs (MODEL_NAME), for the Seldon protocol.
 SERVER_CLASSES = {"SKLEARN_SERVER": "wharf.servers.sklearn.SKLearnServer",
-                  "XGBOOST_SERVER": "wharf.servers.xgboost.XGBoostServer"}
+                  "XGBOOST_SERVER": "wharf.servers.xgboost.XGBoostServer",
+                  "MLFLOW_SERVER": "wharf.servers.mlflow.MLFlowServer"}
+
+# Implementation -> the MLServer runtime class a protocol: v2 container loads (MLSERVER_MODEL_IMPLEMENTATION),
+# upstream's operator's table; a server missing here (HUGGINGFACE_SERVER) keeps its image's own setting.
+MLSERVER_IMPLEMENTATIONS = {"SKLEARN_SERVER": "mlserver_sklearn.SKLearnModel",
+                            "XGBOOST_SERVER": "mlserver_xgboost.XGBoostModel",
+                            "MLFLOW_SERVER": "mlserver_mlflow.MLflowRuntime",
+                            "TEMPO_SERVER": "tempo.mlserver.InferenceRuntime"}

@@ -7,11 +7,18 @@ deeper than the CEL rules look, still fails with a message that names the field.
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any, Iterator
 
+import jsonschema
+
+from wharf.deployment import kube
+from wharf.deployment.crd import crd_json_schema
 from wharf.deployment.defaults import is_prepackaged, no_engine
+from wharf.deployment.kube import without_nulls
 from wharf.deployment.schema import (KAFKA_ENV, LOGGER_MODES, METHODS, NODE_TYPES, PROTOCOLS, SERVER_TYPES,
-                                     TRANSPORTS)
+                                     TRANSPORTS, sdep_schema)
 from wharf.deployment.names import SVC_NAME_ANNOTATION
 
 
@@ -36,10 +43,17 @@ NOT_FOR_TENSORFLOW = ("SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER", "HUGG
 
 
 def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list[str]:
-    """Every rule broken by ``sdep`` (raw, not defaulted), each naming the field at fault."""
+    """Every rule broken by ``sdep`` (raw, not defaulted), each naming the field at fault: upstream's
+    webhook rules, then the embedded Kubernetes objects as the API server checks them."""
     out: list[str] = []
     if not isinstance(sdep, dict):
         return ["expected a SeldonDeployment mapping"]
+    sdep = without_nulls(sdep)
+    structural = structural_problems(sdep)
+    if any(_UNKNOWN in p for p in structural):
+        # A misspelt field (componentSpec for componentSpecs) makes the rules below misleading ("no
+        # container named ..."): say what the API server says, misspelt fields first, and only that.
+        return structural
     if not ((sdep.get("metadata") or {}).get("name")):
         out.append("metadata.name: required")
     spec = sdep.get("spec")
@@ -124,7 +138,42 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
     transport = spec.get("transport")
     if transport and endpoint_types and {transport.upper()} != endpoint_types:
         out.append(f"spec.transport: {transport!r} conflicts with graph endpoint type {sorted(endpoint_types)[0]}")
-    return out
+    # What the API server refuses by schema, for the fields no rule above named already
+    named = {p.split(": ", 1)[0] for p in out}
+    return out + [p for p in structural if _field_of(p) not in named]
+
+
+def structural_problems(sdep: dict[str, Any]) -> list[str]:
+    """What the API server itself refuses: a type or field Wharf's CRD schema does not allow (strict,
+    as kubectl's default field validation asks), or an embedded Kubernetes object it would not take."""
+    sdep = without_nulls(sdep)
+    # dict.fromkeys: a field both schemas type (a container port) is named once
+    found = list(dict.fromkeys(kube.schema_problems(_crd_validator(), sdep) + kube.problems(sdep)))
+    return sorted(found, key=lambda problem: _UNKNOWN not in problem)  # misspelt fields first
+
+
+_UNKNOWN = ": unknown field "
+
+
+def problem_lines(source: str, sdep: Any, found: list[str]) -> list[str]:
+    """How every command (render, run, the operator's status) says what is wrong with a
+    SeldonDeployment: one line per problem naming the file, the resource and the field."""
+    name = ((sdep.get("metadata") if isinstance(sdep, dict) else None) or {}).get("name") or "(no metadata.name)"
+    return [f"{source}: SeldonDeployment {name}: {problem}" for problem in found]
+
+
+def _field_of(problem: str) -> str:
+    """The field a problem is about: ``a.b: required field 'c' is missing`` is about ``a.b.c``."""
+    path, _, message = problem.partition(": ")
+    missing = re.fullmatch(r"required field '([^']+)' is missing", message)
+    return f"{path}.{missing.group(1)}" if missing else path
+
+
+@functools.lru_cache(maxsize=1)
+def _crd_validator() -> jsonschema.protocols.Validator:
+    """Wharf's own CRD schema, strict as the API server with kubectl's default field validation is
+    (its CEL rules are the rules above)."""
+    return jsonschema.Draft7Validator(crd_json_schema(sdep_schema()))
 
 
 def _node_problems(node: dict[str, Any], path: str, container_names: set[str], protocol: str,

@@ -12,7 +12,8 @@ from wharf.grpc_h2 import frames as f
 from wharf.grpc_h2.connection import H2Endpoint, H2Stream
 
 GrpcError = f.GrpcError
-DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED, INTERNAL = 4, 14, 1, 13
+DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED, INTERNAL, RESOURCE_EXHAUSTED = 4, 14, 1, 13, 8
+DEFAULT_MAX_ANSWER = 4 * 1024 * 1024  # grpcio's default receive limit
 _MAX_STREAM_ID = 2**31 - 1
 
 
@@ -24,13 +25,14 @@ class NotSent(f.GrpcError):
 
 
 class _Call(H2Stream):
-    __slots__ = ("future", "headers_seen", "chunks", "code", "message", "encoding")
+    __slots__ = ("future", "headers_seen", "chunks", "received", "code", "message", "encoding")
 
     def __init__(self, stream_id: int, send_window: int) -> None:
         super().__init__(stream_id, send_window)
         self.future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.headers_seen = False
         self.chunks: list[bytes] = []
+        self.received = 0
         self.code: int | None = None
         self.message = ""
         self.encoding = "identity"
@@ -39,9 +41,10 @@ class _Call(H2Stream):
 class _ClientConnection(H2Endpoint):
     client_side = True
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, max_answer_bytes: int = DEFAULT_MAX_ANSWER) -> None:
         super().__init__()
         self.target = target
+        self.max_answer_bytes = max_answer_bytes
         self.next_id = 1
         self.usable = True  # false after GOAWAY or loss: new calls go to a new connection
 
@@ -86,7 +89,7 @@ class _ClientConnection(H2Endpoint):
         else:
             try:
                 message = f.only_message(b"".join(call.chunks), f"the answer from {self.target}")
-                call.future.set_result(f.message_payload(message, call.encoding))
+                call.future.set_result(f.message_payload(message, call.encoding, self.max_answer_bytes))
             except GrpcError as exc:
                 call.future.set_exception(exc)
             except Exception as exc:  # noqa: BLE001 - a corrupt compressed answer (zlib.error, BadGzipFile)
@@ -120,10 +123,20 @@ class _ClientConnection(H2Endpoint):
             self._complete(call)
 
     def on_data(self, stream_id: int, flags: int, data: bytes) -> None:
+        # the connection's credit goes back on receipt: each answer is bounded below, and the
+        # calls in flight by the orchestrator itself
+        self.consumed(len(data))
         call = self.streams.get(stream_id)
         if call is None:
             return
         call.chunks.append(data)
+        call.received += len(data)
+        if call.received > self.max_answer_bytes + 5:  # the message and its 5-byte prefix
+            call.chunks = []
+            self.cancel(call)
+            self._fail(call, GrpcError(RESOURCE_EXHAUSTED, f"{self.target}: answer larger than max "
+                                       f"(over {self.max_answer_bytes} bytes)"))
+            return
         if flags & f.END_STREAM:
             self._complete(call)
 
@@ -154,8 +167,12 @@ class _ClientConnection(H2Endpoint):
 class Channel:
     """Calls to one ``host:port``; the connection is opened on first use and replaced when lost."""
 
-    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0) -> None:
+    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0,
+                 max_answer_bytes: int = DEFAULT_MAX_ANSWER) -> None:
+        """``max_answer_bytes`` bounds one answer's message, compressed or not (RESOURCE_EXHAUSTED
+        past it, as grpcio's channel answers)."""
         self.host, self.port = host, port
+        self.max_answer_bytes = max_answer_bytes
         self.target = f"{host}:{port}"
         self.connect_timeout_s = connect_timeout_s
         self._conn: _ClientConnection | None = None
@@ -179,7 +196,8 @@ class Channel:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _ClientConnection(self.target), self.host, self.port),
+                loop.create_connection(lambda: _ClientConnection(self.target, self.max_answer_bytes),
+                                       self.host, self.port),
                 self.connect_timeout_s)
         except (OSError, asyncio.TimeoutError) as exc:
             raise NotSent(f"cannot connect to {self.target}: {exc or 'timed out'}") from None

@@ -30,13 +30,23 @@ HEADER_TABLE_SIZE, ENABLE_PUSH, MAX_CONCURRENT_STREAMS, INITIAL_WINDOW_SIZE, MAX
 
 # error codes (GOAWAY, RST_STREAM)
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x3
-FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR = 0x6, 0x7, 0x8, 0x9
+STREAM_CLOSED, FRAME_SIZE_ERROR, REFUSED_STREAM, CANCEL, COMPRESSION_ERROR = 0x5, 0x6, 0x7, 0x8, 0x9
+ENHANCE_YOUR_CALM = 0xB
 
 DEFAULT_WINDOW = 65_535
 DEFAULT_MAX_FRAME = 16_384
 MAX_WINDOW = 2**31 - 1
 
 _HEAD = struct.Struct(">HBBBI")  # 24-bit length as 16 + 8 bits, type, flags, stream id
+
+
+class StreamError(Exception):
+    """A stream error (RFC 9113 5.4.2): answered with RST_STREAM carrying ``code``; the connection lives on."""
+
+    def __init__(self, stream_id: int, message: str, code: int = PROTOCOL_ERROR) -> None:
+        super().__init__(message)
+        self.stream_id = stream_id
+        self.code = code
 
 
 class GrpcError(Exception):
@@ -132,6 +142,50 @@ def trailers(code: int, message: str = "") -> bytes:
 def http_error_headers(status: int) -> bytes:
     """A non-gRPC answer (e.g. 415 for a request that is not gRPC), as gRPC's HTTP mapping has it."""
     return _literal(b":status", str(status).encode()) + _literal_indexed_name(_CONTENT_TYPE, b"text/plain")
+
+
+# Header fields that only HTTP/1.1 uses: a request carrying one is malformed in HTTP/2.
+_CONNECTION_SPECIFIC = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"})
+_REQUEST_PSEUDO = frozenset({":method", ":scheme", ":path", ":authority"})
+
+
+def request_header_problem(headers: list[tuple[str, str]], trailers: bool = False) -> str | None:
+    """Why a request's header block is malformed (RFC 9113 8.1/8.2), or None when it is not.
+
+    Checked: lowercase names, only the four request pseudo-header fields, each once and before any
+    other field, the three a request needs present (:path not empty), no HTTP/1.1 connection
+    fields, ``te`` only as "trailers"; trailers carry no pseudo-header field at all.
+    """
+    seen: set[str] = set()
+    regular = False
+    for name, value in headers:
+        if not name:
+            return "an empty header field name"
+        if name[0] == ":":
+            if trailers:
+                return f"pseudo-header field {name} in trailers"
+            if regular:
+                return f"pseudo-header field {name} after a regular field"
+            if name not in _REQUEST_PSEUDO:
+                return f"pseudo-header field {name} is not one a request has"
+            if name in seen:
+                return f"pseudo-header field {name} twice"
+            seen.add(name)
+            if name == ":path" and not value:
+                return "an empty :path"
+            continue
+        regular = True
+        if name != name.lower():
+            return f"header field name {name!r} is not lowercase"
+        if name in _CONNECTION_SPECIFIC:
+            return f"connection-specific header field {name}"
+        if name == "te" and value != "trailers":
+            return f"te: {value!r} (only \"trailers\" is allowed)"
+    if not trailers:
+        for needed in (":method", ":scheme", ":path"):
+            if needed not in seen:
+                return f"no {needed} pseudo-header field"
+    return None
 
 
 def percent_encode(message: str) -> bytes:

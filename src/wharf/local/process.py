@@ -10,8 +10,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 
 _HANDED_OUT: set[int] = set()
@@ -82,6 +84,16 @@ def stop_process(process: subprocess.Popen, timeout: float = 15.0) -> int:
     return process.returncode
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True if something already listens on (or holds) ``host:port``: binding it fails."""
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
 def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None, status: int = 200) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -95,6 +107,22 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None,
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer {status} within {timeout:.0f} s")
+
+
+@contextmanager
+def serving(args: list[str], log_file: Path, ready_url: str, what: str, timeout: float = 60.0) -> Iterator[subprocess.Popen]:
+    """Run ``args`` (its output in ``log_file``) for the block, stopped by pid at its end; the block
+    starts once ``ready_url`` answers 200, and a failure to start shows the log's tail."""
+    with open(log_file, "wb") as log:
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        try:
+            wait_http(ready_url, timeout, proc)
+        except (RuntimeError, TimeoutError):
+            raise RuntimeError(f"{what} did not start; log: {log_file.read_text()[-2000:]}") from None
+        yield proc
+    finally:
+        stop_process(proc, 10)
 
 
 def start_server(model_dir: str | os.PathLike[str], model: str, *args: str, workers: int = 1,

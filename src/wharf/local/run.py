@@ -6,6 +6,10 @@ front on 8000/5001, every log line prefixed with its node's name.
 A node's model folder is ``--source NAME=DIR``, else a folder named after the node or its image
 (``wharf-examples/iris:0.1`` -> ``iris``) beside the file or in ``../models``; its class is the container's ``MODEL_NAME`` env, else the folder's
 ``.s2i/environment``.
+
+A process that dies once the graph is up is restarted as a kubelet restarts a container
+(:mod:`wharf.local.restarts`), the others serving on meanwhile; ``max_restarts`` makes the graph
+stop instead (``NodeFailed``) once one has been restarted that many times.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -24,7 +29,12 @@ import yaml
 
 from wharf.deployment.graph import BUILTIN_IMPLEMENTATIONS, GraphError, Predictor, from_file
 from wharf.deployment.servers import PREDICTOR_SERVERS, SERVER_CLASSES
-from wharf.local.process import free_port, wait_http
+from wharf.local.process import free_port, port_in_use, wait_http
+from wharf.local.restarts import Backoff, describe_exit, kill_group, stop_with_parent
+
+
+class NodeFailed(GraphError):
+    """A node (or the orchestrator) died once more than ``max_restarts`` allows: the graph stops."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,9 @@ class NodePlan:
     grpc_port: int
     metrics_port: int
     model_folder: Path | None = None  # a prepackaged server's local model, mounted at /mnt/models in --docker
-    remote_model: bool = False  # a prepackaged server fetching its model from a bucket itself
+    # --docker: a bucket URI this machine fetches at start and mounts at /mnt/models, as the storage
+    # initializer fills it in a pod (so the server container gets no credentials)
+    remote_model: str = ""
 
 
 MODEL_MOUNT = "/mnt/models"
@@ -48,8 +60,10 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
     """A node with ``implementation`` + ``modelUri``: Wharf's server class (or its image, with --docker).
 
     A local ``modelUri`` (relative to the file) is read in place, or mounted at /mnt/models in the
-    container as the storage initializer would fill it; an ``s3://`` one is fetched by the server,
-    with the storage variables of this shell (AWS_*, RCLONE_CONFIG_*) passed on.
+    container as the storage initializer would fill it. A bucket's (``s3://``, ``gs://``) is fetched
+    with this shell's storage settings (AWS_*, RCLONE_CONFIG_*, GOOGLE_APPLICATION_CREDENTIALS):
+    by the server process itself, or, with --docker, here before the container starts, into a
+    folder mounted at /mnt/models.
     """
     from wharf.storage import StorageError, is_remote
 
@@ -73,12 +87,14 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
         if not folder.exists():
             raise GraphError(f"{where}: modelUri {unit.model_uri}: no such file or directory ({folder})")
         model_uri = MODEL_MOUNT if images else str(folder)
+    elif images:
+        model_uri = MODEL_MOUNT
     parameters = [p for p in unit.parameters if p.get("name") != "model_uri"]
     parameters.append({"name": "model_uri", "value": model_uri, "type": "STRING"})
     image = container.get("image") or PREDICTOR_SERVERS[unit.implementation]["seldon"]
     return NodePlan(unit.name, None if images else Path.cwd(), None if images else server_class,
                     json.dumps(parameters), image, free_port(), free_port(), free_port(),
-                    folder if images else None, remote)
+                    folder if images else None, unit.model_uri if remote and images else "")
 
 
 def _s2i_model_name(folder: Path) -> str | None:
@@ -160,30 +176,34 @@ def _point(node: dict[str, Any], ports: dict[str, NodePlan], transport: str) -> 
         _point(child, ports, transport)
 
 
-def storage_env() -> dict[str, str]:
-    """This shell's object-store settings, for a server container that fetches its model itself."""
-    return {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "RCLONE_CONFIG_", "S3_"))}
-
-
 class LocalGraph:
     """The running processes of one local graph; a context manager that stops them all."""
 
     def __init__(self, file: str | os.PathLike[str], *, predictor: str | None = None, sources: dict[str, str] | None = None,
                  http_port: int = 8000, grpc_port: int = 5001, out: Callable[[str], None] = print,
-                 docker: bool = False) -> None:
+                 docker: bool = False, max_restarts: int | None = None,
+                 backoff: Callable[[], Backoff] = Backoff) -> None:
         self.file = Path(file)
         self.predictor = from_file(self.file, predictor)
         self.docker = docker
         self.plans = plan(self.predictor, self.file, sources, images=docker)
         self.http_port, self.grpc_port = http_port, grpc_port
         self.out = out
-        self._procs: list[tuple[str, Any]] = []  # subprocess.Popen or ContainerNode
+        self.max_restarts = max_restarts
+        self._new_backoff = backoff
+        # name -> subprocess.Popen or ContainerNode, in start order; how to start each again, when
+        # it last started, its restart delays, and which are dead awaiting their restart
+        self._procs: dict[str, Any] = {}
+        self._starters: dict[str, Callable[[], Any]] = {}
+        self._started_at: dict[str, float] = {}
+        self._backoffs: dict[str, Backoff] = {}
+        self._down: dict[str, float] = {}  # name -> when to start it again
         self._tmp = tempfile.TemporaryDirectory(prefix="wharf-run-")
         self._spec = local_predictor_spec(self.file, predictor, self.plans)
 
     def process_ids(self) -> dict[str, int]:
         """Name -> pid of the processes started locally (not containers): for CPU accounting."""
-        return {name: proc.pid for name, proc in self._procs if isinstance(proc, subprocess.Popen)}
+        return {name: proc.pid for name, proc in self._procs.items() if isinstance(proc, subprocess.Popen)}
 
     @property
     def url(self) -> str:
@@ -193,30 +213,64 @@ class LocalGraph:
         width = max([len(p.name) for p in self.plans] + [len("orchestrator")])
         return lambda line: self.out(f"[{name:<{width}}] {line.rstrip()}")
 
+    def _launch(self, name: str, starter: Callable[[], Any]) -> Any:
+        """Start a process (or container) and keep ``starter`` to start it again after a crash."""
+        proc = starter()
+        self._procs[name] = proc
+        self._starters[name] = starter
+        self._started_at[name] = time.monotonic()
+        return proc
+
     def _start(self, name: str, cmd: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
         out = self._prefix(name)
 
-        def pump() -> None:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                out(line)
+        def spawn() -> subprocess.Popen:
+            # its own session and process group: its workers can be killed with it, and a Ctrl-C in
+            # the terminal reaches only `wharf run`, which stops the graph front first
+            proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
+                                    stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
+                                    preexec_fn=stop_with_parent())
 
-        threading.Thread(target=pump, name=f"log-{name}", daemon=True).start()
-        self._procs.append((name, proc))
-        return proc
+            def pump() -> None:
+                assert proc.stdout is not None
+                for line in proc.stdout:
+                    out(line)
+
+            threading.Thread(target=pump, name=f"log-{name}", daemon=True).start()
+            return proc
+
+        return self._launch(name, spawn)
 
     def _node_env(self, p: NodePlan) -> dict[str, str]:
         """The environment the operator gives a unit container, pointed at local ports."""
         env = {e["name"]: str(e.get("value", "")) for e in self.predictor.containers.get(p.name, {}).get("env") or []
                if isinstance(e, dict) and "name" in e}
-        return {**env, "PREDICTIVE_UNIT_ID": p.name, "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
+        # The server's default, stated so that this shell's GUNICORN_WORKERS cannot change a node; the
+        # container's own env (a SeldonDeployment asking for more workers) still wins, as in a pod.
+        return {"GUNICORN_WORKERS": "1", **env, "PREDICTIVE_UNIT_ID": p.name, "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
                 "PREDICTIVE_UNIT_IMAGE": p.image, "PREDICTOR_ID": self.predictor.name,
                 "SELDON_DEPLOYMENT_ID": self.predictor.deployment, "PYTHONUNBUFFERED": "1",
                 "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p.http_port),
                 "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(p.grpc_port),
                 "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(p.metrics_port)}
+
+    def _fetch_model(self, p: NodePlan) -> Path:
+        """The storage initializer's work, on this machine: ``p.remote_model`` into a folder the
+        container's user (1001, not this one) can read."""
+        from wharf.storage import StorageError, download
+
+        root = Path(self._tmp.name)
+        target = root / "models" / p.name
+        self._prefix(p.name)(f"fetching {p.remote_model} for /mnt/models")
+        try:
+            download(p.remote_model, target)
+        except StorageError as exc:
+            raise GraphError(f"{p.name}: modelUri {exc}") from None
+        for path in (root, root / "models"):
+            path.chmod(0o711)
+        for path in [target, *target.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        return target
 
     def _start_node(self, p: NodePlan, client: Any) -> Any:
         if client is not None:
@@ -228,60 +282,120 @@ class LocalGraph:
             if p.model_folder is not None:
                 volumes[str(p.model_folder)] = {"bind": MODEL_MOUNT, "mode": "ro"}
             if p.remote_model:
-                env.update(storage_env())
-            node = ContainerNode(client, p.name, p.image, env, self._prefix(p.name), volumes)
-            self._procs.append((p.name, node))
-            return node
+                volumes[str(self._fetch_model(p))] = {"bind": MODEL_MOUNT, "mode": "ro"}
+            return self._launch(p.name, lambda: ContainerNode(client, p.name, p.image, env, self._prefix(p.name), volumes))
         assert p.source is not None and p.model_class is not None
         return self._start(p.name, [sys.executable, "-m", "wharf.cli", "serve", p.model_class, "--host", "127.0.0.1",
                                     "--http-port", str(p.http_port), "--grpc-port", str(p.grpc_port),
-                                    "--metrics-port", str(p.metrics_port), "--workers", "1"],
+                                    "--metrics-port", str(p.metrics_port)],
                            p.source, self._node_env(p))
 
     def start(self, timeout: float = 60.0) -> "LocalGraph":
+        """Start every node, then the orchestrator. A port the user chose that is taken, or a node
+        that exits before it is ready, raises GraphError naming the port or node (nothing is left running)."""
+        for port, flag, what in ((self.http_port, "--http-port", "REST"), (self.grpc_port, "--grpc-port", "gRPC")):
+            if port_in_use(port):
+                raise GraphError(f"port {port} on 127.0.0.1 (the graph's {what} port) is already in use; "
+                                 f"stop what listens there or choose another with {flag}")
         client = None
-        if self.docker:
+        if self.docker and self.plans:  # a graph of built-ins only runs in the orchestrator: no engine needed
             from wharf.local.containers import docker_client
 
             client = docker_client()
         try:
             for p in self.plans:
                 proc = self._start_node(p, client)
-                wait_http(f"http://127.0.0.1:{p.http_port}/ready", timeout, proc)
+                self._wait_ready(p.name, f"http://127.0.0.1:{p.http_port}/ready", timeout, proc)
             spec = Path(self._tmp.name, "predictor.json")
             spec.write_text(json.dumps(self._spec))
             orch = self._start("orchestrator", [sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(spec),
                                                 "--host", "127.0.0.1", "--http-port", str(self.http_port),
                                                 "--grpc-port", str(self.grpc_port), "--sdep", self.predictor.deployment,
                                                 "--namespace", self.predictor.namespace], Path.cwd(), {"PYTHONUNBUFFERED": "1"})
-            wait_http(f"{self.url}/ready", timeout, orch)
+            self._wait_ready("orchestrator", f"{self.url}/ready", timeout, orch)
         except BaseException:
             self.stop()
             raise
         return self
 
+    @staticmethod
+    def _wait_ready(name: str, url: str, timeout: float, proc: Any) -> None:
+        try:
+            wait_http(url, timeout, proc)
+        except RuntimeError as exc:  # it exited: its own log lines, prefixed with its name, say why
+            raise GraphError(f"{name} did not start ({exc}); its lines above, marked [{name}], say why") from None
+        except TimeoutError as exc:
+            raise GraphError(f"{name} was not ready within {timeout:.0f} s ({exc})") from None
+
     def stop(self, timeout: float = 15.0) -> dict[str, int]:
-        """SIGTERM to every process we started, front first; returns exit codes by name."""
-        codes = {}
-        for name, proc in reversed(self._procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in reversed(self._procs):
-            try:
-                codes[name] = proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                codes[name] = proc.wait()
+        """SIGTERM to the orchestrator, and once it has drained, to every node at once; SIGKILL to
+        any still there after ``timeout`` and to anything left in its process group. Returns exit
+        codes by name (a process already dead and awaiting its restart has none)."""
+        codes: dict[str, int] = {}
+        running = [(name, proc) for name, proc in reversed(self._procs.items()) if name not in self._down]
+        # the orchestrator first and alone: requests it is still answering need their nodes
+        front = [item for item in running if item[0] == "orchestrator"]
+        for batch in (front, [item for item in running if item[0] != "orchestrator"]):
+            for _name, proc in batch:
+                if proc.poll() is None:
+                    proc.terminate()
+            for name, proc in batch:
+                try:
+                    codes[name] = proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    codes[name] = proc.wait()
+        for _name, proc in reversed(self._procs.items()):
+            if isinstance(proc, subprocess.Popen):  # a container took its processes with it
+                kill_group(proc.pid)
         self._procs.clear()
+        self._down.clear()
         self._tmp.cleanup()
         return codes
 
-    def wait(self) -> None:
-        """Block until any process exits (or Ctrl-C)."""
-        import time
+    @staticmethod
+    def _reap(proc: Any) -> list[int]:
+        """Kill what a dead process left behind; the pids killed."""
+        if isinstance(proc, subprocess.Popen):
+            return kill_group(proc.pid)  # its pid is its group's id (start_new_session)
+        try:
+            proc.wait(10)  # a container: removed, so that its name can be used again
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return []
 
-        while all(proc.poll() is None for _, proc in self._procs):
-            time.sleep(0.3)
+    def wait(self, poll_s: float = 0.2) -> None:
+        """Watch the graph until Ctrl-C (KeyboardInterrupt): restart any process that dies after
+        its backoff delay, one line each time naming it and how it ended; raise NodeFailed instead
+        once one has already been restarted ``max_restarts`` times."""
+        while True:
+            now = time.monotonic()
+            for name, proc in list(self._procs.items()):
+                if name not in self._down and proc.poll() is not None:
+                    self._died(name, proc, now)
+            for name, when in list(self._down.items()):
+                if when <= now:
+                    del self._down[name]
+                    self._launch(name, self._starters[name])
+            time.sleep(poll_s)
+
+    def _died(self, name: str, proc: Any, now: float) -> None:
+        left = self._reap(proc)
+        code = proc.returncode
+        what = name if name == "orchestrator" else f"node {name}"
+        backoff = self._backoffs.setdefault(name, self._new_backoff())
+        if self.max_restarts is not None and backoff.restarts >= self.max_restarts:
+            self._down[name] = float("inf")  # never restarted; stop() skips it
+            raise NodeFailed(f"{what} {describe_exit(code)}; restarted {backoff.restarts} time(s) already "
+                             f"(--max-restarts {self.max_restarts}): stopping the graph")
+        up_for = now - self._started_at[name]
+        delay = backoff.delay(up_for)
+        when = "now" if delay == 0 else f"in {delay:.0f} s (CrashLoopBackOff)"
+        extra = f"; killed the {len(left)} process(es) it left behind ({', '.join(map(str, left))})" if left else ""
+        self.out(f"wharf run: {what} {describe_exit(code)} after {up_for:.1f} s{extra}; "
+                 f"restart {backoff.restarts} {when}")
+        self._down[name] = now + delay
 
     def __enter__(self) -> "LocalGraph":
         return self.start()

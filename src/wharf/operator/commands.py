@@ -8,7 +8,7 @@ from typing import Sequence
 
 import yaml
 
-from wharf.deployment.validate import SdepError
+from wharf.deployment.validate import SdepError, problem_lines
 from wharf.operator.config import OperatorConfig
 
 
@@ -27,7 +27,7 @@ def render_main(argv: Sequence[str]) -> int:
         docs = [d for d in yaml.safe_load_all(text) if d]
     except (OSError, yaml.YAMLError) as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
-        return 2
+        return 1
     try:
         config = OperatorConfig.from_env()
     except ValueError as exc:
@@ -37,16 +37,15 @@ def render_main(argv: Sequence[str]) -> int:
     sdeps = [d for d in docs if isinstance(d, dict) and d.get("kind") == "SeldonDeployment"]
     if not sdeps:
         print(f"error: {args.file}: no SeldonDeployment found", file=sys.stderr)
-        return 2
-    for i, sdep in enumerate(sdeps):
+        return 1
+    for sdep in sdeps:
         if args.namespace:
             sdep.setdefault("metadata", {}).setdefault("namespace", args.namespace)
         try:
             objects += render(sdep, config)
         except SdepError as exc:
-            name = (sdep.get("metadata") or {}).get("name", f"document {i}")
-            for problem in exc.problems:
-                print(f"error: {args.file}: SeldonDeployment {name}: {problem}", file=sys.stderr)
+            for line in problem_lines(args.file, sdep, exc.problems):
+                print(f"error: {line}", file=sys.stderr)
             return 1
     sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False, explicit_start=True))
     return 0

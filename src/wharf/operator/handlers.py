@@ -11,7 +11,8 @@ import json
 import logging
 import os
 import socket
-from typing import Any, Iterable
+import threading
+from typing import Any, Callable, Iterable
 
 import kopf
 from kubernetes import client, config as kube_config
@@ -99,9 +100,54 @@ class Cluster:
                 return None
             raise
 
+    def pods(self, namespace: str, sid: str) -> list[dict[str, Any]]:
+        """The pods of one SeldonDeployment (all its Deployments share its ``seldon-deployment-id``)."""
+        return self._call("GET", f"/api/v1/namespaces/{namespace}/pods",
+                          query=[("labelSelector", f"{LABEL_ID}={sid}")])["items"]
+
+    def sdep(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self._call("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{name}")
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def patch_sdep_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._call("PATCH", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{name}/status",
                    {"status": status}, content_type="application/merge-patch+json")
+
+
+class StatusWriter:
+    """Every status write of one SeldonDeployment, one at a time, each from a fresh look.
+
+    Three handlers write the status (the sdep's own, its Deployments', its pods') and kopf runs them
+    in a thread pool. Unserialized, a reconcile that looked while the pods were starting could patch
+    ``Creating`` after the Deployment handler had patched ``Available`` for the ready pods, and no
+    later event would come to correct it. Holding one lock per sdep while reading the cluster and
+    patching means the last write is always made from the latest observation.
+    """
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        self._guard = threading.Lock()
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+
+    def lock(self, namespace: str, name: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((namespace, name), threading.Lock())
+
+    def write(self, namespace: str, name: str,
+              compute: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+        """Under this sdep's lock: read it, ``compute(sdep)`` its new status (None: leave it), patch."""
+        with self.lock(namespace, name):
+            sdep = self.cluster.sdep(namespace, name)
+            if sdep is None:
+                return None
+            new = compute(sdep)
+            if new is not None:
+                self.cluster.patch_sdep_status(namespace, name, with_removals(sdep.get("status"), new))
+            return new
 
 
 def reconcile(sdep: dict[str, Any], cluster: Cluster, config: OperatorConfig,
@@ -139,7 +185,14 @@ def current_status(sdep: dict[str, Any], objects: list[dict[str, Any]], cluster:
         found = cluster.deployment_status(dep["metadata"]["namespace"], dep["metadata"]["name"])
         if found is not None:
             observed[dep["metadata"]["name"]] = found
-    return status_mod.compute(sdep, objects, observed)
+    failures: dict[str, str] = {}
+    if len(observed) < sum(o["kind"] == "Deployment" for o in objects) or not all(
+            status_mod.available(s) for s in observed.values()):
+        # Only while something is not ready: a pod that cannot start says why (a storage
+        # initializer that cannot fetch the modelUri, an image that cannot be pulled).
+        meta = sdep["metadata"]
+        failures = status_mod.pod_failures(cluster.pods(meta["namespace"], names.seldon_id(meta["name"])))
+    return status_mod.compute(sdep, objects, observed, failures)
 
 
 def with_removals(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
@@ -170,6 +223,12 @@ def _cluster() -> Cluster:
     if "cluster" not in _state:
         _state["cluster"] = Cluster(_api_client())
     return _state["cluster"]
+
+
+def _writer() -> StatusWriter:
+    if "writer" not in _state:
+        _state["writer"] = StatusWriter(_cluster())
+    return _state["writer"]
 
 
 def _config() -> OperatorConfig:
@@ -203,43 +262,75 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 @kopf.on.resume(GROUP, "v1", PLURAL, when=_mine, id="reconcile")
 @kopf.on.create(GROUP, "v1", PLURAL, when=_mine, id="reconcile")
 @kopf.on.update(GROUP, "v1", PLURAL, when=_mine, id="reconcile")
-def reconcile_sdep(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+def reconcile_sdep(body: kopf.Body, **_: Any) -> None:
     sdep = json.loads(json.dumps(dict(body)))  # a plain, mutable copy
     sdep.pop("status", None)
 
     def event(kind: str, reason: str, message: str) -> None:
         kopf.event(body, type=kind, reason=reason, message=message[:1024])
 
+    meta = sdep["metadata"]
     try:
-        new_status = reconcile(sdep, _cluster(), _config(), event)
+        _writer().write(meta["namespace"], meta["name"], lambda _live: reconcile(sdep, _cluster(), _config(), event))
     except client.ApiException as exc:
         detail = (exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body or ""))[:500]
         raise kopf.TemporaryError(f"API error {exc.status} {exc.reason}: {detail}", delay=10) from exc
-    patch.status.update(with_removals(dict(body.get("status") or {}), new_status))
+
+
+def _observed_status(sdep: dict[str, Any], only_if_changed: bool = False) -> dict[str, Any] | None:
+    """The status the cluster now shows for a live sdep; None if it is not this operator's or cannot
+    be rendered (its own handler has said why), or, with ``only_if_changed``, if state and description
+    are what the sdep already says."""
+    if not _mine(sdep["metadata"].get("labels") or {}):
+        return None
+    try:
+        objects = render({k: v for k, v in sdep.items() if k != "status"}, _config())
+    except SdepError:
+        return None
+    new = current_status(sdep, objects, _cluster())
+    old = sdep.get("status") or {}
+    if only_if_changed and (new.get("state"), new.get("description")) == (old.get("state"), old.get("description")):
+        return None
+    return new
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={LABEL_ID: kopf.PRESENT}, id="deployment-status")
 def deployment_changed(body: kopf.Body, **_: Any) -> None:
     """A Deployment we own changed: refresh its SeldonDeployment's status (what the kubelet reports)."""
     owner = next((r for r in body.metadata.get("ownerReferences") or [] if r.get("kind") == "SeldonDeployment"), None)
-    if owner is None:
+    if owner is not None:
+        _writer().write(body.metadata.namespace, owner["name"], _observed_status)
+
+
+@kopf.on.event("", "v1", "pods", labels={LABEL_ID: kopf.PRESENT}, id="pod-failure")
+def pod_changed(body: kopf.Body, **_: Any) -> None:
+    """A pod of ours cannot start (its storage initializer failed, its image cannot be pulled): say so
+    in its SeldonDeployment's status now, not when the Deployment's progress deadline passes.
+
+    Pods that are fine are left to the Deployment handler (a pod becoming ready changes its
+    Deployment's status), so a healthy rollout costs no extra API calls here.
+    """
+    if status_mod.pod_failure(dict(body)) is None:
         return
-    namespace = body.metadata.namespace
-    cluster = _cluster()
-    try:
-        sdep = cluster._call("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{owner['name']}")
-    except client.ApiException as exc:
-        if exc.status == 404:
-            return
-        raise
-    if not _mine(sdep["metadata"].get("labels") or {}):
+    namespace, sid = body.metadata.namespace, body.metadata.labels[LABEL_ID]
+    sdeps = _cluster()._call("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}")["items"]
+    sdep = next((d for d in sdeps if names.seldon_id(d["metadata"]["name"]) == sid), None)
+    if sdep is not None:
+        _writer().write(namespace, sdep["metadata"]["name"], lambda live: _observed_status(live, only_if_changed=True))
+
+
+@kopf.timer(GROUP, "v1", PLURAL, when=_mine, interval=30, initial_delay=30, id="status-resync")
+def resync_status(body: kopf.Body, **_: Any) -> None:
+    """Every 30 s, look again at an sdep that is not Available. Watches can drop an event (a
+    reconnect, an apiserver restart); this bounds how long the status can lag what the cluster
+    shows, as controller-runtime's periodic resync does for upstream's operator."""
+    if (body.get("status") or {}).get("state") == "Available":
         return
-    try:
-        objects = render({k: v for k, v in sdep.items() if k != "status"}, _config())
-    except SdepError:
-        return
-    cluster.patch_sdep_status(namespace, owner["name"],
-                              with_removals(sdep.get("status"), current_status(sdep, objects, cluster)))
+    new = _writer().write(body.metadata.namespace, body.metadata.name,
+                          lambda live: _observed_status(live, only_if_changed=True))
+    if new is not None:
+        log.info("status of %s/%s caught up on resync: %s", body.metadata.namespace, body.metadata.name,
+                 new.get("state"))
 
 
 def run(namespaces: list[str] | None = None, standalone: bool = False, peering: str | None = None,
@@ -270,8 +361,10 @@ def run(namespaces: list[str] | None = None, standalone: bool = False, peering: 
         await kopf.operator(standalone=True, namespaces=namespaces, clusterwide=not namespaces,
                             liveness_endpoint=liveness, stop_flag=stop)
 
+    from wharf.operator.standby import standby_health
+
     try:
-        asyncio.run(elector.run(reconcile))
+        asyncio.run(elector.run(reconcile, waiting=standby_health(liveness)))
     except LostLeadership as exc:
         log.error("%s; exiting so this replica restarts as a standby", exc)
         return 1

@@ -24,10 +24,12 @@ class ServiceImage:
     check: tuple[str, ...]  # run as entrypoint, read-only, UID 1001; its output must contain `expect`
     expect: str
     extras: tuple[str, ...] = ()  # wharf-ml extras whose dependencies go into requirements.txt
+    folder: str = "service"  # builders/<folder>/Dockerfile
+    wharf_wheel: bool = True  # False: no Wharf inside; the folder's own files are the context
 
     @property
     def dockerfile(self) -> Path:
-        return ROOT / "builders" / "service" / "Dockerfile"
+        return ROOT / "builders" / self.folder / "Dockerfile"
 
     @property
     def tag(self) -> str:
@@ -49,8 +51,27 @@ XGBOOST_SERVER = ServiceImage("xgboostserver", "wharf/xgboostserver",
                               ("python", "-c", "import xgboost, minio, wharf.servers.xgboost; print('imports ok')"),
                               "imports ok", extras=("xgboost", "s3"))
 STORAGE_INITIALIZER = ServiceImage("storage-initializer", "wharf/storage-initializer",
-                                   ("wharf", "storage", "cp", "--help"), "usage: wharf storage", extras=("s3",))
-SERVER_IMAGES = (SKLEARN_SERVER, XGBOOST_SERVER, STORAGE_INITIALIZER)
+                                   ("python", "-c", "import minio, google.cloud.storage, wharf.storage; "
+                                                    "print('imports ok')"), "imports ok", extras=("s3", "gcs"))
+MLFLOW_SERVER = ServiceImage("mlflowserver", "wharf/mlflowserver",
+                             ("python", "-c", "import mlflow.pyfunc, pandas, sklearn, skops.io, xgboost, lightgbm, minio, "
+                                              "wharf.servers.mlflow; print('imports ok')"),
+                             "imports ok", extras=("mlflow", "s3"))
+# Not in the default predictor_servers: the custom server a cluster registers (examples/servers/lightgbm).
+LIGHTGBM_SERVER = ServiceImage("lightgbmserver", "wharf/lightgbmserver",
+                               ("python", "-c", "import lightgbm, minio, wharf.servers.lightgbm; print('imports ok')"),
+                               "imports ok", extras=("lightgbm", "s3"))
+# protocol: v2 SKLEARN_SERVER, XGBOOST_SERVER and MLFLOW_SERVER: MLServer from PyPI with the three
+# runtimes in one image (builders/mlserver/Dockerfile says why one); no Wharf code in it.
+MLSERVER = ServiceImage("mlserver", "wharf/mlserver",
+                        ("python", "-c", "import mlserver_sklearn, mlserver_xgboost, mlserver_mlflow; print('runtimes ok')"),
+                        "runtimes ok", folder="mlserver", wharf_wheel=False)
+# TENSORFLOW_SERVER (protocol seldon): the proxy in front of TF Serving, which is Google's own image.
+TFSERVING_PROXY = ServiceImage("tfserving-proxy", "wharf/tfserving-proxy",
+                               ("python", "-c", "import grpc, urllib3, wharf.servers.tfserving; print('imports ok')"),
+                               "imports ok", extras=("tfserving",))
+SERVER_IMAGES = (SKLEARN_SERVER, XGBOOST_SERVER, MLFLOW_SERVER, LIGHTGBM_SERVER, TFSERVING_PROXY, STORAGE_INITIALIZER,
+                 MLSERVER)
 
 
 def requirements(metadata: str, extras: tuple[str, ...]) -> str:
@@ -98,12 +119,16 @@ def build_service_image(image: ServiceImage, base_image: str | None = None,
     dockerfile = pinned_dockerfile(image.dockerfile.read_text(),
                                    {"BASE_IMAGE": base, "WHARF_VERSION": wharf.__version__,
                                     "EXTRAS": ",".join(image.extras)})
-    with tempfile.TemporaryDirectory(prefix="wharf-wheel-") as tmp:
-        wheel = build_wharf_wheel(Path(tmp))
-        files = {"Dockerfile": dockerfile.encode(), f"wheels/{wheel.name}": wheel.read_bytes(),
-                 "requirements.txt": requirements(wheel_metadata(wheel), image.extras).encode(),
-                 **Network.from_env().context_files()}
-        context = context_tar(files)
+    if not image.wharf_wheel:
+        files = {path.name: path for path in image.dockerfile.parent.iterdir() if path.name != "Dockerfile"}
+        context = context_tar({**files, "Dockerfile": dockerfile.encode(), **Network.from_env().context_files()})
+    else:
+        with tempfile.TemporaryDirectory(prefix="wharf-wheel-") as tmp:
+            wheel = build_wharf_wheel(Path(tmp))
+            files = {"Dockerfile": dockerfile.encode(), f"wheels/{wheel.name}": wheel.read_bytes(),
+                     "requirements.txt": requirements(wheel_metadata(wheel), image.extras).encode(),
+                     **Network.from_env().context_files()}
+            context = context_tar(files)
     client = docker_client()
     image_id = build_image(client, context, label=image.name, progress=progress, target=image.name)
     out = client.containers.run(image_id, entrypoint=list(image.check), remove=True, user="1001:0",

@@ -13,6 +13,7 @@ thread so the operator's event loop never waits on them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -109,10 +110,16 @@ class LeaseElector:
         except ApiException as exc:
             log.warning("could not release lease %s/%s: %s", self.namespace, self.name, exc.reason)
 
-    async def run(self, work: Callable[[asyncio.Event], Awaitable[Any]]) -> None:
-        """Wait to become leader, run ``work(stop)`` while renewing; raise LostLeadership if renewals fail."""
-        while not await asyncio.to_thread(self._try):
-            await asyncio.sleep(self.timing.retry_s)
+    async def run(self, work: Callable[[asyncio.Event], Awaitable[Any]],
+                  waiting: contextlib.AbstractAsyncContextManager | None = None) -> None:
+        """Wait to become leader, run ``work(stop)`` while renewing; raise LostLeadership if renewals fail.
+
+        ``waiting`` is entered while this replica is a standby and left before ``work`` starts
+        (the standby's liveness answer, see wharf.operator.standby).
+        """
+        async with waiting or contextlib.nullcontext():
+            while not await asyncio.to_thread(self._try):
+                await asyncio.sleep(self.timing.retry_s)
         log.info("%s became leader (lease %s/%s)", self.identity, self.namespace, self.name)
         stop = asyncio.Event()
         task = asyncio.create_task(work(stop))

@@ -16,6 +16,8 @@ from wharf.deployment import names
 from wharf.deployment.defaults import (MODEL_MOUNT_PATH, PODINFO_PATH, PODINFO_VOLUME, DefaultsConfig, PortBases,
                                        apply_defaults, containers, engine_separate, find_node, is_prepackaged,
                                        metrics_ports, no_engine, sdep_annotation, walk)
+from wharf.deployment.servers import MLSERVER_IMPLEMENTATIONS
+from wharf.deployment.kube import without_nulls
 from wharf.deployment.validate import SdepError, check
 from wharf.operator.config import OperatorConfig
 
@@ -269,12 +271,80 @@ def _prepackaged_setup(container: dict[str, Any], node: dict, protocol: str) -> 
     Those are the component server's images (Wharf's by default), which run as a non-root user
     with no capability; other servers' images (TF Serving, Triton) are left as their makers ship them.
     """
-    if protocol == "seldon" and node["implementation"] != "TENSORFLOW_SERVER":
+    if protocol == "seldon" and node["implementation"] == "TENSORFLOW_SERVER":
+        _restricted_defaults(container)  # Wharf's proxy image; TF Serving itself is in its own container
+        node["parameters"] = _tfserving_proxy_parameters(node)
+    elif protocol == "seldon":
         _restricted_defaults(container)
         params = [p for p in node.setdefault("parameters", []) if p.get("name") != "model_uri"]
         node["parameters"] = params + [{"name": "model_uri", "value": MODEL_MOUNT_PATH, "type": "STRING"}]
     elif protocol in ("v2", "kfserving"):
         _set_env(container, "MLSERVER_PARALLEL_WORKERS", "0", overwrite=False)
+        # the runtime MLServer loads for a model folder without model-settings.json, and the version
+        # upstream names every model with (/v2/models/<name>/versions/v1/...); the user's env wins
+        implementation = MLSERVER_IMPLEMENTATIONS.get(node["implementation"])
+        if implementation:
+            _set_env(container, "MLSERVER_MODEL_IMPLEMENTATION", implementation, overwrite=False)
+            _set_env(container, "MLSERVER_MODEL_VERSION", "v1", overwrite=False)
+            # MLServer images run as a numeric non-root user (Wharf's: 1001, upstream's: 1000)
+            _restricted_defaults(container)
+
+
+# TENSORFLOW_SERVER with the Seldon protocol: TF Serving in a container of upstream's name beside the
+# proxy, on upstream's fixed ports (the proxy reaches it on the pod's loopback).
+TFSERVING_CONTAINER = "tfserving"
+TFSERVING_GRPC_PORT, TFSERVING_REST_PORT = 2000, 2001
+
+
+def _tfserving_proxy_parameters(node: dict) -> list[dict[str, Any]]:
+    """The proxy's parameters as upstream sets them: the user's (signature_name, model_input,
+    model_output, ...), TF Serving's endpoints unless the user named either, and ``model_name`` =
+    the node's name, which is TF Serving's ``--model_name`` (upstream appends it after the user's, so
+    the node's name wins there too)."""
+    params = [p for p in node.get("parameters") or [] if p.get("name") != "model_name"]
+    if not any(p.get("name") in ("rest_endpoint", "grpc_endpoint") for p in params):
+        params += [{"name": "rest_endpoint", "value": f"http://0.0.0.0:{TFSERVING_REST_PORT}", "type": "STRING"},
+                   {"name": "grpc_endpoint", "value": f"0.0.0.0:{TFSERVING_GRPC_PORT}", "type": "STRING"}]
+    return params + [{"name": "model_name", "value": node["name"], "type": "STRING"}]
+
+
+def _tfserving_args(node: dict, grpc: int, rest: int) -> list[str]:
+    return [f"--port={grpc}", f"--rest_api_port={rest}", f"--model_name={node['name']}",
+            f"--model_base_path={MODEL_MOUNT_PATH}"]
+
+
+def _tfserving_setup(container: dict[str, Any], pod: dict[str, Any], node: dict, protocol: str,
+                     config: OperatorConfig) -> None:
+    """TENSORFLOW_SERVER: TF Serving reads the model from /mnt/models, where the initializer puts it.
+
+    Protocol ``tensorflow``: the node's container is TF Serving, on the node's ports. Protocol
+    ``seldon``: the node's container is the proxy, and a ``tfserving`` container is added (or a
+    user's one completed: image, args and ports only where missing). TF Serving's image is left as
+    Google ships it: no security defaults are added to it.
+    """
+    if protocol == "tensorflow":
+        served = container
+        if not served.get("args"):
+            served["args"] = _tfserving_args(node, node["endpoint"]["grpcPort"], node["endpoint"]["httpPort"])
+    else:
+        image = (config.predictor_servers.get("TENSORFLOW_SERVER") or {}).get("tensorflow")
+        if not image:
+            raise SdepError([f"graph node {node['name']}: TENSORFLOW_SERVER needs TF Serving's image, and "
+                             "predictor_servers has no TENSORFLOW_SERVER.protocols.tensorflow entry"])
+        wanted = {"name": TFSERVING_CONTAINER, "image": image,
+                  "args": _tfserving_args(node, TFSERVING_GRPC_PORT, TFSERVING_REST_PORT),
+                  "imagePullPolicy": "IfNotPresent",
+                  "ports": [{"containerPort": TFSERVING_GRPC_PORT, "protocol": "TCP"},
+                            {"containerPort": TFSERVING_REST_PORT, "protocol": "TCP"}]}
+        served = next((c for c in pod["containers"] if c.get("name") == TFSERVING_CONTAINER), None)
+        if served is None:
+            pod["containers"].append(wanted)  # no graph node has this name, so the loop passes over it
+            served = wanted
+        for key in ("image", "args", "ports"):
+            if not served.get(key):
+                served[key] = wanted[key]
+    if node.get("modelUri"):
+        _storage_initializer(served, pod, node, config)
 
 
 def _hpa_metrics(hpa: dict[str, Any]) -> list[dict[str, Any]]:
@@ -304,6 +374,7 @@ def _hpa_metrics(hpa: dict[str, Any]) -> list[dict[str, Any]]:
 def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[dict[str, Any]]:
     """Every object for one SeldonDeployment; raises SdepError naming the field when it cannot."""
     config = config or OperatorConfig()
+    sdep = without_nulls(sdep)  # as the API server prunes them: a null field is an absent one
     check(sdep, dict(config.predictor_servers))
     sdep = apply_defaults(sdep, defaults_config(config))
     meta, spec = sdep["metadata"], sdep["spec"]
@@ -328,6 +399,7 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
             if node is not None and is_prepackaged(node):
                 _prepackaged_setup(container, node, protocol)
         predictor_deps = []
+        node_services: set[str] = set()  # a node in several componentSpecs still gets one Service
         for idx, component in enumerate(predictor.get("componentSpecs") or []):
             pod = copy.deepcopy(component.get("spec") or {})
             if not pod.get("containers"):
@@ -358,20 +430,24 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
                 key = f"seldon-app-svc-{container['name']}"
                 labels[key] = pod_labels[key] = selector[key] = csvc
                 _unit_container(sdep, predictor, container, node, metrics[container["name"]], config)
-                if node.get("modelUri"):
+                if node["implementation"] == "TENSORFLOW_SERVER":
+                    _tfserving_setup(container, pod, node, protocol, config)
+                elif node.get("modelUri"):
                     _storage_initializer(container, pod, node, config)
                 svc_labels = {key: csvc, LABEL_ID: sid, LABEL_APP: psvc, **MANAGED_BY}
                 if type_label:
                     svc_labels[type_label] = "true"
-                services.append({
-                    "apiVersion": "v1", "kind": "Service",
-                    "metadata": _meta(csvc, namespace, svc_labels, owners, predictor.get("annotations")),
-                    "spec": {"type": "ClusterIP", "sessionAffinity": "None", "selector": {key: csvc},
-                             "ports": [{"name": "http", "protocol": "TCP", "port": node["endpoint"]["httpPort"],
-                                        "targetPort": node["endpoint"]["httpPort"]},
-                                       {"name": "grpc", "protocol": "TCP", "port": node["endpoint"]["grpcPort"],
-                                        "targetPort": node["endpoint"]["grpcPort"]}]},
-                })
+                if csvc not in node_services:
+                    node_services.add(csvc)
+                    services.append({
+                        "apiVersion": "v1", "kind": "Service",
+                        "metadata": _meta(csvc, namespace, svc_labels, owners, predictor.get("annotations")),
+                        "spec": {"type": "ClusterIP", "sessionAffinity": "None", "selector": {key: csvc},
+                                 "ports": [{"name": "http", "protocol": "TCP", "port": node["endpoint"]["httpPort"],
+                                            "targetPort": node["endpoint"]["httpPort"]},
+                                           {"name": "grpc", "protocol": "TCP", "port": node["endpoint"]["grpcPort"],
+                                            "targetPort": node["endpoint"]["grpcPort"]}]},
+                    })
                 if skip_engine:
                     labels[LABEL_APP] = pod_labels[LABEL_APP] = selector[LABEL_APP] = psvc
             pod.setdefault("terminationGracePeriodSeconds", 20)
@@ -418,15 +494,22 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
             predictor_deps.append(deployment)
 
         engine_ports = (config.executor_http_port, config.executor_grpc_port)
+        host = next((n for n in walk(graph) if (n.get("endpoint") or {}).get("service_host") == "localhost"), None)
         if skip_engine:
+            if "httpPort" not in (graph.get("endpoint") or {}):
+                raise SdepError([f"spec.predictors[{p_index}].annotations[seldon.io/no-engine]: graph node "
+                                 f"{graph['name']} runs in no container, so nothing would serve the predictor"])
             unit = graph["endpoint"]
             engine_ports = (unit["httpPort"], unit["grpcPort"])
-        elif separate:
+        elif separate or host is None:
+            # host None: no node runs in the first componentSpec's pod, either because the graph is all
+            # built-in implementations (RANDOM_ABTEST, SIMPLE_MODEL, ...) the orchestrator serves itself,
+            # or because the node's container is in several componentSpecs. Upstream's operator stops
+            # there ("not clear where to inject engine"); the orchestrator gets the pod of its own that
+            # seldon.io/engine-separate-pod renders, the one shape that needs no graph container.
             predictor_deps.append(_engine_deployment(sdep, predictor, psvc, sid, owners, config))
         else:
-            host = next((n for n in walk(graph) if (n.get("endpoint") or {}).get("service_host") == "localhost"),
-                        None)
-            target = next((d for d in predictor_deps if host is not None and any(
+            target = next((d for d in predictor_deps if any(
                 c["name"] == host["name"] for c in d["spec"]["template"]["spec"]["containers"])), None)
             if target is None:
                 raise SdepError([f"spec.predictors[{p_index}].componentSpecs[0]: no graph node runs in the first "

@@ -8,8 +8,68 @@ from wharf.deployment import names
 
 NOT_PROGRESSING = "Deployment is no longer progressing and not available."
 
+# A container waiting for one of these reasons will not start until someone removes the cause (a
+# missing image or Secret, a crash on every start); the kubelet keeps retrying with back-off, so
+# the SeldonDeployment says Failed, with the cause, instead of Creating until the progress deadline.
+STUCK_REASONS = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                           "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+MESSAGE_LIMIT = 300  # characters of a container's termination message kept in the status
 
-def _available(dep_status: dict[str, Any]) -> bool:
+
+def _last_line(text: str) -> str:
+    """The last non-empty line of a termination message (with FallbackToLogsOnError, the log's tail)."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= MESSAGE_LIMIT else line[:MESSAGE_LIMIT - 3] + "..."
+
+
+def _container_failure(kind: str, status: dict[str, Any]) -> str | None:
+    state = status.get("state") or {}
+    if state.get("running"):
+        return None
+    terminated = state.get("terminated")
+    waiting = state.get("waiting") or {}
+    if terminated is None and waiting.get("reason") == "CrashLoopBackOff":
+        terminated = (status.get("lastState") or {}).get("terminated")  # why it keeps failing
+    name = status.get("name", "?")
+    if terminated and terminated.get("exitCode", 0) != 0:
+        why = _last_line(terminated.get("message", "")) or terminated.get("reason", "")
+        restarts = int(status.get("restartCount") or 0)
+        tries = f", {restarts} restart{'s' if restarts != 1 else ''}" if restarts else ""
+        return f"{kind} {name} failed (exit code {terminated['exitCode']}{tries})" + (f": {why}" if why else "")
+    if waiting.get("reason") in STUCK_REASONS:
+        message = _last_line(waiting.get("message", ""))
+        return f"{kind} {name}: {waiting['reason']}" + (f": {message}" if message else "")
+    return None
+
+
+def pod_failure(pod: dict[str, Any]) -> str | None:
+    """Why this pod cannot become ready, from the status its kubelet reports; None while it still may.
+
+    Init containers first (they run before the others, so a failed one is the cause): a storage
+    initializer that cannot fetch the modelUri exits non-zero and its last log line names the URI.
+    """
+    status = pod.get("status") or {}
+    for kind, key in (("init container", "initContainerStatuses"), ("container", "containerStatuses")):
+        for container in status.get(key) or []:
+            failure = _container_failure(kind, container)
+            if failure:
+                return failure
+    return None
+
+
+def pod_failures(pods: list[dict[str, Any]]) -> dict[str, str]:
+    """Deployment name (the pods' ``app`` label) -> the first failure among its pods."""
+    out: dict[str, str] = {}
+    for pod in pods:
+        deployment = ((pod.get("metadata") or {}).get("labels") or {}).get("app")
+        failure = pod_failure(pod)
+        if deployment and failure and deployment not in out:
+            out[deployment] = f"pod {pod['metadata'].get('name', '?')}: {failure}"
+    return out
+
+
+def available(dep_status: dict[str, Any]) -> bool:
     conditions = {c.get("type"): c for c in dep_status.get("conditions") or []}
     available = conditions.get("Available", {}).get("status") == "True"
     return available and int(dep_status.get("availableReplicas") or 0) >= int(dep_status.get("replicas") or 0)
@@ -30,9 +90,11 @@ def prediction_path(sdep: dict[str, Any]) -> str:
     return "/api/v1.0/predictions"
 
 
-def compute(sdep: dict[str, Any], objects: list[dict[str, Any]],
-            observed: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """``observed`` maps Deployment name -> that Deployment's ``status`` (missing: not created yet)."""
+def compute(sdep: dict[str, Any], objects: list[dict[str, Any]], observed: dict[str, dict[str, Any]],
+            failures: dict[str, str] | None = None) -> dict[str, Any]:
+    """``observed`` maps Deployment name -> that Deployment's ``status`` (missing: not created yet);
+    ``failures`` maps Deployment name -> why its pods cannot start (see :func:`pod_failures`)."""
+    failures = failures or {}
     namespace = sdep["metadata"].get("namespace") or "default"
     deployments = [o for o in objects if o["kind"] == "Deployment"]
     services = [o for o in objects if o["kind"] == "Service"]
@@ -42,7 +104,7 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]],
     for dep in deployments:
         name = dep["metadata"]["name"]
         seen = observed.get(name) or {}
-        ready = _available(seen) if name in observed else False
+        ready = available(seen) if name in observed else False
         all_ready &= ready
         if _stalled(seen):
             stalled.append(name)
@@ -50,7 +112,10 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]],
         dep_status[name] = {"name": name, "status": "Available" if ready else "Creating",
                             "replicas": int(seen.get("replicas") or 0),
                             "availableReplicas": int(seen.get("availableReplicas") or 0)}
-        if name in stalled:
+        if not ready and name in failures:
+            dep_status[name]["status"] = "Failed"
+            dep_status[name]["description"] = failures[name]
+        elif name in stalled:
             dep_status[name]["status"] = "Failed"
             dep_status[name]["description"] = NOT_PROGRESSING
     svc_status = {}
@@ -63,8 +128,11 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]],
     psvc = names.predictor_service(sdep["metadata"]["name"], first)
     http_port = next((p["port"] for s in services if s["metadata"]["name"] == psvc for p in s["spec"]["ports"]
                       if p["name"] == "http"), 8000)
+    failing = [n for n, d in dep_status.items() if d.get("description") and n in failures]
     if all_ready:
         state, description = "Available", ""
+    elif failing:
+        state, description = "Failed", f"Deployment {failing[0]}: {failures[failing[0]]}"
     elif stalled:
         state, description = "Failed", NOT_PROGRESSING
     else:
@@ -74,7 +142,8 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]],
         "replicas": replicas,
         "address": {"url": f"http://{psvc}.{namespace}.svc.cluster.local:{http_port}{prediction_path(sdep)}"},
         "conditions": [
-            {"type": "DeploymentsReady", "status": str(all_ready), "reason": "" if all_ready else "Deployments not ready"},
+            {"type": "DeploymentsReady", "status": str(all_ready),
+             "reason": "" if all_ready else "Deployments not ready", **({"message": description} if failing else {})},
             {"type": "ServicesReady", "status": "True"},
             {"type": "Ready", "status": str(all_ready)},
         ],

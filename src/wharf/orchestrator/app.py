@@ -22,13 +22,15 @@ from wharf.component.metadata import split_image
 from wharf.deployment.graph import Predictor, Unit
 from wharf.grpc_h2.server import GrpcError, Metadata
 from wharf.orchestrator.payload_log import PayloadLogger
-from wharf.orchestrator.transport import GrpcTransport, RestTransport
+from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE, GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
-from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE
-from wharf.protocol.errors import GRPC_CODES, grpc_code
+from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE, Refused
+from wharf.protocol.errors import GRPC_CODES, grpc_code, upstream_text
 from wharf.protocol.pb import prediction_pb2 as pb
+from wharf.server.error_log import ErrorLog
 
 log = logging.getLogger(__name__)
+errors = ErrorLog(log)
 
 _JSON = [(b"content-type", b"application/json")]
 _CORS = [(b"access-control-allow-origin", b"*"), (b"x-content-type-options", b"nosniff")]
@@ -69,11 +71,12 @@ class Orchestrator:
     def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
                  prometheus_path: str = "/prometheus", transport: str | None = None,
                  log_source: str = "http://localhost:8000/",
-                 trace: Callable[[str, dict[str, str]], Any] | None = None) -> None:
+                 trace: Callable[[str, dict[str, str]], Any] | None = None,
+                 max_message_bytes: int = EXECUTOR_MAX_MESSAGE) -> None:
         self.predictor = predictor
         self.metrics = Metrics(predictor)
         self.grpc = calls_nodes_over_grpc(predictor, transport)
-        self.transport = (GrpcTransport(timeout_s, retries, trace=trace) if self.grpc
+        self.transport = (GrpcTransport(timeout_s, retries, trace=trace, max_message_bytes=max_message_bytes) if self.grpc
                           else RestTransport(timeout_s, retries, trace=trace))
         self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
         self.payload_log = None
@@ -102,28 +105,60 @@ class Orchestrator:
         await self.transport.close()
 
     async def ready(self) -> tuple[bool, str]:
-        """Every node with a server accepts TCP connections (the executor's default check)."""
-        async def reachable(unit: Unit) -> str | None:
+        """Every node with a server accepts TCP connections (the executor's default check), and
+        none that serves ``/ready`` says it is not ready.
+
+        A Wharf component answers ``/ready`` 503 once its model can no longer answer (repeated
+        internal failures, MemoryError); asking it here takes the pod out of its Service, since
+        the orchestrator's readiness probe is the one the pod is judged by. A node without such an
+        endpoint (404 from upstream's wrapper or another server) is judged by TCP alone.
+        """
+        async def problem(unit: Unit) -> str | None:
             port = unit.endpoint.grpc_port if self.grpc else unit.endpoint.http_port
+            where = f"{unit.name} ({unit.endpoint.host}:{port})"
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(unit.endpoint.host, port), 2)
             except (OSError, asyncio.TimeoutError) as exc:
-                return f"{unit.name} ({unit.endpoint.host}:{port}): {exc or 'timeout'}"
+                return f"{where}: {exc or 'timeout'}"
             writer.close()
+            try:
+                status, body = await asyncio.wait_for(self.transport.get(unit, "/ready"), 2)
+            except asyncio.TimeoutError:
+                return f"{where}: /ready did not answer within 2 s"
+            if status == 503:
+                return f"{where}: {_info(body) or 'not ready'}"
             return None
 
-        problems = [p for p in await asyncio.gather(*(reachable(u) for u in self.units.values() if u.has_server)) if p]
+        problems = [p for p in await asyncio.gather(*(problem(u) for u in self.units.values() if u.has_server)) if p]
         return (not problems), "; ".join(problems)
 
     async def graph_metadata(self) -> dict[str, Any]:
+        """Every node's metadata; a node that fails fails the whole answer, as upstream's
+        ModelMetadataMap does (the node's status, and Go's httpStatusError text)."""
         async def one(unit: Unit) -> tuple[str, Any]:
             status, body = await self.transport.get(unit, "/metadata")
-            return unit.name, orjson.loads(body) if status == 200 else {}
+            if status != 200:
+                # executor/api/rest/errors.go: httpStatusError.Error()
+                url = f"http://{unit.endpoint.host}:{unit.endpoint.http_port}/metadata"
+                raise GraphCallError(status, failure(500, upstream_text(
+                    f"Internal service call from executor failed calling {url} status code {status}",
+                    f"node {unit.name!r}: {_info(body)}")), unit.name)
+            return unit.name, orjson.loads(body)
 
         models = dict(await asyncio.gather(*(one(u) for u in self.units.values() if u.has_server)))
         return {"name": self.predictor.name, "models": models,
                 "graphinputs": _io(self.predictor.graph, models, "inputs"),
                 "graphoutputs": _io(self.predictor.graph, models, "outputs")}
+
+    def find_unit(self, name: str) -> Unit:
+        """The node named ``name``, or upstream's "Failed to find model" error (500)."""
+        unit = self.units.get(name)
+        if unit is None:
+            # executor/predictor/predictor_process.go (Status, Metadata): fmt.Errorf("Failed to find model %s")
+            raise GraphCallError(500, failure(500, upstream_text(
+                f"Failed to find model {name}",
+                f"no node {name!r} in predictor {self.predictor.name!r} (nodes: {', '.join(self.units)})")), name)
+        return unit
 
     def new_walk(self, puid: str | None, skip_logging: str | None = None) -> Walk:
         puid = puid or str(uuid.uuid4())
@@ -152,6 +187,11 @@ class RestApi:
         path, method = scope["path"], scope["method"]
         if method == "OPTIONS":
             await _send(send, 200, b"", [])
+            return
+        unserved = _unserved(path, method, self.orch.prometheus_path)
+        if unserved is not None:
+            status, text = unserved
+            await _send(send, status, text.encode(), [(b"content-type", b"text/plain; charset=utf-8")])
             return
         started = time.perf_counter()
         service = "other"
@@ -183,23 +223,61 @@ class RestApi:
                 status, body = 200, orjson.dumps(await self.orch.graph_metadata())
             elif path.startswith(("/api/v1.0/metadata/", "/api/v0.1/metadata/", "/api/v1.0/status/", "/api/v0.1/status/")):
                 service = "metadata" if "/metadata/" in path else "status"
-                node = path.rsplit("/", 1)[1]
-                unit = self.orch.units.get(node)
-                if unit is None:
-                    status, body = 404, failure(404, f"no node {node!r} in predictor {self.orch.predictor.name!r}")
+                unit = self.orch.find_unit(path.rsplit("/", 1)[1])
+                if unit.builtin:
+                    status, body = 404, failure(404, _builtin_has_none(unit, service))
                 else:
                     status, body = await self.orch.transport.get(unit, "/metadata" if service == "metadata" else "/health/status")
-            else:
-                status, body = 404, failure(404, f"no endpoint {method} {path}")
+            else:  # pragma: no cover - _unserved answered every other path
+                raise AssertionError(path)
         except GraphCallError as exc:
+            status, body = exc.status, exc.body
+        except Refused as exc:  # refused as the component upstream would send it to refuses it
             status, body = exc.status, exc.body
         except ValueError as exc:  # a request the wire cannot carry (bad JSON, not a SeldonMessage)
             status, body = 400, failure(400, str(exc))
         except Exception as exc:  # noqa: BLE001 - the orchestrator answers, it does not crash
-            log.exception("request %s failed", path)
+            errors.failed(f"request {path}", exc)
             status, body = 500, failure(500, str(exc))
         await _send(send, status, body, [*_JSON, *extra])
         self.orch.metrics.observe_server(service, method, status, time.perf_counter() - started)
+
+
+def _builtin_has_none(unit: Unit, what: str) -> str:
+    return (f"node {unit.name!r} is the built-in {unit.implementation}, answered inside the orchestrator: "
+            f"it has no server, so no {what} of its own")
+
+
+# What upstream's executor serves (executor/api/rest/server.go, Initialise), and how gorilla/mux
+# answers the rest: an unknown path with 404 "404 page not found", a known path with a method it
+# does not take with 405 and no body. Wharf adds which path or method after upstream's text.
+_POST_PATHS = frozenset(("/api/v1.0/predictions", "/api/v0.1/predictions", "/api/v1.0/feedback", "/api/v0.1/feedback"))
+_GET_PATHS = frozenset(("/api/v1.0/metadata", "/api/v1.0/status", "/api/v1.0/health/status"))
+_NODE_PREFIXES = ("/api/v1.0/metadata/", "/api/v0.1/metadata/", "/api/v1.0/status/", "/api/v0.1/status/")
+
+
+def _unserved(path: str, method: str, prometheus_path: str) -> tuple[int, str] | None:
+    """(status, text) for a path or method upstream's executor does not serve, else None."""
+    if path in _POST_PATHS:
+        allowed = "POST"
+    elif path in _GET_PATHS or (path.startswith(_NODE_PREFIXES) and path.count("/") == 4):
+        allowed = "GET"
+    elif path in ("/ready", "/live", prometheus_path):
+        return None
+    else:
+        return 404, f"404 page not found: no endpoint {method} {path}\n"
+    if method != allowed:
+        return 405, f"Method Not Allowed: {path} takes {allowed}, not {method}\n"
+    return None
+
+
+def _info(body: bytes) -> str:
+    """A node's error ``info``, or its body as text."""
+    try:
+        info = (orjson.loads(body).get("status") or {}).get("info")
+    except (orjson.JSONDecodeError, AttributeError):
+        info = None
+    return info or body.decode(errors="replace")
 
 
 async def _body(receive: Callable[[], Awaitable[dict]]) -> bytes:
@@ -238,7 +316,7 @@ class GrpcApi:
                 info = status.get("info") or info
             except (orjson.JSONDecodeError, AttributeError):
                 pass
-            raise GrpcError(grpc_code(exc.status), f"node {exc.node!r}: {info}") from None
+            raise GrpcError(grpc_code(exc.status), info) from None  # the node is named in info (walker)
         return self.orch.wire.to_proto(answer, pb.SeldonMessage()).SerializeToString()
 
     async def predict(self, data: bytes, metadata: Metadata) -> bytes:
@@ -250,7 +328,10 @@ class GrpcApi:
         return await self._run(metadata, lambda w: self.orch.walker.feedback(body, w))
 
     async def graph_metadata(self, data: bytes, metadata: Metadata) -> bytes:
-        meta = await self.orch.graph_metadata()
+        try:
+            meta = await self.orch.graph_metadata()
+        except GraphCallError as exc:  # upstream returns the Go error: status UNKNOWN, its text
+            raise GrpcError(GRPC_CODES["UNKNOWN"], _info(exc.body)) from None
         out = pb.SeldonGraphMetadata(name=meta["name"])
         for name, model in meta["models"].items():
             json_format.ParseDict(model, out.models[name], ignore_unknown_fields=True)
@@ -263,7 +344,10 @@ class GrpcApi:
         name = _parse(pb.SeldonModelMetadataRequest, data).name
         unit = self.orch.units.get(name)
         if unit is None:
-            raise GrpcError(GRPC_CODES["NOT_FOUND"], f"no node {name!r}")
+            # Upstream's gRPC server returns the Go error as it is: status UNKNOWN, its text.
+            raise GrpcError(GRPC_CODES["UNKNOWN"], upstream_text(f"Failed to find model {name}", f"no node {name!r}"))
+        if unit.builtin:
+            raise GrpcError(GRPC_CODES["NOT_FOUND"], _builtin_has_none(unit, "metadata"))
         status, body = await self.orch.transport.get(unit, "/metadata")
         if status != 200:
             raise GrpcError(GRPC_CODES["UNAVAILABLE"], body.decode(errors="replace"))

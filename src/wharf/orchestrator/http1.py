@@ -22,7 +22,11 @@ import httptools
 
 
 class NodeUnreachable(ConnectionError):
-    pass
+    """``cause`` is the socket error when the connection could not be made, else None."""
+
+    def __init__(self, message: str, cause: OSError | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause
 
 
 class NodeTimeout(TimeoutError):
@@ -119,7 +123,7 @@ class Http1Pool:
         try:
             _, conn = await loop.create_connection(lambda: _Connection(self._max_answer_bytes), host, port)
         except OSError as exc:
-            raise NodeUnreachable(str(exc) or type(exc).__name__) from None
+            raise NodeUnreachable(str(exc) or type(exc).__name__, exc) from None
         return conn
 
     async def request(self, method: str, host: str, port: int, path: str, headers: dict[str, str],

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Mapping
 
 import uvicorn
 
@@ -16,6 +16,9 @@ from wharf.deployment.graph import Predictor
 from wharf.grpc_h2.reflection import reflection_method
 from wharf.grpc_h2.server import GrpcServer
 from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi, calls_nodes_over_grpc
+from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE
+from wharf.orchestrator.walker import failure
+from wharf.server.http_limits import HttpLimits
 from wharf.server.http_protocol import OneWriteHttpProtocol
 
 if TYPE_CHECKING:
@@ -30,16 +33,27 @@ class _Server(uvicorn.Server):
         yield
 
 
-def node_timeout(predictor: Predictor, grpc_nodes: bool) -> float | None:
-    """``seldon.io/rest-timeout`` or, for gRPC nodes, ``seldon.io/grpc-timeout`` (ms) -> seconds;
-    none means no overall timeout, as upstream."""
+DEFAULT_NODE_TIMEOUT_S = 60.0
+NODE_TIMEOUT_ENV = "WHARF_NODE_TIMEOUT_MS"
+
+
+def node_timeout(predictor: Predictor, grpc_nodes: bool, env: Mapping[str, str] | None = None) -> float:
+    """``seldon.io/rest-timeout`` or, for gRPC nodes, ``seldon.io/grpc-timeout`` (ms) -> seconds.
+
+    Without the annotation upstream's executor waits for a node forever, so one stopped node holds
+    every call routed to it (and their clients) for as long as it is stopped. Wharf fails such a
+    call after ``WHARF_NODE_TIMEOUT_MS`` (60 s by default) with 504 naming the node instead.
+    """
+    env = os.environ if env is None else env
     name = "seldon.io/grpc-timeout" if grpc_nodes else "seldon.io/rest-timeout"
-    raw = predictor.annotations.get(name)
-    try:
-        return int(raw) / 1000 if raw else None
-    except ValueError:
-        log.warning("ignoring %s=%r: not a number of milliseconds", name, raw)
-        return None
+    for where, raw in ((name, predictor.annotations.get(name)), (NODE_TIMEOUT_ENV, env.get(NODE_TIMEOUT_ENV))):
+        if not raw:
+            continue
+        try:
+            return int(raw) / 1000
+        except ValueError:
+            log.warning("ignoring %s=%r: not a number of milliseconds", where, raw)
+    return DEFAULT_NODE_TIMEOUT_S
 
 
 async def _start_kafka(orch: Orchestrator, settings: "KafkaSettings") -> "KafkaServer":
@@ -73,7 +87,8 @@ async def _stop_kafka(consumer: "KafkaServer", task: asyncio.Task, graceful_time
 
 async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
                 prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
-                transport: str | None = None, tracing: bool = False, kafka: "KafkaSettings | None" = None) -> None:
+                transport: str | None = None, tracing: bool = False, kafka: "KafkaSettings | None" = None,
+                http_limits: HttpLimits = HttpLimits(), max_message_bytes: int = EXECUTOR_MAX_MESSAGE) -> None:
     tracer = None
     if tracing:
         from wharf.tracing import Tracing
@@ -83,17 +98,19 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                         retries=1, prometheus_path=prometheus_path,
                         transport=transport,
                         log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
-                        trace=tracer.client_span if tracer else None)
+                        trace=tracer.client_span if tracer else None, max_message_bytes=max_message_bytes)
     await orch.start()
     consumer = await _start_kafka(orch, kafka) if kafka is not None else None
     app = RestApi(orch)
     server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none",
-                                    http=OneWriteHttpProtocol,  # one write per answer, as the component server
+                                    # one write per answer and the component server's limits, refused
+                                    # requests answered with the executor's error body
+                                    http=OneWriteHttpProtocol.with_limits(http_limits, failure),
                                     lifespan="off", access_log=False, log_level="warning",
                                     timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout,
                                     proxy_headers=False, server_header=False))  # see server/worker.py
     methods = GrpcApi(orch).methods()
-    grpc_server = GrpcServer(methods, reflection_method(methods), max_receive_bytes=2**31 - 1,
+    grpc_server = GrpcServer(methods, reflection_method(methods), max_receive_bytes=max_message_bytes,
                              span=tracer.grpc_server_span if tracer else None)
     await grpc_server.start(host, grpc_port, reuse_port=False)  # one process: a taken port must fail
     loop = asyncio.get_running_loop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from typing import Any, Callable, ContextManager
 
 import orjson
@@ -14,10 +15,16 @@ from wharf.deployment.graph import Unit
 from wharf.grpc_h2.client import DEADLINE_EXCEEDED, UNAVAILABLE, Channel, GrpcError, NotSent
 from wharf.orchestrator.http1 import Http1Pool, NodeAnswerTooLarge, NodeTimeout, NodeUnreachable
 from wharf.orchestrator.walker import failure
-from wharf.protocol.errors import GRPC_CODE_NAMES, http_status_for_grpc
+from wharf.protocol.errors import GRPC_CODE_NAMES, http_status_for_grpc, upstream_text
 from wharf.protocol.pb import prediction_pb2 as pb
 
 _JSON = "application/json"
+
+
+# Seldon's executor sizes gRPC messages both ways by the seldon.io/grpc-max-message-size annotation
+# and accepts up to MaxInt32 without it; a graph that passed large tensors through it must still work.
+EXECUTOR_MAX_MESSAGE = 2**31 - 1
+MAX_MESSAGE_ANNOTATION = "seldon.io/grpc-max-message-size"
 
 
 class RestTransport:
@@ -55,7 +62,8 @@ class RestTransport:
             try:
                 return await self._pool.request(method, host, port, path, headers, body, self.timeout_s)
             except NodeTimeout:
-                return 504, failure(504, f"node {unit.name!r} ({url}) did not answer within {self.timeout_s} s")
+                return 500, failure(500, upstream_text(go_client_error(method, url, GO_TIMEOUT),
+                                                       f"node {unit.name!r} did not answer within {self.timeout_s} s"))
             except NodeAnswerTooLarge as exc:
                 return 500, failure(500, f"node {unit.name!r} ({url}): {exc}")
             except NodeUnreachable as exc:
@@ -63,8 +71,30 @@ class RestTransport:
                 if attempt < retries:
                     await asyncio.sleep(0.05 * (attempt + 1))
                     continue
-                return 503, failure(503, f"node {unit.name!r} ({url}) is unreachable: {exc}")
+                return 500, failure(500, upstream_text(go_client_error(method, url, go_dial_error(host, port, exc)),
+                                                       f"node {unit.name!r} is unreachable: {exc}"))
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+# Upstream's executor answers a failed call to a node with 500 and Go's error text as ``info``:
+# net/http's url.Error, "<Method> \"<url>\": <cause>" (executor/api/rest/client.go returns it
+# through CreateErrorPayload). The causes Go writes for the failures we can tell apart:
+GO_TIMEOUT = "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+
+
+def go_client_error(method: str, url: str, cause: str) -> str:
+    return f'{method[:1].upper()}{method[1:].lower()} "{url}": {cause}'
+
+
+def go_dial_error(host: str, port: int, exc: NodeUnreachable) -> str:
+    cause = exc.cause
+    if isinstance(cause, ConnectionRefusedError):
+        return f"dial tcp {host}:{port}: connect: connection refused"
+    if isinstance(cause, socket.gaierror):
+        return f"dial tcp: lookup {host}: no such host"
+    if cause is None:  # the node closed the connection before answering
+        return "EOF"
+    return f"dial tcp {host}:{port}: {cause.strerror or cause}"
 
 
 # The component services upstream's executor calls for each step of the walk, by REST path.
@@ -83,8 +113,10 @@ class GrpcTransport:
     HTTP/2 connection per node); no (de)serialization on the way through."""
 
     def __init__(self, timeout_s: float | None = None, retries: int = 0,
-                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None) -> None:
+                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None,
+                 max_message_bytes: int = EXECUTOR_MAX_MESSAGE) -> None:
         self.timeout_s = timeout_s
+        self.max_message_bytes = max_message_bytes  # a node's answer, as the executor's MaxCallRecvMsgSize
         self._retries = retries
         self._trace = trace  # opens a client span and writes its context into the metadata
         self._channels: dict[tuple[str, int], Channel] = {}
@@ -102,7 +134,7 @@ class GrpcTransport:
         key = (unit.endpoint.host, unit.endpoint.grpc_port)
         channel = self._channels.get(key)
         if channel is None:
-            channel = self._channels[key] = Channel(*key)
+            channel = self._channels[key] = Channel(*key, max_answer_bytes=self.max_message_bytes)
         return channel
 
     async def post(self, unit: Unit, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:

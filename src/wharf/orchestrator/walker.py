@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import orjson
 
 from wharf.deployment.graph import Predictor, Unit
+from wharf.orchestrator import builtins
 from wharf.orchestrator.routing import ROUTE_ALL, ROUTE_NONE
 from wharf.orchestrator.wires import JSON_WIRE
 
@@ -29,6 +30,22 @@ class GraphCallError(Exception):
         self.status = status
         self.body = body
         self.node = node
+
+
+def naming_the_node(answer: bytes, node: str) -> bytes:
+    """A node's error answer with the node named after its own ``status.info`` (``<info>: from
+    graph node 'x'``): in a graph of several, the client otherwise cannot tell which one failed.
+    Every other field, and the info's own text first, stay as the node wrote them; an answer that is
+    not a JSON status (a proxy's HTML page) passes unchanged."""
+    try:
+        body = orjson.loads(answer)
+    except orjson.JSONDecodeError:
+        return answer
+    status = body.get("status") if isinstance(body, dict) else None
+    if not isinstance(status, dict) or not isinstance(status.get("info"), str):
+        return answer
+    status["info"] = f"{status['info']}: from graph node {node!r}"
+    return orjson.dumps(body)
 
 
 def failure(status: int, info: str) -> bytes:
@@ -69,12 +86,20 @@ class Walker:
         self.transport = transport
         self.wire = wire
         self.timer = timer or CallTimer()
-        self.has_routes = any(u.routes or u.aggregates or u.implementation == "RANDOM_ABTEST"
+        self.builtins = builtins.Builtins(predictor, wire)
+        self.has_routes = any(u.routes or u.aggregates or u.implementation in builtins.ROUTING
                               for u in predictor.graph.walk())
 
     def _log(self, unit: Unit, kind: str, body: bytes, walk: Walk) -> None:
         if self.payload_log is not None and not walk.skip_logging and self.payload_log.wants(unit, kind):
             self.payload_log.log(unit, kind, body, walk.puid)
+
+    def _builtin(self, unit: Unit, step: Any, *args: Any) -> Any:
+        """A built-in unit's step (:mod:`builtins`), its failure answered as a node's would be."""
+        try:
+            return step(unit, *args)
+        except builtins.BuiltinError as exc:
+            raise GraphCallError(exc.status, naming_the_node(failure(exc.status, exc.info), unit.name), unit.name) from None
 
     async def _call(self, unit: Unit, path: str, body: bytes, walk: Walk) -> bytes:
         if path != "/send-feedback":
@@ -83,7 +108,7 @@ class Walker:
         status, answer = await self.transport.post(unit, path, body, walk.headers)
         self.timer(unit, path, status, time.perf_counter() - started)
         if status != 200:
-            raise GraphCallError(status, answer, unit.name)
+            raise GraphCallError(status, naming_the_node(answer, unit.name), unit.name)
         if path != "/send-feedback":
             self._log(unit, "response", answer, walk)
         return answer
@@ -97,8 +122,12 @@ class Walker:
     async def _predict(self, unit: Unit, msg: bytes, walk: Walk) -> bytes:
         if unit.transforms_input:
             msg = await self._call(unit, "/" + unit.input_call, msg, walk)
+        elif unit.implementation == builtins.SIMPLE_MODEL:
+            msg = self._builtin(unit, self.builtins.transform_input, msg)
         if unit.children:
             msg = await self._children(unit, msg, walk)
+        elif unit.implementation == builtins.AVERAGE_COMBINER:  # nothing to average: upstream's error
+            msg = self._builtin(unit, self.builtins.aggregate, [])
         if unit.transforms_output:
             msg = await self._call(unit, "/transform-output", msg, walk)
         return msg
@@ -121,6 +150,8 @@ class Walker:
             outputs = [await self._predict(unit.children[route], msg, walk)]
         if unit.aggregates:
             return await self._call(unit, "/aggregate", self.wire.join(outputs), walk)
+        if unit.implementation == builtins.AVERAGE_COMBINER:
+            return self._builtin(unit, self.builtins.aggregate, outputs)
         return outputs[0]
 
     async def _route(self, unit: Unit, msg: bytes, walk: Walk) -> int:
@@ -130,8 +161,8 @@ class Walker:
                 return self.wire.route(answer)
             except ValueError as exc:
                 raise GraphCallError(500, failure(500, f"router {unit.name!r} gave no usable route: {exc}"), unit.name) from None
-        if unit.implementation == "RANDOM_ABTEST":
-            return _ab_test(unit)
+        if unit.implementation in builtins.ROUTERS:
+            return self._builtin(unit, self.builtins.route)
         return ROUTE_ALL
 
     def finish(self, answer: bytes, walk: Walk) -> bytes:
@@ -171,15 +202,3 @@ class Walker:
             answer = await self._call(unit, "/send-feedback", body, walk)
         return answer
 
-
-def _ab_test(unit: Unit) -> int:
-    import random
-
-    ratio = 0.5
-    params = unit.parameters
-    if len(params) == 1 and params[0].get("name") == "ratioA":
-        try:
-            ratio = float(params[0].get("value"))
-        except (TypeError, ValueError):
-            ratio = 0.5
-    return 0 if random.random() < ratio else 1

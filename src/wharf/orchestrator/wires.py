@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError
 
 from wharf.orchestrator.routing import route_from_json
 from wharf.protocol.codecs.listvalue import varint
+from wharf.protocol.errors import BAD_DATA, CANT_FIND_JSON, INVALID_JSON, error_body, upstream_text
 from wharf.protocol.pb import prediction_pb2 as pb
 
 
@@ -51,14 +52,29 @@ class JsonWire:
 
     @staticmethod
     def feedback_routing(body: bytes) -> dict[str, Any]:
+        """The routers' choices in ``response.meta.routing``. A body that is not JSON has none, and
+        goes to every child as it is (upstream's RouteFromFeedbackJsonMeta), so the nodes that
+        take feedback answer it: the client gets their error, as from upstream."""
         try:
             feedback = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"feedback body is not JSON: {exc}") from None
+        except orjson.JSONDecodeError:
+            return {}
         if not isinstance(feedback, dict):
             return {}
         routing = ((feedback.get("response") or {}).get("meta") or {}).get("routing")
         return routing if isinstance(routing, dict) else {}
+
+    # A built-in unit (SIMPLE_MODEL, AVERAGE_COMBINER) reads and writes a SeldonMessage as a dict.
+    @staticmethod
+    def decode(body: bytes) -> Any:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+
+    @staticmethod
+    def encode(message: dict[str, Any]) -> bytes:
+        return orjson.dumps(message)
 
     # The external API speaks JSON on REST and protos on gRPC.
     @staticmethod
@@ -90,10 +106,33 @@ def _parse(data: bytes, message: Any, what: str) -> Any:
     return message
 
 
+class Refused(ValueError):
+    """A client's request refused with the answer a component would give (``status``, ``body``).
+
+    Upstream's executor sends REST requests to the nodes over REST whatever the graph's transport,
+    so a component reads the client's JSON; when Wharf converts it to a proto for gRPC nodes, it
+    refuses what that component would, with the component's answer.
+    """
+
+    def __init__(self, status: int, info: str) -> None:
+        super().__init__(info)
+        self.status = status
+        self.body = orjson.dumps(error_body(info, BAD_DATA))
+
+
 def _json_to_proto_bytes(body: bytes, message: Any) -> bytes:
+    """Unknown fields are dropped from a SeldonMessage (upstream reads it as plain JSON) and refused
+    in a Feedback (upstream parses it through protobuf, whose message names the field)."""
     try:
-        return json_format.Parse(body, message, ignore_unknown_fields=True).SerializeToString()
-    except json_format.ParseError as exc:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(400, upstream_text(CANT_FIND_JSON, f"request body is not valid JSON: {exc}")) from None
+    strict = message.DESCRIPTOR.name == "Feedback"
+    try:
+        return json_format.ParseDict(parsed, message, ignore_unknown_fields=not strict).SerializeToString()
+    except (json_format.ParseError, TypeError, AttributeError) as exc:
+        if strict:
+            raise Refused(400, INVALID_JSON.format(error=exc)) from None
         raise ValueError(f"request is not a {message.DESCRIPTOR.name}: {exc}") from None
 
 
@@ -129,6 +168,14 @@ class ProtoWire:
     def feedback_routing(body: bytes) -> dict[str, Any]:
         feedback = _parse(body, pb.Feedback(), "the feedback")
         return dict(feedback.response.meta.routing)
+
+    @staticmethod
+    def decode(body: bytes) -> Any:
+        return json_format.MessageToDict(_parse(body, pb.SeldonMessage(), "the message"))
+
+    @staticmethod
+    def encode(message: dict[str, Any]) -> bytes:
+        return json_format.ParseDict(message, pb.SeldonMessage()).SerializeToString()
 
     @staticmethod
     def from_json(body: bytes) -> bytes:

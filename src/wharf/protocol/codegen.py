@@ -20,7 +20,11 @@ from pathlib import Path
 PROTO_DIR = Path(__file__).parent / "proto"
 STUB_PACKAGE = "wharf.protocol.pb"
 _TF_PRIVATE_PACKAGE = "wharf_tf"
-_STUB_FILES = ("prediction_pb2.py", "prediction_pb2_grpc.py", "tensor_pb2.py")
+_STUB_FILES = ("prediction_pb2.py", "prediction_pb2_grpc.py", "tensor_pb2.py",
+               "tfserving_model_pb2.py", "tfserving_predict_pb2.py")
+# TF Serving's messages (the TENSORFLOW_SERVER proxy's client), also under the private package,
+# so a process importing tensorflow-serving-api has no duplicate; their tensors are our TensorProto.
+_TF_SERVING = {"model.proto": "tfserving_model.proto", "predict.proto": "tfserving_predict.proto"}
 
 
 def _rewrite_sources(out: Path) -> list[Path]:
@@ -36,7 +40,14 @@ def _rewrite_sources(out: Path) -> list[Path]:
     )
     prediction = re.sub(r"\btensorflow\.TensorProto\b", f"{_TF_PRIVATE_PACKAGE}.TensorProto", prediction)
     (pkg_dir / "prediction.proto").write_text(prediction)
-    return [pkg_dir / "tensor.proto", pkg_dir / "prediction.proto"]
+    stub_dir = STUB_PACKAGE.replace(".", "/")
+    for source, target in _TF_SERVING.items():
+        text = (PROTO_DIR / "tensorflow_serving/apis" / source).read_text()
+        text = text.replace("package tensorflow.serving;", f"package {_TF_PRIVATE_PACKAGE}.serving;")
+        text = text.replace('"tensorflow/core/framework/tensor.proto"', f'"{stub_dir}/tensor.proto"')
+        text = text.replace('"tensorflow_serving/apis/model.proto"', f'"{stub_dir}/{_TF_SERVING["model.proto"]}"')
+        (pkg_dir / target).write_text(text)
+    return [pkg_dir / "tensor.proto", pkg_dir / "prediction.proto", *(pkg_dir / t for t in _TF_SERVING.values())]
 
 
 def generate(dest: Path) -> list[Path]:

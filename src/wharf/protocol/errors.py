@@ -11,6 +11,26 @@ BAD_METRIC = "MICROSERVICE_BAD_METRIC"
 BAD_METADATA = "MICROSERVICE_BAD_METADATA"
 NOT_READY = "MICROSERVICE_NOT_READY"
 
+# Upstream's own ``status.info`` texts (seldon-core 1.19.0's Python wrapper). Clients and alerts
+# match on them, so every answer starts with the text as upstream writes it; Wharf's detail, when
+# it has one, follows after ": " (``upstream_text``).
+CANT_FIND_JSON = "Can't find JSON in data"
+INVALID_REQUEST = "Invalid request data type: {request}"
+INVALID_JSON = "Invalid JSON: {error}"
+BAD_METRIC_TEXT = "Bad metric created during request: {metrics}"
+METADATA_UNAVAILABLE = "Model metadata unavailable"
+UNKNOWN_RETURN = "Unknown data type returned as payload (must be list or np array):{result}"
+# Werkzeug's texts, which upstream's catch-all handler answers with 500 for a path or method
+# the Flask app does not serve.
+NOT_FOUND_TEXT = ("404 Not Found: The requested URL was not found on the server. If you entered the URL "
+                  "manually please check your spelling and try again.")
+METHOD_NOT_ALLOWED_TEXT = "405 Method Not Allowed: The method is not allowed for the requested URL."
+
+
+def upstream_text(upstream: str, detail: str | None = None) -> str:
+    """Upstream's text unchanged, then Wharf's detail after ": " when there is one."""
+    return f"{upstream}: {detail}" if detail else upstream
+
 
 class MicroserviceError(Exception):
     """An error whose message, HTTP status and reason reach the client.

@@ -9,19 +9,43 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
 
-from wharf.protocol.errors import MicroserviceError
+from wharf.protocol.errors import CANT_FIND_JSON, INTERNAL_ERROR, INVALID_REQUEST, MicroserviceError, upstream_text
 
 
 def _loads(raw: bytes | str, where: str) -> Any:
+    """JSON from a form field or query parameter. Upstream decodes these with ``json.loads`` and
+    lets its error escape, so a bad one is a 500 MICROSERVICE_INTERNAL_ERROR whose text is the
+    standard library's message; we keep both and name the request part after it."""
     try:
         return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    try:  # what orjson refuses but upstream reads (NaN, Infinity) still parses, as upstream
+        return json.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise MicroserviceError(upstream_text(str(exc), f"{where} is not valid JSON"), 500,
+                                reason=INTERNAL_ERROR) from None
+
+
+def _loads_body(raw: bytes) -> Any:
+    """The body as JSON: Flask's ``get_json`` fails with upstream's 400 "Can't find JSON in data"."""
+    try:
+        message = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise MicroserviceError(f"{where} is not valid JSON: {exc}") from None
+        detail = f"request body is not valid JSON: {exc}"
+        try:
+            message = json.loads(raw)
+        except (ValueError, TypeError):
+            raise MicroserviceError(upstream_text(CANT_FIND_JSON, detail)) from None
+    if message is None:  # get_json gives None for "null", which upstream takes for no JSON
+        raise MicroserviceError(upstream_text(CANT_FIND_JSON, "the request body is JSON null"))
+    return message
 
 
 def _multipart(content_type: bytes, body: bytes) -> dict[str, Any]:
@@ -46,7 +70,10 @@ def _multipart(content_type: bytes, body: bytes) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - the parser raises several unrelated types
         if isinstance(exc, MicroserviceError):
             raise
-        raise MicroserviceError(f"multipart body could not be parsed: {exc}") from None
+        # Werkzeug reads what it can of a broken body, so upstream goes on with the fields it got
+        # (usually none) and refuses the message: its text, then why.
+        raise MicroserviceError(upstream_text(INVALID_REQUEST.format(request=message),
+                                              f"multipart body could not be parsed: {exc}")) from None
     return message
 
 
@@ -63,5 +90,6 @@ def extract_message(content_type: bytes, query: bytes, body: bytes) -> Any:
         if "json" in params:
             return _loads(params["json"][0], "query parameter 'json'")
     if body and b"application/x-www-form-urlencoded" not in content_type:
-        return _loads(body, "request body")
-    raise MicroserviceError("Can't find JSON in data")
+        return _loads_body(body)
+    raise MicroserviceError(upstream_text(CANT_FIND_JSON, "the request has no body, form field 'json' or "
+                                                          "query parameter 'json'"))

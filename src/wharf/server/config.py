@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from wharf.component.model import UnitInfo
+from wharf.server.http_limits import HttpLimits
 from wharf.server.prom import Identity
 
 
@@ -16,8 +16,8 @@ class ServerConfig:
     metrics_port: int = 6000
     metrics_path: str = "/metrics"
     host: str = "0.0.0.0"
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    threads: int = 1  # >1: user code runs in a thread pool of this size per worker
+    workers: int = 1  # one state per replica, as upstream; more is the user's choice (wharf.server.workers)
+    threads: int = 1  # model threads per worker: user code runs there, never on the event loop
     grpc_enabled: bool = True
     keepalive: int = 2
     access_log: bool = False
@@ -26,6 +26,7 @@ class ServerConfig:
     max_requests: int = 0  # >0: a worker is replaced after about this many requests (memory growth)
     max_requests_jitter: int = 0  # spread replacements so workers do not all restart at once
     max_message_bytes: int | None = None  # seldon.io/grpc-max-message-size
+    http_limits: HttpLimits = HttpLimits()  # REST body size, read timeout, connections per worker
     payload_passthrough: bool = False
     tracing: bool = False  # OpenTelemetry spans per request (needs the tracing extra)
     service_name: str = "wharf-component"  # service.name of the spans

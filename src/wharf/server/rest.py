@@ -1,16 +1,16 @@
 """The component's REST API as a plain ASGI app (no framework: routing is one dict lookup).
 
-Upstream's REST endpoints (the microservice's predict, transform, route, aggregate, feedback, metadata and health paths) plus ``/ready`` and ``/live``. User code runs on the event
-loop thread by default (one request at a time per worker, as upstream's default of one thread),
-or in a thread pool when ``threads > 1``.
+Upstream's REST endpoints (the microservice's predict, transform, route, aggregate, feedback,
+metadata and health paths) plus ``/ready`` and ``/live``. User code runs on the worker's model
+thread (see ``model_thread``), never on the event loop: probes and other connections do not wait
+for a slow call. Answers that need no user code (metadata, built once; a health status when the
+model defines none; the probes) are made on the loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from typing import Any, Awaitable, Callable
 
@@ -19,15 +19,19 @@ import orjson
 
 from wharf.component.model import Component
 from wharf.component.wire import JSON
-from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error
+from wharf.protocol.errors import (INTERNAL_ERROR, METHOD_NOT_ALLOWED_TEXT, NOT_FOUND_TEXT, NOT_READY,
+                                   MicroserviceError, as_microservice_error, error_body, upstream_text)
 from wharf.server.body import extract_message
-from wharf.server.state import WorkerState
+from wharf.server.error_log import SERVER_ERRORS as errors
+from wharf.server.model_thread import ModelThread
+from wharf.server.state import WorkerState, is_internal_failure
 
 log = logging.getLogger(__name__)
 
 Scope = dict[str, Any]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-_JSON_CLOSE_HEADERS = [*_JSON_HEADERS, (b"connection", b"close")]
+_CLOSE = (b"connection", b"close")
+_JSON_CLOSE_HEADERS = [*_JSON_HEADERS, _CLOSE]
 _TEXT_HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 _CORS_PREFLIGHT = [
     (b"access-control-allow-origin", b"*"),
@@ -66,19 +70,21 @@ class RestApp:
         component: Component,
         state: WorkerState,
         observer: Observer | None = None,
-        threads: int = 1,
+        model_thread: ModelThread | None = None,
         payload_passthrough: bool = False,
     ) -> None:
         self.component = component
         self.state = state
         self.observer = observer or Observer()
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="wharf-user") if threads > 1 else None
+        self.model_thread = model_thread or ModelThread()
         self._passthrough = payload_passthrough
         c = component
         predict = self._predict_passthrough if payload_passthrough else self._json(c.predict)
         feedback = self._json(c.send_feedback)
-        # path -> (metrics label, allowed methods, handler(message) -> (status, body object))
+        # path -> (metrics label, allowed methods, handler(message) -> (status, body object), needs the
+        # model (waits for load(), runs on the model thread)); health runs there only with user code
         post_get = (b"GET", b"POST")
+        user_health = c.health_calls_user_code()
         self.routes: dict[str, tuple[str, tuple[bytes, ...], Callable[..., Any], bool]] = {
             "/predict": ("predict", post_get, predict, True),
             "/api/v1.0/predictions": ("predict", (b"POST",), predict, True),
@@ -90,8 +96,8 @@ class RestApp:
             "/transform-output": ("outputtransform", post_get, self._json(c.transform_output), True),
             "/route": ("router", post_get, self._json(c.route), True),
             "/aggregate": ("aggregate", post_get, self._json(c.aggregate), True),
-            "/health/status": ("health", (b"GET",), self._health, False),
-            "/api/v1.0/health/status": ("health", (b"GET",), self._health, False),
+            "/health/status": ("health", (b"GET",), self._health, user_health),
+            "/api/v1.0/health/status": ("health", (b"GET",), self._health, user_health),
             "/metadata": ("metadata", (b"GET",), self._metadata, False),
             "/api/v1.0/metadata": ("metadata", (b"GET",), self._metadata, False),
         }
@@ -115,18 +121,11 @@ class RestApp:
 
     def _health(self, content_type: bytes, query: bytes, body: bytes) -> tuple[int, Any]:
         if not self.state.ready:
-            raise MicroserviceError(self._not_ready_reason(), 503, reason=NOT_READY)
+            raise MicroserviceError(self.state.not_ready_reason(), 503, reason=NOT_READY)
         return 200, self.component.health_status(JSON)
 
     def _metadata(self, content_type: bytes, query: bytes, body: bytes) -> tuple[int, Any]:
         return 200, self.component.require_metadata()
-
-    def _not_ready_reason(self) -> str:
-        if self.state.draining:
-            return "shutting down"
-        if self.state.load_error is not None:
-            return f"load() failed: {self.state.load_error}"
-        return "model is loading"
 
     # --- ASGI ----------------------------------------------------------------------------------
 
@@ -135,6 +134,8 @@ class RestApp:
             if scope["type"] == "lifespan":
                 await _lifespan(receive, send)
             return
+        if self.state.retiring:  # draining: every answer tells a keep-alive client to leave after it
+            send = _closing(send)
         path = scope["path"]
         method = scope["method"].encode()
         route = self.routes.get(path)
@@ -145,8 +146,8 @@ class RestApp:
         if method == b"OPTIONS":
             await _send(send, 200, b"", _CORS_PREFLIGHT)
             return
-        if method not in allowed:
-            await _send(send, 405, dumps({"status": {"status": 1, "code": -1, "info": f"{scope['method']} not allowed on {path}", "reason": "MICROSERVICE_BAD_DATA"}}), _JSON_HEADERS)
+        if method not in allowed and not (method == b"HEAD" and b"GET" in allowed):  # Flask adds HEAD to GET
+            await _send_unserved(send, method, path, allowed)
             return
         started = time.perf_counter()
         body = await _read_body(receive)
@@ -156,16 +157,14 @@ class RestApp:
                 content_type = value
                 break
         try:
-            if needs_model and not self.state.loaded.is_set():
-                await self.state.loaded.wait()
-            if self.state.load_error is not None and needs_model:
-                raise MicroserviceError(self._not_ready_reason(), 503, reason=NOT_READY)
-            if self.pool is None:
-                with self.state.user_code:  # gRPC threads take turns with us in user code
-                    status, result = handler(content_type, scope["query_string"], body)
+            if not needs_model:
+                status, result = handler(content_type, scope["query_string"], body)
             else:
-                status, result = await asyncio.get_running_loop().run_in_executor(
-                    self.pool, handler, content_type, scope["query_string"], body)
+                if not self.state.loaded.is_set():
+                    await self.state.loaded.wait()
+                if self.state.load_error is not None:
+                    raise MicroserviceError(self.state.not_ready_reason(), 503, reason=NOT_READY)
+                status, result = await self.model_thread.run(handler, content_type, scope["query_string"], body)
             if isinstance(result, (bytes, str)):  # passthrough: the user's bytes, as they are
                 payload = result.encode() if isinstance(result, str) else result
             else:
@@ -175,25 +174,56 @@ class RestApp:
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer, never a crash
             err = as_microservice_error(exc)
             if err.status_code >= 500:
-                log.error("%s %s failed: %s", scope["method"], path, exc, exc_info=not isinstance(exc, MicroserviceError))
+                errors.failed(f"{scope['method']} {path}", exc, traceback=not isinstance(exc, MicroserviceError))
+                if needs_model and label != "health" and is_internal_failure(exc):
+                    self.state.failed_internally(exc)
             status, payload = err.status_code, dumps(err.to_dict())
+        else:
+            if needs_model and label != "health":  # readiness follows the model's calls, not its probe
+                self.state.succeeded()
+        # decided now, not when the request came: one that waited for the model through the start of a drain says it too
         await _send(send, status, payload, _JSON_CLOSE_HEADERS if self.state.retiring else _JSON_HEADERS)
         self.state.served += 1
         self.observer.observe_request(label, status, time.perf_counter() - started)
 
     async def _plain_route(self, path: str, method: bytes, send: Callable) -> None:
+        if path in _PLAIN_PATHS and method not in _GET:
+            if method == b"OPTIONS":
+                await _send(send, 200, b"", _CORS_PREFLIGHT)
+            else:
+                await _send_unserved(send, method, path, _GET)
+            return
         if path == "/health/ping":
             await _send(send, 200, b"pong", _TEXT_HEADERS)
         elif path == "/live":
             await _send(send, 200, b"alive", _TEXT_HEADERS)
         elif path == "/ready":
             ok = self.state.ready
-            await _send(send, 200 if ok else 503, b"ready" if ok else self._not_ready_reason().encode(), _TEXT_HEADERS)
+            await _send(send, 200 if ok else 503, b"ready" if ok else self.state.not_ready_reason().encode(), _TEXT_HEADERS)
         elif path == "/seldon.json":
             await _send(send, 200, self._openapi, _JSON_HEADERS)
+        elif method == b"OPTIONS":
+            await _send(send, 200, b"", _CORS_PREFLIGHT)
         else:
-            body = dumps({"status": {"status": 1, "code": -1, "info": f"no endpoint {path}", "reason": "MICROSERVICE_BAD_DATA"}})
-            await _send(send, 404, body, _JSON_HEADERS)
+            await _send_unserved(send, method, path, None)
+
+
+_GET = (b"GET", b"HEAD")
+_PLAIN_PATHS = frozenset(("/health/ping", "/live", "/ready", "/seldon.json"))
+
+
+async def _send_unserved(send: Callable, method: bytes, path: str, allowed: tuple[bytes, ...] | None) -> None:
+    """A path or method we do not serve, answered as upstream's Flask app does: its catch-all
+    handler turns Werkzeug's 404/405 into 500 MICROSERVICE_INTERNAL_ERROR with Werkzeug's text.
+    A GET is a 404 even on a POST-only path (upstream's static-file route takes every GET)."""
+    verb = method.decode("latin-1")
+    if method in _GET:
+        text = upstream_text(NOT_FOUND_TEXT, f"no endpoint {verb} {path}" if allowed is None else
+                             f"{path} takes {', '.join(m.decode() for m in allowed)}")
+    else:
+        text = upstream_text(METHOD_NOT_ALLOWED_TEXT, f"no endpoint {path}" if allowed is None else
+                             f"{verb} not allowed on {path}, which takes {', '.join(m.decode() for m in allowed)}")
+    await _send(send, 500, dumps(error_body(text, INTERNAL_ERROR)), _JSON_HEADERS)
 
 
 def _status_from_body(result: dict[str, Any], default: int) -> int:
@@ -216,6 +246,15 @@ async def _read_body(receive: Callable[[], Awaitable[dict]]) -> bytes:
         message = await receive()
         chunks.append(message.get("body", b""))
     return b"".join(chunks)
+
+
+def _closing(send: Callable) -> Callable:
+    async def send_and_close(message: dict) -> None:
+        if message["type"] == "http.response.start" and _CLOSE not in message["headers"]:
+            message = {**message, "headers": [*message["headers"], _CLOSE]}
+        await send(message)
+
+    return send_and_close
 
 
 async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

@@ -102,9 +102,12 @@ class Supervisor:
             self._workers = [self._spawn(http_socket) for _ in range(cfg.workers)]
             return self._loop(http_socket)
         finally:
+            # Our copy of the shared socket goes first: once the draining workers have closed
+            # theirs, new connections are refused at once instead of queueing in a backlog that
+            # nobody accepts from (and that the kernel resets when the last copy closes).
+            http_socket.close()
             self._stop_workers()
             metrics.shutdown()
-            http_socket.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 

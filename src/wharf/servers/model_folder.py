@@ -19,6 +19,15 @@ class ModelFolderError(MicroserviceError):
         super().__init__(message, status_code=500, reason="MICROSERVICE_INTERNAL_ERROR")
 
 
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """The first line of a library's error message (its own tracebacks and hints follow it), or
+    ``default`` (the exception's type name unless given) when it says nothing."""
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0]
+    return type(exc).__name__ if default is None else default
+
+
 def local_folder(model_uri: str | None) -> Path:
     """``model_uri`` as a local folder: the storage initializer's copy (a path), or a bucket URI fetched here.
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wharf.servers.model_folder import ModelFolderError, ModelFolderServer
+from wharf.servers.model_folder import ModelFolderError, ModelFolderServer, first_line
 
 
 class XGBoostServer(ModelFolderServer):
@@ -23,8 +23,7 @@ class XGBoostServer(ModelFolderServer):
         try:
             self._booster = xgboost.Booster(model_file=str(path))
         except xgboost.core.XGBoostError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ModelFolderError(f"{path}: not an XGBoost model file ({first})") from None
+            raise ModelFolderError(f"{path}: not an XGBoost model file ({first_line(exc)})") from None
 
     def predict(self, X, names=None, meta=None):  # noqa: N803 - upstream's argument names
         self.load()  # a no-op once loaded; the class also works outside the component server

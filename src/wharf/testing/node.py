@@ -33,8 +33,10 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,7 +76,11 @@ NODE_SYSCTLS = {"net/bridge/bridge-nf-call-iptables": "1", "net/ipv4/ip_forward"
 # the Service's rules exist. The node rejects them instead, so the client sees "connection refused",
 # as it does for a Service whose endpoints are not ready.
 SERVICE_RANGE_CHAIN = "WHARF-SERVICE-RANGE"
+CNI_ADMIN_CHAIN = "CNI-ADMIN"  # the CNI firewall plugin's chain for administrators' rules (its default name)
 CHAIN_PREFIXES = ("KUBE-", "CNI-", "WHARF-")
+# The node's containerd holds a copy of every image the tests load (a dozen of 0.3-0.9 GB). With
+# less room a test's pod never starts and the suite spends its time waiting instead of saying why.
+MIN_FREE_DISK = 10 * 10**9
 
 
 # --- prerequisites ---------------------------------------------------------------------------
@@ -96,6 +102,10 @@ def missing_prerequisites() -> list[str]:
     missing = kube_binaries.missing_binaries(kube_binaries.CONTROL_PLANE + NODE_BINARIES)
     if missing:
         problems.append(f"binaries {', '.join(p.name for p in missing)} (`{kube_binaries.BUILD_COMMAND}`)")
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    if free < MIN_FREE_DISK:
+        problems.append(f"{MIN_FREE_DISK / 1e9:.0f} GB of free disk where the node keeps its images "
+                        f"({tempfile.gettempdir()} has {free / 1e9:.1f} GB; `docker image prune` frees dangling images)")
     return problems
 
 
@@ -440,9 +450,8 @@ def remove_cgroups(roots: list[Path]) -> None:
                     time.sleep(0.1)  # processes just killed leave the cgroup a moment later
 
 
-def shim_pids(socket: Path) -> list[int]:
-    """containerd-shim-runc-v2 processes of *our* containerd: their command line names its socket."""
-    pids = []
+def _command_lines() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, argv) of every process this user may read."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -450,13 +459,68 @@ def shim_pids(socket: Path) -> list[int]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in argv:
-            pids.append(int(entry.name))
-    return pids
+        if argv and argv[0]:
+            yield int(entry.name), argv
+
+
+def shim_pids(socket: Path) -> list[int]:
+    """containerd-shim-runc-v2 processes of *our* containerd: their command line names its socket."""
+    return [pid for pid, argv in _command_lines()
+            if argv[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in argv]
 
 
 def delete_link(name: str) -> None:
     subprocess.run(["ip", "link", "delete", name], capture_output=True, timeout=30)
+
+
+NODE_FOLDER_GLOB = "wharf-node-*"  # Layout.node's folders under /var/lib
+HOST_SYSCTLS_FILE = "host-sysctls.json"  # in Layout.node: the host's values, for a reclaim to restore
+
+
+def live_node_processes() -> dict[int, str]:
+    """containerd and kubelet processes of any Wharf node on this machine: pid -> its command line.
+
+    They are recognised by their arguments naming a node folder (containerd's --config, the
+    kubelet's --root-dir), never by program name alone: the Docker engine has a containerd too.
+    """
+    marker = f"/var/lib/{NODE_FOLDER_GLOB[:-1]}".encode()
+    return {pid: b" ".join(argv).decode(errors="replace").strip() for pid, argv in _command_lines()
+            if Path(argv[0].decode(errors="replace")).name in ("containerd", "kubelet")
+            and any(marker in arg for arg in argv[1:])}
+
+
+def reclaim_stale_nodes() -> list[str]:
+    """Undo what a node whose processes were killed before its ``stop`` ran left on the host.
+
+    A CI job that runs out of time is killed with its whole process group: the node's bridge,
+    iptables chains, cgroups, mounts and folder stay, and the next run on the machine would be
+    refused. Only called when no node process is alive. Returns what was removed, for the log.
+    """
+    removed = []
+    for folder in sorted(Path("/var/lib").glob(NODE_FOLDER_GLOB)):
+        for pid in shim_pids(folder / "containerd.sock"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        saved = folder / HOST_SYSCTLS_FILE
+        if saved.exists():
+            try:
+                write_sysctls(json.loads(saved.read_text()))
+            except ValueError:
+                pass  # written half when the node was killed: the node's own values stay
+        unmount_all(folder)
+        if not mounts_under(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(str(folder))
+    cgroups = kubepods_cgroups()
+    remove_cgroups(cgroups)
+    removed += [str(c) for c in cgroups]
+    removed += remove_chains()
+    if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
+        delete_link(BRIDGE)
+        removed.append(f"link {BRIDGE}")
+    return removed
 
 
 # --- the node ----------------------------------------------------------------------------------
@@ -582,11 +646,17 @@ def _apply(plane: ControlPlane, objects: list[dict]) -> None:
 
 
 def _claim_host_network() -> None:
-    """The pods' bridge with the node's address; refuse if another node holds it."""
+    """The pods' bridge with the node's address; refuse if another node holds it, and reclaim
+    what a node that died without stopping left behind."""
     if subprocess.run(["ip", "link", "show", BRIDGE], capture_output=True).returncode == 0:
-        raise HarnessError(f"the network link {BRIDGE} exists: another Wharf node runs on this machine "
-                           f"(stop it with `invoke cluster.down`), or one was not torn down "
-                           f"(`ip link delete {BRIDGE}`)")
+        alive = live_node_processes()
+        if alive:
+            pid, argv = next(iter(alive.items()))
+            raise HarnessError(f"another Wharf node runs on this machine (pid {pid}: {argv[:160]}); "
+                               f"stop it with `invoke cluster.down`")
+        removed = reclaim_stale_nodes()
+        print(f"wharf node: removed what a node killed before it stopped left behind: {', '.join(removed)}",
+              file=sys.stderr)
     prefix = POD_SUBNET.split("/")[1]
     _run(["ip", "link", "add", BRIDGE, "type", "bridge"], f"creating bridge {BRIDGE}")
     _run(["ip", "addr", "add", f"{NODE_IP}/{prefix}", "dev", BRIDGE], f"adding {NODE_IP} to {BRIDGE}")
@@ -605,6 +675,13 @@ def fence_service_range(cidr: str = apiserver.SERVICE_CIDR) -> None:
           "Service address kube-proxy has not translated", "-j", "REJECT"], f"filling {chain}")
     for hook in ("OUTPUT", "FORWARD"):
         _run(["iptables", "-w", "-I", hook, "1", "-j", chain], f"jumping from {hook} to {chain}")
+    # Pods' traffic: the CNI firewall plugin puts its own jump first in FORWARD when the first pod
+    # starts, and its chain ACCEPTs everything a pod sends, ahead of the jump above (seen in CI: an
+    # orchestrator pod reached the egress's 404). The plugin evaluates CNI-ADMIN, the chain it keeps
+    # for administrators' rules, before its ACCEPTs; creating it first with the jump keeps the fence.
+    if subprocess.run(["iptables", "-w", "-n", "-L", CNI_ADMIN_CHAIN], capture_output=True).returncode != 0:
+        _run(["iptables", "-w", "-N", CNI_ADMIN_CHAIN], f"creating the iptables chain {CNI_ADMIN_CHAIN}")
+    _run(["iptables", "-w", "-I", CNI_ADMIN_CHAIN, "1", "-j", chain], f"jumping from {CNI_ADMIN_CHAIN} to {chain}")
 
 
 def start_node(plane: ControlPlane, outlive_caller: bool = False, timeout: float = 180) -> Node:
@@ -617,6 +694,9 @@ def start_node(plane: ControlPlane, outlive_caller: bool = False, timeout: float
     work, layout, ports = plane.work, Layout(plane.work), NodePorts.pick()
     node = Node(plane, ports, saved_sysctls=read_sysctls())
     try:
+        layout.node.mkdir(parents=True, exist_ok=True)
+        # kept on disk too: if this process is killed, the next node's reclaim restores them
+        _write_json(layout.node / HOST_SYSCTLS_FILE, node.saved_sysctls)
         write_sysctls(NODE_SYSCTLS)
         fence_service_range()
         pause = ensure_pause_image()
@@ -708,10 +788,10 @@ def start_cluster(work: Path | None = None, outlive_caller: bool = False, timeou
     problems = missing_prerequisites()
     if problems:
         raise HarnessError("a real node needs " + "; ".join(problems))
-    owns = work is None
-    work = Path(tempfile.mkdtemp(prefix="wharf-node-")) if work is None else work
     _claim_host_network()
+    owns = work is None
     try:
+        work = Path(tempfile.mkdtemp(prefix="wharf-node-")) if work is None else work
         plane = apiserver.start_control_plane(work=work, outlive_caller=outlive_caller, address=NODE_IP,
                                               node_name=NODE_NAME, timeout=timeout)
     except BaseException:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 import venv
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from wharf.local.process import free_port, stop_process
+from wharf.local.process import free_port, serving
 
 MOTO_VERSION = "5.2.5"
 _MARKER = ".wharf-moto-ok"
@@ -59,21 +57,8 @@ def s3_server(log_file: Path, host: str = "127.0.0.1", timeout: float = 60.0) ->
         raise FileNotFoundError("moto is not installed; run `python -m wharf.testing.s3`")
     port = free_port(host)
     endpoint = f"http://{host}:{port}"
-    with open(log_file, "wb") as log:
-        proc = subprocess.Popen([str(exe), "-H", host, "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"moto_server did not start; log: {log_file.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+    with serving([str(exe), "-H", host, "-p", str(port)], log_file, f"{endpoint}/moto-api/", "moto_server", timeout):
         yield endpoint
-    finally:
-        stop_process(proc, 10)
 
 
 def main() -> int:  # pragma: no cover - provisioning CLI

@@ -56,7 +56,7 @@ class Unreachable(Exception):
     """The component did not answer at all (refused, reset, timed out): no point sending more."""
 
 
-def build_parser(prog: str | None = None, external: bool = False) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None, external: bool = False, external_flag: bool = False) -> argparse.ArgumentParser:
     target = "deployment's external API" if external else "component"
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -73,6 +73,10 @@ def build_parser(prog: str | None = None, external: bool = False) -> argparse.Ar
         parser.add_argument("--namespace", default=None, help="namespace of the deployment (part of gateway paths)")
         parser.add_argument("--gateway", choices=GATEWAYS, default="ambassador",
                             help="ambassador/istio: /seldon/<ns>/<deployment>/... paths; seldon: the orchestrator itself")
+    if external_flag:  # `wharf test` is both testers; main() reads the flag before parsing
+        parser.add_argument("--external", action="store_true",
+                            help="test a deployment's external API (gateway paths, the Seldon service; the options of "
+                                 "seldon-core-api-tester) instead of one component (default: a component)")
     endpoints = EXTERNAL_ENDPOINTS if external else ENDPOINTS
     parser.add_argument("--endpoint", choices=endpoints, default="predict", help="method to call (default: predict)")
     parser.add_argument("-b", "--batch-size", type=int, default=1, help="rows per request (default: 1)")
@@ -276,7 +280,7 @@ def _report(outcome: Outcome, err: TextIO) -> None:
 
 
 def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | None = None,
-         err: TextIO | None = None, external: bool = False) -> int:
+         err: TextIO | None = None, external: bool = False, external_flag: bool = False) -> int:
     """Entry point of ``wharf test`` (``--external``), ``seldon-core-tester`` and
     ``seldon-core-api-tester`` (``external=True``); returns the exit status."""
     out = out or sys.stdout
@@ -285,7 +289,7 @@ def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | N
         argv = sys.argv[1:]
     if "--external" in argv:
         argv, external = [a for a in argv if a != "--external"], True
-    parser = build_parser(prog, external=external)
+    parser = build_parser(prog, external=external, external_flag=external_flag)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed usage or help already

@@ -7,7 +7,7 @@ import binascii
 from typing import Any
 
 from wharf.protocol.codecs.base import Codec, register
-from wharf.protocol.errors import MicroserviceError
+from wharf.protocol.errors import INTERNAL_ERROR, MicroserviceError, upstream_text
 
 
 @register
@@ -16,12 +16,12 @@ class BinDataCodec(Codec):
 
     @staticmethod
     def from_json(obj: Any, where: str) -> bytes:
-        if not isinstance(obj, str):
-            raise MicroserviceError(f"{where}: expected a base64 string, got {type(obj).__name__}")
+        # Upstream lets base64's error escape: 500 MICROSERVICE_INTERNAL_ERROR with its text.
         try:
             return base64.b64decode(obj)
-        except binascii.Error as exc:
-            raise MicroserviceError(f"{where}: not valid base64: {exc}") from None
+        except (binascii.Error, TypeError, ValueError) as exc:
+            raise MicroserviceError(upstream_text(str(exc), f"{where} is not a valid base64 string"),
+                                    500, reason=INTERNAL_ERROR) from None
 
     @staticmethod
     def to_json(value: Any) -> str:

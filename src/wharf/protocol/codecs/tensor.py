@@ -8,14 +8,17 @@ import numpy as np
 
 from wharf.protocol.codecs.base import Codec, register
 from wharf.protocol.codecs.ndarray import json_ready
-from wharf.protocol.errors import MicroserviceError
+from wharf.protocol.errors import INTERNAL_ERROR, MicroserviceError, upstream_text
 
 
 def _reshape(values: Any, shape: Any, where: str) -> np.ndarray:
     try:
         return np.array(values).reshape(shape)
     except (ValueError, TypeError) as exc:
-        raise MicroserviceError(f"{where}: values do not fit shape {shape!r}: {exc}") from None
+        # Upstream lets numpy's error escape: 500 MICROSERVICE_INTERNAL_ERROR with numpy's text.
+        count = len(values) if hasattr(values, "__len__") else "the"
+        raise MicroserviceError(upstream_text(str(exc), f"{where}: {count} values do not fit shape {shape!r}"),
+                                500, reason=INTERNAL_ERROR) from None
 
 
 @register

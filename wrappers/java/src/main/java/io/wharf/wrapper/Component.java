@@ -65,7 +65,9 @@ public final class Component {
     public JsonNode aggregate(JsonNode msg) throws Exception {
         List<Payload> payloads = Messages.decodeList(msg);
         if (payloads.isEmpty()) {
-            throw new MicroserviceException("aggregate: the request holds no messages (seldonMessages is empty)");
+            // upstream indexes the first message: Python's IndexError, a 500
+            throw new MicroserviceException("list index out of range: aggregate: the request holds no messages "
+                    + "(seldonMessages is empty)", 500, MicroserviceException.INTERNAL_ERROR);
         }
         Object result = user.aggregate(payloads);
         return respond(result, payloads.get(0), "aggregate", mergeChildMeta(payloads));
@@ -77,9 +79,9 @@ public final class Component {
      */
     public JsonNode sendFeedback(JsonNode msg) throws Exception {
         if (msg == null || !msg.isObject()) {
-            throw new MicroserviceException("request: expected a Feedback object {request, response, reward, truth}");
+            throw new MicroserviceException("Invalid JSON: request: expected a Feedback object {request, response, reward, truth}");
         }
-        Feedback feedback = Messages.jsonToProto(msg, Feedback.newBuilder(), "request").build();
+        Feedback feedback = Messages.feedbackFromJson(msg);
         float reward = feedback.getReward();
         if (unit.executorEnabled() && reward != 0) {
             sink.feedback(reward);
@@ -87,7 +89,8 @@ public final class Component {
         Payload request = feedbackPart(feedback.getRequest());
         Payload truth = feedbackPart(feedback.getTruth());
         Map<String, Integer> routing = feedback.getResponse().getMeta().getRoutingMap();
-        Object result = user.sendFeedback(request, reward, truth, routing.get(feedbackKey));
+        Object result = user instanceof FeedbackMessageHandler whole ? whole.sendFeedback(feedback)
+                : user.sendFeedback(request, reward, truth, routing.get(feedbackKey));
         JsonNode out = respond(result == null ? new double[0] : result, request, "feedback", puidOnly(request.meta()));
         SeldonMessage proto = Messages.jsonToProto(out, SeldonMessage.newBuilder(), "response").build();
         return Messages.protoToJson(proto);

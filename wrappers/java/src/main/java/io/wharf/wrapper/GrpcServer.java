@@ -33,6 +33,9 @@ import java.util.logging.Logger;
  * as REST: each proto is read as proto-JSON, so both transports share one set of rules.
  */
 public final class GrpcServer {
+    /** grpcio's details for an error raised in upstream's Python servicer: kept first, as upstream's text. */
+    static final String APPLICATION_ERROR = "Exception calling application: ";
+
     private static final Logger LOG = Logger.getLogger(GrpcServer.class.getName());
 
     @FunctionalInterface
@@ -88,8 +91,9 @@ public final class GrpcServer {
                 .addMethod(SeldonGrpc.getSendFeedbackMethod(), seldon("feedback", c::sendFeedback))
                 .addMethod(SeldonGrpc.getModelMetadataMethod(), metadata())
                 .addMethod(SeldonGrpc.getGraphMetadataMethod(), ServerCalls.asyncUnaryCall((Empty req, io.grpc.stub.StreamObserver<io.seldon.protos.PredictionProtos.SeldonGraphMetadata> out) ->
-                        out.onError(Status.UNIMPLEMENTED.withDescription(
-                                "GraphMetadata is served by the graph orchestrator, not by a component").asRuntimeException())))
+                        out.onError(Status.UNIMPLEMENTED.withDescription(APPLICATION_ERROR
+                                + "GraphMetadata not available on the Model level.: the graph orchestrator serves it, not a component")
+                                .asRuntimeException())))
                 .build());
         builder.addService(ProtoReflectionService.newInstance());
         server = builder.build().start();
@@ -123,7 +127,7 @@ public final class GrpcServer {
                 if (code >= 500) {
                     LOG.log(Level.SEVERE, label + " failed: " + exc, exc instanceof MicroserviceException ? null : exc);
                 }
-                out.onError(statusFor(code).withDescription(err.getMessage()).asRuntimeException());
+                out.onError(statusFor(code).withDescription(APPLICATION_ERROR + err.getMessage()).asRuntimeException());
             }
             sink.observeRequest(label, code, (System.nanoTime() - started) / 1e9);
         });
@@ -135,7 +139,7 @@ public final class GrpcServer {
                 out.onNext(Messages.jsonToProto(component.requireMetadata(), SeldonModelMetadata.newBuilder(), "metadata").build());
                 out.onCompleted();
             } catch (MicroserviceException err) {
-                out.onError(statusFor(err.statusCode()).withDescription(err.getMessage()).asRuntimeException());
+                out.onError(statusFor(err.statusCode()).withDescription(APPLICATION_ERROR + err.getMessage()).asRuntimeException());
             }
         });
     }

@@ -74,6 +74,54 @@ public final class Main {
     }
 
     public static void serve(SeldonComponent user, Map<String, String> env) throws Exception {
+        Running running = start(user, env);
+        Runtime.getRuntime().addShutdownHook(new Thread(running::stop));
+        running.await();
+    }
+
+    /** The servers of one component, started; {@link #stop()} drains them (REST, metrics, then gRPC). */
+    public static final class Running {
+        private final RestServer rest;
+        private final HttpServer metrics;
+        private final GrpcServer grpc;
+        private final CountDownLatch done = new CountDownLatch(1);
+
+        Running(RestServer rest, HttpServer metrics, GrpcServer grpc) {
+            this.rest = rest;
+            this.metrics = metrics;
+            this.grpc = grpc;
+        }
+
+        public int httpPort() {
+            return rest.port();
+        }
+
+        public void await() throws InterruptedException {
+            done.await();
+        }
+
+        public synchronized void stop() {
+            if (done.getCount() == 0) {
+                return;
+            }
+            rest.stop(1);
+            metrics.stop(0);
+            try {
+                if (grpc != null) {
+                    grpc.stop(5);
+                }
+            } catch (InterruptedException ignored) {
+                Thread.currentThread().interrupt();
+            }
+            done.countDown();
+        }
+    }
+
+    /**
+     * Start REST, gRPC and metrics for {@code user} and return at once: an embedding host (the Seldon
+     * compatibility layer's Spring context) owns the lifecycle and calls {@link Running#stop()}.
+     */
+    public static Running start(SeldonComponent user, Map<String, String> env) throws Exception {
         RestServer.noDelay();
         String host = env.getOrDefault("WHARF_HOST", "0.0.0.0");
         int threads = port(env, "WHARF_THREADS", Math.max(4, 2 * Runtime.getRuntime().availableProcessors()));
@@ -109,20 +157,6 @@ public final class Main {
         LOG.info("serving " + user.getClass().getName() + " on http " + rest.port() + ", grpc "
                 + (grpc == null ? "off" : grpc.port()) + ", metrics " + metricsPort + metricsPath);
 
-        CountDownLatch done = new CountDownLatch(1);
-        GrpcServer grpcRef = grpc;
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            rest.stop(1);
-            metrics.stop(0);
-            try {
-                if (grpcRef != null) {
-                    grpcRef.stop(5);
-                }
-            } catch (InterruptedException ignored) {
-                Thread.currentThread().interrupt();
-            }
-            done.countDown();
-        }));
-        done.await();
+        return new Running(rest, metrics, grpc);
     }
 }

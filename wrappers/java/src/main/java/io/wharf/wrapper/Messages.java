@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
+import io.seldon.protos.PredictionProtos.Feedback;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Iterator;
@@ -27,7 +28,8 @@ public final class Messages {
 
     public static Payload decode(JsonNode msg, String where) {
         if (msg == null || !msg.isObject()) {
-            throw new MicroserviceException(where + ": expected a JSON object (SeldonMessage), got " + typeName(msg));
+            throw new MicroserviceException(MicroserviceException.INVALID_REQUEST + msg + ": " + where
+                    + ": expected a JSON object (SeldonMessage), got " + typeName(msg));
         }
         JsonNode metaNode = msg.get("meta");
         if (metaNode != null && !metaNode.isNull() && !metaNode.isObject()) {
@@ -80,7 +82,7 @@ public final class Messages {
         List<String> keys = new ArrayList<>();
         msg.fieldNames().forEachRemaining(keys::add);
         keys.sort(null);
-        throw new MicroserviceException("Invalid request data type: " + where
+        throw new MicroserviceException(MicroserviceException.INVALID_REQUEST + msg + ": " + where
                 + " has none of data, jsonData, strData, binData (keys: " + (keys.isEmpty() ? "none" : String.join(", ", keys)) + ")");
     }
 
@@ -262,6 +264,20 @@ public final class Messages {
         } catch (Exception exc) {
             throw new MicroserviceException("cannot convert " + message.getDescriptorForType().getName() + " to JSON: "
                     + exc.getMessage(), 500, MicroserviceException.INTERNAL_ERROR);
+        }
+    }
+
+    /**
+     * A REST Feedback, parsed as upstream does (protobuf's JSON parser, unknown fields refused):
+     * a SeldonMessage posted as feedback is a 400 naming the field, not a 200 that drops it.
+     */
+    public static Feedback feedbackFromJson(JsonNode json) {
+        Feedback.Builder builder = Feedback.newBuilder();
+        try {
+            JsonFormat.parser().merge(Json.MAPPER.writeValueAsString(json), builder);
+            return builder.build();
+        } catch (Exception exc) {
+            throw new MicroserviceException("Invalid JSON: " + exc.getMessage());
         }
     }
 

@@ -14,6 +14,12 @@ public class MicroserviceException extends RuntimeException {
     public static final String BAD_METRIC = "MICROSERVICE_BAD_METRIC";
     public static final String BAD_METADATA = "MICROSERVICE_BAD_METADATA";
     public static final String NOT_READY = "MICROSERVICE_NOT_READY";
+    /** Upstream's (seldon-core's Python wrapper) texts, which clients match on: always first. */
+    public static final String CANT_FIND_JSON = "Can't find JSON in data";
+    public static final String INVALID_REQUEST = "Invalid request data type: ";
+    public static final String NOT_FOUND_TEXT = "404 Not Found: The requested URL was not found on the server. "
+            + "If you entered the URL manually please check your spelling and try again.";
+    public static final String METHOD_NOT_ALLOWED_TEXT = "405 Method Not Allowed: The method is not allowed for the requested URL.";
 
     private final int statusCode;
     private final String reason;

@@ -83,8 +83,15 @@ public final class NdArray {
             size *= d;
         }
         if (size != flat.size()) {
-            throw new MicroserviceException(where + ": values do not fit shape " + Arrays.toString(shape)
-                    + ": " + flat.size() + " values for " + size + " places");
+            // numpy's text first and a 500, as upstream, whose reshape error escapes
+            StringBuilder tuple = new StringBuilder("(");
+            for (int i = 0; i < shape.length; i++) {
+                tuple.append(i > 0 ? "," : "").append(shape[i]);
+            }
+            tuple.append(shape.length == 1 ? ",)" : ")");
+            throw new MicroserviceException("cannot reshape array of size " + flat.size() + " into shape " + tuple
+                    + ": " + where + ": " + flat.size() + " values do not fit shape " + Arrays.toString(shape),
+                    500, MicroserviceException.INTERNAL_ERROR);
         }
         int[] pos = {0};
         JsonNode nested = shape.length == 0 ? flat.get(0) : build(flat, shape, 0, pos);

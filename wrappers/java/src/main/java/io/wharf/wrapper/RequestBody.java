@@ -33,9 +33,15 @@ final class RequestBody {
             }
         }
         if (body.length > 0 && !form) {
-            return Json.parse(body, "request body");
+            try {
+                return Json.parse(body, "request body");
+            } catch (MicroserviceException exc) {
+                // upstream's Flask get_json failure text first, then which part and why
+                throw new MicroserviceException(MicroserviceException.CANT_FIND_JSON + ": " + exc.getMessage());
+            }
         }
-        throw new MicroserviceException("Can't find JSON in data");
+        throw new MicroserviceException(MicroserviceException.CANT_FIND_JSON
+                + ": the request has no body, form field 'json' or query parameter 'json'");
     }
 
     private static String param(String encoded, String name) {

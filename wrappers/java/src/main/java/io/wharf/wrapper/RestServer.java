@@ -20,6 +20,9 @@ import java.util.logging.Logger;
  * The component's REST API on the JDK's own HTTP server ({@code com.sun.net.httpserver}): no framework,
  * no extra jar, a fixed thread pool; routing is one map lookup. Endpoints, bodies and errors are those of
  * the Python component server.
+ *
+ * <p>A request body is capped ({@code WHARF_MAX_BODY_BYTES}, 32 MiB by default, as the Python server):
+ * a larger one is answered 413 and the connection closed, without reading it into memory.
  */
 public final class RestServer {
     static {
@@ -30,6 +33,9 @@ public final class RestServer {
     private static final Set<String> GET_POST = Set.of("GET", "POST");
     private static final Set<String> POST = Set.of("POST");
     private static final Set<String> GET = Set.of("GET");
+    /** The Python server's default: eight times the 4 MiB gRPC limit, since JSON is bigger than protobuf. */
+    public static final long DEFAULT_MAX_BODY_BYTES = 32L * 1024 * 1024;
+    public static final String MAX_BODY_ENV = "WHARF_MAX_BODY_BYTES";
 
     @FunctionalInterface
     interface Handler {
@@ -42,10 +48,16 @@ public final class RestServer {
     private final MetricsSink sink;
     private final Map<String, Route> routes = new HashMap<>();
     private final byte[] openapi;
+    private final long maxBodyBytes;
     private HttpServer server;
     private ExecutorService pool;
 
     public RestServer(Component component, MetricsSink sink) {
+        this(component, sink, maxBodyFromEnv(System.getenv(MAX_BODY_ENV)));
+    }
+
+    public RestServer(Component component, MetricsSink sink, long maxBodyBytes) {
+        this.maxBodyBytes = maxBodyBytes;
         this.component = component;
         this.sink = sink;
         Component c = component;
@@ -66,6 +78,22 @@ public final class RestServer {
             spec = "{}".getBytes(StandardCharsets.UTF_8);
         }
         openapi = spec;
+    }
+
+    /** The cap from {@code WHARF_MAX_BODY_BYTES}; unset or empty is the default, anything else a positive whole number. */
+    static long maxBodyFromEnv(String raw) {
+        if (raw == null || raw.isBlank()) {
+            return DEFAULT_MAX_BODY_BYTES;
+        }
+        try {
+            long value = Long.parseLong(raw.strip());
+            if (value > 0) {
+                return value;
+            }
+        } catch (NumberFormatException exc) {
+            // reported below
+        }
+        throw new IllegalArgumentException(MAX_BODY_ENV + "='" + raw + "': expected a whole number above 0");
     }
 
     private void add(Route route, String... paths) {
@@ -112,7 +140,10 @@ public final class RestServer {
         try (ex) {
             String path = ex.getRequestURI().getPath();
             String method = ex.getRequestMethod();
-            byte[] body = ex.getRequestBody().readAllBytes();
+            byte[] body = readBody(ex);
+            if (body == null) {
+                return; // refused: 413 sent
+            }
             Route route = routes.get(path);
             if (route == null) {
                 plain(ex, path);
@@ -125,8 +156,7 @@ public final class RestServer {
                 return;
             }
             if (!route.methods().contains(method)) {
-                send(ex, 405, Json.write(MicroserviceException.errorBody(method + " not allowed on " + path,
-                        MicroserviceException.BAD_DATA)), "application/json");
+                unserved(ex, method, path, String.join(", ", new java.util.TreeSet<>(route.methods())));
                 return;
             }
             long started = System.nanoTime();
@@ -154,14 +184,69 @@ public final class RestServer {
         }
     }
 
+    /**
+     * The request body, or null after answering 413 when it is over the cap: a declared length is refused
+     * before reading, a chunked body once the cap is passed. The connection closes, so what the client
+     * still sends is never read.
+     */
+    private byte[] readBody(HttpExchange ex) throws IOException {
+        String declared = ex.getRequestHeaders().getFirst("Content-Length");
+        String what;
+        if (declared != null && declared.strip().matches("[0-9]{1,18}") && Long.parseLong(declared.strip()) > maxBodyBytes) {
+            what = "Content-Length " + Long.parseLong(declared.strip());
+        } else {
+            // one byte over the cap tells a body at the cap from a longer one
+            byte[] body = ex.getRequestBody().readNBytes((int) Math.min(maxBodyBytes + 1, Integer.MAX_VALUE - 8));
+            if (body.length <= maxBodyBytes) {
+                return body;
+            }
+            what = "the body";
+        }
+        ex.getResponseHeaders().add("Connection", "close");
+        send(ex, 413, Json.write(MicroserviceException.errorBody(what + " exceeds the limit of " + maxBodyBytes + " bytes",
+                MicroserviceException.BAD_DATA)), "application/json");
+        return null;
+    }
+
+    /**
+     * A path or method not served, answered as upstream's Flask app does: 500
+     * MICROSERVICE_INTERNAL_ERROR with Werkzeug's 404/405 text (a GET is a 404 even on a POST-only
+     * path, because upstream's static-file route takes every GET).
+     */
+    private void unserved(HttpExchange ex, String method, String path, String allowed) throws IOException {
+        boolean get = method.equals("GET") || method.equals("HEAD");
+        String info;
+        if (get) {
+            info = MicroserviceException.NOT_FOUND_TEXT + ": " + (allowed == null ? "no endpoint " + method + " " + path
+                    : path + " takes " + allowed);
+        } else {
+            info = MicroserviceException.METHOD_NOT_ALLOWED_TEXT + ": " + (allowed == null ? "no endpoint " + path
+                    : method + " not allowed on " + path + ", which takes " + allowed);
+        }
+        send(ex, 500, Json.write(MicroserviceException.errorBody(info, MicroserviceException.INTERNAL_ERROR)),
+                "application/json");
+    }
+
     private void plain(HttpExchange ex, String path) throws IOException {
+        String method = ex.getRequestMethod();
+        boolean known = switch (path) {
+            case "/health/ping", "/live", "/ready", "/seldon.json" -> true;
+            default -> false;
+        };
+        if (method.equals("OPTIONS")) {
+            send(ex, 200, new byte[0], null);
+            return;
+        }
+        if (known && !(method.equals("GET") || method.equals("HEAD"))) {
+            unserved(ex, method, path, "GET");
+            return;
+        }
         switch (path) {
             case "/health/ping" -> send(ex, 200, "pong".getBytes(StandardCharsets.UTF_8), "text/plain; charset=utf-8");
             case "/live" -> send(ex, 200, "alive".getBytes(StandardCharsets.UTF_8), "text/plain; charset=utf-8");
             case "/ready" -> send(ex, 200, "ready".getBytes(StandardCharsets.UTF_8), "text/plain; charset=utf-8");
             case "/seldon.json" -> send(ex, 200, openapi, "application/json");
-            default -> send(ex, 404, Json.write(MicroserviceException.errorBody("no endpoint " + path,
-                    MicroserviceException.BAD_DATA)), "application/json");
+            default -> unserved(ex, method, path, null);
         }
     }
 

@@ -70,12 +70,16 @@ class MessagesTest {
     @Test
     void badRequestsNameThePart() {
         MicroserviceException e1 = assertThrows(MicroserviceException.class, () -> Messages.decode(json("{\"x\":1}"), "request"));
-        assertEquals("Invalid request data type: request has none of data, jsonData, strData, binData (keys: x)", e1.getMessage());
+        assertEquals("Invalid request data type: {\"x\":1}: request has none of data, jsonData, strData, binData (keys: x)",
+                e1.getMessage());
         MicroserviceException e2 = assertThrows(MicroserviceException.class,
                 () -> Messages.decode(json("{\"data\":{\"tensor\":{\"shape\":[3],\"values\":[1,2]}}}"), "request"));
-        assertTrue(e2.getMessage().startsWith("request.data.tensor: values do not fit shape [3]"));
+        assertEquals("cannot reshape array of size 2 into shape (3,): request.data.tensor: 2 values do not fit shape [3]",
+                e2.getMessage());
+        assertEquals(500, e2.statusCode());
         MicroserviceException e3 = assertThrows(MicroserviceException.class, () -> Messages.decode(json("[1]"), "request"));
-        assertEquals("request: expected a JSON object (SeldonMessage), got list", e3.getMessage());
+        assertEquals("Invalid request data type: [1]: request: expected a JSON object (SeldonMessage), got list",
+                e3.getMessage());
     }
 
     @Test

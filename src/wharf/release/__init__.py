@@ -1,0 +1,1 @@
+"""Publishing Wharf: images and charts pushed to an OCI registry, pinned by digest."""

@@ -1,0 +1,144 @@
+"""`invoke release`'s steps (wharf.release.publish) against a real loopback registry, on a copy of the
+charts and the kustomize overlay: images labelled and pushed, digests pinned into wharf-core's values and
+the kustomize images transformer, charts pushed, index.yaml written; a second run is refused, --force
+repeats it with the same digests. Small stand-in images (docker import) keep the pushes short."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+
+import pytest
+import yaml
+
+from chart_support import CHARTS, ROOT
+from wharf.release.publish import Image, ReleaseOptions, ReleaseRefused, release
+from wharf.testing import infra
+
+pytestmark = [pytest.mark.helm, pytest.mark.docker]
+
+VERSION = "9.9.0"
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json"
+
+
+def _stub(tag: str, text: str) -> None:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("stand-in.txt")
+        info.size = len(text)
+        tar.addfile(info, io.BytesIO(text.encode()))
+    done = subprocess.run(["docker", "import", "-", tag], input=buf.getvalue(), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+
+
+def _get(url: str, accept: str = "") -> tuple[dict, bytes]:
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept} if accept else {}),
+                                timeout=10) as resp:
+        return dict(resp.headers), resp.read()
+
+
+@pytest.fixture
+def stand_ins(oci_registry):
+    if subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode != 0:
+        infra.unavailable("a Docker engine", "start dockerd (.ci/run does)")
+    images = [Image("wharf-test/rel-operator:stand-in", "wharf/operator"),
+              Image("wharf-test/rel-orchestrator:stand-in", "wharf/orchestrator")]
+    for image in images:
+        _stub(image.local, f"{image.repository} stand-in\n")
+    yield images
+    made = [i.local for i in images] + [i.local.replace(":stand-in", ":release") for i in images]
+    made += [f"{oci_registry.address}/{i.repository}:{VERSION}" for i in images]
+    subprocess.run(["docker", "rmi", *made], capture_output=True, timeout=120)
+
+
+def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_ins, tmp_path):
+    repo = tmp_path / "repo"
+    for chart in ("wharf-core", "wharf-model"):
+        shutil.copytree(CHARTS / chart, repo / "charts" / chart)
+    shutil.copytree(ROOT / "kustomize", repo / "kustomize")
+    registry = oci_registry.address
+    opts = ReleaseOptions(registry, VERSION, tmp_path / "dist", revision="0123abc", source="https://example.invalid/wharf")
+    charts = [repo / "charts" / "wharf-core", repo / "charts" / "wharf-model"]
+    lines: list[str] = []
+    record = release(repo, opts, stand_ins, charts, helm, lines.append)
+    digests = {name: entry["digest"] for name, entry in record["images"].items()}
+    assert set(digests) == {"wharf/operator", "wharf/orchestrator"}
+
+    # Each image is in the registry under the version, with that digest and the OCI labels.
+    for repository, digest in digests.items():
+        headers, body = _get(f"http://{registry}/v2/{repository}/manifests/{VERSION}", MANIFEST)
+        assert headers["Docker-Content-Digest"] == digest
+        config_digest = json.loads(body)["config"]["digest"]
+        labels = json.loads(_get(f"http://{registry}/v2/{repository}/blobs/{config_digest}")[1])["config"]["Labels"]
+        assert labels == {"org.opencontainers.image.source": "https://example.invalid/wharf",
+                          "org.opencontainers.image.revision": "0123abc",
+                          "org.opencontainers.image.version": VERSION,
+                          "org.opencontainers.image.licenses": "Apache-2.0"}
+
+    # wharf-core's default values name the registry, the tag and the digest; every comment is kept.
+    values_text = (repo / "charts" / "wharf-core" / "values.yaml").read_text()
+    values = yaml.safe_load(values_text)
+    assert values["image"]["digest"] == digests["wharf/operator"] and values["image"]["registry"] == registry
+    assert values["executor"]["image"]["digest"] == digests["wharf/orchestrator"]
+    original = (CHARTS / "wharf-core" / "values.yaml").read_text()
+    assert [l for l in values_text.splitlines() if l.lstrip().startswith("#")] == \
+           [l for l in original.splitlines() if l.lstrip().startswith("#")]
+
+    # The chart as published: rendered from the registry with no values at all, pinned.
+    done = subprocess.run([str(helm), "template", "r", f"oci://{registry}/charts/wharf-core", "--version", VERSION,
+                           "--plain-http"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    deployment = next(d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"{registry}/wharf/operator@{digests['wharf/operator']}"
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == f"{registry}/wharf/orchestrator@{digests['wharf/orchestrator']}"
+
+    # The kustomize overlay renders the same pinned operator image.
+    kustomized = subprocess.run(["kubectl", "kustomize", str(repo / "kustomize" / "overlays" / "default")],
+                                capture_output=True, text=True, timeout=120)
+    assert kustomized.returncode == 0, kustomized.stderr
+    images = [c["image"] for d in yaml.safe_load_all(kustomized.stdout) if d and d["kind"] == "Deployment"
+              for c in d["spec"]["template"]["spec"]["containers"]]
+    assert images == [f"{registry}/wharf/operator:{VERSION}@{digests['wharf/operator']}"]
+
+    # The classic repository index lists both archives at the version.
+    index = yaml.safe_load((opts.out / "charts" / "index.yaml").read_text())
+    assert {name: [e["version"] for e in entries] for name, entries in index["entries"].items()} == \
+           {"wharf-core": [VERSION], "wharf-model": [VERSION]}
+    assert index["entries"]["wharf-core"][0]["urls"] == [f"wharf-core-{VERSION}.tgz"]
+    assert json.loads((opts.out / "release.json").read_text()) == record
+
+    # Again: refused by name; with force, the same digests (nothing changed, nothing new to pin).
+    with pytest.raises(ReleaseRefused, match=f"version {VERSION} is already in {registry} "
+                                             r"\(charts/wharf-core, charts/wharf-model, wharf/operator"):
+        release(repo, opts, stand_ins, charts, helm, lines.append)
+    again = release(repo, ReleaseOptions(**{**opts.__dict__, "force": True}), stand_ins, charts, helm, lines.append)
+    assert {n: e["digest"] for n, e in again["images"].items()} == digests
+    assert (repo / "charts" / "wharf-core" / "values.yaml").read_text() == values_text
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "error: --registry HOST[:PORT] is required"),
+    (["--registry", "bad host"], "error: --registry 'bad host' is not HOST[:PORT]"),
+    (["--registry", "127.0.0.1:5000", "--version", "v1"], "error: --version 'v1' is not a semantic version (X.Y.Z[-pre])"),
+])
+def test_invoke_release_names_a_wrong_flag_before_doing_anything(args, message):
+    done = subprocess.run([str(ROOT / ".venv" / "bin" / "invoke"), "release", "--no-build", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (2, message), done.stderr
+
+
+def test_pinning_changes_only_the_named_scalars_and_names_a_missing_key():
+    from wharf.release.pin import PinError, set_scalars
+
+    text = "# top\nimage:\n  # -- the tag\n  tag: \"\"  \n  digest: \"\"\nexecutor:\n  image:\n    digest: \"\"\n"
+    pinned = set_scalars(text, {("image", "digest"): "sha256:1", ("executor", "image", "digest"): "sha256:2"})
+    assert pinned == "# top\nimage:\n  # -- the tag\n  tag: \"\"  \n  digest: \"sha256:1\"\nexecutor:\n  image:\n    digest: \"sha256:2\"\n"
+    with pytest.raises(PinError, match=r"^charts/x/values.yaml: no key executor.digest to pin$"):
+        set_scalars(text, {("executor", "digest"): "sha256:3"}, "charts/x/values.yaml")
