@@ -271,11 +271,11 @@ def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False
     # Split because copying is most of the time: a model with its own image needs only the runtime
     # (two images); the servers are seven more, 5 GB, wanted only by SKLEARN_SERVER and the like.
     if wharf:
-        from wharf.operator.image import build_operator_image, build_orchestrator_image
+        from wharf.build.service_images import build_operator_image, build_orchestrator_image
 
         images += [build_operator_image(progress=None), build_orchestrator_image(progress=None)]
     if servers:
-        from wharf.operator.image import SERVER_IMAGES, build_service_image
+        from wharf.build.service_images import SERVER_IMAGES, build_service_image
 
         images += [build_service_image(image, progress=None) for image in SERVER_IMAGES]
     if not images:
@@ -325,7 +325,7 @@ def generate(c: Context, check: bool = False) -> None:
 @task(help={"base_image": "base image (default: the local Debian-based Python 3.12 image)"})
 def operator_image(c: Context, base_image: str = "") -> None:
     """Build the operator image wharf/operator:<version> (non-root, read-only root filesystem)."""
-    from wharf.operator.image import build_operator_image
+    from wharf.build.service_images import build_operator_image
 
     print(build_operator_image(base_image or None))
 
@@ -333,7 +333,7 @@ def operator_image(c: Context, base_image: str = "") -> None:
 @task(help={"base_image": "base image (default: the local Debian-based Python 3.12 image)"})
 def orchestrator_image(c: Context, base_image: str = "") -> None:
     """Build the orchestrator image wharf/orchestrator:<version> the operator injects (non-root, read-only root)."""
-    from wharf.operator.image import build_orchestrator_image
+    from wharf.build.service_images import build_orchestrator_image
 
     print(build_orchestrator_image(base_image or None))
 
@@ -344,7 +344,7 @@ def server_images(c: Context, base_image: str = "") -> None:
     (wharf/sklearnserver, wharf/xgboostserver, wharf/mlflowserver, ..., wharf/storage-initializer;
     wharf/mlserver for protocol: v2) and the custom-server example wharf/lightgbmserver: non-root,
     read-only root."""
-    from wharf.operator.image import SERVER_IMAGES, build_service_image
+    from wharf.build.service_images import SERVER_IMAGES, build_service_image
 
     for image in SERVER_IMAGES:
         print(build_service_image(image, base_image or None))

@@ -106,7 +106,7 @@ def main() -> int:
     from kubernetes import client, config
 
     from wharf.charts.helm import ensure_helm
-    from wharf.operator.image import (SKLEARN_SERVER, STORAGE_INITIALIZER, build_operator_image,
+    from wharf.build.service_images import (SKLEARN_SERVER, STORAGE_INITIALIZER, build_operator_image,
                                       build_orchestrator_image, build_service_image)
     from wharf.storage import Location, _client, s3_settings, upload
     from wharf.testing import kube_binaries, node

@@ -398,14 +398,14 @@ def seldon_core_microservice(argv: Sequence[str] | None = None) -> int:
 
 
 def seldon_core_tester(argv: Sequence[str] | None = None, prog: str | None = None) -> int:
-    from wharf.testing.tester import main as tester_main
+    from wharf.contract.tester import main as tester_main
 
     return tester_main(list(argv) if argv is not None else None, prog=prog)
 
 
 def seldon_core_api_tester(argv: Sequence[str] | None = None) -> int:
     """``seldon-core-api-tester``: the contract tester aimed at a deployment's external API."""
-    from wharf.testing.tester import main as tester_main
+    from wharf.contract.tester import main as tester_main
 
     return tester_main(list(sys.argv[1:] if argv is None else argv), prog="seldon-core-api-tester", external=True)
 
@@ -439,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "serve":
         return run_server(rest, "wharf serve")
     if command == "test":
-        from wharf.testing.tester import main as tester_main
+        from wharf.contract.tester import main as tester_main
 
         return tester_main(rest, prog="wharf test", external_flag=True)
     if command == "orchestrator":

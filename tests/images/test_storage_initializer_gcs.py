@@ -24,7 +24,7 @@ FILES = {"model.joblib": os.urandom(200_000), "metadata.yaml": b"name: iris\n", 
 
 @pytest.fixture(scope="module")
 def initializer_image(engine) -> str:
-    from wharf.operator.image import STORAGE_INITIALIZER, build_service_image
+    from wharf.build.service_images import STORAGE_INITIALIZER, build_service_image
 
     return build_service_image(STORAGE_INITIALIZER, progress=None)
 

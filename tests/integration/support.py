@@ -249,8 +249,8 @@ def docker_client():
 
 
 def service_image(image) -> str:
-    """``image`` (a wharf.operator.image.ServiceImage) built from this checkout; needs the engine."""
-    from wharf.operator.image import build_service_image
+    """``image`` (a wharf.build.service_images.ServiceImage) built from this checkout; needs the engine."""
+    from wharf.build.service_images import build_service_image
 
     docker_client()
     return build_service_image(image, progress=None)

@@ -11,7 +11,7 @@ import pytest
 
 from wharf.local.process import free_port
 from wharf.local.run import LocalGraph
-from wharf.testing import tester
+from wharf.contract import tester
 from wharf.testing.gateway import Gateway
 from wharf.testing.graphs import single_node_sdep
 

@@ -13,7 +13,7 @@ from wharf.local.demo import FLOWERS
 from wharf.local.demo import run as run_demo
 from wharf.local.process import free_port, start_server
 from wharf.local.run import LocalGraph
-from wharf.testing import tester
+from wharf.contract import tester
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 IRIS = EXAMPLES / "models" / "iris"

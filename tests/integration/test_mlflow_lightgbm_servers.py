@@ -367,14 +367,14 @@ def test_mlflow_server_renders_with_wharfs_image():
 
 @pytest.fixture(scope="module")
 def mlflow_image():
-    from wharf.operator.image import MLFLOW_SERVER
+    from wharf.build.service_images import MLFLOW_SERVER
 
     return service_image(MLFLOW_SERVER)
 
 
 @pytest.fixture(scope="module")
 def lightgbm_image():
-    from wharf.operator.image import LIGHTGBM_SERVER
+    from wharf.build.service_images import LIGHTGBM_SERVER
 
     return service_image(LIGHTGBM_SERVER)
 

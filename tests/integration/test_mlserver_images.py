@@ -137,7 +137,7 @@ def reason(log: str) -> str:
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    from wharf.operator.image import MLSERVER
+    from wharf.build.service_images import MLSERVER
 
     return service_image(MLSERVER)
 

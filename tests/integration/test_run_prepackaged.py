@@ -102,7 +102,7 @@ def test_a_server_wharf_has_no_class_for_is_named(iris_model):
 
 @pytest.fixture(scope="module")
 def sklearn_image():
-    from wharf.operator.image import SKLEARN_SERVER
+    from wharf.build.service_images import SKLEARN_SERVER
 
     return service_image(SKLEARN_SERVER)
 
@@ -165,7 +165,7 @@ def test_docker_an_mlflow_model_from_s3_runs_in_wharfs_mlflow_image(tmp_path, s3
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    from wharf.operator.image import MLFLOW_SERVER, build_service_image
+    from wharf.build.service_images import MLFLOW_SERVER, build_service_image
     from wharf.storage import upload
 
     build_service_image(MLFLOW_SERVER, progress=None)

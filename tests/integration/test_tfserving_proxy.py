@@ -208,7 +208,7 @@ def test_bad_parameters_stop_the_server_at_start_with_one_line():
 
 @pytest.fixture(scope="module")
 def proxy_image():
-    from wharf.operator.image import TFSERVING_PROXY
+    from wharf.build.service_images import TFSERVING_PROXY
 
     return service_image(TFSERVING_PROXY)
 

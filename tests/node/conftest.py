@@ -15,7 +15,7 @@ from node_support import EXAMPLES, ROOT, cluster_report, helm, restricted_namesp
 @pytest.fixture(scope="session")
 def wharf_images(kube_node) -> dict[str, str]:
     """Wharf's operator and orchestrator images, built from this checkout and loaded into the node."""
-    from wharf.operator.image import build_operator_image, build_orchestrator_image
+    from wharf.build.service_images import build_operator_image, build_orchestrator_image
 
     images = {"operator": build_operator_image(progress=None), "orchestrator": build_orchestrator_image(progress=None)}
     kube_node.load(*images.values())
@@ -52,7 +52,7 @@ def example_images(kube_node) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def server_images(kube_node) -> dict[str, str]:
     """The prepackaged SKLEARN_SERVER and the storage initializer the operator's defaults name."""
-    from wharf.operator.image import SERVER_IMAGES, build_service_image
+    from wharf.build.service_images import SERVER_IMAGES, build_service_image
 
     images = {image.name: build_service_image(image, progress=None) for image in SERVER_IMAGES}
     kube_node.load(*images.values())

@@ -20,7 +20,7 @@ def operator_image() -> str:
         client.ping()
     except Exception as exc:  # noqa: BLE001 - any failure means no usable engine
         infra.unavailable("a Docker engine", f"start dockerd (docs: shared notes) ({exc})")
-    from wharf.operator.image import build_operator_image
+    from wharf.build.service_images import build_operator_image
 
     # Built from this checkout every time (cached layers: seconds), never an older image with the tag.
     return build_operator_image(progress=None)

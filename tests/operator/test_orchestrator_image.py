@@ -57,7 +57,7 @@ def engine():
 def orchestrator_image(engine) -> str:
     """Built from this checkout every session (cached layers make a rebuild ~seconds), so the test
     never runs a stale image."""
-    from wharf.operator.image import build_orchestrator_image
+    from wharf.build.service_images import build_orchestrator_image
 
     return build_orchestrator_image(progress=None)
 

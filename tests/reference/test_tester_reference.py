@@ -19,7 +19,7 @@ import pytest
 
 from wharf.local.process import free_port as _free_port
 
-from wharf.testing import tester
+from wharf.contract import tester
 
 from .conftest import _reference_bin
 

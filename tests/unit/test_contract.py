@@ -18,8 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from wharf.testing import contract as ct
-from wharf.testing import tester
+from wharf.contract import core as ct
+from wharf.contract import tester
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 IRIS = DATA / "contract-iris.json"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from wharf.build.dockerfile import pinned_dockerfile
-from wharf.operator.image import ORCHESTRATOR, requirements
+from wharf.build.service_images import ORCHESTRATOR, requirements
 
 METADATA = """Metadata-Version: 2.4
 Name: wharf-ml

@@ -110,7 +110,7 @@ def build_model(source: Path, image: str, builder: str | None = None, python: st
 
 def read_contract(source: Path, files: dict[str, bytes]) -> Any:
     """The folder's contract.json, parsed (None without one); a bad one fails the build."""
-    from wharf.testing import contract as ct
+    from wharf.contract import core as ct
 
     if "contract.json" not in files:
         return None

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from wharf.testing import contract as ct
+from wharf.contract import core as ct
 
 HTTP_PORT, GRPC_PORT = 9000, 5000
 ENDPOINT = {"MODEL": "predict", "TRANSFORMER": "transform-input", "OUTPUT_TRANSFORMER": "transform-output",

@@ -77,11 +77,12 @@ def is_hook(doc: dict[str, Any]) -> bool:
     return "helm.sh/hook" in ((doc.get("metadata") or {}).get("annotations") or {})
 
 
-def chart_objects(set_values: dict[str, str] | None = None, api_versions: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def chart_objects(set_values: dict[str, str] | None = None, api_versions: tuple[str, ...] = (),
+                  chart: Path = CHART) -> list[dict[str, Any]]:
     """The chart's installed objects (no hooks), without Helm's bookkeeping: what kustomize must equal."""
     from wharf.charts.render import helm_template
 
-    rendered = helm_template(CHART, [], release=RELEASE, namespace=NAMESPACE, set_values=set_values,
+    rendered = helm_template(chart, [], release=RELEASE, namespace=NAMESPACE, set_values=set_values,
                              api_versions=list(api_versions))
     return [without_helm(r.doc) for r in rendered if not is_hook(r.doc)]
 
@@ -133,11 +134,10 @@ MODES = [
          doc="The operator creates Istio VirtualServices/DestinationRules for every SeldonDeployment."),
 ]
 DEFAULT_OVERLAY = "overlays/default"
-OPERATOR_IMAGE = "docker.io/wharf/operator"
 
 
-def mode_objects(mode: Mode | None) -> list[dict[str, Any]]:
-    return chart_objects() if mode is None else chart_objects(mode.sets, mode.api_versions)
+def mode_objects(mode: Mode | None, chart: Path = CHART) -> list[dict[str, Any]]:
+    return chart_objects(chart=chart) if mode is None else chart_objects(mode.sets, mode.api_versions, chart)
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str]:
@@ -173,10 +173,10 @@ def json_patch(old: dict[str, Any], new: dict[str, Any]) -> list[dict[str, Any]]
     return out
 
 
-def mode_files(mode: Mode, base: list[dict[str, Any]]) -> dict[str, str]:
+def mode_files(mode: Mode, base: list[dict[str, Any]], chart: Path = CHART) -> dict[str, str]:
     """Files of one overlay/component: its kustomization plus the objects only it has."""
     old = {_key(d): d for d in base}
-    new = {_key(d): d for d in mode_objects(mode)}
+    new = {_key(d): d for d in mode_objects(mode, chart)}
     files: dict[str, str] = {}
     patches = []
     for key in sorted(set(old) - set(new)):
@@ -207,52 +207,67 @@ def mode_files(mode: Mode, base: list[dict[str, Any]]) -> dict[str, str]:
     return files
 
 
-def default_overlay_files() -> dict[str, str]:
-    """The overlay a GitOps repo points at: the base, with every image pinned in one place."""
+def operator_image_entry(chart: Path = CHART) -> dict[str, str]:
+    """The operator's entry of the images transformer, from wharf-core's values: ``name`` is the image
+    the base names (``registry/repository``), ``newTag`` its tag (the chart's appVersion when the
+    values leave it empty), and ``digest`` when the values pin one, as ``invoke release`` does. The
+    base then names ``registry/repository@digest`` and kustomize renders ``registry/repository:tag@digest``."""
     import re
 
-    version = re.search(r"^appVersion:\s*\"?([^\"\s]+)", (CHART / "Chart.yaml").read_text(), re.M).group(1)
+    version = re.search(r"^appVersion:\s*\"?([^\"\s]+)", (chart / "Chart.yaml").read_text(), re.M).group(1)
+    image = (yaml.safe_load((chart / "values.yaml").read_text()) or {}).get("image") or {}
+    registry, repository = image.get("registry") or "", image.get("repository") or "wharf/operator"
+    entry = {"name": f"{registry}/{repository}" if registry else repository, "newTag": image.get("tag") or version}
+    if image.get("digest"):
+        entry["digest"] = image["digest"]
+    return entry
+
+
+def default_overlay_files(chart: Path = CHART) -> dict[str, str]:
+    """The overlay a GitOps repo points at: the base, with every image pinned in one place."""
     kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
                      "resources": ["../../base"],
-                     "images": [{"name": OPERATOR_IMAGE, "newTag": version}]}
-    header = HEADER.replace("(default values)", "(default values)\n# Pin a digest here: images: [{name, digest}]")
+                     "images": [operator_image_entry(chart)]}
+    header = HEADER.replace("(default values)", "(default values); the operator's tag and\n"
+                            "# digest come from its image.* values, which `invoke release` pins")
     return {"kustomization.yaml": header + yaml.safe_dump(kustomization, sort_keys=False)}
 
 
-def generated_files() -> dict[str, str]:
+def generated_files(chart: Path = CHART) -> dict[str, str]:
     """Every generated file under kustomize/, by relative path."""
-    base = chart_objects()  # rendered once: the base files and every mode's difference use it
+    base = chart_objects(chart=chart)  # rendered once: the base files and every mode's difference use it
     files = {f"base/{rel}": text for rel, text in base_files(base).items()}
-    files.update({f"{DEFAULT_OVERLAY}/{rel}": text for rel, text in default_overlay_files().items()})
+    files.update({f"{DEFAULT_OVERLAY}/{rel}": text for rel, text in default_overlay_files(chart).items()})
     for mode in MODES:
-        files.update({f"{mode.path}/{rel}": text for rel, text in mode_files(mode, base).items()})
+        files.update({f"{mode.path}/{rel}": text for rel, text in mode_files(mode, base, chart).items()})
     return files
 
 
-def _owned(path: Path) -> bool:
+def _owned(path: Path, kustomize: Path = KUSTOMIZE) -> bool:
     """Files the generator owns: everything under kustomize/ except the hand-written dev overlay."""
-    return "overlays/dev" not in path.relative_to(KUSTOMIZE).as_posix()
+    return "overlays/dev" not in path.relative_to(kustomize).as_posix()
 
 
-def write_all() -> list[Path]:
-    files = generated_files()
-    for old in KUSTOMIZE.rglob("*.yaml"):
-        if _owned(old) and old.relative_to(KUSTOMIZE).as_posix() not in files:
+def write_all(chart: Path = CHART, kustomize: Path = KUSTOMIZE) -> list[Path]:
+    """Write every generated file under ``kustomize`` from ``chart`` (a release runs it on its own copy)."""
+    files = generated_files(chart)
+    for old in kustomize.rglob("*.yaml"):
+        if _owned(old, kustomize) and old.relative_to(kustomize).as_posix() not in files:
             old.unlink()
     written = []
     for rel, text in files.items():
-        path = KUSTOMIZE / rel
+        path = kustomize / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
         written.append(path)
     return written
 
 
-def stale_files() -> list[str]:
-    files = generated_files()
-    present = {p.relative_to(KUSTOMIZE).as_posix() for p in KUSTOMIZE.rglob("*.yaml") if _owned(p)}
+def stale_files(chart: Path = CHART, kustomize: Path = KUSTOMIZE) -> list[str]:
+    files = generated_files(chart)
+    present = {p.relative_to(kustomize).as_posix() for p in kustomize.rglob("*.yaml") if _owned(p, kustomize)}
     changed = {rel for rel, text in files.items()
-               if not (KUSTOMIZE / rel).is_file() or (KUSTOMIZE / rel).read_text() != text}
+               if not (kustomize / rel).is_file() or (kustomize / rel).read_text() != text}
     return sorted(changed | (present - set(files)))
 
 

@@ -20,7 +20,7 @@ def _git(repo: Path, *args: str) -> str:
 def release_images(build: bool, out: Out):
     """Every image Wharf ships (operator, orchestrator, prepackaged servers, storage initializer),
     built first when ``build``."""
-    from wharf.operator.image import OPERATOR, ORCHESTRATOR, SERVER_IMAGES, build_service_image
+    from wharf.build.service_images import OPERATOR, ORCHESTRATOR, SERVER_IMAGES, build_service_image
     from wharf.release.publish import Image
 
     images = []

@@ -2,8 +2,9 @@
 
 Order, so that what is pushed is what is pinned: (1) refuse if the version is already in the registry
 (unless ``force``); (2) each image gets the OCI labels and is pushed as ``registry/repository:version``,
-its digest recorded; (3) those digests go into wharf-core's default values and the kustomize images
-transformer; (4) each chart is packaged at the version (values pinned) and pushed with ``helm push``;
+its digest recorded; (3) those digests go into wharf-core's default values (operator, orchestrator,
+prepackaged servers, storage initializer) and the kustomize bundle is regenerated from them; (4) each
+chart is packaged at the version (values pinned) and pushed with ``helm push``;
 (5) a classic chart repository ``index.yaml`` is written beside the archives, and ``release.json``
 records every reference and digest. Running it again with ``force`` pushes the same content again.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from wharf.release.oci import PublishError, is_loopback, package_chart, push_chart, push_image, run
-from wharf.release.pin import pin_core_values, pin_kustomization
+from wharf.release.pin import pin_core_values
 
 LICENSE = "Apache-2.0"
 CORE_VALUES = Path("charts/wharf-core/values.yaml")
@@ -93,8 +94,13 @@ def release(repo: Path, opts: ReleaseOptions, images: list[Image], charts: list[
                                               "digest": digest}
         out(f"pushed {opts.registry}/{image.repository}:{opts.version}@{digest}")
     pin_core_values(repo / CORE_VALUES, opts.registry, opts.version, digests)
-    pin_kustomization(repo / KUSTOMIZATION, opts.registry, opts.version, digests)
-    out(f"pinned {CORE_VALUES} and {KUSTOMIZATION}")
+    # The kustomize bundle is generated from wharf-core with its default values (`invoke generate`):
+    # regenerated from the pinned values, its base names every image by digest (the orchestrator and
+    # the servers too, which only the operator's environment names) and `generate --check` holds.
+    from wharf.gitops.kustomize import write_all
+
+    write_all(repo / CORE_VALUES.parent, repo / KUSTOMIZATION.parents[2])
+    out(f"pinned {CORE_VALUES} and regenerated {KUSTOMIZATION.parents[2]}/ from it")
     archives = opts.out / "charts"
     for chart in charts:
         archive = package_chart(helm, chart, archives, version=opts.version, app_version=opts.version)

@@ -114,6 +114,14 @@ def kubernetes_build_go_mod(version: str, staging: list[str], go: str = "1.23.0"
     return "\n".join(lines)
 
 
+def go_flags(version: str) -> str:
+    """GOFLAGS for building Kubernetes ``version``: before 1.31 its in-tree cloud providers import
+    ``k8s.io/legacy-cloud-providers``, which the module proxy does not serve for every release
+    (v0.29.x is refused); the ``providerless`` build tag leaves them out, as ``make`` can."""
+    _, minor, _ = version.split(".")
+    return "-buildvcs=false" + (" -tags=providerless" if int(minor) < 31 else "")
+
+
 def plain_go_mod(name: str, module: str, version: str) -> str:
     return f"module wharf.local/{name}build\n\ngo 1.23.0\n\nrequire {module} v{version}\n"
 
@@ -224,6 +232,7 @@ def build_binaries(names: tuple[str, ...] = ALL, version: str = KUBERNETES_VERSI
             log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {name} "
                       f"({target.package}@v{target.version}) ===\n")
         try:
+            builder.env["GOFLAGS"] = go_flags(version) if target.module == "k8s.io/kubernetes" else "-buildvcs=false"
             if target.module == "k8s.io/kubernetes":
                 upstream = kubernetes_go_mod_text(builder, version)
                 go_mod = kubernetes_build_go_mod(version, staging_modules(upstream), go_directive(upstream))

@@ -16,12 +16,12 @@ default, ambassador) or to ``/api/v1.0/predictions`` with ``--gateway seldon`` (
 or a port-forward straight to the orchestrator); gRPC calls ``Seldon.Predict`` with the
 ``seldon``/``namespace`` metadata gateways route on. ``send-feedback`` first predicts, then sends the request and its answer
 back as feedback with reward 1.0. Each answer is checked against the contract
-(:func:`wharf.testing.contract.check_response`).
+(:func:`wharf.contract.core.check_response`).
 
 Exit status: 0 every answer passed, 1 some check failed (or the component could not be
 reached), 2 bad usage or an unusable contract.
 
-The contract logic lives in :mod:`wharf.testing.contract`; this module only does the I/O.
+The contract logic lives in :mod:`wharf.contract.core`; this module only does the I/O.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ from typing import Any, ClassVar, TextIO
 
 import numpy as np
 
-from wharf.testing import contract as ct
+from wharf.contract import core as ct
 
-log = logging.getLogger("wharf.testing.tester")
+log = logging.getLogger("wharf.contract.tester")
 
 ENDPOINTS = ("predict", "send-feedback", "transform-input")
 EXTERNAL_ENDPOINTS = ("predict", "send-feedback")

@@ -9,7 +9,7 @@ with (``targets``)::
 
 Everything here is a pure function of plain data: no file, network or global random state.
 Randomness comes from a ``numpy.random.Generator`` handed in by the caller, so a seeded
-generator gives the same batch every time. :mod:`wharf.testing.tester` is the I/O shell that
+generator gives the same batch every time. :mod:`wharf.contract.tester` is the I/O shell that
 sends the requests built here and reports the problems found here.
 """
 
