@@ -19,7 +19,8 @@ import pytest
 
 from wharf.build import java
 from wharf.build.model import ModelBuildError
-from wharf.testing import infra, tester
+from wharf.contract import tester
+from wharf.testing import infra
 
 pytestmark = pytest.mark.docker
 
