@@ -7,6 +7,12 @@ a model that imports TensorFlow would then fail with a duplicate-symbol error. S
 generated from a copy whose TensorFlow package is renamed. Field names and numbers are unchanged,
 so the wire bytes and the proto-JSON (``tftensor``) are identical.
 
+The Open Inference Protocol (V2, ``proto/inference/grpc_service.proto``) keeps its package
+``inference`` in the stubs too, because gRPC clients call ``/inference.GRPCInferenceService/...``
+and server reflection must name it so. To stay out of the way of ``tritonclient`` or ``mlserver``
+in the same process (both register ``inference.*`` in the default pool), its stub
+``inference_pb2.py`` builds its messages in a descriptor pool of its own.
+
 Run through ``invoke proto``; ``tests/unit/test_proto_stubs.py`` fails when the committed stubs drift.
 """
 
@@ -21,10 +27,22 @@ PROTO_DIR = Path(__file__).parent / "proto"
 STUB_PACKAGE = "wharf.protocol.pb"
 _TF_PRIVATE_PACKAGE = "wharf_tf"
 _STUB_FILES = ("prediction_pb2.py", "prediction_pb2_grpc.py", "tensor_pb2.py",
-               "tfserving_model_pb2.py", "tfserving_predict_pb2.py")
+               "tfserving_model_pb2.py", "tfserving_predict_pb2.py", "inference_pb2.py")
 # TF Serving's messages (the TENSORFLOW_SERVER proxy's client), also under the private package,
 # so a process importing tensorflow-serving-api has no duplicate; their tensors are our TensorProto.
 _TF_SERVING = {"model.proto": "tfserving_model.proto", "predict.proto": "tfserving_predict.proto"}
+# The V2 proto as users compile it, and the stub made from it (messages only: grpc_h2 routes bytes).
+_V2_PROTO = "inference/grpc_service.proto"
+_V2_STUB = "inference_pb2.py"
+
+
+def _private_pool(generated: str) -> str:
+    """Rewrite a generated ``*_pb2.py`` to build its messages in a pool of its own, not the default."""
+    default = "_descriptor_pool.Default().AddSerializedFile("
+    if generated.count(default) != 1:
+        raise RuntimeError("protoc's output changed shape: cannot move the V2 stub to a private descriptor pool")
+    generated = generated.replace(default, "_descriptor_pool.DescriptorPool().AddSerializedFile(")
+    return generated.replace("'inference.grpc_service_pb2'", f"'{STUB_PACKAGE}.{_V2_STUB[:-3]}'")
 
 
 def _rewrite_sources(out: Path) -> list[Path]:
@@ -47,7 +65,10 @@ def _rewrite_sources(out: Path) -> list[Path]:
         text = text.replace('"tensorflow/core/framework/tensor.proto"', f'"{stub_dir}/tensor.proto"')
         text = text.replace('"tensorflow_serving/apis/model.proto"', f'"{stub_dir}/{_TF_SERVING["model.proto"]}"')
         (pkg_dir / target).write_text(text)
-    return [pkg_dir / "tensor.proto", pkg_dir / "prediction.proto", *(pkg_dir / t for t in _TF_SERVING.values())]
+    v2 = out / _V2_PROTO
+    v2.parent.mkdir(parents=True)
+    shutil.copyfile(PROTO_DIR / _V2_PROTO, v2)
+    return [pkg_dir / "tensor.proto", pkg_dir / "prediction.proto", *(pkg_dir / t for t in _TF_SERVING.values()), v2]
 
 
 def generate(dest: Path) -> list[Path]:
@@ -65,10 +86,12 @@ def generate(dest: Path) -> list[Path]:
             raise RuntimeError("protoc failed on " + ", ".join(str(p) for p in protos))
         generated = out.joinpath(*STUB_PACKAGE.split("."))
         dest.mkdir(parents=True, exist_ok=True)
-        written = []
+        v2_stub = out / _V2_PROTO.replace(".proto", "_pb2.py")
+        (dest / _V2_STUB).write_text(_private_pool(v2_stub.read_text()))
+        written = [dest / _V2_STUB]
         for name in _STUB_FILES:
             target = dest / name
-            if name != "tensor_pb2_grpc.py":
+            if name != _V2_STUB:
                 shutil.copyfile(generated / name, target)
                 written.append(target)
         return written
