@@ -47,7 +47,9 @@ def stand_ins(oci_registry):
     if subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode != 0:
         infra.unavailable("a Docker engine", "start dockerd (.ci/run does)")
     images = [Image("wharf-test/rel-operator:stand-in", "wharf/operator"),
-              Image("wharf-test/rel-orchestrator:stand-in", "wharf/orchestrator")]
+              Image("wharf-test/rel-orchestrator:stand-in", "wharf/orchestrator"),
+              Image("wharf-test/rel-sklearnserver:stand-in", "wharf/sklearnserver"),
+              Image("wharf-test/rel-storage-initializer:stand-in", "wharf/storage-initializer")]
     for image in images:
         _stub(image.local, f"{image.repository} stand-in\n")
     yield images
@@ -67,7 +69,7 @@ def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_
     lines: list[str] = []
     record = release(repo, opts, stand_ins, charts, helm, lines.append)
     digests = {name: entry["digest"] for name, entry in record["images"].items()}
-    assert set(digests) == {"wharf/operator", "wharf/orchestrator"}
+    assert set(digests) == {"wharf/operator", "wharf/orchestrator", "wharf/sklearnserver", "wharf/storage-initializer"}
 
     # Each image is in the registry under the version, with that digest and the OCI labels.
     for repository, digest in digests.items():
@@ -85,6 +87,15 @@ def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_
     values = yaml.safe_load(values_text)
     assert values["image"]["digest"] == digests["wharf/operator"] and values["image"]["registry"] == registry
     assert values["executor"]["image"]["digest"] == digests["wharf/orchestrator"]
+    # the prepackaged server and the storage initializer by digest; images this release did not push, as they were
+    original_values = yaml.safe_load((CHARTS / "wharf-core" / "values.yaml").read_text())
+    servers = values["predictor_servers"]
+    assert servers["SKLEARN_SERVER"]["protocols"]["seldon"] == {
+        "image": f"{registry}/wharf/sklearnserver", "defaultImageVersion": f"{VERSION}@{digests['wharf/sklearnserver']}"}
+    for key, protocol in (("SKLEARN_SERVER", "v2"), ("XGBOOST_SERVER", "seldon"), ("TRITON_SERVER", "v2")):
+        assert servers[key]["protocols"][protocol] == original_values["predictor_servers"][key]["protocols"][protocol]
+    assert values["storageInitializer"]["image"] == \
+        f"{registry}/wharf/storage-initializer:{VERSION}@{digests['wharf/storage-initializer']}"
     original = (CHARTS / "wharf-core" / "values.yaml").read_text()
     assert [l for l in values_text.splitlines() if l.lstrip().startswith("#")] == \
            [l for l in original.splitlines() if l.lstrip().startswith("#")]
@@ -98,14 +109,30 @@ def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_
     assert container["image"] == f"{registry}/wharf/operator@{digests['wharf/operator']}"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == f"{registry}/wharf/orchestrator@{digests['wharf/orchestrator']}"
+    # ... and the operator, configured by that environment, runs SKLEARN_SERVER and the initializer by digest
+    from wharf.operator.config import OperatorConfig
 
-    # The kustomize overlay renders the same pinned operator image.
+    config = OperatorConfig.from_env({k: v for k, v in env.items() if v is not None})
+    assert config.predictor_servers["SKLEARN_SERVER"]["seldon"] == \
+        f"{registry}/wharf/sklearnserver:{VERSION}@{digests['wharf/sklearnserver']}"
+    assert config.storage_initializer_image == values["storageInitializer"]["image"]
+
+    # The kustomize bundle was regenerated from the pinned values: `invoke generate --check` holds on the
+    # release commit, and the overlay renders the operator and (in its environment) the orchestrator pinned.
+    from wharf.gitops.kustomize import stale_files
+
+    assert stale_files(repo / "charts" / "wharf-core", repo / "kustomize") == []
     kustomized = subprocess.run(["kubectl", "kustomize", str(repo / "kustomize" / "overlays" / "default")],
                                 capture_output=True, text=True, timeout=120)
     assert kustomized.returncode == 0, kustomized.stderr
-    images = [c["image"] for d in yaml.safe_load_all(kustomized.stdout) if d and d["kind"] == "Deployment"
-              for c in d["spec"]["template"]["spec"]["containers"]]
-    assert images == [f"{registry}/wharf/operator:{VERSION}@{digests['wharf/operator']}"]
+    containers = [c for d in yaml.safe_load_all(kustomized.stdout) if d and d["kind"] == "Deployment"
+                  for c in d["spec"]["template"]["spec"]["containers"]]
+    assert [c["image"] for c in containers] == [f"{registry}/wharf/operator:{VERSION}@{digests['wharf/operator']}"]
+    kustomized_env = {e["name"]: e.get("value") for e in containers[0]["env"]}
+    assert {k: kustomized_env[k] for k in ("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "RELATED_IMAGE_STORAGE_INITIALIZER",
+                                           "WHARF_PREDICTOR_SERVERS")} == \
+           {k: env[k] for k in ("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "RELATED_IMAGE_STORAGE_INITIALIZER",
+                                "WHARF_PREDICTOR_SERVERS")}
 
     # The classic repository index lists both archives at the version.
     index = yaml.safe_load((opts.out / "charts" / "index.yaml").read_text())

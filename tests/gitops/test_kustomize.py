@@ -65,3 +65,24 @@ def test_json_patches_name_the_env_entry_they_change() -> None:
                                       {"op": "replace", "path": "/env/1/value", "value": "3"}]
     many = {"rules": [1, 2, 3, 4, 5]}
     assert k.json_patch(many, {"rules": [5]}) == [{"op": "replace", "path": "/rules", "value": [5]}]
+
+
+def test_the_default_overlay_pins_the_operator_as_wharf_core_values_say(tmp_path) -> None:
+    """A release pins wharf-core's image values; the regenerated overlay must say the same, or `invoke
+    generate --check` fails on the release commit. Unpinned values give the plain tag."""
+    import shutil
+
+    import yaml
+
+    from wharf.release.pin import set_scalars
+
+    chart = shutil.copytree(k.CHART, tmp_path / "wharf-core")
+    unpinned = yaml.safe_load(k.default_overlay_files(chart)["kustomization.yaml"])["images"]
+    app_version = yaml.safe_load((chart / "Chart.yaml").read_text())["appVersion"]
+    assert unpinned == [{"name": "docker.io/wharf/operator", "newTag": app_version}]
+    digest = "sha256:" + "ab" * 32
+    values = chart / "values.yaml"
+    values.write_text(set_scalars(values.read_text(), {("image", "registry"): "reg.example:5000", ("image", "tag"): "1.2.3",
+                                                       ("image", "digest"): digest}))
+    pinned = yaml.safe_load(k.default_overlay_files(chart)["kustomization.yaml"])["images"]
+    assert pinned == [{"name": "reg.example:5000/wharf/operator", "newTag": "1.2.3", "digest": digest}]
