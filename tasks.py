@@ -402,6 +402,24 @@ def charts_schema(c: Context, check: bool = False) -> None:
         raise Exit(code=code)
 
 
+def _helm_docs() -> Path:
+    from wharf.testing.go_tools import BuildError, HELM_DOCS, ensure_tool
+
+    try:
+        return ensure_tool(HELM_DOCS)
+    except BuildError as exc:
+        raise Exit(f"building helm-docs failed: {exc}", code=1) from None
+
+
+@task(name="docs", help={"check": "fail if a chart's README.md differs from what helm-docs generates"})
+def charts_docs(c: Context, check: bool = False) -> None:
+    """Generate each chart's README.md from its values.yaml comments with helm-docs (built once, cached)."""
+    from wharf.charts.docs import docs_command
+
+    if code := docs_command(_helm_docs(), ROOT / "charts", check):
+        raise Exit(code=code)
+
+
 @task(help={"chart": "comma list of chart names (default: all)", "values": "only these values files (one chart)",
             "kube_version": "Kubernetes version of the JSON schemas (default 1.32.0)", "helm": _HELM_HELP})
 def validate(c: Context, chart: str = "", values: str = "", kube_version: str = "1.32.0", helm: str = "") -> None:
@@ -417,12 +435,18 @@ def validate(c: Context, chart: str = "", values: str = "", kube_version: str = 
 @task(help={**_CT_HELP, "helm": _HELM_HELP})
 def lint(c: Context, all: bool = False, charts: str = "", config: str = "", target_branch: str = "", remote: str = "",
          kube_version: str = "", helm: str = "") -> None:
-    """ct-style lint of changed charts (version bump, Chart.yaml, yamllint, helm lint, schema, validate)."""
+    """ct-style lint of changed charts (version bump, Chart.yaml, yamllint, helm lint, schema, validate), then
+    every chart's README against helm-docs."""
     from wharf.charts.commands import lint_command
 
     _use_helm(helm)
 
     if code := lint_command(ROOT, _ct_flags(all, charts, target_branch, remote, kube_version), config or None):
+        raise Exit(code=code)
+    from wharf.charts.docs import docs_command
+
+    # the READMEs are generated from every chart's values: drift anywhere fails the lint
+    if code := docs_command(_helm_docs(), ROOT / "charts", check=True):
         raise Exit(code=code)
 
 
@@ -512,7 +536,7 @@ ns.add_task(generate)
 ns.add_task(operator_image)
 ns.add_task(orchestrator_image)
 ns.add_task(server_images)
-ns.add_collection(Collection(charts_helm, charts_schema), "charts")
+ns.add_collection(Collection(charts_helm, charts_schema, charts_docs), "charts")
 ns.add_task(validate)
 ns.add_task(lint)
 ns.add_task(ct)

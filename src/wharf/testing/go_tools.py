@@ -1,4 +1,4 @@
-"""Build and cache small Go test tools (h2spec) with the machinery of ``kube_binaries``.
+"""Build and cache small Go tools (h2spec, helm-docs) with the machinery of ``kube_binaries``.
 
 Each tool is built once from the Go module proxy into ``~/.cache/wharf/bin/<name>-v<version>/``
 (``XDG_CACHE_HOME`` moves it); a cached binary is used as is.
@@ -15,6 +15,10 @@ from wharf.testing.kube_binaries import BuildError, GoTarget, _Builder, plain_go
 # h2spec's last release; it predates Go modules, hence "+incompatible" on the module proxy.
 H2SPEC = GoTarget("h2spec", "github.com/summerwind/h2spec", "2.2.1+incompatible",
                   "github.com/summerwind/h2spec/cmd/h2spec", "-s -w")
+
+# The charts' README.md files are generated from their values.yaml comments (`invoke charts.docs`).
+HELM_DOCS = GoTarget("helm-docs", "github.com/norwoodj/helm-docs", "1.14.2",
+                     "github.com/norwoodj/helm-docs/cmd/helm-docs", "-s -w -X main.version=1.14.2")
 
 
 def tool_dir(target: GoTarget) -> Path:
