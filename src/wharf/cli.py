@@ -104,7 +104,7 @@ def read_annotations(path: str = ANNOTATIONS_FILE) -> dict[str, str]:
 
 
 def _identity_from_env() -> Any:
-    from wharf.component.metadata import split_image
+    from wharf.protocol.image_ref import split_image
     from wharf.server.prom import Identity
 
     image, version = split_image(os.environ.get("PREDICTIVE_UNIT_IMAGE", "NOT_IMPLEMENTED:NOT_IMPLEMENTED"))

@@ -1,7 +1,7 @@
 """HTTP/1.1 on the wire, over a raw socket to the real server: keep-alive, pipelining, chunked
 request bodies, ``Expect: 100-continue``, HEAD, ``Connection: close`` and a malformed request.
 
-Responses leave the worker in one write per event-loop turn (``wharf.server.http_protocol``);
+Responses leave the worker in one write per event-loop turn (``wharf.http_server.protocol``);
 these tests pin down that buffering changes nothing a client can see.
 """
 
@@ -175,7 +175,7 @@ def _refused_head(server: Server, raw: bytes) -> tuple[int, bytes]:
 
 
 def test_too_many_header_fields_are_431_and_the_connection_closes(server) -> None:
-    from wharf.server.http_protocol import MAX_HEADER_FIELDS
+    from wharf.http_server.protocol import MAX_HEADER_FIELDS
 
     many = {f"X-H{i}": "v" for i in range(MAX_HEADER_FIELDS + 1)}
     status, data = _refused_head(server, request("POST", "/predict", ND, {"Content-Type": "application/json", **many}))

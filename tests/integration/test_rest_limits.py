@@ -2,7 +2,7 @@
 size (413), the time to send a request (408, or a silent close before any byte), connections per
 worker (503), and answers in order when a valid request is followed by a refused one.
 
-The component server runs with its defaults (``wharf.server.http_limits``); the orchestrator, which
+The component server runs with its defaults (``wharf.http_server.limits``); the orchestrator, which
 shares the same HTTP protocol, runs with small limits set through its environment, so the tests
 that cross a time or connection limit are quick.
 """
@@ -26,7 +26,7 @@ from support import Server, wait_until
 from test_http_wire import ND, Reader, request
 
 from wharf.local.process import free_port
-from wharf.server.http_limits import HttpLimits
+from wharf.http_server.limits import HttpLimits
 
 LIMIT = HttpLimits().max_body_bytes
 MIB = 1024 * 1024

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from wharf.server.error_log import MAX_KINDS, ErrorLog
+from wharf.http_server.error_log import MAX_KINDS, ErrorLog
 
 
 class Records(logging.Handler):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from wharf.server.http_protocol import _TurnBufferedTransport
+from wharf.http_server.protocol import _TurnBufferedTransport
 
 
 class RecordingTransport:

@@ -8,10 +8,11 @@ from pathlib import Path
 from wharf.grpc_h2.connection import H2Endpoint, Limits
 from wharf.grpc_h2.server import DEFAULT_MAX_RECEIVE
 from wharf.orchestrator import serve, transport
+from wharf.http_server import error_log
+from wharf.http_server.limits import MAX_BODY_ENV, MAX_CONNECTIONS_ENV, READ_TIMEOUT_ENV, HttpLimits
+from wharf.http_server.protocol import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
 from wharf.orchestrator.http1 import DEFAULT_MAX_ANSWER_BYTES
-from wharf.server import error_log, supervisor
-from wharf.server.http_limits import MAX_BODY_ENV, MAX_CONNECTIONS_ENV, READ_TIMEOUT_ENV, HttpLimits
-from wharf.server.http_protocol import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
+from wharf.server import supervisor
 
 SECURITY = Path(__file__).resolve().parents[2] / "SECURITY.md"
 MiB, KiB = 2**20, 2**10

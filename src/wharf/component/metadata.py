@@ -8,6 +8,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from wharf.protocol.image_ref import split_image
+
 log = logging.getLogger(__name__)
 
 _V2_DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
@@ -50,14 +52,6 @@ METADATA_SCHEMA = {
         "custom": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
-
-
-def split_image(image: str) -> tuple[str, str]:
-    """``registry:5000/repo/name:tag`` -> (``registry:5000/repo/name``, ``tag``)."""
-    name, sep, tag = image.rpartition(":")
-    if not sep or "/" in tag:
-        return image, ""
-    return name, tag
 
 
 def build_metadata(image: str, from_user: dict[str, Any] | None, from_env: str | None) -> tuple[dict | None, str]:

@@ -18,7 +18,7 @@ from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
-from wharf.component.metadata import split_image
+from wharf.protocol.image_ref import split_image
 from wharf.deployment.graph import Predictor, Unit
 from wharf.grpc_h2.server import GrpcError, Metadata
 from wharf.orchestrator.payload_log import PayloadLogger

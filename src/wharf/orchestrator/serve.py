@@ -18,8 +18,8 @@ from wharf.grpc_h2.server import GrpcServer
 from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi, calls_nodes_over_grpc
 from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE
 from wharf.orchestrator.walker import failure
-from wharf.server.http_limits import HttpLimits
-from wharf.server.http_protocol import OneWriteHttpProtocol
+from wharf.http_server.limits import HttpLimits
+from wharf.http_server.protocol import OneWriteHttpProtocol
 
 if TYPE_CHECKING:
     from wharf.orchestrator.kafka import KafkaServer, KafkaSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wharf.component.model import UnitInfo
-from wharf.server.http_limits import HttpLimits
+from wharf.http_server.limits import HttpLimits
 from wharf.server.prom import Identity
 
 

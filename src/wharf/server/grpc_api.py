@@ -24,7 +24,7 @@ from wharf.grpc_h2.reflection import reflection_method
 from wharf.grpc_h2.server import GrpcError, GrpcServer, Metadata, UnaryHandler
 from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error, grpc_code, upstream_text
 from wharf.protocol.pb import prediction_pb2 as pb
-from wharf.server.error_log import SERVER_ERRORS as errors
+from wharf.http_server.error_log import SERVER_ERRORS as errors
 from wharf.server.model_thread import ModelThread
 from wharf.server.state import WorkerState, is_internal_failure
 

@@ -22,7 +22,7 @@ from wharf.component.wire import JSON
 from wharf.protocol.errors import (INTERNAL_ERROR, METHOD_NOT_ALLOWED_TEXT, NOT_FOUND_TEXT, NOT_READY,
                                    MicroserviceError, as_microservice_error, error_body, upstream_text)
 from wharf.server.body import extract_message
-from wharf.server.error_log import SERVER_ERRORS as errors
+from wharf.http_server.error_log import SERVER_ERRORS as errors
 from wharf.server.model_thread import ModelThread
 from wharf.server.state import WorkerState, is_internal_failure
 

@@ -22,7 +22,7 @@ import uvicorn
 from wharf.component.model import Component
 from wharf.protocol.errors import MicroserviceError
 from wharf.server.config import ServerConfig
-from wharf.server.http_protocol import OneWriteHttpProtocol
+from wharf.http_server.protocol import OneWriteHttpProtocol
 from wharf.server.grpc_api import ComponentServicer, build_server
 from wharf.server.model_thread import ModelThread
 from wharf.server.prom import PrometheusSink

@@ -11,7 +11,7 @@ A request's head (request line and header fields) is bounded, as gunicorn bounds
 seldon-core: at most ``MAX_HEADER_FIELDS`` fields and ``MAX_HEAD_BYTES`` bytes, else ``431`` and the
 connection closes. httptools has no limit of its own: it keeps a header line that never ends.
 The body, the time a client may take to send a request and the connections per worker are
-bounded too (``wharf.server.http_limits``): ``413``, ``408`` and ``503``.
+bounded too (``wharf.http_server.limits``): ``413``, ``408`` and ``503``.
 
 The application starts once a request's whole body has arrived (uvicorn starts it after the head),
 so a body refused half-way never reaches user code, and ``100 Continue`` is sent here. An answer
@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 
-from wharf.server.http_limits import ErrorBody, HttpLimits, seldon_error
+from wharf.http_server.limits import ErrorBody, HttpLimits, seldon_error
 
 MAX_HEADER_FIELDS = 100  # gunicorn's --limit-request-fields default, which seldon-core 1.19 runs with
 MAX_HEAD_BYTES = 64 * 1024  # request line and header fields together (gunicorn: 4094 + 100 x 8190)
