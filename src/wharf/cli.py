@@ -203,7 +203,7 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         metadata_env=os.environ.get("MODEL_METADATA"),
     )
     component = Component(user, unit)
-    from wharf.server.http_limits import HttpLimits
+    from wharf.http_server.limits import HttpLimits
 
     try:
         http_limits = HttpLimits.from_env(os.environ)
@@ -261,7 +261,11 @@ def orchestrator_parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", "--grpc_port", type=int, default=5001)
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--prometheus-path", "--prometheus_path", default="/prometheus")
-    p.add_argument("--protocol", choices=("seldon",), default="seldon", help="payload protocol (only seldon so far)")
+    p.add_argument("--protocol", choices=("seldon", "tensorflow", "v2", "kfserving"), default="seldon",
+                   help="the API served and spoken to the nodes (orchestrator/dialects.py for tensorflow and v2)")
+    p.add_argument("--full-health-checks", "--full_health_checks", nargs="?", const="true", default="false",
+                   type=_go_bool, metavar="BOOL",
+                   help="readiness asks each node's health path (seldon, v2) instead of a TCP connect")
     p.add_argument("--transport", choices=("rest", "grpc"), default=None,
                    help="how the nodes are called (default: the graph's endpoint type, else rest)")
     p.add_argument("--sdep", default=None, help="SeldonDeployment name (for metrics labels)")
@@ -274,6 +278,16 @@ def orchestrator_parser() -> argparse.ArgumentParser:
 
     add_kafka_arguments(p)  # --server_type and the --kafka_* flags
     return p
+
+
+def _go_bool(value: str) -> bool:
+    """A boolean flag's value as Go's flag package reads it (``--full_health_checks=true``)."""
+    lowered = value.lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
 def run_orchestrator(argv: Sequence[str]) -> int:
@@ -303,7 +317,7 @@ def run_orchestrator(argv: Sequence[str]) -> int:
         runner = uvloop.run
     except ImportError:  # pragma: no cover
         runner = asyncio.run
-    from wharf.server.http_limits import HttpLimits
+    from wharf.http_server.limits import HttpLimits
 
     try:  # WHARF_MAX_BODY_BYTES, WHARF_READ_TIMEOUT, WHARF_WORKER_CONNECTIONS, as the component server
         http_limits = HttpLimits.from_env(os.environ)
@@ -318,6 +332,10 @@ def run_orchestrator(argv: Sequence[str]) -> int:
                   EXECUTOR_MAX_MESSAGE)
         return 2
     kafka = None
+    if args.server_type == "kafka" and args.protocol != "seldon":
+        log.error("--server_type kafka: Wharf's orchestrator reads and writes Kafka messages in protocol seldon only, "
+                  "not %s", args.protocol)
+        return 2
     if args.server_type == "kafka":
         from wharf.orchestrator.kafka import KafkaConfigError, settings_from
 
@@ -329,7 +347,8 @@ def run_orchestrator(argv: Sequence[str]) -> int:
     try:
         runner(serve(predictor, args.host, args.http_port, args.grpc_port, args.prometheus_path, args.graceful_timeout,
                      args.transport, tracing=bool(args.tracing), kafka=kafka, http_limits=http_limits,
-                     max_message_bytes=int(max_message) if max_message else EXECUTOR_MAX_MESSAGE))
+                     max_message_bytes=int(max_message) if max_message else EXECUTOR_MAX_MESSAGE,
+                     protocol=args.protocol, full_health_checks=args.full_health_checks))
     except OSError as exc:
         log.error("%s", exc)
         return 1

@@ -27,7 +27,7 @@ from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, f
 from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE, Refused
 from wharf.protocol.errors import GRPC_CODES, grpc_code, upstream_text
 from wharf.protocol.pb import prediction_pb2 as pb
-from wharf.server.error_log import ErrorLog
+from wharf.http_server.error_log import ErrorLog
 
 log = logging.getLogger(__name__)
 errors = ErrorLog(log)
@@ -72,20 +72,37 @@ class Orchestrator:
                  prometheus_path: str = "/prometheus", transport: str | None = None,
                  log_source: str = "http://localhost:8000/",
                  trace: Callable[[str, dict[str, str]], Any] | None = None,
-                 max_message_bytes: int = EXECUTOR_MAX_MESSAGE) -> None:
+                 max_message_bytes: int = EXECUTOR_MAX_MESSAGE, protocol: str = "seldon",
+                 full_health_checks: bool = False) -> None:
         self.predictor = predictor
+        self.protocol = protocol
+        self.full_health_checks = full_health_checks
         self.metrics = Metrics(predictor)
         self.grpc = calls_nodes_over_grpc(predictor, transport)
-        self.transport = (GrpcTransport(timeout_s, retries, trace=trace, max_message_bytes=max_message_bytes) if self.grpc
-                          else RestTransport(timeout_s, retries, trace=trace))
-        self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
         self.payload_log = None
         if any(u.logger is not None for u in predictor.graph.walk()):
             self.payload_log = PayloadLogger(
                 predictor, os.environ.get("REQUEST_LOGGER_DEFAULT_ENDPOINT", "http://default-broker"), log_source,
-                content_type="application/protobuf" if self.grpc else "application/json")
-        self.walker = Walker(predictor, self.transport, CallTimer(self.metrics.observe_client), self.wire,
-                             self.payload_log)
+                content_type="application/protobuf" if self.grpc and protocol == "seldon" else "application/json",
+                protocol=protocol)
+        timer = CallTimer(self.metrics.observe_client)
+        if protocol == "seldon":
+            self.transport = (GrpcTransport(timeout_s, retries, trace=trace, max_message_bytes=max_message_bytes)
+                              if self.grpc else RestTransport(timeout_s, retries, trace=trace))
+            self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
+            self.walker = Walker(predictor, self.transport, timer, self.wire, self.payload_log)
+        else:
+            # tensorflow, v2: REST requests walk over REST, gRPC ones over gRPC (dialects.py)
+            from wharf.orchestrator.dialects import DialectGrpcTransport, DialectWalker, dialects, error_body
+
+            self.rest_dialect, self.grpc_dialect = dialects(protocol)
+            self.transport = RestTransport(timeout_s, retries, trace=trace,
+                                           failure=lambda status, info: error_body(info))
+            self.grpc_transport = DialectGrpcTransport(timeout_s, max_message_bytes)
+            self.wire = JSON_WIRE
+            self.rest_walker = DialectWalker(predictor, self.transport, self.rest_dialect, timer, self.payload_log)
+            self.grpc_walker = DialectWalker(predictor, self.grpc_transport, self.grpc_dialect, timer, self.payload_log)
+            self.walker = self.rest_walker
         self.prometheus_path = prometheus_path
         self.units = {u.name: u for u in predictor.graph.walk()}
 
@@ -96,6 +113,8 @@ class Orchestrator:
 
     async def start(self) -> None:
         await self.transport.start()
+        if self.protocol != "seldon":
+            await self.grpc_transport.start()
         if self.payload_log is not None:
             await self.payload_log.start()
 
@@ -103,6 +122,8 @@ class Orchestrator:
         if self.payload_log is not None:
             await self.payload_log.close()
         await self.transport.close()
+        if self.protocol != "seldon":
+            await self.grpc_transport.close()
 
     async def ready(self) -> tuple[bool, str]:
         """Every node with a server accepts TCP connections (the executor's default check), and
@@ -112,10 +133,26 @@ class Orchestrator:
         internal failures, MemoryError); asking it here takes the pod out of its Service, since
         the orchestrator's readiness probe is the one the pod is judged by. A node without such an
         endpoint (404 from upstream's wrapper or another server) is judged by TCP alone.
+
+        With ``--full_health_checks``, as upstream: each node's protocol health path
+        (``/api/v1.0/health/status``, or ``/v2/health/ready`` for v2) must answer 200 instead;
+        protocol tensorflow keeps the TCP check.
         """
+        from wharf.orchestrator.dialects import HEALTH_PATHS
+
+        health = HEALTH_PATHS.get(self.protocol) if self.full_health_checks else None
+
         async def problem(unit: Unit) -> str | None:
             port = unit.endpoint.grpc_port if self.grpc else unit.endpoint.http_port
             where = f"{unit.name} ({unit.endpoint.host}:{port})"
+            if health is not None:
+                try:
+                    status, body = await asyncio.wait_for(self.transport.get(unit, health), 2)
+                except asyncio.TimeoutError:
+                    return f"{where}: {health} did not answer within 2 s"
+                if status != 200:  # upstream: "Bad status from <host>:<port>"
+                    return f"Bad status from {unit.endpoint.host}:{unit.endpoint.http_port}: {health} answered {status}"
+                return None
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(unit.endpoint.host, port), 2)
             except (OSError, asyncio.TimeoutError) as exc:

@@ -29,11 +29,12 @@ MODES = {"all": {"request", "response", "feedback"}, "request": {"request"}, "re
 
 class PayloadLogger:
     def __init__(self, predictor: Predictor, default_url: str, source: str, *, content_type: str = "application/json",
-                 queue_size: int = 10000, workers: int = 10, timeout_s: float = 2.0) -> None:
+                 protocol: str = "seldon", queue_size: int = 10000, workers: int = 10, timeout_s: float = 2.0) -> None:
         self.predictor = predictor
         self.default_url = default_url
         self.source = source
         self.content_type = content_type
+        self.protocol = protocol  # the ``protocol`` extension: the orchestrator's --protocol, as upstream
         self.dropped = 0
         self._queue: asyncio.Queue[tuple[str, dict[str, str], bytes]] = asyncio.Queue(queue_size)
         self._workers_n = workers
@@ -60,10 +61,11 @@ class PayloadLogger:
         if self._session is not None:
             await self._session.close()
 
-    def log(self, unit: Unit, kind: str, body: bytes, puid: str) -> None:
+    def log(self, unit: Unit, kind: str, body: bytes, puid: str, content_type: str | None = None) -> None:
+        """``content_type``: the body's, when not the logger's default (a gRPC walk's protobuf)."""
         assert unit.logger is not None
         headers = {
-            "Content-Type": self.content_type,
+            "Content-Type": content_type or self.content_type,
             "Ce-Specversion": "1.0",
             "Ce-Id": str(uuid.uuid4()),
             "Ce-Type": EVENT_TYPES[kind],
@@ -73,7 +75,7 @@ class PayloadLogger:
             "Ce-Inferenceservicename": self.predictor.deployment,
             "Ce-Namespace": self.predictor.namespace,
             "Ce-Endpoint": self.predictor.name,
-            "Ce-Protocol": "seldon",
+            "Ce-Protocol": self.protocol,
         }
         try:
             self._queue.put_nowait((unit.logger.url or self.default_url, headers, body))

@@ -8,7 +8,7 @@ import logging
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import uvicorn
 
@@ -88,7 +88,8 @@ async def _stop_kafka(consumer: "KafkaServer", task: asyncio.Task, graceful_time
 async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
                 prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
                 transport: str | None = None, tracing: bool = False, kafka: "KafkaSettings | None" = None,
-                http_limits: HttpLimits = HttpLimits(), max_message_bytes: int = EXECUTOR_MAX_MESSAGE) -> None:
+                http_limits: HttpLimits = HttpLimits(), max_message_bytes: int = EXECUTOR_MAX_MESSAGE,
+                protocol: str = "seldon", full_health_checks: bool = False) -> None:
     tracer = None
     if tracing:
         from wharf.tracing import Tracing
@@ -98,10 +99,18 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                         retries=1, prometheus_path=prometheus_path,
                         transport=transport,
                         log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
-                        trace=tracer.client_span if tracer else None, max_message_bytes=max_message_bytes)
+                        trace=tracer.client_span if tracer else None, max_message_bytes=max_message_bytes,
+                        protocol=protocol, full_health_checks=full_health_checks)
     await orch.start()
     consumer = await _start_kafka(orch, kafka) if kafka is not None else None
-    app = RestApi(orch)
+    if protocol == "seldon":
+        app: Any = RestApi(orch)
+        methods = GrpcApi(orch).methods()
+    else:
+        from wharf.orchestrator.dialect_api import DialectRestApi, grpc_api
+
+        app = DialectRestApi(orch)
+        methods = grpc_api(orch).methods()
     server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none",
                                     # one write per answer and the component server's limits, refused
                                     # requests answered with the executor's error body
@@ -109,7 +118,6 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                                     lifespan="off", access_log=False, log_level="warning",
                                     timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout,
                                     proxy_headers=False, server_header=False))  # see server/worker.py
-    methods = GrpcApi(orch).methods()
     grpc_server = GrpcServer(methods, reflection_method(methods), max_receive_bytes=max_message_bytes,
                              span=tracer.grpc_server_span if tracer else None)
     await grpc_server.start(host, grpc_port, reuse_port=False)  # one process: a taken port must fail
@@ -117,8 +125,9 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    log.info("orchestrator for predictor %r: REST :%d, gRPC :%d, metrics %s, nodes over %s", predictor.name,
-             http_port, grpc_port, prometheus_path, "gRPC" if orch.grpc else "REST")
+    log.info("orchestrator for predictor %r, protocol %s: REST :%d, gRPC :%d, metrics %s, nodes over %s",
+             predictor.name, protocol, http_port, grpc_port, prometheus_path,
+             ("gRPC" if orch.grpc else "REST") if protocol == "seldon" else "the client's transport")
     kafka_task = asyncio.create_task(consumer.run(), name="kafka") if consumer is not None else None
     if kafka_task is not None:  # a consumer that dies takes the process down, so Kubernetes restarts it
         kafka_task.add_done_callback(lambda t: t.cancelled() or setattr(server, "should_exit", True))

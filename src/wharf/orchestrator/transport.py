@@ -31,10 +31,13 @@ class RestTransport:
     """POSTs to nodes over pooled keep-alive connections (:mod:`wharf.orchestrator.http1`)."""
 
     def __init__(self, timeout_s: float | None = None, retries: int = 0,
-                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None) -> None:
+                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None,
+                 failure: Callable[[int, str], bytes] = failure) -> None:
+        """``failure`` writes the body of a call that got no answer (the protocol's error shape)."""
         self.timeout_s = timeout_s
         self._retries = retries
         self._trace = trace  # opens a client span and writes its context into the headers
+        self._failure = failure
         self._pool: Http1Pool | None = None
 
     async def start(self) -> None:
@@ -62,16 +65,16 @@ class RestTransport:
             try:
                 return await self._pool.request(method, host, port, path, headers, body, self.timeout_s)
             except NodeTimeout:
-                return 500, failure(500, upstream_text(go_client_error(method, url, GO_TIMEOUT),
+                return 500, self._failure(500, upstream_text(go_client_error(method, url, GO_TIMEOUT),
                                                        f"node {unit.name!r} did not answer within {self.timeout_s} s"))
             except NodeAnswerTooLarge as exc:
-                return 500, failure(500, f"node {unit.name!r} ({url}): {exc}")
+                return 500, self._failure(500, f"node {unit.name!r} ({url}): {exc}")
             except NodeUnreachable as exc:
                 # Only failures before any answer arrive here: the node did not process the request.
                 if attempt < retries:
                     await asyncio.sleep(0.05 * (attempt + 1))
                     continue
-                return 500, failure(500, upstream_text(go_client_error(method, url, go_dial_error(host, port, exc)),
+                return 500, self._failure(500, upstream_text(go_client_error(method, url, go_dial_error(host, port, exc)),
                                                        f"node {unit.name!r} is unreachable: {exc}"))
         raise AssertionError("unreachable")  # pragma: no cover
 

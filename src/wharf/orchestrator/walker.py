@@ -42,9 +42,12 @@ def naming_the_node(answer: bytes, node: str) -> bytes:
     except orjson.JSONDecodeError:
         return answer
     status = body.get("status") if isinstance(body, dict) else None
-    if not isinstance(status, dict) or not isinstance(status.get("info"), str):
+    if isinstance(status, dict) and isinstance(status.get("info"), str):
+        status["info"] = f"{status['info']}: from graph node {node!r}"
+    elif isinstance(body, dict) and isinstance(body.get("error"), str):  # TF Serving's and V2's shape
+        body["error"] = f"{body['error']}: from graph node {node!r}"
+    else:
         return answer
-    status["info"] = f"{status['info']}: from graph node {node!r}"
     return orjson.dumps(body)
 
 
@@ -65,6 +68,10 @@ class Walk:
     headers: dict[str, str]
     routing: dict[str, int] = field(default_factory=dict)
     skip_logging: bool = False  # the client sent Seldon-Skip-Logging
+    # protocols tensorflow and v2 (dialects.py): the client's message, and the model name its
+    # path or request gave (every node is called by it), else "" (each node by its own name)
+    request: bytes | None = None
+    model: str = ""
 
 
 @dataclass
@@ -79,6 +86,8 @@ class CallTimer:
 
 
 class Walker:
+    log_content_type: str | None = None  # the payload logger's own default
+
     def __init__(self, predictor: Predictor, transport: Transport, timer: CallTimer | None = None,
                  wire: Any = JSON_WIRE, payload_log: Any = None) -> None:
         self.predictor = predictor
@@ -92,7 +101,7 @@ class Walker:
 
     def _log(self, unit: Unit, kind: str, body: bytes, walk: Walk) -> None:
         if self.payload_log is not None and not walk.skip_logging and self.payload_log.wants(unit, kind):
-            self.payload_log.log(unit, kind, body, walk.puid)
+            self.payload_log.log(unit, kind, body, walk.puid, self.log_content_type)
 
     def _builtin(self, unit: Unit, step: Any, *args: Any) -> Any:
         """A built-in unit's step (:mod:`builtins`), its failure answered as a node's would be."""
