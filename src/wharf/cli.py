@@ -86,7 +86,26 @@ def serve_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--host", default=os.environ.get("WHARF_HOST", "0.0.0.0"), help="address to bind [env WHARF_HOST]")
     p.add_argument("--graceful-timeout", type=float, default=float(os.environ.get("WHARF_GRACEFUL_TIMEOUT", "30")),
                    help="seconds in-flight requests get to finish after SIGTERM [env WHARF_GRACEFUL_TIMEOUT]")
+    p.add_argument("--protocols", default=os.environ.get("WHARF_PROTOCOLS", "seldon,v2"),
+                   help="the APIs the component serves on its HTTP and gRPC ports, comma-separated: seldon "
+                        "(Seldon Core v1), v2 (Open Inference Protocol); default both [env WHARF_PROTOCOLS]")
+    p.add_argument("--model-name", default=None,
+                   help="the model's name in V2 paths and calls (default: env WHARF_MODEL_NAME, else "
+                        "MLSERVER_MODEL_NAME, which the operator sets to the graph node's name, else the class name)")
     return p
+
+
+PROTOCOLS = ("seldon", "v2")
+
+
+def parse_protocols(text: str) -> tuple[str, ...]:
+    """``seldon,v2`` -> ``("seldon", "v2")``; an unknown or empty list is a ValueError naming it."""
+    names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in PROTOCOLS]
+    if unknown or not names:
+        raise ValueError(f"--protocols/WHARF_PROTOCOLS {text!r}: give one or more of {', '.join(PROTOCOLS)}"
+                         + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    return names
 
 
 def read_annotations(path: str = ANNOTATIONS_FILE) -> dict[str, str]:
@@ -207,6 +226,7 @@ def _serve(args: argparse.Namespace, level: str) -> int:
 
     try:
         http_limits = HttpLimits.from_env(os.environ)
+        protocols = parse_protocols(args.protocols)
     except ValueError as exc:
         log.error("%s", exc)
         return 2
@@ -221,6 +241,7 @@ def _serve(args: argparse.Namespace, level: str) -> int:
         payload_passthrough=_env_bool("PAYLOAD_PASSTHROUGH"),
         unit=unit, identity=_identity_from_env(),
         tracing=bool(args.tracing), service_name=unit.unit_id or args.interface_name,
+        protocols=protocols, model_name=args.model_name,
     )
     from wharf.server.workers import STATEFUL_METHODS, split_state_warning
 

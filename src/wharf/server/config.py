@@ -30,5 +30,7 @@ class ServerConfig:
     payload_passthrough: bool = False
     tracing: bool = False  # OpenTelemetry spans per request (needs the tracing extra)
     service_name: str = "wharf-component"  # service.name of the spans
+    protocols: tuple[str, ...] = ("seldon", "v2")  # APIs on the HTTP and gRPC ports (--protocols)
+    model_name: str | None = None  # the V2 model name (--model-name); None: see component.v2.model_name_for
     unit: UnitInfo = UnitInfo()
     identity: Identity = Identity()

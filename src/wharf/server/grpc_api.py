@@ -130,7 +130,16 @@ class ComponentServicer:
         return out
 
 
-def build_server(servicer: ComponentServicer, max_message_bytes: int | None, tracing: Any = None) -> GrpcServer:
-    methods = servicer.methods()
-    return GrpcServer(methods, reflection_method(methods), max_receive_bytes=max_message_bytes,
+def build_server(servicer: ComponentServicer, max_message_bytes: int | None, tracing: Any = None,
+                 v2: Any = None, seldon: bool = True) -> GrpcServer:
+    """The component's gRPC server: the Seldon services (unless ``seldon`` is False) and, with
+    ``v2`` (a ``v2_grpc.V2Servicer``), ``inference.GRPCInferenceService``, all in reflection."""
+    methods = servicer.methods() if seldon else {}
+    pools = []
+    if v2 is not None:
+        from wharf.server.v2_grpc import POOL
+
+        methods.update(v2.methods())
+        pools.append(POOL)
+    return GrpcServer(methods, reflection_method(methods, pools), max_receive_bytes=max_message_bytes,
                       span=tracing.grpc_server_span if tracing is not None else None)

@@ -20,6 +20,7 @@ from typing import Iterator
 import uvicorn
 
 from wharf.component.model import Component
+from wharf.component.v2 import V2Model, model_name_for
 from wharf.protocol.errors import MicroserviceError
 from wharf.server.config import ServerConfig
 from wharf.http_server.protocol import OneWriteHttpProtocol
@@ -27,6 +28,8 @@ from wharf.server.grpc_api import ComponentServicer, build_server
 from wharf.server.model_thread import ModelThread
 from wharf.server.prom import PrometheusSink
 from wharf.server.rest import RestApp
+from wharf.server.v2_grpc import V2Servicer
+from wharf.server.v2_rest import V2RestApp
 from wharf.server.state import WorkerState
 from wharf.termination import write_termination_message
 
@@ -57,6 +60,11 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     component.sink = sink
     model_thread = ModelThread(config.threads)  # REST and gRPC share it: one call at a time by default
     app = RestApp(component, state, sink, model_thread=model_thread, payload_passthrough=config.payload_passthrough)
+    v2_servicer = None
+    if "v2" in config.protocols:  # V2 paths beside the Seldon ones, on the same ports
+        v2_model = V2Model(component, model_name_for(component.user, config.model_name))
+        app = V2RestApp(app, v2_model, state, sink, model_thread, seldon_enabled="seldon" in config.protocols)
+        v2_servicer = V2Servicer(v2_model, state, sink, model_thread)
     tracing = None
     if config.tracing:  # per worker: the exporter's thread must start after the fork
         from wharf.tracing import Tracing
@@ -75,7 +83,8 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
     grpc_server = None
     if config.grpc_enabled:
         grpc_server = build_server(ComponentServicer(component, state, sink, model_thread=model_thread),
-                                   config.max_message_bytes, tracing)
+                                   config.max_message_bytes, tracing, v2=v2_servicer,
+                                   seldon="seldon" in config.protocols)
         try:
             await grpc_server.start(config.host, config.grpc_port)
         except OSError as exc:
