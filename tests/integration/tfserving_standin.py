@@ -17,6 +17,12 @@ Signature ``serving_default`` has one output ``y``; ``two_outputs`` adds ``label
 Two model names exist only to test the proxy's limits: ``slow`` answers after 3 s and ``endless``
 streams a REST answer that never ends (over gRPC: a 4 MiB answer).
 
+For the orchestrator's ``tensorflow`` protocol it also serves a model's status (REST
+``GET /v1/models/<name>``, gRPC ``tensorflow.serving.ModelService/GetModelStatus``: version 1,
+AVAILABLE) and its metadata (REST ``GET /v1/models/<name>/metadata``: the signature's inputs and
+outputs), as TF Serving answers them; the gRPC input alias may be other than ``x`` (``input_name``),
+so that one stand-in's output ``y`` can be the next one's input.
+
 Run as TF Serving is run: ``python tfserving_standin.py --port=2000 --rest_api_port=2001
 --model_name=NAME --model_base_path=/mnt/models`` (the args the operator renders).
 """
@@ -41,6 +47,11 @@ from wharf.protocol.pb import tfserving_predict_pb2 as tfs
 
 SIGNATURES = {"serving_default": ("y",), "two_outputs": ("y", "label")}
 PREDICT_PATH = re.compile(r"^/v1/models/([^/:]+)(?:/versions/\d+)?:predict$")
+MODEL_PATH = re.compile(r"^/v1/models/([^/:]+)(/metadata)?$")
+# GetModelStatusResponse{model_version_status: [{version: 1, state: AVAILABLE (30), status: {}}]}, as
+# TF Serving's proto encodes it (field 1; in it version=1, state=2, status=3)
+_AVAILABLE = b"\x08\x01\x10\x1e\x1a\x00"
+MODEL_STATUS_ANSWER = b"\x0a" + bytes([len(_AVAILABLE)]) + _AVAILABLE
 
 
 class LinearModel:
@@ -63,9 +74,10 @@ class LinearModel:
 
 
 class StandIn:
-    def __init__(self, model_name: str, base_path: Path) -> None:
+    def __init__(self, model_name: str, base_path: Path, input_name: str = "x") -> None:
         self.model_name = model_name
         self.model = LinearModel(base_path)
+        self.input_name = input_name
 
     def known(self, name: str) -> bool:
         return name in (self.model_name, "slow", "endless")
@@ -91,6 +103,23 @@ class StandIn:
                     self.wfile.write(data)
                 except OSError:  # the proxy gave up on this call (its timeout): nothing to tell
                     pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                match = MODEL_PATH.match(self.path)
+                if not match:
+                    return self._send(404, {"error": "Malformed request: GET " + self.path})
+                name = match.group(1)
+                if name != standin.model_name:
+                    return self._send(404, {"error": f"Could not find any versions of model {name}"})
+                if not match.group(2):
+                    return self._send(200, {"model_version_status": [
+                        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+                weights = standin.model.weights
+                tensor = {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}, {"size": str(weights.shape[0])}]}}
+                return self._send(200, {"model_spec": {"name": name, "signature_name": "", "version": "1"},
+                                        "metadata": {"signature_def": {"signature_def": {"serving_default": {
+                                            "inputs": {standin.input_name: tensor}, "outputs": {"y": {"dtype": "DT_FLOAT"}},
+                                            "method_name": "tensorflow/serving/predict"}}}}})
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -147,11 +176,12 @@ class StandIn:
             response.outputs["y"].CopyFrom(from_numpy(np.zeros((2**20,), dtype=np.float32)))
             return response
         signature = request.model_spec.signature_name or "serving_default"
-        if "x" not in request.inputs:
+        alias = self.input_name
+        if alias not in request.inputs:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           f"input tensor alias not found in signature: {', '.join(request.inputs)}. "
-                          "Inputs expected to be in the set {x}.")
-        tensor = request.inputs["x"]
+                          f"Inputs expected to be in the set {{{alias}}}.")
+        tensor = request.inputs[alias]
         if tensor.dtype != tensor_pb2.DT_FLOAT:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                           f"Expects arg[0] to be float but {tensor_pb2.DataType.Name(tensor.dtype)} is provided")
@@ -166,6 +196,16 @@ class StandIn:
             response.outputs[key].CopyFrom(from_numpy(value))
         return response
 
+    def model_status(self, data: bytes, context) -> bytes:
+        import grpc
+
+        # GetModelStatusRequest's model_spec (field 1) holds the name (ModelSpec field 1)
+        spec = tfs.PredictRequest.FromString(data[:2 + data[1]]).model_spec if data[:1] == b"\x0a" else None
+        name = spec.name if spec is not None else ""
+        if name != self.model_name:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
+        return MODEL_STATUS_ANSWER
+
     def start(self, rest_port: int, grpc_port: int, host: str = "127.0.0.1"):
         """Both servers on background threads; returns a function that stops them."""
         import grpc
@@ -178,7 +218,9 @@ class StandIn:
             "tensorflow.serving.PredictionService",
             {"Predict": grpc.unary_unary_rpc_method_handler(
                 self.predict, request_deserializer=tfs.PredictRequest.FromString,
-                response_serializer=tfs.PredictResponse.SerializeToString)})])
+                response_serializer=tfs.PredictResponse.SerializeToString)}),
+            grpc.method_handlers_generic_handler("tensorflow.serving.ModelService", {
+                "GetModelStatus": grpc.unary_unary_rpc_method_handler(self.model_status)})])
         bound = server.add_insecure_port(f"{host}:{grpc_port}")
         if bound == 0:
             raise RuntimeError(f"gRPC port {grpc_port} is taken")

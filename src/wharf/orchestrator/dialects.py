@@ -18,7 +18,8 @@ What upstream's executor does for these protocols, and so what Wharf does:
 Where Wharf differs (docs/compatibility.md): a client's request that cannot be chained is 400
 (upstream: 500); TF Serving's columnar ``outputs`` chain into ``inputs`` (upstream: 500); over
 gRPC V2, ``raw_output_contents`` are carried into ``raw_input_contents`` (upstream drops them);
-errors the orchestrator makes itself are ``{"error": ...}``, the shape these protocols' clients read.
+errors the orchestrator makes itself are ``{"error": ...}``, the shape these protocols' clients read;
+a gRPC PredictRequest naming no model is sent to each node under the node's name (upstream: empty).
 """
 
 from __future__ import annotations
@@ -174,7 +175,16 @@ class TensorflowProto(_ProtoDialect):
 
     def chain(self, body: bytes, model: str, fresh: bool) -> bytes:
         if fresh:
-            return body
+            if model_spec_name(body):
+                return body
+            # Wharf names the node when the client named no model, as upstream's V2 chain does
+            # (upstream's TF chain sends the empty name on, which no TF Serving can serve)
+            try:
+                request = tfpb.PredictRequest.FromString(body)
+            except DecodeError as exc:
+                raise ChainError(f"the request is not a PredictRequest: {exc}") from None
+            request.model_spec.name = model
+            return request.SerializeToString()
         try:
             answer = tfpb.PredictResponse.FromString(body)
         except DecodeError as exc:
