@@ -16,7 +16,9 @@ import venv
 from pathlib import Path
 
 MLSERVER_VERSION = "1.7.1"
-REQUIREMENTS = (f"mlserver=={MLSERVER_VERSION}", f"mlserver-sklearn=={MLSERVER_VERSION}")
+# httptools: MLServer's uvicorn takes it when installed (its fastest HTTP parser; MLServer installs
+# uvloop itself), so the benchmark measures MLServer at its best (benchmarks/bench_v2.py).
+REQUIREMENTS = (f"mlserver=={MLSERVER_VERSION}", f"mlserver-sklearn=={MLSERVER_VERSION}", "httptools==0.9.0")
 _MARKER = ".wharf-mlserver-ok"
 
 
@@ -30,12 +32,13 @@ def default_venv_dir() -> Path:
 def mlserver_venv() -> Path:
     """The ``bin/`` folder of a venv with MLServer 1.7.1 (``bin/mlserver``), created on first use.
 
-    Idempotent: once the marker file exists nothing runs. A half-made venv (an install that was
-    interrupted) is completed, not trusted.
+    Idempotent: once the marker file lists REQUIREMENTS nothing runs. A half-made venv (an install
+    that was interrupted), or one made for other requirements, is completed, not trusted.
     """
     venv_dir = default_venv_dir()
     bindir = venv_dir / "bin"
-    if (venv_dir / _MARKER).exists() and (bindir / "mlserver").exists():
+    marker = venv_dir / _MARKER
+    if marker.exists() and marker.read_text().split() == list(REQUIREMENTS) and (bindir / "mlserver").exists():
         return bindir
     if os.environ.get("WHARF_MLSERVER_VENV") and (bindir / "mlserver").exists():
         return bindir  # a venv someone else made: trusted when it has the command
