@@ -157,3 +157,18 @@ def test_proto_typed_contents_must_match_the_datatype() -> None:
     t.contents.int_contents.append(1)
     with pytest.raises(V2Error, match="input 'x': datatype FP32 takes fp32_contents, not int_contents"):
         proto_codec.request_from_proto(pb.ModelInferRequest(inputs=[t]))
+
+
+@pytest.mark.parametrize("datatype", ["FP32", "FP64"])
+def test_float_contents_written_as_packed_bytes_read_as_the_repeated_field(datatype: str) -> None:
+    values = [0.5, -1.25, 1048576.0, 0.0]  # exact in float32 too
+    resp = InferResponse("m", [tensor_from_numpy("o", np.array(values, dtype=json_codec.DATATYPES[datatype]))])
+    msg = pb.ModelInferResponse.FromString(proto_codec.response_to_proto(resp).SerializeToString())
+    field = proto_codec.CONTENTS_FIELD[datatype]
+    assert list(getattr(msg.outputs[0].contents, field)) == values
+    t = pb.ModelInferRequest.InferInputTensor(name="x", datatype=datatype, shape=[2, 2])
+    getattr(t.contents, field).extend(values)  # as another client builds it
+    got = proto_codec.request_from_proto(pb.ModelInferRequest(inputs=[t])).inputs[0].data
+    assert got.dtype == json_codec.DATATYPES[datatype] and got.ravel().tolist() == values
+    empty = pb.ModelInferRequest.InferInputTensor(name="e", datatype=datatype, shape=[0])
+    assert proto_codec.request_from_proto(pb.ModelInferRequest(inputs=[empty])).inputs[0].data.shape == (0,)

@@ -25,6 +25,39 @@ CONTENTS_FIELD = {
     "UINT64": "uint64_contents", "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
 }
 _INT64_MAX = (1 << 63) - 1
+# FP32/FP64 contents are packed fixed-width fields: on the wire, a tag, a length and the values'
+# little-endian bytes. Building and reading them as bytes costs a copy where going through the
+# repeated field costs a Python float per element (3 ms for 10,000 values here).
+_PACKED_FIXED = {"FP32": 6, "FP64": 7}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _packed_values(where: str, contents: Any, datatype: str, count: int) -> bytes:
+    """The raw little-endian values of a message's FP32/FP64 contents (its only field, checked)."""
+    wire = contents.SerializeToString()  # proto3 always writes these packed: tag, length, bytes
+    if not wire:
+        return b""
+    tag = (_PACKED_FIXED[datatype] << 3) | 2
+    if wire[0] != tag:
+        raise V2Error(f"{where}: datatype {datatype} takes {CONTENTS_FIELD[datatype]} only")
+    pos, length, shift = 1, 0, 0
+    while True:
+        byte = wire[pos]
+        length |= (byte & 0x7F) << shift
+        pos, shift = pos + 1, shift + 7
+        if not byte & 0x80:
+            break
+    if pos + length != len(wire):
+        raise V2Error(f"{where}: datatype {datatype} takes {CONTENTS_FIELD[datatype]} only")
+    return wire[pos:]
 
 
 def parameters_from_proto(params: Any) -> dict[str, Any]:
@@ -76,7 +109,9 @@ def _tensor(where: str, item: Any, raw: bytes | None, limits: Limits) -> Tensor:
         if len(values) != count:
             raise V2Error(f"{where}: shape {list(shape)} holds {count} elements but "
                           f"{CONTENTS_FIELD[datatype]} has {len(values)}")
-        if datatype == "BYTES":
+        if datatype in _PACKED_FIXED:
+            data = from_raw(where, datatype, shape, count, _packed_values(where, item.contents, datatype, count))
+        elif datatype == "BYTES":
             data = bytes_array(where, values, count, shape, as_str)
         else:
             data = cast_values(where, values, datatype, shape)
@@ -117,6 +152,14 @@ def _fill(where: str, tensor: Tensor, target: Any, raw: bool) -> bytes | None:
     parameters_to_proto(where, tensor.parameters, target.parameters)
     if raw:
         return to_raw(where, tensor)
+    if tensor.datatype in _PACKED_FIXED:
+        raw = to_raw(where, tensor)
+        if raw:
+            tag = (_PACKED_FIXED[tensor.datatype] << 3) | 2
+            target.contents.MergeFromString(bytes((tag,)) + _varint(len(raw)) + raw)
+        else:
+            target.contents.SetInParent()
+        return None
     values = getattr(target.contents, CONTENTS_FIELD[tensor.datatype])
     if tensor.datatype == "BYTES":
         values.extend(element_bytes(where, tensor.data))
