@@ -341,3 +341,127 @@ def test_node_down_and_full_health_checks(mlserver: Ports) -> None:
             await orch.close()
 
     asyncio.run(run())
+
+
+# --- a Wharf V2 component in the graph; routers and combiners ----------------------------------
+
+WHARF_DOUBLER = textwrap.dedent("""\
+    class Doubler:
+        def predict(self, X, names):
+            return X * 2.0
+    """)
+
+
+@pytest.fixture(scope="module")
+def wharf_scaler(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ports]:
+    """Wharf's component server with a user class that doubles its input, serving V2 as node ``wharf-scaler``."""
+    from wharf.local.process import start_server
+
+    folder = tmp_path_factory.mktemp("wharf-doubler")
+    (folder / "Doubler.py").write_text(WHARF_DOUBLER)
+    server = start_server(folder, "Doubler", env={"MLSERVER_MODEL_NAME": "wharf-scaler"})
+    ports = Ports()
+    ports.http, ports.grpc = server.http_port, server.grpc_port
+    yield ports
+    server.stop()
+
+
+class RouterCombiner:
+    """A node serving upstream's V2 router and combiner calls (``/v2/models/<m>/route`` answering
+    ``[1]``, ``/aggregate`` joining its children's outputs): no V2 server has them, so the test's own."""
+
+    def __init__(self) -> None:
+        self.aggregated: list[Any] = []
+        node = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                if self.path == "/v2/models/router/route":
+                    answer: Any = [1]
+                elif self.path == "/v2/models/combiner/aggregate":
+                    node.aggregated.append(body)
+                    answer = {"model_name": "combiner", "outputs": [
+                        dict(o, name=f"{i}-{o['name']}") for i, child in enumerate(body) for o in child["outputs"]]}
+                else:
+                    answer = {"error": f"no {self.path} here"}
+                data = json.dumps(answer).encode()
+                self.send_response(200 if "error" not in answer else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.ports = Ports()
+        self.ports.http = self.server.server_address[1]
+
+
+@pytest.fixture(scope="module")
+def mixed(mlserver: Ports, wharf_scaler: Ports, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ports, RouterCombiner]]:
+    """combiner -> [router -> [wharf-scaler, classifier], scaler]: a Wharf V2 component and MLServer's
+    models under a router and a combiner."""
+    node = RouterCombiner()
+    tmp = tmp_path_factory.mktemp("mixed")
+    router = (_node("router", "ROUTER", node.ports) + "children:\n- "
+              + textwrap.indent(_node("wharf-scaler", "TRANSFORMER", wharf_scaler), "  ").lstrip()
+              + "- " + textwrap.indent(_node("classifier", "MODEL", mlserver), "  ").lstrip())
+    graph = (_node("combiner", "COMBINER", node.ports) + "children:\n- " + textwrap.indent(router, "  ").lstrip()
+             + "- " + textwrap.indent(_node("scaler", "MODEL", mlserver), "  ").lstrip())
+    sdep, ports = _orchestrator(tmp, "v2", graph)
+    with serving(_orchestrator_cmd(sdep, ports, "v2")[:-1], tmp / "orchestrator.log",  # TCP readiness
+                 f"http://127.0.0.1:{ports.http}/v2/health/ready", "orchestrator"):
+        yield ports, node
+    node.server.shutdown()
+
+
+def test_wharf_v2_transformer_then_mlserver_model(mlserver: Ports, wharf_scaler: Ports, tmp_path_factory) -> None:
+    tmp = tmp_path_factory.mktemp("wharf-chain")
+    graph = _node("wharf-scaler", "TRANSFORMER", wharf_scaler) + "children:\n- " + textwrap.indent(
+        _node("classifier", "MODEL", mlserver), "  ").lstrip()
+    sdep, ports = _orchestrator(tmp, "v2", graph)
+    with serving(_orchestrator_cmd(sdep, ports, "v2"), tmp / "orchestrator.log",
+                 f"http://127.0.0.1:{ports.http}/v2/health/ready", "orchestrator"):
+        got = httpx.post(f"http://127.0.0.1:{ports.http}/v2/models/infer", json=v2_request(ROWS))
+        request = pb.ModelInferRequest(id="req-1")
+        request.inputs.add(name="x", datatype="FP64", shape=[3, 4]).contents.fp64_contents.extend(
+            [v for row in ROWS for v in row])
+        with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
+            answer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                         request_serializer=pb.ModelInferRequest.SerializeToString,
+                                         response_deserializer=pb.ModelInferResponse.FromString)(request)
+    doubled = [[2 * v for v in row] for row in ROWS]
+    want = httpx.post(f"http://127.0.0.1:{mlserver.http}/v2/models/classifier/infer", json=v2_request(doubled)).json()
+    assert got.status_code == 200, got.text
+    assert got.json()["outputs"] == want["outputs"]
+    grpc_classes = (np.frombuffer(answer.raw_output_contents[0], dtype=np.int64).tolist() if answer.raw_output_contents
+                    else list(answer.outputs[0].contents.int64_contents))
+    assert grpc_classes == want["outputs"][0]["data"]
+
+
+def test_router_and_combiner_as_upstream(mlserver: Ports, mixed: tuple[Ports, RouterCombiner]) -> None:
+    ports, node = mixed
+    direct = f"http://127.0.0.1:{mlserver.http}"
+    node.aggregated.clear()
+    got = httpx.post(f"http://127.0.0.1:{ports.http}/v2/models/infer", json=v2_request(ROWS))
+    assert got.status_code == 200, got.text
+    # the router chose child 1 (the classifier); the combiner got both children's answers as a JSON list
+    classifier = httpx.post(direct + "/v2/models/classifier/infer", json=v2_request(ROWS)).json()
+    scaler = httpx.post(direct + "/v2/models/scaler/infer", json=v2_request(ROWS)).json()
+    assert node.aggregated == [[classifier, scaler]]
+    assert [o["name"] for o in got.json()["outputs"]] == ["0-predict", "1-x"]
+    # over gRPC these protocols have no route or aggregate call: refused naming the node
+    with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
+        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                    request_serializer=pb.ModelInferRequest.SerializeToString,
+                                    response_deserializer=pb.ModelInferResponse.FromString)
+        with pytest.raises(grpc.RpcError) as refused:
+            infer(pb.ModelInferRequest(model_name=""))
+    assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert "graph node 'router' needs a route call" in refused.value.details()
