@@ -91,7 +91,8 @@ def _port(container: dict[str, Any], name: str) -> int | None:
 FALLBACK_TO_LOGS = "FallbackToLogsOnError"
 
 
-def _prepackaged_container(node: dict[str, Any], protocol: str, servers: Mapping[str, Mapping[str, str]]) -> dict:
+def _prepackaged_container(node: dict[str, Any], protocol: str,
+                           servers: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
     images = servers.get(node["implementation"]) or {}
     image = images.get(protocol) or images.get({"v2": "kfserving", "kfserving": "v2"}.get(protocol, ""), "")
     # Upstream leaves terminationMessagePolicy at File, which these servers never write: a server that
@@ -152,10 +153,10 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
             if not any(m.get("name") == PODINFO_VOLUME for m in mounts):
                 mounts.append({"name": PODINFO_VOLUME, "mountPath": PODINFO_PATH})
             container["volumeMounts"] = mounts
-            node = find_node(graph, container["name"])
-            if node is None:
+            served = find_node(graph, container["name"])
+            if served is None:
                 continue
-            endpoint = node.setdefault("endpoint", {})
+            endpoint = served.setdefault("endpoint", {})
             endpoint.setdefault("type", "GRPC" if transport == "grpc" else "REST")
             endpoint["httpPort"], endpoint["grpcPort"] = http, grpc
             if idx == 0 and not separate and container["name"] not in spread:
@@ -168,8 +169,8 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
     return out
 
 
-def _in_several_components(predictor: dict[str, Any]) -> set[str]:
-    where: dict[str, set[int]] = {}
+def _in_several_components(predictor: dict[str, Any]) -> set[str | None]:
+    where: dict[str | None, set[int]] = {}
     for idx, container in containers(predictor):
         where.setdefault(container.get("name"), set()).add(idx)
     return {name for name, indices in where.items() if len(indices) > 1}

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 from importlib import resources
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import jsonschema
 from referencing import Registry, Resource
@@ -94,21 +94,26 @@ TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "a boole
               "array": "a list", "number": "a number"}
 
 
+def _listed(value: object) -> list[Any]:
+    """A schema keyword's value as a list: ``type`` holds one name or a list of them, ``enum`` a list."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     """(extra path, message) in the words a user reads: the schemas' types allow null, which says nothing here."""
     path = list(error.absolute_path)
     if error.validator == "type":
-        wanted = [t for t in ([error.validator_value] if isinstance(error.validator_value, str)
-                              else error.validator_value) if t != "null"]
+        wanted = [t for t in _listed(error.validator_value) if t != "null"]
         return path, f"expected {' or '.join(TYPE_NAMES.get(t, t) for t in wanted)}, got {error.instance!r}"
-    if error.validator == "additionalProperties":
+    if (error.validator == "additionalProperties" and isinstance(error.schema, Mapping)
+            and isinstance(error.instance, Mapping)):
         known = set((error.schema.get("properties") or {}))
         unknown = sorted(k for k in error.instance if k not in known)
         return path, ", ".join(f"unknown field {k!r}" for k in unknown)
     if error.validator == "required":
         return path, f"required field {error.message.split(' ')[0]} is missing"
     if error.validator == "enum":
-        return path, f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+        return path, f"{error.instance!r} is not one of {', '.join(map(str, _listed(error.validator_value)))}"
     return path, error.message
 
 

@@ -66,7 +66,7 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
     if not isinstance(predictors, list) or not predictors:
         return out + ["spec.predictors: at least one predictor is required"]
     protocol = spec.get("protocol") or "seldon"
-    names_seen: set[str] = set()
+    names_seen: set[str | None] = set()
     svc_names: dict[str, int] = {}
     shadows, traffic_sum = 0, 0
     endpoint_types: set[str] = set()
@@ -108,7 +108,7 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
                      for j, cs in enumerate(p.get("componentSpecs") or []) if isinstance(cs, dict)
                      for k, c in enumerate((cs.get("spec") or {}).get("containers") or [])
                      if isinstance(c, dict) and not c.get("image")}
-        node_names: set[str] = set()
+        node_names: set[str | None] = set()
         nodes = list(_nodes(graph, f"{where}.graph"))
         if no_engine(p) and len(nodes) > 1:
             out.append(f"{where}.annotations[seldon.io/no-engine]: only allowed for a single-node graph")
@@ -176,7 +176,7 @@ def _crd_validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft7Validator(crd_json_schema(sdep_schema()))
 
 
-def _node_problems(node: dict[str, Any], path: str, container_names: set[str], protocol: str,
+def _node_problems(node: dict[str, Any], path: str, container_names: set[str | None], protocol: str,
                    predictor_servers: dict[str, Any] | None) -> list[str]:
     out = []
     name = node.get("name")

@@ -7,12 +7,13 @@ API errors raise ``kopf.TemporaryError`` and kopf retries with backoff.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import socket
 import threading
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 import kopf
 from kubernetes import client, config as kube_config
@@ -45,8 +46,9 @@ class Cluster:
     def __init__(self, api: client.ApiClient):
         self.api = api
 
-    def _call(self, method: str, path: str, body: Any = None, query: list | None = None,
+    def _call(self, method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
               content_type: str = "application/json") -> Any:
+        """The response's JSON (None when empty): Kubernetes objects and lists, read as plain dicts."""
         method, url, headers, body, _ = self.api.param_serialize(
             method, path, query_params=query or [], body=body, auth_settings=["BearerToken"],
             header_params={"Content-Type": content_type, "Accept": "application/json"})
@@ -61,8 +63,9 @@ class Cluster:
         meta = obj["metadata"]
         path = f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
         # The client serialises JSON and apply-patch+yaml bodies itself (JSON is YAML).
-        return self._call("PATCH", path, obj, [("fieldManager", FIELD_MANAGER), ("force", "true")],
-                          "application/apply-patch+yaml")
+        applied: dict[str, Any] = self._call("PATCH", path, obj, [("fieldManager", FIELD_MANAGER), ("force", "true")],
+                                             "application/apply-patch+yaml")
+        return applied
 
     def owned(self, namespace: str, sid: str, uid: str, kinds: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
         out = []
@@ -102,12 +105,14 @@ class Cluster:
 
     def pods(self, namespace: str, sid: str) -> list[dict[str, Any]]:
         """The pods of one SeldonDeployment (all its Deployments share its ``seldon-deployment-id``)."""
-        return self._call("GET", f"/api/v1/namespaces/{namespace}/pods",
-                          query=[("labelSelector", f"{LABEL_ID}={sid}")])["items"]
+        pods: list[dict[str, Any]] = self._call("GET", f"/api/v1/namespaces/{namespace}/pods",
+                                                query=[("labelSelector", f"{LABEL_ID}={sid}")])["items"]
+        return pods
 
     def sdep(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return self._call("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{name}")
+            sdep: dict[str, Any] = self._call("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{name}")
+            return sdep
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
@@ -207,9 +212,6 @@ def with_removals(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
 
 # --- kopf wiring ------------------------------------------------------------------------------------
 
-_state: dict[str, Any] = {}
-
-
 def _api_client() -> client.ApiClient:
     """A Kubernetes client from the pod's service account, else KUBECONFIG (local runs, tests)."""
     try:
@@ -219,25 +221,31 @@ def _api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
+# One of each per operator process, made on first use.
+@functools.cache
 def _cluster() -> Cluster:
-    if "cluster" not in _state:
-        _state["cluster"] = Cluster(_api_client())
-    return _state["cluster"]
+    return Cluster(_api_client())
 
 
+@functools.cache
 def _writer() -> StatusWriter:
-    if "writer" not in _state:
-        _state["writer"] = StatusWriter(_cluster())
-    return _state["writer"]
+    return StatusWriter(_cluster())
 
 
+@functools.cache
 def _config() -> OperatorConfig:
-    if "config" not in _state:
-        _state["config"] = OperatorConfig.from_env()
-    return _state["config"]
+    return OperatorConfig.from_env()
 
 
-def _mine(labels: dict[str, str], **_: Any) -> bool:
+def _namespace(body: kopf.Body) -> str:
+    """The namespace of a namespaced object (the ones these handlers watch always have one)."""
+    namespace = body.metadata.namespace
+    if namespace is None:
+        raise kopf.PermanentError(f"{body.get('kind')} {body.metadata.name} names no namespace")
+    return namespace
+
+
+def _mine(labels: Mapping[str, str], **_: Any) -> bool:
     """``seldon.io/controller-id``: an operator with CONTROLLER_ID handles only sdeps labelled with it."""
     return (labels or {}).get("seldon.io/controller-id", "") == _config().controller_id
 
@@ -299,7 +307,7 @@ def deployment_changed(body: kopf.Body, **_: Any) -> None:
     """A Deployment we own changed: refresh its SeldonDeployment's status (what the kubelet reports)."""
     owner = next((r for r in body.metadata.get("ownerReferences") or [] if r.get("kind") == "SeldonDeployment"), None)
     if owner is not None:
-        _writer().write(body.metadata.namespace, owner["name"], _observed_status)
+        _writer().write(_namespace(body), owner["name"], _observed_status)
 
 
 @kopf.on.event("", "v1", "pods", labels={LABEL_ID: kopf.PRESENT}, id="pod-failure")
@@ -312,7 +320,7 @@ def pod_changed(body: kopf.Body, **_: Any) -> None:
     """
     if status_mod.pod_failure(dict(body)) is None:
         return
-    namespace, sid = body.metadata.namespace, body.metadata.labels[LABEL_ID]
+    namespace, sid = _namespace(body), body.metadata.labels[LABEL_ID]
     sdeps = _cluster()._call("GET", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}")["items"]
     sdep = next((d for d in sdeps if names.seldon_id(d["metadata"]["name"]) == sid), None)
     if sdep is not None:
@@ -326,7 +334,7 @@ def resync_status(body: kopf.Body, **_: Any) -> None:
     shows, as controller-runtime's periodic resync does for upstream's operator."""
     if (body.get("status") or {}).get("state") == "Available":
         return
-    new = _writer().write(body.metadata.namespace, body.metadata.name,
+    new = _writer().write(_namespace(body), body.metadata.name,
                           lambda live: _observed_status(live, only_if_changed=True))
     if new is not None:
         log.info("status of %s/%s caught up on resync: %s", body.metadata.namespace, body.metadata.name,
@@ -343,10 +351,10 @@ def run(namespaces: list[str] | None = None, standalone: bool = False, peering: 
     logging.basicConfig(level=os.environ.get("SELDON_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # A peering name makes peering mandatory in kopf, even next to standalone: pass it only when asked.
-    options = {"peering_name": peering} if peering and not standalone else {}
+    peering_name = peering if peering and not standalone else None
     if not leader_elect:
         asyncio.run(kopf.operator(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
-                                  liveness_endpoint=liveness, **options))
+                                  liveness_endpoint=liveness, peering_name=peering_name))
         return 0
     from wharf.operator.leader import LeaseElector, LostLeadership
 

@@ -17,7 +17,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable, Coroutine
 
 log = logging.getLogger(__name__)
 
@@ -83,14 +83,16 @@ class LeaseElector:
         spec = decide((current or {}).get("spec"), self.identity, datetime.now(timezone.utc), self.timing)
         if spec is None:
             return False
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": spec,
-                "metadata": {"name": self.name, "namespace": self.namespace}}
+        # A plain dict, not a V1Lease: the client serialises either, and the spec's MicroTimes stay the
+        # strings `decide` wrote. Hence the ignores below: the client's annotations only name V1Lease.
+        body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": spec,
+                                "metadata": {"name": self.name, "namespace": self.namespace}}
         try:
             if current is None:
-                self._api.create_namespaced_lease(self.namespace, body)
+                self._api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
             else:
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                self._api.replace_namespaced_lease(self.name, self.namespace, body)
+                self._api.replace_namespaced_lease(self.name, self.namespace, body)  # type: ignore[arg-type]
         except ApiException as exc:
             if exc.status in (409, 422):  # another replica wrote first: it won this round
                 return False
@@ -110,8 +112,8 @@ class LeaseElector:
         except ApiException as exc:
             log.warning("could not release lease %s/%s: %s", self.namespace, self.name, exc.reason)
 
-    async def run(self, work: Callable[[asyncio.Event], Awaitable[Any]],
-                  waiting: contextlib.AbstractAsyncContextManager | None = None) -> None:
+    async def run(self, work: Callable[[asyncio.Event], Coroutine[Any, Any, Any]],
+                  waiting: contextlib.AbstractAsyncContextManager[None] | None = None) -> None:
         """Wait to become leader, run ``work(stop)`` while renewing; raise LostLeadership if renewals fail.
 
         ``waiting`` is entered while this replica is a standby and left before ``work`` starts

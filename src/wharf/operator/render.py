@@ -47,7 +47,8 @@ def owner_reference(sdep: dict[str, Any]) -> list[dict[str, Any]]:
              "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]
 
 
-def _meta(name: str, namespace: str, labels: dict[str, str], owners: list, annotations: dict | None = None) -> dict:
+def _meta(name: str, namespace: str, labels: dict[str, str], owners: list[dict[str, Any]],
+          annotations: dict[str, Any] | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
     if annotations:
         meta["annotations"] = dict(annotations)
@@ -178,7 +179,7 @@ def _probe(port: int, delay: int) -> dict[str, Any]:
             "failureThreshold": 3, "timeoutSeconds": 1}
 
 
-def _unit_container(sdep: dict[str, Any], predictor: dict[str, Any], container: dict[str, Any], node: dict,
+def _unit_container(sdep: dict[str, Any], predictor: dict[str, Any], container: dict[str, Any], node: dict[str, Any],
                     metrics_port: int, config: OperatorConfig) -> None:
     """Ports, probes, lifecycle and env the operator gives a graph node's container (in place)."""
     endpoint = node["endpoint"]
@@ -223,7 +224,8 @@ PVC_SOURCE_VOLUME = "kfserving-pvc-source"  # upstream's names (its injector cam
 PVC_SOURCE_PATH = "/mnt/pvc"
 
 
-def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: dict, config: OperatorConfig) -> None:
+def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any],
+                         config: OperatorConfig) -> None:
     """The init container copying ``modelUri`` to /mnt/models, on an emptyDir shared with the model's container.
 
     ``pvc://<claim>/<path>``: the claim is mounted read-only at /mnt/pvc in both containers and
@@ -265,7 +267,7 @@ def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: d
     pod.setdefault("initContainers", []).append(init)
 
 
-def _prepackaged_setup(container: dict[str, Any], node: dict, protocol: str) -> None:
+def _prepackaged_setup(container: dict[str, Any], node: dict[str, Any], protocol: str) -> None:
     """The Seldon-protocol Python servers read their model from /mnt/models, where the initializer put it.
 
     Those are the component server's images (Wharf's by default), which run as a non-root user
@@ -296,7 +298,7 @@ TFSERVING_CONTAINER = "tfserving"
 TFSERVING_GRPC_PORT, TFSERVING_REST_PORT = 2000, 2001
 
 
-def _tfserving_proxy_parameters(node: dict) -> list[dict[str, Any]]:
+def _tfserving_proxy_parameters(node: dict[str, Any]) -> list[dict[str, Any]]:
     """The proxy's parameters as upstream sets them: the user's (signature_name, model_input,
     model_output, ...), TF Serving's endpoints unless the user named either, and ``model_name`` =
     the node's name, which is TF Serving's ``--model_name`` (upstream appends it after the user's, so
@@ -308,12 +310,12 @@ def _tfserving_proxy_parameters(node: dict) -> list[dict[str, Any]]:
     return params + [{"name": "model_name", "value": node["name"], "type": "STRING"}]
 
 
-def _tfserving_args(node: dict, grpc: int, rest: int) -> list[str]:
+def _tfserving_args(node: dict[str, Any], grpc: int, rest: int) -> list[str]:
     return [f"--port={grpc}", f"--rest_api_port={rest}", f"--model_name={node['name']}",
             f"--model_base_path={MODEL_MOUNT_PATH}"]
 
 
-def _tfserving_setup(container: dict[str, Any], pod: dict[str, Any], node: dict, protocol: str,
+def _tfserving_setup(container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any], protocol: str,
                      config: OperatorConfig) -> None:
     """TENSORFLOW_SERVER: TF Serving reads the model from /mnt/models, where the initializer puts it.
 
@@ -331,15 +333,16 @@ def _tfserving_setup(container: dict[str, Any], pod: dict[str, Any], node: dict,
         if not image:
             raise SdepError([f"graph node {node['name']}: TENSORFLOW_SERVER needs TF Serving's image, and "
                              "predictor_servers has no TENSORFLOW_SERVER.protocols.tensorflow entry"])
-        wanted = {"name": TFSERVING_CONTAINER, "image": image,
-                  "args": _tfserving_args(node, TFSERVING_GRPC_PORT, TFSERVING_REST_PORT),
-                  "imagePullPolicy": "IfNotPresent",
-                  "ports": [{"containerPort": TFSERVING_GRPC_PORT, "protocol": "TCP"},
-                            {"containerPort": TFSERVING_REST_PORT, "protocol": "TCP"}]}
-        served = next((c for c in pod["containers"] if c.get("name") == TFSERVING_CONTAINER), None)
-        if served is None:
+        wanted: dict[str, Any] = {"name": TFSERVING_CONTAINER, "image": image,
+                                  "args": _tfserving_args(node, TFSERVING_GRPC_PORT, TFSERVING_REST_PORT),
+                                  "imagePullPolicy": "IfNotPresent",
+                                  "ports": [{"containerPort": TFSERVING_GRPC_PORT, "protocol": "TCP"},
+                                            {"containerPort": TFSERVING_REST_PORT, "protocol": "TCP"}]}
+        found = next((c for c in pod["containers"] if c.get("name") == TFSERVING_CONTAINER), None)
+        if found is None:
             pod["containers"].append(wanted)  # no graph node has this name, so the loop passes over it
-            served = wanted
+            found = wanted
+        served = found
         for key in ("image", "args", "ports"):
             if not served.get(key):
                 served[key] = wanted[key]
@@ -383,9 +386,9 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
     owners = owner_reference(sdep)
     protocol = spec.get("protocol") or "seldon"
     metrics = metrics_ports(sdep, defaults_config(config).ports)
-    deployments: list[dict] = []
-    services: list[dict] = []
-    extras: list[dict] = []
+    deployments: list[dict[str, Any]] = []
+    services: list[dict[str, Any]] = []
+    extras: list[dict[str, Any]] = []
     spec_annotations = spec.get("annotations") or {}
     separate = engine_separate(sdep)
 
@@ -398,7 +401,7 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
             node = find_node(graph, container["name"])
             if node is not None and is_prepackaged(node):
                 _prepackaged_setup(container, node, protocol)
-        predictor_deps = []
+        predictor_deps: list[dict[str, Any]] = []
         node_services: set[str] = set()  # a node in several componentSpecs still gets one Service
         for idx, component in enumerate(predictor.get("componentSpecs") or []):
             pod = copy.deepcopy(component.get("spec") or {})
@@ -462,7 +465,7 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
                     "items": [{"path": "annotations", "fieldRef": {"apiVersion": "v1",
                                                                    "fieldPath": "metadata.annotations"}}],
                     "defaultMode": 420}})
-            deployment = {
+            deployment: dict[str, Any] = {
                 "apiVersion": "apps/v1", "kind": "Deployment",
                 "metadata": _meta(dep_name, namespace, labels, owners, annotations),
                 "spec": {"selector": {"matchLabels": selector},
@@ -474,8 +477,9 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
                 deployment["spec"]["progressDeadlineSeconds"] = predictor["progressDeadlineSeconds"]
             hpa, keda = component.get("hpaSpec"), component.get("kedaSpec")
             if hpa and not keda:
-                hpa_spec = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": dep_name},
-                            "maxReplicas": hpa["maxReplicas"], "metrics": _hpa_metrics(hpa)}
+                hpa_spec: dict[str, Any] = {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": dep_name},
+                    "maxReplicas": hpa["maxReplicas"], "metrics": _hpa_metrics(hpa)}
                 if hpa.get("minReplicas") is not None:
                     hpa_spec["minReplicas"] = hpa["minReplicas"]
                 extras.append({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
@@ -522,7 +526,8 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
     return deployments + services + extras
 
 
-def _add_engine(deployment: dict, sdep: dict, predictor: dict, psvc: str, config: OperatorConfig) -> None:
+def _add_engine(deployment: dict[str, Any], sdep: dict[str, Any], predictor: dict[str, Any], psvc: str,
+                config: OperatorConfig) -> None:
     spec = deployment["spec"]
     spec["template"]["spec"]["containers"].append(engine_container(sdep, predictor, config))
     if config.executor_service_account and not spec["template"]["spec"].get("serviceAccountName"):
@@ -533,8 +538,8 @@ def _add_engine(deployment: dict, sdep: dict, predictor: dict, psvc: str, config
     spec["selector"]["matchLabels"][LABEL_APP] = psvc
 
 
-def _engine_deployment(sdep: dict, predictor: dict, psvc: str, sid: str, owners: list,
-                       config: OperatorConfig) -> dict[str, Any]:
+def _engine_deployment(sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, sid: str,
+                       owners: list[dict[str, Any]], config: OperatorConfig) -> dict[str, Any]:
     """``seldon.io/engine-separate-pod``: the orchestrator in its own Deployment ``<sdep>-<p>-svc-orch``."""
     name = names.engine_deployment(sdep["metadata"]["name"], predictor)
     labels = {LABEL_APP: psvc, LABEL_ID: sid, LABEL_SVC_ORCH: "true", "app": name, **MANAGED_BY}
@@ -553,7 +558,7 @@ def _engine_deployment(sdep: dict, predictor: dict, psvc: str, sid: str, owners:
     _default_seccomp(pod)
     if config.executor_service_account:
         pod["serviceAccountName"] = config.executor_service_account
-    out = {"apiVersion": "apps/v1", "kind": "Deployment",
+    out: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment",
            "metadata": _meta(name, sdep["metadata"]["namespace"], labels, owners),
            "spec": {"selector": {"matchLabels": {LABEL_APP: psvc}},
                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
@@ -566,8 +571,8 @@ def _engine_deployment(sdep: dict, predictor: dict, psvc: str, sid: str, owners:
     return out
 
 
-def _predictor_service(sdep: dict, predictor: dict, psvc: str, sid: str, owners: list, ports: tuple[int, int],
-                       config: OperatorConfig) -> dict[str, Any]:
+def _predictor_service(sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, sid: str,
+                       owners: list[dict[str, Any]], ports: tuple[int, int], config: OperatorConfig) -> dict[str, Any]:
     spec: dict[str, Any] = {"type": "ClusterIP", "sessionAffinity": "None", "selector": {LABEL_APP: psvc},
                             "ports": [{"name": "http", "protocol": "TCP", "port": ports[0], "targetPort": ports[0]},
                                       {"name": "grpc", "protocol": "TCP", "port": ports[1], "targetPort": ports[1]}]}
@@ -582,7 +587,7 @@ def _predictor_service(sdep: dict, predictor: dict, psvc: str, sid: str, owners:
             "spec": spec}
 
 
-def _ambassador_config(sdep: dict, predictor: dict, psvc: str, ports: tuple[int, int],
+def _ambassador_config(sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, ports: tuple[int, int],
                        config: OperatorConfig) -> str:
     """Ambassador v1 Mappings as the ``getambassador.io/config`` annotation (YAML documents)."""
     import yaml
@@ -616,7 +621,8 @@ def _ambassador_config(sdep: dict, predictor: dict, psvc: str, ports: tuple[int,
     return "---\n" + yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def _istio(sdep: dict, sid: str, owners: list, config: OperatorConfig) -> list[dict[str, Any]]:
+def _istio(sdep: dict[str, Any], sid: str, owners: list[dict[str, Any]],
+           config: OperatorConfig) -> list[dict[str, Any]]:
     name, namespace = sdep["metadata"]["name"], sdep["metadata"]["namespace"]
     predictors = sdep["spec"]["predictors"]
     retries = sdep_annotation(sdep, "seldon.io/istio-retries")

@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Sequence
+from typing import Any, Sequence, cast
 
 GROUP, VERSION, PLURAL = "machinelearning.seldon.io", "v1", "seldondeployments"
 
 
-def probe_deployment(name: str, image: str, controller_id: str) -> dict:
+def probe_deployment(name: str, image: str, controller_id: str) -> dict[str, Any]:
     """One model node with no replicas: the operator renders it and reports a state, and no pod starts."""
     return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "SeldonDeployment",
             "metadata": {"name": name, "labels": {"seldon.io/controller-id": controller_id}},
@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         deadline = time.monotonic() + args.timeout
         while time.monotonic() < deadline:
-            found = api.get_namespaced_custom_object(GROUP, VERSION, args.namespace, PLURAL, args.name)
+            # typed `object` by the client: it is the custom object's JSON, decoded
+            found = cast("dict[str, Any]",
+                         api.get_namespaced_custom_object(GROUP, VERSION, args.namespace, PLURAL, args.name))
             state = (found.get("status") or {}).get("state")
             if state:
                 print(f"operator reports state {state} for SeldonDeployment {args.namespace}/{args.name}")

@@ -76,7 +76,8 @@ def available(dep_status: dict[str, Any]) -> bool:
 
 
 def _stalled(dep_status: dict[str, Any]) -> bool:
-    progressing = {c.get("type"): c for c in dep_status.get("conditions") or []}.get("Progressing", {})
+    conditions: dict[str, dict[str, Any]] = {c.get("type"): c for c in dep_status.get("conditions") or []}
+    progressing = conditions.get("Progressing", {})
     return progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded"
 
 

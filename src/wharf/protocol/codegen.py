@@ -13,6 +13,9 @@ and server reflection must name it so. To stay out of the way of ``tritonclient`
 in the same process (both register ``inference.*`` in the default pool), its stub
 ``inference_pb2.py`` builds its messages in a descriptor pool of its own.
 
+Each ``*_pb2.py`` comes with the ``*_pb2.pyi`` type stub protoc writes next to it (``--pyi_out``), so
+mypy checks the code that builds and reads these messages against their real fields.
+
 Run through ``invoke proto``; ``tests/unit/test_proto_stubs.py`` fails when the committed stubs drift.
 """
 
@@ -27,13 +30,16 @@ PROTO_DIR = Path(__file__).parent / "proto"
 STUB_PACKAGE = "wharf.protocol.pb"
 _TF_PRIVATE_PACKAGE = "wharf_tf"
 _STUB_FILES = ("prediction_pb2.py", "prediction_pb2_grpc.py", "tensor_pb2.py",
-               "tfserving_model_pb2.py", "tfserving_predict_pb2.py", "inference_pb2.py")
+               "tfserving_model_pb2.py", "tfserving_predict_pb2.py", "inference_pb2.py",
+               "prediction_pb2.pyi", "tensor_pb2.pyi", "tfserving_model_pb2.pyi", "tfserving_predict_pb2.pyi",
+               "inference_pb2.pyi")
 # TF Serving's messages (the TENSORFLOW_SERVER proxy's client), also under the private package,
 # so a process importing tensorflow-serving-api has no duplicate; their tensors are our TensorProto.
 _TF_SERVING = {"model.proto": "tfserving_model.proto", "predict.proto": "tfserving_predict.proto"}
 # The V2 proto as users compile it, and the stub made from it (messages only: grpc_h2 routes bytes).
 _V2_PROTO = "inference/grpc_service.proto"
 _V2_STUB = "inference_pb2.py"
+_V2_TYPES = "inference_pb2.pyi"
 
 
 def _private_pool(generated: str) -> str:
@@ -81,17 +87,19 @@ def generate(dest: Path) -> list[Path]:
         src, out = Path(tmp, "src"), Path(tmp, "out")
         out.mkdir()
         protos = _rewrite_sources(src)
-        args = ["protoc", f"-I{src}", f"-I{well_known}", f"--python_out={out}", f"--grpc_python_out={out}"]
+        args = ["protoc", f"-I{src}", f"-I{well_known}", f"--python_out={out}", f"--pyi_out={out}",
+                f"--grpc_python_out={out}"]
         if protoc.main(args + [str(p) for p in protos]) != 0:
             raise RuntimeError("protoc failed on " + ", ".join(str(p) for p in protos))
         generated = out.joinpath(*STUB_PACKAGE.split("."))
         dest.mkdir(parents=True, exist_ok=True)
         v2_stub = out / _V2_PROTO.replace(".proto", "_pb2.py")
         (dest / _V2_STUB).write_text(_private_pool(v2_stub.read_text()))
-        written = [dest / _V2_STUB]
+        shutil.copyfile(v2_stub.with_suffix(".pyi"), dest / _V2_TYPES)  # names no module: copied as it is
+        written = [dest / _V2_STUB, dest / _V2_TYPES]
         for name in _STUB_FILES:
             target = dest / name
-            if name != _V2_STUB:
+            if name not in (_V2_STUB, _V2_TYPES):
                 shutil.copyfile(generated / name, target)
                 written.append(target)
         return written

@@ -28,7 +28,7 @@ class BinDataCodec(Codec):
         return base64.b64encode(value).decode("ascii")
 
     @staticmethod
-    def from_proto(msg: Any) -> bytes:
+    def from_proto(msg: bytes) -> bytes:
         return msg
 
     @staticmethod

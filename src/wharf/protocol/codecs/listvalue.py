@@ -43,7 +43,7 @@ def varint(n: int) -> bytes:
             return bytes(out)
 
 
-def _encode_nested(items: list) -> bytes:
+def _encode_nested(items: list[Any]) -> bytes:
     if isinstance(items[0], list):
         parts = []
         for row in items:
@@ -64,7 +64,8 @@ def encode(arr: np.ndarray) -> bytes | None:
     leaves = np.empty(values.shape + (11,), dtype=np.uint8)
     leaves[..., :3] = _NUMBER_PREFIX
     leaves[..., 3:] = values.view(np.uint8).reshape(values.shape + (8,))
-    level = leaves.reshape(values.shape[:-1] + (-1,))  # each innermost ListValue's bytes
+    # each innermost ListValue's bytes (annotated: numpy's stubs take an unknown-length shape for ())
+    level: np.ndarray = leaves.reshape(values.shape[:-1] + (-1,))
     while level.ndim > 1:
         inner = level.shape[-1]
         value = b"\x32" + varint(inner)
@@ -87,7 +88,7 @@ def _readvarint(buf: bytes, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def _decode(buf: bytes, start: int, end: int) -> np.ndarray | list | None:
+def _decode(buf: bytes, start: int, end: int) -> np.ndarray | None:
     if end == start:
         return None
     if buf[start + 2] == 0x11 and buf[start + 1] == 0x09:  # a list of numbers
@@ -97,7 +98,7 @@ def _decode(buf: bytes, start: int, end: int) -> np.ndarray | list | None:
         if not (chunks[:, :3] == _NUMBER_PREFIX).all():
             return None
         return np.ascontiguousarray(chunks[:, 3:]).view("<f8").ravel()
-    rows = []
+    rows: list[np.ndarray] = []
     pos = start
     while pos < end:
         if buf[pos] != 0x0A:
@@ -126,7 +127,7 @@ def decode(serialized: bytes) -> np.ndarray | None:
     return result if isinstance(result, np.ndarray) else None
 
 
-def _walk(msg: struct_pb2.ListValue) -> list | None:
+def _walk(msg: struct_pb2.ListValue) -> list[Any] | None:
     """Nested lists of floats when every leaf is a number and no list is empty, else None."""
     out: list[Any] = []
     for value in msg.values:

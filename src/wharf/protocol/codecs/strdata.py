@@ -19,11 +19,11 @@ class StrDataCodec(Codec):
         return obj
 
     @staticmethod
-    def to_json(value: Any) -> str:
+    def to_json(value: str) -> str:
         return value
 
     @staticmethod
-    def from_proto(msg: Any) -> str:
+    def from_proto(msg: str) -> str:
         return msg
 
     @staticmethod

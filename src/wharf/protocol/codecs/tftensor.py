@@ -17,7 +17,7 @@ from wharf.protocol.pb import tensor_pb2
 
 DT = tensor_pb2.DataType
 # dtype enum -> (numpy dtype, repeated field holding the values when tensor_content is empty)
-_BY_ENUM: dict[int, tuple[np.dtype, str]] = {
+_BY_ENUM: dict[tensor_pb2.DataType, tuple[np.dtype, str]] = {
     DT.DT_FLOAT: (np.dtype(np.float32), "float_val"),
     DT.DT_DOUBLE: (np.dtype(np.float64), "double_val"),
     DT.DT_INT32: (np.dtype(np.int32), "int_val"),
