@@ -63,17 +63,33 @@ def test_helm_release_is_installed_and_then_shows_no_diff(kube_api, kube_namespa
     assert changed.changed and "replicas: 3" in changed.output.replace("+  ", "").replace("+ ", "")
 
 
+def test_the_rollback_flag_follows_the_helm_major() -> None:
+    assert (deploy.rollback_flag("3"), deploy.rollback_flag("4")) == ("--atomic", "--rollback-on-failure")
+
+
 def test_missing_values_file_is_named(tmp_path) -> None:
     with pytest.raises(deploy.DeployError, match="values file .*nope.yaml does not exist"):
         deploy.helm(CHARTS / "wharf-model", "x", "default", values=[tmp_path / "nope.yaml"])
 
 
-def test_a_rejected_release_leaves_nothing_behind(kube_api, kube_namespace, helm_binary, seldon_crd) -> None:
+@pytest.mark.parametrize("major", ["3", "4"], ids=["helm3", "helm4"])
+def test_a_rejected_release_leaves_nothing_behind(kube_api, kube_namespace, seldon_crd, major, monkeypatch) -> None:
+    from wharf.charts.helm import MAJOR_ENV, HelmUnavailable
+
+    try:
+        ensure_helm(build=False, major=major)
+    except HelmUnavailable as exc:
+        from wharf.testing.infra import unavailable
+
+        unavailable(f"helm {major}", str(exc))
+    monkeypatch.setenv(MAJOR_ENV, major)
     # valid for the chart's schema, refused by the CRD's CEL rule: the graph node has no container
     bad = {"graph.name": "model", "componentSpecs[0].spec.containers[0].name": "other",
            "componentSpecs[0].spec.containers[0].image": "wharf-examples/iris:0.1"}
-    with pytest.raises(deploy.DeployError, match="needs a container of the same name"):
+    with pytest.raises(deploy.DeployError, match="needs a container of the same name") as failed:
         deploy.helm(CHARTS / "wharf-graph", "broken", kube_namespace, set_values=bad, kubeconfig=kube_api.kubeconfig,
                     timeout="60s")
-    assert helm_status(kube_api, "broken", kube_namespace).returncode != 0  # --atomic: no release recorded
+    # Helm 4 takes --rollback-on-failure: its deprecated --atomic alias would print a warning here
+    assert "deprecated" not in str(failed.value), str(failed.value)
+    assert helm_status(kube_api, "broken", kube_namespace).returncode != 0  # rolled back: no release recorded
     assert kube_api.kubectl("get", "sdep", "-n", kube_namespace, "-o", "name").stdout.strip() == ""

@@ -2,7 +2,8 @@
 
 Both paths do what their GitOps twins do, so what works here works from Argo CD:
 
-- Helm: ``helm upgrade --install --atomic`` (a failed upgrade rolls back: no half-done release).
+- Helm: ``helm upgrade --install --atomic`` (Helm 4: ``--rollback-on-failure``; a failed upgrade rolls
+  back: no half-done release).
 - kustomize: ``kubectl apply --server-side`` with our field manager (the CRD is too large for
   client-side apply's last-applied annotation; server-side apply is what Argo CD's
   ``ServerSideApply=true`` does).
@@ -78,6 +79,15 @@ def kustomize(overlay: Path, kubeconfig: Path | None = None, dry_run: bool = Fal
     return Outcome(True, done.stdout, [cmd])
 
 
+def rollback_flag(major: str | None = None) -> str:
+    """Helm's "roll back a failed upgrade" flag for the Helm major in use: ``--atomic`` in Helm 3,
+    ``--rollback-on-failure`` in Helm 4 (where ``--atomic`` is a deprecated alias that warns). Both
+    imply waiting: the release counts only once its workloads are ready."""
+    from wharf.charts.helm import selected_major
+
+    return "--rollback-on-failure" if selected_major(major) == "4" else "--atomic"
+
+
 def helm(chart: Path, release: str, namespace: str, values: list[Path] = (), set_values: dict[str, str] | None = None,
          kubeconfig: Path | None = None, dry_run: bool = False, timeout: str = "5m") -> Outcome:
     from wharf.charts.helm import ensure_helm
@@ -95,7 +105,6 @@ def helm(chart: Path, release: str, namespace: str, values: list[Path] = (), set
         outcome = kubectl_diff(rendered, kubeconfig, namespace)
         outcome.commands.insert(0, [helm_bin, "template", release, *common])
         return outcome
-    # --atomic implies --wait: the release counts only once its workloads are ready
-    cmd = [helm_bin, "upgrade", "--install", release, *common, "--create-namespace", "--atomic", "--timeout", timeout]
+    cmd = [helm_bin, "upgrade", "--install", release, *common, "--create-namespace", rollback_flag(), "--timeout", timeout]
     done = _run(cmd)
     return Outcome(True, done.stdout, [cmd])
