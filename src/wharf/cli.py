@@ -282,8 +282,10 @@ def orchestrator_parser() -> argparse.ArgumentParser:
     p.add_argument("--grpc-port", "--grpc_port", type=int, default=5001)
     p.add_argument("--host", default="0.0.0.0")
     p.add_argument("--prometheus-path", "--prometheus_path", default="/prometheus")
-    p.add_argument("--protocol", choices=("seldon", "tensorflow", "v2", "kfserving"), default="seldon",
-                   help="the API served and spoken to the nodes (orchestrator/dialects.py for tensorflow and v2)")
+    from wharf.deployment.graph import PROTOCOLS
+
+    p.add_argument("--protocol", choices=PROTOCOLS, default=None,
+                   help="the API served and spoken to the nodes (default: --file's spec.protocol, else seldon)")
     p.add_argument("--full-health-checks", "--full_health_checks", nargs="?", const="true", default="false",
                    type=_go_bool, metavar="BOOL",
                    help="readiness asks each node's health path (seldon, v2) instead of a TCP connect")
@@ -353,6 +355,13 @@ def run_orchestrator(argv: Sequence[str]) -> int:
                   EXECUTOR_MAX_MESSAGE)
         return 2
     kafka = None
+    from wharf.deployment.graph import file_protocol
+
+    try:
+        args.protocol = args.protocol or file_protocol(args.file)
+    except GraphError as exc:
+        log.error("%s", exc)
+        return 2
     if args.server_type == "kafka" and args.protocol != "seldon":
         log.error("--server_type kafka: Wharf's orchestrator reads and writes Kafka messages in protocol seldon only, "
                   "not %s", args.protocol)

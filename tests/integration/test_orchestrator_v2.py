@@ -54,6 +54,9 @@ def v2_request(rows: list[list[float]], request_id: str = "req-1", **extra: Any)
                                           "data": [v for row in rows for v in row]}], **extra}
 
 
+MAX_BODY = 65536  # the single-node orchestrator's request body limit (WHARF_MAX_BODY_BYTES)
+
+
 class Ports:
     def __init__(self) -> None:
         self.http, self.grpc = free_port(), free_port()
@@ -134,7 +137,8 @@ def single(mlserver: Ports, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """The classifier alone, in protocol kfserving (upstream's other name for v2)."""
     tmp = tmp_path_factory.mktemp("single")
     sdep, ports = _orchestrator(tmp, "kfserving", _node("classifier", "MODEL", mlserver))
-    with serving(_orchestrator_cmd(sdep, ports, "kfserving"), tmp / "orchestrator.log",
+    with serving(["env", f"WHARF_MAX_BODY_BYTES={MAX_BODY}", *_orchestrator_cmd(sdep, ports, "kfserving")],
+                 tmp / "orchestrator.log",
                  f"http://127.0.0.1:{ports.http}/v2/health/ready", "orchestrator"):
         yield ports
 
@@ -311,6 +315,14 @@ def test_rest_bad_input_status_and_body(mlserver: Ports, single: Ports) -> None:
         r = httpx.get(orch + path)
         assert r.status_code == 500 and r.json()["error"].startswith("Failed to find model nope")
     assert httpx.get(orch + "/v2/models/classifier/infer").status_code == 405
+    # a body past the limit: 413 in V2's error shape, naming the limit
+    r = httpx.post(orch + "/v2/models/infer", json=v2_request([[1.0] * 4] * 5000))  # 80,000 bytes or more
+    assert r.status_code == 413 and str(MAX_BODY) in r.json()["error"]
+    # node calls are timed per kind of call, not per model name a client sent (labels would grow without end)
+    metrics = httpx.get(orch + "/prometheus").text
+    client_lines = [line for line in metrics.splitlines() if line.startswith("seldon_api_executor_client_requests")]
+    assert any('service="predict"' in line and 'code="404"' in line for line in client_lines)
+    assert not any("nope" in line for line in client_lines)
     assert httpx.get(orch + "/api/v1.0/predictions").status_code == 404  # a seldon path: not this protocol
 
 
@@ -465,3 +477,36 @@ def test_router_and_combiner_as_upstream(mlserver: Ports, mixed: tuple[Ports, Ro
             infer(pb.ModelInferRequest(model_name=""))
     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert "graph node 'router' needs a route call" in refused.value.details()
+
+
+def test_wharf_run_takes_the_protocol_from_the_file(tmp_path: Path) -> None:
+    """``wharf run`` of a SeldonDeployment with ``protocol: v2``: the orchestrator speaks V2 and each
+    node answers V2 under its node name (MLSERVER_MODEL_NAME, as the operator sets it)."""
+    from wharf.local.run import LocalGraph
+
+    (tmp_path / "doubler").mkdir()
+    (tmp_path / "doubler" / "Doubler.py").write_text(WHARF_DOUBLER)
+    sdep = tmp_path / "sdep.yaml"
+    sdep.write_text(textwrap.dedent("""\
+        apiVersion: machinelearning.seldon.io/v1
+        kind: SeldonDeployment
+        metadata: {name: local-v2}
+        spec:
+          protocol: v2
+          predictors:
+          - name: main
+            componentSpecs:
+            - spec:
+                containers:
+                - {name: twice, env: [{name: MODEL_NAME, value: Doubler}]}
+                - {name: again, env: [{name: MODEL_NAME, value: Doubler}]}
+            graph:
+              name: twice
+              type: MODEL
+              children: [{name: again, type: MODEL}]
+        """))
+    with LocalGraph(sdep, sources={"twice": str(tmp_path / "doubler"), "again": str(tmp_path / "doubler")},
+                    http_port=free_port(), grpc_port=free_port(), out=lambda _line: None) as graph:
+        r = httpx.post(f"{graph.url}/v2/models/infer", json=v2_request([[1.0, 2.5]]))
+    assert r.status_code == 200, r.text
+    assert r.json()["outputs"][0]["data"] == [4.0, 10.0]

@@ -27,7 +27,7 @@ from typing import Any, Callable
 
 import yaml
 
-from wharf.deployment.graph import BUILTIN_IMPLEMENTATIONS, GraphError, Predictor, from_file
+from wharf.deployment.graph import BUILTIN_IMPLEMENTATIONS, GraphError, Predictor, file_protocol, from_file
 from wharf.deployment.servers import PREDICTOR_SERVERS, SERVER_CLASSES
 from wharf.local.process import free_port, port_in_use, wait_http
 from wharf.local.restarts import Backoff, describe_exit, kill_group, stop_with_parent
@@ -247,7 +247,9 @@ class LocalGraph:
                if isinstance(e, dict) and "name" in e}
         # The server's default, stated so that this shell's GUNICORN_WORKERS cannot change a node; the
         # container's own env (a SeldonDeployment asking for more workers) still wins, as in a pod.
-        return {"GUNICORN_WORKERS": "1", **env, "PREDICTIVE_UNIT_ID": p.name, "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
+        # MLSERVER_MODEL_NAME: the node's name is its model name in V2 calls, as the operator sets it
+        return {"GUNICORN_WORKERS": "1", "MLSERVER_MODEL_NAME": p.name, **env, "PREDICTIVE_UNIT_ID": p.name,
+                "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
                 "PREDICTIVE_UNIT_IMAGE": p.image, "PREDICTOR_ID": self.predictor.name,
                 "SELDON_DEPLOYMENT_ID": self.predictor.deployment, "PYTHONUNBUFFERED": "1",
                 "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p.http_port),
@@ -311,6 +313,7 @@ class LocalGraph:
             orch = self._start("orchestrator", [sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(spec),
                                                 "--host", "127.0.0.1", "--http-port", str(self.http_port),
                                                 "--grpc-port", str(self.grpc_port), "--sdep", self.predictor.deployment,
+                                                "--protocol", file_protocol(self.file),
                                                 "--namespace", self.predictor.namespace], Path.cwd(), {"PYTHONUNBUFFERED": "1"})
             self._wait_ready("orchestrator", f"{self.url}/ready", timeout, orch)
         except BaseException:

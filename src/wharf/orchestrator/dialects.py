@@ -24,6 +24,7 @@ a gRPC PredictRequest naming no model is sent to each node under the node's name
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import quote
 
@@ -35,7 +36,7 @@ from wharf.grpc_h2.client import Channel, NotSent
 from wharf.grpc_h2.frames import GrpcError
 from wharf.orchestrator import builtins
 from wharf.orchestrator.routing import route_from_json
-from wharf.orchestrator.walker import GraphCallError, Walk, Walker
+from wharf.orchestrator.walker import GraphCallError, Walk, Walker, naming_the_node
 from wharf.orchestrator.wires import JSON_WIRE
 from wharf.protocol.errors import GRPC_CODES, grpc_code
 from wharf.protocol.pb import inference_pb2 as v2pb
@@ -351,4 +352,13 @@ class DialectWalker(Walker):
             raise GrpcError(GRPC_CODES["UNIMPLEMENTED"],
                             f"graph node {unit.name!r} needs a {call} call, which {service} does not have: in "
                             f"protocol {self.dialect.protocol} a graph with routers or combiners is served over REST only")
-        return await super()._call(unit, self.dialect.path(call, model), body, walk)
+        self._log(unit, "request", body, walk)
+        started = time.perf_counter()
+        status, answer = await self.transport.post(unit, self.dialect.path(call, model), body, walk.headers)
+        # timed under the call's kind (/predict, /route...), not its path: the path holds the client's
+        # model name, and a metric label per name a client sends would grow without end
+        self.timer(unit, path, status, time.perf_counter() - started)
+        if status != 200:
+            raise GraphCallError(status, naming_the_node(answer, unit.name), unit.name)
+        self._log(unit, "response", answer, walk)
+        return answer

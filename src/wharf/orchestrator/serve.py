@@ -103,18 +103,21 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
                         protocol=protocol, full_health_checks=full_health_checks)
     await orch.start()
     consumer = await _start_kafka(orch, kafka) if kafka is not None else None
+    refused = failure  # the body of a request the HTTP layer refuses (too large, too slow): the protocol's shape
     if protocol == "seldon":
         app: Any = RestApi(orch)
         methods = GrpcApi(orch).methods()
     else:
         from wharf.orchestrator.dialect_api import DialectRestApi, grpc_api
+        from wharf.orchestrator.dialects import error_body
 
         app = DialectRestApi(orch)
+        refused = lambda status, info: error_body(info)  # noqa: E731
         methods = grpc_api(orch).methods()
     server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none",
                                     # one write per answer and the component server's limits, refused
                                     # requests answered with the executor's error body
-                                    http=OneWriteHttpProtocol.with_limits(http_limits, failure),
+                                    http=OneWriteHttpProtocol.with_limits(http_limits, refused),
                                     lifespan="off", access_log=False, log_level="warning",
                                     timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout,
                                     proxy_headers=False, server_header=False))  # see server/worker.py
