@@ -71,7 +71,6 @@ import (
 	gitaskpass "github.com/argoproj/argo-cd/v3/cmd/argocd-git-ask-pass/commands"
 	reposerver "github.com/argoproj/argo-cd/v3/cmd/argocd-repo-server/commands"
 	"github.com/argoproj/argo-cd/v3/common"
-	"github.com/argoproj/argo-cd/v3/util/grpc"
 	"github.com/argoproj/argo-cd/v3/util/log"
 )
 
@@ -79,8 +78,10 @@ func init() {
 	klog.SetLogger(log.NewLogrusLogger(log.NewWithCurrentConfig()))
 }
 
+// Upstream's main also calls grpc.DisableSRVLookups(), which turns off the SRV lookups that grpc's
+// grpclb balancer turns on when it is linked in; it is not linked into these three components (the
+// call would panic, finding them off already).
 func main() {
-	grpc.DisableSRVLookups()
 	name := filepath.Base(os.Args[0])
 	if val := os.Getenv("ARGOCD_BINARY_NAME"); val != "" {
 		name = val
@@ -121,8 +122,19 @@ def manifests_dir(version: str = ARGOCD_VERSION) -> Path:
     return build_dir(version) / "manifests"
 
 
+def scripts_dir(version: str = ARGOCD_VERSION) -> Path:
+    """Upstream's helper scripts that its image puts on PATH; the repo server runs them."""
+    return build_dir(version) / "scripts"
+
+
+# The repo server runs git-verify-wrapper.sh for every revision it reads (a deprecated path of 3.6
+# that runs even with GPG off); the image copies both from hack/ to /usr/local/bin.
+SCRIPTS = ("git-verify-wrapper.sh", "gpg-wrapper.sh")
+
+
 def built(version: str = ARGOCD_VERSION) -> bool:
-    return os.access(binary_path(version), os.X_OK) and (manifests_dir(version) / "install.yaml").is_file()
+    return os.access(binary_path(version), os.X_OK) and (manifests_dir(version) / "install.yaml").is_file() \
+        and all(os.access(scripts_dir(version) / name, os.X_OK) for name in SCRIPTS)
 
 
 def _lock_path(version: str) -> Path:
@@ -148,7 +160,10 @@ def _unzip_module(zip_path: Path, dest: Path) -> None:
     """A module zip's files (all under ``<module>@<version>/``) into ``dest``, writable."""
     with zipfile.ZipFile(zip_path) as archive:
         names = archive.namelist()
-        prefix = names[0].split("/", 1)[0] + "/" if names else ""
+        at = names[0].find("@") if names else -1
+        if at < 0:
+            raise BuildError(f"{zip_path}: not a Go module zip (no <module>@<version>/ prefix)")
+        prefix = names[0][:names[0].index("/", at) + 1]
         for name in names:
             if not name.startswith(prefix) or name.endswith("/"):
                 continue
@@ -224,6 +239,11 @@ def _build_locked(version: str, out: Path, say) -> Path:
             shutil.copy(src / "manifests" / name, manifests / name)
         for crd in (src / "manifests" / "crds").glob("*-crd.yaml"):
             shutil.copy(crd, manifests / crd.name)
+        scripts = scripts_dir(version)
+        scripts.mkdir(exist_ok=True)
+        for name in SCRIPTS:
+            shutil.copy(src / "hack" / name, scripts / name)
+            (scripts / name).chmod(0o755)
         partial.replace(out / "argocd")
     finally:
         partial.unlink(missing_ok=True)
@@ -251,12 +271,6 @@ def wait_for_build(version: str = ARGOCD_VERSION, timeout: float = 3600) -> bool
     return built(version)
 
 
-def version_line(version: str = ARGOCD_VERSION) -> str:
-    proc = subprocess.run([str(binary_path(version)), "version", "--short"], capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "ARGOCD_BINARY_NAME": "argocd-repo-server"})
-    return (proc.stdout or proc.stderr).strip().splitlines()[-1] if (proc.stdout or proc.stderr) else ""
-
-
 # --- installing into a cluster ---------------------------------------------------------------
 
 
@@ -280,11 +294,18 @@ def install(kubectl, version: str = ARGOCD_VERSION, timeout: float = 60) -> None
     kubectl("create", "namespace", NAMESPACE, check=False)
     objects = install_objects(version)
     kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=argocd-install", "-f", "-",
-            input="\n---\n".join(json.dumps(o) for o in objects))
+            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    deadline = time.monotonic() + timeout
     for obj in objects:
-        if obj["kind"] == "CustomResourceDefinition":
-            kubectl("wait", "--for=condition=Established", f"--timeout={timeout:.0f}s",
-                    f"crd/{obj['metadata']['name']}")
+        if obj["kind"] != "CustomResourceDefinition":
+            continue
+        # not `kubectl wait`: it errors out while a new CRD has no conditions at all yet
+        while kubectl("get", f"crd/{obj['metadata']['name']}", "-o",
+                      "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+                      check=False).stdout.strip() != "True":
+            if time.monotonic() > deadline:
+                raise HarnessError(f"CRD {obj['metadata']['name']} not Established after {timeout:.0f} s")
+            time.sleep(0.3)
 
 
 # --- a local Git repository --------------------------------------------------------------------
@@ -366,9 +387,9 @@ def _redis_ping(port: int) -> bool:
         return False
 
 
-def _healthz(port: int) -> bool:
+def _healthz(port: int, query: str = "") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as resp:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz{query}", timeout=10) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError):
         return False
@@ -413,7 +434,7 @@ def start(kubeconfig: Path, helm: Path, work: Path | None = None, resync_seconds
     binary = str(binary_path(version))
     redis_port, repo_port, repo_metrics, ctl_metrics = free_port(), free_port(), free_port(), free_port()
     base_env = {**os.environ, "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"),
-                "PATH": f"{helm.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "PATH": f"{scripts_dir(version)}:{helm.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
                 "ARGOCD_GPG_ENABLED": "false", "ARGOCD_TLS_DATA_PATH": str(work / "tls"),
                 "ARGOCD_SSH_DATA_PATH": str(work / "ssh"), "ARGOCD_GNUPGHOME": str(work / "gpg"),
                 "ARGOCD_GPG_DATA_PATH": str(work / "gpg"),
@@ -429,14 +450,17 @@ def start(kubeconfig: Path, helm: Path, work: Path | None = None, resync_seconds
         repo = _spawn("argocd-repo-server",
                       [binary, "--port", str(repo_port), "--address", "127.0.0.1",
                        "--metrics-port", str(repo_metrics), "--metrics-address", "127.0.0.1",
-                       "--disable-tls", "--redis", f"127.0.0.1:{redis_port}",
+                       # TLS with the certificate it makes for itself, which the controller accepts
+                       # without verifying (upstream's defaults; --disable-tls needs more flags in 3.6)
+                       "--redis", f"127.0.0.1:{redis_port}",
                        f"--revision-cache-expiration={resync_seconds}s", "--logformat", "text"],
                       work, {**base_env, "ARGOCD_BINARY_NAME": "argocd-repo-server"})
         argo.processes.append(repo)
-        _wait("the repo server's /healthz", lambda: _healthz(repo_metrics), repo, timeout)
+        # full=true: the repo server calls its own gRPC health service
+        _wait("the repo server's /healthz", lambda: _healthz(repo_metrics, "?full=true"), repo, timeout)
         controller = _spawn("argocd-application-controller",
                             [binary, "--kubeconfig", str(kubeconfig), "--namespace", NAMESPACE,
-                             "--repo-server", f"127.0.0.1:{repo_port}", "--repo-server-plaintext",
+                             "--repo-server", f"127.0.0.1:{repo_port}",
                              "--redis", f"127.0.0.1:{redis_port}", "--metrics-port", str(ctl_metrics),
                              "--app-resync", str(resync_seconds), "--self-heal-timeout-seconds", "2",
                              "--logformat", "text"],
@@ -455,7 +479,7 @@ def main() -> int:  # pragma: no cover - provisioning CLI
     except BuildError as exc:
         print(f"error: {exc}")
         return 1
-    print(f"{path}: {version_line()}")
+    print(f"{path} (Argo CD v{ARGOCD_VERSION}: application controller, repo server)")
     return 0
 
 
