@@ -213,14 +213,17 @@ def build_java_images(c: Context, base_image: str = "") -> None:
 
 # --- cluster: the etcd + kube-apiserver harness (issue 7) -------------------------------
 
-@task(name="build-binaries", help={"force": "rebuild even if cached", "core": "only etcd, kube-apiserver, kube-controller-manager"})
-def cluster_build_binaries(c: Context, force: bool = False, core: bool = False) -> None:
+@task(name="build-binaries", help={"force": "rebuild even if cached", "core": "only etcd, kube-apiserver, kube-controller-manager",
+                                   "oldest": "only the kube-apiserver of the oldest Kubernetes the charts admit "
+                                             "(kube_binaries.OLDEST_KUBERNETES_VERSION), for the kubeVersion tests"})
+def cluster_build_binaries(c: Context, force: bool = False, core: bool = False, oldest: bool = False) -> None:
     """Build the control plane (etcd, kube-apiserver, kube-controller-manager), KWOK and the node (kubelet, kube-proxy, kubectl, CoreDNS, crictl, metrics-server) from Go modules, cached."""
     from wharf.testing import kube_binaries as kb
 
-    names = kb.CONTROL_PLANE if core else kb.ALL
+    names = ("kube-apiserver",) if oldest else kb.CONTROL_PLANE if core else kb.ALL
+    version = kb.OLDEST_KUBERNETES_VERSION if oldest else kb.KUBERNETES_VERSION
     try:
-        paths = kb.build_binaries(names, force=force)
+        paths = kb.build_binaries(names, version=version, force=force)
     except kb.BuildError as exc:
         raise Exit(f"build failed: {exc}", code=1)
     for name, version in kb.version_report(paths).items():

@@ -395,7 +395,8 @@ class ControlPlane:
 
 def start_control_plane(work: Path | None = None, controller_manager: bool = True, kwok: bool | None = None,
                         timeout: float = 180, outlive_caller: bool = False, address: str = "127.0.0.1",
-                        node_name: str | None = None) -> ControlPlane:
+                        node_name: str | None = None,
+                        apiserver_version: str = kube_binaries.KUBERNETES_VERSION) -> ControlPlane:
     """Start etcd + kube-apiserver (+ controller-manager, + scheduler/KWOK when built) and wait until ready.
 
     ``kwok=None`` means "if the kwok and kube-scheduler binaries exist". On any failure everything
@@ -405,15 +406,26 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
     ``node_name`` prepares the control plane for a real kubelet of that name (wharf.testing.node):
     the API server listens on ``address`` instead of loopback, with the flags and credentials the
     node's processes need, and KWOK is not started (the scheduler is).
+
+    ``apiserver_version`` runs the kube-apiserver of another cached release (the oldest Kubernetes the
+    charts admit, ``kube_binaries.OLDEST_KUBERNETES_VERSION``) on the same etcd; only the API server
+    is built for it, so it goes with ``controller_manager=False``.
     """
+    other = apiserver_version != kube_binaries.KUBERNETES_VERSION
+    if other and (controller_manager or node_name is not None or kwok):
+        raise HarnessError(f"only kube-apiserver is built for Kubernetes {apiserver_version}: "
+                           "start it without the controller-manager, KWOK or a node")
     node = node_name is not None
     if node:
         kwok = False
     required = ["etcd", "kube-apiserver"] + (["kube-controller-manager"] if controller_manager else []) + \
         (["kube-scheduler"] if node else [])
-    missing = kube_binaries.missing_binaries(tuple(required))
+    missing = kube_binaries.missing_binaries(tuple(n for n in required if n != "kube-apiserver"))
+    missing += kube_binaries.missing_binaries(("kube-apiserver",), apiserver_version)
     if missing:
         raise HarnessError(missing_binary_message(missing))
+    if other:
+        kwok = False
     if kwok is None:
         kwok = controller_manager and not kube_binaries.missing_binaries(("kwok", "kube-scheduler"))
     elif kwok and kube_binaries.missing_binaries(("kwok", "kube-scheduler")):
@@ -431,7 +443,8 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
         plane.processes.append(etcd)
         _wait("etcd /health", lambda: _get(f"http://127.0.0.1:{ports.etcd_client}/health")[0] == 200,
               etcd, timeout)
-        apiserver = _spawn("kube-apiserver", apiserver_args(work, ports, address, node), work, outlive_caller)
+        apiserver = _spawn("kube-apiserver", apiserver_args(work, ports, address, node), work, outlive_caller,
+                           executable=str(kube_binaries.binary_path("kube-apiserver", apiserver_version)))
         plane.processes.append(apiserver)
         _wait("kube-apiserver /readyz", lambda: plane.get("/readyz")[0] == 200, apiserver, timeout)
         if controller_manager:

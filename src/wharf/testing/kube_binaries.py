@@ -26,6 +26,14 @@ from pathlib import Path
 # The newest Kubernetes release the module proxy serves whose staging modules all resolve (every
 # k8s.io/<staging> v0.37.2 the build needs is there). It needs Go >= 1.26.
 KUBERNETES_VERSION = "1.37.2"
+# The oldest Kubernetes the charts admit (their `kubeVersion: ">=1.30.0-0"`), which CI proves with its
+# kube-apiserver (only that binary is built for it). The newest API the charts and the operator rely on
+# is the CRD's CEL validation rules (x-kubernetes-validations with reason and fieldPath, GA in 1.29;
+# autoscaling/v2 is 1.23, policy/v1 1.21), but 1.29.6 refuses the SeldonDeployment CRD: its CEL cost
+# estimate of the rule that sums the predictors' traffic (filter, map, sum) exceeds the per-rule budget
+# more than 100 times; 1.30 estimates it within budget. 1.30.14 is the newest 1.30 release the module
+# proxy serves.
+OLDEST_KUBERNETES_VERSION = "1.30.14"
 # etcd 3.5 is still a supported backend for 1.37; Debian's etcd-server is 3.4, which is not.
 ETCD_VERSION = "3.5.21"
 # KWOK 0.7 is built against the 1.33 client libraries; it only creates and patches Nodes and Pods,
