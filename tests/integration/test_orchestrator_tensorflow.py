@@ -166,6 +166,12 @@ GRPC_CLIENT = textwrap.dedent("""\
             out["status_" + name] = [[v.version, v.state] for v in answer.model_version_status]
         except grpc.RpcError as exc:
             out["status_" + name] = [str(exc.code()), exc.details()]
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+    request.model_spec.name = "first"
+    stub = prediction_service_pb2_grpc.PredictionServiceStub(grpc.insecure_channel(sys.argv[1]))
+    out["metadata_first"] = stub.GetModelMetadata(request, timeout=20).model_spec.name
     print(json.dumps(out))
     """)
 
@@ -182,5 +188,6 @@ def test_grpc_with_tensorflow_serving_api_stubs(single: Orchestrator, chain: Orc
     # chained over gRPC: the first's PredictResponse outputs ({"y"}) become the second's inputs
     np.testing.assert_allclose(out["chain"]["y"], first @ W2 + B2, rtol=1e-5)
     assert out["status_first"] == [[1, 30]]  # version 1, AVAILABLE: the node's own answer
+    assert out["metadata_first"] == "first"
     code, details = out["status_nope"]
     assert code == "StatusCode.UNKNOWN" and details.startswith("Failed to find model nope")

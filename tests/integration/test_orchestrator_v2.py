@@ -265,9 +265,10 @@ def test_tritonclient_grpc(mlserver: Ports, single: Ports) -> None:
     assert status == "StatusCode.UNKNOWN" and message.startswith("Failed to find model nope")
 
 
-def test_grpc_chain_turns_answers_into_requests(mlserver: Ports, chain: Ports) -> None:
+def test_grpc_chain_turns_answers_into_requests(mlserver: Ports, chain: Ports, sink: PayloadSink) -> None:
     """Over gRPC the scaler's ModelInferResponse becomes the classifier's ModelInferRequest, raw
-    contents included (MLServer answers raw when asked raw)."""
+    contents included (MLServer answers raw when asked raw); payloads are logged as protobuf."""
+    sink.events.clear()
     request = pb.ModelInferRequest(id="req-2")
     request.inputs.add(name="x", datatype="FP64", shape=[3, 4])
     request.raw_input_contents.append(np.array(ROWS, dtype=np.float64).tobytes())
@@ -282,6 +283,14 @@ def test_grpc_chain_turns_answers_into_requests(mlserver: Ports, chain: Ports) -
     direct = httpx.post(f"http://127.0.0.1:{mlserver.http}/v2/models/classifier/infer",
                         json=v2_request([[2 * v for v in row] for row in ROWS])).json()
     assert got.tolist() == direct["outputs"][0]["data"]
+    for _ in range(100):
+        if len(sink.events) >= 2:
+            break
+        threading.Event().wait(0.05)
+    logged = {h["ce-type"]: (h, b) for h, b in sink.events}
+    headers, body = logged["io.seldon.serving.inference.request"]
+    assert headers["content-type"] == "application/protobuf" and headers["ce-requestid"] == "puid-grpc"
+    assert pb.ModelInferRequest.FromString(body).model_name == "classifier"
 
 
 # --- errors ------------------------------------------------------------------------------------

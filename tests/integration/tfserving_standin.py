@@ -20,7 +20,7 @@ streams a REST answer that never ends (over gRPC: a 4 MiB answer).
 For the orchestrator's ``tensorflow`` protocol it also serves a model's status (REST
 ``GET /v1/models/<name>``, gRPC ``tensorflow.serving.ModelService/GetModelStatus``: version 1,
 AVAILABLE) and its metadata (REST ``GET /v1/models/<name>/metadata``: the signature's inputs and
-outputs), as TF Serving answers them; the gRPC input alias may be other than ``x`` (``input_name``),
+outputs; gRPC ``PredictionService/GetModelMetadata``: the model spec only), as TF Serving answers them; the gRPC input alias may be other than ``x`` (``input_name``),
 so that one stand-in's output ``y`` can be the next one's input.
 
 Run as TF Serving is run: ``python tfserving_standin.py --port=2000 --rest_api_port=2001
@@ -206,6 +206,17 @@ class StandIn:
             context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
         return MODEL_STATUS_ANSWER
 
+    def model_metadata(self, data: bytes, context) -> bytes:
+        """GetModelMetadataResponse with the model's spec (field 1) and no signature map."""
+        import grpc
+
+        spec = tfs.PredictRequest.FromString(data[:2 + data[1]]).model_spec if data[:1] == b"\x0a" else None
+        if spec is None or spec.name != self.model_name:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name if spec else ''}")
+        answer = tfs.PredictResponse(model_spec=spec)  # model_spec is field 2 there: re-frame it as field 1
+        inner = answer.model_spec.SerializeToString()
+        return b"\x0a" + bytes([len(inner)]) + inner
+
     def start(self, rest_port: int, grpc_port: int, host: str = "127.0.0.1"):
         """Both servers on background threads; returns a function that stops them."""
         import grpc
@@ -218,7 +229,8 @@ class StandIn:
             "tensorflow.serving.PredictionService",
             {"Predict": grpc.unary_unary_rpc_method_handler(
                 self.predict, request_deserializer=tfs.PredictRequest.FromString,
-                response_serializer=tfs.PredictResponse.SerializeToString)}),
+                response_serializer=tfs.PredictResponse.SerializeToString),
+             "GetModelMetadata": grpc.unary_unary_rpc_method_handler(self.model_metadata)}),
             grpc.method_handlers_generic_handler("tensorflow.serving.ModelService", {
                 "GetModelStatus": grpc.unary_unary_rpc_method_handler(self.model_status)})])
         bound = server.add_insecure_port(f"{host}:{grpc_port}")
