@@ -360,6 +360,14 @@ def test_node_down_and_full_health_checks(mlserver: Ports) -> None:
             assert f"127.0.0.1:{dead}" in error and "'gone' is unreachable" in error
         finally:
             await orch.close()
+        # protocol seldon with full checks asks /api/v1.0/health/status: MLServer has none (404)
+        seldon = Orchestrator(predictor, protocol="seldon", full_health_checks=True)
+        await seldon.start()
+        try:
+            ok, why = await seldon.ready()
+            assert not ok and f"Bad status from 127.0.0.1:{mlserver.http}: /api/v1.0/health/status answered 404" in why
+        finally:
+            await seldon.close()
 
     asyncio.run(run())
 
