@@ -6,6 +6,7 @@ repeats it with the same digests. Small stand-in images (docker import) keep the
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import urllib.request
@@ -58,7 +59,8 @@ def stand_ins(oci_registry):
     subprocess.run(["docker", "rmi", *made], capture_output=True, timeout=120)
 
 
-def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_ins, tmp_path):
+@pytest.mark.apiserver
+def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_ins, tmp_path, kube_api, kube_namespace):
     repo = tmp_path / "repo"
     for chart in ("wharf-core", "wharf-model"):
         shutil.copytree(CHARTS / chart, repo / "charts" / chart)
@@ -134,6 +136,29 @@ def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_
            {k: env[k] for k in ("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "RELATED_IMAGE_STORAGE_INITIALIZER",
                                 "WHARF_PREDICTOR_SERVERS")}
 
+    # `kubectl apply -k` of the released overlay, for real, onto the API server (in this test's namespace: a
+    # kustomization on top of the overlay moves it there). The stored Deployment names the images by digest.
+    on_top = tmp_path / "apply-k"
+    on_top.mkdir()
+    (on_top / "kustomization.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": kube_namespace,
+        "resources": [os.path.relpath(repo / "kustomize" / "overlays" / "default", on_top)]}))
+    applied = kube_api.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=wharf-release-test",
+                               "-k", str(on_top))
+    assert "deployment.apps/wharf-operator serverside-applied" in applied.stdout
+    try:
+        stored = json.loads(kube_api.kubectl("get", "deployment", "wharf-operator", "-n", kube_namespace, "-o", "json").stdout)
+        container = stored["spec"]["template"]["spec"]["containers"][0]
+        assert container["image"] == f"{registry}/wharf/operator:{VERSION}@{digests['wharf/operator']}"
+        stored_env = {e["name"]: e.get("value") for e in container["env"]}
+        assert stored_env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"]
+        assert stored_env["RELATED_IMAGE_STORAGE_INITIALIZER"] == values["storageInitializer"]["image"]
+    finally:  # the cluster-scoped objects (not the CRD: other tests share it); the namespace goes with the fixture
+        names = [f"{d['kind'].lower()}/{d['metadata']['name']}" for d in yaml.safe_load_all(kustomized.stdout)
+                 if d and d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+        if names:
+            kube_api.kubectl("delete", *names, "--ignore-not-found", check=False)
+
     # The classic repository index lists both archives at the version.
     index = yaml.safe_load((opts.out / "charts" / "index.yaml").read_text())
     assert {name: [e["version"] for e in entries] for name, entries in index["entries"].items()} == \
@@ -169,3 +194,16 @@ def test_pinning_changes_only_the_named_scalars_and_names_a_missing_key():
     assert pinned == "# top\nimage:\n  # -- the tag\n  tag: \"\"  \n  digest: \"sha256:1\"\nexecutor:\n  image:\n    digest: \"sha256:2\"\n"
     with pytest.raises(PinError, match=r"^charts/x/values.yaml: no key executor.digest to pin$"):
         set_scalars(text, {("executor", "digest"): "sha256:3"}, "charts/x/values.yaml")
+
+
+def test_every_image_wharf_builds_is_released_and_so_labelled():
+    """`invoke release` labels and pushes what release_images() lists: that must be every image Wharf
+    builds (builders aside: users build from those, they are not deployed), so none ships unlabelled."""
+    import wharf
+    from wharf.build import service_images
+    from wharf.release.commands import release_images
+
+    built = {v.repo for v in vars(service_images).values() if isinstance(v, service_images.ServiceImage)}
+    released = release_images(False, lambda line: None)
+    assert {i.repository for i in released} == built
+    assert all(i.local == f"{i.repository}:{wharf.__version__}" for i in released)
