@@ -21,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from wharf.protocol.image_ref import split_image
 from wharf.deployment.graph import Predictor, Unit
 from wharf.grpc_h2.server import GrpcError, Metadata
+from wharf.orchestrator.dialects import HEALTH_PATHS, DialectGrpcTransport, DialectWalker, dialects, error_body
 from wharf.orchestrator.payload_log import PayloadLogger
 from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE, GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
@@ -93,8 +94,6 @@ class Orchestrator:
             self.walker = Walker(predictor, self.transport, timer, self.wire, self.payload_log)
         else:
             # tensorflow, v2: REST requests walk over REST, gRPC ones over gRPC (dialects.py)
-            from wharf.orchestrator.dialects import DialectGrpcTransport, DialectWalker, dialects, error_body
-
             self.rest_dialect, self.grpc_dialect = dialects(protocol)
             self.transport = RestTransport(timeout_s, retries, trace=trace,
                                            failure=lambda status, info: error_body(info))
@@ -138,8 +137,6 @@ class Orchestrator:
         (``/api/v1.0/health/status``, or ``/v2/health/ready`` for v2) must answer 200 instead;
         protocol tensorflow keeps the TCP check.
         """
-        from wharf.orchestrator.dialects import HEALTH_PATHS
-
         health = HEALTH_PATHS.get(self.protocol) if self.full_health_checks else None
 
         async def problem(unit: Unit) -> str | None:

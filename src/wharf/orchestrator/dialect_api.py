@@ -24,6 +24,11 @@ import re
 import time
 from typing import Any, Awaitable, Callable
 
+import orjson
+from google.protobuf.message import DecodeError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from wharf import __version__
 from wharf.deployment.graph import Unit
 from wharf.grpc_h2.frames import GrpcError
 from wharf.grpc_h2.server import Metadata
@@ -65,8 +70,6 @@ def _compile(protocol: str) -> list[tuple[re.Pattern[str], str, str, str]]:
 
 
 def server_metadata() -> dict[str, Any]:
-    from wharf import __version__
-
     return {"name": "wharf-orchestrator", "version": __version__, "extensions": []}
 
 
@@ -100,8 +103,6 @@ class DialectRestApi:
             await _send(send, 200, b"alive", [(b"content-type", b"text/plain")])
             return
         if path == orch.prometheus_path:
-            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
             await _send(send, 200, generate_latest(orch.metrics.registry), [(b"content-type", CONTENT_TYPE_LATEST.encode())])
             return
         if path == "/ready":
@@ -135,8 +136,6 @@ class DialectRestApi:
             elif handler == "live":
                 status, body = 200, b""
             else:
-                import orjson
-
                 status, body = 200, orjson.dumps(server_metadata())
         except GraphCallError as exc:
             status, body = exc.status, exc.body
@@ -206,8 +205,6 @@ class _DialectGrpcApi:
 
 
 def _error_text(body: bytes) -> str:
-    import orjson
-
     try:
         parsed = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -222,8 +219,6 @@ def _error_text(body: bytes) -> str:
 
 
 def _parse(message_type: Any, data: bytes) -> Any:
-    from google.protobuf.message import DecodeError
-
     try:
         return message_type.FromString(data)
     except DecodeError as exc:
