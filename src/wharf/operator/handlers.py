@@ -7,13 +7,12 @@ API errors raise ``kopf.TemporaryError`` and kopf retries with backoff.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
 import socket
 import threading
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, TypedDict
 
 import kopf
 from kubernetes import client, config as kube_config
@@ -212,6 +211,17 @@ def with_removals(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
 
 # --- kopf wiring ------------------------------------------------------------------------------------
 
+class _Shared(TypedDict, total=False):
+    """What the handlers share in one operator process, each made on first use (tests clear it)."""
+
+    cluster: Cluster
+    writer: StatusWriter
+    config: OperatorConfig
+
+
+_state: _Shared = {}
+
+
 def _api_client() -> client.ApiClient:
     """A Kubernetes client from the pod's service account, else KUBECONFIG (local runs, tests)."""
     try:
@@ -221,20 +231,22 @@ def _api_client() -> client.ApiClient:
     return client.ApiClient()
 
 
-# One of each per operator process, made on first use.
-@functools.cache
 def _cluster() -> Cluster:
-    return Cluster(_api_client())
+    if "cluster" not in _state:
+        _state["cluster"] = Cluster(_api_client())
+    return _state["cluster"]
 
 
-@functools.cache
 def _writer() -> StatusWriter:
-    return StatusWriter(_cluster())
+    if "writer" not in _state:
+        _state["writer"] = StatusWriter(_cluster())
+    return _state["writer"]
 
 
-@functools.cache
 def _config() -> OperatorConfig:
-    return OperatorConfig.from_env()
+    if "config" not in _state:
+        _state["config"] = OperatorConfig.from_env()
+    return _state["config"]
 
 
 def _namespace(body: kopf.Body) -> str:
