@@ -38,7 +38,7 @@ from wharf.orchestrator import builtins
 from wharf.orchestrator.routing import route_from_json
 from wharf.orchestrator.walker import GraphCallError, Walk, Walker, naming_the_node
 from wharf.orchestrator.wires import JSON_WIRE
-from wharf.protocol.errors import GRPC_CODES, grpc_code
+from wharf.protocol.errors import GRPC_CODES, grpc_code, http_status_for_grpc
 from wharf.protocol.pb import inference_pb2 as v2pb
 from wharf.protocol.pb import tfserving_model_pb2 as tfmodel
 from wharf.protocol.pb import tfserving_predict_pb2 as tfpb
@@ -354,7 +354,11 @@ class DialectWalker(Walker):
                             f"protocol {self.dialect.protocol} a graph with routers or combiners is served over REST only")
         self._log(unit, "request", body, walk)
         started = time.perf_counter()
-        status, answer = await self.transport.post(unit, self.dialect.path(call, model), body, walk.headers)
+        try:
+            status, answer = await self.transport.post(unit, self.dialect.path(call, model), body, walk.headers)
+        except GrpcError as err:  # a gRPC node's failure, raised as its own status
+            self.timer(unit, path, http_status_for_grpc(err.code), time.perf_counter() - started)
+            raise
         # timed under the call's kind (/predict, /route...), not its path: the path holds the client's
         # model name, and a metric label per name a client sends would grow without end
         self.timer(unit, path, status, time.perf_counter() - started)
