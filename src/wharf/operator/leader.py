@@ -84,15 +84,15 @@ class LeaseElector:
         if spec is None:
             return False
         # A plain dict, not a V1Lease: the client serialises either, and the spec's MicroTimes stay the
-        # strings `decide` wrote. Hence the ignores below: the client's annotations only name V1Lease.
+        # strings `decide` wrote.
         body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": spec,
                                 "metadata": {"name": self.name, "namespace": self.namespace}}
         try:
             if current is None:
-                self._api.create_namespaced_lease(self.namespace, body)  # type: ignore[arg-type]
+                self._api.create_namespaced_lease(self.namespace, body)
             else:
                 body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                self._api.replace_namespaced_lease(self.name, self.namespace, body)  # type: ignore[arg-type]
+                self._api.replace_namespaced_lease(self.name, self.namespace, body)
         except ApiException as exc:
             if exc.status in (409, 422):  # another replica wrote first: it won this round
                 return False
