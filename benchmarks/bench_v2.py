@@ -133,8 +133,8 @@ def check(srv: bc.Server, payload: dict, request: bytes) -> None:
         raise RuntimeError(f"{srv.name}: unexpected gRPC answer {str(answer)[:300]}")
 
 
-def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: int) -> dict:
-    cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{round(duration)}s",
+def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: int, prefix: list[str]) -> dict:
+    cmd = [*prefix, "wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{round(duration)}s",
            "--timeout", "10s", "-s", str(lua), f"http://{bc.LOOPBACK}:{port}{INFER_PATH}"]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():
@@ -145,8 +145,9 @@ def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: in
     raise RuntimeError(f"wrk gave no result (rc={out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
-def run_ghz(ghz: str, port: int, bin_file: Path, duration: float, concurrency: int, conns: int) -> dict:
-    cmd = [ghz, "--insecure", "--proto", str(V2_PROTO), "-i", str(V2_PROTO_DIR), "--call", GRPC_METHOD,
+def run_ghz(ghz: str, port: int, bin_file: Path, duration: float, concurrency: int, conns: int,
+            prefix: list[str]) -> dict:
+    cmd = [*prefix, ghz, "--insecure", "--proto", str(V2_PROTO), "-i", str(V2_PROTO_DIR), "--call", GRPC_METHOD,
            "-c", str(concurrency), "--connections", str(min(conns, concurrency)), "-z", f"{round(duration)}s",
            "--timeout", "10s", "-O", "json", "--binary", "-B", str(bin_file), f"{bc.LOOPBACK}:{port}"]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
@@ -179,6 +180,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--transports", default="rest,grpc", help="comma list of rest,grpc")
     p.add_argument("--payloads", default="small,100x100", help="comma list of small,100x100")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s, 1 run, 1 s warm-up")
+    p.add_argument("--pin", action="store_true",
+                   help="servers on CPU 0, load generators on CPU 1 (taskset): each side has one CPU of its own")
     p.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     a = p.parse_args(argv)
     if a.quick:
@@ -209,6 +212,10 @@ def main(argv=None) -> int:
         grpc_bin[name] = tmp / f"{name}.bin"
         grpc_bin[name].write_bytes(grpc_request(payload))
     servers = [wharf_server(tmp), mlserver_server(tmp)]
+    load_prefix = ["taskset", "-c", "1"] if a.pin else []
+    if a.pin:
+        for srv in servers:
+            srv.cmd = ["taskset", "-c", "0", *srv.cmd]
     runs: dict[tuple[str, str, str], list[dict]] = {}
     try:
         for run in range(a.runs):
@@ -222,9 +229,10 @@ def main(argv=None) -> int:
                     for name in payloads:
                         def measure(duration: float) -> dict:
                             if transport == "rest":
-                                return run_wrk(srv.http_port, lua[name], duration, a.connections, a.wrk_threads)
+                                return run_wrk(srv.http_port, lua[name], duration, a.connections, a.wrk_threads,
+                                               load_prefix)
                             return run_ghz(ghz, srv.grpc_port, grpc_bin[name], duration, a.connections,
-                                           a.grpc_connections)
+                                           a.grpc_connections, load_prefix)
                         measure(a.warmup)
                         cpu = tree_cpu_s(srv.proc.pid)
                         r = measure(a.duration)
@@ -258,7 +266,7 @@ def main(argv=None) -> int:
                 print(f"{transport:5} {name:8} {ratio:5.1f}x   CPU {cpu_ratio:5.1f}x{goal}")
     if a.json:
         Path(a.json).write_text(json.dumps({
-            "servers": {s.name: s.config for s in servers}, "duration_s": a.duration, "runs": a.runs,
+            "servers": {s.name: s.config for s in servers}, "duration_s": a.duration, "runs": a.runs, "pinned": a.pin,
             "connections": a.connections, "medians": [{"server": k[0], "transport": k[1], "payload": k[2], **v}
                                                       for k, v in sorted(medians.items())],
             "ratios": ratios}, indent=2) + "\n")
