@@ -463,6 +463,9 @@ def start(kubeconfig: Path, helm: Path, work: Path | None = None, resync_seconds
                              "--repo-server", f"127.0.0.1:{repo_port}",
                              "--redis", f"127.0.0.1:{redis_port}", "--metrics-port", str(ctl_metrics),
                              "--app-resync", str(resync_seconds), "--self-heal-timeout-seconds", "2",
+                             # each resource's health in the Application's status, as before 3.0
+                             # (3.x keeps it in redis only by default): what the tests read
+                             "--persist-resource-health=true",
                              "--logformat", "text"],
                             work, {**base_env, "ARGOCD_BINARY_NAME": "argocd-application-controller"})
         argo.processes.append(controller)
