@@ -13,6 +13,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 STRICT_PACKAGES = ["src/wharf/protocol", "src/wharf/deployment", "src/wharf/operator"]
+TARGET = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["python_version"]
+# mypy's verdict also depends on the stubs of the libraries installed next to it, numpy's above all,
+# which is not pinned (a runtime dependency, kept loose) and differs between interpreters (numpy 2.5
+# needs Python 3.12 and its stubs read some calls differently). So mypy runs on the interpreter the
+# configuration targets, in .venv; .ci/run's second pass, on Python 3.12, skips it.
+on_target = pytest.mark.skipif(f"{sys.version_info[0]}.{sys.version_info[1]}" != TARGET,
+                               reason=f"the type check runs on Python {TARGET}, the version [tool.mypy] targets")
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +48,13 @@ def test_the_configuration_is_strict_on_the_three_packages() -> None:
         assert override.get("ignore_missing_imports") is not True or "wharf" not in str(override["module"])
 
 
+@on_target
 def test_the_strict_packages_type_check(cache_dir: Path) -> None:
     result = run_mypy(cache_dir)
     assert result.returncode == 0, f"mypy found errors:\n{result.stdout[-6000:]}{result.stderr[-2000:]}"
 
 
+@on_target
 def test_a_type_error_is_reported(cache_dir: Path, tmp_path: Path) -> None:
     # Proof the run above can fail: a module with an unannotated function and a str returned as an
     # int, checked with the same configuration. The call into wharf.deployment also shows that mypy
