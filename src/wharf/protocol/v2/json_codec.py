@@ -16,7 +16,7 @@ import orjson
 
 from wharf.protocol.v2.tensor import (DATATYPES, DEFAULT_LIMITS, InferRequest, InferResponse, Limits, RequestedOutput,
                                       Tensor, V2Error, bytes_array, cast_values, check_datatype, check_parameters,
-                                      element_bytes, element_count, from_raw, to_raw, wants_str)
+                                      check_shape, element_bytes, from_raw, to_raw, wants_str)
 
 HEADER_LENGTH = "inference-header-content-length"  # HTTP header name, lower case
 BINARY_SIZE = "binary_data_size"
@@ -93,10 +93,8 @@ def _tensors(items: Any, key: str, noun: str, binary: bytes | memoryview, limits
         if name in seen:
             raise V2Error(f"{where}: the name appears twice in {key}")
         seen.add(name)
-        datatype = item.get("datatype")
-        check_datatype(where, datatype)
-        shape = item.get("shape")
-        count = element_count(where, shape, limits)
+        datatype = check_datatype(where, item.get("datatype"))
+        shape, count = check_shape(where, item.get("shape"), limits)
         params = check_parameters(where, item.get("parameters"), limits)
         size = params.get(BINARY_SIZE)
         if size is not None:
@@ -109,8 +107,8 @@ def _tensors(items: Any, key: str, noun: str, binary: bytes | memoryview, limits
         else:
             if "data" not in item:
                 raise V2Error(f"{where}: data is missing (and no binary_data_size parameter)")
-            data = _decode_data(where, datatype, tuple(shape), count, item["data"], limits, wants_str(params))
-        tensors.append(Tensor(name, datatype, tuple(shape), data, params))
+            data = _decode_data(where, datatype, shape, count, item["data"], limits, wants_str(params))
+        tensors.append(Tensor(name, datatype, shape, data, params))
     if offset != len(binary):
         raise V2Error(f"{len(binary) - offset} bytes of binary data after the JSON header belong to no {noun}")
     return tensors

@@ -15,7 +15,7 @@ import orjson
 
 from wharf.protocol.pb import inference_pb2 as pb
 from wharf.protocol.v2.tensor import (DEFAULT_LIMITS, InferRequest, InferResponse, Limits, RequestedOutput, Tensor,
-                                      V2Error, bytes_array, cast_values, check_datatype, element_bytes, element_count,
+                                      V2Error, bytes_array, cast_values, check_datatype, check_shape, element_bytes,
                                       from_raw, to_raw, wants_str)
 
 # The typed ``InferTensorContents`` field of each datatype (FP16 has none: it travels raw only).
@@ -42,7 +42,7 @@ def _varint(n: int) -> bytes:
 
 def _packed_values(where: str, contents: Any, datatype: str, count: int) -> bytes:
     """The raw little-endian values of a message's FP32/FP64 contents (its only field, checked)."""
-    wire = contents.SerializeToString()  # proto3 always writes these packed: tag, length, bytes
+    wire: bytes = contents.SerializeToString()  # proto3 always writes these packed: tag, length, bytes
     if not wire:
         return b""
     tag = (_PACKED_FIXED[datatype] << 3) | 2
@@ -89,10 +89,8 @@ def parameters_to_proto(where: str, params: dict[str, Any], target: Any) -> None
 
 
 def _tensor(where: str, item: Any, raw: bytes | None, limits: Limits) -> Tensor:
-    datatype = item.datatype
-    check_datatype(where, datatype)
-    shape = tuple(item.shape)
-    count = element_count(where, list(shape), limits)
+    datatype = check_datatype(where, item.datatype)
+    shape, count = check_shape(where, list(item.shape), limits)
     params = parameters_from_proto(item.parameters)
     as_str = wants_str(params)
     if raw is not None:
@@ -153,10 +151,10 @@ def _fill(where: str, tensor: Tensor, target: Any, raw: bool) -> bytes | None:
     if raw:
         return to_raw(where, tensor)
     if tensor.datatype in _PACKED_FIXED:
-        raw = to_raw(where, tensor)
-        if raw:
+        data = to_raw(where, tensor)
+        if data:
             tag = (_PACKED_FIXED[tensor.datatype] << 3) | 2
-            target.contents.MergeFromString(bytes((tag,)) + _varint(len(raw)) + raw)
+            target.contents.MergeFromString(bytes((tag,)) + _varint(len(data)) + data)
         else:
             target.contents.SetInParent()
         return None

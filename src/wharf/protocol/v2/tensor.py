@@ -89,10 +89,17 @@ class InferResponse:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def check_datatype(where: str, datatype: Any) -> np.dtype:
+def check_datatype(where: str, datatype: Any) -> str:
+    """``datatype`` when it is one of ``DATATYPES``, else a V2Error naming ``where``."""
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise V2Error(f"{where}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
-    return DATATYPES[datatype]
+    return datatype
+
+
+def check_shape(where: str, shape: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[tuple[int, ...], int]:
+    """``shape`` as a tuple and its element count, checked as ``element_count`` does."""
+    count = element_count(where, shape, limits)
+    return tuple(shape), count
 
 
 def element_count(where: str, shape: Any, limits: Limits = DEFAULT_LIMITS) -> int:
