@@ -23,6 +23,7 @@ Usage::
     python benchmarks/bench_v2.py                # 3 runs of 10 s per case (~6 min)
     python benchmarks/bench_v2.py --quick        # 1 run of 3 s
     python benchmarks/bench_v2.py --json out.json
+    python benchmarks/bench_v2.py --pin          # servers on CPU 0, wrk/ghz on CPU 1
 """
 
 from __future__ import annotations
