@@ -28,7 +28,7 @@ from wharf.protocol.errors import as_microservice_error
 from wharf.protocol.v2 import json_codec
 from wharf.protocol.v2.tensor import DEFAULT_LIMITS, Limits, V2Error
 from wharf.server.model_thread import ModelThread
-from wharf.server.rest import _closing, _lifespan, _read_body, _send
+from wharf.server.rest import _closing, _read_body, _send
 from wharf.server.state import WorkerState, is_internal_failure
 
 Scope = dict[str, Any]
@@ -60,9 +60,7 @@ class V2RestApp:
         path = scope.get("path", "")
         if scope["type"] != "http" or not (path == "/v2" or path.startswith("/v2/")):
             if self.seldon_enabled or scope["type"] != "http" or path in _PROBES:
-                await self.seldon(scope, receive, send)
-            elif scope["type"] == "lifespan":
-                await _lifespan(receive, send)
+                await self.seldon(scope, receive, send)  # also the lifespan messages
             else:
                 await _error(send, V2Error(f"no endpoint {path}: this component serves the V2 protocol only "
                                            "(--protocols)", 404))
