@@ -150,7 +150,7 @@ def cast_values(where: str, values: Sequence[Any], datatype: str, shape: Sequenc
     if array.dtype != dtype:
         if array.size and dtype.kind in "iu":
             info = np.iinfo(dtype)
-            if array.min() < info.min or array.max() > info.max:
+            if int(array.min()) < info.min or int(array.max()) > info.max:  # only integer kinds get here
                 raise V2Error(f"{where}: a value is out of the range of {datatype} [{info.min}, {info.max}]")
         array = array.astype(dtype)
     return array.reshape(shape)
