@@ -208,7 +208,8 @@ def live(kube_api, helm_binary, tmp_path_factory):
 
     if not argocd.wait_for_build(timeout=2700):
         infra.unavailable(f"Argo CD v{argocd.ARGOCD_VERSION}",
-                          f"build it with `{argocd.BUILD_COMMAND}` (about 10-25 min cold, cached by version)")
+                          f"build it with `{argocd.BUILD_COMMAND}` (about 15 min cold, cached by version; "
+                          f"build log: {argocd.build_dir() / 'build.log'})")
     if not kube_api.fake_nodes:
         infra.unavailable("KWOK fake nodes", "build them with `invoke cluster.build-binaries` (kwok, kube-scheduler)")
     tmp = tmp_path_factory.mktemp("argocd")
@@ -260,7 +261,8 @@ def _teardown(state: Live) -> None:
         if not item.get("namespace") and item["kind"] not in ("CustomResourceDefinition", "Namespace"):
             kube.kubectl("delete", f"{item['kind'].lower()}.{item.get('group') or ''}".rstrip("."), item["name"],
                          "--wait=false", check=False)
-    kube.kubectl("delete", "namespace", APP_NS, MODELS_NS, RUNTIME_NS, "--wait=false", check=False)
+    # waited for: later tests (test_deploy.py) install into wharf-system, which must not be Terminating then
+    kube.kubectl("delete", "namespace", APP_NS, MODELS_NS, RUNTIME_NS, "--timeout=120s", check=False, timeout=150)
     if kube.kubectl("get", "crd", SDEP_CRD, check=False).returncode != 0:
         from wharf.gitops.kustomize import BASE
 
