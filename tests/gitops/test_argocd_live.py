@@ -79,17 +79,26 @@ class Recorder:
         return found[0]
 
     def _watch(self, list_call, handle, **kwargs) -> None:
+        """One watch, resumed from the last resourceVersion seen each time the server ends it (every
+        5 s, so that close() is quick): no event in between is missed."""
         from kubernetes import watch
 
+        resource_version = None
         while not self.stop.is_set():
             w = watch.Watch()
+            resume = {"resource_version": resource_version} if resource_version else {}
             try:
-                for event in w.stream(list_call, timeout_seconds=5, **kwargs):
+                for event in w.stream(list_call, timeout_seconds=5, **kwargs, **resume):
                     obj = event["object"]
-                    handle(event["type"], obj if isinstance(obj, dict) else self.api.sanitize_for_serialization(obj))
+                    obj = obj if isinstance(obj, dict) else self.api.sanitize_for_serialization(obj)
+                    if event["type"] == "ERROR":  # e.g. 410 Gone: start over with a fresh list
+                        resource_version = None
+                        break
+                    resource_version = obj["metadata"]["resourceVersion"]
+                    handle(event["type"], obj)
                     if self.stop.is_set():
                         w.stop()
-            except Exception:  # noqa: BLE001 - a watch that drops is simply started again
+            except Exception:  # noqa: BLE001 - a watch that drops is started again, resumed
                 time.sleep(0.5)
 
     def start(self) -> None:
@@ -111,6 +120,15 @@ class Recorder:
             if any(c["type"] == "Available" and c["status"] == "True" for c in conditions):
                 self.note(rv, f"deployment available {name}")
 
+        def application(kind: str, obj: dict) -> None:
+            name, rv = obj["metadata"]["name"], obj["metadata"]["resourceVersion"]
+            self.note(rv, f"application added {name}")
+            status = obj.get("status") or {}
+            if (status.get("sync") or {}).get("status") == "Synced" and \
+                    (status.get("health") or {}).get("status") == "Healthy" and \
+                    (status.get("operationState") or {}).get("phase") == "Succeeded":
+                self.note(rv, f"application synced and healthy {name}")
+
         def added(label: str) -> Callable[[str, dict], None]:
             return lambda kind, obj: self.note(obj["metadata"]["resourceVersion"],
                                                f"{label} added {obj['metadata']['name']}")
@@ -120,7 +138,7 @@ class Recorder:
             (apps.list_namespaced_deployment, deployment, {"namespace": RUNTIME_NS}),
             (custom.list_namespaced_custom_object, added("sdep"),
              {"group": SDEP[0], "version": SDEP[1], "plural": SDEP[2], "namespace": MODELS_NS}),
-            (custom.list_namespaced_custom_object, added("application"),
+            (custom.list_namespaced_custom_object, application,
              {"group": APPLICATION[0], "version": APPLICATION[1], "plural": APPLICATION[2], "namespace": APP_NS}),
         ]
         for call, handle, kwargs in watches:
@@ -292,7 +310,10 @@ def test_app_of_apps_syncs_in_waves_with_the_examples_health_checks(live, tmp_pa
     for later in ("application added wharf-models", "application added iris-chart", "sdep added iris",
                   "sdep added iris-chart"):
         assert operator_available < rec.first(later), (later, sorted(rec.events))
-    assert rec.first("application added wharf-runtime") < rec.first("application added wharf-models")
+    # the root went on to wave 1 only once the runtime Application had synced (not merely once it
+    # read Healthy, which a just-created Application does before its first sync applies anything)
+    for later in ("application added wharf-models", "application added iris-chart"):
+        assert rec.first("application synced and healthy wharf-runtime") < rec.first(later), (later, sorted(rec.events))
 
     runtime = live.app("wharf-runtime")["status"]
     assert runtime["operationState"]["phase"] == "Succeeded"
