@@ -58,3 +58,20 @@ def test_install_objects_need_a_build(tmp_path, monkeypatch) -> None:
     assert argocd.build_dir() == tmp_path / "wharf" / "bin" / f"argocd-v{argocd.ARGOCD_VERSION}"
     # no build in progress (no lock file): nothing to wait for
     assert argocd.wait_for_build(timeout=1) is False
+
+
+def test_a_module_zip_unpacks_without_its_module_at_version_prefix(tmp_path) -> None:
+    import zipfile
+
+    zip_path = tmp_path / "m.zip"
+    with zipfile.ZipFile(zip_path, "w") as archive:
+        # module paths have slashes: the prefix ends at the first slash after the '@'
+        archive.writestr("github.com/argoproj/argo-cd/gitops-engine/v3@v3.6.2/go.mod", "module x\n")
+        archive.writestr("github.com/argoproj/argo-cd/gitops-engine/v3@v3.6.2/pkg/sync/a.go", "package sync\n")
+    argocd._unzip_module(zip_path, tmp_path / "out")
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
+        "go.mod", "pkg/sync/a.go"]
+    with zipfile.ZipFile(tmp_path / "bad.zip", "w") as archive:
+        archive.writestr("no-version/go.mod", "module x\n")
+    with pytest.raises(BuildError, match="not a Go module zip"):
+        argocd._unzip_module(tmp_path / "bad.zip", tmp_path / "bad")
