@@ -12,9 +12,13 @@ ROOT = Path(__file__).resolve().parent
 STUBS = ROOT / "src" / "wharf" / "protocol" / "pb"
 
 
-@task(help={"reference": "also run the parity tests against the real seldon-core 1.19.0 (default: on)",
-            "java": "also run the Java wrapper's own unit tests, `mvn verify` (default: on)",
-            "k": "only tests matching this pytest -k expression"})
+@task(
+    help={
+        "reference": "also run the parity tests against the real seldon-core 1.19.0 (default: on)",
+        "java": "also run the Java wrapper's own unit tests, `mvn verify` (default: on)",
+        "k": "only tests matching this pytest -k expression",
+    }
+)
 def test(c: Context, reference: bool = True, java: bool = True, k: str = "") -> None:
     """Run every test suite: Java wrapper (mvn verify), then unit, integration, infrastructure and reference."""
     if java and not k:
@@ -57,8 +61,15 @@ def proto(c: Context, check: bool = False) -> None:
     print("stubs up to date")
 
 
-@task(help={"duration": "seconds per measurement", "runs": "measurements per case (median reported)",
-            "quick": "a short smoke run", "only": "wharf or seldon", "json": "also write the figures to this file"})
+@task(
+    help={
+        "duration": "seconds per measurement",
+        "runs": "measurements per case (median reported)",
+        "quick": "a short smoke run",
+        "only": "wharf or seldon",
+        "json": "also write the figures to this file",
+    }
+)
 def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, only: str = "", json: str = "") -> None:
     """Benchmark the component server against seldon-core 1.19.0 side by side (needs wrk; go for ghz)."""
     args = ["--quick"] if quick else ["--duration", str(duration), "--runs", str(runs)]
@@ -69,25 +80,48 @@ def bench(c: Context, duration: int = 10, runs: int = 3, quick: bool = False, on
 
 # --- build: s2i builder images and model images (issues 5, 6) --------------------------
 
-@task(iterable=["smoke_env"],
-      help={"source": "the model folder (with .s2i/environment, or pom.xml for Java), or a git repository URL",
-            "context_dir": "folder inside --source that holds the model (as s2i's --context-dir)",
-            "ref": "git branch, tag or commit of a git --source (as s2i's --ref)",
-            "image": "tag for the result, e.g. my-model:0.1 (set only after the smoke test passes)",
-            "lang": "python or java (default: java if the folder has pom.xml)",
-            "python": "Python builder version: 3.11 or 3.12", "builder": "builder image (default: wharf's, built if absent)",
-            "ca_bundle": "CA bundle for pip during the build (default: $WHARF_CA_BUNDLE or the host's)",
-            "index_url": "pip index URL (build-time only)", "trusted_host": "pip trusted host(s) (build-time only)",
-            "no_smoke": "skip the smoke test before tagging", "quiet": "print nothing but the result",
-            "verbose": "also print every line of the engine's build output (shown on failure anyway)",
-            "dockerfile": "build with this Dockerfile in the folder instead (OpenShift's Docker strategy)",
-            "base_image": "with --dockerfile: the final stage's base image (fills ARG BASE_IMAGE, else replaces the last FROM)",
-            "smoke_env": "with --dockerfile: KEY=VALUE (or KEY, taken from this shell) for the smoke test's container "
-                         "only, e.g. MODEL_URI and credentials; repeatable"})
-def build(c: Context, source: str = "", image: str = "", lang: str = "", python: str = "3.12", builder: str = "",
-          ca_bundle: str = "", index_url: str = "", trusted_host: str = "", no_smoke: bool = False,
-          quiet: bool = False, context_dir: str = "", ref: str = "", dockerfile: str = "", base_image: str = "",
-          smoke_env: list[str] | None = None, verbose: bool = False) -> None:
+
+@task(
+    iterable=["smoke_env"],
+    help={
+        "source": "the model folder (with .s2i/environment, or pom.xml for Java), or a git repository URL",
+        "context_dir": "folder inside --source that holds the model (as s2i's --context-dir)",
+        "ref": "git branch, tag or commit of a git --source (as s2i's --ref)",
+        "image": "tag for the result, e.g. my-model:0.1 (set only after the smoke test passes)",
+        "lang": "python or java (default: java if the folder has pom.xml)",
+        "python": "Python builder version: 3.11 or 3.12",
+        "builder": "builder image (default: wharf's, built if absent)",
+        "ca_bundle": "CA bundle for pip during the build (default: $WHARF_CA_BUNDLE or the host's)",
+        "index_url": "pip index URL (build-time only)",
+        "trusted_host": "pip trusted host(s) (build-time only)",
+        "no_smoke": "skip the smoke test before tagging",
+        "quiet": "print nothing but the result",
+        "verbose": "also print every line of the engine's build output (shown on failure anyway)",
+        "dockerfile": "build with this Dockerfile in the folder instead (OpenShift's Docker strategy)",
+        "base_image": "with --dockerfile: the final stage's base image (fills ARG BASE_IMAGE, else replaces the last FROM)",
+        "smoke_env": "with --dockerfile: KEY=VALUE (or KEY, taken from this shell) for the smoke test's container "
+        "only, e.g. MODEL_URI and credentials; repeatable",
+    },
+)
+def build(
+    c: Context,
+    source: str = "",
+    image: str = "",
+    lang: str = "",
+    python: str = "3.12",
+    builder: str = "",
+    ca_bundle: str = "",
+    index_url: str = "",
+    trusted_host: str = "",
+    no_smoke: bool = False,
+    quiet: bool = False,
+    context_dir: str = "",
+    ref: str = "",
+    dockerfile: str = "",
+    base_image: str = "",
+    smoke_env: list[str] | None = None,
+    verbose: bool = False,
+) -> None:
     """Build a model image from a model folder (s2i protocol, no s2i binary needed), or with its Dockerfile."""
     from wharf.build.run import build as run_build
 
@@ -103,13 +137,19 @@ def build(c: Context, source: str = "", image: str = "", lang: str = "", python:
     options = {"progress": progress, "smoke": not no_smoke, "context_dir": context_dir, "ref": ref}
     if dockerfile:
         if ca_bundle or index_url or trusted_host or builder:
-            raise Exit("--ca-bundle, --index-url, --trusted-host and --builder are for s2i builds; a --dockerfile "
-                       "build installs what its Dockerfile says (use --base-image for the base)", code=2)
+            raise Exit(
+                "--ca-bundle, --index-url, --trusted-host and --builder are for s2i builds; a --dockerfile "
+                "build installs what its Dockerfile says (use --base-image for the base)",
+                code=2,
+            )
         from wharf.build.dockerstrategy import parse_smoke_env
 
         try:
-            options.update(dockerfile=dockerfile, base_image=base_image or None,
-                           smoke_env=parse_smoke_env(smoke_env or [], os.environ))
+            options.update(
+                dockerfile=dockerfile,
+                base_image=base_image or None,
+                smoke_env=parse_smoke_env(smoke_env or [], os.environ),
+            )
         except ValueError as exc:
             raise Exit(str(exc), code=2) from None
     elif base_image or smoke_env:
@@ -117,8 +157,11 @@ def build(c: Context, source: str = "", image: str = "", lang: str = "", python:
     elif (lang or "python") == "python" and not (Path(source) / context_dir / "pom.xml").exists():
         from wharf.build.config import Network
 
-        options.update(python=python, builder=builder or None,
-                       network=Network.from_env(ca_bundle=ca_bundle, index_url=index_url, trusted_hosts=trusted_host))
+        options.update(
+            python=python,
+            builder=builder or None,
+            network=Network.from_env(ca_bundle=ca_bundle, index_url=index_url, trusted_hosts=trusted_host),
+        )
     try:
         result = run_build(source, image, lang=lang or None, **options)
     except Exception as exc:  # every builder error carries the file/field at fault in its message
@@ -135,12 +178,22 @@ def _build_summary(image: str, result: object) -> str:
     seconds = getattr(result, "seconds", None) or {}
     stages = ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items())
     size = getattr(result, "size_bytes", 0)
-    return (f"built {image} in {sum(seconds.values()):.1f} s ({stages}), {size / 1e6:.0f} MB, "
-            f"id {str(getattr(result, 'image_id', result))[:19]}") if seconds else f"built {image}: {result}"
+    return (
+        (
+            f"built {image} in {sum(seconds.values()):.1f} s ({stages}), {size / 1e6:.0f} MB, "
+            f"id {str(getattr(result, 'image_id', result))[:19]}"
+        )
+        if seconds
+        else f"built {image}: {result}"
+    )
 
 
-@task(help={"python": "only this Python version (default: 3.11 and 3.12)",
-            "base_image": "base image with that Python (default: a local Debian image, built if absent)"})
+@task(
+    help={
+        "python": "only this Python version (default: 3.11 and 3.12)",
+        "base_image": "base image with that Python (default: a local Debian image, built if absent)",
+    }
+)
 def build_builders(c: Context, python: str = "", base_image: str = "") -> None:
     """Build the Python s2i builder images wharf/python-builder:<ver>-py3.1x."""
     from wharf.build.builder import PYTHON_VERSIONS, build_builder
@@ -157,8 +210,12 @@ def build_s2i_cli(c: Context) -> None:
     print(ensure_s2i())
 
 
-@task(help={"cluster": "also build the Kubernetes binaries (kubectl, the control plane, the node; long when cold)",
-            "export": "print only the `export PATH=...` line, for `eval \"$(.venv/bin/invoke tools --export)\"`"})
+@task(
+    help={
+        "cluster": "also build the Kubernetes binaries (kubectl, the control plane, the node; long when cold)",
+        "export": 'print only the `export PATH=...` line, for `eval "$(.venv/bin/invoke tools --export)"`',
+    }
+)
 def tools(c: Context, cluster: bool = False, export: bool = False) -> None:
     """Build (once, cached) the tools the README's commands use, and say how to put them on PATH:
     .venv/bin (invoke, wharf, seldon-core-microservice), helm, s2i; with --cluster, kubectl and the cluster."""
@@ -189,7 +246,7 @@ def tools(c: Context, cluster: bool = False, export: bool = False) -> None:
     if export:
         print(line)
     else:
-        print(f"put them on PATH in this shell:\n  {line}\nor: eval \"$(.venv/bin/invoke tools --export)\"")
+        print(f'put them on PATH in this shell:\n  {line}\nor: eval "$(.venv/bin/invoke tools --export)"')
 
 
 @task(help={"suite": "Debian suite (default bookworm)", "python": "also the Python bases (default: yes)"})
@@ -213,9 +270,16 @@ def build_java_images(c: Context, base_image: str = "") -> None:
 
 # --- cluster: the etcd + kube-apiserver harness (issue 7) -------------------------------
 
-@task(name="build-binaries", help={"force": "rebuild even if cached", "core": "only etcd, kube-apiserver, kube-controller-manager",
-                                   "oldest": "only the kube-apiserver of the oldest Kubernetes the charts admit "
-                                             "(kube_binaries.OLDEST_KUBERNETES_VERSION), for the kubeVersion tests"})
+
+@task(
+    name="build-binaries",
+    help={
+        "force": "rebuild even if cached",
+        "core": "only etcd, kube-apiserver, kube-controller-manager",
+        "oldest": "only the kube-apiserver of the oldest Kubernetes the charts admit "
+        "(kube_binaries.OLDEST_KUBERNETES_VERSION), for the kubeVersion tests",
+    },
+)
 def cluster_build_binaries(c: Context, force: bool = False, core: bool = False, oldest: bool = False) -> None:
     """Build the control plane (etcd, kube-apiserver, kube-controller-manager), KWOK and the node (kubelet, kube-proxy, kubectl, CoreDNS, crictl, metrics-server) from Go modules, cached."""
     from wharf.testing import kube_binaries as kb
@@ -225,7 +289,7 @@ def cluster_build_binaries(c: Context, force: bool = False, core: bool = False, 
     try:
         paths = kb.build_binaries(names, version=version, force=force)
     except kb.BuildError as exc:
-        raise Exit(f"build failed: {exc}", code=1)
+        raise Exit(f"build failed: {exc}", code=1) from None
     for name, version in kb.version_report(paths).items():
         print(f"  {name}: {version}")
 
@@ -233,7 +297,8 @@ def cluster_build_binaries(c: Context, force: bool = False, core: bool = False, 
 @task(name="up", help={"kubelet": "also run one real node (containerd, kubelet, kube-proxy, CoreDNS; needs root)"})
 def cluster_up(c: Context, kubelet: bool = False) -> None:
     """Start etcd + kube-apiserver + controller-manager (+ a real node) until `invoke cluster.down`."""
-    from wharf.testing.apiserver import HarnessError, cluster_up as up
+    from wharf.testing.apiserver import HarnessError
+    from wharf.testing.apiserver import cluster_up as up
     from wharf.testing.node import cluster_up as up_with_node
 
     try:
@@ -244,7 +309,7 @@ def cluster_up(c: Context, kubelet: bool = False) -> None:
             plane = up()
             names = [p.name for p in plane.processes]
     except HarnessError as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
     print(f"API server {plane.server} ({', '.join(names)}); logs in {plane.work}")
     print(f"export KUBECONFIG={plane.kubeconfig}")
 
@@ -258,10 +323,15 @@ def cluster_down(c: Context) -> None:
     print(f"stopped: {', '.join(stopped)}" if stopped else "no cluster was running")
 
 
-@task(name="load", iterable=["image"],
-      help={"image": "image of the local Docker engine (repeatable, or comma-separated: -i iris:0.1,scaler:0.1)",
-            "wharf": "build (when needed) and load Wharf's runtime: the operator and orchestrator images",
-            "servers": "build (when needed) and load the prepackaged servers' and storage initializer's images"})
+@task(
+    name="load",
+    iterable=["image"],
+    help={
+        "image": "image of the local Docker engine (repeatable, or comma-separated: -i iris:0.1,scaler:0.1)",
+        "wharf": "build (when needed) and load Wharf's runtime: the operator and orchestrator images",
+        "servers": "build (when needed) and load the prepackaged servers' and storage initializer's images",
+    },
+)
 def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False, servers: bool = False) -> None:
     """Copy Docker images into the node of `invoke cluster.up --kubelet` (like `kind load docker-image`).
 
@@ -286,7 +356,7 @@ def cluster_load(c: Context, image: list[str] | None = None, wharf: bool = False
     try:
         running_node().load_images(images)
     except HarnessError as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
     print("loaded:", ", ".join(images))
 
 
@@ -296,13 +366,16 @@ def cluster_kind_up(c: Context, name: str = "wharf") -> None:
     import shutil
 
     if shutil.which("kind") is None:
-        raise Exit("kind is not installed: `go install sigs.k8s.io/kind@v0.30.0` (needs internet for its node image)", code=1)
+        raise Exit(
+            "kind is not installed: `go install sigs.k8s.io/kind@v0.30.0` (needs internet for its node image)", code=1
+        )
     kubeconfig = Path.home() / ".kube" / f"kind-{name}.yaml"
     c.run(f"kind create cluster --name {name} --kubeconfig {kubeconfig} --wait 120s")
     print(f"export KUBECONFIG={kubeconfig} WHARF_KUBECONFIG={kubeconfig}")
 
 
 # --- operator: CRD/RBAC generation, render (issue 8) -----------------------------------
+
 
 @task(help={"check": "fail if a generated file is stale instead of writing it"})
 def generate(c: Context, check: bool = False) -> None:
@@ -355,14 +428,24 @@ def server_images(c: Context, base_image: str = "") -> None:
 
 # --- charts: validate, lint, ct (issue 9) ----------------------------------------------
 
-_CT_HELP = {"all": "every chart, not only the changed ones (no version check)", "charts": "comma list of chart dirs",
-            "config": "ct config file (default: ./ct.yaml)", "target_branch": "branch to compare with (default: main)",
-            "remote": "git remote of the target branch", "kube_version": "Kubernetes version to template/validate for"}
+_CT_HELP = {
+    "all": "every chart, not only the changed ones (no version check)",
+    "charts": "comma list of chart dirs",
+    "config": "ct config file (default: ./ct.yaml)",
+    "target_branch": "branch to compare with (default: main)",
+    "remote": "git remote of the target branch",
+    "kube_version": "Kubernetes version to template/validate for",
+}
 
 
 def _ct_flags(all: bool, charts: str, target_branch: str, remote: str, kube_version: str, **more: object) -> dict:
-    flags = {"all": all or None, "charts": charts or None, "target-branch": target_branch or None,
-             "remote": remote or None, "kube-version": kube_version or None}
+    flags = {
+        "all": all or None,
+        "charts": charts or None,
+        "target-branch": target_branch or None,
+        "remote": remote or None,
+        "kube-version": kube_version or None,
+    }
     return {**flags, **{k: v for k, v in more.items() if v}}
 
 
@@ -377,7 +460,7 @@ def _use_helm(major: str) -> None:
         try:
             os.environ[MAJOR_ENV] = selected_major(major)
         except HelmUnavailable as exc:
-            raise Exit(str(exc), code=2)
+            raise Exit(str(exc), code=2) from None
 
 
 @task(name="helm", help={"helm": "only this Helm major, 3 or 4 (default: both)"})
@@ -388,12 +471,12 @@ def charts_helm(c: Context, helm: str = "") -> None:
     try:
         majors = [selected_major(helm)] if helm else list(BUILDS)
     except HelmUnavailable as exc:
-        raise Exit(str(exc), code=2)
+        raise Exit(str(exc), code=2) from None
     try:
         for major in majors:
             print(ensure_helm(major=major))
     except HelmUnavailable as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
 
 
 @task(name="schema", help={"check": "fail if a values.schema.json differs from what its values.yaml generates"})
@@ -406,7 +489,7 @@ def charts_schema(c: Context, check: bool = False) -> None:
 
 
 def _helm_docs() -> Path:
-    from wharf.testing.go_tools import BuildError, HELM_DOCS, ensure_tool
+    from wharf.testing.go_tools import HELM_DOCS, BuildError, ensure_tool
 
     try:
         return ensure_tool(HELM_DOCS)
@@ -423,8 +506,14 @@ def charts_docs(c: Context, check: bool = False) -> None:
         raise Exit(code=code)
 
 
-@task(help={"chart": "comma list of chart names (default: all)", "values": "only these values files (one chart)",
-            "kube_version": "Kubernetes version of the JSON schemas (default 1.32.0)", "helm": _HELM_HELP})
+@task(
+    help={
+        "chart": "comma list of chart names (default: all)",
+        "values": "only these values files (one chart)",
+        "kube_version": "Kubernetes version of the JSON schemas (default 1.32.0)",
+        "helm": _HELM_HELP,
+    }
+)
 def validate(c: Context, chart: str = "", values: str = "", kube_version: str = "1.32.0", helm: str = "") -> None:
     """Values vs schema, rendered manifests vs Kubernetes/CRD schemas and security rules."""
     from wharf.charts.commands import validate_command
@@ -436,8 +525,16 @@ def validate(c: Context, chart: str = "", values: str = "", kube_version: str = 
 
 
 @task(help={**_CT_HELP, "helm": _HELM_HELP})
-def lint(c: Context, all: bool = False, charts: str = "", config: str = "", target_branch: str = "", remote: str = "",
-         kube_version: str = "", helm: str = "") -> None:
+def lint(
+    c: Context,
+    all: bool = False,
+    charts: str = "",
+    config: str = "",
+    target_branch: str = "",
+    remote: str = "",
+    kube_version: str = "",
+    helm: str = "",
+) -> None:
     """ct-style lint of changed charts (version bump, Chart.yaml, yamllint, helm lint, schema, validate), then
     every chart's README against helm-docs."""
     from wharf.charts.commands import lint_command
@@ -453,33 +550,66 @@ def lint(c: Context, all: bool = False, charts: str = "", config: str = "", targ
         raise Exit(code=code)
 
 
-@task(help={**_CT_HELP, "install": "install/test/uninstall on the current cluster instead of lint",
-            "upgrade": "also upgrade from the target branch's chart version", "no_wait": "no --wait (API server without nodes)",
-            "tests": "run helm test after install (--no-tests: skip it, e.g. without a kubelet)",
-            "kubeconfig": "cluster (default: $KUBECONFIG)", "helm": _HELM_HELP})
-def ct(c: Context, install: bool = False, all: bool = False, charts: str = "", config: str = "", target_branch: str = "",
-       remote: str = "", kube_version: str = "", upgrade: bool = False, no_wait: bool = False, tests: bool = True,
-       kubeconfig: str = "", helm: str = "") -> None:
+@task(
+    help={
+        **_CT_HELP,
+        "install": "install/test/uninstall on the current cluster instead of lint",
+        "upgrade": "also upgrade from the target branch's chart version",
+        "no_wait": "no --wait (API server without nodes)",
+        "tests": "run helm test after install (--no-tests: skip it, e.g. without a kubelet)",
+        "kubeconfig": "cluster (default: $KUBECONFIG)",
+        "helm": _HELM_HELP,
+    }
+)
+def ct(
+    c: Context,
+    install: bool = False,
+    all: bool = False,
+    charts: str = "",
+    config: str = "",
+    target_branch: str = "",
+    remote: str = "",
+    kube_version: str = "",
+    upgrade: bool = False,
+    no_wait: bool = False,
+    tests: bool = True,
+    kubeconfig: str = "",
+    helm: str = "",
+) -> None:
     """chart-testing: `invoke ct` lints, `invoke ct --install` installs each chart with each ci values file."""
     from wharf.charts.commands import ct_command
 
     _use_helm(helm)
 
     flags = _ct_flags(all, charts, target_branch, remote, kube_version, upgrade=upgrade or None)
-    if code := ct_command(ROOT, flags, config or None, install, wait=not no_wait, tests=tests,
-                          kubeconfig=kubeconfig or None):
+    if code := ct_command(
+        ROOT, flags, config or None, install, wait=not no_wait, tests=tests, kubeconfig=kubeconfig or None
+    ):
         raise Exit(code=code)
 
 
-@task(auto_shortflags=False,
-      help={"registry": "HOST[:PORT] of the OCI registry (loopback ones speak plain HTTP)",
-            "version": "release version (default: Wharf's own, e.g. 0.1.0)",
-            "force": "push again a version the registry already has", "build": "build every image first (--no-build: use the local ones)",
-            "out": "folder for chart archives, index.yaml, release.json (default: dist/<version>)",
-            "source": "repository URL for the org.opencontainers.image.source label (default: git remote origin)",
-            "helm": _HELM_HELP})
-def release(c: Context, registry: str = "", version: str = "", force: bool = False, build: bool = True, out: str = "",
-            source: str = "", helm: str = "") -> None:
+@task(
+    auto_shortflags=False,
+    help={
+        "registry": "HOST[:PORT] of the OCI registry (loopback ones speak plain HTTP)",
+        "version": "release version (default: Wharf's own, e.g. 0.1.0)",
+        "force": "push again a version the registry already has",
+        "build": "build every image first (--no-build: use the local ones)",
+        "out": "folder for chart archives, index.yaml, release.json (default: dist/<version>)",
+        "source": "repository URL for the org.opencontainers.image.source label (default: git remote origin)",
+        "helm": _HELM_HELP,
+    },
+)
+def release(
+    c: Context,
+    registry: str = "",
+    version: str = "",
+    force: bool = False,
+    build: bool = True,
+    out: str = "",
+    source: str = "",
+    helm: str = "",
+) -> None:
     """Publish a release: images and charts pushed to --registry, pinned by digest (docs/releasing.md)."""
     from wharf.release.commands import release_command
 
@@ -490,15 +620,30 @@ def release(c: Context, registry: str = "", version: str = "", force: bool = Fal
 
 # --- deploy: helm / kustomize to the current context (issue 10) ------------------------
 
-@task(iterable=["values", "set_"], auto_shortflags=False,
-      help={"helm": "chart directory to install or upgrade (helm upgrade --install --atomic)",
-            "kustomize": "kustomize directory to apply server-side, e.g. kustomize/overlays/default",
-            "release": "Helm release name (default: the chart's directory name)",
-            "namespace": "namespace of the release (default: wharf-system)",
-            "values": "values file (repeatable)", "set_": "KEY=VALUE for helm --set (repeatable)",
-            "dry_run": "print the server-side diff against the cluster instead of changing it"})
-def deploy(c: Context, helm: str = "", kustomize: str = "", release: str = "", namespace: str = "wharf-system",
-           values: list[str] | None = None, set_: list[str] | None = None, dry_run: bool = False) -> None:
+
+@task(
+    iterable=["values", "set_"],
+    auto_shortflags=False,
+    help={
+        "helm": "chart directory to install or upgrade (helm upgrade --install --atomic)",
+        "kustomize": "kustomize directory to apply server-side, e.g. kustomize/overlays/default",
+        "release": "Helm release name (default: the chart's directory name)",
+        "namespace": "namespace of the release (default: wharf-system)",
+        "values": "values file (repeatable)",
+        "set_": "KEY=VALUE for helm --set (repeatable)",
+        "dry_run": "print the server-side diff against the cluster instead of changing it",
+    },
+)
+def deploy(
+    c: Context,
+    helm: str = "",
+    kustomize: str = "",
+    release: str = "",
+    namespace: str = "wharf-system",
+    values: list[str] | None = None,
+    set_: list[str] | None = None,
+    dry_run: bool = False,
+) -> None:
     """Deploy a chart or a kustomize overlay to the current kube context (KUBECONFIG)."""
     from wharf.gitops import deploy as d
 
@@ -510,10 +655,17 @@ def deploy(c: Context, helm: str = "", kustomize: str = "", release: str = "", n
             outcome = d.kustomize(Path(kustomize), kubeconfig, dry_run=dry_run)
         else:
             sets = dict(item.split("=", 1) for item in set_ or [])
-            outcome = d.helm(Path(helm), release or Path(helm).name, namespace, [Path(v) for v in values or []],
-                             sets, kubeconfig, dry_run=dry_run)
+            outcome = d.helm(
+                Path(helm),
+                release or Path(helm).name,
+                namespace,
+                [Path(v) for v in values or []],
+                sets,
+                kubeconfig,
+                dry_run=dry_run,
+            )
     except d.DeployError as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
     print(outcome.output or ("no differences" if dry_run else "applied"))
 
 
@@ -525,7 +677,8 @@ def route_crd(c: Context) -> None:
     try:
         print(openshift_api.ensure_route_crd())
     except openshift_api.RouteCRDUnavailable as exc:
-        raise Exit(str(exc), code=1)
+        raise Exit(str(exc), code=1) from None
+
 
 ns = Collection(test, demo, proto, bench, tools)
 ns.add_task(build)
@@ -533,8 +686,9 @@ ns.add_task(build_builders)
 ns.add_task(build_base_images)
 ns.add_task(build_s2i_cli)
 ns.add_task(build_java_images)
-ns.add_collection(Collection(cluster_build_binaries, cluster_up, cluster_down, cluster_load, cluster_kind_up),
-                  "cluster")
+ns.add_collection(
+    Collection(cluster_build_binaries, cluster_up, cluster_down, cluster_load, cluster_kind_up), "cluster"
+)
 ns.add_task(generate)
 ns.add_task(operator_image)
 ns.add_task(orchestrator_image)

@@ -38,8 +38,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 POLL_S = 0.1
-FAST_PROBE = {"tcpSocket": {"port": 9000}, "initialDelaySeconds": 1, "periodSeconds": 1, "failureThreshold": 3,
-              "successThreshold": 1, "timeoutSeconds": 1}
+FAST_PROBE = {
+    "tcpSocket": {"port": 9000},
+    "initialDelaySeconds": 1,
+    "periodSeconds": 1,
+    "failureThreshold": 3,
+    "successThreshold": 1,
+    "timeoutSeconds": 1,
+}
 
 
 def knn_model(path: Path, size_mb: int) -> None:
@@ -54,22 +60,37 @@ def knn_model(path: Path, size_mb: int) -> None:
 
 
 def sdep(name: str, uri: str, fast_probe: bool) -> dict:
-    graph = {"name": "classifier", "implementation": "SKLEARN_SERVER", "modelUri": uri,
-             "envSecretRefName": "s3-credentials"}
+    graph = {
+        "name": "classifier",
+        "implementation": "SKLEARN_SERVER",
+        "modelUri": uri,
+        "envSecretRefName": "s3-credentials",
+    }
     predictor: dict = {"name": "default", "replicas": 1, "graph": graph}
     if fast_probe:
-        predictor["componentSpecs"] = [{"spec": {"containers": [
-            {"name": "classifier", "readinessProbe": FAST_PROBE}]}}]
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": name},
-            "spec": {"predictors": [predictor]}}
+        predictor["componentSpecs"] = [{"spec": {"containers": [{"name": "classifier", "readinessProbe": FAST_PROBE}]}}]
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": name},
+        "spec": {"predictors": [predictor]},
+    }
 
 
 def secret(endpoint: str, keys: dict[str, str]) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-credentials"}, "type": "Opaque",
-            "stringData": {"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
-                           "RCLONE_CONFIG_S3_ENDPOINT": endpoint,
-                           "RCLONE_CONFIG_S3_ACCESS_KEY_ID": keys["AWS_ACCESS_KEY_ID"],
-                           "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": keys["AWS_SECRET_ACCESS_KEY"]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3-credentials"},
+        "type": "Opaque",
+        "stringData": {
+            "RCLONE_CONFIG_S3_TYPE": "s3",
+            "RCLONE_CONFIG_S3_PROVIDER": "Other",
+            "RCLONE_CONFIG_S3_ENDPOINT": endpoint,
+            "RCLONE_CONFIG_S3_ACCESS_KEY_ID": keys["AWS_ACCESS_KEY_ID"],
+            "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": keys["AWS_SECRET_ACCESS_KEY"],
+        },
+    }
 
 
 def milestones(core, namespace: str, started: float, timeout: float = 300) -> dict[str, float]:
@@ -105,15 +126,24 @@ def main() -> int:
 
     from kubernetes import client, config
 
+    from wharf.build.service_images import (
+        SKLEARN_SERVER,
+        STORAGE_INITIALIZER,
+        build_operator_image,
+        build_orchestrator_image,
+        build_service_image,
+    )
     from wharf.charts.helm import ensure_helm
-    from wharf.build.service_images import (SKLEARN_SERVER, STORAGE_INITIALIZER, build_operator_image,
-                                      build_orchestrator_image, build_service_image)
     from wharf.storage import Location, _client, s3_settings, upload
     from wharf.testing import kube_binaries, node
     from wharf.testing.s3 import s3_server
 
-    images = [build_operator_image(progress=None), build_orchestrator_image(progress=None),
-              build_service_image(SKLEARN_SERVER, progress=None), build_service_image(STORAGE_INITIALIZER, progress=None)]
+    images = [
+        build_operator_image(progress=None),
+        build_orchestrator_image(progress=None),
+        build_service_image(SKLEARN_SERVER, progress=None),
+        build_service_image(STORAGE_INITIALIZER, progress=None),
+    ]
     keys = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret"}
     with tempfile.TemporaryDirectory(prefix="wharf-bench-cold-") as tmp_name:
         tmp = Path(tmp_name)
@@ -123,12 +153,33 @@ def main() -> int:
             kubeconfig = str(cluster.kubeconfig)
 
             def kubectl(*argv: str, input: str | None = None) -> None:
-                subprocess.run([str(kube_binaries.binary_path("kubectl")), f"--kubeconfig={kubeconfig}", *argv], input=input,
-                               check=True, capture_output=True, text=True, timeout=120)
+                subprocess.run(
+                    [str(kube_binaries.binary_path("kubectl")), f"--kubeconfig={kubeconfig}", *argv],
+                    input=input,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                )
 
-            subprocess.run([str(ensure_helm()), f"--kubeconfig={kubeconfig}", "install", "wharf",
-                            str(ROOT / "charts" / "wharf-core"), "-n", "wharf-system", "--create-namespace", "--wait",
-                            "--timeout", "5m"], check=True, capture_output=True, timeout=400)
+            subprocess.run(
+                [
+                    str(ensure_helm()),
+                    f"--kubeconfig={kubeconfig}",
+                    "install",
+                    "wharf",
+                    str(ROOT / "charts" / "wharf-core"),
+                    "-n",
+                    "wharf-system",
+                    "--create-namespace",
+                    "--wait",
+                    "--timeout",
+                    "5m",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=400,
+            )
             config.load_kube_config(config_file=kubeconfig)
             core = client.CoreV1Api()
             with s3_server(tmp / "moto.log", host=node.NODE_IP) as endpoint:
@@ -149,8 +200,14 @@ def main() -> int:
                             kubectl("label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
                             kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(secret(endpoint, keys)))
                             started = time.monotonic()
-                            kubectl("apply", "-n", ns, "-f", "-",
-                                    input=json.dumps(sdep("cold", f"s3://models/knn-{size}mb", fast)))
+                            kubectl(
+                                "apply",
+                                "-n",
+                                ns,
+                                "-f",
+                                "-",
+                                input=json.dumps(sdep("cold", f"s3://models/knn-{size}mb", fast)),
+                            )
                             results.setdefault((size, fast), []).append(milestones(core, ns, started))
                             kubectl("delete", "namespace", ns, "--wait=false")
         finally:
@@ -159,8 +216,10 @@ def main() -> int:
     print(f"{'model':>8} {'probe':>8} {'pod':>6} {'fetched':>8} {'server':>7} {'ready':>7}")
     for (size, fast), rounds in sorted(results.items()):
         med = {k: statistics.median(r[k] for r in rounds) for k in ("pod", "fetched", "server", "ready")}
-        print(f"{size:>6}MB {'1s/1s' if fast else 'default':>8} {med['pod']:>6.1f} {med['fetched']:>8.1f} "
-              f"{med['server']:>7.1f} {med['ready']:>7.1f}")
+        print(
+            f"{size:>6}MB {'1s/1s' if fast else 'default':>8} {med['pod']:>6.1f} {med['fetched']:>8.1f} "
+            f"{med['server']:>7.1f} {med['ready']:>7.1f}"
+        )
     return 0
 
 

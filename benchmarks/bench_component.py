@@ -71,6 +71,7 @@ LOOPBACK = "127.0.0.1"
 # The echo ceiling: a raw ASGI callable (imported by uvicorn as bench_component:echo_app)
 # --------------------------------------------------------------------------------------
 
+
 async def echo_app(scope, receive, send):  # pragma: no cover - runs inside uvicorn
     import orjson
 
@@ -102,17 +103,25 @@ async def echo_app(scope, receive, send):  # pragma: no cover - runs inside uvic
             out = orjson.dumps({"data": {"names": names, "ndarray": nd}, "meta": {}})
         except Exception as exc:  # noqa: BLE001 - echo app: any bad input is a 400
             status, ctype = 400, b"application/json"
-            out = orjson.dumps({"status": {"status": 1, "info": str(exc), "code": -1, "reason": "MICROSERVICE_BAD_DATA"}})
+            out = orjson.dumps(
+                {"status": {"status": 1, "info": str(exc), "code": -1, "reason": "MICROSERVICE_BAD_DATA"}}
+            )
     else:
         status, ctype, out = 404, b"text/plain", b"not found"
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", ctype), (b"content-length", str(len(out)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", ctype), (b"content-length", str(len(out)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": out})
 
 
 # --------------------------------------------------------------------------------------
 # Payloads
 # --------------------------------------------------------------------------------------
+
 
 def make_payloads() -> dict[str, dict]:
     rng = random.Random(20240601)
@@ -146,10 +155,6 @@ def grpc_request_bytes(payload: dict) -> bytes | None:
 _STARTED: list[Server] = []
 
 
-
-
-
-
 @dataclass
 class Server:
     name: str
@@ -169,8 +174,9 @@ class Server:
         # start_new_session: the server and every child it forks share one process group whose
         # id is the server's pid; stop() kills exactly that group and nothing else.
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(self.cmd, cwd=self.cwd, env=self.env, stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.cmd, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         _STARTED.append(self)
 
     def log_tail(self, lines: int = 25) -> str:
@@ -242,6 +248,7 @@ def stop_all() -> None:
 # Server definitions
 # --------------------------------------------------------------------------------------
 
+
 def wharf_bin_dir(args) -> Path:
     if args.wharf_bin:
         return Path(args.wharf_bin)
@@ -270,18 +277,45 @@ def base_env() -> dict[str, str]:
 
 def microservice(name: str, config: str, bindir: Path, logdir: Path, extra: list[str] | None = None) -> Server:
     http, grpc_, metrics = free_port(), free_port(), free_port()
-    cmd = [str(bindir / "seldon-core-microservice"), "IdentityModel",
-           "--http-port", str(http), "--grpc-port", str(grpc_), "--metrics-port", str(metrics)]
+    cmd = [
+        str(bindir / "seldon-core-microservice"),
+        "IdentityModel",
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc_),
+        "--metrics-port",
+        str(metrics),
+    ]
     cmd += extra or []
     return Server(name, config, cmd, MODELS_DIR, base_env(), http, grpc_, logdir)
 
 
 def echo_server(logdir: Path, workers: int) -> Server:
     http = free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "bench_component:echo_app", "--app-dir", str(HERE),
-           "--host", LOOPBACK, "--port", str(http), "--workers", str(workers),
-           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning",
-           "--lifespan", "off"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench_component:echo_app",
+        "--app-dir",
+        str(HERE),
+        "--host",
+        LOOPBACK,
+        "--port",
+        str(http),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--lifespan",
+        "off",
+    ]
     return Server("echo", f"uvicorn raw ASGI, {workers} workers", cmd, HERE, base_env(), http, None, logdir)
 
 
@@ -291,36 +325,78 @@ def prepare_java(tmp: Path) -> str | None:
         print("warning: Maven or a JDK is missing: the Java server is skipped", flush=True)
         return None
     wrapper = REPO / "wrappers" / "java"
-    subprocess.run(["mvn", "-q", "-B", "package", "-DskipTests", "dependency:build-classpath",
-                    "-Dmdep.outputFile=target/classpath.txt"], cwd=wrapper, check=True, timeout=900)
+    subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "package",
+            "-DskipTests",
+            "dependency:build-classpath",
+            "-Dmdep.outputFile=target/classpath.txt",
+        ],
+        cwd=wrapper,
+        check=True,
+        timeout=900,
+    )
     jar = next((wrapper / "target").glob("wharf-java-wrapper-*.jar"))
     cp = f"{jar}:{(wrapper / 'target' / 'classpath.txt').read_text().strip()}"
     classes = tmp / "java-classes"
-    subprocess.run(["javac", "-d", str(classes), "-cp", cp, str(MODELS_DIR / "IdentityModel.java")], check=True, timeout=300)
+    subprocess.run(
+        ["javac", "-d", str(classes), "-cp", cp, str(MODELS_DIR / "IdentityModel.java")], check=True, timeout=300
+    )
     return f"{classes}:{cp}"
 
 
 def java_server(classpath: str, logdir: Path) -> Server:
     """The Java wrapper (wrappers/java) serving the Java twin of IdentityModel, default settings."""
     http, grpc_, metrics = free_port(), free_port(), free_port()
-    cmd = ["java", "-cp", classpath, "io.wharf.wrapper.Main", "IdentityModel", "--host", LOOPBACK,
-           "--http-port", str(http), "--grpc-port", str(grpc_), "--metrics-port", str(metrics)]
-    return Server("java", "Java wrapper, JDK HTTP server, default threads", cmd, MODELS_DIR, base_env(), http, grpc_, logdir)
+    cmd = [
+        "java",
+        "-cp",
+        classpath,
+        "io.wharf.wrapper.Main",
+        "IdentityModel",
+        "--host",
+        LOOPBACK,
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc_),
+        "--metrics-port",
+        str(metrics),
+    ]
+    return Server(
+        "java", "Java wrapper, JDK HTTP server, default threads", cmd, MODELS_DIR, base_env(), http, grpc_, logdir
+    )
 
 
 def seldon_flags(rest: tuple[int, int], grpc_: tuple[int, int]) -> list[str]:
-    return ["--workers", str(rest[0]), "--threads", str(rest[1]),
-            "--grpc-workers", str(grpc_[0]), "--grpc-threads", str(grpc_[1])]
+    return [
+        "--workers",
+        str(rest[0]),
+        "--threads",
+        str(rest[1]),
+        "--grpc-workers",
+        str(grpc_[0]),
+        "--grpc-threads",
+        str(grpc_[1]),
+    ]
 
 
 # --------------------------------------------------------------------------------------
 # Sanity checks (a server that answers wrongly must not be benchmarked)
 # --------------------------------------------------------------------------------------
 
+
 def check_rest(srv: Server, payload: dict) -> None:
     body = json.dumps(payload).encode()
-    req = urllib.request.Request(f"http://{LOOPBACK}:{srv.http_port}{PREDICT_PATH}", data=body,
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"http://{LOOPBACK}:{srv.http_port}{PREDICT_PATH}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         out = json.loads(r.read())
     got = out.get("data", {}).get("ndarray")
@@ -333,6 +409,7 @@ def check_grpc(srv: Server, req_bytes: bytes | None, n_rows: int) -> None:
         return
     try:
         import grpc
+
         sys.path.insert(0, str(REPO / "src"))
         from wharf.protocol.pb import prediction_pb2
     except Exception:  # noqa: BLE001 - no client libs: ghz will tell
@@ -378,14 +455,32 @@ end
 
 
 def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: int) -> dict:
-    cmd = ["wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{round(duration)}s",
-           "--timeout", "10s", "-s", str(lua), f"http://{LOOPBACK}:{port}{PREDICT_PATH}"]
+    cmd = [
+        "wrk",
+        "--latency",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{round(duration)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(lua),
+        f"http://{LOOPBACK}:{port}{PREDICT_PATH}",
+    ]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():
         if line.startswith("WHARF_RESULT "):
-            r = json.loads(line[len("WHARF_RESULT "):])
-            return {"rps": r["requests"] / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1000.0,
-                    "p99_ms": r["p99_us"] / 1000.0, "errors": r["errors"], "requests": r["requests"]}
+            r = json.loads(line[len("WHARF_RESULT ") :])
+            return {
+                "rps": r["requests"] / (r["duration_us"] / 1e6),
+                "p50_ms": r["p50_us"] / 1000.0,
+                "p99_ms": r["p99_us"] / 1000.0,
+                "errors": r["errors"],
+                "requests": r["requests"],
+            }
     raise RuntimeError(f"wrk gave no result (rc={out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
@@ -400,9 +495,19 @@ def find_ghz(build: bool) -> str | None:
     print(f"building ghz {GHZ_VERSION} with go install into {gobin} (one time, ~1 min)", flush=True)
     env = dict(os.environ, GOBIN=str(gobin))
     try:
-        subprocess.run(["go", "install", "-ldflags", f"-X main.version={GHZ_VERSION}",
-                        f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}"],
-                       env=env, cwd=tempfile.gettempdir(), check=True, timeout=900)
+        subprocess.run(
+            [
+                "go",
+                "install",
+                "-ldflags",
+                f"-X main.version={GHZ_VERSION}",
+                f"github.com/bojand/ghz/cmd/ghz@{GHZ_VERSION}",
+            ],
+            env=env,
+            cwd=tempfile.gettempdir(),
+            check=True,
+            timeout=900,
+        )
     except (subprocess.SubprocessError, OSError) as exc:
         print(f"warning: building ghz failed ({exc}); using the Python gRPC load generator", flush=True)
         return None
@@ -410,11 +515,29 @@ def find_ghz(build: bool) -> str | None:
     return str(ghz) if ghz.exists() else None
 
 
-def run_ghz(ghz: str, port: int, bin_file: Path | None, json_file: Path, duration: float,
-            concurrency: int, conns: int) -> dict:
-    cmd = [ghz, "--insecure", "--proto", str(PROTO_DIR / "prediction.proto"), "-i", str(PROTO_DIR),
-           "--call", GRPC_METHOD, "-c", str(concurrency), "--connections", str(min(conns, concurrency)),
-           "-z", f"{round(duration)}s", "--timeout", "10s", "-O", "json"]
+def run_ghz(
+    ghz: str, port: int, bin_file: Path | None, json_file: Path, duration: float, concurrency: int, conns: int
+) -> dict:
+    cmd = [
+        ghz,
+        "--insecure",
+        "--proto",
+        str(PROTO_DIR / "prediction.proto"),
+        "-i",
+        str(PROTO_DIR),
+        "--call",
+        GRPC_METHOD,
+        "-c",
+        str(concurrency),
+        "--connections",
+        str(min(conns, concurrency)),
+        "-z",
+        f"{round(duration)}s",
+        "--timeout",
+        "10s",
+        "-O",
+        "json",
+    ]
     cmd += ["--binary", "-B", str(bin_file)] if bin_file else ["-D", str(json_file)]
     cmd.append(f"{LOOPBACK}:{port}")
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
@@ -437,8 +560,14 @@ def run_ghz(ghz: str, port: int, bin_file: Path | None, json_file: Path, duratio
         raise RuntimeError(f"ghz: no successful call: {json.dumps(r.get('errorDistribution'))[:500]}")
     ok_lat.sort()
     total_s = r.get("total", 0) / 1e9 or duration
-    return {"rps": len(ok_lat) / total_s, "p50_ms": _pct(ok_lat, 0.50) / 1e6, "p99_ms": _pct(ok_lat, 0.99) / 1e6,
-            "errors": errors, "requests": len(ok_lat), "cut_at_end": cut}
+    return {
+        "rps": len(ok_lat) / total_s,
+        "p50_ms": _pct(ok_lat, 0.50) / 1e6,
+        "p99_ms": _pct(ok_lat, 0.99) / 1e6,
+        "errors": errors,
+        "requests": len(ok_lat),
+        "cut_at_end": cut,
+    }
 
 
 def _pct(sorted_values: list, q: float) -> float:
@@ -472,6 +601,7 @@ def _py_grpc_worker(target: str, req_file: str, concurrency: int, duration: floa
                         lat.append(time.perf_counter() - t0)
                     except grpc.aio.AioRpcError:
                         errors += 1
+
             await asyncio.gather(*(loop() for _ in range(concurrency)))
         return lat, errors
 
@@ -482,8 +612,15 @@ def _py_grpc_worker(target: str, req_file: str, concurrency: int, duration: floa
 def run_py_grpc(port: int, req_file: Path, duration: float, concurrency: int, procs: int) -> dict:
     """Fallback gRPC load: `procs` processes, each with concurrency/procs closed-loop grpc.aio callers."""
     per = max(1, concurrency // procs)
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--py-grpc-worker", f"{LOOPBACK}:{port}",
-           str(req_file), str(per), str(duration)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--py-grpc-worker",
+        f"{LOOPBACK}:{port}",
+        str(req_file),
+        str(per),
+        str(duration),
+    ]
     ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(procs)]
     results = []
     try:
@@ -501,13 +638,19 @@ def run_py_grpc(port: int, req_file: Path, duration: float, concurrency: int, pr
     errors = sum(r["errors"] for r in results)
     if not lat:
         raise RuntimeError("python gRPC load generator: no successful call")
-    return {"rps": len(lat) / duration, "p50_ms": _pct(lat, 0.50) * 1000.0, "p99_ms": _pct(lat, 0.99) * 1000.0,
-            "errors": errors, "requests": len(lat)}
+    return {
+        "rps": len(lat) / duration,
+        "p50_ms": _pct(lat, 0.50) * 1000.0,
+        "p99_ms": _pct(lat, 0.99) * 1000.0,
+        "errors": errors,
+        "requests": len(lat),
+    }
 
 
 # --------------------------------------------------------------------------------------
 # Benchmark driver
 # --------------------------------------------------------------------------------------
+
 
 @dataclass
 class Ctx:
@@ -526,8 +669,15 @@ def measure(ctx: Ctx, srv: Server, payload: str, transport: str, duration: float
     if transport == "rest":
         return run_wrk(srv.http_port, ctx.lua[payload], duration, a.connections, a.wrk_threads)
     if ctx.ghz:
-        return run_ghz(ctx.ghz, srv.grpc_port, ctx.grpc_bin[payload], ctx.grpc_json[payload], duration,
-                       a.connections, a.grpc_connections)
+        return run_ghz(
+            ctx.ghz,
+            srv.grpc_port,
+            ctx.grpc_bin[payload],
+            ctx.grpc_json[payload],
+            duration,
+            a.connections,
+            a.grpc_connections,
+        )
     if ctx.grpc_bin[payload] is None:
         raise RuntimeError("no ghz and no Wharf protobuf stubs to build gRPC requests")
     return run_py_grpc(srv.grpc_port, ctx.grpc_bin[payload], duration, a.connections, a.py_grpc_procs)
@@ -542,8 +692,9 @@ def bring_up(ctx: Ctx, srv: Server, transports: list[str]) -> None:
             check_grpc(srv, ctx.grpc_raw[name], len(p["data"]["ndarray"]))
 
 
-def bench_server(ctx: Ctx, srv: Server, transports: list[str], duration: float, warmup: float,
-                 payload_names: list[str]) -> dict[tuple[str, str], dict]:
+def bench_server(
+    ctx: Ctx, srv: Server, transports: list[str], duration: float, warmup: float, payload_names: list[str]
+) -> dict[tuple[str, str], dict]:
     """Start srv, measure every (payload, transport), stop it. Returns {(payload, transport): result}."""
     out: dict[tuple[str, str], dict] = {}
     try:
@@ -555,8 +706,11 @@ def bench_server(ctx: Ctx, srv: Server, transports: list[str], duration: float, 
                 if warmup > 0:
                     measure(ctx, srv, payload, transport, warmup)
                 r = measure(ctx, srv, payload, transport, duration)
-                print(f"    {srv.name:15s} {payload:8s} {transport:5s} {r['rps']:9.1f} req/s  "
-                      f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}", flush=True)
+                print(
+                    f"    {srv.name:15s} {payload:8s} {transport:5s} {r['rps']:9.1f} req/s  "
+                    f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}",
+                    flush=True,
+                )
                 out[(payload, transport)] = r
     finally:
         srv.stop()
@@ -583,14 +737,22 @@ def sweep_seldon(ctx: Ctx, bindir: Path, transports: list[str]) -> tuple[tuple[i
         except Exception as exc:  # noqa: BLE001 - a failing config is just not the best
             print(f"    config {flags} failed: {exc}", flush=True)
             continue
-        rows.append({"rest": list(rest), "grpc": list(grpc_),
-                     **{f"{t}_rps": res[("small", t)]["rps"] for t in transports if ("small", t) in res}})
+        rows.append(
+            {
+                "rest": list(rest),
+                "grpc": list(grpc_),
+                **{f"{t}_rps": res[("small", t)]["rps"] for t in transports if ("small", t) in res},
+            }
+        )
     if not rows:
         raise RuntimeError("every seldon-core configuration of the sweep failed")
     best_rest = tuple(max(rows, key=lambda r: r.get("rest_rps", 0))["rest"]) if "rest" in transports else (1, 1)
     best_grpc = tuple(max(rows, key=lambda r: r.get("grpc_rps", 0))["grpc"]) if "grpc" in transports else (1, 1)
-    print(f"  best REST: --workers {best_rest[0]} --threads {best_rest[1]}; "
-          f"best gRPC: --grpc-workers {best_grpc[0]} --grpc-threads {best_grpc[1]}", flush=True)
+    print(
+        f"  best REST: --workers {best_rest[0]} --threads {best_rest[1]}; "
+        f"best gRPC: --grpc-workers {best_grpc[0]} --grpc-threads {best_grpc[1]}",
+        flush=True,
+    )
     return best_rest, best_grpc, rows
 
 
@@ -618,8 +780,10 @@ def print_report(results: list[dict], transports: list[str], payload_names: list
     print(hdr)
     print("-" * len(hdr))
     for r in results:
-        print(f"{r['server']:16s} {r['config'][:44]:44s} {r['payload']:8s} {r['transport']:9s} "
-              f"{r['rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:6d}")
+        print(
+            f"{r['server']:16s} {r['config'][:44]:44s} {r['payload']:8s} {r['transport']:9s} "
+            f"{r['rps']:9.1f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['errors']:6d}"
+        )
     idx = {(r["server"], r["payload"], r["transport"]): r for r in results}
     ratios = []
     for transport in transports:
@@ -629,47 +793,71 @@ def print_report(results: list[dict], transports: list[str], payload_names: list
                 if not w:
                     continue
                 row = {"server": name, "payload": payload, "transport": transport}
-                for key, other in (("wharf_over_seldon_default", "seldon-default"),
-                                   ("wharf_over_seldon_best", "seldon-best"), ("wharf_over_echo", "echo")):
+                for key, other in (
+                    ("wharf_over_seldon_default", "seldon-default"),
+                    ("wharf_over_seldon_best", "seldon-best"),
+                    ("wharf_over_echo", "echo"),
+                ):
                     o = idx.get((other, payload, transport))
                     row[key] = w["rps"] / o["rps"] if o and o["rps"] else None
                 sd = idx.get(("seldon-default", payload, transport))
                 row["wharf_p99_over_seldon_default_p50"] = w["p99_ms"] / sd["p50_ms"] if sd and sd["p50_ms"] else None
                 ratios.append(row)
     if ratios:
-        fmt = lambda v: f"{v:8.2f}x" if v is not None else f"{'-':>9s}"
+
+        def fmt(v: float | None) -> str:
+            return f"{v:8.2f}x" if v is not None else f"{'-':>9s}"
+
         print("\n== ratios (req/s: Wharf / other; latency: Wharf p99 / seldon default p50) ==")
-        print(f"{'server':10s} {'payload':8s} {'transport':9s} {'/seldon-def':>11s} {'/seldon-best':>12s} {'/echo':>9s} {'p99W/p50S':>10s}")
+        print(
+            f"{'server':10s} {'payload':8s} {'transport':9s} {'/seldon-def':>11s} {'/seldon-best':>12s} {'/echo':>9s} {'p99W/p50S':>10s}"
+        )
         for r in ratios:
-            print(f"{r['server']:10s} {r['payload']:8s} {r['transport']:9s} {fmt(r['wharf_over_seldon_default']):>11s} "
-                  f"{fmt(r['wharf_over_seldon_best']):>12s} {fmt(r['wharf_over_echo'])} "
-                  f"{fmt(r['wharf_p99_over_seldon_default_p50']):>10s}")
+            print(
+                f"{r['server']:10s} {r['payload']:8s} {r['transport']:9s} {fmt(r['wharf_over_seldon_default']):>11s} "
+                f"{fmt(r['wharf_over_seldon_best']):>12s} {fmt(r['wharf_over_echo'])} "
+                f"{fmt(r['wharf_p99_over_seldon_default_p50']):>10s}"
+            )
     return ratios
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--duration", type=float, default=10.0, help="seconds per measured run (default 10)")
-    p.add_argument("--connections", type=int, default=32, help="concurrent connections / in-flight requests (default 32)")
+    p.add_argument(
+        "--connections", type=int, default=32, help="concurrent connections / in-flight requests (default 32)"
+    )
     p.add_argument("--runs", type=int, default=3, help="runs per measurement; the median is reported (default 3)")
     p.add_argument("--warmup", type=float, default=2.0, help="unrecorded warm-up seconds before each measurement")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s, 1 run, 1 s warm-up, 2 sweep configs")
-    p.add_argument("--only", action="append", choices=["wharf", "wharf-auto", "seldon", "echo", "java"],
-                   help="benchmark only these servers (repeatable; default all)")
+    p.add_argument(
+        "--only",
+        action="append",
+        choices=["wharf", "wharf-auto", "seldon", "echo", "java"],
+        help="benchmark only these servers (repeatable; default all)",
+    )
     p.add_argument("--transports", default="rest,grpc", help="comma list of rest,grpc (default both)")
     p.add_argument("--payloads", default="small,100x100", help="comma list of small,100x100")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     p.add_argument("--wharf-bin", help="bin/ folder holding Wharf's seldon-core-microservice (default: this venv)")
     p.add_argument("--seldon-bin", help="bin/ folder of a seldon-core 1.19.0 venv (default: built on demand)")
-    p.add_argument("--seldon-best", metavar="W,T,GW,GT",
-                   help="skip the sweep: seldon best config = --workers W --threads T --grpc-workers GW --grpc-threads GT")
+    p.add_argument(
+        "--seldon-best",
+        metavar="W,T,GW,GT",
+        help="skip the sweep: seldon best config = --workers W --threads T --grpc-workers GW --grpc-threads GT",
+    )
     p.add_argument("--sweep-duration", type=float, help="seconds per sweep measurement (default duration/2, min 3)")
     p.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (default 1: leave the CPUs to the server)")
-    p.add_argument("--grpc-connections", type=int, default=8, help="HTTP/2 connections ghz spreads calls over (default 8)")
+    p.add_argument(
+        "--grpc-connections", type=int, default=8, help="HTTP/2 connections ghz spreads calls over (default 8)"
+    )
     p.add_argument("--py-grpc-procs", type=int, default=2, help="processes of the Python gRPC fallback load generator")
     p.add_argument("--no-build-ghz", action="store_true", help="do not try `go install` ghz when it is missing")
-    p.add_argument("--py-grpc", action="store_true", help="drive gRPC with the Python load generator even if ghz exists")
+    p.add_argument(
+        "--py-grpc", action="store_true", help="drive gRPC with the Python load generator even if ghz exists"
+    )
     a = p.parse_args(argv)
     if a.quick:
         a.duration, a.runs, a.warmup = 3.0, 1, 1.0
@@ -681,8 +869,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     a = parse_args(argv)
     if not shutil.which("wrk"):
-        print("error: `wrk` is not installed (Debian/Ubuntu: apt-get install -y wrk). "
-              "It drives the REST measurements.", file=sys.stderr)
+        print(
+            "error: `wrk` is not installed (Debian/Ubuntu: apt-get install -y wrk). It drives the REST measurements.",
+            file=sys.stderr,
+        )
         return 2
     only = set(a.only or ["wharf", "wharf-auto", "seldon", "echo", "java"])
     transports = [t for t in a.transports.split(",") if t]
@@ -718,15 +908,25 @@ def main(argv=None) -> int:
         if ctx.ghz:
             grpc_tool = f"ghz {tool_version([ctx.ghz, '--version'])}"
         else:
-            grpc_tool = f"python grpc.aio load generator ({a.py_grpc_procs} processes)" + ("" if a.py_grpc else " - ghz unavailable")
+            grpc_tool = f"python grpc.aio load generator ({a.py_grpc_procs} processes)" + (
+                "" if a.py_grpc else " - ghz unavailable"
+            )
             print(f"note: gRPC is driven by the {grpc_tool}", flush=True)
 
     cpus = os.cpu_count() or 1
     meta = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host_cpus": cpus, "platform": platform.platform(),
-        "python": platform.python_version(), "wrk": tool_version(["wrk", "-v"]), "grpc_load_tool": grpc_tool,
-        "duration_s": a.duration, "runs": a.runs, "connections": a.connections, "warmup_s": a.warmup,
-        "wrk_threads": a.wrk_threads, "grpc_connections": a.grpc_connections,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host_cpus": cpus,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "wrk": tool_version(["wrk", "-v"]),
+        "grpc_load_tool": grpc_tool,
+        "duration_s": a.duration,
+        "runs": a.runs,
+        "connections": a.connections,
+        "warmup_s": a.warmup,
+        "wrk_threads": a.wrk_threads,
+        "grpc_connections": a.grpc_connections,
         "payload_bytes": {k: len(json.dumps(v)) for k, v in payloads.items()},
     }
     results: list[dict] = []
@@ -742,8 +942,11 @@ def main(argv=None) -> int:
                 if "wharf" in only:
                     servers.append(lambda: microservice("wharf", "default flags (1 worker)", wbin, tmp))
                 if "wharf-auto" in only:
-                    servers.append(lambda: microservice("wharf-auto", "--workers auto (one per CPU)", wbin, tmp,
-                                                        ["--workers", "auto"]))
+                    servers.append(
+                        lambda: microservice(
+                            "wharf-auto", "--workers auto (one per CPU)", wbin, tmp, ["--workers", "auto"]
+                        )
+                    )
         if "seldon" in only:
             sbin = seldon_bin_dir(a)
             meta["seldon_core"] = "1.19.0 (" + str(sbin) + ")"
@@ -763,8 +966,10 @@ def main(argv=None) -> int:
         configs: dict[str, str] = {}
         skipped: set[str] = set()
         for run in range(a.runs):
-            print(f"\n== run {run + 1}/{a.runs} ({a.duration:.0f}s per measurement, {a.connections} connections) ==",
-                  flush=True)
+            print(
+                f"\n== run {run + 1}/{a.runs} ({a.duration:.0f}s per measurement, {a.connections} connections) ==",
+                flush=True,
+            )
             for factory in servers:
                 srv = factory()
                 if srv.name in skipped:
@@ -784,16 +989,33 @@ def main(argv=None) -> int:
                     collected.setdefault((srv.name, payload, transport), []).append(r)
 
         for (name, payload, transport), runs in collected.items():
-            results.append({"server": name, "config": configs[name], "payload": payload, "transport": transport,
-                            **median_result(runs)})
+            results.append(
+                {
+                    "server": name,
+                    "config": configs[name],
+                    "payload": payload,
+                    "transport": transport,
+                    **median_result(runs),
+                }
+            )
         order = {"wharf": 0, "wharf-auto": 1, "java": 2, "seldon-default": 3, "seldon-best": 4, "echo": 5}
-        results.sort(key=lambda r: (transports.index(r["transport"]), payload_names.index(r["payload"]), order.get(r["server"], 9)))
+        results.sort(
+            key=lambda r: (
+                transports.index(r["transport"]),
+                payload_names.index(r["payload"]),
+                order.get(r["server"], 9),
+            )
+        )
         ratios = print_report(results, transports, payload_names)
-        print(f"\nload: wrk ({meta['wrk']}) for REST, {grpc_tool} for gRPC; loopback only; "
-              f"{cpus} CPUs shared by server and load generator.")
+        print(
+            f"\nload: wrk ({meta['wrk']}) for REST, {grpc_tool} for gRPC; loopback only; "
+            f"{cpus} CPUs shared by server and load generator."
+        )
         if a.json:
-            Path(a.json).write_text(json.dumps({"meta": meta, "seldon_sweep": sweep_rows, "results": results,
-                                                "ratios": ratios}, indent=2) + "\n")
+            Path(a.json).write_text(
+                json.dumps({"meta": meta, "seldon_sweep": sweep_rows, "results": results, "ratios": ratios}, indent=2)
+                + "\n"
+            )
             print(f"results written to {a.json}")
     except KeyboardInterrupt:
         print("\ninterrupted: stopping servers", file=sys.stderr)

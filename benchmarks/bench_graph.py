@@ -49,11 +49,19 @@ def chain_sdep(n: int, transport: str, workers: int = 1) -> str:
         node = {"name": f"m{i}", "type": "MODEL", **({"children": [node]} if node else {})}
     env = [{"name": "MODEL_NAME", "value": "IdentityModel"}, {"name": "GUNICORN_WORKERS", "value": str(workers)}]
     containers = [{"name": f"m{i}", "env": env} for i in range(n)]
-    return yaml.safe_dump({
-        "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": f"chain{n}"},
-        "spec": {"transport": transport, "predictors": [
-            {"name": "main", "componentSpecs": [{"spec": {"containers": containers}}], "graph": node}]},
-    })
+    return yaml.safe_dump(
+        {
+            "apiVersion": "machinelearning.seldon.io/v1",
+            "kind": "SeldonDeployment",
+            "metadata": {"name": f"chain{n}"},
+            "spec": {
+                "transport": transport,
+                "predictors": [
+                    {"name": "main", "componentSpecs": [{"spec": {"containers": containers}}], "graph": node}
+                ],
+            },
+        }
+    )
 
 
 def tree_cpu_s(pid: int) -> float:
@@ -89,8 +97,11 @@ def cpu_per_request(graph: LocalGraph, port: int, lua: Path, duration: float) ->
 def measure(port: int, lua: Path, duration: float, runs: int) -> dict:
     latency = [run_wrk(port, lua, duration, 1, 1)["p50_ms"] for _ in range(runs)]
     load = [run_wrk(port, lua, duration, 32, 1) for _ in range(runs)]
-    return {"p50_ms": statistics.median(latency), "rps": statistics.median(r["rps"] for r in load),
-            "errors": sum(r["errors"] for r in load)}
+    return {
+        "p50_ms": statistics.median(latency),
+        "rps": statistics.median(r["rps"] for r in load),
+        "errors": sum(r["errors"] for r in load),
+    }
 
 
 def run_counts(args: argparse.Namespace, tmpdir: Path, lua: Path) -> dict[int, dict]:
@@ -108,15 +119,22 @@ def run_counts(args: argparse.Namespace, tmpdir: Path, lua: Path) -> dict[int, d
             for w in args.workers:
                 path = tmpdir / f"chain{n}-{transport}-{w}.yaml"
                 path.write_text(chain_sdep(n, transport, w))
-                graph = LocalGraph(path, sources={f"m{i}": str(MODELS) for i in range(n)}, http_port=free_port(),
-                                   grpc_port=free_port(), out=lambda _line: None)
+                graph = LocalGraph(
+                    path,
+                    sources={f"m{i}": str(MODELS) for i in range(n)},
+                    http_port=free_port(),
+                    grpc_port=free_port(),
+                    out=lambda _line: None,
+                )
                 with graph:
                     figures = measure(graph.http_port, lua, args.duration, args.runs)
                     if n == 3:
                         figures["cpu_us_per_request"] = cpu_per_request(graph, graph.http_port, lua, args.duration)
                 results[w][f"{transport}-{n}"] = figures
-                print(f"[{w}w] chain of {n} over {transport:<4}       p50 {figures['p50_ms']:.3f} ms  "
-                      f"{figures['rps']:8.0f} req/s  errors {figures['errors']}")
+                print(
+                    f"[{w}w] chain of {n} over {transport:<4}       p50 {figures['p50_ms']:.3f} ms  "
+                    f"{figures['rps']:8.0f} req/s  errors {figures['errors']}"
+                )
     return results
 
 
@@ -135,8 +153,11 @@ def summarize(w: int, results: dict) -> None:
         cpu = results[f"{transport}-3"]["cpu_us_per_request"]
         nodes = sum(v for k, v in cpu.items() if k != "orchestrator")
         budget = (os.cpu_count() or 1) * 1e6 / (0.4 * direct["rps"])
-        print(f"{transport:<10}  " + "  ".join(f"{k} {v:.0f}" for k, v in cpu.items())
-              + f"   nodes alone {nodes:.0f} us; all CPUs at 40 % of direct allow {budget:.0f} us per request")
+        print(
+            f"{transport:<10}  "
+            + "  ".join(f"{k} {v:.0f}" for k, v in cpu.items())
+            + f"   nodes alone {nodes:.0f} us; all CPUs at 40 % of direct allow {budget:.0f} us per request"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 
 import bench_component as bc
+
 from wharf.local.process import free_port
 
 REPO = bc.REPO
@@ -42,22 +43,54 @@ def prepare(tmp: Path) -> tuple[str, str]:
     wharf_cp = bc.prepare_java(tmp)
     if wharf_cp is None:
         raise SystemExit("Maven and a JDK are needed")
-    subprocess.run(["mvn", "-q", "-B", "install", "-DskipTests"], cwd=REPO / "wrappers" / "java", check=True, timeout=900)
-    subprocess.run(["mvn", "-q", "-B", "package", "-DskipTests", "dependency:build-classpath",
-                    "-Dmdep.outputFile=target/classpath.txt"], cwd=COMPAT, check=True, timeout=900)
+    subprocess.run(
+        ["mvn", "-q", "-B", "install", "-DskipTests"], cwd=REPO / "wrappers" / "java", check=True, timeout=900
+    )
+    subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "package",
+            "-DskipTests",
+            "dependency:build-classpath",
+            "-Dmdep.outputFile=target/classpath.txt",
+        ],
+        cwd=COMPAT,
+        check=True,
+        timeout=900,
+    )
     jar = next((COMPAT / "target").glob("wharf-seldon-compat-*.jar"))
     cp = f"{jar}:{(COMPAT / 'target' / 'classpath.txt').read_text().strip()}"
     classes = tmp / "upstream-classes"
-    subprocess.run(["javac", "-d", str(classes), "-cp", cp, *map(str, sorted(ECHO.rglob("*.java")))], check=True, timeout=300)
+    subprocess.run(
+        ["javac", "-d", str(classes), "-cp", cp, *map(str, sorted(ECHO.rglob("*.java")))], check=True, timeout=300
+    )
     return wharf_cp, f"{classes}:{cp}"
 
 
 def upstream_server(classpath: str, logdir: Path) -> bc.Server:
     http, grpc_, metrics = free_port(), free_port(), free_port()
-    cmd = ["java", "-cp", classpath, "io.seldon.wrapper.Launcher", f"--server.address={bc.LOOPBACK}",
-           f"--server.port={http}", f"--grpc.port={grpc_}", f"--PREDICTIVE_UNIT_METRICS_SERVICE_PORT={metrics}"]
-    return bc.Server("upstream-api", "SeldonPredictionService echo, Spring Boot context, compatibility layer",
-                     cmd, bc.MODELS_DIR, bc.base_env(), http, grpc_, logdir)
+    cmd = [
+        "java",
+        "-cp",
+        classpath,
+        "io.seldon.wrapper.Launcher",
+        f"--server.address={bc.LOOPBACK}",
+        f"--server.port={http}",
+        f"--grpc.port={grpc_}",
+        f"--PREDICTIVE_UNIT_METRICS_SERVICE_PORT={metrics}",
+    ]
+    return bc.Server(
+        "upstream-api",
+        "SeldonPredictionService echo, Spring Boot context, compatibility layer",
+        cmd,
+        bc.MODELS_DIR,
+        bc.base_env(),
+        http,
+        grpc_,
+        logdir,
+    )
 
 
 def wharf_server(classpath: str, logdir: Path) -> bc.Server:
@@ -105,7 +138,10 @@ def main(argv=None) -> int:
             ctx.grpc_bin[name].write_bytes(ctx.grpc_raw[name])
     ctx.ghz = bc.find_ghz(build=False)
     wharf_cp, upstream_cp = prepare(tmp)
-    factories = {"wharf-api": lambda: wharf_server(wharf_cp, tmp), "upstream-api": lambda: upstream_server(upstream_cp, tmp)}
+    factories = {
+        "wharf-api": lambda: wharf_server(wharf_cp, tmp),
+        "upstream-api": lambda: upstream_server(upstream_cp, tmp),
+    }
     runs: dict[str, list[dict]] = {k: [] for k in factories}
     try:
         for i in range(a.runs):
@@ -117,18 +153,25 @@ def main(argv=None) -> int:
     finally:
         bc.stop_all()
     rows = []
-    print(f"\n{'payload':8s} {'transport':9s} {'wharf-api req/s (p99 ms)':>26s} {'upstream-api req/s (p99 ms)':>29s} {'ratio':>6s}")
+    print(
+        f"\n{'payload':8s} {'transport':9s} {'wharf-api req/s (p99 ms)':>26s} {'upstream-api req/s (p99 ms)':>29s} {'ratio':>6s}"
+    )
     for payload in names:
         for transport in transports:
             med = {}
             for name in factories:
                 got = [r[(payload, transport)] for r in runs[name] if (payload, transport) in r]
-                med[name] = {"rps": statistics.median(x["rps"] for x in got), "p99_ms": statistics.median(x["p99_ms"] for x in got),
-                             "range": [min(x["rps"] for x in got), max(x["rps"] for x in got)]}
+                med[name] = {
+                    "rps": statistics.median(x["rps"] for x in got),
+                    "p99_ms": statistics.median(x["p99_ms"] for x in got),
+                    "range": [min(x["rps"] for x in got), max(x["rps"] for x in got)],
+                }
             ratio = med["upstream-api"]["rps"] / med["wharf-api"]["rps"]
             rows.append({"payload": payload, "transport": transport, **med, "ratio": ratio})
-            print(f"{payload:8s} {transport:9s} {med['wharf-api']['rps']:17.0f} ({med['wharf-api']['p99_ms']:5.1f}) "
-                  f"{med['upstream-api']['rps']:20.0f} ({med['upstream-api']['p99_ms']:5.1f}) {ratio:6.2f}")
+            print(
+                f"{payload:8s} {transport:9s} {med['wharf-api']['rps']:17.0f} ({med['wharf-api']['p99_ms']:5.1f}) "
+                f"{med['upstream-api']['rps']:20.0f} ({med['upstream-api']['p99_ms']:5.1f}) {ratio:6.2f}"
+            )
     if a.json:
         Path(a.json).write_text(json.dumps({"args": {k: v for k, v in vars(a).items()}, "rows": rows}, indent=2))
     return 0

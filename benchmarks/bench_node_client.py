@@ -26,7 +26,9 @@ from wharf.protocol.pb import prediction_pb2 as pb
 MODELS = Path(__file__).parent / "models"
 BODY = b'{"data":{"ndarray":[[1.0,2.0,3.0]]}}'
 HEADERS = {"Content-Type": "application/json"}
-GRPC_BODY = pb.SeldonMessage(data=pb.DefaultData(tensor=pb.Tensor(shape=[1, 3], values=[1.0, 2.0, 3.0]))).SerializeToString()
+GRPC_BODY = pb.SeldonMessage(
+    data=pb.DefaultData(tensor=pb.Tensor(shape=[1, 3], values=[1.0, 2.0, 3.0]))
+).SerializeToString()
 PREDICT = "/seldon.protos.Model/Predict"
 WARMUP = 200
 
@@ -85,7 +87,12 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         run = asyncio.run
     server = start_server(MODELS, "IdentityModel", workers=1)
-    clients = {"aiohttp": with_aiohttp, "wharf http1": with_http1, "grpc.aio": with_grpc_aio, "wharf grpc_h2": with_grpc_h2}
+    clients = {
+        "aiohttp": with_aiohttp,
+        "wharf http1": with_http1,
+        "grpc.aio": with_grpc_aio,
+        "wharf grpc_h2": with_grpc_h2,
+    }
     cpu: dict[str, list[float]] = {name: [] for name in clients}
     try:
         for _ in range(args.runs):  # interleaved, so drift on a shared machine hits every client alike
@@ -99,6 +106,7 @@ def main() -> None:
         print(f"{name:14s} {value:7.1f} us CPU per call")
     print(f"REST: http1 uses {us['aiohttp'] / us['wharf http1']:.2f}x less client CPU per call than aiohttp")
     print(f"gRPC: grpc_h2 uses {us['grpc.aio'] / us['wharf grpc_h2']:.2f}x less client CPU per call than grpc.aio")
+
 
 if __name__ == "__main__":
     main()

@@ -35,8 +35,10 @@ from bench_component import WRK_LUA  # noqa: E402 - the same wrk script as the o
 from bench_graph import tree_cpu_s  # noqa: E402
 
 MODELS = Path(__file__).parent / "models"
-BODIES = {"seldon": {"data": {"ndarray": [[1.0, 2.0, 3.0]]}},
-          "v2": {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]}}
+BODIES = {
+    "seldon": {"data": {"ndarray": [[1.0, 2.0, 3.0]]}},
+    "v2": {"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]},
+}
 CHAIN_PATHS = {"seldon": "/api/v1.0/predictions", "v2": "/v2/models/infer"}
 DIRECT_PATHS = {"seldon": "/api/v1.0/predictions", "v2": "/v2/models/m0/infer"}
 
@@ -47,12 +49,25 @@ def wrk_p50(port: int, path: str, lua: Path, duration: float, connections: int =
 
 
 def wrk(port: int, path: str, lua: Path, duration: float, connections: int) -> dict:
-    cmd = ["wrk", "--latency", "-t", "1", "-c", str(connections), "-d", f"{round(duration)}s", "--timeout", "10s", "-s", str(lua),
-           f"http://127.0.0.1:{port}{path}"]
+    cmd = [
+        "wrk",
+        "--latency",
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{round(duration)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(lua),
+        f"http://127.0.0.1:{port}{path}",
+    ]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():
         if line.startswith("WHARF_RESULT "):
-            result = json.loads(line[len("WHARF_RESULT "):])
+            result = json.loads(line[len("WHARF_RESULT ") :])
             if result["errors"]:
                 raise RuntimeError(f"{path}: {result['errors']} errors")
             return result
@@ -63,11 +78,20 @@ def chain_sdep(n: int, protocol: str, ports: list[tuple[int, int]]) -> str:
     node: dict | None = None
     for i in reversed(range(n)):
         http, grpc = ports[i]
-        node = {"name": f"m{i}", "type": "MODEL", **({"children": [node]} if node else {}),
-                "endpoint": {"service_host": "127.0.0.1", "httpPort": http, "grpcPort": grpc}}
-    return yaml.safe_dump({"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-                           "metadata": {"name": f"chain{n}"},
-                           "spec": {"protocol": protocol, "predictors": [{"name": "main", "graph": node}]}})
+        node = {
+            "name": f"m{i}",
+            "type": "MODEL",
+            **({"children": [node]} if node else {}),
+            "endpoint": {"service_host": "127.0.0.1", "httpPort": http, "grpcPort": grpc},
+        }
+    return yaml.safe_dump(
+        {
+            "apiVersion": "machinelearning.seldon.io/v1",
+            "kind": "SeldonDeployment",
+            "metadata": {"name": f"chain{n}"},
+            "spec": {"protocol": protocol, "predictors": [{"name": "main", "graph": node}]},
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,24 +108,43 @@ def main(argv: list[str] | None = None) -> int:
             (tmpdir / f"{protocol}.json").write_text(json.dumps(body))
             lua[protocol] = tmpdir / f"{protocol}.lua"
             lua[protocol].write_text(WRK_LUA % {"body": tmpdir / f"{protocol}.json"})
-        servers = [start_server(MODELS, "IdentityModel", env={"MLSERVER_MODEL_NAME": f"m{i}"},
-                                log_path=tmpdir / f"m{i}.log") for i in range(3)]
+        servers = [
+            start_server(MODELS, "IdentityModel", env={"MLSERVER_MODEL_NAME": f"m{i}"}, log_path=tmpdir / f"m{i}.log")
+            for i in range(3)
+        ]
         try:
             ports = [(s.http_port, s.grpc_port) for s in servers]
             for protocol in BODIES:
                 figures = results[protocol] = {}
                 figures["direct"] = statistics.median(
-                    wrk_p50(ports[0][0], DIRECT_PATHS[protocol], lua[protocol], args.duration) for _ in range(args.runs))
+                    wrk_p50(ports[0][0], DIRECT_PATHS[protocol], lua[protocol], args.duration) for _ in range(args.runs)
+                )
                 for n in (1, 3):
                     sdep = tmpdir / f"{protocol}-{n}.yaml"
                     sdep.write_text(chain_sdep(n, protocol, ports))
                     http = free_port()
-                    cmd = [sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(sdep), "--protocol", protocol,
-                           "--host", "127.0.0.1", "--http-port", str(http), "--grpc-port", str(free_port())]
-                    with serving(cmd, tmpdir / f"orch-{protocol}-{n}.log", f"http://127.0.0.1:{http}/ready",
-                                 "orchestrator") as orch:
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "wharf.cli",
+                        "orchestrator",
+                        "--file",
+                        str(sdep),
+                        "--protocol",
+                        protocol,
+                        "--host",
+                        "127.0.0.1",
+                        "--http-port",
+                        str(http),
+                        "--grpc-port",
+                        str(free_port()),
+                    ]
+                    with serving(
+                        cmd, tmpdir / f"orch-{protocol}-{n}.log", f"http://127.0.0.1:{http}/ready", "orchestrator"
+                    ) as orch:
                         figures[f"chain{n}"] = statistics.median(
-                            wrk_p50(http, CHAIN_PATHS[protocol], lua[protocol], args.duration) for _ in range(args.runs))
+                            wrk_p50(http, CHAIN_PATHS[protocol], lua[protocol], args.duration) for _ in range(args.runs)
+                        )
                         cpu = []
                         for _ in range(args.runs):
                             before = tree_cpu_s(orch.pid)
@@ -109,10 +152,13 @@ def main(argv: list[str] | None = None) -> int:
                             cpu.append((tree_cpu_s(orch.pid) - before) / done * 1e6 / n)
                         figures[f"cpu_us_per_hop{n}"] = statistics.median(cpu)
                     figures[f"per_hop{n}"] = (figures[f"chain{n}"] - n * figures["direct"]) / n
-                print(f"{protocol:<7} direct p50 {figures['direct']:.3f} ms   chain of 1 {figures['chain1']:.3f} ms   "
-                      f"chain of 3 {figures['chain3']:.3f} ms   per-hop overhead {figures['per_hop1']:.3f} / "
-                      f"{figures['per_hop3']:.3f} ms (1 / 3 nodes)   orchestrator CPU per hop "
-                      f"{figures['cpu_us_per_hop1']:.0f} / {figures['cpu_us_per_hop3']:.0f} us", flush=True)
+                print(
+                    f"{protocol:<7} direct p50 {figures['direct']:.3f} ms   chain of 1 {figures['chain1']:.3f} ms   "
+                    f"chain of 3 {figures['chain3']:.3f} ms   per-hop overhead {figures['per_hop1']:.3f} / "
+                    f"{figures['per_hop3']:.3f} ms (1 / 3 nodes)   orchestrator CPU per hop "
+                    f"{figures['cpu_us_per_hop1']:.0f} / {figures['cpu_us_per_hop3']:.0f} us",
+                    flush=True,
+                )
         finally:
             for server in servers:
                 server.stop()

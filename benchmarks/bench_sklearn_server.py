@@ -35,9 +35,11 @@ sys.path.insert(0, str(HERE))
 import bench_component as bc  # noqa: E402 - the component benchmark's servers, wrk runner and ports
 
 PAYLOAD = {"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}
-TRAIN = ("import sys, joblib; from sklearn.datasets import load_iris; from sklearn.linear_model import "
-         "LogisticRegression; joblib.dump(LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True)), "
-         "sys.argv[1])")
+TRAIN = (
+    "import sys, joblib; from sklearn.datasets import load_iris; from sklearn.linear_model import "
+    "LogisticRegression; joblib.dump(LogisticRegression(max_iter=1000).fit(*load_iris(return_X_y=True)), "
+    "sys.argv[1])"
+)
 
 
 def reference_sklearn(seldon_bin: Path) -> Path:
@@ -45,14 +47,28 @@ def reference_sklearn(seldon_bin: Path) -> Path:
     import sklearn
 
     python = seldon_bin / "python"
-    numpy_version = subprocess.run([str(python), "-c", "import numpy; print(numpy.__version__)"], check=True,
-                                   capture_output=True, text=True).stdout.strip()
+    numpy_version = subprocess.run(
+        [str(python), "-c", "import numpy; print(numpy.__version__)"], check=True, capture_output=True, text=True
+    ).stdout.strip()
     target = seldon_bin.parent.parent / f"sklearn-{sklearn.__version__}-numpy-{numpy_version}"
     marker = target / ".wharf-ok"
     if not marker.exists():
         print(f"  installing scikit-learn {sklearn.__version__} for the reference venv into {target}", flush=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "--target",
-                        str(target), f"scikit-learn=={sklearn.__version__}", f"numpy=={numpy_version}"], check=True)
+        subprocess.run(
+            [
+                str(python),
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--target",
+                str(target),
+                f"scikit-learn=={sklearn.__version__}",
+                f"numpy=={numpy_version}",
+            ],
+            check=True,
+        )
         marker.write_text("ok\n")
     return target
 
@@ -64,13 +80,25 @@ def model_folder(python: str, env: dict[str, str], tmp: Path, name: str) -> Path
     return folder
 
 
-def server(name: str, config: str, bindir: Path, model: str, folder: Path, logdir: Path, env: dict[str, str],
-           extra: list[str]) -> bc.Server:
+def server(
+    name: str, config: str, bindir: Path, model: str, folder: Path, logdir: Path, env: dict[str, str], extra: list[str]
+) -> bc.Server:
     http, grpc_, metrics = bc.free_port(), bc.free_port(), bc.free_port()
-    env = {**env, "PREDICTIVE_UNIT_PARAMETERS": json.dumps([{"name": "model_uri", "value": str(folder),
-                                                            "type": "STRING"}])}
-    cmd = [str(bindir / "seldon-core-microservice"), model, "--http-port", str(http), "--grpc-port", str(grpc_),
-           "--metrics-port", str(metrics), *extra]
+    env = {
+        **env,
+        "PREDICTIVE_UNIT_PARAMETERS": json.dumps([{"name": "model_uri", "value": str(folder), "type": "STRING"}]),
+    }
+    cmd = [
+        str(bindir / "seldon-core-microservice"),
+        model,
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc_),
+        "--metrics-port",
+        str(metrics),
+        *extra,
+    ]
     return bc.Server(name, config, cmd, bc.MODELS_DIR, env, http, grpc_, logdir)
 
 
@@ -78,8 +106,11 @@ def check(srv: bc.Server) -> list[float]:
     """The server's answer for the payload (three class probabilities summing to 1), or an error."""
     import urllib.request
 
-    request = urllib.request.Request(f"http://{bc.LOOPBACK}:{srv.http_port}{bc.PREDICT_PATH}",
-                                     data=json.dumps(PAYLOAD).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://{bc.LOOPBACK}:{srv.http_port}{bc.PREDICT_PATH}",
+        data=json.dumps(PAYLOAD).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as answer:
         row = json.loads(answer.read())["data"]["ndarray"][0]
     if len(row) != 3 or abs(sum(row) - 1) > 1e-6:
@@ -106,17 +137,51 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="wharf-bench-sklearn-") as tmp_name:
         tmp = Path(tmp_name)
         ref_env = {**bc.base_env(), "PYTHONPATH": str(reference_sklearn(seldon_bin))}
-        folders = {"wharf": model_folder(sys.executable, bc.base_env(), tmp, "wharf-model"),
-                   "seldon": model_folder(str(seldon_bin / "python"), ref_env, tmp, "seldon-model")}
+        folders = {
+            "wharf": model_folder(sys.executable, bc.base_env(), tmp, "wharf-model"),
+            "seldon": model_folder(str(seldon_bin / "python"), ref_env, tmp, "seldon-model"),
+        }
         servers = [
-            server("wharf", "wharf.servers.sklearn.SKLearnServer, default flags (1 worker)", wharf_bin,
-                   "wharf.servers.sklearn.SKLearnServer", folders["wharf"], tmp, bc.base_env(), []),
-            server("wharf-2w", "wharf.servers.sklearn.SKLearnServer, --workers 2", wharf_bin,
-                   "wharf.servers.sklearn.SKLearnServer", folders["wharf"], tmp, bc.base_env(), ["--workers", "2"]),
-            server("seldon-default", "seldon-core 1.19.0, default flags (1 gunicorn worker)", seldon_bin,
-                   "UpstreamSKLearnServer", folders["seldon"], tmp, ref_env, []),
-            server("seldon-2w", "seldon-core 1.19.0, --workers 2", seldon_bin,
-                   "UpstreamSKLearnServer", folders["seldon"], tmp, ref_env, ["--workers", "2"]),
+            server(
+                "wharf",
+                "wharf.servers.sklearn.SKLearnServer, default flags (1 worker)",
+                wharf_bin,
+                "wharf.servers.sklearn.SKLearnServer",
+                folders["wharf"],
+                tmp,
+                bc.base_env(),
+                [],
+            ),
+            server(
+                "wharf-2w",
+                "wharf.servers.sklearn.SKLearnServer, --workers 2",
+                wharf_bin,
+                "wharf.servers.sklearn.SKLearnServer",
+                folders["wharf"],
+                tmp,
+                bc.base_env(),
+                ["--workers", "2"],
+            ),
+            server(
+                "seldon-default",
+                "seldon-core 1.19.0, default flags (1 gunicorn worker)",
+                seldon_bin,
+                "UpstreamSKLearnServer",
+                folders["seldon"],
+                tmp,
+                ref_env,
+                [],
+            ),
+            server(
+                "seldon-2w",
+                "seldon-core 1.19.0, --workers 2",
+                seldon_bin,
+                "UpstreamSKLearnServer",
+                folders["seldon"],
+                tmp,
+                ref_env,
+                ["--workers", "2"],
+            ),
         ]
         lua = tmp / "post.lua"
         (tmp / "body.json").write_text(json.dumps(PAYLOAD))
@@ -134,8 +199,11 @@ def main(argv=None) -> int:
                         if args.warmup > 0:
                             bc.run_wrk(srv.http_port, lua, args.warmup, args.connections, 1)
                         r = bc.run_wrk(srv.http_port, lua, args.duration, args.connections, 1)
-                        print(f"    {srv.name:15s} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:7.2f} ms  "
-                              f"p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}", flush=True)
+                        print(
+                            f"    {srv.name:15s} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:7.2f} ms  "
+                            f"p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}",
+                            flush=True,
+                        )
                         runs[srv.name].append(r)
                     finally:
                         srv.stop()
@@ -145,12 +213,16 @@ def main(argv=None) -> int:
     print(f"\nanswers agree to {spread:.1e} (each server's own training of the same model)")
     rows = []
     wharf_rps = statistics.median(r["rps"] for r in runs["wharf"])
-    print(f"\n{'server':15s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}  wharf ÷ this   (median of {args.runs})")
+    print(
+        f"\n{'server':15s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>6s}  wharf ÷ this   (median of {args.runs})"
+    )
     for srv in servers:
         m = bc.median_result(runs[srv.name])
         rows.append({"server": srv.name, "config": srv.config, **m, "wharf_ratio": wharf_rps / m["rps"]})
-        print(f"{srv.name:15s} {m['rps']:9.1f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} {m['errors']:6d}  "
-              f"{wharf_rps / m['rps']:10.2f}x   {srv.config}")
+        print(
+            f"{srv.name:15s} {m['rps']:9.1f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} {m['errors']:6d}  "
+            f"{wharf_rps / m['rps']:10.2f}x   {srv.config}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"cpus": os.cpu_count(), "rows": rows}, indent=2))
     return 0

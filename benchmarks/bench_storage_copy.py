@@ -72,10 +72,14 @@ def main() -> int:
             # as in the initializer's pod: only the Secret's RCLONE_CONFIG_* variables (this machine's
             # AWS_CA_BUNDLE would make rclone's AWS SDK refuse its own HTTP transport)
             clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
-            rclone_env = {**clean, "RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
-                          "RCLONE_CONFIG_S3_ENDPOINT": endpoint,
-                          "RCLONE_CONFIG_S3_ACCESS_KEY_ID": KEYS["AWS_ACCESS_KEY_ID"],
-                          "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": KEYS["AWS_SECRET_ACCESS_KEY"]}
+            rclone_env = {
+                **clean,
+                "RCLONE_CONFIG_S3_TYPE": "s3",
+                "RCLONE_CONFIG_S3_PROVIDER": "Other",
+                "RCLONE_CONFIG_S3_ENDPOINT": endpoint,
+                "RCLONE_CONFIG_S3_ACCESS_KEY_ID": KEYS["AWS_ACCESS_KEY_ID"],
+                "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": KEYS["AWS_SECRET_ACCESS_KEY"],
+            }
             print(f"wharf storage cp ({WHARF}) vs {version}; S3 API: moto on {endpoint}; {args.runs} runs each")
             print(f"{'size':>8} {'wharf s':>9} {'rclone s':>9} {'rclone/wharf':>13}")
             for size_mb in (int(s) for s in args.sizes_mb.split(",")):

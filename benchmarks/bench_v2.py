@@ -43,6 +43,7 @@ from pathlib import Path
 
 import bench_component as bc  # Server, process groups, ghz
 from bench_graph import tree_cpu_s
+
 from wharf.local.process import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -58,8 +59,10 @@ GOAL = 5.0  # issue 20: Wharf's V2 at least 5x MLServer's best on the small payl
 def make_payloads() -> dict[str, dict]:
     rng = random.Random(20240601)
     large = [round(rng.uniform(-1000.0, 1000.0), 6) for _ in range(100 * 100)]
-    return {"small": {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]},
-            "100x100": {"inputs": [{"name": "input-0", "shape": [100, 100], "datatype": "FP64", "data": large}]}}
+    return {
+        "small": {"inputs": [{"name": "input-0", "shape": [1, 3], "datatype": "FP64", "data": [1.0, 2.0, 3.0]}]},
+        "100x100": {"inputs": [{"name": "input-0", "shape": [100, 100], "datatype": "FP64", "data": large}]},
+    }
 
 
 def grpc_request(payload: dict) -> bytes:
@@ -74,10 +77,30 @@ def grpc_request(payload: dict) -> bytes:
 
 def wharf_server(logdir: Path) -> bc.Server:
     http, grpc_, metrics = free_port(), free_port(), free_port()
-    cmd = [str(Path(sys.executable).parent / "seldon-core-microservice"), "IdentityModel", "--model-name", MODEL,
-           "--host", bc.LOOPBACK, "--http-port", str(http), "--grpc-port", str(grpc_), "--metrics-port", str(metrics)]
-    return bc.Server("wharf", "Wharf component server, default flags (1 worker)", cmd, bc.MODELS_DIR,
-                     bc.base_env(), http, grpc_, logdir)
+    cmd = [
+        str(Path(sys.executable).parent / "seldon-core-microservice"),
+        "IdentityModel",
+        "--model-name",
+        MODEL,
+        "--host",
+        bc.LOOPBACK,
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc_),
+        "--metrics-port",
+        str(metrics),
+    ]
+    return bc.Server(
+        "wharf",
+        "Wharf component server, default flags (1 worker)",
+        cmd,
+        bc.MODELS_DIR,
+        bc.base_env(),
+        http,
+        grpc_,
+        logdir,
+    )
 
 
 def mlserver_server(logdir: Path) -> bc.Server:
@@ -86,10 +109,19 @@ def mlserver_server(logdir: Path) -> bc.Server:
 
     bindir = mlserver_venv()
     http, grpc_, metrics = free_port(), free_port(), free_port()
-    env = dict(bc.base_env(), MLSERVER_HTTP_PORT=str(http), MLSERVER_GRPC_PORT=str(grpc_),
-               MLSERVER_METRICS_PORT=str(metrics))
-    return bc.Server("mlserver", "MLServer 1.7.1, parallel_workers=0, uvloop + httptools", [str(bindir / "mlserver"),
-                     "start", str(MLSERVER_FOLDER)], logdir, env, http, grpc_, logdir)  # its files go to logdir
+    env = dict(
+        bc.base_env(), MLSERVER_HTTP_PORT=str(http), MLSERVER_GRPC_PORT=str(grpc_), MLSERVER_METRICS_PORT=str(metrics)
+    )
+    return bc.Server(
+        "mlserver",
+        "MLServer 1.7.1, parallel_workers=0, uvloop + httptools",
+        [str(bindir / "mlserver"), "start", str(MLSERVER_FOLDER)],
+        logdir,
+        env,
+        http,
+        grpc_,
+        logdir,
+    )  # its files go to logdir
 
 
 def wait_model_ready(srv: bc.Server, timeout: float = 120.0) -> None:
@@ -114,8 +146,12 @@ def check(srv: bc.Server, payload: dict, request: bytes) -> None:
 
     from wharf.protocol.pb import inference_pb2 as pb
 
-    req = urllib.request.Request(f"http://{bc.LOOPBACK}:{srv.http_port}{INFER_PATH}", data=json.dumps(payload).encode(),
-                                 headers={"Content-Type": "application/json"}, method="POST")
+    req = urllib.request.Request(
+        f"http://{bc.LOOPBACK}:{srv.http_port}{INFER_PATH}",
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         out = json.loads(r.read())
     want = payload["inputs"][0]
@@ -135,22 +171,64 @@ def check(srv: bc.Server, payload: dict, request: bytes) -> None:
 
 
 def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: int, prefix: list[str]) -> dict:
-    cmd = [*prefix, "wrk", "--latency", "-t", str(threads), "-c", str(connections), "-d", f"{round(duration)}s",
-           "--timeout", "10s", "-s", str(lua), f"http://{bc.LOOPBACK}:{port}{INFER_PATH}"]
+    cmd = [
+        *prefix,
+        "wrk",
+        "--latency",
+        "-t",
+        str(threads),
+        "-c",
+        str(connections),
+        "-d",
+        f"{round(duration)}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(lua),
+        f"http://{bc.LOOPBACK}:{port}{INFER_PATH}",
+    ]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():
         if line.startswith("WHARF_RESULT "):
-            r = json.loads(line[len("WHARF_RESULT "):])
-            return {"rps": r["requests"] / (r["duration_us"] / 1e6), "p50_ms": r["p50_us"] / 1000.0,
-                    "p99_ms": r["p99_us"] / 1000.0, "errors": r["errors"], "requests": r["requests"]}
+            r = json.loads(line[len("WHARF_RESULT ") :])
+            return {
+                "rps": r["requests"] / (r["duration_us"] / 1e6),
+                "p50_ms": r["p50_us"] / 1000.0,
+                "p99_ms": r["p99_us"] / 1000.0,
+                "errors": r["errors"],
+                "requests": r["requests"],
+            }
     raise RuntimeError(f"wrk gave no result (rc={out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
-def run_ghz(ghz: str, port: int, bin_file: Path, duration: float, concurrency: int, conns: int,
-            prefix: list[str]) -> dict:
-    cmd = [*prefix, ghz, "--insecure", "--proto", str(V2_PROTO), "-i", str(V2_PROTO_DIR), "--call", GRPC_METHOD,
-           "-c", str(concurrency), "--connections", str(min(conns, concurrency)), "-z", f"{round(duration)}s",
-           "--timeout", "10s", "-O", "json", "--binary", "-B", str(bin_file), f"{bc.LOOPBACK}:{port}"]
+def run_ghz(
+    ghz: str, port: int, bin_file: Path, duration: float, concurrency: int, conns: int, prefix: list[str]
+) -> dict:
+    cmd = [
+        *prefix,
+        ghz,
+        "--insecure",
+        "--proto",
+        str(V2_PROTO),
+        "-i",
+        str(V2_PROTO_DIR),
+        "--call",
+        GRPC_METHOD,
+        "-c",
+        str(concurrency),
+        "--connections",
+        str(min(conns, concurrency)),
+        "-z",
+        f"{round(duration)}s",
+        "--timeout",
+        "10s",
+        "-O",
+        "json",
+        "--binary",
+        "-B",
+        str(bin_file),
+        f"{bc.LOOPBACK}:{port}",
+    ]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     try:
         r = json.loads(out.stdout)
@@ -160,14 +238,21 @@ def run_ghz(ghz: str, port: int, bin_file: Path, duration: float, concurrency: i
     for d in r.get("details") or []:
         if d.get("status") == "OK":
             ok.append(d["latency"])
-        elif "closed network connection" not in d.get("error", "") and "connection is closing" not in d.get("error", ""):
+        elif "closed network connection" not in d.get("error", "") and "connection is closing" not in d.get(
+            "error", ""
+        ):
             errors += 1  # calls cut when ghz stops at the end of -z are not the server's errors
     if not ok:
         raise RuntimeError(f"ghz: no successful call: {json.dumps(r.get('errorDistribution'))[:500]}")
     ok.sort()
     total_s = r.get("total", 0) / 1e9 or duration
-    return {"rps": len(ok) / total_s, "p50_ms": bc._pct(ok, 0.50) / 1e6, "p99_ms": bc._pct(ok, 0.99) / 1e6,
-            "errors": errors, "requests": len(ok)}
+    return {
+        "rps": len(ok) / total_s,
+        "p50_ms": bc._pct(ok, 0.50) / 1e6,
+        "p99_ms": bc._pct(ok, 0.99) / 1e6,
+        "errors": errors,
+        "requests": len(ok),
+    }
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -181,8 +266,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--transports", default="rest,grpc", help="comma list of rest,grpc")
     p.add_argument("--payloads", default="small,100x100", help="comma list of small,100x100")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 s, 1 run, 1 s warm-up")
-    p.add_argument("--pin", action="store_true",
-                   help="servers on CPU 0, load generators on CPU 1 (taskset): each side has one CPU of its own")
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="servers on CPU 0, load generators on CPU 1 (taskset): each side has one CPU of its own",
+    )
     p.add_argument("--json", metavar="FILE", help="also write the figures to FILE")
     a = p.parse_args(argv)
     if a.quick:
@@ -201,7 +289,9 @@ def main(argv=None) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM unwinds like Ctrl-C: the servers are stopped
     ghz = bc.find_ghz(build=True) if "grpc" in transports else None
     if "grpc" in transports and ghz is None:
-        print("error: ghz is needed for the gRPC figures (go install failed); run with --transports rest", file=sys.stderr)
+        print(
+            "error: ghz is needed for the gRPC figures (go install failed); run with --transports rest", file=sys.stderr
+        )
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="wharf-bench-v2-"))
     lua, grpc_bin = {}, {}
@@ -220,7 +310,9 @@ def main(argv=None) -> int:
     runs: dict[tuple[str, str, str], list[dict]] = {}
     try:
         for run in range(a.runs):
-            print(f"\n== run {run + 1}/{a.runs} ({a.duration:.0f} s per case, {a.connections} in flight) ==", flush=True)
+            print(
+                f"\n== run {run + 1}/{a.runs} ({a.duration:.0f} s per case, {a.connections} in flight) ==", flush=True
+            )
             for srv in servers:  # one server at a time: the two CPUs are its alone
                 srv.start()
                 wait_model_ready(srv)
@@ -228,33 +320,51 @@ def main(argv=None) -> int:
                     check(srv, payload, grpc_bin[name].read_bytes())
                 for transport in transports:
                     for name in payloads:
-                        def measure(duration: float) -> dict:
+                        # called only within this iteration, so the loop variables it reads are current
+                        def measure(duration: float, transport=transport, name=name, srv=srv) -> dict:
                             if transport == "rest":
-                                return run_wrk(srv.http_port, lua[name], duration, a.connections, a.wrk_threads,
-                                               load_prefix)
-                            return run_ghz(ghz, srv.grpc_port, grpc_bin[name], duration, a.connections,
-                                           a.grpc_connections, load_prefix)
+                                return run_wrk(
+                                    srv.http_port, lua[name], duration, a.connections, a.wrk_threads, load_prefix
+                                )
+                            return run_ghz(
+                                ghz,
+                                srv.grpc_port,
+                                grpc_bin[name],
+                                duration,
+                                a.connections,
+                                a.grpc_connections,
+                                load_prefix,
+                            )
+
                         measure(a.warmup)
                         cpu = tree_cpu_s(srv.proc.pid)
                         r = measure(a.duration)
                         # the server's own CPU per answer: what a busy machine's noise hides least
                         r["cpu_us"] = (tree_cpu_s(srv.proc.pid) - cpu) / max(1, r["requests"]) * 1e6
                         runs.setdefault((srv.name, transport, name), []).append(r)
-                        print(f"  {srv.name:9} {transport:5} {name:8} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms"
-                              f"  p99 {r['p99_ms']:7.2f} ms  CPU {r['cpu_us']:6.0f} us/req  errors {r['errors']}", flush=True)
+                        print(
+                            f"  {srv.name:9} {transport:5} {name:8} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:7.2f} ms"
+                            f"  p99 {r['p99_ms']:7.2f} ms  CPU {r['cpu_us']:6.0f} us/req  errors {r['errors']}",
+                            flush=True,
+                        )
                 srv.stop()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         bc.stop_all()
-    medians = {key: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")} | {
-        "errors": sum(r["errors"] for r in rs), "runs": len(rs)} for key, rs in runs.items()}
+    medians = {
+        key: {k: statistics.median(r[k] for r in rs) for k in ("rps", "p50_ms", "p99_ms", "cpu_us")}
+        | {"errors": sum(r["errors"] for r in rs), "runs": len(rs)}
+        for key, rs in runs.items()
+    }
     print("\n== medians ==")
     print(f"{'server':9} {'api':5} {'payload':8} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>10} errors")
     for (server, transport, name), m in sorted(medians.items()):
-        print(f"{server:9} {transport:5} {name:8} {m['rps']:9.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
-              f"{m['cpu_us']:10.0f} {m['errors']}")
+        print(
+            f"{server:9} {transport:5} {name:8} {m['rps']:9.0f} {m['p50_ms']:8.2f} {m['p99_ms']:8.2f} "
+            f"{m['cpu_us']:10.0f} {m['errors']}"
+        )
     print("\n== Wharf / MLServer (req/s; and MLServer's CPU per request / Wharf's) ==")
     ratios = []
     for transport in transports:
@@ -266,11 +376,23 @@ def main(argv=None) -> int:
                 goal = f"   (goal >= {GOAL:.0f}x: {'met' if ratio >= GOAL else 'NOT met'})" if name == "small" else ""
                 print(f"{transport:5} {name:8} {ratio:5.1f}x   CPU {cpu_ratio:5.1f}x{goal}")
     if a.json:
-        Path(a.json).write_text(json.dumps({
-            "servers": {s.name: s.config for s in servers}, "duration_s": a.duration, "runs": a.runs, "pinned": a.pin,
-            "connections": a.connections, "medians": [{"server": k[0], "transport": k[1], "payload": k[2], **v}
-                                                      for k, v in sorted(medians.items())],
-            "ratios": ratios}, indent=2) + "\n")
+        Path(a.json).write_text(
+            json.dumps(
+                {
+                    "servers": {s.name: s.config for s in servers},
+                    "duration_s": a.duration,
+                    "runs": a.runs,
+                    "pinned": a.pin,
+                    "connections": a.connections,
+                    "medians": [
+                        {"server": k[0], "transport": k[1], "payload": k[2], **v} for k, v in sorted(medians.items())
+                    ],
+                    "ratios": ratios,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
     return 0
 
 

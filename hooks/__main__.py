@@ -1,10 +1,10 @@
 """``python -m hooks <command>``: the entry point the builder's s2i scripts and Dockerfiles call.
 
-    env                       check MODEL_NAME / SERVICE_TYPE / PERSISTENCE in the environment
-    deps [SRC]                install SRC's dependencies into $WHARF_DEPS_PREFIX
-    check [SRC]               compile SRC, import MODEL_NAME, check methods for SERVICE_TYPE
-    licences [DIR]            write the licence report (default /licenses)
-    assemble                  the whole s2i assemble: /tmp/src -> $HOME, deps, licences, check
+env                       check MODEL_NAME / SERVICE_TYPE / PERSISTENCE in the environment
+deps [SRC]                install SRC's dependencies into $WHARF_DEPS_PREFIX
+check [SRC]               compile SRC, import MODEL_NAME, check methods for SERVICE_TYPE
+licences [DIR]            write the licence report (default /licenses)
+assemble                  the whole s2i assemble: /tmp/src -> $HOME, deps, licences, check
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ def _group_writable(*roots: Path) -> None:
 
 def assemble() -> int:
     from hooks import check, deps, licences
-
     from wharf.build.s2ienv import defaults_note
 
     settings = _settings()
@@ -72,9 +71,8 @@ def assemble() -> int:
 
 
 def main(argv: list[str]) -> int:
-    from wharf.build.s2ienv import EnvFileError
-
     from hooks import check, deps, licences
+    from wharf.build.s2ienv import EnvFileError
 
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)

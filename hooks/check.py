@@ -37,8 +37,10 @@ def method_problems(cls: type, settings: ModelSettings) -> list[str]:
     if not wanted or any(defined(cls, m) for m in wanted):
         return []
     where = getattr(sys.modules.get(cls.__module__), "__file__", None) or cls.__module__
-    return [f"{Path(where).name}: class {cls.__name__} has no {' or '.join(wanted)} method, "
-            f"which SERVICE_TYPE={settings.service_type} needs (see .s2i/environment)"]
+    return [
+        f"{Path(where).name}: class {cls.__name__} has no {' or '.join(wanted)} method, "
+        f"which SERVICE_TYPE={settings.service_type} needs (see .s2i/environment)"
+    ]
 
 
 def check(source: Path, settings: ModelSettings) -> list[str]:

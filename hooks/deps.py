@@ -30,8 +30,13 @@ class Plan:
 
 def plan(files: set[str]) -> Plan:
     """Which dependency file wins, given the names of the files at the top of the folder."""
-    for name, kind in (("requirements.txt", "requirements"), ("setup.py", "package"),
-                       ("pyproject.toml", "package"), ("environment.yml", "conda"), ("environment.yaml", "conda")):
+    for name, kind in (
+        ("requirements.txt", "requirements"),
+        ("setup.py", "package"),
+        ("pyproject.toml", "package"),
+        ("environment.yml", "conda"),
+        ("environment.yaml", "conda"),
+    ):
         if name in files:
             return Plan(kind, name)
     return Plan("none", None)
@@ -39,8 +44,17 @@ def plan(files: set[str]) -> Plan:
 
 def pip_command(p: Plan, prefix: str, env: dict[str, str], find_links: bool) -> list[str]:
     """The pip command line for a plan (pure). Index settings come from the s2i environment."""
-    cmd = [sys.executable, "-m", "pip", "install", "--no-cache-dir", "--disable-pip-version-check",
-           "--no-warn-script-location", "--prefix", prefix]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--prefix",
+        prefix,
+    ]
     if env.get("EXTRA_INDEX_URL"):
         cmd += ["--extra-index-url", env["EXTRA_INDEX_URL"]]
     for host in env.get("PIP_TRUSTED_HOST", "").split():
@@ -61,13 +75,16 @@ def install(source: Path, prefix: str, env: dict[str, str] | None = None) -> Pla
         if conda is None:
             raise DependencyError(
                 f"{p.file}: this builder has no conda, so a conda environment file cannot be installed; "
-                "list the packages in requirements.txt instead (pip), or use a builder whose base image has conda")
+                "list the packages in requirements.txt instead (pip), or use a builder whose base image has conda"
+            )
         cmd = [conda, "env", "create", "--name", env.get("CONDA_ENV_NAME", "microservice"), "--file", p.file]
     else:
         cmd = pip_command(p, prefix, env, WHEEL_DIR.is_dir())
     print(f"wharf-hook: installing dependencies from {p.file}", flush=True)
     proc = subprocess.run(cmd, cwd=source, env=env)
     if proc.returncode != 0:
-        raise DependencyError(f"{p.file}: installing the dependencies failed (pip exit {proc.returncode}); "
-                              "see the pip output above for the package at fault")
+        raise DependencyError(
+            f"{p.file}: installing the dependencies failed (pip exit {proc.returncode}); "
+            "see the pip output above for the package at fault"
+        )
     return p

@@ -60,10 +60,16 @@ class KubeAPI:
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
-    def kubectl(self, *args: str, check: bool = True, input: str | None = None,
-                timeout: float = 120) -> subprocess.CompletedProcess:
-        proc = subprocess.run([_kubectl_command(self.local), f"--kubeconfig={self.kubeconfig}", *args], input=input,
-                              capture_output=True, text=True, timeout=timeout)
+    def kubectl(
+        self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess:
+        proc = subprocess.run(
+            [_kubectl_command(self.local), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
         return proc
@@ -73,13 +79,25 @@ class KubeAPI:
         import json
         import time
 
-        self.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=wharf-tests", "-f", "-",
-                     input=json.dumps(crd))
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=wharf-tests",
+            "-f",
+            "-",
+            input=json.dumps(crd),
+        )
         deadline = time.monotonic() + timeout
         while True:  # `kubectl wait` errors out while a new CRD has no conditions yet
             # (the filter fails outright while .status.conditions is still null: not yet, not an error)
-            state = self.kubectl("get", f"crd/{crd['metadata']['name']}", "-o",
-                                 "jsonpath={.status.conditions[?(@.type=='Established')].status}", check=False).stdout
+            state = self.kubectl(
+                "get",
+                f"crd/{crd['metadata']['name']}",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+                check=False,
+            ).stdout
             if state.strip() == "True":
                 return
             if time.monotonic() > deadline:
@@ -111,8 +129,10 @@ def kube_api():
 
     missing = kube_binaries.missing_binaries()
     if missing:
-        infra.unavailable(f"the Kubernetes control plane ({', '.join(p.name for p in missing)})",
-                          apiserver.missing_binary_message(missing) + "; or set WHARF_KUBECONFIG to a cluster")
+        infra.unavailable(
+            f"the Kubernetes control plane ({', '.join(p.name for p in missing)})",
+            apiserver.missing_binary_message(missing) + "; or set WHARF_KUBECONFIG to a cluster",
+        )
     plane = apiserver.start_control_plane()
     try:
         fake_nodes = any(p.name == "kwok" for p in plane.processes)
@@ -201,8 +221,12 @@ def s3_endpoint(tmp_path_factory):
 @pytest.fixture
 def s3_env(s3_endpoint, monkeypatch) -> dict[str, str]:
     """The variables a user exports for an S3-compatible store; moto accepts any key pair."""
-    env = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "wharf-test",
-           "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-7f3a", "AWS_REGION": "us-east-1"}
+    env = {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "wharf-test",
+        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-7f3a",
+        "AWS_REGION": "us-east-1",
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env
@@ -233,9 +257,15 @@ def gcs_endpoint(tmp_path_factory):
         yield endpoint
 
 
-GCS_CREDENTIAL_VARIABLES = ("GOOGLE_APPLICATION_CREDENTIALS", "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_CREDENTIALS",
-                            "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_FILE", "RCLONE_CONFIG_GS_ANONYMOUS",
-                            "RCLONE_CONFIG_GS_ENV_AUTH", "RCLONE_CONFIG_GS_ENDPOINT", "RCLONE_CONFIG_GS_TYPE")
+GCS_CREDENTIAL_VARIABLES = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_CREDENTIALS",
+    "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_FILE",
+    "RCLONE_CONFIG_GS_ANONYMOUS",
+    "RCLONE_CONFIG_GS_ENV_AUTH",
+    "RCLONE_CONFIG_GS_ENDPOINT",
+    "RCLONE_CONFIG_GS_TYPE",
+)
 
 
 @pytest.fixture
@@ -256,7 +286,10 @@ def gcs_bucket(gcs_env) -> str:
     from google.cloud import storage
 
     name = f"models-{uuid.uuid4().hex[:8]}"
-    with storage.Client(project="wharf-test", credentials=AnonymousCredentials(),
-                        client_options={"api_endpoint": gcs_env["STORAGE_EMULATOR_HOST"]}) as client:
+    with storage.Client(
+        project="wharf-test",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": gcs_env["STORAGE_EMULATOR_HOST"]},
+    ) as client:
         client.create_bucket(name)
     return name

@@ -64,10 +64,12 @@ def parse_location(uri: str, env: Mapping[str, str]) -> Location | None:
     if scheme in HTTP_SCHEMES:
         return None
     if scheme and scheme not in ("s3", "gs", "file"):
-        raise StorageError(f"{uri}: {scheme}:// is not supported (supported: s3://<bucket>/<key>, "
-                           "gs://<bucket>/<path>, an rclone remote <remote>:<bucket>/<key> of type s3 or "
-                           "google cloud storage, https:// for one file, a local path or file://, and pvc:// "
-                           "in a SeldonDeployment)")
+        raise StorageError(
+            f"{uri}: {scheme}:// is not supported (supported: s3://<bucket>/<key>, "
+            "gs://<bucket>/<path>, an rclone remote <remote>:<bucket>/<key> of type s3 or "
+            "google cloud storage, https:// for one file, a local path or file://, and pvc:// "
+            "in a SeldonDeployment)"
+        )
     if scheme in ("s3", "gs"):
         remote, rest, kind = scheme, uri.split("://", 1)[1], "s3" if scheme == "s3" else "gcs"
     elif ":" in uri and not uri.startswith(("/", ".", "file:")) and _remote_type(uri.split(":", 1)[0], env):
@@ -93,8 +95,10 @@ def _remote_type(remote: str, env: Mapping[str, str]) -> str | None:
     if kind.lower() in GCS_TYPES:
         return "gcs"
     if kind != "s3":
-        raise StorageError(f"{remote}: RCLONE_CONFIG_{remote.upper()}_TYPE is {kind!r}; only s3 and "
-                           "google cloud storage remotes are supported")
+        raise StorageError(
+            f"{remote}: RCLONE_CONFIG_{remote.upper()}_TYPE is {kind!r}; only s3 and "
+            "google cloud storage remotes are supported"
+        )
     return kind
 
 
@@ -136,9 +140,15 @@ def _client(settings: S3Settings) -> Any:
         cert_reqs="CERT_REQUIRED" if settings.verify else "CERT_NONE",
         ca_certs=os.environ.get("SSL_CERT_FILE") or None,
     )
-    return Minio(url.netloc, access_key=settings.access_key, secret_key=settings.secret_key,
-                 region=settings.region, secure=url.scheme == "https", http_client=http,
-                 cert_check=settings.verify)
+    return Minio(
+        url.netloc,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        region=settings.region,
+        secure=url.scheme == "https",
+        http_client=http,
+        cert_check=settings.verify,
+    )
 
 
 def _explain(exc: Exception, what: str, location: Location, settings: S3Settings) -> StorageError:
@@ -151,14 +161,16 @@ def _explain(exc: Exception, what: str, location: Location, settings: S3Settings
             "NoSuchKey": f"no object {location.key!r} in bucket {location.bucket!r}",
             "AccessDenied": "access denied: check the credentials' permissions on this bucket",
             "InvalidAccessKeyId": "the access key id is not known to the endpoint (AWS_ACCESS_KEY_ID or "
-                                  f"RCLONE_CONFIG_{location.remote.upper()}_ACCESS_KEY_ID)",
+            f"RCLONE_CONFIG_{location.remote.upper()}_ACCESS_KEY_ID)",
             "SignatureDoesNotMatch": "the secret access key is wrong (AWS_SECRET_ACCESS_KEY or "
-                                     f"RCLONE_CONFIG_{location.remote.upper()}_SECRET_ACCESS_KEY)",
+            f"RCLONE_CONFIG_{location.remote.upper()}_SECRET_ACCESS_KEY)",
         }
         return StorageError(f"{what} {location}: {hints.get(exc.code, f'{exc.code}: {exc.message}')}")
     reason = getattr(exc, "reason", None) or exc
-    return StorageError(f"{what} {location}: cannot reach the S3 endpoint {settings.endpoint} ({reason}); "
-                        "set AWS_ENDPOINT_URL (or the rclone remote's ENDPOINT) to a reachable address")
+    return StorageError(
+        f"{what} {location}: cannot reach the S3 endpoint {settings.endpoint} ({reason}); "
+        "set AWS_ENDPOINT_URL (or the rclone remote's ENDPOINT) to a reachable address"
+    )
 
 
 # --- Google Cloud Storage -------------------------------------------------------------------------
@@ -182,10 +194,12 @@ class GCSCredential:
     def describe(self) -> str:
         if self.how == "anonymous" and self.variable:
             return f"anonymous access ({self.variable}=true)"
-        return {"anonymous": "anonymous access (no credential given)",
-                "json": f"the service account in {self.variable}",
-                "file": f"the credentials file named by {self.variable}",
-                "default": f"Google's application-default credentials ({self.variable})"}[self.how]
+        return {
+            "anonymous": "anonymous access (no credential given)",
+            "json": f"the service account in {self.variable}",
+            "file": f"the credentials file named by {self.variable}",
+            "default": f"Google's application-default credentials ({self.variable})",
+        }[self.how]
 
 
 def _truthy(value: str | None) -> bool | None:
@@ -240,8 +254,11 @@ def _gcs_secrets(credential: GCSCredential, env: Mapping[str, str]) -> list[str]
         import json
 
         info = json.loads(raw)
-        found += [str(info[k]) for k in ("private_key", "private_key_id", "client_secret", "refresh_token")
-                  if isinstance(info, dict) and info.get(k)]
+        found += [
+            str(info[k])
+            for k in ("private_key", "private_key_id", "client_secret", "refresh_token")
+            if isinstance(info, dict) and info.get(k)
+        ]
     except ValueError:
         pass
     return [s for s in found if len(s) >= 8]
@@ -268,8 +285,10 @@ def _gcs_client(location: Location, credential: GCSCredential, endpoint: str, en
             from google.cloud import storage
             from google.oauth2 import service_account
     except ImportError:  # an image or venv made without the gcs extra
-        raise StorageError(f"{location}: gs:// needs google-cloud-storage, which is not installed here "
-                           "(pip install 'wharf-ml[gcs]'; Wharf's storage-initializer image has it)") from None
+        raise StorageError(
+            f"{location}: gs:// needs google-cloud-storage, which is not installed here "
+            "(pip install 'wharf-ml[gcs]'; Wharf's storage-initializer image has it)"
+        ) from None
 
     where = f"{location}: {credential.variable}"
     project = None
@@ -279,22 +298,28 @@ def _gcs_client(location: Location, credential: GCSCredential, endpoint: str, en
         try:
             info = json.loads(env[credential.variable])
         except ValueError as exc:
-            raise StorageError(f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
-                               "it must hold a service account key file's contents") from None
+            raise StorageError(
+                f"{where} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); "
+                "it must hold a service account key file's contents"
+            ) from None
         if not isinstance(info, dict) or info.get("type") != "service_account":
-            raise StorageError(f"{where} is not a service account key (expected a JSON object with "
-                               '"type": "service_account")')
+            raise StorageError(
+                f'{where} is not a service account key (expected a JSON object with "type": "service_account")'
+            )
         try:
             credentials = service_account.Credentials.from_service_account_info(info, scopes=[GCS_SCOPE])
         except (ValueError, KeyError) as exc:
-            raise StorageError(f"{where} is not a usable service account key: "
-                               f"{_redact(str(exc), _gcs_secrets(credential, env))}") from None
+            raise StorageError(
+                f"{where} is not a usable service account key: {_redact(str(exc), _gcs_secrets(credential, env))}"
+            ) from None
         project = info.get("project_id")
     elif credential.how == "file":
         path = env[credential.variable]
         if path.lstrip().startswith("{"):  # a key pasted where a path belongs: say so, and show none of it
-            raise StorageError(f"{where} holds JSON, not the path of a file; mount the key as a file and name it "
-                               "there, or put the JSON in RCLONE_CONFIG_<REMOTE>_SERVICE_ACCOUNT_CREDENTIALS")
+            raise StorageError(
+                f"{where} holds JSON, not the path of a file; mount the key as a file and name it "
+                "there, or put the JSON in RCLONE_CONFIG_<REMOTE>_SERVICE_ACCOUNT_CREDENTIALS"
+            )
         try:
             with warnings.catch_warnings():  # the file is this deployment's own Secret, not a stranger's
                 warnings.simplefilter("ignore")
@@ -311,10 +336,12 @@ def _gcs_client(location: Location, credential: GCSCredential, endpoint: str, en
         try:
             credentials, project = google.auth.default(scopes=[GCS_SCOPE])
         except google.auth.exceptions.DefaultCredentialsError as exc:
-            raise StorageError(f"{where} asks for application-default credentials, and there are none here "
-                               f"({_first_line(exc)})") from None
-    return storage.Client(project=project or "<none>", credentials=credentials,
-                          client_options={"api_endpoint": endpoint})
+            raise StorageError(
+                f"{where} asks for application-default credentials, and there are none here ({_first_line(exc)})"
+            ) from None
+    return storage.Client(
+        project=project or "<none>", credentials=credentials, client_options={"api_endpoint": endpoint}
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -322,8 +349,9 @@ def _first_line(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
 
 
-def _explain_gcs(exc: BaseException, what: str, location: Location, credential: GCSCredential, endpoint: str,
-                 env: Mapping[str, str]) -> StorageError:
+def _explain_gcs(
+    exc: BaseException, what: str, location: Location, credential: GCSCredential, endpoint: str, env: Mapping[str, str]
+) -> StorageError:
     """The exception as a message a user can act on: the URI, the bucket, the credential's variable."""
     from google.api_core import exceptions as api
     from google.auth import exceptions as auth
@@ -331,25 +359,35 @@ def _explain_gcs(exc: BaseException, what: str, location: Location, credential: 
     if isinstance(exc, api.RetryError) and exc.cause is not None:
         exc = exc.cause
     bucket = f"bucket {location.bucket!r}"
-    give = (f"give a credential (RCLONE_CONFIG_{location.remote.upper()}_SERVICE_ACCOUNT_CREDENTIALS or "
-            "GOOGLE_APPLICATION_CREDENTIALS, from the Secret named in envSecretRefName)")
+    give = (
+        f"give a credential (RCLONE_CONFIG_{location.remote.upper()}_SERVICE_ACCOUNT_CREDENTIALS or "
+        "GOOGLE_APPLICATION_CREDENTIALS, from the Secret named in envSecretRefName)"
+    )
     if isinstance(exc, api.NotFound):
         text = f"{bucket} does not exist at {endpoint}"
     elif isinstance(exc, (api.Unauthorized, api.Forbidden)):
         status = 401 if isinstance(exc, api.Unauthorized) else 403
-        text = (f"access denied to {bucket} (HTTP {status}) with {credential.describe()}: "
-                + (f"the bucket is not public; {give}" if credential.how == "anonymous"
-                   else "check that it may read this bucket"))
+        text = f"access denied to {bucket} (HTTP {status}) with {credential.describe()}: " + (
+            f"the bucket is not public; {give}"
+            if credential.how == "anonymous"
+            else "check that it may read this bucket"
+        )
     elif isinstance(exc, auth.RefreshError):
-        text = (f"{credential.describe()} was refused when asking for an access token "
-                f"({_first_line(exc)}); check {credential.variable}")
+        text = (
+            f"{credential.describe()} was refused when asking for an access token "
+            f"({_first_line(exc)}); check {credential.variable}"
+        )
     elif isinstance(exc, auth.TransportError):  # the token request, not the storage API
-        text = (f"{credential.describe()} could not get an access token: the token endpoint did not answer "
-                f"({_first_line(exc)})")
+        text = (
+            f"{credential.describe()} could not get an access token: the token endpoint did not answer "
+            f"({_first_line(exc)})"
+        )
     elif isinstance(exc, api.ServiceUnavailable) or _is_connection_error(exc):
-        return StorageError(f"{what} {location}: cannot reach the Google Cloud Storage endpoint {endpoint} "
-                            f"({_first_line(exc)}); set STORAGE_EMULATOR_HOST (or the rclone remote's ENDPOINT) "
-                            "to a reachable address, or leave both unset for Google's")
+        return StorageError(
+            f"{what} {location}: cannot reach the Google Cloud Storage endpoint {endpoint} "
+            f"({_first_line(exc)}); set STORAGE_EMULATOR_HOST (or the rclone remote's ENDPOINT) "
+            "to a reachable address, or leave both unset for Google's"
+        )
     elif isinstance(exc, api.GoogleAPICallError):
         text = f"{bucket}: HTTP {exc.code} {exc.message}"
     else:
@@ -378,11 +416,16 @@ def _download_gcs(location: Location, dest: Path, env: Mapping[str, str]) -> Pat
             targets = [(blob, dest / Path(location.key).name)]
         else:
             prefix = location.key.rstrip("/") + "/" if location.key else ""
-            blobs = [b for b in client.list_blobs(location.bucket, prefix=prefix, timeout=GCS_TIMEOUT, retry=retry)
-                     if not b.name.endswith("/")]  # "folder" placeholders that consoles create
+            blobs = [
+                b
+                for b in client.list_blobs(location.bucket, prefix=prefix, timeout=GCS_TIMEOUT, retry=retry)
+                if not b.name.endswith("/")
+            ]  # "folder" placeholders that consoles create
             if not blobs:
-                raise StorageError(f"download {location}: no object {location.key!r} and nothing under "
-                                   f"{prefix or '/'} in bucket {location.bucket!r}")
+                raise StorageError(
+                    f"download {location}: no object {location.key!r} and nothing under "
+                    f"{prefix or '/'} in bucket {location.bucket!r}"
+                )
             targets = [(b, _inside(dest, b.name, prefix, location)) for b in blobs]
         for item, target in targets:
             _fetch_blob(item, target, retry)
@@ -424,7 +467,8 @@ def _upload_gcs(path: Path, location: Location, env: Mapping[str, str]) -> str:
     client = _gcs_client(location, credential, endpoint, env)
     try:
         client.bucket(location.bucket).blob(location.key).upload_from_filename(
-            str(path), timeout=GCS_TIMEOUT, retry=_gcs_retry())
+            str(path), timeout=GCS_TIMEOUT, retry=_gcs_retry()
+        )
     except Exception as exc:
         raise _explain_gcs(exc, "upload to", location, credential, endpoint, env) from None
     finally:
@@ -506,8 +550,10 @@ def download(uri: str, dest: str | os.PathLike, env: Mapping[str, str] | None = 
         prefix = location.key.rstrip("/") + "/" if location.key else ""
         objects = [o for o in client.list_objects(location.bucket, prefix=prefix, recursive=True) if not o.is_dir]
         if not objects:
-            raise StorageError(f"download {location}: no object {location.key!r} and nothing under "
-                               f"{prefix or '/'} in bucket {location.bucket!r}")
+            raise StorageError(
+                f"download {location}: no object {location.key!r} and nothing under "
+                f"{prefix or '/'} in bucket {location.bucket!r}"
+            )
         targets = [(obj.object_name, _inside(dest, obj.object_name, prefix, location)) for obj in objects]
         for name, target in targets:
             client.fget_object(location.bucket, name, str(target))
@@ -527,10 +573,12 @@ def _inside(dest: Path, name: str, prefix: str, location: Location) -> Path:
     ``dest`` (``..``, or an absolute path) is refused: a bucket's names are not to be trusted."""
     from pathlib import PurePosixPath
 
-    relative = PurePosixPath(name[len(prefix):])
+    relative = PurePosixPath(name[len(prefix) :])
     if relative.is_absolute() or ".." in relative.parts or not relative.parts:
-        raise StorageError(f"download {location}: the object name {name!r} in bucket {location.bucket!r} would "
-                           f"land outside {dest}; nothing was copied")
+        raise StorageError(
+            f"download {location}: the object name {name!r} in bucket {location.bucket!r} would "
+            f"land outside {dest}; nothing was copied"
+        )
     return dest.joinpath(*relative.parts)
 
 
@@ -554,8 +602,10 @@ def upload(path: str | os.PathLike, uri: str, env: Mapping[str, str] | None = No
     env = os.environ if env is None else env
     location = parse_location(uri, env)
     if location is None:
-        raise StorageError(f"{uri}: not an object-store URI (expected s3://<bucket>/<key>, gs://<bucket>/<path> "
-                           "or <remote>:<bucket>/<key>)")
+        raise StorageError(
+            f"{uri}: not an object-store URI (expected s3://<bucket>/<key>, gs://<bucket>/<path> "
+            "or <remote>:<bucket>/<key>)"
+        )
     path = Path(path)
     if not path.is_file():
         raise StorageError(f"{path}: no such file")
@@ -593,8 +643,10 @@ def copy_local(source: str | os.PathLike, target: str | os.PathLike) -> Path:
 
     source, target = Path(str(source).removeprefix("file://")), Path(target)
     if not source.exists():
-        raise StorageError(f"{source}: no such file or directory"
-                           + (" (is the claim mounted, and the path inside it right?)" if str(source).startswith("/mnt/pvc") else ""))
+        raise StorageError(
+            f"{source}: no such file or directory"
+            + (" (is the claim mounted, and the path inside it right?)" if str(source).startswith("/mnt/pvc") else "")
+        )
     # Contents only, no modes or times: the target is typically an emptyDir's root, which belongs to
     # root, and the initializer's user may write into it but not change its attributes.
     try:
@@ -609,6 +661,6 @@ def copy_local(source: str | os.PathLike, target: str | os.PathLike) -> Path:
                 shutil.copyfile(path, destination)
         return target
     except OSError as exc:
-        raise StorageError(f"cp {source} {target}: {exc.strerror or exc}"
-                           + (f" ({exc.filename})" if exc.filename else "")) from None
-
+        raise StorageError(
+            f"cp {source} {target}: {exc.strerror or exc}" + (f" ({exc.filename})" if exc.filename else "")
+        ) from None

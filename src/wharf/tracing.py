@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 OTLP_HTTP_PORT = 4318
 
@@ -38,14 +39,19 @@ def check_available() -> None:
     """Raise TracingUnavailable, naming the missing package, if the tracing extra is absent."""
     import importlib
 
-    for module in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter",
-                   "opentelemetry.propagators.jaeger", "opentelemetry.instrumentation.asgi"):
+    for module in (
+        "opentelemetry.sdk.trace",
+        "opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        "opentelemetry.propagators.jaeger",
+        "opentelemetry.instrumentation.asgi",
+    ):
         try:
             importlib.import_module(module)
         except ImportError as exc:
             raise TracingUnavailable(
                 f"tracing was switched on (--tracing / TRACING) but {module} cannot be imported ({exc}); "
-                "install it with: pip install 'wharf-ml[tracing]'") from exc
+                "install it with: pip install 'wharf-ml[tracing]'"
+            ) from exc
 
 
 class Tracing:
@@ -66,8 +72,9 @@ class Tracing:
         self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
         self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=exporter_endpoint())))
         trace.set_tracer_provider(self.provider)
-        propagate.set_global_textmap(CompositePropagator(
-            [TraceContextTextMapPropagator(), W3CBaggagePropagator(), JaegerPropagator()]))
+        propagate.set_global_textmap(
+            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator(), JaegerPropagator()])
+        )
 
     # --- servers: a span per incoming request, parented on the caller's context -------------
 
@@ -87,9 +94,13 @@ class Tracing:
         service, _, method = path.lstrip("/").partition("/")
         tracer = trace.get_tracer("wharf.server")
         with tracer.start_as_current_span(
-                path, context=propagate.extract(metadata), kind=trace.SpanKind.SERVER,
-                attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
-                record_exception=False, set_status_on_exception=False) as span:
+            path,
+            context=propagate.extract(metadata),
+            kind=trace.SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.service": service, "rpc.method": method},
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
             try:
                 yield span
             except Exception as exc:

@@ -21,8 +21,9 @@ def _built(major: str | None) -> Path:
         return ensure_helm(build=False, major=major)
     except HelmUnavailable:
         flag = f" --helm {major}" if major else ""
-        infra.unavailable(f"helm {helm_version(major)}",
-                          f"run `invoke charts.helm{flag}` (builds it with Go into ~/.cache/wharf)")
+        infra.unavailable(
+            f"helm {helm_version(major)}", f"run `invoke charts.helm{flag}` (builds it with Go into ~/.cache/wharf)"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +45,14 @@ def helm_major(request, monkeypatch) -> tuple[str, Path]:
 @pytest.fixture(scope="module")
 def oci_registry(tmp_path_factory):
     """A real OCI registry (Debian's docker-registry) on 127.0.0.1:<free port>, stopped by pid after the module."""
-    from wharf.testing.oci_registry import INSTALL_HINT, RegistryUnavailable, oci_registry as run_registry, registry_binary
+    from wharf.testing.oci_registry import (
+        INSTALL_HINT,
+        RegistryUnavailable,
+        registry_binary,
+    )
+    from wharf.testing.oci_registry import (
+        oci_registry as run_registry,
+    )
 
     try:
         registry_binary()

@@ -6,8 +6,8 @@ import shutil
 import subprocess
 
 import pytest
-
 from chart_support import CHART_NAMES, CHARTS, ROOT
+
 from wharf.charts.docs import DocsError, docs_command, generate, stale
 from wharf.testing import infra
 
@@ -28,7 +28,7 @@ def test_every_chart_has_its_committed_readme_up_to_date(helm_docs):
         assert (CHARTS / name / "README.md").read_text() == text, f"{name}: run `invoke charts.docs`"
     # every key described in values.yaml is in the table, with its description
     core = generated["wharf-core"]
-    assert "| image.digest | string | `\"\"` | Digest (`sha256:...`); pins the image exactly when set. |" in core
+    assert '| image.digest | string | `""` | Digest (`sha256:...`); pins the image exactly when set. |' in core
     assert "| executor | object | the `executor.*` keys below |" in core
     assert "@schema" not in "".join(generated.values())  # schema comments stay out of the descriptions
 
@@ -42,11 +42,15 @@ def test_a_changed_values_comment_without_regenerating_is_drift(helm_docs, tmp_p
     assert stale(helm_docs, charts) == [charts / "wharf-model" / "README.md"]
     out: list[str] = []
     assert docs_command(helm_docs, charts, check=True, out=out.append) == 1
-    assert out == [f"{charts / 'wharf-model' / 'README.md'}: out of date with its chart's values.yaml/Chart.yaml; "
-                   "run `invoke charts.docs`"]
+    assert out == [
+        f"{charts / 'wharf-model' / 'README.md'}: out of date with its chart's values.yaml/Chart.yaml; "
+        "run `invoke charts.docs`"
+    ]
     assert docs_command(helm_docs, charts, out=out.append) == 0
-    assert "| labels | object | `{}` | Labels of the SeldonDeployment, for selectors. |" in \
-           (charts / "wharf-model" / "README.md").read_text()
+    assert (
+        "| labels | object | `{}` | Labels of the SeldonDeployment, for selectors. |"
+        in (charts / "wharf-model" / "README.md").read_text()
+    )
     assert stale(helm_docs, charts) == []
 
 
@@ -59,6 +63,11 @@ def test_a_template_error_is_an_error_naming_the_chart(helm_docs, tmp_path):
 
 
 def test_invoke_charts_docs_check_passes_on_the_work_tree():
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "invoke"), "charts.docs", "--check"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "invoke"), "charts.docs", "--check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0 and done.stdout.strip().endswith("chart READMEs up to date"), done.stdout + done.stderr

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 import yaml
-
 from chart_support import CHARTS, CI_CASES, ROOT
+
 from wharf.charts.render import helm_template
 from wharf.charts.validate import EXTRA_API_VERSIONS, validate_chart
 
@@ -25,16 +25,25 @@ def test_every_chart_renders_and_validates_with_every_ci_values_file(helm_major,
 def render(chart, *sets, values=None, kube_version="1.32.0", extra=()):
     """Documents of ``chart`` with its ci file ``values``, then the files ``extra``, then ``--set``s."""
     files = ([CHARTS / chart / "ci" / values] if values else []) + list(extra)
-    docs = helm_template(CHARTS / chart, files,
-                         release="rel", namespace="ns1", kube_version=kube_version,
-                         set_values=dict(s.split("=", 1) for s in sets), api_versions=EXTRA_API_VERSIONS)
+    docs = helm_template(
+        CHARTS / chart,
+        files,
+        release="rel",
+        namespace="ns1",
+        kube_version=kube_version,
+        set_values=dict(s.split("=", 1) for s in sets),
+        api_versions=EXTRA_API_VERSIONS,
+    )
     return [r.doc for r in docs]
 
 
 def by_kind(docs, kind, hooks=False):
     """Documents of ``kind``; helm test hooks only when asked."""
-    return [d for d in docs if d["kind"] == kind
-            and hooks == ("helm.sh/hook" in ((d.get("metadata") or {}).get("annotations") or {}))]
+    return [
+        d
+        for d in docs
+        if d["kind"] == kind and hooks == ("helm.sh/hook" in ((d.get("metadata") or {}).get("annotations") or {}))
+    ]
 
 
 def operator_env(docs):
@@ -46,8 +55,9 @@ def test_helm_refuses_values_that_break_the_schema_naming_the_path(helm_major, t
     _, helm = helm_major
     bad = tmp_path / "bad.yaml"
     bad.write_text("replicas: two\nmodel: {image: x:1}\n")
-    done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "-f", str(bad)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(helm), "template", "r", str(CHARTS / "wharf-model"), "-f", str(bad)], capture_output=True, text=True
+    )
     assert done.returncode != 0 and "/replicas" in done.stderr
 
 
@@ -55,11 +65,26 @@ def test_built_helm_honours_kube_version_of_the_charts(helm_major):
     # Helm 3's Makefile stamps its default Kubernetes version; our go install does the same (1.34).
     # Helm 4 derives it from its client-go module (1.37) at run time.
     _, helm = helm_major
-    done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "--set", "model.image=m:1"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(helm), "template", "r", str(CHARTS / "wharf-model"), "--set", "model.image=m:1"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
-    old = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-model"), "--set", "model.image=m:1",
-                          "--kube-version", "1.24.0"], capture_output=True, text=True)
+    old = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "r",
+            str(CHARTS / "wharf-model"),
+            "--set",
+            "model.image=m:1",
+            "--kube-version",
+            "1.24.0",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert old.returncode != 0 and "kubeVersion" in old.stderr
 
 
@@ -78,7 +103,10 @@ annotations: {seldon.io/rest-timeout: "5000"}
     sdep = render("wharf-model", values="upstream-values.yaml", extra=[mine])[0]
     predictor = sdep["spec"]["predictors"][0]
     assert sdep["metadata"]["annotations"] == {"seldon.io/rest-timeout": "5000"}
-    assert predictor["replicas"] == 2 and predictor["graph"]["logger"] == {"mode": "all", "url": "http://logger.seldon-logs.svc/"}
+    assert predictor["replicas"] == 2 and predictor["graph"]["logger"] == {
+        "mode": "all",
+        "url": "http://logger.seldon-logs.svc/",
+    }
     assert predictor["graph"]["parameters"] == [{"name": "xtype", "value": "DataFrame", "type": "STRING"}]
     container = predictor["componentSpecs"][0]["spec"]["containers"][0]
     assert container["image"] == "seldonio/mock_classifier:1.19.0"
@@ -107,7 +135,10 @@ def test_mab_router_parameters_and_engine(helm):
     predictor = render("wharf-mab", values="upstream-values.yaml")[0]["spec"]["predictors"][0]
     assert predictor["graph"]["type"] == "ROUTER"
     assert {p["name"]: (p["value"], p["type"]) for p in predictor["graph"]["parameters"]} == {
-        "n_branches": ("2", "INT"), "epsilon": ("0.2", "FLOAT"), "verbose": ("true", "BOOL")}
+        "n_branches": ("2", "INT"),
+        "epsilon": ("0.2", "FLOAT"),
+        "verbose": ("true", "BOOL"),
+    }
     assert [c["name"] for c in predictor["graph"]["children"]] == ["classifier-1", "classifier-2"]
     assert predictor["labels"] == {"version": "1.17.1", "fluentd": "true"}
     assert {"name": "SELDON_LOG_REQUESTS", "value": "false"} in predictor["svcOrchSpec"]["env"]
@@ -122,30 +153,43 @@ def test_graph_chart_passes_the_tree_through_and_secures_containers(helm):
     container = predictor["componentSpecs"][0]["spec"]["containers"][0]
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     # The user's own securityContext wins over the default.
-    custom = render("wharf-graph", "componentSpecs[0].spec.containers[0].name=m",
-                    "componentSpecs[0].spec.containers[0].image=m:1",
-                    "componentSpecs[0].spec.containers[0].securityContext.runAsUser=5", "graph.name=m")[0]
-    assert custom["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["securityContext"] == {"runAsUser": 5}
+    custom = render(
+        "wharf-graph",
+        "componentSpecs[0].spec.containers[0].name=m",
+        "componentSpecs[0].spec.containers[0].image=m:1",
+        "componentSpecs[0].spec.containers[0].securityContext.runAsUser=5",
+        "graph.name=m",
+    )[0]
+    assert custom["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0]["securityContext"] == {
+        "runAsUser": 5
+    }
 
 
 def test_graph_chart_gives_read_only_containers_a_writable_tmp(helm):
     """The model server writes its metrics files to /tmp: a read-only root needs an emptyDir there
     (found on the real node: without it the transformer values' pods crash-looped)."""
-    pod = render("wharf-graph", values="transformer-values.yaml")[0]["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
+    pod = render("wharf-graph", values="transformer-values.yaml")[0]["spec"]["predictors"][0]["componentSpecs"][0][
+        "spec"
+    ]
     assert [c["volumeMounts"] for c in pod["containers"]] == [[{"name": "wharf-tmp", "mountPath": "/tmp"}]] * 2
     assert pod["volumes"] == [{"name": "wharf-tmp", "emptyDir": {}}]
     # a container that mounts its own /tmp keeps it, and gets no second one
-    own = render("wharf-graph", "graph.name=m", "componentSpecs[0].spec.containers[0].name=m",
-                 "componentSpecs[0].spec.containers[0].image=m:1",
-                 "componentSpecs[0].spec.containers[0].volumeMounts[0].name=scratch",
-                 "componentSpecs[0].spec.containers[0].volumeMounts[0].mountPath=/tmp",
-                 "componentSpecs[0].spec.volumes[0].name=scratch")[0]
+    own = render(
+        "wharf-graph",
+        "graph.name=m",
+        "componentSpecs[0].spec.containers[0].name=m",
+        "componentSpecs[0].spec.containers[0].image=m:1",
+        "componentSpecs[0].spec.containers[0].volumeMounts[0].name=scratch",
+        "componentSpecs[0].spec.containers[0].volumeMounts[0].mountPath=/tmp",
+        "componentSpecs[0].spec.volumes[0].name=scratch",
+    )[0]
     own_pod = own["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
     assert own_pod["containers"][0]["volumeMounts"] == [{"name": "scratch", "mountPath": "/tmp"}]
     assert [v["name"] for v in own_pod["volumes"]] == ["scratch"]
     # a writable root needs nothing
-    writable = render("wharf-graph", "defaultSecurityContext.readOnlyRootFilesystem=false",
-                      values="transformer-values.yaml")[0]
+    writable = render(
+        "wharf-graph", "defaultSecurityContext.readOnlyRootFilesystem=false", values="transformer-values.yaml"
+    )[0]
     writable_pod = writable["spec"]["predictors"][0]["componentSpecs"][0]["spec"]
     assert "volumes" not in writable_pod and all("volumeMounts" not in c for c in writable_pod["containers"])
 
@@ -172,7 +216,10 @@ def test_core_single_namespace_uses_roles_and_watches_its_namespaces(helm):
     roles = [r for r in by_kind(docs, "Role") if not r["metadata"]["name"].endswith("-leader-election")]
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["models", "ns1"]
     (cluster_role,) = by_kind(docs, "ClusterRole")
-    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {"namespaces", "customresourcedefinitions"}
+    assert {r for rule in cluster_role["rules"] for r in rule["resources"]} == {
+        "namespaces",
+        "customresourcedefinitions",
+    }
     assert roles[0]["rules"][0]["resources"] == ["seldondeployments"]
     assert operator_env(docs)[1]["WATCH_NAMESPACE"] == "ns1,models"
 
@@ -188,8 +235,15 @@ def test_core_openshift_mode_sets_no_uid(helm):
 
 def test_core_image_parts_digest_and_global_registry(helm):
     digest = "sha256:" + "b" * 64
-    container, env = operator_env(render("wharf-core", f"image.digest={digest}", "image.tag=9.9.9",
-                                         "global.imageRegistry=mirror.local:5000", "executor.image.tag=1.2.3"))
+    container, env = operator_env(
+        render(
+            "wharf-core",
+            f"image.digest={digest}",
+            "image.tag=9.9.9",
+            "global.imageRegistry=mirror.local:5000",
+            "executor.image.tag=1.2.3",
+        )
+    )
     assert container["image"] == f"mirror.local:5000/wharf/operator@{digest}"
     assert env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == "mirror.local:5000/wharf/orchestrator:1.2.3"
 
@@ -201,7 +255,9 @@ def test_core_crd_toggle_keep_and_equality_with_the_shared_source(helm):
     assert chart_crd["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
     bare = dict(chart_crd, metadata={k: v for k, v in chart_crd["metadata"].items() if k != "annotations"})
     assert bare == crd()
-    assert "annotations" not in by_kind(render("wharf-core", "crds.keep=false"), "CustomResourceDefinition")[0]["metadata"]
+    assert (
+        "annotations" not in by_kind(render("wharf-core", "crds.keep=false"), "CustomResourceDefinition")[0]["metadata"]
+    )
     assert by_kind(render("wharf-core", "crds.enabled=false"), "CustomResourceDefinition") == []
 
 
@@ -211,8 +267,11 @@ def test_core_podmonitor_needs_the_prometheus_operator_api(helm):
     assert monitor["spec"]["podMetricsEndpoints"][0] == {"port": "metrics", "path": "/prometheus", "interval": "30s"}
     assert monitor["spec"]["podMetricsEndpoints"][1]["port"] == "http"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
-    done = subprocess.run([str(helm), "template", "r", str(CHARTS / "wharf-core"), "--set", "metrics.podMonitor.enabled=true"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [str(helm), "template", "r", str(CHARTS / "wharf-core"), "--set", "metrics.podMonitor.enabled=true"],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode != 0 and "needs the Prometheus Operator CRDs" in done.stderr
 
 
@@ -226,8 +285,11 @@ def _scraped(monitor: dict, deployment: dict) -> set[tuple[str, int, str]]:
     out = set()
     for endpoint in monitor["spec"]["podMetricsEndpoints"]:
         for container in deployment["spec"]["template"]["spec"]["containers"]:
-            keep = all(re.fullmatch(r["regex"], container["name"]) for r in endpoint.get("relabelings", [])
-                       if r["action"] == "keep" and r["sourceLabels"] == ["__meta_kubernetes_pod_container_name"])
+            keep = all(
+                re.fullmatch(r["regex"], container["name"])
+                for r in endpoint.get("relabelings", [])
+                if r["action"] == "keep" and r["sourceLabels"] == ["__meta_kubernetes_pod_container_name"]
+            )
             for port in container.get("ports", []):
                 if port.get("name") == endpoint["port"] and keep:
                     out.add((container["name"], port["containerPort"], endpoint["path"]))
@@ -241,11 +303,17 @@ def _serving_metrics(deployment: dict) -> set[tuple[str, int, str]]:
     for container in deployment["spec"]["template"]["spec"]["containers"]:
         args, env = container.get("args") or [], {e["name"]: e.get("value") for e in container.get("env") or []}
         if "--http_port" in args:
-            out.add((container["name"], int(args[args.index("--http_port") + 1]),
-                     args[args.index("--prometheus_path") + 1]))
+            out.add(
+                (container["name"], int(args[args.index("--http_port") + 1]), args[args.index("--prometheus_path") + 1])
+            )
         elif "PREDICTIVE_UNIT_METRICS_SERVICE_PORT" in env:
-            out.add((container["name"], int(env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"]),
-                     env["PREDICTIVE_UNIT_METRICS_ENDPOINT"]))
+            out.add(
+                (
+                    container["name"],
+                    int(env["PREDICTIVE_UNIT_METRICS_SERVICE_PORT"]),
+                    env["PREDICTIVE_UNIT_METRICS_ENDPOINT"],
+                )
+            )
     return out
 
 
@@ -278,10 +346,24 @@ def test_notes_tell_how_to_call_the_model(helm, tmp_path):
         copy = shutil.copytree(CHARTS / chart, tmp_path / chart)
         (copy / "templates" / "notes.yaml").write_text(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-            f"data: {{notes: {{{{ include \"{chart}/templates/NOTES.txt\" . | quote }}}}}}\n")
-        done = subprocess.run([str(helm), "template", "my", str(copy), "-n", "team", "--show-only", "templates/notes.yaml",
-                               "--set", sets],
-                              capture_output=True, text=True)
+            f'data: {{notes: {{{{ include "{chart}/templates/NOTES.txt" . | quote }}}}}}\n'
+        )
+        done = subprocess.run(
+            [
+                str(helm),
+                "template",
+                "my",
+                str(copy),
+                "-n",
+                "team",
+                "--show-only",
+                "templates/notes.yaml",
+                "--set",
+                sets,
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
         notes = yaml.safe_load(done.stdout)["data"]["notes"]
         assert f"kubectl -n team port-forward svc/my-{predictor} 8000:8000" in notes
@@ -313,10 +395,21 @@ def test_core_predictor_servers_reach_the_operator_as_upstreams_table(helm, tmp_
     assert OperatorConfig.from_env(env).predictor_servers == PREDICTOR_SERVERS
 
     values = tmp_path / "custom.yaml"
-    values.write_text("predictor_servers:\n  LIGHTGBM_SERVER:\n    protocols:\n      seldon:\n"
-                      "        image: registry.example/lightgbmserver\n        defaultImageVersion: '4.7'\n")
-    docs = helm_template(CHARTS / "wharf-core", [values], release="rel", namespace="ns1", kube_version="1.32.0",
-                         set_values={}, api_versions=EXTRA_API_VERSIONS)
+    values.write_text(
+        "predictor_servers:\n  LIGHTGBM_SERVER:\n    protocols:\n      seldon:\n"
+        "        image: registry.example/lightgbmserver\n        defaultImageVersion: '4.7'\n"
+    )
+    docs = helm_template(
+        CHARTS / "wharf-core",
+        [values],
+        release="rel",
+        namespace="ns1",
+        kube_version="1.32.0",
+        set_values={},
+        api_versions=EXTRA_API_VERSIONS,
+    )
     _, env = operator_env([d.doc for d in docs])
     assert OperatorConfig.from_env(env).predictor_servers == {
-        **PREDICTOR_SERVERS, "LIGHTGBM_SERVER": {"seldon": "registry.example/lightgbmserver:4.7"}}
+        **PREDICTOR_SERVERS,
+        "LIGHTGBM_SERVER": {"seldon": "registry.example/lightgbmserver:4.7"},
+    }

@@ -15,9 +15,9 @@ import time
 
 import pytest
 import yaml
-
 from chart_support import CHARTS, CI_CASES, ROOT
 from kube_objects import PODMONITOR_CRD
+
 from wharf.charts.ctconfig import load_config
 from wharf.charts.ctinstall import InstallOptions, install
 from wharf.charts.helm import helm_version
@@ -30,6 +30,7 @@ pytestmark = [pytest.mark.helm, pytest.mark.apiserver]
 # seldon-single-model values.yaml sets neither model.image nor model.implementation: upstream's
 # webhook takes that SeldonDeployment and its pods never start; Wharf's CRD refuses it up front.
 REFUSED = {("wharf-model", "upstream-values.yaml"): "spec.predictors[0].graph"}
+
 
 @pytest.fixture(scope="module")
 def cluster(kube_api, helm):
@@ -48,8 +49,16 @@ def cluster(kube_api, helm):
 
 @pytest.mark.parametrize("chart,values", CI_CASES)
 def test_server_side_dry_run_accepts_every_rendered_manifest(cluster, kube_namespace, chart, values):
-    docs = [r.doc for r in helm_template(CHARTS / chart, [CHARTS / chart / "ci" / values], release="dry",
-                                         namespace=kube_namespace, api_versions=EXTRA_API_VERSIONS)]
+    docs = [
+        r.doc
+        for r in helm_template(
+            CHARTS / chart,
+            [CHARTS / chart / "ci" / values],
+            release="dry",
+            namespace=kube_namespace,
+            api_versions=EXTRA_API_VERSIONS,
+        )
+    ]
     assert docs
     # A dry run persists nothing, yet Pod admission looks up the Pod's ServiceAccount: create those for real
     # (in this throwaway namespace) first.
@@ -57,8 +66,17 @@ def test_server_side_dry_run_accepts_every_rendered_manifest(cluster, kube_names
     if accounts:
         cluster.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(accounts))
     stream = yaml.safe_dump_all(docs, sort_keys=False)
-    done = cluster.kubectl("apply", "--server-side", "--force-conflicts", "--dry-run=server",
-                           "--field-manager=wharf-chart-test", "-f", "-", input=stream, check=False)
+    done = cluster.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--dry-run=server",
+        "--field-manager=wharf-chart-test",
+        "-f",
+        "-",
+        input=stream,
+        check=False,
+    )
     if (chart, values) in REFUSED:
         assert done.returncode != 0 and f"{REFUSED[chart, values]}: Invalid value" in done.stderr, done.stderr
         assert "needs a container of the same name with an image" in done.stderr
@@ -70,18 +88,28 @@ def test_server_side_dry_run_accepts_every_rendered_manifest(cluster, kube_names
 def test_server_rejects_what_the_schema_would_not_catch(cluster, kube_namespace):
     """The CRD's CEL rules (webhook semantics) apply to chart output too: a graph node with no
     implementation and no container of its name is refused by the server."""
-    docs = [r.doc for r in helm_template(CHARTS / "wharf-graph", [], release="bad", namespace=kube_namespace,
-                                         set_values={"graph.name": "orphan", "test.enabled": "false"})]
-    done = cluster.kubectl("apply", "--server-side", "--dry-run=server", "-f", "-",
-                           input=yaml.safe_dump_all(docs), check=False)
+    docs = [
+        r.doc
+        for r in helm_template(
+            CHARTS / "wharf-graph",
+            [],
+            release="bad",
+            namespace=kube_namespace,
+            set_values={"graph.name": "orphan", "test.enabled": "false"},
+        )
+    ]
+    done = cluster.kubectl(
+        "apply", "--server-side", "--dry-run=server", "-f", "-", input=yaml.safe_dump_all(docs), check=False
+    )
     assert done.returncode != 0 and "needs a container of the same name" in done.stderr
 
 
 def _options(kube_api) -> InstallOptions:
     # --wait needs Deployments to become available: real nodes or KWOK fake ones. 300 s is helm's
     # own default: on a loaded 2-core machine the control plane can lag well past 2 minutes.
-    return InstallOptions(kubeconfig=str(kube_api.kubeconfig), wait=kube_api.fake_nodes,
-                          run_tests=not kube_api.local, timeout="300s")
+    return InstallOptions(
+        kubeconfig=str(kube_api.kubeconfig), wait=kube_api.fake_nodes, run_tests=not kube_api.local, timeout="300s"
+    )
 
 
 def _namespaces(kube_api, prefix: str) -> list[str]:
@@ -124,8 +152,9 @@ def test_ct_install_model_chart_with_every_ci_values_file(cluster, tmp_path, hel
 def test_ct_install_core_chart_cluster_wide_and_single_namespace(cluster, helm_major):
     out: list[str] = []
     # The CRD is already in this cluster (applied above, not by helm): let the releases leave it alone.
-    config = load_config(ROOT, flags={"charts": "charts/wharf-core", "helm-extra-set-args": "--set=crds.enabled=false"},
-                         environ={})
+    config = load_config(
+        ROOT, flags={"charts": "charts/wharf-core", "helm-extra-set-args": "--set=crds.enabled=false"}, environ={}
+    )
     assert install(ROOT, config, _options(cluster), out.append), "\n".join(out)
     text = "\n".join(out)
     assert "with single-namespace-values.yaml" in text and "with openshift-values.yaml" in text
@@ -137,8 +166,9 @@ def test_ct_install_core_chart_cluster_wide_and_single_namespace(cluster, helm_m
 
 
 def _git(repo, *args):
-    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True, capture_output=True
+    )
 
 
 def test_ct_install_upgrades_from_the_previous_chart_version(cluster, tmp_path):

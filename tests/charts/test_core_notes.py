@@ -16,7 +16,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from chart_support import CHARTS
 
 pytestmark = [pytest.mark.helm, pytest.mark.apiserver]
@@ -27,17 +26,26 @@ def _notes(helm, tmp_path, namespace: str) -> str:
     copy = shutil.copytree(CHARTS / "wharf-core", tmp_path / "wharf-core")
     (copy / "templates" / "notes.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data: {notes: {{ include "wharf-core/templates/NOTES.txt" . | quote }}}\n')
-    done = subprocess.run([str(helm), "template", "wharf", str(copy), "-n", namespace, "--show-only",
-                           "templates/notes.yaml"], capture_output=True, text=True, timeout=120)
+        'data: {notes: {{ include "wharf-core/templates/NOTES.txt" . | quote }}}\n'
+    )
+    done = subprocess.run(
+        [str(helm), "template", "wharf", str(copy), "-n", namespace, "--show-only", "templates/notes.yaml"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)["data"]["notes"]
 
 
 def _template(helm, chart: str, release: str, namespace: str, *sets: str) -> list[dict]:
     args = [a for s in sets for a in ("--set", s)]
-    done = subprocess.run([str(helm), "template", release, str(CHARTS / chart), "-n", namespace, *args],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(helm), "template", release, str(CHARTS / chart), "-n", namespace, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return [d for d in yaml.safe_load_all(done.stdout) if d]
 
@@ -58,8 +66,11 @@ def test_core_notes_commands_work_as_printed(helm, kube_api, kube_namespace, tmp
 
     # The model the NOTES suggest, installed as the wharf-model chart renders it.
     kube_api.apply_crd(crd())
-    sdep = next(d for d in _template(helm, "wharf-model", "my-model", kube_namespace, "model.image=wharf/iris:0.1.0")
-                if d["kind"] == "SeldonDeployment")
+    sdep = next(
+        d
+        for d in _template(helm, "wharf-model", "my-model", kube_namespace, "model.image=wharf/iris:0.1.0")
+        if d["kind"] == "SeldonDeployment"
+    )
     kube_api.kubectl("apply", "-n", kube_namespace, "-f", "-", input=json.dumps(sdep))
 
     def run(command: str, **replace: str) -> subprocess.CompletedProcess:
@@ -70,8 +81,17 @@ def test_core_notes_commands_work_as_printed(helm, kube_api, kube_namespace, tmp
 
     waiting = run(commands["wait"], timeout="--timeout=2s")
     assert waiting.returncode != 0 and "timed out" in waiting.stderr, waiting  # not Available yet
-    kube_api.kubectl("patch", "sdep", "my-model", "-n", kube_namespace, "--subresource=status", "--type=merge",
-                     "-p", json.dumps({"status": {"state": "Available"}}))
+    kube_api.kubectl(
+        "patch",
+        "sdep",
+        "my-model",
+        "-n",
+        kube_namespace,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": {"state": "Available"}}),
+    )
     waited = run(commands["wait"])
     assert waited.returncode == 0, waited.stderr
     assert "condition met" in waited.stdout

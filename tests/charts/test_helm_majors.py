@@ -8,8 +8,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-
 from chart_support import CHARTS, ROOT
+
 from wharf.charts.helm import BUILDS, MAJOR_ENV, HelmUnavailable, ensure_helm, helm_version, selected_major
 
 # values a user gets wrong, one per kind of schema rule the charts use
@@ -37,8 +37,13 @@ def test_helm3_stamps_its_kubernetes_version_and_helm4_only_its_own():
 
 
 def test_invoke_refuses_an_unknown_major_by_its_flag():
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "invoke"), "lint", "--all", "--helm", "5"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "invoke"), "lint", "--all", "--helm", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2 and done.stderr.strip() == "--helm=5: Helm major must be one of 3, 4"
 
 
@@ -51,8 +56,12 @@ def test_schema_failures_read_the_same_under_both_majors(helm, tmp_path, chart, 
     bad.write_text(text)
     errors = {}
     for major in BUILDS:
-        done = subprocess.run([str(ensure_helm(build=False, major=major)), "template", "r", str(CHARTS / chart),
-                               "-f", str(bad)], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [str(ensure_helm(build=False, major=major)), "template", "r", str(CHARTS / chart), "-f", str(bad)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 1
         errors[major] = done.stderr
     assert errors["3"] == errors["4"]

@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from chart_support import CHARTS, ROOT
+
 from wharf.charts import semver
 from wharf.charts.ctconfig import ConfigError, load_config
 from wharf.charts.ctinstall import names
@@ -18,7 +18,9 @@ from wharf.charts.lint import _helm_lint_step, lint, lint_chart, selected_charts
 
 
 def test_config_precedence_flag_over_env_over_file(tmp_path):
-    (tmp_path / "ct.yaml").write_text("target-branch: develop\nchart-dirs: [a, b]\nvalidate-maintainers: false\nunknown: 1\n")
+    (tmp_path / "ct.yaml").write_text(
+        "target-branch: develop\nchart-dirs: [a, b]\nvalidate-maintainers: false\nunknown: 1\n"
+    )
     config = load_config(tmp_path, environ={})
     assert (config.target_branch, config.chart_dirs, config.validate_maintainers) == ("develop", ["a", "b"], False)
     config = load_config(tmp_path, environ={"CT_TARGET_BRANCH": "env", "CT_CHART_DIRS": "x,y"})
@@ -60,8 +62,9 @@ def test_release_and_namespace_names_like_ct():
 
 
 def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t", *args], check=True, capture_output=True
+    )
 
 
 @pytest.fixture
@@ -110,22 +113,28 @@ def test_lint_steps_run_in_ct_order_and_stop_at_the_first_failure(helm, chart_re
 
     (chart / "templates" / "broken.yaml").unlink()
     # Only a description changes: helm lint is happy, the committed schema is stale, a key is undocumented.
-    (chart / "values.yaml").write_text((chart / "values.yaml").read_text().replace("# -- Labels added to the SeldonDeployment.\n", ""))
+    (chart / "values.yaml").write_text(
+        (chart / "values.yaml").read_text().replace("# -- Labels added to the SeldonDeployment.\n", "")
+    )
     result = lint_chart(chart_repo, chart, base, config)
     assert result.failed.step == "values-schema"
-    assert result.failed.problems == [f"{chart / 'values.schema.json'}: out of date with values.yaml; run `invoke charts.schema`",
-                                      f"{chart / 'values.yaml'}: labels: no `# --` description"]
+    assert result.failed.problems == [
+        f"{chart / 'values.schema.json'}: out of date with values.yaml; run `invoke charts.schema`",
+        f"{chart / 'values.yaml'}: labels: no `# --` description",
+    ]
 
 
 @pytest.mark.helm
 def test_lint_reports_a_security_finding_from_the_validate_step(helm, chart_repo):
     chart = chart_repo / "charts" / "wharf-model"
     _bump(chart, "0.1.1")
-    (chart / "ci" / "root-values.yaml").write_text("model:\n  image: wharf/iris:latest\n  securityContext:\n    runAsNonRoot: false\n")
+    (chart / "ci" / "root-values.yaml").write_text(
+        "model:\n  image: wharf/iris:latest\n  securityContext:\n    runAsNonRoot: false\n"
+    )
     out: list[str] = []
     assert not lint(chart_repo, load_config(chart_repo, environ={}), out.append)
     text = "\n".join(out)
-    assert "✖︎ wharf-model => (version: \"0.1.1\", path: \"charts/wharf-model\") > step validate failed:" in text
+    assert '✖︎ wharf-model => (version: "0.1.1", path: "charts/wharf-model") > step validate failed:' in text
     assert "[image-tag-pinned]" in text and "[run-as-non-root]" in text and "with root-values.yaml" in text
 
 

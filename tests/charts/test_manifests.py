@@ -10,19 +10,33 @@ from wharf.charts.manifests import SECURITY_RULES, check_custom_resource, check_
 from wharf.charts.validate import sdep_crd_schemas
 
 SECURE_CONTAINER = {
-    "name": "app", "image": "wharf/app:1.0.0",
+    "name": "app",
+    "image": "wharf/app:1.0.0",
     "resources": {"requests": {"cpu": "10m", "memory": "10Mi"}, "limits": {"memory": "20Mi"}},
-    "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]}},
-    "readinessProbe": {"httpGet": {"path": "/", "port": 80}}, "livenessProbe": {"httpGet": {"path": "/", "port": 80}},
+    "securityContext": {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    },
+    "readinessProbe": {"httpGet": {"path": "/", "port": 80}},
+    "livenessProbe": {"httpGet": {"path": "/", "port": 80}},
 }
 
 
 def deployment(container=None, **pod):
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-            "spec": {"selector": {"matchLabels": {"a": "b"}},
-                     "template": {"metadata": {"labels": {"a": "b"}},
-                                  "spec": {"containers": [container or copy.deepcopy(SECURE_CONTAINER)], **pod}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {"containers": [container or copy.deepcopy(SECURE_CONTAINER)], **pod},
+            },
+        },
+    }
 
 
 def rules_hit(doc):
@@ -33,18 +47,21 @@ def test_a_secure_deployment_passes_every_rule():
     assert rules_hit(deployment()) == []
 
 
-@pytest.mark.parametrize("change,rule", [
-    (lambda c: c["securityContext"].pop("runAsNonRoot"), "run-as-non-root"),
-    (lambda c: c["securityContext"].update(privileged=True), "no-privileged"),
-    (lambda c: c["securityContext"].pop("allowPrivilegeEscalation"), "no-privilege-escalation"),
-    (lambda c: c["securityContext"].update(readOnlyRootFilesystem=False), "read-only-root-filesystem"),
-    (lambda c: c["securityContext"].pop("capabilities"), "drop-all-capabilities"),
-    (lambda c: c["resources"].pop("limits"), "memory-limit"),
-    (lambda c: c["resources"]["requests"].pop("cpu"), "resource-requests"),
-    (lambda c: c.update(image="wharf/app:latest"), "image-tag-pinned"),
-    (lambda c: c.update(image="wharf/app"), "image-tag-pinned"),
-    (lambda c: c.pop("readinessProbe"), "probes"),
-])
+@pytest.mark.parametrize(
+    "change,rule",
+    [
+        (lambda c: c["securityContext"].pop("runAsNonRoot"), "run-as-non-root"),
+        (lambda c: c["securityContext"].update(privileged=True), "no-privileged"),
+        (lambda c: c["securityContext"].pop("allowPrivilegeEscalation"), "no-privilege-escalation"),
+        (lambda c: c["securityContext"].update(readOnlyRootFilesystem=False), "read-only-root-filesystem"),
+        (lambda c: c["securityContext"].pop("capabilities"), "drop-all-capabilities"),
+        (lambda c: c["resources"].pop("limits"), "memory-limit"),
+        (lambda c: c["resources"]["requests"].pop("cpu"), "resource-requests"),
+        (lambda c: c.update(image="wharf/app:latest"), "image-tag-pinned"),
+        (lambda c: c.update(image="wharf/app"), "image-tag-pinned"),
+        (lambda c: c.pop("readinessProbe"), "probes"),
+    ],
+)
 def test_each_rule_fires_on_its_own_violation(change, rule):
     container = copy.deepcopy(SECURE_CONTAINER)
     change(container)
@@ -72,9 +89,20 @@ def test_digest_pins_and_skip_annotation_opts_out():
 
 
 def test_security_rules_reach_seldondeployment_containers():
-    sdep = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "s"},
-            "spec": {"predictors": [{"name": "p", "graph": {"name": "m"},
-                                     "componentSpecs": [{"spec": {"containers": [{"name": "m", "image": "m:1"}]}}]}]}}
+    sdep = {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "s"},
+        "spec": {
+            "predictors": [
+                {
+                    "name": "p",
+                    "graph": {"name": "m"},
+                    "componentSpecs": [{"spec": {"containers": [{"name": "m", "image": "m:1"}]}}],
+                }
+            ]
+        },
+    }
     hit = rules_hit(sdep)
     assert "run-as-non-root" in hit and "probes" not in hit  # the operator adds probes to model containers
 
@@ -91,8 +119,12 @@ def test_kubernetes_schema_is_strict_and_names_the_field():
 
 def test_custom_resources_are_checked_against_our_crd_schema():
     schemas = sdep_crd_schemas()
-    good = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "s"},
-            "spec": {"predictors": [{"name": "p", "graph": {"name": "m", "type": "MODEL"}}]}}
+    good = {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "s"},
+        "spec": {"predictors": [{"name": "p", "graph": {"name": "m", "type": "MODEL"}}]},
+    }
     assert check_custom_resource(good, schemas, "t.yaml") == []
     bad = copy.deepcopy(good)
     bad["spec"]["predictors"][0]["graph"]["type"] = "MODLE"

@@ -26,16 +26,17 @@ import urllib.request
 
 import pytest
 import yaml
-
 from chart_support import CHARTS
+
 from wharf.release.oci import package_chart, push_chart, push_image
 from wharf.testing import infra
 
 pytestmark = [pytest.mark.helm, pytest.mark.apiserver, pytest.mark.docker]
 
 IMAGES = ["wharf/operator", "wharf/orchestrator", "wharf/iris"]
-MANIFEST_TYPES = ", ".join(["application/vnd.docker.distribution.manifest.v2+json",
-                            "application/vnd.oci.image.manifest.v1+json"])
+MANIFEST_TYPES = ", ".join(
+    ["application/vnd.docker.distribution.manifest.v2+json", "application/vnd.oci.image.manifest.v1+json"]
+)
 
 
 def _stub_image(tag: str, content: str) -> None:
@@ -85,8 +86,9 @@ def crd_cluster(kube_api):
 
 
 def _helm(binary, kube_api, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([str(binary), f"--kubeconfig={kube_api.kubeconfig}", *args],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(binary), f"--kubeconfig={kube_api.kubeconfig}", *args], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, f"helm {' '.join(args)}:\n{done.stderr}"
     return done
 
@@ -94,34 +96,60 @@ def _helm(binary, kube_api, *args: str) -> subprocess.CompletedProcess:
 def _install(binary, kube_api, release_name, chart, namespace, registry, values, tmp_path):
     values_file = tmp_path / f"{chart}-values.yaml"
     values_file.write_text(yaml.safe_dump(values))
-    return _helm(binary, kube_api, "install", release_name, f"oci://{registry}/charts/{chart}",
-                 "--version", _chart_version(chart), "--plain-http", "--namespace", namespace,
-                 "--values", str(values_file))
+    return _helm(
+        binary,
+        kube_api,
+        "install",
+        release_name,
+        f"oci://{registry}/charts/{chart}",
+        "--version",
+        _chart_version(chart),
+        "--plain-http",
+        "--namespace",
+        namespace,
+        "--values",
+        str(values_file),
+    )
 
 
-def test_install_from_the_registry_pins_every_image_by_digest(helm_major, release, crd_cluster, kube_namespace,
-                                                              tmp_path):
+def test_install_from_the_registry_pins_every_image_by_digest(
+    helm_major, release, crd_cluster, kube_namespace, tmp_path
+):
     major, helm = helm_major
     registry, digests = release["registry"], release["digests"]
     pinned = {repo: f"{registry}/{repo}@{digest}" for repo, digest in digests.items()}
-    core_values = {"crds": {"enabled": False},      # the CRD is the cluster's already (applied above)
-                   "image": {"registry": registry, "repository": "wharf/operator", "digest": digests["wharf/operator"]},
-                   "executor": {"image": {"registry": registry, "repository": "wharf/orchestrator",
-                                          "digest": digests["wharf/orchestrator"]}}}
+    core_values = {
+        "crds": {"enabled": False},  # the CRD is the cluster's already (applied above)
+        "image": {"registry": registry, "repository": "wharf/operator", "digest": digests["wharf/operator"]},
+        "executor": {
+            "image": {"registry": registry, "repository": "wharf/orchestrator", "digest": digests["wharf/orchestrator"]}
+        },
+    }
     core = _install(helm, crd_cluster, f"core{major}", "wharf-core", kube_namespace, registry, core_values, tmp_path)
     assert "STATUS: deployed" in core.stdout
-    model = _install(helm, crd_cluster, f"model{major}", "wharf-model", kube_namespace, registry,
-                     {"model": {"image": pinned["wharf/iris"]}}, tmp_path)
+    model = _install(
+        helm,
+        crd_cluster,
+        f"model{major}",
+        "wharf-model",
+        kube_namespace,
+        registry,
+        {"model": {"image": pinned["wharf/iris"]}},
+        tmp_path,
+    )
     assert "STATUS: deployed" in model.stdout
 
     # The release records the chart it came from, with the version asked.
     listed = json.loads(_helm(helm, crd_cluster, "list", "-n", kube_namespace, "-o", "json").stdout)
     assert {(r["name"], r["chart"]) for r in listed} == {
         (f"core{major}", f"wharf-core-{_chart_version('wharf-core')}"),
-        (f"model{major}", f"wharf-model-{_chart_version('wharf-model')}")}
+        (f"model{major}", f"wharf-model-{_chart_version('wharf-model')}"),
+    }
 
     # The operator Deployment as the cluster stores it: the image a node would pull, by digest.
-    deployments = json.loads(crd_cluster.kubectl("get", "deployments", "-n", kube_namespace, "-o", "json").stdout)["items"]
+    deployments = json.loads(crd_cluster.kubectl("get", "deployments", "-n", kube_namespace, "-o", "json").stdout)[
+        "items"
+    ]
     assert len(deployments) == 1
     container = deployments[0]["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == pinned["wharf/operator"]
@@ -130,8 +158,9 @@ def test_install_from_the_registry_pins_every_image_by_digest(helm_major, releas
 
     # The registry serves each of those manifests by that digest.
     for repo, digest in digests.items():
-        request = urllib.request.Request(f"http://{registry}/v2/{repo}/manifests/{digest}", method="HEAD",
-                                         headers={"Accept": MANIFEST_TYPES})
+        request = urllib.request.Request(
+            f"http://{registry}/v2/{repo}/manifests/{digest}", method="HEAD", headers={"Accept": MANIFEST_TYPES}
+        )
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 200 and resp.headers["Docker-Content-Digest"] == digest
 
@@ -139,11 +168,14 @@ def test_install_from_the_registry_pins_every_image_by_digest(helm_major, releas
     from wharf.operator.config import OperatorConfig
     from wharf.operator.render import render
 
-    sdeps = json.loads(crd_cluster.kubectl("get", "seldondeployments", "-n", kube_namespace, "-o", "json").stdout)["items"]
+    sdeps = json.loads(crd_cluster.kubectl("get", "seldondeployments", "-n", kube_namespace, "-o", "json").stdout)[
+        "items"
+    ]
     assert len(sdeps) == 1
     objects = render(sdeps[0], OperatorConfig.from_env(env))
-    images = {c["image"] for o in objects if o["kind"] == "Deployment"
-              for c in o["spec"]["template"]["spec"]["containers"]}
+    images = {
+        c["image"] for o in objects if o["kind"] == "Deployment" for c in o["spec"]["template"]["spec"]["containers"]
+    }
     assert images == {pinned["wharf/iris"], pinned["wharf/orchestrator"]}
 
     for name in (f"model{major}", f"core{major}"):

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 import yaml
-
 from chart_support import CHARTS
+
 from wharf.release.oci import package_chart, push_chart
 from wharf.testing.oci_registry import Registry, oci_registry
 
@@ -44,12 +44,13 @@ def test_a_chart_pushed_by_one_major_is_pulled_by_the_other(helm_major, oci_regi
     other = "4" if major == "3" else "3"
     from wharf.charts.helm import ensure_helm
 
-    version = f"0.0.{major}-push"       # one tag per major: the two runs share this module's registry
+    version = f"0.0.{major}-push"  # one tag per major: the two runs share this module's registry
     archive = package_chart(helm, CHARTS / "wharf-model", tmp_path / "out", version=version)
     assert archive.name == f"wharf-model-{version}.tgz"
     digest = push_chart(helm, archive, oci_registry.address)
-    status, headers, body = _get(oci_registry, f"/v2/charts/wharf-model/manifests/{version}",
-                                 "application/vnd.oci.image.manifest.v1+json")
+    status, headers, body = _get(
+        oci_registry, f"/v2/charts/wharf-model/manifests/{version}", "application/vnd.oci.image.manifest.v1+json"
+    )
     manifest = json.loads(body)
     assert headers["Docker-Content-Digest"] == digest
     assert manifest["config"]["mediaType"] == "application/vnd.cncf.helm.config.v1+json"
@@ -57,9 +58,21 @@ def test_a_chart_pushed_by_one_major_is_pulled_by_the_other(helm_major, oci_regi
 
     pulled = tmp_path / "pulled"
     pulled.mkdir()
-    done = subprocess.run([str(ensure_helm(build=False, major=other)), "pull",
-                           f"oci://{oci_registry.address}/charts/wharf-model", "--version", version, "--plain-http",
-                           "--destination", str(pulled)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            str(ensure_helm(build=False, major=other)),
+            "pull",
+            f"oci://{oci_registry.address}/charts/wharf-model",
+            "--version",
+            version,
+            "--plain-http",
+            "--destination",
+            str(pulled),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert digest in done.stdout + done.stderr
     assert (pulled / archive.name).read_bytes() == archive.read_bytes()

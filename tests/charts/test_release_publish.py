@@ -13,8 +13,8 @@ import urllib.request
 
 import pytest
 import yaml
-
 from chart_support import CHARTS, ROOT
+
 from wharf.release.publish import Image, ReleaseOptions, ReleaseRefused, release
 from wharf.testing import infra
 
@@ -38,8 +38,9 @@ def _stub(tag: str, text: str) -> None:
 
 
 def _get(url: str, accept: str = "") -> tuple[dict, bytes]:
-    with urllib.request.urlopen(urllib.request.Request(url, headers={"Accept": accept} if accept else {}),
-                                timeout=10) as resp:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, headers={"Accept": accept} if accept else {}), timeout=10
+    ) as resp:
         return dict(resp.headers), resp.read()
 
 
@@ -47,10 +48,12 @@ def _get(url: str, accept: str = "") -> tuple[dict, bytes]:
 def stand_ins(oci_registry):
     if subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode != 0:
         infra.unavailable("a Docker engine", "start dockerd (.ci/run does)")
-    images = [Image("wharf-test/rel-operator:stand-in", "wharf/operator"),
-              Image("wharf-test/rel-orchestrator:stand-in", "wharf/orchestrator"),
-              Image("wharf-test/rel-sklearnserver:stand-in", "wharf/sklearnserver"),
-              Image("wharf-test/rel-storage-initializer:stand-in", "wharf/storage-initializer")]
+    images = [
+        Image("wharf-test/rel-operator:stand-in", "wharf/operator"),
+        Image("wharf-test/rel-orchestrator:stand-in", "wharf/orchestrator"),
+        Image("wharf-test/rel-sklearnserver:stand-in", "wharf/sklearnserver"),
+        Image("wharf-test/rel-storage-initializer:stand-in", "wharf/storage-initializer"),
+    ]
     for image in images:
         _stub(image.local, f"{image.repository} stand-in\n")
     yield images
@@ -60,13 +63,17 @@ def stand_ins(oci_registry):
 
 
 @pytest.mark.apiserver
-def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_ins, tmp_path, kube_api, kube_namespace):
+def test_release_pushes_pins_and_refuses_to_overwrite(
+    helm, oci_registry, stand_ins, tmp_path, kube_api, kube_namespace
+):
     repo = tmp_path / "repo"
     for chart in ("wharf-core", "wharf-model"):
         shutil.copytree(CHARTS / chart, repo / "charts" / chart)
     shutil.copytree(ROOT / "kustomize", repo / "kustomize")
     registry = oci_registry.address
-    opts = ReleaseOptions(registry, VERSION, tmp_path / "dist", revision="0123abc", source="https://example.invalid/wharf")
+    opts = ReleaseOptions(
+        registry, VERSION, tmp_path / "dist", revision="0123abc", source="https://example.invalid/wharf"
+    )
     charts = [repo / "charts" / "wharf-core", repo / "charts" / "wharf-model"]
     lines: list[str] = []
     record = release(repo, opts, stand_ins, charts, helm, lines.append)
@@ -79,10 +86,12 @@ def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_
         assert headers["Docker-Content-Digest"] == digest
         config_digest = json.loads(body)["config"]["digest"]
         labels = json.loads(_get(f"http://{registry}/v2/{repository}/blobs/{config_digest}")[1])["config"]["Labels"]
-        assert labels == {"org.opencontainers.image.source": "https://example.invalid/wharf",
-                          "org.opencontainers.image.revision": "0123abc",
-                          "org.opencontainers.image.version": VERSION,
-                          "org.opencontainers.image.licenses": "Apache-2.0"}
+        assert labels == {
+            "org.opencontainers.image.source": "https://example.invalid/wharf",
+            "org.opencontainers.image.revision": "0123abc",
+            "org.opencontainers.image.version": VERSION,
+            "org.opencontainers.image.licenses": "Apache-2.0",
+        }
 
     # wharf-core's default values name the registry, the tag and the digest; every comment is kept.
     values_text = (repo / "charts" / "wharf-core" / "values.yaml").read_text()
@@ -93,30 +102,43 @@ def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_
     original_values = yaml.safe_load((CHARTS / "wharf-core" / "values.yaml").read_text())
     servers = values["predictor_servers"]
     assert servers["SKLEARN_SERVER"]["protocols"]["seldon"] == {
-        "image": f"{registry}/wharf/sklearnserver", "defaultImageVersion": f"{VERSION}@{digests['wharf/sklearnserver']}"}
+        "image": f"{registry}/wharf/sklearnserver",
+        "defaultImageVersion": f"{VERSION}@{digests['wharf/sklearnserver']}",
+    }
     for key, protocol in (("SKLEARN_SERVER", "v2"), ("XGBOOST_SERVER", "seldon"), ("TRITON_SERVER", "v2")):
         assert servers[key]["protocols"][protocol] == original_values["predictor_servers"][key]["protocols"][protocol]
-    assert values["storageInitializer"]["image"] == \
-        f"{registry}/wharf/storage-initializer:{VERSION}@{digests['wharf/storage-initializer']}"
+    assert (
+        values["storageInitializer"]["image"]
+        == f"{registry}/wharf/storage-initializer:{VERSION}@{digests['wharf/storage-initializer']}"
+    )
     original = (CHARTS / "wharf-core" / "values.yaml").read_text()
-    assert [l for l in values_text.splitlines() if l.lstrip().startswith("#")] == \
-           [l for l in original.splitlines() if l.lstrip().startswith("#")]
+    assert [line for line in values_text.splitlines() if line.lstrip().startswith("#")] == [
+        line for line in original.splitlines() if line.lstrip().startswith("#")
+    ]
 
     # The chart as published: rendered from the registry with no values at all, pinned.
-    done = subprocess.run([str(helm), "template", "r", f"oci://{registry}/charts/wharf-core", "--version", VERSION,
-                           "--plain-http"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(helm), "template", "r", f"oci://{registry}/charts/wharf-core", "--version", VERSION, "--plain-http"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     deployment = next(d for d in yaml.safe_load_all(done.stdout) if d and d["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == f"{registry}/wharf/operator@{digests['wharf/operator']}"
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == f"{registry}/wharf/orchestrator@{digests['wharf/orchestrator']}"
+    assert (
+        env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == f"{registry}/wharf/orchestrator@{digests['wharf/orchestrator']}"
+    )
     # ... and the operator, configured by that environment, runs SKLEARN_SERVER and the initializer by digest
     from wharf.operator.config import OperatorConfig
 
     config = OperatorConfig.from_env({k: v for k, v in env.items() if v is not None})
-    assert config.predictor_servers["SKLEARN_SERVER"]["seldon"] == \
-        f"{registry}/wharf/sklearnserver:{VERSION}@{digests['wharf/sklearnserver']}"
+    assert (
+        config.predictor_servers["SKLEARN_SERVER"]["seldon"]
+        == f"{registry}/wharf/sklearnserver:{VERSION}@{digests['wharf/sklearnserver']}"
+    )
     assert config.storage_initializer_image == values["storageInitializer"]["image"]
 
     # The kustomize bundle was regenerated from the pinned values: `invoke generate --check` holds on the
@@ -124,74 +146,125 @@ def test_release_pushes_pins_and_refuses_to_overwrite(helm, oci_registry, stand_
     from wharf.gitops.kustomize import stale_files
 
     assert stale_files(repo / "charts" / "wharf-core", repo / "kustomize") == []
-    kustomized = subprocess.run(["kubectl", "kustomize", str(repo / "kustomize" / "overlays" / "default")],
-                                capture_output=True, text=True, timeout=120)
+    kustomized = subprocess.run(
+        ["kubectl", "kustomize", str(repo / "kustomize" / "overlays" / "default")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert kustomized.returncode == 0, kustomized.stderr
-    containers = [c for d in yaml.safe_load_all(kustomized.stdout) if d and d["kind"] == "Deployment"
-                  for c in d["spec"]["template"]["spec"]["containers"]]
+    containers = [
+        c
+        for d in yaml.safe_load_all(kustomized.stdout)
+        if d and d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    ]
     assert [c["image"] for c in containers] == [f"{registry}/wharf/operator:{VERSION}@{digests['wharf/operator']}"]
     kustomized_env = {e["name"]: e.get("value") for e in containers[0]["env"]}
-    assert {k: kustomized_env[k] for k in ("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "RELATED_IMAGE_STORAGE_INITIALIZER",
-                                           "WHARF_PREDICTOR_SERVERS")} == \
-           {k: env[k] for k in ("EXECUTOR_CONTAINER_IMAGE_AND_VERSION", "RELATED_IMAGE_STORAGE_INITIALIZER",
-                                "WHARF_PREDICTOR_SERVERS")}
+    assert {
+        k: kustomized_env[k]
+        for k in (
+            "EXECUTOR_CONTAINER_IMAGE_AND_VERSION",
+            "RELATED_IMAGE_STORAGE_INITIALIZER",
+            "WHARF_PREDICTOR_SERVERS",
+        )
+    } == {
+        k: env[k]
+        for k in (
+            "EXECUTOR_CONTAINER_IMAGE_AND_VERSION",
+            "RELATED_IMAGE_STORAGE_INITIALIZER",
+            "WHARF_PREDICTOR_SERVERS",
+        )
+    }
 
     # `kubectl apply -k` of the released overlay, for real, onto the API server (in this test's namespace: a
     # kustomization on top of the overlay moves it there). The stored Deployment names the images by digest.
     on_top = tmp_path / "apply-k"
     on_top.mkdir()
-    (on_top / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "namespace": kube_namespace,
-        "resources": [os.path.relpath(repo / "kustomize" / "overlays" / "default", on_top)]}))
-    applied = kube_api.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=wharf-release-test",
-                               "-k", str(on_top))
+    (on_top / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "namespace": kube_namespace,
+                "resources": [os.path.relpath(repo / "kustomize" / "overlays" / "default", on_top)],
+            }
+        )
+    )
+    applied = kube_api.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=wharf-release-test", "-k", str(on_top)
+    )
     assert "deployment.apps/wharf-operator serverside-applied" in applied.stdout
     try:
-        stored = json.loads(kube_api.kubectl("get", "deployment", "wharf-operator", "-n", kube_namespace, "-o", "json").stdout)
+        stored = json.loads(
+            kube_api.kubectl("get", "deployment", "wharf-operator", "-n", kube_namespace, "-o", "json").stdout
+        )
         container = stored["spec"]["template"]["spec"]["containers"][0]
         assert container["image"] == f"{registry}/wharf/operator:{VERSION}@{digests['wharf/operator']}"
         stored_env = {e["name"]: e.get("value") for e in container["env"]}
         assert stored_env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"]
         assert stored_env["RELATED_IMAGE_STORAGE_INITIALIZER"] == values["storageInitializer"]["image"]
     finally:  # the cluster-scoped objects (not the CRD: other tests share it); the namespace goes with the fixture
-        names = [f"{d['kind'].lower()}/{d['metadata']['name']}" for d in yaml.safe_load_all(kustomized.stdout)
-                 if d and d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+        names = [
+            f"{d['kind'].lower()}/{d['metadata']['name']}"
+            for d in yaml.safe_load_all(kustomized.stdout)
+            if d and d["kind"] in ("ClusterRole", "ClusterRoleBinding")
+        ]
         if names:
             kube_api.kubectl("delete", *names, "--ignore-not-found", check=False)
 
     # The classic repository index lists both archives at the version.
     index = yaml.safe_load((opts.out / "charts" / "index.yaml").read_text())
-    assert {name: [e["version"] for e in entries] for name, entries in index["entries"].items()} == \
-           {"wharf-core": [VERSION], "wharf-model": [VERSION]}
+    assert {name: [e["version"] for e in entries] for name, entries in index["entries"].items()} == {
+        "wharf-core": [VERSION],
+        "wharf-model": [VERSION],
+    }
     assert index["entries"]["wharf-core"][0]["urls"] == [f"wharf-core-{VERSION}.tgz"]
     assert json.loads((opts.out / "release.json").read_text()) == record
 
     # Again: refused by name; with force, the same digests (nothing changed, nothing new to pin).
-    with pytest.raises(ReleaseRefused, match=f"version {VERSION} is already in {registry} "
-                                             r"\(charts/wharf-core, charts/wharf-model, wharf/operator"):
+    with pytest.raises(
+        ReleaseRefused,
+        match=f"version {VERSION} is already in {registry} "
+        r"\(charts/wharf-core, charts/wharf-model, wharf/operator",
+    ):
         release(repo, opts, stand_ins, charts, helm, lines.append)
     again = release(repo, ReleaseOptions(**{**opts.__dict__, "force": True}), stand_ins, charts, helm, lines.append)
     assert {n: e["digest"] for n, e in again["images"].items()} == digests
     assert (repo / "charts" / "wharf-core" / "values.yaml").read_text() == values_text
 
 
-@pytest.mark.parametrize("args, message", [
-    ([], "error: --registry HOST[:PORT] is required"),
-    (["--registry", "bad host"], "error: --registry 'bad host' is not HOST[:PORT]"),
-    (["--registry", "127.0.0.1:5000", "--version", "v1"], "error: --version 'v1' is not a semantic version (X.Y.Z[-pre])"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        ([], "error: --registry HOST[:PORT] is required"),
+        (["--registry", "bad host"], "error: --registry 'bad host' is not HOST[:PORT]"),
+        (
+            ["--registry", "127.0.0.1:5000", "--version", "v1"],
+            "error: --version 'v1' is not a semantic version (X.Y.Z[-pre])",
+        ),
+    ],
+)
 def test_invoke_release_names_a_wrong_flag_before_doing_anything(args, message):
-    done = subprocess.run([str(ROOT / ".venv" / "bin" / "invoke"), "release", "--no-build", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "invoke"), "release", "--no-build", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (done.returncode, done.stdout.strip()) == (2, message), done.stderr
 
 
 def test_pinning_changes_only_the_named_scalars_and_names_a_missing_key():
     from wharf.release.pin import PinError, set_scalars
 
-    text = "# top\nimage:\n  # -- the tag\n  tag: \"\"  \n  digest: \"\"\nexecutor:\n  image:\n    digest: \"\"\n"
+    text = '# top\nimage:\n  # -- the tag\n  tag: ""  \n  digest: ""\nexecutor:\n  image:\n    digest: ""\n'
     pinned = set_scalars(text, {("image", "digest"): "sha256:1", ("executor", "image", "digest"): "sha256:2"})
-    assert pinned == "# top\nimage:\n  # -- the tag\n  tag: \"\"  \n  digest: \"sha256:1\"\nexecutor:\n  image:\n    digest: \"sha256:2\"\n"
+    assert (
+        pinned
+        == '# top\nimage:\n  # -- the tag\n  tag: ""  \n  digest: "sha256:1"\nexecutor:\n  image:\n    digest: "sha256:2"\n'
+    )
     with pytest.raises(PinError, match=r"^charts/x/values.yaml: no key executor.digest to pin$"):
         set_scalars(text, {("executor", "digest"): "sha256:3"}, "charts/x/values.yaml")
 

@@ -19,13 +19,16 @@ def template(helm: Path, chart: str, *sets: str) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("chart, sets, value", [
-    ("wharf-abtest", [], "modela.image.name"),
-    ("wharf-abtest", ["modela.image.name=a/b"], "modela.image.version"),
-    ("wharf-abtest", ["modela.image.name=a/b", "modela.image.version=1"], "modelb.image.name"),
-    ("wharf-mab", [], "mab.image"),
-    ("wharf-mab", ["mab.image=r/m:1"], "modela.image.name"),
-])
+@pytest.mark.parametrize(
+    "chart, sets, value",
+    [
+        ("wharf-abtest", [], "modela.image.name"),
+        ("wharf-abtest", ["modela.image.name=a/b"], "modela.image.version"),
+        ("wharf-abtest", ["modela.image.name=a/b", "modela.image.version=1"], "modelb.image.name"),
+        ("wharf-mab", [], "mab.image"),
+        ("wharf-mab", ["mab.image=r/m:1"], "modela.image.name"),
+    ],
+)
 def test_defaults_name_the_value_to_set_and_how(helm_major, chart, sets, value) -> None:
     _, helm = helm_major
     ran = template(helm, chart, *sets)

@@ -10,15 +10,15 @@ itself writes. tests/charts/test_quantity_apiserver.py sends the same cases to a
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 import subprocess
 
 import pytest
-from jsonschema import Draft7Validator
-
 from chart_support import CHARTS, ROOT
+from jsonschema import Draft7Validator
 from quantity_cases import NOT_EXACT_IN_HELM, QUANTITIES, RENDER_CASES, RENDERED
+
 from wharf.charts import quantity
 from wharf.charts.ctconfig import load_config
 from wharf.charts.lint import lint_chart
@@ -35,6 +35,7 @@ UPSTREAM_BLOBS = {  # `git rev-parse v1.17.1:helm-charts/<chart>/values.yaml` in
     "wharf-mab": "bac9982c88181d9f37c78a26a741ce05acdd1795",
 }
 
+
 def _blob_id(data: bytes) -> str:
     """git's object id of a file's bytes (what `git rev-parse <tag>:<path>` prints upstream)."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -42,14 +43,21 @@ def _blob_id(data: bytes) -> str:
 
 # --- upstream's files, unchanged ------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("chart", sorted(REPLACES))
 def test_upstream_values_file_is_upstreams_own_named_in_sources(chart):
     ci = CHARTS / chart / "ci"
     lines = (ci / "SOURCES").read_text().splitlines()
     assert lines and not any(line.lstrip().startswith("#") for line in lines)
     entries = {fields[0]: fields[1:] for fields in (line.split() for line in lines)}
-    assert entries == {"upstream-values.yaml": [
-        UPSTREAM_REPO, UPSTREAM_TAG, f"helm-charts/{REPLACES[chart]}/values.yaml", UPSTREAM_BLOBS[chart]]}
+    assert entries == {
+        "upstream-values.yaml": [
+            UPSTREAM_REPO,
+            UPSTREAM_TAG,
+            f"helm-charts/{REPLACES[chart]}/values.yaml",
+            UPSTREAM_BLOBS[chart],
+        ]
+    }
     # The blob id pins the bytes: any rewrite (even of whitespace) changes it.
     assert _blob_id((ci / "upstream-values.yaml").read_bytes()) == UPSTREAM_BLOBS[chart]
 
@@ -77,16 +85,28 @@ def test_upstream_single_model_defaults_render_like_upstreams_chart(helm):
 
 # --- wharf-mab: both image forms ------------------------------------------------------------------
 
+
 @pytest.mark.helm
-@pytest.mark.parametrize("image", [
-    "mab: {image: wharf/epsilon-router:0.1.0}",
-    "mab: {image: {name: wharf/epsilon-router, version: 0.1.0}}",
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        "mab: {image: wharf/epsilon-router:0.1.0}",
+        "mab: {image: {name: wharf/epsilon-router, version: 0.1.0}}",
+    ],
+)
 def test_mab_router_image_either_form_renders_the_same_image_without_warnings(helm, tmp_path, image):
     mine = tmp_path / "mine.yaml"
     mine.write_text(image + "\n")
-    cmd = [str(helm), "template", "r", str(CHARTS / "wharf-mab"), "-f",
-           str(CHARTS / "wharf-mab" / "ci" / "default-values.yaml"), "-f", str(mine)]
+    cmd = [
+        str(helm),
+        "template",
+        "r",
+        str(CHARTS / "wharf-mab"),
+        "-f",
+        str(CHARTS / "wharf-mab" / "ci" / "default-values.yaml"),
+        "-f",
+        str(mine),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0 and "warning" not in done.stderr, done.stderr
     sdep = helm_template(CHARTS / "wharf-mab", [CHARTS / "wharf-mab" / "ci" / "default-values.yaml", mine])[0].doc
@@ -94,25 +114,32 @@ def test_mab_router_image_either_form_renders_the_same_image_without_warnings(he
     assert (router["name"], router["image"]) == ("eg-router", "wharf/epsilon-router:0.1.0")
 
 
-@pytest.mark.parametrize("text", [
-    "mab: {image: {name: wharf/epsilon-router}}\n",
-    "mab: {image: {name: '', version: 1}}\n",
-    "mab: {image: {name: r, version: 1, tag: 2}}\n",
-    "mab: {image: ''}\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mab: {image: {name: wharf/epsilon-router}}\n",
+        "mab: {image: {name: '', version: 1}}\n",
+        "mab: {image: {name: r, version: 1, tag: 2}}\n",
+        "mab: {image: ''}\n",
+    ],
+)
 def test_mab_router_image_refused_forms_name_the_field(tmp_path, text):
     f = tmp_path / "my-values.yaml"
     f.write_text("modela: {image: {name: a, version: 1}}\nmodelb: {image: {name: b, version: 1}}\n" + text)
     assert [str(p) for p in check_values_file(CHARTS / "wharf-mab", f)] == [
         f"{f}: mab.image: set mab.image to an epsilon-greedy router image: registry/repository:tag, "
-        "or upstream's {name, version}"]
+        "or upstream's {name, version}"
+    ]
 
 
 # --- quantities: schema ---------------------------------------------------------------------------
 
+
 def test_the_pattern_is_the_one_crds_carry_for_apimachinery_quantity():
-    assert quantity.PATTERN == (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
-                                r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+    assert quantity.PATTERN == (
+        r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+        r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    )
 
 
 @pytest.mark.parametrize("value,accepted", QUANTITIES + [(NOT_EXACT_IN_HELM, False)])
@@ -133,16 +160,19 @@ def _resources_values(chart: str, q) -> str:
     """The chart's ci/default-values.yaml with ``q`` at every quantity, as JSON (JSON is YAML, and
     keeps each value's type as written)."""
     res = {"requests": {"cpu": q, "memory": q}, "limits": {"cpu": q, "memory": q}}
-    containers = [{"name": "scaler", "image": "wharf/scaler:0.1.0", "resources": res},
-                  {"name": "iris", "image": "wharf/iris:0.1.0", "resources": res}]
+    containers = [
+        {"name": "scaler", "image": "wharf/scaler:0.1.0", "resources": res},
+        {"name": "iris", "image": "wharf/iris:0.1.0", "resources": res},
+    ]
     where = {
         "wharf-graph": {"componentSpecs": [{"spec": {"containers": containers}}], "svcOrchSpec": {"resources": res}},
         "wharf-model": {"model": {"image": "m:1", "resources": res}},
         "wharf-abtest": {"resources": res},
         "wharf-mab": {"resources": res, "engine": {"resources": res}},
-        "wharf-core": {"executor": {"resources": {k: q for k in ("cpuLimit", "cpuRequest", "memoryLimit",
-                                                                    "memoryRequest")}},
-                       "manager": {k: q for k in ("cpuLimit", "cpuRequest", "memoryLimit", "memoryRequest")}},
+        "wharf-core": {
+            "executor": {"resources": {k: q for k in ("cpuLimit", "cpuRequest", "memoryLimit", "memoryRequest")}},
+            "manager": {k: q for k in ("cpuLimit", "cpuRequest", "memoryLimit", "memoryRequest")},
+        },
     }[chart]
     base = "transformer-values.yaml" if chart == "wharf-graph" else "default-values.yaml"
     defaults = load_yaml((CHARTS / chart / "ci" / base).read_text()) or {}
@@ -197,6 +227,7 @@ def test_every_resources_key_in_every_chart_schema_is_the_quantity_schema():
 
 # --- quantities: rendering ------------------------------------------------------------------------
 
+
 def rendered_resources(sdep: dict) -> list[dict]:
     predictor = sdep["spec"]["predictors"][0]
     out = [c["resources"] for spec in predictor["componentSpecs"] for c in spec["spec"]["containers"]]
@@ -210,28 +241,46 @@ def rendered_resources(sdep: dict) -> list[dict]:
 def test_number_and_string_quantities_render_as_quoted_exact_strings(helm, tmp_path, chart):
     mine = tmp_path / "mine.yaml"
     mine.write_text(RENDER_CASES[chart])
-    docs = helm_template(CHARTS / chart, [mine] if chart != "wharf-mab" else
-                         [CHARTS / chart / "ci" / "default-values.yaml", mine])
+    docs = helm_template(
+        CHARTS / chart, [mine] if chart != "wharf-mab" else [CHARTS / chart / "ci" / "default-values.yaml", mine]
+    )
     found = rendered_resources(docs[0].doc)
     assert found and all(r == RENDERED for r in found), found
-    text = subprocess.run([str(helm), "template", "r", str(CHARTS / chart), "-f", str(mine),
-                           *(["-f", str(CHARTS / chart / "ci" / "default-values.yaml")] if chart == "wharf-mab" else [])],
-                          capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        [
+            str(helm),
+            "template",
+            "r",
+            str(CHARTS / chart),
+            "-f",
+            str(mine),
+            *(["-f", str(CHARTS / chart / "ci" / "default-values.yaml")] if chart == "wharf-mab" else []),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for line in ('cpu: "0.1"', 'memory: "1073741824"', 'cpu: "2"', 'ephemeral-storage: "1000000"'):
-        assert re.search(r'"?%s"?: %s' % tuple(line.split(": ")), text), line
+        key, value = line.split(": ")
+        assert re.search(rf'"?{key}"?: {value}', text), line
     assert "e+0" not in text
 
 
 @pytest.mark.helm
 def test_core_quantities_render_as_quoted_exact_strings(helm, tmp_path):
     mine = tmp_path / "mine.yaml"
-    mine.write_text("executor:\n  resources: {cpuRequest: 0.25, cpuLimit: '1', memoryRequest: 1000000,"
-                    " memoryLimit: 1073741824}\nmanager: {cpuRequest: 0.1, cpuLimit: 2, memoryRequest: 200Mi,"
-                    " memoryLimit: 1073741824}\n")
+    mine.write_text(
+        "executor:\n  resources: {cpuRequest: 0.25, cpuLimit: '1', memoryRequest: 1000000,"
+        " memoryLimit: 1073741824}\nmanager: {cpuRequest: 0.1, cpuLimit: 2, memoryRequest: 200Mi,"
+        " memoryLimit: 1073741824}\n"
+    )
     docs = [r.doc for r in helm_template(CHARTS / "wharf-core", [mine])]
     operator = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in operator["env"]}
-    assert {k: env[f"EXECUTOR_DEFAULT_{k}"] for k in ("CPU_REQUEST", "CPU_LIMIT", "MEMORY_REQUEST", "MEMORY_LIMIT")} == {
-        "CPU_REQUEST": "0.25", "CPU_LIMIT": "1", "MEMORY_REQUEST": "1000000", "MEMORY_LIMIT": "1073741824"}
-    assert operator["resources"] == {"requests": {"cpu": "0.1", "memory": "200Mi"},
-                                     "limits": {"cpu": "2", "memory": "1073741824"}}
+    assert {
+        k: env[f"EXECUTOR_DEFAULT_{k}"] for k in ("CPU_REQUEST", "CPU_LIMIT", "MEMORY_REQUEST", "MEMORY_LIMIT")
+    } == {"CPU_REQUEST": "0.25", "CPU_LIMIT": "1", "MEMORY_REQUEST": "1000000", "MEMORY_LIMIT": "1073741824"}
+    assert operator["resources"] == {
+        "requests": {"cpu": "0.1", "memory": "200Mi"},
+        "limits": {"cpu": "2", "memory": "1073741824"},
+    }

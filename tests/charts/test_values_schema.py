@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from chart_support import CHART_NAMES, CHARTS
 from jsonschema import Draft7Validator
 
 from wharf.charts.values_schema import ValuesSourceError, chart_schema, generate, undocumented_keys
-
-from chart_support import CHART_NAMES, CHARTS
 
 
 @pytest.mark.parametrize("chart", CHART_NAMES)
@@ -46,7 +45,10 @@ extra: {}
     assert props["replicas"] == {"description": "How many.", "type": "integer"}
     assert props["image"]["additionalProperties"] is False
     assert props["image"]["properties"]["repository"] == {
-        "description": "Repository. It continues here.", "type": "string", "minLength": 1}
+        "description": "Repository. It continues here.",
+        "type": "string",
+        "minLength": 1,
+    }
     assert props["mode"]["enum"] == ["a", "b"]
     assert "additionalProperties" not in props["extra"]  # an empty default map is open
     # Parent charts pass these to a dependency; a closed root must still admit them.

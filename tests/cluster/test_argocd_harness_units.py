@@ -70,7 +70,9 @@ def test_a_module_zip_unpacks_without_its_module_at_version_prefix(tmp_path) -> 
         archive.writestr("github.com/argoproj/argo-cd/gitops-engine/v3@v3.6.2/pkg/sync/a.go", "package sync\n")
     argocd._unzip_module(zip_path, tmp_path / "out")
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()) == [
-        "go.mod", "pkg/sync/a.go"]
+        "go.mod",
+        "pkg/sync/a.go",
+    ]
     with zipfile.ZipFile(tmp_path / "bad.zip", "w") as archive:
         archive.writestr("no-version/go.mod", "module x\n")
     with pytest.raises(BuildError, match="not a Go module zip"):

@@ -58,12 +58,14 @@ def test_up_and_down_for_humans(tmp_path):
 
 def test_control_plane_dies_with_a_killed_test_process(tmp_path):
     """A pytest run killed with SIGKILL cannot tear down; the kernel must still stop its children."""
-    script = ("import json, sys, time\n"
-              "from pathlib import Path\n"
-              "from wharf.testing.apiserver import start_control_plane\n"
-              "plane = start_control_plane(work=Path(sys.argv[1]), controller_manager=False, kwok=False)\n"
-              "print(json.dumps([p.pid for p in plane.processes]), flush=True)\n"
-              "time.sleep(600)\n")
+    script = (
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "from wharf.testing.apiserver import start_control_plane\n"
+        "plane = start_control_plane(work=Path(sys.argv[1]), controller_manager=False, kwok=False)\n"
+        "print(json.dumps([p.pid for p in plane.processes]), flush=True)\n"
+        "time.sleep(600)\n"
+    )
     child = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "w")], stdout=subprocess.PIPE, text=True)
     try:
         pids = json.loads(child.stdout.readline())
@@ -77,8 +79,13 @@ def test_control_plane_dies_with_a_killed_test_process(tmp_path):
 def test_warm_build_task_only_checks_the_cache():
     root = Path(__file__).resolve().parents[2]
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "invoke", "cluster.build-binaries", "--core"], cwd=root,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "invoke", "cluster.build-binaries", "--core"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"cache key: {kube_binaries.cache_key()}" in proc.stdout
     assert f"build log: {kube_binaries.bin_dir() / 'build.log'}" in proc.stdout

@@ -73,11 +73,13 @@ def test_a_failed_build_leaves_no_binary_and_names_the_log(monkeypatch, tmp_path
     """A stand-in `go` (the real one would need minutes) that writes half a binary, then fails."""
     fake_bin = tmp_path / "fakebin"
     fake_bin.mkdir()
-    (fake_bin / "go").write_text('#!/bin/sh\n'
-                                 'if [ "$1" = build ]; then\n'
-                                 '  while [ "$1" != -o ]; do shift; done; echo half > "$2"\n'
-                                 '  echo "link: out of memory"; exit 2\n'
-                                 'fi\n')
+    (fake_bin / "go").write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = build ]; then\n'
+        '  while [ "$1" != -o ]; do shift; done; echo half > "$2"\n'
+        '  echo "link: out of memory"; exit 2\n'
+        "fi\n"
+    )
     (fake_bin / "go").chmod(0o755)
     out = tmp_path / "bin"
     monkeypatch.setenv("PATH", f"{fake_bin}:/usr/bin:/bin")

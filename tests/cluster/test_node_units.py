@@ -10,8 +10,9 @@ from pathlib import Path
 
 from wharf.testing import apiserver, node
 
-PORTS = node.NodePorts(kubelet=10250, kubelet_healthz=10248, proxy_healthz=10256, proxy_metrics=10249,
-                       dns_ready=8181, metrics_server=4443)
+PORTS = node.NodePorts(
+    kubelet=10250, kubelet_healthz=10248, proxy_healthz=10256, proxy_metrics=10249, dns_ready=8181, metrics_server=4443
+)
 
 
 def test_node_state_lives_under_a_short_path_whatever_the_work_folder():
@@ -85,12 +86,17 @@ def test_helper_rbac_is_least_privilege():
     roles = {o["metadata"]["name"]: o for o in node.rbac_objects() if o["kind"] == "ClusterRole"}
     verbs = {v for role in roles.values() for rule in role["rules"] for v in rule["verbs"]}
     assert verbs <= {"get", "list", "watch"}
-    assert not [r for role in roles.values() for r in role["rules"] if "*" in r["resources"] or "secrets" in r["resources"]]
+    assert not [
+        r for role in roles.values() for r in role["rules"] if "*" in r["resources"] or "secrets" in r["resources"]
+    ]
 
 
 def test_smoke_pod_passes_the_restricted_pod_security_standard():
     spec = node.smoke_pod()["spec"]
-    assert spec["securityContext"]["runAsNonRoot"] and spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    assert (
+        spec["securityContext"]["runAsNonRoot"]
+        and spec["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    )
     container = spec["containers"][0]
     assert container["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert container["securityContext"]["allowPrivilegeEscalation"] is False

@@ -36,10 +36,18 @@ def render(app: dict, tmp_path: Path) -> list[dict]:
             inline = tmp_path / f"{app['metadata']['name']}-values.yaml"
             inline.write_text(yaml.safe_dump(helm["valuesObject"]))
             values.append(inline)
-        docs = [r.doc for r in helm_template(path, values, release=helm.get("releaseName", app["metadata"]["name"]),
-                                               namespace=dest["namespace"])]
-        hooks = {h.strip() for d in docs
-                 for h in ((d["metadata"].get("annotations") or {}).get("helm.sh/hook") or "").split(",") if h}
+        docs = [
+            r.doc
+            for r in helm_template(
+                path, values, release=helm.get("releaseName", app["metadata"]["name"]), namespace=dest["namespace"]
+            )
+        ]
+        hooks = {
+            h.strip()
+            for d in docs
+            for h in ((d["metadata"].get("annotations") or {}).get("helm.sh/hook") or "").split(",")
+            if h
+        }
         assert not hooks & MAPPED_HOOKS, f"{app['metadata']['name']}: hooks Argo CD would run: {hooks & MAPPED_HOOKS}"
         return [d for d in docs if "helm.sh/hook" not in (d["metadata"].get("annotations") or {})]  # test hooks: inert
     if (path / "kustomization.yaml").is_file():
@@ -75,7 +83,9 @@ def test_application_renders_within_its_project(path: Path, tmp_path: Path, crd:
 def test_sync_waves_order_runtime_before_models() -> None:
     apps = {load(p)["metadata"]["name"]: load(p) for p in APPS}
     wave = {name: int(a["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]) for name, a in apps.items()}
-    runtime = {n for n, a in apps.items() if a["spec"]["source"]["path"] in ("charts/wharf-core", "kustomize/overlays/default")}
+    runtime = {
+        n for n, a in apps.items() if a["spec"]["source"]["path"] in ("charts/wharf-core", "kustomize/overlays/default")
+    }
     models = set(apps) - runtime
     assert runtime and models and max(wave[n] for n in runtime) < min(wave[n] for n in models)
     for name in runtime:  # the CRD is larger than a client-side apply can annotate

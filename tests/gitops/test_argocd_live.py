@@ -25,8 +25,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -104,8 +105,11 @@ class Recorder:
     def start(self) -> None:
         from kubernetes import client
 
-        ext, apps, custom = (client.ApiextensionsV1Api(self.api), client.AppsV1Api(self.api),
-                             client.CustomObjectsApi(self.api))
+        ext, apps, custom = (
+            client.ApiextensionsV1Api(self.api),
+            client.AppsV1Api(self.api),
+            client.CustomObjectsApi(self.api),
+        )
 
         def crd(kind: str, obj: dict) -> None:
             name = obj["metadata"]["name"]
@@ -124,22 +128,31 @@ class Recorder:
             name, rv = obj["metadata"]["name"], obj["metadata"]["resourceVersion"]
             self.note(rv, f"application added {name}")
             status = obj.get("status") or {}
-            if (status.get("sync") or {}).get("status") == "Synced" and \
-                    (status.get("health") or {}).get("status") == "Healthy" and \
-                    (status.get("operationState") or {}).get("phase") == "Succeeded":
+            if (
+                (status.get("sync") or {}).get("status") == "Synced"
+                and (status.get("health") or {}).get("status") == "Healthy"
+                and (status.get("operationState") or {}).get("phase") == "Succeeded"
+            ):
                 self.note(rv, f"application synced and healthy {name}")
 
         def added(label: str) -> Callable[[str, dict], None]:
-            return lambda kind, obj: self.note(obj["metadata"]["resourceVersion"],
-                                               f"{label} added {obj['metadata']['name']}")
+            return lambda kind, obj: self.note(
+                obj["metadata"]["resourceVersion"], f"{label} added {obj['metadata']['name']}"
+            )
 
         watches = [
             (ext.list_custom_resource_definition, crd, {}),
             (apps.list_namespaced_deployment, deployment, {"namespace": RUNTIME_NS}),
-            (custom.list_namespaced_custom_object, added("sdep"),
-             {"group": SDEP[0], "version": SDEP[1], "plural": SDEP[2], "namespace": MODELS_NS}),
-            (custom.list_namespaced_custom_object, application,
-             {"group": APPLICATION[0], "version": APPLICATION[1], "plural": APPLICATION[2], "namespace": APP_NS}),
+            (
+                custom.list_namespaced_custom_object,
+                added("sdep"),
+                {"group": SDEP[0], "version": SDEP[1], "plural": SDEP[2], "namespace": MODELS_NS},
+            ),
+            (
+                custom.list_namespaced_custom_object,
+                application,
+                {"group": APPLICATION[0], "version": APPLICATION[1], "plural": APPLICATION[2], "namespace": APP_NS},
+            ),
         ]
         for call, handle, kwargs in watches:
             thread = threading.Thread(target=self._watch, args=(call, handle), kwargs=kwargs, daemon=True)
@@ -179,8 +192,9 @@ class Live:
             app = self.app(name)
             status = app.get("status") or {}
             seen["last"] = {k: status.get(k) for k in ("sync", "health", "operationState", "conditions")}
-            ok = (status.get("sync") or {}).get("status") == sync and \
-                (status.get("health") or {}).get("status") == health
+            ok = (status.get("sync") or {}).get("status") == sync and (status.get("health") or {}).get(
+                "status"
+            ) == health
             if revision is not None:
                 ok = ok and (status.get("sync") or {}).get("revision") == revision
             return app if ok else False
@@ -188,8 +202,9 @@ class Live:
         try:
             return wait_for(f"Application {name} {sync}/{health}", reached, timeout)
         except AssertionError as exc:
-            raise AssertionError(f"{exc}\nlast status: {json.dumps(seen.get('last'))[:3000]}\n"
-                                 f"{self.argo.logs(40)}") from None
+            raise AssertionError(
+                f"{exc}\nlast status: {json.dumps(seen.get('last'))[:3000]}\n{self.argo.logs(40)}"
+            ) from None
 
     def start_operator(self, tmp: Path) -> None:
         """The stand-in for the operator's pod: ``wharf operator`` with the synced Deployment's env."""
@@ -202,8 +217,12 @@ class Live:
         with open(self.operator_log, "wb") as log:
             self.operator = subprocess.Popen(
                 [str(Path(sys.executable).with_name("wharf")), "operator", "--standalone", "--namespace", MODELS_NS],
-                env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True)
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
 
     def _operator_deployment(self) -> dict:
         deps = json.loads(self.kube.kubectl("get", "deployments", "-n", RUNTIME_NS, "-o", "json").stdout)["items"]
@@ -225,9 +244,11 @@ def live(kube_api, helm_binary, tmp_path_factory):
     from wharf.testing import argocd
 
     if not argocd.wait_for_build(timeout=2700):
-        infra.unavailable(f"Argo CD v{argocd.ARGOCD_VERSION}",
-                          f"build it with `{argocd.BUILD_COMMAND}` (about 15 min cold, cached by version; "
-                          f"build log: {argocd.build_dir() / 'build.log'})")
+        infra.unavailable(
+            f"Argo CD v{argocd.ARGOCD_VERSION}",
+            f"build it with `{argocd.BUILD_COMMAND}` (about 15 min cold, cached by version; "
+            f"build log: {argocd.build_dir() / 'build.log'})",
+        )
     if not kube_api.fake_nodes:
         infra.unavailable("KWOK fake nodes", "build them with `invoke cluster.build-binaries` (kwok, kube-scheduler)")
     tmp = tmp_path_factory.mktemp("argocd")
@@ -249,8 +270,15 @@ def live(kube_api, helm_binary, tmp_path_factory):
 
     argocd.install(lambda *a, **k: kube_api.kubectl(*a, **k))
     # the example's own health configuration, applied as a user applies it
-    kube_api.kubectl("apply", "--server-side", "--field-manager=wharf-user", "-n", APP_NS,
-                     "-f", str(ROOT / "examples" / "gitops" / "argocd" / "argocd-cm-health-patch.yaml"))
+    kube_api.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=wharf-user",
+        "-n",
+        APP_NS,
+        "-f",
+        str(ROOT / "examples" / "gitops" / "argocd" / "argocd-cm-health-patch.yaml"),
+    )
     argo = argocd.start(kube_api.kubeconfig, helm_binary, work=tmp / "argocd", resync_seconds=5)
     api = kube_api.api_client()
     recorder = Recorder(api)
@@ -273,12 +301,26 @@ def _teardown(state: Live) -> None:
     kube.kubectl("delete", "seldondeployments", "--all", "-n", MODELS_NS, "--timeout=30s", check=False)
     state.stop_operator()
     for name in APPS:
-        kube.kubectl("patch", "applications.argoproj.io", name, "-n", APP_NS, "--type=merge",
-                     "-p", '{"metadata":{"finalizers":null}}', check=False)
+        kube.kubectl(
+            "patch",
+            "applications.argoproj.io",
+            name,
+            "-n",
+            APP_NS,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )
     for item in runtime:
         if not item.get("namespace") and item["kind"] not in ("CustomResourceDefinition", "Namespace"):
-            kube.kubectl("delete", f"{item['kind'].lower()}.{item.get('group') or ''}".rstrip("."), item["name"],
-                         "--wait=false", check=False)
+            kube.kubectl(
+                "delete",
+                f"{item['kind'].lower()}.{item.get('group') or ''}".rstrip("."),
+                item["name"],
+                "--wait=false",
+                check=False,
+            )
     # waited for: later tests (test_deploy.py) install into wharf-system, which must not be Terminating then
     kube.kubectl("delete", "namespace", APP_NS, MODELS_NS, RUNTIME_NS, "--timeout=120s", check=False, timeout=150)
     if kube.kubectl("get", "crd", SDEP_CRD, check=False).returncode != 0:
@@ -302,13 +344,19 @@ def test_app_of_apps_syncs_in_waves_with_the_examples_health_checks(live, tmp_pa
 
     rec = live.recorder
     crd = rec.first(f"crd established {SDEP_CRD}")
-    operator_added, operator_available = rec.first("deployment added wharf-operator"), \
-        rec.first("deployment available wharf-operator")
+    operator_added, operator_available = (
+        rec.first("deployment added wharf-operator"),
+        rec.first("deployment available wharf-operator"),
+    )
     # wave -1, inside one Application: the CRD is Established before the operator Deployment exists
     assert crd < operator_added, sorted(rec.events)
     # wave 1 starts only once wave -1 is Healthy: the model Applications and SeldonDeployments come later
-    for later in ("application added wharf-models", "application added iris-chart", "sdep added iris",
-                  "sdep added iris-chart"):
+    for later in (
+        "application added wharf-models",
+        "application added iris-chart",
+        "sdep added iris",
+        "sdep added iris-chart",
+    ):
         assert operator_available < rec.first(later), (later, sorted(rec.events))
     # the root went on to wave 1 only once the runtime Application had synced (not merely once it
     # read Healthy, which a just-created Application does before its first sync applies anything)
@@ -319,8 +367,9 @@ def test_app_of_apps_syncs_in_waves_with_the_examples_health_checks(live, tmp_pa
     assert runtime["operationState"]["phase"] == "Succeeded"
     # the runtime is applied server-side (its sync option), as the controller's field manager
     crd_obj = json.loads(live.kube.kubectl("get", "crd", SDEP_CRD, "-o", "json", "--show-managed-fields").stdout)
-    assert ("argocd-controller", "Apply") in [(m["manager"], m["operation"])
-                                              for m in crd_obj["metadata"]["managedFields"]]
+    assert ("argocd-controller", "Apply") in [
+        (m["manager"], m["operation"]) for m in crd_obj["metadata"]["managedFields"]
+    ]
 
     # The SeldonDeployment's health is the example's Lua, from argocd-cm (Argo CD has none of its own).
     from wharf.gitops.argocd import health_script, run_health_check
@@ -343,21 +392,34 @@ def test_a_commit_changing_the_image_rolls_out(live) -> None:
     live.wait_app("wharf-models", "Synced", "Healthy", timeout=120, revision=sha)
 
     def rolled_out() -> dict | bool:
-        deps = json.loads(live.kube.kubectl("get", "deployments", "-n", MODELS_NS, "-l",
-                                            "seldon-deployment-id=iris", "-o", "json").stdout)["items"]
+        deps = json.loads(
+            live.kube.kubectl(
+                "get", "deployments", "-n", MODELS_NS, "-l", "seldon-deployment-id=iris", "-o", "json"
+            ).stdout
+        )["items"]
         for dep in deps:
             images = [c["image"] for c in dep["spec"]["template"]["spec"]["containers"]]
             st = dep.get("status") or {}
-            if "wharf-examples/iris:0.2" in images and st.get("updatedReplicas") == dep["spec"]["replicas"] == \
-                    st.get("availableReplicas") and st.get("observedGeneration") == dep["metadata"]["generation"]:
+            if (
+                "wharf-examples/iris:0.2" in images
+                and st.get("updatedReplicas") == dep["spec"]["replicas"] == st.get("availableReplicas")
+                and st.get("observedGeneration") == dep["metadata"]["generation"]
+            ):
                 return dep
         return False
 
     wait_for("the iris Deployment rolled out with image 0.2", rolled_out, 90, live.argo)
-    sdep = wait_for("iris Available again", lambda: (s := live.get("seldondeployments.machinelearning.seldon.io",
-                                                                    "iris", MODELS_NS))["status"]["state"] ==
-                    "Available" and s["status"].get("observedGeneration") == s["metadata"]["generation"] and s,
-                    60, live.argo)
+    sdep = wait_for(
+        "iris Available again",
+        lambda: (
+            (s := live.get("seldondeployments.machinelearning.seldon.io", "iris", MODELS_NS))["status"]["state"]
+            == "Available"
+            and s["status"].get("observedGeneration") == s["metadata"]["generation"]
+            and s
+        ),
+        60,
+        live.argo,
+    )
     assert sdep["metadata"]["generation"] >= 2
 
 
@@ -378,8 +440,14 @@ def test_a_commit_the_crd_refuses_leaves_the_app_out_of_sync_and_the_model_untou
         op = status.get("operationState") or {}
         text = json.dumps(op)
         # the automated sync retries (the example's retry policy), so the phase may still be Running
-        return status if sha in text and refusal in text and op.get("phase") in ("Running", "Failed", "Error") \
-            and (status.get("sync") or {}).get("revision") == sha else False
+        return (
+            status
+            if sha in text
+            and refusal in text
+            and op.get("phase") in ("Running", "Failed", "Error")
+            and (status.get("sync") or {}).get("revision") == sha
+            else False
+        )
 
     status = wait_for("the sync of the refused commit to fail", failed, 120, live.argo)
     op = status["operationState"]
@@ -402,8 +470,16 @@ def test_a_commit_the_crd_refuses_leaves_the_app_out_of_sync_and_the_model_untou
     fixed = live.repo.commit("iris: drop the refused pdbSpec")
     live.wait_app("wharf-models", "Synced", "Healthy", timeout=120, revision=fixed)
     # the retrying operation went on with the newest commit (the example's retry.refresh)
-    op = wait_for("the sync operation to succeed with the fix", lambda: (o := live.app("wharf-models")["status"][
-        "operationState"])["phase"] == "Succeeded" and o["syncResult"]["revision"] == fixed and o, 90, live.argo)
+    op = wait_for(
+        "the sync operation to succeed with the fix",
+        lambda: (
+            (o := live.app("wharf-models")["status"]["operationState"])["phase"] == "Succeeded"
+            and o["syncResult"]["revision"] == fixed
+            and o
+        ),
+        90,
+        live.argo,
+    )
     assert op["syncResult"]["revision"] == fixed
 
 
@@ -416,7 +492,8 @@ def test_a_model_whose_pods_cannot_start_shows_degraded_with_the_operators_reaso
     predictor["progressDeadlineSeconds"] = 2
     predictor["componentSpecs"][0]["spec"]["nodeSelector"] = {"wharf.test/no-such-node": "true"}
     (live.repo.checkout / "examples" / "gitops" / "models" / "stuck.yaml").write_text(
-        yaml.safe_dump(body, sort_keys=False))
+        yaml.safe_dump(body, sort_keys=False)
+    )
     sha = live.repo.commit("a model that cannot be scheduled")
 
     app = live.wait_app("wharf-models", "Synced", "Degraded", timeout=150, revision=sha)

@@ -19,8 +19,9 @@ def test_generated_files_are_up_to_date(helm_binary) -> None:
     assert k.stale_files() == [], "run `invoke generate`"
 
 
-@pytest.mark.parametrize("mode", [None, *[m for m in k.MODES if not m.component]],
-                         ids=lambda m: m.path if m else k.DEFAULT_OVERLAY)
+@pytest.mark.parametrize(
+    "mode", [None, *[m for m in k.MODES if not m.component]], ids=lambda m: m.path if m else k.DEFAULT_OVERLAY
+)
 def test_overlay_builds_to_the_chart_in_the_same_mode(helm_binary, mode) -> None:
     built = by_key(k.kustomize_build(k.KUSTOMIZE / (mode.path if mode else k.DEFAULT_OVERLAY)))
     want = by_key([k.namespace_object(), *k.mode_objects(mode)])
@@ -36,7 +37,8 @@ def test_components_combine_like_their_chart_values(helm_binary, tmp_path) -> No
     (tmp_path / "kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         f"resources: [{rel(k.DEFAULT_OVERLAY)}]\n"
-        f"components: [{', '.join(rel(m.path) for m in k.MODES if m.component)}]\n")
+        f"components: [{', '.join(rel(m.path) for m in k.MODES if m.component)}]\n"
+    )
     sets = {key: value for m in k.MODES if m.component for key, value in m.sets.items()}
     apis = tuple(a for m in k.MODES if m.component for a in m.api_versions)
     combined = k.Mode("combined", sets, api_versions=apis)
@@ -55,14 +57,18 @@ def test_dev_overlay_runs_local_images() -> None:
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert container["image"] == "wharf/operator:dev" and container["imagePullPolicy"] == "Never"
-    assert env["SELDON_LOG_LEVEL"] == "DEBUG" and env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == "wharf/orchestrator:dev"
+    assert (
+        env["SELDON_LOG_LEVEL"] == "DEBUG" and env["EXECUTOR_CONTAINER_IMAGE_AND_VERSION"] == "wharf/orchestrator:dev"
+    )
 
 
 def test_json_patches_name_the_env_entry_they_change() -> None:
     old = {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}
     new = {"env": [{"name": "A", "value": "1"}, {"name": "B", "value": "3"}]}
-    assert k.json_patch(old, new) == [{"op": "test", "path": "/env/1/name", "value": "B"},
-                                      {"op": "replace", "path": "/env/1/value", "value": "3"}]
+    assert k.json_patch(old, new) == [
+        {"op": "test", "path": "/env/1/name", "value": "B"},
+        {"op": "replace", "path": "/env/1/value", "value": "3"},
+    ]
     many = {"rules": [1, 2, 3, 4, 5]}
     assert k.json_patch(many, {"rules": [5]}) == [{"op": "replace", "path": "/rules", "value": [5]}]
 
@@ -82,7 +88,11 @@ def test_the_default_overlay_pins_the_operator_as_wharf_core_values_say(tmp_path
     assert unpinned == [{"name": "docker.io/wharf/operator", "newTag": app_version}]
     digest = "sha256:" + "ab" * 32
     values = chart / "values.yaml"
-    values.write_text(set_scalars(values.read_text(), {("image", "registry"): "reg.example:5000", ("image", "tag"): "1.2.3",
-                                                       ("image", "digest"): digest}))
+    values.write_text(
+        set_scalars(
+            values.read_text(),
+            {("image", "registry"): "reg.example:5000", ("image", "tag"): "1.2.3", ("image", "digest"): digest},
+        )
+    )
     pinned = yaml.safe_load(k.default_overlay_files(chart)["kustomization.yaml"])["images"]
     assert pinned == [{"name": "reg.example:5000/wharf/operator", "newTag": "1.2.3", "digest": digest}]

@@ -15,8 +15,14 @@ WHARF = Path(sys.executable).with_name("wharf")
 @contextmanager
 def running(client, image, user="123456:0"):
     """The image started as an arbitrary UID in group 0 (as OpenShift does), read-only root fs."""
-    container = client.containers.run(image, detach=True, user=user, read_only=True, tmpfs={"/tmp": ""},
-                                      ports={"9000/tcp": ("127.0.0.1", None), "5000/tcp": ("127.0.0.1", None)})
+    container = client.containers.run(
+        image,
+        detach=True,
+        user=user,
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        ports={"9000/tcp": ("127.0.0.1", None), "5000/tcp": ("127.0.0.1", None)},
+    )
     try:
         problem = smoke._wait_ready(container, 9000, 60)
         assert problem is None, f"{problem}\n{container.logs(tail=30).decode()}"
@@ -27,8 +33,12 @@ def running(client, image, user="123456:0"):
 
 def contract_test(contract, port, *extra):
     """The contract tester CLI (`wharf test`), as a user would run it."""
-    proc = subprocess.run([str(WHARF), "test", str(contract), "127.0.0.1", str(port), "-n", "5", "-b", "3",
-                           "--seed", "1", *extra], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(WHARF), "test", str(contract), "127.0.0.1", str(port), "-n", "5", "-b", "3", "--seed", "1", *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

@@ -27,8 +27,10 @@ def engine():
         client = docker.from_env(timeout=900)
         client.ping()
     except Exception as exc:  # no SDK, no socket, engine down: all mean "no engine"
-        unavailable(f"a Docker engine ({exc.__class__.__name__})",
-                    "install docker.io and start dockerd (see docs/building-images.md)")
+        unavailable(
+            f"a Docker engine ({exc.__class__.__name__})",
+            "install docker.io and start dockerd (see docs/building-images.md)",
+        )
     import shutil
 
     if shutil.which("debootstrap") is None:

@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from build_support import contract_test, running
+
 from wharf.build import smoke
 from wharf.build.model import ModelBuildError, build_model
-
 
 pytestmark = pytest.mark.docker
 HERE = Path(__file__).resolve().parent
@@ -31,14 +30,22 @@ def no_tag(client, tag):
 
 # --- the builder ------------------------------------------------------------------------------
 
+
 def test_builder_follows_the_s2i_protocol(engine, builder):
     image = engine.images.get(builder)
     cfg = image.attrs["Config"]
     assert cfg["Labels"]["io.openshift.s2i.scripts-url"] == "image:///usr/libexec/s2i"
     assert cfg["Labels"]["io.wharf.builder.version"]
     assert cfg["User"] == "1001" and cfg["Cmd"] == ["/usr/libexec/s2i/usage"]
-    out = engine.containers.run(builder, ["sh", "-c", "ls -l /usr/libexec/s2i; command -v tar; id -u; "
-                                          "ls /tmp/wharf-build 2>&1; ls /tmp/wheels 2>&1; true"], remove=True).decode()
+    out = engine.containers.run(
+        builder,
+        [
+            "sh",
+            "-c",
+            "ls -l /usr/libexec/s2i; command -v tar; id -u; ls /tmp/wharf-build 2>&1; ls /tmp/wheels 2>&1; true",
+        ],
+        remove=True,
+    ).decode()
     for script in ("assemble", "run", "save-artifacts", "usage"):
         assert "-rwxr-xr-x 1 root root" in out and script in out
     assert "/tar" in out and "\n1001\n" in out
@@ -47,6 +54,7 @@ def test_builder_follows_the_s2i_protocol(engine, builder):
 
 
 # --- invoke build: the three examples ---------------------------------------------------------
+
 
 def exercise(engine, tag, kind):
     """Run ``tag`` and test it over REST and gRPC the way its SERVICE_TYPE is used."""
@@ -80,8 +88,11 @@ def test_model_image_runs_as_1001_with_reproducible_labels_and_no_build_settings
     assert labels["io.wharf.source.digest"].startswith("sha256:")
     assert labels["io.openshift.s2i.build.image"].startswith("wharf/python-builder:")
     assert labels["org.opencontainers.image.revision"]  # the examples live in this git checkout
-    out = engine.containers.run(result.image_id, ["sh", "-c", "ls /tmp/wharf-build 2>&1; head -3 /licenses/license_info.csv; "
-                                                  "ls -ld /opt/app-root/src"], remove=True).decode()
+    out = engine.containers.run(
+        result.image_id,
+        ["sh", "-c", "ls /tmp/wharf-build 2>&1; head -3 /licenses/license_info.csv; ls -ld /opt/app-root/src"],
+        remove=True,
+    ).decode()
     assert "No such file" in out and "Name,Version,License" in out
 
 
@@ -95,13 +106,14 @@ def test_code_only_change_rebuilds_from_the_dependency_cache(engine, builder, ex
     result = build_model(source, f"{TEST_REPO}/iris:rebuild", builder=builder, progress=log.append)
     seconds = time.monotonic() - started
     deps_step = next(i for i, line in enumerate(log) if "hooks deps" in line)
-    assert log[deps_step + 1].strip() == "---> Using cache", log[deps_step:deps_step + 3]
+    assert log[deps_step + 1].strip() == "---> Using cache", log[deps_step : deps_step + 3]
     assert result.image_id != examples["iris"].image_id
     assert seconds < 60, f"code-only rebuild took {seconds:.1f} s"
     print(f"\ncode-only rebuild: {seconds:.1f} s")
 
 
 # --- bad inputs: a clear message, no tag ------------------------------------------------------
+
 
 def _broken_copy(tmp_path, edit):
     source = tmp_path / "model"
@@ -110,20 +122,39 @@ def _broken_copy(tmp_path, edit):
     return source
 
 
-@pytest.mark.parametrize("case,edit,expected", [
-    ("missing-values", lambda s: (s / ".s2i" / "environment").write_text("PERSISTENCE=0\n"),
-     ["environment: MODEL_NAME is missing", "environment: SERVICE_TYPE is missing"]),
-    ("wrong-model-name", lambda s: (s / ".s2i" / "environment").write_text("MODEL_NAME=IrisClasifier\nSERVICE_TYPE=MODEL\n"),
-     ["MODEL_NAME=IrisClasifier", "no IrisClasifier.py"]),
-    ("syntax-error", lambda s: (s / "IrisClassifier.py").write_text("class IrisClassifier:\n    def predict(self X):\n"),
-     ["IrisClassifier.py:2: syntax error"]),
-    ("failing-requirements", lambda s: (s / "requirements.txt").write_text("wharf-no-such-package-4f2a==9.9\n"),
-     ["requirements.txt: installing the dependencies failed"]),
-    ("fails-at-start-up", lambda s: (s / "IrisClassifier.py").write_text(
-        "class IrisClassifier:\n    def load(self):\n        raise RuntimeError('weights missing')\n"
-        "    def predict(self, X, names):\n        return X\n"),
-     ["smoke test of the new image failed", "weights missing"]),
-])
+@pytest.mark.parametrize(
+    "case,edit,expected",
+    [
+        (
+            "missing-values",
+            lambda s: (s / ".s2i" / "environment").write_text("PERSISTENCE=0\n"),
+            ["environment: MODEL_NAME is missing", "environment: SERVICE_TYPE is missing"],
+        ),
+        (
+            "wrong-model-name",
+            lambda s: (s / ".s2i" / "environment").write_text("MODEL_NAME=IrisClasifier\nSERVICE_TYPE=MODEL\n"),
+            ["MODEL_NAME=IrisClasifier", "no IrisClasifier.py"],
+        ),
+        (
+            "syntax-error",
+            lambda s: (s / "IrisClassifier.py").write_text("class IrisClassifier:\n    def predict(self X):\n"),
+            ["IrisClassifier.py:2: syntax error"],
+        ),
+        (
+            "failing-requirements",
+            lambda s: (s / "requirements.txt").write_text("wharf-no-such-package-4f2a==9.9\n"),
+            ["requirements.txt: installing the dependencies failed"],
+        ),
+        (
+            "fails-at-start-up",
+            lambda s: (s / "IrisClassifier.py").write_text(
+                "class IrisClassifier:\n    def load(self):\n        raise RuntimeError('weights missing')\n"
+                "    def predict(self, X, names):\n        return X\n"
+            ),
+            ["smoke test of the new image failed", "weights missing"],
+        ),
+    ],
+)
 def test_bad_input_fails_clearly_and_leaves_no_tag(engine, builder, tmp_path, case, edit, expected):
     tag = f"{TEST_REPO}/bad-{case}:0.1"
     with pytest.raises(ModelBuildError) as err:
@@ -135,14 +166,31 @@ def test_bad_input_fails_clearly_and_leaves_no_tag(engine, builder, tmp_path, ca
 
 # --- the real s2i CLI with the same builder ---------------------------------------------------
 
+
 def s2i_build(s2i, source, builder, tag, tmp_path, *extra):
     ca = tmp_path / "ca"
     ca.mkdir(exist_ok=True)
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", ca / "ca.crt")
     # --inject: the CA bundle is present while assemble runs and emptied before the commit.
-    proc = subprocess.run([str(s2i), "build", str(source), builder, tag, "--pull-policy", "never",
-                           "--inject", f"{ca}:/tmp/wharf-ca", "-e", "PIP_CERT=/tmp/wharf-ca/ca.crt", *extra],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            str(s2i),
+            "build",
+            str(source),
+            builder,
+            tag,
+            "--pull-policy",
+            "never",
+            "--inject",
+            f"{ca}:/tmp/wharf-ca",
+            "-e",
+            "PIP_CERT=/tmp/wharf-ca/ca.crt",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     return proc
 
 
@@ -175,8 +223,12 @@ def test_s2i_incremental_build_reuses_saved_dependencies(engine, builder, s2i_bi
 
 
 def test_s2i_cli_failure_names_the_model_name(engine, builder, s2i_binary, tmp_path):
-    source = _broken_copy(tmp_path, lambda s: (s / ".s2i" / "environment").write_text(
-        "MODEL_NAME=IrisClasifier\nSERVICE_TYPE=MODEL\nPERSISTENCE=0\n"))
+    source = _broken_copy(
+        tmp_path,
+        lambda s: (s / ".s2i" / "environment").write_text(
+            "MODEL_NAME=IrisClasifier\nSERVICE_TYPE=MODEL\nPERSISTENCE=0\n"
+        ),
+    )
     tag = f"{TEST_REPO}/bad-s2i:0.1"
     proc = s2i_build(s2i_binary, source, builder, tag, tmp_path)
     assert proc.returncode != 0
@@ -208,8 +260,23 @@ def test_invoke_build_prints_a_line_per_step_and_stage_then_one_summary(engine, 
     tag = f"{TEST_REPO}/iris-progress:1"
     invoke = Path(sys.executable).with_name("invoke")
     try:
-        ran = subprocess.run([str(invoke), "-r", str(root), "build", "--source", str(EXAMPLES / "iris"), "--image", tag,
-                              "--builder", builder], capture_output=True, text=True, timeout=900)
+        ran = subprocess.run(
+            [
+                str(invoke),
+                "-r",
+                str(root),
+                "build",
+                "--source",
+                str(EXAMPLES / "iris"),
+                "--image",
+                tag,
+                "--builder",
+                builder,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
         lines = ran.stdout.strip().splitlines()
         progress, summary = lines[:-1], lines[-1]
@@ -219,11 +286,30 @@ def test_invoke_build_prints_a_line_per_step_and_stage_then_one_summary(engine, 
         steps = [s for s in said if s.startswith("step ")]
         assert steps and steps[-1].split(":")[0].endswith(steps[-1].split("/")[1].split(":")[0])  # the last step
         assert any(s.startswith("smoke test: starting the image as 1001:0 (MODEL)") for s in said)
-        assert re.fullmatch(rf"built {re.escape(tag)} in \d+\.\d s \(build \d+\.\d s, smoke \d+\.\d s\), \d+ MB, "
-                            r"id sha256:[0-9a-f]{12}", summary), summary
-        verbose = subprocess.run([str(invoke), "-r", str(root), "build", "--source", str(EXAMPLES / "iris"),
-                                  "--image", tag, "--builder", builder, "--verbose", "--no-smoke"],
-                                 capture_output=True, text=True, timeout=900)
+        assert re.fullmatch(
+            rf"built {re.escape(tag)} in \d+\.\d s \(build \d+\.\d s, smoke \d+\.\d s\), \d+ MB, "
+            r"id sha256:[0-9a-f]{12}",
+            summary,
+        ), summary
+        verbose = subprocess.run(
+            [
+                str(invoke),
+                "-r",
+                str(root),
+                "build",
+                "--source",
+                str(EXAMPLES / "iris"),
+                "--image",
+                tag,
+                "--builder",
+                builder,
+                "--verbose",
+                "--no-smoke",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert verbose.returncode == 0 and len(verbose.stdout.splitlines()) > len(lines)
         assert any(line.startswith(" ---> ") for line in verbose.stdout.splitlines())  # the engine's own lines
     finally:

@@ -24,6 +24,7 @@ EXAMPLES = ROOT / "examples" / "models"
 
 # --- .s2i/environment ---------------------------------------------------------------------
 
+
 def test_env_file_format_is_s2i_s():
     env = parse_env("# comment\n\nMODEL_NAME=My\nURL=http://x/?a=b\nEMPTY=\n")
     assert env == {"MODEL_NAME": "My", "URL": "http://x/?a=b", "EMPTY": ""}
@@ -45,14 +46,26 @@ def test_missing_and_wrong_values_are_all_reported():
 
 
 def test_pip_settings_stay_out_of_the_image_env():
-    s = model_settings({"MODEL_NAME": "M", "SERVICE_TYPE": "MODEL", "EXTRA_INDEX_URL": "https://u:tok@idx/simple",
-                        "PIP_TRUSTED_HOST": "idx", "GUNICORN_WORKERS": "2"})
+    s = model_settings(
+        {
+            "MODEL_NAME": "M",
+            "SERVICE_TYPE": "MODEL",
+            "EXTRA_INDEX_URL": "https://u:tok@idx/simple",
+            "PIP_TRUSTED_HOST": "idx",
+            "GUNICORN_WORKERS": "2",
+        }
+    )
     assert s.image_env == {"MODEL_NAME": "M", "SERVICE_TYPE": "MODEL", "GUNICORN_WORKERS": "2"}
 
 
-@pytest.mark.parametrize("folder,name,service", [("iris", "IrisClassifier", "MODEL"),
-                                                 ("scaler", "MillimetreScaler", "TRANSFORMER"),
-                                                 ("epsilon-router", "EpsilonGreedyRouter", "ROUTER")])
+@pytest.mark.parametrize(
+    "folder,name,service",
+    [
+        ("iris", "IrisClassifier", "MODEL"),
+        ("scaler", "MillimetreScaler", "TRANSFORMER"),
+        ("epsilon-router", "EpsilonGreedyRouter", "ROUTER"),
+    ],
+)
 def test_examples_have_s2i_environment(folder, name, service):
     s = read_settings(EXAMPLES / folder)
     assert (s.model_name, s.service_type) == (name, service)
@@ -64,6 +77,7 @@ def test_missing_env_file_is_named(tmp_path):
 
 
 # --- the split Dockerfile -------------------------------------------------------------------
+
 
 def test_dependency_layer_depends_on_requirements_only():
     assert dockerfile.dependency_files({"requirements.txt", "M.py", "setup.py"}) == (["requirements.txt"], False)
@@ -128,6 +142,7 @@ def test_language_from_folder():
 
 # --- base images ----------------------------------------------------------------------------
 
+
 def test_mirror_from_deb822_and_one_line_sources():
     deb822 = "Types: deb\nURIs: http://mirror.local/debian-security\n\nTypes: deb\nURIs: http://mirror.local/debian/\n"
     assert base.mirror_from_sources(deb822) == "http://mirror.local/debian"
@@ -151,8 +166,11 @@ def test_the_mirror_comes_from_apt_or_the_setting_and_never_from_a_guess(tmp_pat
 
 def test_cached_rootfs_is_keyed_by_suite_and_date(tmp_path):
     today = dt.date(2026, 11, 25)
-    for name in ("debian-bookworm-minbase-20261120.tar", "debian-bookworm-minbase-20261001.tar",
-                 "debian-trixie-minbase-20261124.tar"):
+    for name in (
+        "debian-bookworm-minbase-20261120.tar",
+        "debian-bookworm-minbase-20261001.tar",
+        "debian-trixie-minbase-20261124.tar",
+    ):
         (tmp_path / name).write_bytes(b"")
     assert base.fresh_rootfs(tmp_path, "bookworm", today).name == "debian-bookworm-minbase-20261120.tar"
     assert base.fresh_rootfs(tmp_path, "bookworm", dt.date(2027, 1, 1)) is None  # too old: rebuilt
@@ -168,15 +186,22 @@ def test_python_base_uses_debian_for_311_and_pyenv_tree_otherwise():
 
 # --- hooks (run as the builder runs them: python -m hooks, in a subprocess) -------------------
 
+
 def test_dependency_plan_first_match_wins():
     assert deps.plan({"requirements.txt", "setup.py"}) == deps.Plan("requirements", "requirements.txt")
     assert deps.plan({"pyproject.toml"}) == deps.Plan("package", "pyproject.toml")
     assert deps.plan({"environment.yml"}).kind == "conda"
     assert deps.plan({"M.py"}).kind == "none"
-    cmd = deps.pip_command(deps.Plan("requirements", "requirements.txt"), "/p",
-                           {"EXTRA_INDEX_URL": "https://idx", "PIP_TRUSTED_HOST": "idx other"}, find_links=True)
+    cmd = deps.pip_command(
+        deps.Plan("requirements", "requirements.txt"),
+        "/p",
+        {"EXTRA_INDEX_URL": "https://idx", "PIP_TRUSTED_HOST": "idx other"},
+        find_links=True,
+    )
     assert cmd[cmd.index("--prefix") + 1] == "/p" and cmd[-2:] == ["-r", "requirements.txt"]
-    assert ["--trusted-host", "idx", "--trusted-host", "other"] == cmd[cmd.index("--trusted-host"):cmd.index("--find-links")]
+    assert ["--trusted-host", "idx", "--trusted-host", "other"] == cmd[
+        cmd.index("--trusted-host") : cmd.index("--find-links")
+    ]
 
 
 def test_conda_file_without_conda_is_a_clear_error(tmp_path, monkeypatch):
@@ -258,8 +283,12 @@ def test_invoke_build_exits_1_naming_the_missing_values(tmp_path):
     (tmp_path / ".s2i").mkdir()
     (tmp_path / ".s2i" / "environment").write_text("PERSISTENCE=0\n")
     invoke = Path(sys.executable).with_name("invoke")
-    proc = subprocess.run([str(invoke), "-r", str(ROOT), "build", "--source", str(tmp_path), "--image", "x/y:1"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(invoke), "-r", str(ROOT), "build", "--source", str(tmp_path), "--image", "x/y:1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "MODEL_NAME is missing" in proc.stderr and "SERVICE_TYPE is missing" in proc.stderr
     assert "no tag x/y:1 was created" in proc.stderr
@@ -270,7 +299,8 @@ def test_defaults_note_names_what_upstream_requires_and_wharf_assumes() -> None:
 
     assert defaults_note({"MODEL_NAME": "M", "SERVICE_TYPE": "MODEL"}) == (
         ".s2i/environment: PERSISTENCE=0, API_TYPE=REST assumed (PERSISTENCE and API_TYPE not set; "
-        "upstream's builder requires them, Wharf's does not)")
+        "upstream's builder requires them, Wharf's does not)"
+    )
     assert defaults_note({"PERSISTENCE": "1"}).startswith(".s2i/environment: API_TYPE=REST assumed")
     assert defaults_note({"PERSISTENCE": "0", "API_TYPE": "GRPC"}) is None
 

@@ -15,8 +15,11 @@ from wharf.build.engine import build_image, context_tar, tag_image
 
 def _build(engine, marker: str) -> str:
     """A tiny image (no base, one label) whose id differs with ``marker``."""
-    return build_image(engine, context_tar({"Dockerfile": f"FROM scratch\nLABEL marker={marker}\n".encode()}),
-                       label=f"retag test {marker}")
+    return build_image(
+        engine,
+        context_tar({"Dockerfile": f"FROM scratch\nLABEL marker={marker}\n".encode()}),
+        label=f"retag test {marker}",
+    )
 
 
 def _exists(engine, image_id: str) -> bool:

@@ -41,8 +41,9 @@ def store(engine, tmp_path_factory):
         unavailable("fake-gcs-server", f"run `{BUILD_COMMAND}` to build it from its Go module")
     gateway = bridge_gateway(engine)
     with gcs_server(tmp_path_factory.mktemp("fake-gcs") / "fake-gcs-server.log", host=gateway) as endpoint:
-        with storage.Client(project="wharf-test", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": endpoint}) as client:
+        with storage.Client(
+            project="wharf-test", credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+        ) as client:
             bucket = client.create_bucket("seldon-models")
             for name, data in FILES.items():
                 bucket.blob(f"sklearn/iris/v1/{name}").upload_from_string(data)
@@ -58,8 +59,15 @@ def models_volume(tmp_path: Path) -> Path:
 
 
 def initialize(engine, image: str, uri: str, folder: Path, env: dict[str, str]) -> tuple[int, str]:
-    container = engine.containers.run(image, [uri, "/mnt/models"], detach=True, read_only=True, user="1001:0",
-                                      environment=env, volumes={str(folder): {"bind": "/mnt/models", "mode": "rw"}})
+    container = engine.containers.run(
+        image,
+        [uri, "/mnt/models"],
+        detach=True,
+        read_only=True,
+        user="1001:0",
+        environment=env,
+        volumes={str(folder): {"bind": "/mnt/models", "mode": "rw"}},
+    )
     try:
         status = container.wait(timeout=120)["StatusCode"]
         return status, container.logs().decode()
@@ -71,8 +79,9 @@ def test_the_initializer_copies_a_public_gs_prefix_into_mnt_models(engine, initi
     """No Secret at all: anonymous access, as upstream's image gives gs:// for public buckets."""
     _, endpoint = store
     folder = models_volume(tmp_path)
-    status, logs = initialize(engine, initializer_image, "gs://seldon-models/sklearn/iris/v1", folder,
-                              {"STORAGE_EMULATOR_HOST": endpoint})
+    status, logs = initialize(
+        engine, initializer_image, "gs://seldon-models/sklearn/iris/v1", folder, {"STORAGE_EMULATOR_HOST": endpoint}
+    )
     assert status == 0, logs
     assert {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()} == FILES
     assert all(p.stat().st_uid == 1001 for p in folder.rglob("*") if p.is_file())
@@ -85,11 +94,19 @@ def test_the_initializer_uses_a_service_account_from_the_rclone_secret(engine, i
     private, public = service_account_key()
     tokens = TokenEndpoint(public, host=gateway)
     try:
-        secret = {"RCLONE_CONFIG_GS_TYPE": "google cloud storage", "RCLONE_CONFIG_GS_ANONYMOUS": "false",
-                  "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_CREDENTIALS": service_account_json(private, tokens.url)}
+        secret = {
+            "RCLONE_CONFIG_GS_TYPE": "google cloud storage",
+            "RCLONE_CONFIG_GS_ANONYMOUS": "false",
+            "RCLONE_CONFIG_GS_SERVICE_ACCOUNT_CREDENTIALS": service_account_json(private, tokens.url),
+        }
         folder = models_volume(tmp_path)
-        status, logs = initialize(engine, initializer_image, "gs://seldon-models/sklearn/iris/v1/model.joblib",
-                                  folder, {"STORAGE_EMULATOR_HOST": endpoint, **secret})
+        status, logs = initialize(
+            engine,
+            initializer_image,
+            "gs://seldon-models/sklearn/iris/v1/model.joblib",
+            folder,
+            {"STORAGE_EMULATOR_HOST": endpoint, **secret},
+        )
     finally:
         tokens.close()
     assert status == 0, logs
@@ -100,9 +117,12 @@ def test_the_initializer_uses_a_service_account_from_the_rclone_secret(engine, i
 def test_a_missing_prefix_fails_the_init_container_with_its_name(engine, initializer_image, store, tmp_path):
     _, endpoint = store
     folder = models_volume(tmp_path)
-    status, logs = initialize(engine, initializer_image, "gs://seldon-models/sklearn/nope", folder,
-                              {"STORAGE_EMULATOR_HOST": endpoint})
+    status, logs = initialize(
+        engine, initializer_image, "gs://seldon-models/sklearn/nope", folder, {"STORAGE_EMULATOR_HOST": endpoint}
+    )
     assert status == 1 and "Traceback" not in logs, logs
-    assert ("gs://seldon-models/sklearn/nope: no object 'sklearn/nope' and nothing under sklearn/nope/ "
-            "in bucket 'seldon-models'") in logs
+    assert (
+        "gs://seldon-models/sklearn/nope: no object 'sklearn/nope' and nothing under sklearn/nope/ "
+        "in bucket 'seldon-models'"
+    ) in logs
     assert not any(folder.iterdir())

@@ -70,8 +70,12 @@ def s3(engine, tmp_path_factory):
         unavailable("the moto S3 server", "run `python -m wharf.testing.s3` to install it in its own venv")
     gateway = bridge_gateway(engine)
     with s3_server(tmp_path_factory.mktemp("moto") / "moto.log", host=gateway) as endpoint:
-        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "walkthrough",
-               "AWS_SECRET_ACCESS_KEY": "walkthrough-secret-93ab", "AWS_REGION": "us-east-1"}
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "walkthrough",
+            "AWS_SECRET_ACCESS_KEY": "walkthrough-secret-93ab",
+            "AWS_REGION": "us-east-1",
+        }
         from wharf.storage import Location, _client, s3_settings
 
         _client(s3_settings(Location("s3", "models", ""), env)).make_bucket("models")
@@ -87,17 +91,20 @@ def org_base(engine) -> str:
     from wharf.build.engine import build_image, context_tar, tag_image
 
     ca = Network.from_env().ca_bundle
-    dockerfile = "\n".join([
-        f"FROM {ensure_python_base('3.12')}",
-        "COPY ca.crt /etc/ssl/certs/org-ca.crt",
-        "COPY wheels/ /opt/wheelhouse/",
-        "RUN python3 -m ensurepip --default-pip > /dev/null && pip --version",
-        "ENV PIP_CERT=/etc/ssl/certs/org-ca.crt PIP_FIND_LINKS=/opt/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1",
-    ])
+    dockerfile = "\n".join(
+        [
+            f"FROM {ensure_python_base('3.12')}",
+            "COPY ca.crt /etc/ssl/certs/org-ca.crt",
+            "COPY wheels/ /opt/wheelhouse/",
+            "RUN python3 -m ensurepip --default-pip > /dev/null && pip --version",
+            "ENV PIP_CERT=/etc/ssl/certs/org-ca.crt PIP_FIND_LINKS=/opt/wheelhouse PIP_DISABLE_PIP_VERSION_CHECK=1",
+        ]
+    )
     with tempfile.TemporaryDirectory() as tmp:
         wheel = build_wharf_wheel(Path(tmp))
-        context = context_tar({"Dockerfile": dockerfile.encode(), "ca.crt": ca or b"",
-                               f"wheels/{wheel.name}": wheel.read_bytes()})
+        context = context_tar(
+            {"Dockerfile": dockerfile.encode(), "ca.crt": ca or b"", f"wheels/{wheel.name}": wheel.read_bytes()}
+        )
     tag_image(engine, build_image(engine, context, label="org base"), ORG_BASE)
     return ORG_BASE
 
@@ -108,22 +115,37 @@ def model_uri(s3, tmp_path_factory) -> str:
     table = tmp_path_factory.mktemp("model") / "calibration.npy"
     np.save(table, TABLE)
     assert table.stat().st_size > 20_000_000
-    proc = subprocess.run([sys.executable, "-m", "wharf.cli", "storage", "cp", str(table), "s3://models/temperature/"],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, **s3})
+    proc = subprocess.run(
+        [sys.executable, "-m", "wharf.cli", "storage", "cp", str(table), "s3://models/temperature/"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **s3},
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "s3://models/temperature/calibration.npy"
     return "s3://models/temperature"
 
 
-def invoke_build(folder: Path, base: str, smoke_env: dict[str, str], image: str = IMAGE,
-                 dockerfile: str = "Dockerfile") -> subprocess.CompletedProcess:
+def invoke_build(
+    folder: Path, base: str, smoke_env: dict[str, str], image: str = IMAGE, dockerfile: str = "Dockerfile"
+) -> subprocess.CompletedProcess:
     """`invoke build --dockerfile`, credentials passed by name (taken from the environment)."""
-    args = [str(ROOT / ".venv" / "bin" / "invoke") if (ROOT / ".venv" / "bin" / "invoke").exists() else "invoke",
-            "build", "--source", str(folder), "--dockerfile", dockerfile, "--base-image", base, "--image", image]
+    args = [
+        str(ROOT / ".venv" / "bin" / "invoke") if (ROOT / ".venv" / "bin" / "invoke").exists() else "invoke",
+        "build",
+        "--source",
+        str(folder),
+        "--dockerfile",
+        dockerfile,
+        "--base-image",
+        base,
+        "--image",
+        image,
+    ]
     for name in smoke_env:
         args += ["--smoke-env", name]
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=1200,
-                          env={**os.environ, **smoke_env})
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=1200, env={**os.environ, **smoke_env})
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +160,15 @@ def built(engine, org_base, s3, model_uri):
 
 
 def run_container(engine, env: dict[str, str]):
-    return engine.containers.run(IMAGE, detach=True, environment=env, user="1001:0", read_only=True,
-                                 tmpfs={"/tmp": ""}, ports={"9000/tcp": ("127.0.0.1", None)})
+    return engine.containers.run(
+        IMAGE,
+        detach=True,
+        environment=env,
+        user="1001:0",
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        ports={"9000/tcp": ("127.0.0.1", None)},
+    )
 
 
 def wait_for_port(container, timeout: float = 90) -> int:
@@ -161,8 +190,11 @@ def wait_for_port(container, timeout: float = 90) -> int:
 
 
 def post(port: int, body: dict) -> dict:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1.0/predictions", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1.0/predictions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as resp:
         return json.loads(resp.read())
 
@@ -181,8 +213,10 @@ def test_the_walkthrough_image_answers_with_the_models_tags(engine, built, s3, m
     try:
         port = wait_for_port(container)
         answer = post(port, {"meta": {"tags": {}}, "data": {"names": ["temperature"], "ndarray": ["55"]}})
-        assert answer == {"data": {"names": [], "ndarray": ["55"]},
-                          "meta": {"tags": {"celsius": [celsius(55)], "alert": "none"}}}
+        assert answer == {
+            "data": {"names": [], "ndarray": ["55"]},
+            "meta": {"tags": {"celsius": [celsius(55)], "alert": "none"}},
+        }
         # the request's tags are kept and the model's merged in
         answer = post(port, {"meta": {"tags": {"site": "plant-7"}}, "data": {"ndarray": ["70", "112.5"]}})
         assert answer["meta"]["tags"] == {"site": "plant-7", "celsius": [celsius(70), celsius(112.5)], "alert": "heat"}
@@ -193,8 +227,12 @@ def test_the_walkthrough_image_answers_with_the_models_tags(engine, built, s3, m
 
 
 def test_a_missing_bucket_fails_the_build_by_name_and_leaves_no_tag(engine, org_base, s3, built) -> None:
-    proc = invoke_build(WALKTHROUGH, org_base, {"MODEL_URI": "s3://no-such-bucket/temperature", **s3},
-                        image="wharf-test/temperature:no-bucket")
+    proc = invoke_build(
+        WALKTHROUGH,
+        org_base,
+        {"MODEL_URI": "s3://no-such-bucket/temperature", **s3},
+        image="wharf-test/temperature:no-bucket",
+    )
     assert proc.returncode == 1
     assert "bucket 'no-such-bucket' does not exist" in proc.stderr, proc.stderr[-3000:]
     assert "no tag wharf-test/temperature:no-bucket was created" in proc.stderr

@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from build_support import contract_test_image
+
 from wharf.build.run import SourceError, build
 
 pytestmark = pytest.mark.docker
@@ -49,8 +49,9 @@ def repo(tmp_path_factory) -> tuple[str, str, str]:
 def test_invoke_build_from_git_at_a_ref_defaults_and_says_so_once(engine, builder, repo) -> None:
     url, _, revision = repo
     log: list[str] = []
-    result = build(url, "wharf-test/walkthrough:git", context_dir=CONTEXT, ref="v1", builder=builder,
-                   progress=log.append)
+    result = build(
+        url, "wharf-test/walkthrough:git", context_dir=CONTEXT, ref="v1", builder=builder, progress=log.append
+    )
     assert sum(NOTE in line for line in log) == 1, "\n".join(log)
     labels = engine.images.get(result.image_id).labels
     assert labels["org.opencontainers.image.revision"] == revision  # the tag's commit, not main's
@@ -59,9 +60,24 @@ def test_invoke_build_from_git_at_a_ref_defaults_and_says_so_once(engine, builde
 
 def test_s2i_cli_from_git_with_context_dir(engine, builder, s2i_binary, repo, tmp_path) -> None:
     _, url, _ = repo
-    proc = subprocess.run([str(s2i_binary), "build", url, builder, "wharf-test/walkthrough:s2i", "--context-dir",
-                           CONTEXT, "--ref", "v1", "--pull-policy", "never"],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            str(s2i_binary),
+            "build",
+            url,
+            builder,
+            "wharf-test/walkthrough:s2i",
+            "--context-dir",
+            CONTEXT,
+            "--ref",
+            "v1",
+            "--pull-policy",
+            "never",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (proc.stdout + proc.stderr).count(NOTE) == 1
     contract_test_image(engine, "wharf-test/walkthrough:s2i", WALKTHROUGH / "contract.json")

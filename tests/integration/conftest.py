@@ -3,17 +3,18 @@ and function scope, and the server logs attached to the report of a failing test
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from support import LIVE_SERVERS, ServerFactory
 
-
 # image in examples/graphs/ab-router.yaml -> the model folder it is built from
-AB_ROUTER_IMAGES = {"wharf-examples/scaler:0.1": "scaler", "wharf-examples/epsilon-router:0.1": "epsilon-router",
-                    "wharf-examples/iris:0.1": "iris"}
+AB_ROUTER_IMAGES = {
+    "wharf-examples/scaler:0.1": "scaler",
+    "wharf-examples/epsilon-router:0.1": "epsilon-router",
+    "wharf-examples/iris:0.1": "iris",
+}
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +74,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if report.failed:
         offsets = item.stash.get(_LOG_OFFSETS, {})
         for server in list(LIVE_SERVERS):
-            text = server.log()[offsets.get(id(server), 0):]
+            text = server.log()[offsets.get(id(server), 0) :]
             tail = "\n".join(text.splitlines()[-150:])
             report.sections.append((f"server log: {server.model} pid {server.pid}", tail or "(nothing new)"))

@@ -29,8 +29,18 @@ def rss_kib(pid: int, key: str = "VmRSS") -> int:
 
 
 def request_block(encoder: hpack.Encoder, path: str = PREDICT, extra: list[tuple[str, str]] = ()) -> bytes:
-    return encoder.encode([(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "t"),
-                           ("content-type", "application/grpc"), ("te", "trailers"), *extra], huffman=False)
+    return encoder.encode(
+        [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", path),
+            (":authority", "t"),
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            *extra,
+        ],
+        huffman=False,
+    )
 
 
 @dataclass
@@ -75,11 +85,12 @@ class Probe:
                     length = int.from_bytes(self._buf[:3], "big")
                     if len(self._buf) < 9 + length:
                         break
-                    head, self._buf = self._buf[:9 + length], self._buf[9 + length:]
+                    head, self._buf = self._buf[: 9 + length], self._buf[9 + length :]
                     if head[3] == f.GOAWAY and self.answer.sent_before_goaway is None:
                         self.answer.sent_before_goaway = self.answer.sent
-                    self.answer.frames.append((head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF,
-                                               head[9:]))
+                    self.answer.frames.append(
+                        (head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF, head[9:])
+                    )
         except OSError:
             pass
         self.answer.closed = True
@@ -96,8 +107,12 @@ class Probe:
     def flood(self, unit: bytes, total: int) -> None:
         """Send ``unit`` again and again, in 64 KiB writes, up to ``total`` bytes or until refused."""
         batch = unit * max(1, 65536 // len(unit))
-        while (self.answer.sent < total and not self.answer.closed and self.answer.sent_before_goaway is None
-               and self.send(batch)):
+        while (
+            self.answer.sent < total
+            and not self.answer.closed
+            and self.answer.sent_before_goaway is None
+            and self.send(batch)
+        ):
             pass
 
     def finish(self, wait: float = 5.0) -> Answer:
@@ -113,6 +128,7 @@ class Probe:
 
 # --- the probes: each returns the server's answer ---------------------------------------------
 
+
 def continuation_flood(port: int, total: int = 64 * MIB) -> Answer:
     """HEADERS without END_HEADERS, then CONTINUATION frames of 16 KiB, endlessly."""
     probe = Probe(port)
@@ -125,7 +141,7 @@ def huge_header(port: int, size: int = 200_000) -> Answer:
     """One valid header block whose decoded list is far over the limit, over CONTINUATION frames."""
     probe = Probe(port)
     block = request_block(probe.encoder, extra=[("x-big", "v" * size)])
-    pieces = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+    pieces = [block[i : i + 16384] for i in range(0, len(block), 16384)]
     data = f.frame(f.HEADERS, f.END_HEADERS if len(pieces) == 1 else 0, 1, pieces[0])
     for i, piece in enumerate(pieces[1:], 2):
         data += f.frame(f.CONTINUATION, f.END_HEADERS if i == len(pieces) else 0, 1, piece)
@@ -150,8 +166,9 @@ def control_flood(port: int, kind: str, total: int = 64 * MIB, read: bool = True
         pair = len(f.frame(f.HEADERS, f.END_HEADERS, 3, block) + f.rst_stream(3, f.CANCEL))
         for start in range(3, 2 * (total // pair), 2 * 4096):  # 4096 streams opened and reset per write
             ids = range(start, start + 2 * 4096, 2)
-            if probe.answer.sent_before_goaway is not None or not probe.send(b"".join(
-                    f.frame(f.HEADERS, f.END_HEADERS, sid, block) + f.rst_stream(sid, f.CANCEL) for sid in ids)):
+            if probe.answer.sent_before_goaway is not None or not probe.send(
+                b"".join(f.frame(f.HEADERS, f.END_HEADERS, sid, block) + f.rst_stream(sid, f.CANCEL) for sid in ids)
+            ):
                 break
         return probe.finish()
     else:
@@ -164,8 +181,12 @@ def open_streams(port: int, count: int) -> Answer:
     """``count`` requests whose HEADERS arrive and whose message never does."""
     probe = Probe(port)
     block = request_block(probe.encoder)
-    probe.send(b"".join(f.frame(f.HEADERS, f.END_HEADERS, 2 * i + 1, request_block(probe.encoder) if i else block)
-                        for i in range(count)))
+    probe.send(
+        b"".join(
+            f.frame(f.HEADERS, f.END_HEADERS, 2 * i + 1, request_block(probe.encoder) if i else block)
+            for i in range(count)
+        )
+    )
     return probe.finish(wait=2)
 
 

@@ -16,9 +16,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 
@@ -30,16 +31,25 @@ MICROSERVICE = str(BIN / "seldon-core-microservice")
 
 # Environment the server reads; cleared so the developer's shell cannot change a test.
 _SERVER_ENV = (
-    "PREDICTIVE_UNIT_", "GUNICORN_", "GRPC_", "SELDON_", "MODEL_", "PROMETHEUS_MULTIPROC_DIR", "WHARF_",
-    "INCLUDE_METRICS_IN_CLIENT_RESPONSE", "PAYLOAD_PASSTHROUGH", "PREDICTOR_", "TRACING", "FLASK_",
-    "PERSISTENCE", "SERVICE_TYPE",
+    "PREDICTIVE_UNIT_",
+    "GUNICORN_",
+    "GRPC_",
+    "SELDON_",
+    "MODEL_",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "WHARF_",
+    "INCLUDE_METRICS_IN_CLIENT_RESPONSE",
+    "PAYLOAD_PASSTHROUGH",
+    "PREDICTOR_",
+    "TRACING",
+    "FLASK_",
+    "PERSISTENCE",
+    "SERVICE_TYPE",
 )
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
 
-LIVE_SERVERS: list["Server"] = []
-
-
+LIVE_SERVERS: list[Server] = []
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:
@@ -183,13 +193,26 @@ class ServerFactory:
 
         ``positionals`` come right after the model name (the legacy ``MODEL REST`` form)."""
         http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()
-        argv = [MICROSERVICE, model, *positionals, "--host", "127.0.0.1", "--http-port", str(http_port),
-                "--grpc-port", str(grpc_port), "--metrics-port", str(metrics_port),
-                *(["--workers", str(workers)] if workers is not None else []), *extra_args]
+        argv = [
+            MICROSERVICE,
+            model,
+            *positionals,
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(http_port),
+            "--grpc-port",
+            str(grpc_port),
+            "--metrics-port",
+            str(metrics_port),
+            *(["--workers", str(workers)] if workers is not None else []),
+            *extra_args,
+        ]
         log_path = self.tmp / f"{model}-{http_port}.log"
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(argv, cwd=str(cwd), env=server_env(env), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                argv, cwd=str(cwd), env=server_env(env), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
         server = Server(model, proc, http_port, grpc_port, metrics_port, log_path, argv)
         self.servers.append(server)
         LIVE_SERVERS.append(server)
@@ -208,16 +231,33 @@ class ServerFactory:
             server.stop()
 
 
-def run_to_exit(args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 30,
-                cwd: Path | str = MODELS) -> subprocess.CompletedProcess:
+def run_to_exit(
+    args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 30, cwd: Path | str = MODELS
+) -> subprocess.CompletedProcess:
     """Run the CLI expecting it to stop by itself (start-up failures); output merged."""
-    return subprocess.run([MICROSERVICE, *args], cwd=str(cwd), env=server_env(env), stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [MICROSERVICE, *args],
+        cwd=str(cwd),
+        env=server_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def ports_args() -> list[str]:
-    return ["--host", "127.0.0.1", "--http-port", str(free_port()), "--grpc-port", str(free_port()),
-            "--metrics-port", str(free_port())]
+    return [
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(free_port()),
+        "--grpc-port",
+        str(free_port()),
+        "--metrics-port",
+        str(free_port()),
+    ]
 
 
 def failure_body(r: httpx.Response) -> dict[str, Any]:
@@ -230,8 +270,6 @@ def failure_body(r: httpx.Response) -> dict[str, Any]:
 
 def dumps(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"))
-
-
 
 
 def docker_client():

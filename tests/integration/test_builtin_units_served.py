@@ -11,8 +11,8 @@ from pathlib import Path
 
 import grpc
 import pytest
-
 from test_orchestrator import post, sdep, start
+
 from wharf.local.process import free_port
 from wharf.local.run import LocalGraph
 from wharf.protocol.pb import prediction_pb2 as pb
@@ -91,8 +91,10 @@ def test_a_graph_of_builtins_runs_with_the_orchestrator_alone(builtins_graph) ->
 
 
 def test_builtins_answer_over_rest(builtins_graph) -> None:
-    status, answer, headers = post(f"{builtins_graph.url}/api/v1.0/predictions",
-                                   {"data": {"ndarray": [[1.0, 2.0]]}, "meta": {"tags": {"client": "x"}}})
+    status, answer, headers = post(
+        f"{builtins_graph.url}/api/v1.0/predictions",
+        {"data": {"ndarray": [[1.0, 2.0]]}, "meta": {"tags": {"client": "x"}}},
+    )
     assert status == 200, answer
     assert answer["data"] == FIXED  # the mean of two identical fixed answers
     assert answer["status"]["status"] == "SUCCESS"
@@ -126,7 +128,8 @@ def test_a_builtin_node_has_no_metadata_or_status_of_its_own(builtins_graph) -> 
         assert err.value.code == 404
         assert json.loads(err.value.read())["status"]["info"] == (
             f"node 'stub-a' is the built-in SIMPLE_MODEL, answered inside the orchestrator: it has no server, "
-            f"so no {path} of its own")
+            f"so no {path} of its own"
+        )
     with grpc.insecure_channel(f"127.0.0.1:{builtins_graph.grpc_port}") as channel:
         with pytest.raises(grpc.RpcError) as rpc:
             pb_grpc.SeldonStub(channel).ModelMetadata(pb.SeldonModelMetadataRequest(name="mean"), timeout=10)
@@ -136,19 +139,27 @@ def test_a_builtin_node_has_no_metadata_or_status_of_its_own(builtins_graph) -> 
 def test_simple_model_echoes_str_data_and_the_combiner_refuses_it(builtins_graph) -> None:
     status, answer, _ = post(f"{builtins_graph.url}/api/v1.0/predictions", {"strData": "hello"})
     assert status == 500
-    assert answer["status"]["info"].startswith("Combiner cannot extract data shape: child 0 (stub-a) answered with "
-                                               "strData")
+    assert answer["status"]["info"].startswith(
+        "Combiner cannot extract data shape: child 0 (stub-a) answered with strData"
+    )
 
 
-@pytest.mark.parametrize("predictor, info", [
-    ("empty-combiner", "Combiner received no inputs: "),
-    ("bad-ratio", 'strconv.ParseFloat: parsing "half": invalid syntax: RANDOM_ABTEST node \'ab\': parameters[0] (ratioA)'),
-])
+@pytest.mark.parametrize(
+    "predictor, info",
+    [
+        ("empty-combiner", "Combiner received no inputs: "),
+        (
+            "bad-ratio",
+            "strconv.ParseFloat: parsing \"half\": invalid syntax: RANDOM_ABTEST node 'ab': parameters[0] (ratioA)",
+        ),
+    ],
+)
 def test_a_builtin_that_cannot_answer_is_a_500_naming_why(tmp_path: Path, predictor: str, info: str) -> None:
     path = tmp_path / "sdep.yaml"
     path.write_text(BUILTINS_ONLY)
-    graph = LocalGraph(path, predictor=predictor, http_port=free_port(), grpc_port=free_port(),
-                       out=lambda line: None).start()
+    graph = LocalGraph(
+        path, predictor=predictor, http_port=free_port(), grpc_port=free_port(), out=lambda line: None
+    ).start()
     try:
         status, answer, _ = post(f"{graph.url}/api/v1.0/predictions", {"data": {"ndarray": [[1.0]]}})
         assert status == 500
@@ -159,13 +170,16 @@ def test_a_builtin_that_cannot_answer_is_a_500_naming_why(tmp_path: Path, predic
 
 # --- a built-in combiner over real model servers -------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def mixed_graph(tmp_path_factory: pytest.TempPathFactory):
     """A router on the request's first value, in front of: 0) AVERAGE_COMBINER over [Echo +10,
     Echo +30]; 1) one over a SIMPLE_MODEL (1x3) and an Echo (the request's shape); 2) one over a
     model answering text labels and an Echo."""
     tmp = tmp_path_factory.mktemp("mixed")
-    path = sdep(tmp, """\
+    path = sdep(
+        tmp,
+        """\
         graph:
           name: front
           type: ROUTER
@@ -188,8 +202,16 @@ def mixed_graph(tmp_path_factory: pytest.TempPathFactory):
             children:
             - name: labels
             - name: zero
-        """, {"front": "FirstValueRouter", "ten": "Echo", "thirty": "Echo", "echo": "Echo", "labels": "Labels",
-              "zero": "Echo"})
+        """,
+        {
+            "front": "FirstValueRouter",
+            "ten": "Echo",
+            "thirty": "Echo",
+            "echo": "Echo",
+            "labels": "Labels",
+            "zero": "Echo",
+        },
+    )
     graph = start(path, ["front", "ten", "thirty", "echo", "labels", "zero"])
     yield graph
     graph.stop()
@@ -203,8 +225,9 @@ def _tensor(shape: list[int], values: list[float]) -> pb.SeldonMessage:
 
 
 def test_builtin_combiner_averages_real_models_over_rest_and_grpc(mixed_graph) -> None:
-    status, answer, _ = post(f"{mixed_graph.url}/api/v1.0/predictions",
-                             {"data": {"names": ["a", "b"], "ndarray": [[0.0, 2.0]]}})
+    status, answer, _ = post(
+        f"{mixed_graph.url}/api/v1.0/predictions", {"data": {"names": ["a", "b"], "ndarray": [[0.0, 2.0]]}}
+    )
     assert status == 200, answer
     # the mean of +10 and +30, with the first child's names (the wrapper's default ones here)
     assert answer["data"] == {"names": ["t:0", "t:1"], "ndarray": [[20.0, 22.0]]}
@@ -220,9 +243,14 @@ def test_builtin_combiner_averages_real_models_over_rest_and_grpc(mixed_graph) -
 def test_builtin_combiner_over_different_shapes_is_upstreams_error(mixed_graph) -> None:
     status, answer, _ = post(f"{mixed_graph.url}/api/v1.0/predictions", {"data": {"ndarray": [[1.0, 2.0]]}})
     assert status == 500
-    assert answer["status"] == {"code": 500, "status": "FAILURE", "info": (
-        "Expected batch length 3 but found 2: child 1 (echo) has shape [1, 2], child 0 (fixed) [1, 3]: "
-        "from graph node 'mismatch'")}
+    assert answer["status"] == {
+        "code": 500,
+        "status": "FAILURE",
+        "info": (
+            "Expected batch length 3 but found 2: child 1 (echo) has shape [1, 2], child 0 (fixed) [1, 3]: "
+            "from graph node 'mismatch'"
+        ),
+    }
     with grpc.insecure_channel(f"127.0.0.1:{mixed_graph.grpc_port}") as channel:
         with pytest.raises(grpc.RpcError) as err:
             pb_grpc.SeldonStub(channel).Predict(_tensor([1, 2], [1.0, 2.0]), timeout=10)
@@ -233,8 +261,10 @@ def test_builtin_combiner_over_different_shapes_is_upstreams_error(mixed_graph) 
 def test_builtin_combiner_over_text_data_names_the_value(mixed_graph) -> None:
     status, answer, _ = post(f"{mixed_graph.url}/api/v1.0/predictions", {"data": {"ndarray": [[2.0]]}})
     assert status == 500, answer
-    assert answer["status"]["info"] == ("Combiner received data that is not numeric: child 0 (labels) "
-                                        "data.ndarray[0][0] is 'cat': from graph node 'words'")
+    assert answer["status"]["info"] == (
+        "Combiner received data that is not numeric: child 0 (labels) "
+        "data.ndarray[0][0] is 'cat': from graph node 'words'"
+    )
     with urllib.request.urlopen(f"{mixed_graph.url}/ready", timeout=5) as resp:  # and the graph keeps serving
         assert resp.status == 200
 

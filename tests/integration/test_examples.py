@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from wharf.contract import tester
 from wharf.local.demo import FLOWERS
 from wharf.local.demo import run as run_demo
 from wharf.local.process import free_port, start_server
 from wharf.local.run import LocalGraph
-from wharf.contract import tester
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 IRIS = EXAMPLES / "models" / "iris"
@@ -38,10 +38,15 @@ def test_demo_runs_the_example_graph() -> None:
 
 @pytest.mark.parametrize("graph", ["ab-router.yaml", "ensemble.yaml"])
 def test_example_graphs_answer(graph: str) -> None:
-    local = LocalGraph(EXAMPLES / "graphs" / graph, http_port=free_port(), grpc_port=free_port(), out=lambda l: None)
+    local = LocalGraph(
+        EXAMPLES / "graphs" / graph, http_port=free_port(), grpc_port=free_port(), out=lambda _line: None
+    )
     with local:
-        req = urllib.request.Request(f"{local.url}/api/v1.0/predictions", data=b'{"data":{"ndarray":[[6.3,3.3,6.0,2.5]]}}',
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{local.url}/api/v1.0/predictions",
+            data=b'{"data":{"ndarray":[[6.3,3.3,6.0,2.5]]}}',
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             answer = json.loads(resp.read())
     row = answer["data"]["ndarray"][0]
@@ -57,13 +62,17 @@ def iris_server(tmp_path_factory: pytest.TempPathFactory):
     assert server.stop() == 0, server.log()
 
 
-@pytest.mark.parametrize("flags", [[], ["--tensor"], ["--grpc"], ["--grpc", "--tensor"]],
-                         ids=["rest-ndarray", "rest-tensor", "grpc-ndarray", "grpc-tensor"])
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--tensor"], ["--grpc"], ["--grpc", "--tensor"]],
+    ids=["rest-ndarray", "rest-tensor", "grpc-ndarray", "grpc-tensor"],
+)
 def test_iris_passes_its_contract(iris_server, flags: list[str]) -> None:
     out, err = io.StringIO(), io.StringIO()
     port = iris_server.grpc_port if "--grpc" in flags else iris_server.http_port
-    code = tester.main([str(IRIS / "contract.json"), "127.0.0.1", str(port), "-n", "5", "-b", "4", *flags],
-                       out=out, err=err)
+    code = tester.main(
+        [str(IRIS / "contract.json"), "127.0.0.1", str(port), "-n", "5", "-b", "4", *flags], out=out, err=err
+    )
     assert code == 0, err.getvalue()
     assert "PASSED: 5 of 5" in out.getvalue()
 

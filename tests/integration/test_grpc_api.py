@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 import numpy as np
 import pytest
 from google.protobuf import empty_pb2, json_format
-
 from support import Server
+
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as rpc
 
@@ -28,8 +28,14 @@ def as_dict(m) -> dict:
 
 @pytest.fixture(scope="module")
 def full(serve_module) -> Server:
-    return serve_module("FullModel", env={"PREDICTIVE_UNIT_ID": UNIT_ID, "PREDICTIVE_UNIT_IMAGE": UNIT_IMAGE,
-                                          "MODEL_METADATA": '{"platform": "grpc-env"}'})
+    return serve_module(
+        "FullModel",
+        env={
+            "PREDICTIVE_UNIT_ID": UNIT_ID,
+            "PREDICTIVE_UNIT_IMAGE": UNIT_IMAGE,
+            "MODEL_METADATA": '{"platform": "grpc-env"}',
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +62,12 @@ def call_error(fn, request) -> grpc.RpcError:
 
 @pytest.mark.parametrize("stub_class", [rpc.ModelStub, rpc.SeldonStub])
 def test_predict_tensor_mirrors_tensor(channel, stub_class):
-    req = message({"meta": {"puid": "g-1", "tags": {"shared": "request", "req": "r"}, "routing": {"x": 1}},
-                   "data": {"names": ["a", "b"], "tensor": {"shape": [2, 2], "values": [1, 2, 3, 4]}}})
+    req = message(
+        {
+            "meta": {"puid": "g-1", "tags": {"shared": "request", "req": "r"}, "routing": {"x": 1}},
+            "data": {"names": ["a", "b"], "tensor": {"shape": [2, 2], "values": [1, 2, 3, 4]}},
+        }
+    )
     out = stub_class(channel).Predict(req, timeout=TIMEOUT)
     assert out.data.WhichOneof("data_oneof") == "tensor"
     assert list(out.data.tensor.shape) == [2, 2]
@@ -86,8 +96,17 @@ def test_predict_ndarray_strdata_bindata_jsondata(channel):
 
 
 def test_predict_tftensor_mirrors_tftensor(channel):
-    req = message({"data": {"tftensor": {"dtype": "DT_DOUBLE", "tensorShape": {"dim": [{"size": "1"}, {"size": "2"}]},
-                                         "doubleVal": [1.5, 2.5]}}})
+    req = message(
+        {
+            "data": {
+                "tftensor": {
+                    "dtype": "DT_DOUBLE",
+                    "tensorShape": {"dim": [{"size": "1"}, {"size": "2"}]},
+                    "doubleVal": [1.5, 2.5],
+                }
+            }
+        }
+    )
     out = rpc.ModelStub(channel).Predict(req, timeout=TIMEOUT)
     assert out.data.WhichOneof("data_oneof") == "tftensor"
     t = out.data.tftensor
@@ -98,11 +117,15 @@ def test_predict_tftensor_mirrors_tftensor(channel):
 
 def test_predict_runtime_tags_and_non_numeric_output(channel):
     stub = rpc.ModelStub(channel)
-    out = stub.Predict(message({"meta": {"tags": {"op": "runtime", "shared": "request"}},
-                                "data": {"ndarray": [[1, 2]]}}), timeout=TIMEOUT)
+    out = stub.Predict(
+        message({"meta": {"tags": {"op": "runtime", "shared": "request"}}, "data": {"ndarray": [[1, 2]]}}),
+        timeout=TIMEOUT,
+    )
     assert as_dict(out.meta)["tags"] == {"op": "runtime", "shared": "runtime", "model": "full", "runtime": True}
-    out = stub.Predict(message({"meta": {"tags": {"op": "strings"}},
-                                "data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}), timeout=TIMEOUT)
+    out = stub.Predict(
+        message({"meta": {"tags": {"op": "strings"}}, "data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}),
+        timeout=TIMEOUT,
+    )
     assert as_dict(out.data)["ndarray"] == [["a", "b"]]
     out = stub.Predict(message({"meta": {"tags": {"op": "numbers"}}, "strData": "x"}), timeout=TIMEOUT)
     assert list(out.data.tensor.values) == [1.5, 2.5]
@@ -112,8 +135,10 @@ def test_predict_sees_meta_and_names(channel):
     stub = rpc.SeldonStub(channel)
     out = stub.Predict(message({"meta": {"puid": "m-1", "tags": {"op": "meta"}}, "strData": "x"}), timeout=TIMEOUT)
     assert as_dict(out)["jsonData"]["meta"]["puid"] == "m-1"
-    out = stub.Predict(message({"meta": {"tags": {"op": "names"}}, "data": {"names": ["p", "q"], "ndarray": [[1, 2]]}}),
-                       timeout=TIMEOUT)
+    out = stub.Predict(
+        message({"meta": {"tags": {"op": "names"}}, "data": {"names": ["p", "q"], "ndarray": [[1, 2]]}}),
+        timeout=TIMEOUT,
+    )
     assert as_dict(out)["jsonData"] == {"names": ["p", "q"]}
 
 
@@ -129,10 +154,13 @@ def test_generic_transforms_default_to_identity(channel):
         assert out.meta.puid == "t"
 
 
-@pytest.mark.parametrize("model, generic, specific, expected", [
-    ("MyTransformer", "TransformInput", (rpc.TransformerStub, "TransformInput"), [[2.0, 3.0]]),
-    ("MyOutputTransformer", "TransformOutput", (rpc.OutputTransformerStub, "TransformOutput"), [[10.0, 20.0]]),
-])
+@pytest.mark.parametrize(
+    "model, generic, specific, expected",
+    [
+        ("MyTransformer", "TransformInput", (rpc.TransformerStub, "TransformInput"), [[2.0, 3.0]]),
+        ("MyOutputTransformer", "TransformOutput", (rpc.OutputTransformerStub, "TransformOutput"), [[10.0, 20.0]]),
+    ],
+)
 def test_transformers(serve_module, model, generic, specific, expected):
     server = serve_module(model)
     with connect(server) as ch:
@@ -163,21 +191,32 @@ def test_route(router):
 
 
 def feedback(routing: dict) -> pb.Feedback:
-    return json_format.ParseDict({
-        "request": {"data": {"names": ["f0", "f1"], "ndarray": [[1, 2]]}},
-        "response": {"meta": {"routing": routing}, "data": {"ndarray": [[0.5]]}},
-        "reward": 0.5,
-        "truth": {"data": {"tensor": {"shape": [1, 1], "values": [1]}}},
-    }, pb.Feedback())
+    return json_format.ParseDict(
+        {
+            "request": {"data": {"names": ["f0", "f1"], "ndarray": [[1, 2]]}},
+            "response": {"meta": {"routing": routing}, "data": {"ndarray": [[0.5]]}},
+            "reward": 0.5,
+            "truth": {"data": {"tensor": {"shape": [1, 1], "values": [1]}}},
+        },
+        pb.Feedback(),
+    )
 
 
 def test_send_feedback_everywhere(channel, router):
     fb = feedback({UNIT_ID: 3, "router-unit": 1})
-    for fn in (rpc.GenericStub(channel).SendFeedback, rpc.ModelStub(channel).SendFeedback,
-               rpc.SeldonStub(channel).SendFeedback):
+    for fn in (
+        rpc.GenericStub(channel).SendFeedback,
+        rpc.ModelStub(channel).SendFeedback,
+        rpc.SeldonStub(channel).SendFeedback,
+    ):
         out = fn(fb, timeout=TIMEOUT)
-        assert as_dict(out)["jsonData"] == {"features": [[1.0, 2.0]], "names": ["f0", "f1"], "reward": 0.5,
-                                            "truth": [[1.0]], "routing": 3.0}
+        assert as_dict(out)["jsonData"] == {
+            "features": [[1.0, 2.0]],
+            "names": ["f0", "f1"],
+            "reward": 0.5,
+            "truth": [[1.0]],
+            "routing": 3.0,
+        }
     with connect(router) as ch:
         out = rpc.RouterStub(ch).SendFeedback(fb, timeout=TIMEOUT)
         assert as_dict(out)["jsonData"] == {"routing": 1.0, "reward": 0.5}
@@ -187,10 +226,15 @@ def test_send_feedback_everywhere(channel, router):
 
 def test_aggregate(serve_module):
     server = serve_module("MyCombiner")
-    req = json_format.ParseDict({"seldonMessages": [
-        {"meta": {"tags": {"a": 1}}, "data": {"tensor": {"shape": [2], "values": [1, 2]}}},
-        {"meta": {"tags": {"b": 2}}, "data": {"ndarray": [10, 20]}},
-    ]}, pb.SeldonMessageList())
+    req = json_format.ParseDict(
+        {
+            "seldonMessages": [
+                {"meta": {"tags": {"a": 1}}, "data": {"tensor": {"shape": [2], "values": [1, 2]}}},
+                {"meta": {"tags": {"b": 2}}, "data": {"ndarray": [10, 20]}},
+            ]
+        },
+        pb.SeldonMessageList(),
+    )
     with connect(server) as ch:
         for fn in (rpc.GenericStub(ch).Aggregate, rpc.CombinerStub(ch).Aggregate):
             out = fn(req, timeout=TIMEOUT)
@@ -203,8 +247,9 @@ def test_aggregate(serve_module):
 
 
 def test_aggregate_not_defined(channel):
-    err = call_error(rpc.GenericStub(channel).Aggregate,
-                     pb.SeldonMessageList(seldonMessages=[pb.SeldonMessage(strData="x")]))
+    err = call_error(
+        rpc.GenericStub(channel).Aggregate, pb.SeldonMessageList(seldonMessages=[pb.SeldonMessage(strData="x")])
+    )
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "Aggregate not defined" in err.details()
 
@@ -214,7 +259,9 @@ def test_aggregate_not_defined(channel):
 
 def test_model_metadata(channel):
     expected = {
-        "name": "full-model", "versions": ["1.2.3"], "platform": "grpc-env",
+        "name": "full-model",
+        "versions": ["1.2.3"],
+        "platform": "grpc-env",
         "inputs": [{"messagetype": "ndarray", "schema": {"names": ["a", "b"], "shape": [2.0]}}],
         "outputs": [{"messagetype": "ndarray", "schema": {"shape": [2.0]}}],
         "custom": {"author": "tests"},
@@ -275,27 +322,32 @@ def test_no_data_is_invalid_argument(channel):
     err = call_error(rpc.ModelStub(channel).Predict, message({"meta": {"puid": "x"}}))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "Invalid request data type" in err.details()
-    err = call_error(rpc.ModelStub(channel).Predict,
-                     message({"data": {"tensor": {"shape": [3], "values": [1, 2]}}}))
+    err = call_error(rpc.ModelStub(channel).Predict, message({"data": {"tensor": {"shape": [3], "values": [1, 2]}}}))
     assert err.code() == grpc.StatusCode.INTERNAL  # a 500 upstream too: numpy's error escapes
     assert err.details().startswith("Exception calling application: cannot reshape array of size 2 into shape (3,): ")
 
 
 def test_unknown_method_is_unimplemented(channel):
-    fn = channel.unary_unary("/seldon.protos.Model/NoSuchMethod", request_serializer=pb.SeldonMessage.SerializeToString,
-                             response_deserializer=pb.SeldonMessage.FromString)
+    fn = channel.unary_unary(
+        "/seldon.protos.Model/NoSuchMethod",
+        request_serializer=pb.SeldonMessage.SerializeToString,
+        response_deserializer=pb.SeldonMessage.FromString,
+    )
     with pytest.raises(grpc.RpcError) as info:
         fn(pb.SeldonMessage(strData="x"), timeout=TIMEOUT)
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
-@pytest.mark.parametrize("status, code", [
-    (400, grpc.StatusCode.INVALID_ARGUMENT),
-    (404, grpc.StatusCode.NOT_FOUND),
-    (418, grpc.StatusCode.INVALID_ARGUMENT),
-    (500, grpc.StatusCode.INTERNAL),
-    (503, grpc.StatusCode.UNAVAILABLE),
-])
+@pytest.mark.parametrize(
+    "status, code",
+    [
+        (400, grpc.StatusCode.INVALID_ARGUMENT),
+        (404, grpc.StatusCode.NOT_FOUND),
+        (418, grpc.StatusCode.INVALID_ARGUMENT),
+        (500, grpc.StatusCode.INTERNAL),
+        (503, grpc.StatusCode.UNAVAILABLE),
+    ],
+)
 def test_custom_status_maps_to_code(custom_error_channel, status, code):
     stub = rpc.ModelStub(custom_error_channel)
     err = call_error(stub.Predict, message({"jsonData": {"status": status, "info": f"custom {status}"}}))
@@ -315,21 +367,32 @@ def custom_error_channel(serve_module) -> Iterator[grpc.Channel]:
 
 
 def test_reflection_lists_every_service_and_resolves_the_message_types(channel):
+    from google.protobuf import descriptor_pb2
     from grpc_reflection.v1alpha import reflection_pb2 as refl
     from grpc_reflection.v1alpha import reflection_pb2_grpc as refl_rpc
-    from google.protobuf import descriptor_pb2
 
     stub = refl_rpc.ServerReflectionStub(channel)
-    answers = list(stub.ServerReflectionInfo(iter([
-        refl.ServerReflectionRequest(list_services=""),
-        refl.ServerReflectionRequest(file_containing_symbol="seldon.protos.Model"),
-    ]), timeout=TIMEOUT))
+    answers = list(
+        stub.ServerReflectionInfo(
+            iter(
+                [
+                    refl.ServerReflectionRequest(list_services=""),
+                    refl.ServerReflectionRequest(file_containing_symbol="seldon.protos.Model"),
+                ]
+            ),
+            timeout=TIMEOUT,
+        )
+    )
     listed = {s.name for s in answers[0].list_services_response.service}
-    assert {f"seldon.protos.{n}" for n in ("Generic", "Model", "Router", "Transformer", "OutputTransformer",
-                                           "Combiner", "Seldon")} <= listed
+    assert {
+        f"seldon.protos.{n}"
+        for n in ("Generic", "Model", "Router", "Transformer", "OutputTransformer", "Combiner", "Seldon")
+    } <= listed
     assert "grpc.reflection.v1alpha.ServerReflection" in listed
-    files = [descriptor_pb2.FileDescriptorProto.FromString(b)
-             for b in answers[1].file_descriptor_response.file_descriptor_proto]
+    files = [
+        descriptor_pb2.FileDescriptorProto.FromString(b)
+        for b in answers[1].file_descriptor_response.file_descriptor_proto
+    ]
     model = next(f for f in files if f.package == "seldon.protos")
     assert "SeldonMessage" in {m.name for m in model.message_type}
     assert "Predict" in {m.name for s in model.service if s.name == "Model" for m in s.method}

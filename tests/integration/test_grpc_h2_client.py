@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator
 
 import grpc
 import pytest
-
 from grpc_h2_support import Running
+
 from wharf.grpc_h2.client import Channel, GrpcError, NotSent
 from wharf.local.process import free_port
 
@@ -40,10 +40,14 @@ def _meta(request: bytes, context: grpc.ServicerContext) -> bytes:
 
 
 def grpcio_server(port: int) -> grpc.Server:
-    server = grpc.server(ThreadPoolExecutor(8), options=[("grpc.max_receive_message_length", 64 * 2**20),
-                                                         ("grpc.max_send_message_length", 64 * 2**20)])
-    handlers = {name: grpc.unary_unary_rpc_method_handler(fn) for name, fn in
-                (("Echo", _echo), ("Big", _big), ("Fail", _fail), ("Slow", _slow), ("Meta", _meta))}
+    server = grpc.server(
+        ThreadPoolExecutor(8),
+        options=[("grpc.max_receive_message_length", 64 * 2**20), ("grpc.max_send_message_length", 64 * 2**20)],
+    )
+    handlers = {
+        name: grpc.unary_unary_rpc_method_handler(fn)
+        for name, fn in (("Echo", _echo), ("Big", _big), ("Fail", _fail), ("Slow", _slow), ("Meta", _meta))
+    }
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("t.T", handlers)])
     server.add_insecure_port(f"127.0.0.1:{port}")
     server.start()
@@ -70,8 +74,12 @@ def test_calls_to_a_grpcio_server(grpcio_port) -> None:
         # both directions far beyond grpcio's initial 64 KB windows
         assert await channel.unary("/t.T/Echo", b"q" * 3_000_000, timeout_s=20) == b"q" * 3_000_000
         assert await channel.unary("/t.T/Big", b"5000000", timeout_s=20) == b"z" * 5_000_000
-        assert await channel.unary("/t.T/Meta", b"", (("x-tenant", "blue"), ("x-puid", "p1")), 10) == b"x-puid=p1;x-tenant=blue"
+        assert (
+            await channel.unary("/t.T/Meta", b"", (("x-tenant", "blue"), ("x-puid", "p1")), 10)
+            == b"x-puid=p1;x-tenant=blue"
+        )
         await channel.close()
+
     run(main())
 
 
@@ -83,6 +91,7 @@ def test_an_answer_over_the_channels_limit_is_resource_exhausted_and_the_channel
         assert err.value.code == 8 and "answer larger than max" in err.value.message
         assert await channel.unary("/t.T/Echo", b"after", timeout_s=10) == b"after"
         await channel.close()
+
     run(main())
 
 
@@ -101,6 +110,7 @@ def test_statuses_and_deadlines_from_a_grpcio_server(grpcio_port) -> None:
         assert err.value.code == 4 and time.monotonic() - started < 1.5
         assert await channel.unary("/t.T/Echo", b"after", timeout_s=10) == b"after"  # same connection
         await channel.close()
+
     run(main())
 
 
@@ -125,12 +135,14 @@ def test_a_node_that_is_down_is_not_sent_and_a_restarted_one_is_reached_again() 
         finally:
             await asyncio.to_thread(lambda: server.stop(0).wait())
         await channel.close()
+
     run(main())
 
 
 def test_against_wharfs_own_server_including_shutdown_mid_call() -> None:
     running = Running()
     try:
+
         async def main() -> None:
             channel = Channel("127.0.0.1", running.port)
             assert await channel.unary("/t.T/Big", b"300000", timeout_s=10) == b"x" * 300_000
@@ -144,6 +156,7 @@ def test_against_wharfs_own_server_including_shutdown_mid_call() -> None:
                 await channel.unary("/t.T/Echo", b"late", timeout_s=5)
             assert err.value.code == 14
             await channel.close()
+
         run(main())
     finally:
         running.close()
@@ -167,4 +180,5 @@ def test_the_orchestrators_node_client_takes_answers_as_large_as_seldons_executo
         assert err.value.code == 8
         await default.close()
         await annotated.close()
+
     run(main())

@@ -15,10 +15,10 @@ import grpc
 import h2.config
 import h2.connection
 import h2.events
-import pytest
-
 import h2_probes as p
+import pytest
 from support import Server, wait_until
+
 from wharf.grpc_h2 import frames as f
 from wharf.local.process import free_port
 
@@ -112,8 +112,12 @@ def test_a_client_that_never_reads_is_not_read_from_either(tmp_path) -> None:
     """PINGs within any rate limit, from a client that never reads their ACKs: the server stops
     reading once its output waits (asyncio's pause_writing), so the ACKs cannot pile up."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_WITHOUT_FLOOD_LIMIT, str(port), str(p.Path(__file__).parent)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_WITHOUT_FLOOD_LIMIT, str(port), str(p.Path(__file__).parent)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         before = p.rss_kib(proc.pid)
@@ -131,7 +135,8 @@ def test_a_client_that_never_reads_is_not_read_from_either(tmp_path) -> None:
 
 
 def test_a_client_within_flow_control_whose_unfinished_messages_fill_the_window_gets_resource_exhausted(
-        server: Server) -> None:
+    server: Server,
+) -> None:
     """Five 4 MB messages, each sent but for its last 512 KiB, as fast as flow control allows: they
     fill the 16 MiB the connection may hold, so none could ever finish. The one holding the most is
     answered RESOURCE_EXHAUSTED, which frees room: the client is not stuck waiting forever."""
@@ -142,8 +147,17 @@ def test_a_client_within_flow_control_whose_unfinished_messages_fill_the_window_
     remaining: dict[int, int] = {}
     for _ in range(5):
         sid = conn.get_next_available_stream_id()
-        conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":path", p.PREDICT), (":authority", "t"),
-                                ("content-type", "application/grpc"), ("te", "trailers")])
+        conn.send_headers(
+            sid,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", p.PREDICT),
+                (":authority", "t"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+            ],
+        )
         conn.send_data(sid, b"\x00" + size.to_bytes(4, "big"))
         remaining[sid] = size - unsent
     sock.sendall(conn.data_to_send())
@@ -160,7 +174,7 @@ def test_a_client_within_flow_control_whose_unfinished_messages_fill_the_window_
         sock.sendall(conn.data_to_send())
         try:
             data = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         for event in conn.receive_data(data):
             if isinstance(event, h2.events.TrailersReceived):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import grpc
 import h2.config
@@ -15,8 +15,8 @@ import h2.connection
 import h2.events
 import h2.settings
 import pytest
-
 from grpc_h2_support import MAX_RECEIVE, Running
+
 from wharf.grpc_h2 import frames as f
 
 
@@ -44,6 +44,7 @@ def code_of(channel: grpc.Channel, method: str, data: bytes, **kwargs) -> grpc.R
 
 
 # --- through grpcio's client ------------------------------------------------------------------
+
 
 def test_concurrent_calls_each_get_their_own_answer(channel) -> None:
     echo = channel.unary_unary("/t.T/Echo")
@@ -126,6 +127,7 @@ def test_stop_finishes_calls_in_flight_then_refuses(running, channel) -> None:
 
 # --- frame by frame, through the h2 library -------------------------------------------------------
 
+
 class RawClient:
     def __init__(self, port: int, settings: dict | None = None) -> None:
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
@@ -138,12 +140,27 @@ class RawClient:
     def flush(self) -> None:
         self.sock.sendall(self.conn.data_to_send())
 
-    def request(self, path: str, message: bytes, content_type: str = "application/grpc",
-                extra: list[tuple[str, str]] = (), pad: int = 0) -> int:
+    def request(
+        self,
+        path: str,
+        message: bytes,
+        content_type: str = "application/grpc",
+        extra: list[tuple[str, str]] = (),
+        pad: int = 0,
+    ) -> int:
         sid = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(sid, [(":method", "POST"), (":scheme", "http"), (":path", path),
-                                     (":authority", "test"), ("content-type", content_type), ("te", "trailers"),
-                                     *extra])
+        self.conn.send_headers(
+            sid,
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", path),
+                (":authority", "test"),
+                ("content-type", content_type),
+                ("te", "trailers"),
+                *extra,
+            ],
+        )
         self.conn.send_data(sid, f.grpc_message(message), end_stream=True, pad_length=pad or None)
         self.flush()
         return sid
@@ -155,7 +172,7 @@ class RawClient:
         while True:
             try:
                 data = self.sock.recv(65536)
-            except socket.timeout:
+            except TimeoutError:
                 return out
             if not data:
                 return out
@@ -214,8 +231,11 @@ def test_ping_is_acknowledged(running) -> None:
 def test_a_request_that_is_not_grpc_gets_http_415(running) -> None:
     client = RawClient(running.port)
     sid = client.request("/t.T/Echo", b"{}", content_type="application/json")
-    statuses = [dict(e.headers).get(":status") for e in client.events()
-                if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid]
+    statuses = [
+        dict(e.headers).get(":status")
+        for e in client.events()
+        if isinstance(e, h2.events.ResponseReceived) and e.stream_id == sid
+    ]
     assert statuses == ["415"]
     client.close()
 
@@ -229,8 +249,8 @@ def test_http1_client_gets_goaway_and_the_connection_closes(running) -> None:
     kinds = []
     pos = 0
     while pos + 9 <= len(received):
-        length = int.from_bytes(received[pos:pos + 3], "big")
-        kinds.append((received[pos + 3], received[pos + 9:pos + 9 + length]))
+        length = int.from_bytes(received[pos : pos + 3], "big")
+        kinds.append((received[pos + 3], received[pos + 9 : pos + 9 + length]))
         pos += 9 + length
     goaways = [payload for kind, payload in kinds if kind == f.GOAWAY]
     assert goaways and int.from_bytes(goaways[0][4:8], "big") == f.PROTOCOL_ERROR

@@ -14,8 +14,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from support import Server, wait_until
+
 from wharf.local.process import free_port
 from wharf.testing.go_tools import H2SPEC, ensure_tool
 from wharf.testing.kube_binaries import BuildError
@@ -36,8 +36,12 @@ def h2spec() -> Path:
 
 def run_h2spec(tool: Path, port: int, report: Path) -> tuple[dict[str, int], list[str]]:
     """Counts (tests, errors, failures, skipped) and the failed cases, each as "suite/section/number: description"."""
-    proc = subprocess.run([str(tool), "generic", "http2", "hpack", "-h", "127.0.0.1", "-p", str(port), "-o", "2",
-                           "-j", str(report)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(tool), "generic", "http2", "hpack", "-h", "127.0.0.1", "-p", str(port), "-o", "2", "-j", str(report)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.exists(), f"h2spec wrote no report (exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr}"
     counts = {"tests": 0, "errors": 0, "failures": 0, "skipped": 0}  # h2spec counts a failed case in errors
     failed: list[str] = []
@@ -65,14 +69,36 @@ def test_h2spec_on_the_component_servers_grpc_port(h2spec: Path, serve_module, t
 
 def test_h2spec_on_the_orchestrators_grpc_port(h2spec: Path, tmp_path: Path) -> None:
     http, grpc_port = free_port(), free_port()
-    predictor = {"name": "p", "graph": {"name": "m", "type": "MODEL",
-                                        "endpoint": {"service_host": "127.0.0.1", "grpcPort": free_port(),
-                                                     "type": "GRPC"}}}
+    predictor = {
+        "name": "p",
+        "graph": {
+            "name": "m",
+            "type": "MODEL",
+            "endpoint": {"service_host": "127.0.0.1", "grpcPort": free_port(), "type": "GRPC"},
+        },
+    }
     env = {**os.environ, "ENGINE_PREDICTOR": base64.b64encode(json.dumps(predictor).encode()).decode()}
     log = open(tmp_path / "orchestrator.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "wharf.cli", "orchestrator", "--host", "127.0.0.1",
-                             "--http-port", str(http), "--grpc-port", str(grpc_port), "--sdep", "x"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "wharf.cli",
+            "orchestrator",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(http),
+            "--grpc-port",
+            str(grpc_port),
+            "--sdep",
+            "x",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
     try:
         wait_until(lambda: _listening(grpc_port) or proc.poll() is not None, 30, "the orchestrator's gRPC port")
         assert proc.poll() is None, (tmp_path / "orchestrator.log").read_text()

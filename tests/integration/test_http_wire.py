@@ -11,7 +11,6 @@ import json
 import socket
 
 import pytest
-
 from support import Server
 
 ND = b'{"data":{"ndarray":[[1,2]]}}'
@@ -78,8 +77,14 @@ def test_keep_alive_serves_many_requests_on_one_connection(server: Server) -> No
     with connect(server) as s:
         reader = Reader(s)
         for i in range(1, 6):
-            s.sendall(request("POST", "/predict", f'{{"data":{{"ndarray":[[{i}]]}}}}'.encode(),
-                              {"Content-Type": "application/json"}))
+            s.sendall(
+                request(
+                    "POST",
+                    "/predict",
+                    f'{{"data":{{"ndarray":[[{i}]]}}}}'.encode(),
+                    {"Content-Type": "application/json"},
+                )
+            )
             status, headers, body = reader.response()
             assert status == 200 and headers["content-type"] == "application/json"
             assert doubled(body) == [[2 * i]]
@@ -88,8 +93,12 @@ def test_keep_alive_serves_many_requests_on_one_connection(server: Server) -> No
 
 def test_pipelined_requests_are_answered_in_order(server: Server) -> None:
     with connect(server) as s:
-        s.sendall(request("GET", "/health/ping") + request("POST", "/predict", ND)
-                  + request("GET", "/live") + request("POST", "/predict", b'{"data":{"ndarray":[[7]]}}'))
+        s.sendall(
+            request("GET", "/health/ping")
+            + request("POST", "/predict", ND)
+            + request("GET", "/live")
+            + request("POST", "/predict", b'{"data":{"ndarray":[[7]]}}')
+        )
         reader = Reader(s)
         assert reader.response()[2] == b"pong"
         assert doubled(reader.response()[2]) == [[2, 4]]
@@ -101,16 +110,23 @@ def test_chunked_request_body(server: Server) -> None:
     chunks = [ND[:10], ND[10:]]
     body = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in chunks) + b"0\r\n\r\n"
     with connect(server) as s:
-        s.sendall(request("POST", "/predict", headers={"Transfer-Encoding": "chunked",
-                                                       "Content-Type": "application/json"}) + body)
+        s.sendall(
+            request("POST", "/predict", headers={"Transfer-Encoding": "chunked", "Content-Type": "application/json"})
+            + body
+        )
         status, _, out = Reader(s).response()
     assert status == 200 and doubled(out) == [[2, 4]]
 
 
 def test_expect_100_continue(server: Server) -> None:
     with connect(server) as s:
-        s.sendall(request("POST", "/predict", headers={"Content-Length": str(len(ND)), "Expect": "100-continue",
-                                                       "Content-Type": "application/json"}))
+        s.sendall(
+            request(
+                "POST",
+                "/predict",
+                headers={"Content-Length": str(len(ND)), "Expect": "100-continue", "Content-Type": "application/json"},
+            )
+        )
         reader = Reader(s)
         status, _ = reader.head()  # the interim answer comes before the client sends the body
         assert status == 100
@@ -158,6 +174,7 @@ def test_large_response_arrives_whole(server: Server) -> None:
 
 # --- the request head is bounded (431), as gunicorn bounds it for seldon-core ---------------------
 
+
 def _refused_head(server: Server, raw: bytes) -> tuple[int, bytes]:
     """Send ``raw`` (ignoring a reset once the server has answered) and read the answer to the close."""
     with connect(server) as sock:
@@ -187,10 +204,14 @@ def test_too_many_header_fields_are_431_and_the_connection_closes(server) -> Non
         assert Reader(sock).response()[0] == 200
 
 
-@pytest.mark.parametrize("raw", [
-    b"POST /predict HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n",  # one 1 MB header
-    b"POST /predict HTTP/1.1\r\nHost: t\r\nX-Endless: " + b"a" * (1 << 20),  # a line that never ends
-], ids=["one-megabyte-header", "header-line-that-never-ends"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"POST /predict HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n",  # one 1 MB header
+        b"POST /predict HTTP/1.1\r\nHost: t\r\nX-Endless: " + b"a" * (1 << 20),  # a line that never ends
+    ],
+    ids=["one-megabyte-header", "header-line-that-never-ends"],
+)
 def test_a_head_over_the_byte_limit_is_431_without_waiting_for_its_end(server, raw) -> None:
     status, data = _refused_head(server, raw)
     assert status == 431 and b"exceed 65536 bytes" in data

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from google.protobuf import json_format
 from prometheus_client.parser import text_string_to_metric_families
-
 from support import Server
+
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as rpc
 
@@ -26,9 +26,15 @@ IDENTITY_ENV = {
     "PREDICTIVE_UNIT_METRICS_ENDPOINT": "/prometheus",
 }
 IDENTITY_LABELS = {
-    "deployment_name": "my-sdep", "seldon_deployment_name": "my-sdep", "model_name": "metrics-unit",
-    "model_image": "repo/metrics-model", "image_name": "repo/metrics-model", "model_version": "4.2",
-    "image_version": "4.2", "predictor_name": "main", "predictor_version": "v7",
+    "deployment_name": "my-sdep",
+    "seldon_deployment_name": "my-sdep",
+    "model_name": "metrics-unit",
+    "model_image": "repo/metrics-model",
+    "image_name": "repo/metrics-model",
+    "model_version": "4.2",
+    "image_version": "4.2",
+    "predictor_name": "main",
+    "predictor_version": "v7",
 }
 ND = {"data": {"ndarray": [[1, 2]]}}
 FEEDBACK = {"request": ND, "response": {"data": {"ndarray": [[1]]}}, "truth": {"data": {"ndarray": [[1]]}}}
@@ -54,6 +60,7 @@ def two_workers(serve_module) -> dict:
     """A 2-worker FullModel server, driven once: returns the server and what was sent to it."""
     server = serve_module("FullModel", env=IDENTITY_ENV, workers=2)
     sent = {"predict": 0, "runtime": 0, "transform": 0}
+
     # Two slow requests at once: the first worker is busy in user code, so the second worker
     # must accept the other connection. Both workers then hold metrics (retried under heavy load,
     # when one worker may accept both connections before it starts the first request).
@@ -161,8 +168,9 @@ def test_scrape_is_stable_and_cumulative(two_workers):
 
 
 def test_executor_disabled_and_metrics_not_echoed(serve_module):
-    server = serve_module("FullModel", env={"SELDON_EXECUTOR_ENABLED": "false",
-                                            "INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"})
+    server = serve_module(
+        "FullModel", env={"SELDON_EXECUTOR_ENABLED": "false", "INCLUDE_METRICS_IN_CLIENT_RESPONSE": "false"}
+    )
     r = server.post("/send-feedback", json={**FEEDBACK, "reward": 3})
     assert r.status_code == 200
     body = server.predict(ND).json()
@@ -186,7 +194,9 @@ def test_request_histogram_counts_every_answer_by_method_and_code(serve_module):
     for _ in range(4):
         assert server.predict(ND).status_code == 200
     assert server.predict({"meta": {"tags": {"op": "raise"}}, **ND}).status_code == 500
-    assert server.post("/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+    assert (
+        server.post("/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+    )
     with grpc.insecure_channel(server.grpc_target) as ch:
         for _ in range(2):
             rpc.ModelStub(ch).Predict(json_format.ParseDict(ND, pb.SeldonMessage()), timeout=20)
@@ -194,8 +204,10 @@ def test_request_histogram_counts_every_answer_by_method_and_code(serve_module):
     deadline = time.monotonic() + 5
     while True:
         samples = scrape(server)
-        got = {code: total(samples, "wharf_component_request_seconds_count", method="predict", code=code)
-               for code in expected}
+        got = {
+            code: total(samples, "wharf_component_request_seconds_count", method="predict", code=code)
+            for code in expected
+        }
         if got == expected or time.monotonic() > deadline:
             break
         time.sleep(0.05)

@@ -15,9 +15,9 @@ import httpx
 import numpy as np
 import pytest
 import yaml
+from support import docker_client, run_to_exit, service_image
 
 import wharf
-from support import docker_client, run_to_exit, service_image
 from wharf.local.process import free_port
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as rpc
@@ -46,8 +46,9 @@ mlflow.models.set_model(Weighted())
 
 def params(**values: str) -> dict[str, str]:
     """PREDICTIVE_UNIT_PARAMETERS as the operator writes them (model_uri is its /mnt/models)."""
-    return {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(
-        [{"name": k, "value": v, "type": "STRING"} for k, v in values.items()])}
+    return {
+        "PREDICTIVE_UNIT_PARAMETERS": json.dumps([{"name": k, "value": v, "type": "STRING"} for k, v in values.items()])
+    }
 
 
 def installed_pins(*names: str) -> list[str]:
@@ -77,8 +78,9 @@ def sklearn_mlflow(tmp_path_factory):
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(*load_iris(return_X_y=True))
     # The pins MLflow would infer, written out: its inference also lists whatever the saving
     # process had imported (pytest, here), which a serving image has no reason to carry.
-    mlflow.sklearn.save_model(model, str(folder), pip_requirements=installed_pins("mlflow-skinny", "scikit-learn",
-                                                                                   "skops", "pandas"))
+    mlflow.sklearn.save_model(
+        model, str(folder), pip_requirements=installed_pins("mlflow-skinny", "scikit-learn", "skops", "pandas")
+    )
     (folder / "metadata.yaml").write_text("name: iris-mlflow\nversions: [iris/v1]\nplatform: mlflow\n")
     return readable(folder), mlflow.pyfunc.load_model(str(folder)).predict(np.array(ROWS))
 
@@ -93,7 +95,9 @@ def pyfunc_mlflow(tmp_path_factory):
     code = work / "weighted.py"
     code.write_text(PYFUNC_CODE)
     folder = work / "weighted"
-    mlflow.pyfunc.save_model(str(folder), python_model=str(code), pip_requirements=installed_pins("mlflow-skinny", "pandas"))
+    mlflow.pyfunc.save_model(
+        str(folder), python_model=str(code), pip_requirements=installed_pins("mlflow-skinny", "pandas")
+    )
     frame = pd.DataFrame(np.array([[1.0, 2.0], [3.0, 4.0]]), columns=["a", "b"])
     return readable(folder), mlflow.pyfunc.load_model(str(folder)).predict(frame)["score"].to_numpy()
 
@@ -107,8 +111,11 @@ def lightgbm_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lgb") / "iris"
     folder.mkdir()
     X, y = load_iris(return_X_y=True)
-    booster = lightgbm.train({"objective": "multiclass", "num_class": 3, "num_leaves": 7, "verbose": -1,
-                              "min_data_in_leaf": 5}, lightgbm.Dataset(X, label=y), num_boost_round=15)
+    booster = lightgbm.train(
+        {"objective": "multiclass", "num_class": 3, "num_leaves": 7, "verbose": -1, "min_data_in_leaf": 5},
+        lightgbm.Dataset(X, label=y),
+        num_boost_round=15,
+    )
     booster.save_model(str(folder / "model.bst"))
     return readable(folder), booster
 
@@ -122,14 +129,18 @@ def grpc_predict(target: str, rows: list[list[float]], names: list[str] | None =
 
 
 def _start_failure(model: str, model_uri: str, **more: str) -> str:
-    out = run_to_exit([model, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
-                      env=params(model_uri=model_uri, **more), timeout=90)
+    out = run_to_exit(
+        [model, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        env=params(model_uri=model_uri, **more),
+        timeout=90,
+    )
     assert out.returncode != 0, out.stdout
     assert "Traceback" not in out.stdout, out.stdout
     return out.stdout
 
 
 # --- MLFLOW_SERVER as a process ---------------------------------------------------------------
+
 
 def test_mlflow_sklearn_model_answers_as_pyfunc_over_rest_and_grpc(serve, sklearn_mlflow):
     folder, want = sklearn_mlflow
@@ -190,8 +201,9 @@ def needing(folder: Path, target: Path, module: str, requirement: str) -> Path:
     return readable(copy)
 
 
-def test_mlflow_a_package_the_image_lacks_is_a_warning_when_the_model_does_not_import_it(serve, sklearn_mlflow,
-                                                                                          tmp_path):
+def test_mlflow_a_package_the_image_lacks_is_a_warning_when_the_model_does_not_import_it(
+    serve, sklearn_mlflow, tmp_path
+):
     """MLflow's inferred requirements name whatever the saving process had loaded (pytest, here): a
     package the model never imports must not stop it."""
     import shutil
@@ -201,8 +213,9 @@ def test_mlflow_a_package_the_image_lacks_is_a_warning_when_the_model_does_not_i
     (copy / "requirements.txt").write_text("mlflow\nscikit-learn\nwharf-no-such-package==1.2\n")
     server = serve(MLFLOW, env=params(model_uri=str(copy)))
     np.testing.assert_array_equal(server.predict({"data": {"ndarray": ROWS}}).json()["data"]["ndarray"], want)
-    assert (f"{copy / 'requirements.txt'} needs wharf-no-such-package==1.2, which this image does not have"
-            in server.log()), server.log()[-2000:]
+    assert (
+        f"{copy / 'requirements.txt'} needs wharf-no-such-package==1.2, which this image does not have" in server.log()
+    ), server.log()[-2000:]
 
 
 def test_mlflow_a_model_that_imports_a_missing_package_fails_naming_it_and_the_way_out(pyfunc_mlflow, tmp_path):
@@ -210,12 +223,17 @@ def test_mlflow_a_model_that_imports_a_missing_package_fails_naming_it_and_the_w
     copy = needing(folder, tmp_path / "weighted", "wharf_no_such_package", "wharf-no-such-package==1.2")
     text = _start_failure(MLFLOW, str(copy))
     assert "the MLflow model did not load" in text and "No module named 'wharf_no_such_package'" in text, text
-    assert (f"{copy / 'requirements.txt'} needs wharf-no-such-package==1.2, which this image does not have "
-            f"(MLFLOW_SERVER installs nothing at start-up): build an image FROM wharf/mlflowserver:{wharf.__version__} "
-            "that runs pip install -r requirements.txt") in text, text
+    assert (
+        f"{copy / 'requirements.txt'} needs wharf-no-such-package==1.2, which this image does not have "
+        f"(MLFLOW_SERVER installs nothing at start-up): build an image FROM wharf/mlflowserver:{wharf.__version__} "
+        "that runs pip install -r requirements.txt"
+    ) in text, text
     # under a mirrored or derived image (the operator's PREDICTIVE_UNIT_IMAGE), that image is the base to name
-    out = run_to_exit([MLFLOW, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"], timeout=90,
-                      env={**params(model_uri=str(copy)), "PREDICTIVE_UNIT_IMAGE": "mirror.example/ml/mlflow:2"})
+    out = run_to_exit(
+        [MLFLOW, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        timeout=90,
+        env={**params(model_uri=str(copy)), "PREDICTIVE_UNIT_IMAGE": "mirror.example/ml/mlflow:2"},
+    )
     assert "build an image FROM mirror.example/ml/mlflow:2 that runs pip install" in out.stdout, out.stdout
 
 
@@ -226,8 +244,11 @@ def test_mlflow_conda_yaml_pip_list_is_checked_when_there_is_no_requirements_txt
     folder, _ = sklearn_mlflow
     copy = shutil.copytree(folder, tmp_path / "iris")
     (copy / "requirements.txt").unlink()
-    (copy / "conda.yaml").write_text(yaml.safe_dump({"name": "mlflow-env", "dependencies": [
-        "python=3.8.10", "pip", {"pip": ["mlflow", "torch==2.1.0"]}]}))
+    (copy / "conda.yaml").write_text(
+        yaml.safe_dump(
+            {"name": "mlflow-env", "dependencies": ["python=3.8.10", "pip", {"pip": ["mlflow", "torch==2.1.0"]}]}
+        )
+    )
     server = serve(MLFLOW, env=params(model_uri=str(copy)))
     assert f"{copy / 'conda.yaml'} needs torch==2.1.0, which this image does not have" in server.log()
 
@@ -246,8 +267,9 @@ def test_mlflow_an_mlmodel_without_pyfunc_flavour_is_named(tmp_path):
 
 def test_mlflow_an_unknown_xtype_is_refused(sklearn_mlflow):
     folder, _ = sklearn_mlflow
-    assert "parameter xtype: 'tensor' is not one of ndarray, DataFrame" in _start_failure(MLFLOW, str(folder),
-                                                                                          xtype="tensor")
+    assert "parameter xtype: 'tensor' is not one of ndarray, DataFrame" in _start_failure(
+        MLFLOW, str(folder), xtype="tensor"
+    )
 
 
 def test_wharf_run_serves_an_mlflow_server_node_from_its_folder(sklearn_mlflow, tmp_path):
@@ -263,6 +285,7 @@ def test_wharf_run_serves_an_mlflow_server_node_from_its_folder(sklearn_mlflow, 
 
 
 # --- LIGHTGBM_SERVER as a process -------------------------------------------------------------
+
 
 def test_lightgbm_answers_are_the_boosters_own_over_rest_and_grpc(serve, lightgbm_folder):
     folder, booster = lightgbm_folder
@@ -286,21 +309,26 @@ def test_lightgbm_a_file_of_another_kind_is_named(tmp_path, lightgbm_folder):
     from sklearn.datasets import load_iris
 
     X, y = load_iris(return_X_y=True)  # an XGBoost booster where the LightGBM one should be
-    xgboost.train({"objective": "multi:softprob", "num_class": 3}, xgboost.DMatrix(X, label=y),
-                  num_boost_round=2).save_model(str(tmp_path / "model.bst"))
+    xgboost.train(
+        {"objective": "multi:softprob", "num_class": 3}, xgboost.DMatrix(X, label=y), num_boost_round=2
+    ).save_model(str(tmp_path / "model.bst"))
     text = _start_failure(LIGHTGBM, str(tmp_path))
     assert f"{tmp_path / 'model.bst'}: not a LightGBM model file" in text, text
 
 
 # --- the operator's view: render() --------------------------------------------------------------
 
+
 def sdep(implementation: str, model_uri: str, **parameters: str) -> dict:
     graph = {"name": "classifier", "implementation": implementation, "modelUri": model_uri}
     if parameters:
         graph["parameters"] = [{"name": k, "value": v, "type": "STRING"} for k, v in parameters.items()]
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-            "metadata": {"name": "models", "namespace": "default"},
-            "spec": {"predictors": [{"name": "default", "graph": graph}]}}
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "models", "namespace": "default"},
+        "spec": {"predictors": [{"name": "default", "graph": graph}]},
+    }
 
 
 def example_config():
@@ -316,8 +344,14 @@ def example_config():
         ensure_helm(build=False)
     except HelmUnavailable:
         unavailable("helm", "run `invoke charts.helm` (builds it with Go into ~/.cache/wharf)")
-    docs = helm_template(ROOT / "charts" / "wharf-core", [EXAMPLE / "values.yaml"], release="wharf",
-                         namespace="wharf-system", kube_version="1.32.0", set_values={})
+    docs = helm_template(
+        ROOT / "charts" / "wharf-core",
+        [EXAMPLE / "values.yaml"],
+        release="wharf",
+        namespace="wharf-system",
+        kube_version="1.32.0",
+        set_values={},
+    )
     operator = next(d.doc for d in docs if d.doc["kind"] == "Deployment")
     env = {e["name"]: e["value"] for e in operator["spec"]["template"]["spec"]["containers"][0]["env"] if "value" in e}
     return OperatorConfig.from_env(env)
@@ -341,8 +375,9 @@ def test_the_example_registers_lightgbm_server_and_its_sdep_renders_with_wharf_l
     assert [m["mountPath"] for m in container["volumeMounts"] if m["mountPath"] == "/mnt/models"] == ["/mnt/models"]
     assert pod["initContainers"][0]["args"] == ["s3://models/lightgbm/iris", "/mnt/models"]
     env = {e["name"]: e.get("value") for e in container["env"]}
-    assert json.loads(env["PREDICTIVE_UNIT_PARAMETERS"]) == [{"name": "model_uri", "value": "/mnt/models",
-                                                              "type": "STRING"}]
+    assert json.loads(env["PREDICTIVE_UNIT_PARAMETERS"]) == [
+        {"name": "model_uri", "value": "/mnt/models", "type": "STRING"}
+    ]
     assert container["securityContext"]["runAsNonRoot"] is True
 
 
@@ -360,10 +395,13 @@ def test_mlflow_server_renders_with_wharfs_image():
     assert container["image"] == f"wharf/mlflowserver:{wharf.__version__}"
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert {p["name"]: p["value"] for p in json.loads(env["PREDICTIVE_UNIT_PARAMETERS"])} == {
-        "xtype": "DataFrame", "model_uri": "/mnt/models"}
+        "xtype": "DataFrame",
+        "model_uri": "/mnt/models",
+    }
 
 
 # --- the images -------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def mlflow_image():
@@ -389,9 +427,15 @@ class Container:
         env = {e["name"]: e["value"] for e in container["env"] if "value" in e}  # not the downward-API ones
         self.host = {name: free_port() for name in ports.values()}
         self.handle = docker_client().containers.run(
-            container["image"], detach=True, read_only=True, tmpfs={"/tmp": ""}, user="1001:0", environment=env,
+            container["image"],
+            detach=True,
+            read_only=True,
+            tmpfs={"/tmp": ""},
+            user="1001:0",
+            environment=env,
             volumes={str(folder): {"bind": "/mnt/models", "mode": "ro"}},
-            ports={f"{port}/tcp": ("127.0.0.1", self.host[name]) for port, name in ports.items()})
+            ports={f"{port}/tcp": ("127.0.0.1", self.host[name]) for port, name in ports.items()},
+        )
         self.url = f"http://127.0.0.1:{self.host['http']}"
         self.grpc_target = f"127.0.0.1:{self.host['grpc']}"
 
@@ -461,8 +505,10 @@ def test_mlflow_image_stops_naming_a_package_the_model_needs_and_it_lacks(mlflow
         assert box.wait_exit() != 0
         logs = box.logs()
         assert "No module named 'tabulate'" in logs, logs
-        assert (f"/mnt/models/requirements.txt needs tabulate, which this image does not have "
-                f"(MLFLOW_SERVER installs nothing at start-up): build an image FROM {mlflow_image}") in logs, logs
+        assert (
+            f"/mnt/models/requirements.txt needs tabulate, which this image does not have "
+            f"(MLFLOW_SERVER installs nothing at start-up): build an image FROM {mlflow_image}"
+        ) in logs, logs
         assert "Traceback" not in logs, logs
     finally:
         box.remove()
@@ -480,8 +526,9 @@ USER 1001
 
 
 @pytest.mark.docker
-def test_a_model_needing_more_is_served_by_an_image_from_mlflowserver_as_the_error_says(mlflow_image, pyfunc_mlflow,
-                                                                                       tmp_path):
+def test_a_model_needing_more_is_served_by_an_image_from_mlflowserver_as_the_error_says(
+    mlflow_image, pyfunc_mlflow, tmp_path
+):
     """The recipe of the error and docs/compatibility.md: FROM the image, pip install -r
     requirements.txt, the result as the node's container image. The two build-config lines are this
     machine's package mirror only (a user on the internet leaves them out)."""
@@ -491,26 +538,41 @@ def test_a_model_needing_more_is_served_by_an_image_from_mlflowserver_as_the_err
     folder, want = pyfunc_mlflow
     copy = needing(folder, tmp_path / "weighted", "tabulate", "tabulate")
     client = docker_client()
-    context = context_tar({"Dockerfile": DERIVED.format(image=mlflow_image).encode(),
-                           "requirements.txt": (copy / "requirements.txt").read_bytes(),
-                           **Network.from_env().context_files()})
+    context = context_tar(
+        {
+            "Dockerfile": DERIVED.format(image=mlflow_image).encode(),
+            "requirements.txt": (copy / "requirements.txt").read_bytes(),
+            **Network.from_env().context_files(),
+        }
+    )
     derived = build_image(client, context, label="derived mlflow server")
     try:
         rendered = sdep("MLFLOW_SERVER", "s3://models/mlflow/weighted", xtype="DataFrame")
         rendered["spec"]["predictors"][0]["componentSpecs"] = [
-            {"spec": {"containers": [{"name": "classifier", "image": derived}]}}]
+            {"spec": {"containers": [{"name": "classifier", "image": derived}]}}
+        ]
         box = run_rendered(derived, rendered, copy)
         try:
             box.wait_ready()
-            answer = httpx.post(f"{box.url}/api/v1.0/predictions", timeout=30,
-                                json={"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0], [3.0, 4.0]]}}).json()
+            answer = httpx.post(
+                f"{box.url}/api/v1.0/predictions",
+                timeout=30,
+                json={"data": {"names": ["a", "b"], "ndarray": [[1.0, 2.0], [3.0, 4.0]]}},
+            ).json()
             np.testing.assert_allclose(np.array(answer["data"]["ndarray"]).ravel(), want)
         finally:
             box.remove()
-        out = client.containers.run(mlflow_image, ["--http-port", "9000"], remove=False, detach=True, read_only=True,
-                                    tmpfs={"/tmp": ""}, user="1001:0",
-                                    environment=params(model_uri="/mnt/models"),
-                                    volumes={str(copy): {"bind": "/mnt/models", "mode": "ro"}})
+        out = client.containers.run(
+            mlflow_image,
+            ["--http-port", "9000"],
+            remove=False,
+            detach=True,
+            read_only=True,
+            tmpfs={"/tmp": ""},
+            user="1001:0",
+            environment=params(model_uri="/mnt/models"),
+            volumes={str(copy): {"bind": "/mnt/models", "mode": "ro"}},
+        )
         try:
             assert out.wait(timeout=120)["StatusCode"] != 0  # the image itself still cannot load the model
             assert "needs tabulate, which this image does not have" in out.logs().decode()

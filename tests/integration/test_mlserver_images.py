@@ -17,15 +17,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
-
 from support import service_image
+
 from wharf.local.process import free_port
 from wharf.operator.render import render
 
@@ -36,10 +37,20 @@ NAME = "classifier"
 
 
 def sdep(implementation: str) -> dict[str, Any]:
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-            "metadata": {"name": "iris", "namespace": "models"},
-            "spec": {"protocol": "v2", "predictors": [{"name": "default", "graph": {
-                "name": NAME, "implementation": implementation, "modelUri": "s3://models/iris"}}]}}
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "iris", "namespace": "models"},
+        "spec": {
+            "protocol": "v2",
+            "predictors": [
+                {
+                    "name": "default",
+                    "graph": {"name": NAME, "implementation": implementation, "modelUri": "s3://models/iris"},
+                }
+            ],
+        },
+    }
 
 
 def rendered_container(implementation: str) -> dict[str, Any]:
@@ -87,8 +98,14 @@ class Server:
 
 
 @contextmanager
-def run_unit(image: str, unit: dict[str, Any], folder: Path, user: str = "1001:0", termination_log: Path | None = None,
-             **env_overrides: str) -> Iterator[Server]:
+def run_unit(
+    image: str,
+    unit: dict[str, Any],
+    folder: Path,
+    user: str = "1001:0",
+    termination_log: Path | None = None,
+    **env_overrides: str,
+) -> Iterator[Server]:
     """The rendered container under Docker: its image, command/args and env; read-only root, UID 1001;
     ``termination_log`` is bind-mounted where the kubelet mounts a container's termination message."""
     import docker
@@ -98,19 +115,29 @@ def run_unit(image: str, unit: dict[str, Any], folder: Path, user: str = "1001:0
     inside = [int(env[k]) for k in ("MLSERVER_HTTP_PORT", "MLSERVER_GRPC_PORT", "MLSERVER_METRICS_PORT")]
     outside = [free_port() for _ in inside]
     container = docker.from_env().containers.run(
-        image, entrypoint=unit.get("command"), command=unit.get("args"), environment=env, user=user,
-        read_only=True, volumes={str(folder): {"bind": "/mnt/models", "mode": "ro"},
-                                 **({str(termination_log): {"bind": "/dev/termination-log", "mode": "rw"}}
-                                    if termination_log else {})}, detach=True,
-        ports={f"{i}/tcp": ("127.0.0.1", o) for i, o in zip(inside, outside)}, labels={"wharf-test": "mlserver"})
+        image,
+        entrypoint=unit.get("command"),
+        command=unit.get("args"),
+        environment=env,
+        user=user,
+        read_only=True,
+        volumes={
+            str(folder): {"bind": "/mnt/models", "mode": "ro"},
+            **({str(termination_log): {"bind": "/dev/termination-log", "mode": "rw"}} if termination_log else {}),
+        },
+        detach=True,
+        ports={f"{i}/tcp": ("127.0.0.1", o) for i, o in zip(inside, outside)},
+        labels={"wharf-test": "mlserver"},
+    )
     try:
         yield Server(container, *outside)
     finally:
         container.remove(force=True)
 
 
-def exit_log(image: str, unit: dict[str, Any], folder: Path, timeout: float = 120,
-             termination_log: Path | None = None) -> str:
+def exit_log(
+    image: str, unit: dict[str, Any], folder: Path, timeout: float = 120, termination_log: Path | None = None
+) -> str:
     """The log of a container that must stop by itself with exit code 1, never having been ready."""
     with run_unit(image, unit, folder, termination_log=termination_log) as server:
         deadline = time.monotonic() + timeout
@@ -147,10 +174,13 @@ def dataplane(image, tmp_path_factory):
     """MLServer's generated V2 gRPC stubs, as its own client code imports them, out of the image."""
     import docker
 
-    script = ("import json, mlserver.grpc.dataplane_pb2 as a, mlserver.grpc.dataplane_pb2_grpc as b; "
-              "print(json.dumps({m.__name__.rsplit('.', 1)[1]: open(m.__file__).read() for m in (a, b)}))")
-    out = docker.from_env().containers.run(image, entrypoint=["python", "-c", script], remove=True, user="1001:0",
-                                           read_only=True)
+    script = (
+        "import json, mlserver.grpc.dataplane_pb2 as a, mlserver.grpc.dataplane_pb2_grpc as b; "
+        "print(json.dumps({m.__name__.rsplit('.', 1)[1]: open(m.__file__).read() for m in (a, b)}))"
+    )
+    out = docker.from_env().containers.run(
+        image, entrypoint=["python", "-c", script], remove=True, user="1001:0", read_only=True
+    )
     package = tmp_path_factory.mktemp("stubs") / "mlserver_v2_stubs"
     package.mkdir()
     (package / "__init__.py").write_text("")
@@ -158,8 +188,10 @@ def dataplane(image, tmp_path_factory):
         (package / f"{name}.py").write_text(text)
     sys.path.insert(0, str(package.parent))
     try:
-        return (importlib.import_module("mlserver_v2_stubs.dataplane_pb2"),
-                importlib.import_module("mlserver_v2_stubs.dataplane_pb2_grpc"))
+        return (
+            importlib.import_module("mlserver_v2_stubs.dataplane_pb2"),
+            importlib.import_module("mlserver_v2_stubs.dataplane_pb2_grpc"),
+        )
     finally:
         sys.path.remove(str(package.parent))
 
@@ -168,9 +200,17 @@ def grpc_infer(server: Server, dataplane, rows: list[list[float]], output: str |
     import grpc
 
     pb, rpc = dataplane
-    request = pb.ModelInferRequest(model_name=NAME, inputs=[pb.ModelInferRequest.InferInputTensor(
-        name="input-0", datatype="FP64", shape=[len(rows), len(rows[0])],
-        contents=pb.InferTensorContents(fp64_contents=sum(rows, [])))])
+    request = pb.ModelInferRequest(
+        model_name=NAME,
+        inputs=[
+            pb.ModelInferRequest.InferInputTensor(
+                name="input-0",
+                datatype="FP64",
+                shape=[len(rows), len(rows[0])],
+                contents=pb.InferTensorContents(fp64_contents=sum(rows, [])),
+            )
+        ],
+    )
     if output:
         request.outputs.add(name=output)
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc}") as channel:
@@ -183,14 +223,14 @@ def grpc_infer(server: Server, dataplane, rows: list[list[float]], output: str |
     if reply.raw_output_contents:
         values = np.frombuffer(reply.raw_output_contents[0], dtype=dtypes[tensor.datatype])
     else:
-        field = {"INT64": "int64_contents", "FP64": "fp64_contents", "FP32": "fp32_contents",
-                 "INT32": "int_contents"}[tensor.datatype]
+        field = {"INT64": "int64_contents", "FP64": "fp64_contents", "FP32": "fp32_contents", "INT32": "int_contents"}[
+            tensor.datatype
+        ]
         values = np.array(getattr(tensor.contents, field), dtype=dtypes[tensor.datatype])
     return values.reshape(tuple(tensor.shape))
 
 
-def rest_infer(server: Server, rows: list[list[float]], output: str | None = None,
-               version: str = "") -> np.ndarray:
+def rest_infer(server: Server, rows: list[list[float]], output: str | None = None, version: str = "") -> np.ndarray:
     import tritonclient.http as httpclient
 
     client = httpclient.InferenceServerClient(url=f"127.0.0.1:{server.http}")
@@ -207,6 +247,7 @@ def rest_infer(server: Server, rows: list[list[float]], output: str | None = Non
 
 
 # --- models, trained here -----------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def iris():
@@ -233,8 +274,9 @@ def xgboost_model(iris, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("xgboost")
     X, y = iris
-    booster = xgboost.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3},
-                            xgboost.DMatrix(X, label=y), num_boost_round=20)
+    booster = xgboost.train(
+        {"objective": "multi:softprob", "num_class": 3, "max_depth": 3}, xgboost.DMatrix(X, label=y), num_boost_round=20
+    )
     booster.save_model(str(folder / "model.bst"))
     return readable(folder), booster
 
@@ -257,10 +299,13 @@ def mlflow_model(iris, tmp_path_factory):
 
 # --- the tests ----------------------------------------------------------------------------
 
+
 def test_the_rendered_v2_containers_name_wharfs_image_and_the_runtime(image):
-    for implementation, runtime in (("SKLEARN_SERVER", "mlserver_sklearn.SKLearnModel"),
-                                    ("XGBOOST_SERVER", "mlserver_xgboost.XGBoostModel"),
-                                    ("MLFLOW_SERVER", "mlserver_mlflow.MLflowRuntime")):
+    for implementation, runtime in (
+        ("SKLEARN_SERVER", "mlserver_sklearn.SKLearnModel"),
+        ("XGBOOST_SERVER", "mlserver_xgboost.XGBoostModel"),
+        ("MLFLOW_SERVER", "mlserver_mlflow.MLflowRuntime"),
+    ):
         unit = rendered_container(implementation)
         assert unit["image"] == image
         assert {e["name"]: e.get("value") for e in unit["env"]}["MLSERVER_MODEL_IMPLEMENTATION"] == runtime
@@ -280,13 +325,13 @@ def test_sklearn_server_v2_rest_and_grpc_answer_as_the_model(image, dataplane, s
         server.wait_ready()
         X = np.array(ROWS)
         np.testing.assert_array_equal(rest_infer(server, ROWS).ravel(), model.predict(X))
-        np.testing.assert_allclose(rest_infer(server, ROWS, output="predict_proba"), model.predict_proba(X),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(rest_infer(server, ROWS, output="predict_proba"), model.predict_proba(X), rtol=1e-12)
         # upstream's operator names the model's version v1: the versioned path answers too
         np.testing.assert_array_equal(rest_infer(server, ROWS, version="v1").ravel(), model.predict(X))
         np.testing.assert_array_equal(grpc_infer(server, dataplane, ROWS).ravel(), model.predict(X))
-        np.testing.assert_allclose(grpc_infer(server, dataplane, ROWS, output="predict_proba"),
-                                   model.predict_proba(X), rtol=1e-12)
+        np.testing.assert_allclose(
+            grpc_infer(server, dataplane, ROWS, output="predict_proba"), model.predict_proba(X), rtol=1e-12
+        )
         status, body = server.get(f"/v2/models/{NAME}")
         assert status == 200 and json.loads(body)["name"] == NAME
         status, body = server.get(f"/v2/models/{NAME}/versions/v1/ready")
@@ -336,12 +381,14 @@ def test_parallel_workers_keep_their_files_off_the_read_only_root(image, sklearn
     root read-only, a start that wrote under the working directory would fail. As UID 8888, the
     user the operator's pods run as by default (EXECUTOR_CONTAINER_USER), which has no passwd entry."""
     folder, model = sklearn_model
-    with run_unit(image, rendered_container("SKLEARN_SERVER"), folder, user="8888:0",
-                  MLSERVER_PARALLEL_WORKERS="1") as server:
+    with run_unit(
+        image, rendered_container("SKLEARN_SERVER"), folder, user="8888:0", MLSERVER_PARALLEL_WORKERS="1"
+    ) as server:
         server.wait_ready()
         np.testing.assert_array_equal(rest_infer(server, ROWS).ravel(), model.predict(np.array(ROWS)))
-        listing = server.container.exec_run(["sh", "-c", "ls -d /dev/shm/mlserver.*/envs && ls /dev/shm/mlserver.*/metrics"],
-                                            user="8888:0").output.decode()
+        listing = server.container.exec_run(
+            ["sh", "-c", "ls -d /dev/shm/mlserver.*/envs && ls /dev/shm/mlserver.*/metrics"], user="8888:0"
+        ).output.decode()
         assert "/envs" in listing and ".db" in listing, listing
 
 
@@ -350,8 +397,9 @@ def test_a_model_folder_of_the_wrong_kind_stops_the_server_and_the_last_line_say
     FallbackToLogsOnError termination message show) names the model, the runtime, the folder and the error."""
     folder, _ = sklearn_model
     last = reason(exit_log(image, rendered_container("XGBOOST_SERVER"), folder))
-    assert last.startswith("mlserver-start: model classifier (mlserver_xgboost.XGBoostModel) from /mnt/models "
-                           "did not load: "), last
+    assert last.startswith(
+        "mlserver-start: model classifier (mlserver_xgboost.XGBoostModel) from /mnt/models did not load: "
+    ), last
     assert "Traceback" not in last
 
 
@@ -364,5 +412,6 @@ def test_a_file_that_is_not_a_model_stops_the_server_and_the_last_line_says_why(
     message.chmod(0o666)
     last = reason(exit_log(image, rendered_container("SKLEARN_SERVER"), readable(model), termination_log=message))
     assert message.read_text() == last  # the pod's status gets the cause, whatever the log's tail is
-    assert last.startswith("mlserver-start: model classifier (mlserver_sklearn.SKLearnModel) from /mnt/models "
-                           "did not load: "), last
+    assert last.startswith(
+        "mlserver-start: model classifier (mlserver_sklearn.SKLearnModel) from /mnt/models did not load: "
+    ), last

@@ -36,8 +36,10 @@ def wharf(*args: str) -> subprocess.CompletedProcess:
 
 
 def both(path: Path) -> dict[str, subprocess.CompletedProcess]:
-    return {"render": wharf("render", str(path)),
-            "run": wharf("run", str(path), "--http-port", str(free_port()), "--grpc-port", str(free_port()))}
+    return {
+        "render": wharf("render", str(path)),
+        "run": wharf("run", str(path), "--http-port", str(free_port()), "--grpc-port", str(free_port())),
+    }
 
 
 def test_a_misspelt_field_is_named_first_and_alone_by_render_and_run(tmp_path: Path) -> None:
@@ -46,17 +48,23 @@ def test_a_misspelt_field_is_named_first_and_alone_by_render_and_run(tmp_path: P
     for command, ran in both(path).items():
         assert ran.returncode == 1, (command, ran.stderr)
         assert ran.stderr.strip().splitlines() == [
-            f"error: {path}: SeldonDeployment typo: spec.predictors[0]: unknown field 'componentSpec'"], command
+            f"error: {path}: SeldonDeployment typo: spec.predictors[0]: unknown field 'componentSpec'"
+        ], command
 
 
 def test_a_wrong_type_gets_the_same_line_from_render_and_run(tmp_path: Path) -> None:
     path = tmp_path / "sdep.yaml"
-    path.write_text(TYPO.replace("componentSpec:", "componentSpecs:").replace("image: example/iris:1",
-                                                                           "image: example/iris:1\n          imagePullPolicy: 22"))
+    path.write_text(
+        TYPO.replace("componentSpec:", "componentSpecs:").replace(
+            "image: example/iris:1", "image: example/iris:1\n          imagePullPolicy: 22"
+        )
+    )
     seen = {command: ran for command, ran in both(path).items()}
     assert {c: r.returncode for c, r in seen.items()} == {"render": 1, "run": 1}
-    expected = (f"error: {path}: SeldonDeployment typo: spec.predictors[0].componentSpecs[0].spec.containers[0]"
-                ".imagePullPolicy: expected a string, got 22")
+    expected = (
+        f"error: {path}: SeldonDeployment typo: spec.predictors[0].componentSpecs[0].spec.containers[0]"
+        ".imagePullPolicy: expected a string, got 22"
+    )
     assert expected in seen["render"].stderr.splitlines()
     assert expected in seen["run"].stderr.splitlines()
 

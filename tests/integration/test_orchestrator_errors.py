@@ -13,8 +13,8 @@ import urllib.request
 
 import grpc
 import pytest
-
 from test_orchestrator import sdep, start
+
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as pb_grpc
 
@@ -32,21 +32,26 @@ def call(url: str, method: str = "GET", body: bytes | None = None) -> tuple[int,
 def graph(tmp_path_factory: pytest.TempPathFactory):
     """echo (MODEL, takes feedback) -> nometa (MODEL whose /metadata fails)."""
     tmp = tmp_path_factory.mktemp("errors")
-    path = sdep(tmp, """\
+    path = sdep(
+        tmp,
+        """\
         graph:
           name: echo
           type: MODEL
           children:
           - name: nometa
             type: MODEL
-        """, {"echo": "Echo", "nometa": "NoMetadata"})
+        """,
+        {"echo": "Echo", "nometa": "NoMetadata"},
+    )
     g = start(path, ["echo", "nometa"])
     yield g
     g.stop()
 
 
-@pytest.mark.parametrize("path", ["/api/v1.0/metadata/nope", "/api/v0.1/metadata/nope",
-                                  "/api/v1.0/status/nope", "/api/v0.1/status/nope"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1.0/metadata/nope", "/api/v0.1/metadata/nope", "/api/v1.0/status/nope", "/api/v0.1/status/nope"]
+)
 def test_unknown_node_is_failed_to_find_model(graph, path: str) -> None:
     # executor/predictor/predictor_process.go, Status and Metadata: fmt.Errorf("Failed to find model %s", modelName),
     # answered by executor/api/rest/server.go respondWithError: 500 and client.go CreateErrorPayload's body.
@@ -65,8 +70,15 @@ def test_unknown_path_is_gorilla_404(graph) -> None:
     assert text.startswith("404 page not found: ") and "/api/v1.0/nothing" in text
 
 
-@pytest.mark.parametrize("method, path", [("GET", "/api/v1.0/predictions"), ("PUT", "/api/v0.1/feedback"),
-                                          ("POST", "/api/v1.0/metadata"), ("DELETE", "/api/v1.0/status/echo")])
+@pytest.mark.parametrize(
+    "method, path",
+    [
+        ("GET", "/api/v1.0/predictions"),
+        ("PUT", "/api/v0.1/feedback"),
+        ("POST", "/api/v1.0/metadata"),
+        ("DELETE", "/api/v1.0/status/echo"),
+    ],
+)
 def test_known_path_with_another_method_is_405(graph, method: str, path: str) -> None:
     # executor/api/rest/server.go: predictions/feedback take POST (and OPTIONS), status/metadata GET;
     # gorilla/mux answers another method with 405 and an empty body, so any text of ours follows it.
@@ -112,15 +124,19 @@ def test_grpc_model_metadata_of_an_unknown_node(graph) -> None:
     assert err.value.details().startswith("Failed to find model nope")
 
 
-
 @pytest.fixture(scope="module")
 def grpc_graph(tmp_path_factory: pytest.TempPathFactory):
     """One MODEL reached over gRPC: the orchestrator turns the client's JSON into protos itself."""
-    path = sdep(tmp_path_factory.mktemp("grpc-errors"), """\
+    path = sdep(
+        tmp_path_factory.mktemp("grpc-errors"),
+        """\
         graph:
           name: echo
           type: MODEL
-        """, {"echo": "Echo"}, transport="grpc")
+        """,
+        {"echo": "Echo"},
+        transport="grpc",
+    )
     g = start(path, ["echo"])
     yield g
     g.stop()
@@ -129,8 +145,9 @@ def grpc_graph(tmp_path_factory: pytest.TempPathFactory):
 def test_grpc_nodes_feedback_with_unknown_fields_is_refused_as_the_component_would(grpc_graph) -> None:
     # Upstream's executor (cmd/executor/main.go) serves REST with its REST client whatever the
     # transport, so the component parses the Feedback (protobuf, unknown fields refused) and answers.
-    status, _, text = call(grpc_graph.url + "/api/v1.0/feedback", "POST",
-                           json.dumps({"data": {"ndarray": [[1]]}, "reward": 1}).encode())
+    status, _, text = call(
+        grpc_graph.url + "/api/v1.0/feedback", "POST", json.dumps({"data": {"ndarray": [[1]]}, "reward": 1}).encode()
+    )
     assert status == 400, text
     body = json.loads(text)["status"]
     assert body["reason"] == "MICROSERVICE_BAD_DATA"
@@ -145,6 +162,9 @@ def test_grpc_nodes_request_that_is_not_json(grpc_graph) -> None:
 
 def test_grpc_nodes_seldon_message_keeps_accepting_extra_fields(grpc_graph) -> None:
     # The component reads a SeldonMessage as plain JSON upstream: an extra field is no error.
-    status, _, text = call(grpc_graph.url + "/api/v1.0/predictions", "POST",
-                           json.dumps({"data": {"ndarray": [[1.0]]}, "extra": 1}).encode())
+    status, _, text = call(
+        grpc_graph.url + "/api/v1.0/predictions",
+        "POST",
+        json.dumps({"data": {"ndarray": [[1.0]]}, "extra": 1}).encode(),
+    )
     assert status == 200, text

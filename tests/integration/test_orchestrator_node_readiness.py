@@ -28,8 +28,9 @@ def _get(url: str) -> tuple[int, str]:
 
 
 def _predict(url: str, data: dict) -> int:
-    request = urllib.request.Request(f"{url}/api/v1.0/predictions", json.dumps({"jsonData": data}).encode(),
-                                     {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/api/v1.0/predictions", json.dumps({"jsonData": data}).encode(), {"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status
@@ -40,7 +41,8 @@ def _predict(url: str, data: dict) -> int:
 @pytest.fixture
 def graph(tmp_path: Path):
     path = tmp_path / "flaky.yaml"
-    path.write_text(textwrap.dedent("""\
+    path.write_text(
+        textwrap.dedent("""\
         apiVersion: machinelearning.seldon.io/v1
         kind: SeldonDeployment
         metadata: {name: flaky}
@@ -53,9 +55,11 @@ def graph(tmp_path: Path):
                 - name: flaky
                   env: [{name: MODEL_NAME, value: FlakyModel}]
             graph: {name: flaky, type: MODEL}
-        """))
-    running = LocalGraph(path, sources={"flaky": str(MODELS)}, http_port=free_port(), grpc_port=free_port(),
-                         out=lambda line: None).start()
+        """)
+    )
+    running = LocalGraph(
+        path, sources={"flaky": str(MODELS)}, http_port=free_port(), grpc_port=free_port(), out=lambda line: None
+    ).start()
     try:
         yield running
     finally:

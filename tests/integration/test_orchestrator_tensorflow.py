@@ -14,14 +14,14 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import numpy as np
 import pytest
-
 from tfserving_standin import StandIn, save_linear_model
+
 from wharf.local.process import free_port, serving
 from wharf.testing.tfserving_client import tfserving_client_venv
 
@@ -42,8 +42,10 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Node, Node
     """``first`` (3 -> 3) and ``second`` (3 -> 2, gRPC input alias ``y``: the first's output)."""
     tmp = tmp_path_factory.mktemp("tfmodels")
     first, second = Node("first"), Node("second")
-    stops = [StandIn("first", save_linear_model(tmp / "first", W1, B1)).start(first.http, first.grpc),
-             StandIn("second", save_linear_model(tmp / "second", W2, B2), input_name="y").start(second.http, second.grpc)]
+    stops = [
+        StandIn("first", save_linear_model(tmp / "first", W1, B1)).start(first.http, first.grpc),
+        StandIn("second", save_linear_model(tmp / "second", W2, B2), input_name="y").start(second.http, second.grpc),
+    ]
     yield first, second
     for stop in stops:
         stop()
@@ -61,13 +63,30 @@ class Orchestrator:
 
 def _serve(tmp: Path, graph: str) -> Iterator[Orchestrator]:
     sdep = tmp / "sdep.yaml"
-    sdep.write_text("apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: tf}\n"
-                    "spec:\n  protocol: tensorflow\n  predictors:\n  - name: main\n    graph:\n"
-                    + textwrap.indent(graph, "      "))
+    sdep.write_text(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: tf}\n"
+        "spec:\n  protocol: tensorflow\n  predictors:\n  - name: main\n    graph:\n" + textwrap.indent(graph, "      ")
+    )
     orch = Orchestrator()
-    with serving([sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(sdep), "--protocol", "tensorflow",
-                  "--http-port", str(orch.http), "--grpc-port", str(orch.grpc)], tmp / "orchestrator.log",
-                 f"{orch.url}/ready", "orchestrator"):
+    with serving(
+        [
+            sys.executable,
+            "-m",
+            "wharf.cli",
+            "orchestrator",
+            "--file",
+            str(sdep),
+            "--protocol",
+            "tensorflow",
+            "--http-port",
+            str(orch.http),
+            "--grpc-port",
+            str(orch.grpc),
+        ],
+        tmp / "orchestrator.log",
+        f"{orch.url}/ready",
+        "orchestrator",
+    ):
         yield orch
 
 
@@ -79,8 +98,10 @@ def single(nodes: tuple[Node, Node], tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture(scope="module")
 def chain(nodes: tuple[Node, Node], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
     first, second = nodes
-    graph = (f"name: first\ntype: MODEL\n{_endpoint(first)}\nchildren:\n"
-             f"- name: second\n  type: MODEL\n  {_endpoint(second)}\n")
+    graph = (
+        f"name: first\ntype: MODEL\n{_endpoint(first)}\nchildren:\n"
+        f"- name: second\n  type: MODEL\n  {_endpoint(second)}\n"
+    )
     yield from _serve(tmp_path_factory.mktemp("chain"), graph)
 
 
@@ -178,9 +199,13 @@ GRPC_CLIENT = textwrap.dedent("""\
 
 def test_grpc_with_tensorflow_serving_api_stubs(single: Orchestrator, chain: Orchestrator) -> None:
     python = tfserving_client_venv() / "python"
-    run = subprocess.run([str(python), "-c", GRPC_CLIENT, f"127.0.0.1:{single.grpc}", f"127.0.0.1:{chain.grpc}",
-                          json.dumps(ROWS)], capture_output=True, text=True, timeout=180,
-                         env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"})
+    run = subprocess.run(
+        [str(python), "-c", GRPC_CLIENT, f"127.0.0.1:{single.grpc}", f"127.0.0.1:{chain.grpc}", json.dumps(ROWS)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={"TF_CPP_MIN_LOG_LEVEL": "3", "PATH": "/usr/bin:/bin"},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     first = np.array(ROWS, dtype=np.float32) @ W1 + B1

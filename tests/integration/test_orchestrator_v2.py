@@ -16,8 +16,9 @@ import json
 import subprocess
 import textwrap
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 import httpx
@@ -45,13 +46,25 @@ DOUBLER = textwrap.dedent("""\
             x = NumpyCodec.decode_input(payload.inputs[0])
             return InferenceResponse(model_name=self.name, outputs=[NumpyCodec.encode_output("x", x * 2.0)])
     """)
-TRAIN = ("from sklearn.datasets import load_iris; from sklearn.linear_model import LogisticRegression; import joblib; "
-         "X, y = load_iris(return_X_y=True); joblib.dump(LogisticRegression(max_iter=500).fit(X, y), 'model.joblib')")
+TRAIN = (
+    "from sklearn.datasets import load_iris; from sklearn.linear_model import LogisticRegression; import joblib; "
+    "X, y = load_iris(return_X_y=True); joblib.dump(LogisticRegression(max_iter=500).fit(X, y), 'model.joblib')"
+)
 
 
 def v2_request(rows: list[list[float]], request_id: str = "req-1", **extra: Any) -> dict[str, Any]:
-    return {"id": request_id, "inputs": [{"name": "x", "shape": [len(rows), len(rows[0])], "datatype": "FP64",
-                                          "data": [v for row in rows for v in row]}], **extra}
+    return {
+        "id": request_id,
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [len(rows), len(rows[0])],
+                "datatype": "FP64",
+                "data": [v for row in rows for v in row],
+            }
+        ],
+        **extra,
+    }
 
 
 MAX_BODY = 65536  # the single-node orchestrator's request body limit (WHARF_MAX_BODY_BYTES)
@@ -68,17 +81,39 @@ def mlserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ports]:
     folder = tmp_path_factory.mktemp("mlserver")
     (folder / "scaler").mkdir()
     (folder / "scaler" / "doubler.py").write_text(DOUBLER)
-    (folder / "scaler" / "model-settings.json").write_text(json.dumps({"name": "scaler", "implementation": "doubler.Doubler"}))
+    (folder / "scaler" / "model-settings.json").write_text(
+        json.dumps({"name": "scaler", "implementation": "doubler.Doubler"})
+    )
     (folder / "classifier").mkdir()
     subprocess.run([str(bindir / "python"), "-c", TRAIN], cwd=folder / "classifier", check=True, timeout=120)
-    (folder / "classifier" / "model-settings.json").write_text(json.dumps(
-        {"name": "classifier", "implementation": "mlserver_sklearn.SKLearnModel", "parameters": {"uri": "./model.joblib"}}))
+    (folder / "classifier" / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "classifier",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib"},
+            }
+        )
+    )
     ports = Ports()
-    (folder / "settings.json").write_text(json.dumps({"http_port": ports.http, "grpc_port": ports.grpc,
-                                                      "metrics_port": free_port(), "parallel_workers": 0,
-                                                      "debug": False}))
-    with serving([str(bindir / "mlserver"), "start", str(folder)], folder / "mlserver.log",
-                 f"http://127.0.0.1:{ports.http}/v2/models/classifier/ready", "MLServer", timeout=120):
+    (folder / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": ports.http,
+                "grpc_port": ports.grpc,
+                "metrics_port": free_port(),
+                "parallel_workers": 0,
+                "debug": False,
+            }
+        )
+    )
+    with serving(
+        [str(bindir / "mlserver"), "start", str(folder)],
+        folder / "mlserver.log",
+        f"http://127.0.0.1:{ports.http}/v2/models/classifier/ready",
+        "MLServer",
+        timeout=120,
+    ):
         yield ports
 
 
@@ -113,23 +148,39 @@ def sink() -> Iterator[PayloadSink]:
 
 
 def _node(name: str, node_type: str, ports: Ports, extra: str = "") -> str:
-    return (f"name: {name}\ntype: {node_type}\n"
-            f"endpoint: {{service_host: 127.0.0.1, httpPort: {ports.http}, grpcPort: {ports.grpc}}}\n{extra}")
+    return (
+        f"name: {name}\ntype: {node_type}\n"
+        f"endpoint: {{service_host: 127.0.0.1, httpPort: {ports.http}, grpcPort: {ports.grpc}}}\n{extra}"
+    )
 
 
 def _orchestrator(tmp: Path, protocol: str, graph: str) -> tuple[Path, Ports]:
     sdep = tmp / "sdep.yaml"
-    sdep.write_text("apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: v2-graph}\n"
-                    f"spec:\n  protocol: {protocol}\n  predictors:\n  - name: main\n    graph:\n"
-                    + textwrap.indent(graph, "      "))
+    sdep.write_text(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: v2-graph}\n"
+        f"spec:\n  protocol: {protocol}\n  predictors:\n  - name: main\n    graph:\n" + textwrap.indent(graph, "      ")
+    )
     return sdep, Ports()
 
 
 def _orchestrator_cmd(sdep: Path, ports: Ports, protocol: str) -> list[str]:
     import sys
 
-    return [sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(sdep), "--protocol", protocol,
-            "--http-port", str(ports.http), "--grpc-port", str(ports.grpc), "--full_health_checks=true"]
+    return [
+        sys.executable,
+        "-m",
+        "wharf.cli",
+        "orchestrator",
+        "--file",
+        str(sdep),
+        "--protocol",
+        protocol,
+        "--http-port",
+        str(ports.http),
+        "--grpc-port",
+        str(ports.grpc),
+        "--full_health_checks=true",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +188,12 @@ def single(mlserver: Ports, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     """The classifier alone, in protocol kfserving (upstream's other name for v2)."""
     tmp = tmp_path_factory.mktemp("single")
     sdep, ports = _orchestrator(tmp, "kfserving", _node("classifier", "MODEL", mlserver))
-    with serving(["env", f"WHARF_MAX_BODY_BYTES={MAX_BODY}", *_orchestrator_cmd(sdep, ports, "kfserving")],
-                 tmp / "orchestrator.log",
-                 f"http://127.0.0.1:{ports.http}/v2/health/ready", "orchestrator"):
+    with serving(
+        ["env", f"WHARF_MAX_BODY_BYTES={MAX_BODY}", *_orchestrator_cmd(sdep, ports, "kfserving")],
+        tmp / "orchestrator.log",
+        f"http://127.0.0.1:{ports.http}/v2/health/ready",
+        "orchestrator",
+    ):
         yield ports
 
 
@@ -150,8 +204,12 @@ def chain(mlserver: Ports, sink: PayloadSink, tmp_path_factory: pytest.TempPathF
     child = _node("classifier", "MODEL", mlserver, f"logger: {{url: '{sink.url}', mode: all}}\n")
     graph = _node("scaler", "TRANSFORMER", mlserver) + "children:\n- " + textwrap.indent(child, "  ").lstrip()
     sdep, ports = _orchestrator(tmp, "v2", graph)
-    with serving(_orchestrator_cmd(sdep, ports, "v2"), tmp / "orchestrator.log",
-                 f"http://127.0.0.1:{ports.http}/v2/health/ready", "orchestrator"):
+    with serving(
+        _orchestrator_cmd(sdep, ports, "v2"),
+        tmp / "orchestrator.log",
+        f"http://127.0.0.1:{ports.http}/v2/health/ready",
+        "orchestrator",
+    ):
         yield ports
 
 
@@ -187,12 +245,15 @@ def test_chain_transformer_then_model_equals_mlserver_steps(mlserver: Ports, cha
     step2 = {"id": "req-1", "inputs": doubled["outputs"]}
     want = httpx.post(direct + "/v2/models/classifier/infer", json=step2).json()
     sink.events.clear()
-    got = httpx.post(f"http://127.0.0.1:{chain.http}/v2/models/infer", json=v2_request(ROWS),
-                     headers={"Seldon-Puid": "puid-v2-1"})
+    got = httpx.post(
+        f"http://127.0.0.1:{chain.http}/v2/models/infer", json=v2_request(ROWS), headers={"Seldon-Puid": "puid-v2-1"}
+    )
     assert got.status_code == 200, got.text
     assert _without_id(got.json()) == _without_id(want)
-    assert want["outputs"][0]["data"] != httpx.post(direct + "/v2/models/classifier/infer",
-                                                    json=v2_request(ROWS)).json()["outputs"][0]["data"]
+    assert (
+        want["outputs"][0]["data"]
+        != httpx.post(direct + "/v2/models/classifier/infer", json=v2_request(ROWS)).json()["outputs"][0]["data"]
+    )
     # the classifier's request and answer were logged as V2 JSON with the protocol named
     for _ in range(100):
         if len(sink.events) >= 2:
@@ -254,8 +315,12 @@ GRPC_CLIENT = textwrap.dedent("""\
 def test_tritonclient_grpc(mlserver: Ports, single: Ports) -> None:
     """tritonclient's gRPC client needs protobuf 6; it runs in the MLServer venv (which has it)."""
     python = mlserver_venv() / "python"
-    run = subprocess.run([str(python), "-c", GRPC_CLIENT, f"127.0.0.1:{single.grpc}", f"127.0.0.1:{mlserver.grpc}",
-                          json.dumps(ROWS)], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [str(python), "-c", GRPC_CLIENT, f"127.0.0.1:{single.grpc}", f"127.0.0.1:{mlserver.grpc}", json.dumps(ROWS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     assert out["orchestrator"] == out["mlserver"]
@@ -273,15 +338,22 @@ def test_grpc_chain_turns_answers_into_requests(mlserver: Ports, chain: Ports, s
     request.inputs.add(name="x", datatype="FP64", shape=[3, 4])
     request.raw_input_contents.append(np.array(ROWS, dtype=np.float64).tobytes())
     with grpc.insecure_channel(f"127.0.0.1:{chain.grpc}") as channel:
-        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
-                                    request_serializer=pb.ModelInferRequest.SerializeToString,
-                                    response_deserializer=pb.ModelInferResponse.FromString)
+        infer = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
         answer = infer(request, metadata=(("seldon-puid", "puid-grpc"),))
     assert answer.model_name == "classifier"
-    got = np.frombuffer(answer.raw_output_contents[0], dtype=np.int64) if answer.raw_output_contents else \
-        np.array(answer.outputs[0].contents.int64_contents)
-    direct = httpx.post(f"http://127.0.0.1:{mlserver.http}/v2/models/classifier/infer",
-                        json=v2_request([[2 * v for v in row] for row in ROWS])).json()
+    got = (
+        np.frombuffer(answer.raw_output_contents[0], dtype=np.int64)
+        if answer.raw_output_contents
+        else np.array(answer.outputs[0].contents.int64_contents)
+    )
+    direct = httpx.post(
+        f"http://127.0.0.1:{mlserver.http}/v2/models/classifier/infer",
+        json=v2_request([[2 * v for v in row] for row in ROWS]),
+    ).json()
     assert got.tolist() == direct["outputs"][0]["data"]
     for _ in range(100):
         if len(sink.events) >= 2:
@@ -305,8 +377,10 @@ def test_rest_bad_input_status_and_body(mlserver: Ports, single: Ports) -> None:
     r = httpx.post(orch + "/v2/models/infer", content=b"{not json")
     assert r.status_code == 400 and "the request is not JSON" in r.json()["error"]
     # wrong datatype, data that does not fill the shape: MLServer's status and body, passed through
-    for bad in (v2_request(ROWS) | {"inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP99", "data": [1.0] * 12}]},
-                v2_request(ROWS) | {"inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP64", "data": [1.0] * 7}]}):
+    for bad in (
+        v2_request(ROWS) | {"inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP99", "data": [1.0] * 12}]},
+        v2_request(ROWS) | {"inputs": [{"name": "x", "shape": [3, 4], "datatype": "FP64", "data": [1.0] * 7}]},
+    ):
         got = httpx.post(orch + "/v2/models/classifier/infer", json=bad)
         want = httpx.post(direct + "/v2/models/classifier/infer", json=bad)
         assert got.status_code == want.status_code and got.status_code >= 400
@@ -341,9 +415,19 @@ def test_node_down_and_full_health_checks(mlserver: Ports) -> None:
     from wharf.orchestrator.walker import Walk
 
     dead = free_port()
-    predictor = parse_predictor({"name": "p", "graph": {
-        "name": "classifier", "type": "MODEL", "endpoint": {"service_host": "127.0.0.1", "httpPort": mlserver.http},
-        "children": [{"name": "gone", "type": "MODEL", "endpoint": {"service_host": "127.0.0.1", "httpPort": dead}}]}})
+    predictor = parse_predictor(
+        {
+            "name": "p",
+            "graph": {
+                "name": "classifier",
+                "type": "MODEL",
+                "endpoint": {"service_host": "127.0.0.1", "httpPort": mlserver.http},
+                "children": [
+                    {"name": "gone", "type": "MODEL", "endpoint": {"service_host": "127.0.0.1", "httpPort": dead}}
+                ],
+            },
+        }
+    )
 
     async def run() -> None:
         orch = Orchestrator(predictor, protocol="v2", full_health_checks=True)
@@ -415,8 +499,12 @@ class RouterCombiner:
                     answer: Any = [1]
                 elif self.path == "/v2/models/combiner/aggregate":
                     node.aggregated.append(body)
-                    answer = {"model_name": "combiner", "outputs": [
-                        dict(o, name=f"{i}-{o['name']}") for i, child in enumerate(body) for o in child["outputs"]]}
+                    answer = {
+                        "model_name": "combiner",
+                        "outputs": [
+                            dict(o, name=f"{i}-{o['name']}") for i, child in enumerate(body) for o in child["outputs"]
+                        ],
+                    }
                 else:
                     answer = {"error": f"no {self.path} here"}
                 data = json.dumps(answer).encode()
@@ -433,44 +521,72 @@ class RouterCombiner:
 
 
 @pytest.fixture(scope="module")
-def mixed(mlserver: Ports, wharf_scaler: Ports, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ports, RouterCombiner]]:
+def mixed(
+    mlserver: Ports, wharf_scaler: Ports, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Ports, RouterCombiner]]:
     """combiner -> [router -> [wharf-scaler, classifier], scaler]: a Wharf V2 component and MLServer's
     models under a router and a combiner."""
     node = RouterCombiner()
     tmp = tmp_path_factory.mktemp("mixed")
-    router = (_node("router", "ROUTER", node.ports) + "children:\n- "
-              + textwrap.indent(_node("wharf-scaler", "TRANSFORMER", wharf_scaler), "  ").lstrip()
-              + "- " + textwrap.indent(_node("classifier", "MODEL", mlserver), "  ").lstrip())
-    graph = (_node("combiner", "COMBINER", node.ports) + "children:\n- " + textwrap.indent(router, "  ").lstrip()
-             + "- " + textwrap.indent(_node("scaler", "MODEL", mlserver), "  ").lstrip())
+    router = (
+        _node("router", "ROUTER", node.ports)
+        + "children:\n- "
+        + textwrap.indent(_node("wharf-scaler", "TRANSFORMER", wharf_scaler), "  ").lstrip()
+        + "- "
+        + textwrap.indent(_node("classifier", "MODEL", mlserver), "  ").lstrip()
+    )
+    graph = (
+        _node("combiner", "COMBINER", node.ports)
+        + "children:\n- "
+        + textwrap.indent(router, "  ").lstrip()
+        + "- "
+        + textwrap.indent(_node("scaler", "MODEL", mlserver), "  ").lstrip()
+    )
     sdep, ports = _orchestrator(tmp, "v2", graph)
-    with serving(_orchestrator_cmd(sdep, ports, "v2")[:-1], tmp / "orchestrator.log",  # TCP readiness
-                 f"http://127.0.0.1:{ports.http}/v2/health/ready", "orchestrator"):
+    with serving(
+        _orchestrator_cmd(sdep, ports, "v2")[:-1],
+        tmp / "orchestrator.log",  # TCP readiness
+        f"http://127.0.0.1:{ports.http}/v2/health/ready",
+        "orchestrator",
+    ):
         yield ports, node
     node.server.shutdown()
 
 
 def test_wharf_v2_transformer_then_mlserver_model(mlserver: Ports, wharf_scaler: Ports, tmp_path_factory) -> None:
     tmp = tmp_path_factory.mktemp("wharf-chain")
-    graph = _node("wharf-scaler", "TRANSFORMER", wharf_scaler) + "children:\n- " + textwrap.indent(
-        _node("classifier", "MODEL", mlserver), "  ").lstrip()
+    graph = (
+        _node("wharf-scaler", "TRANSFORMER", wharf_scaler)
+        + "children:\n- "
+        + textwrap.indent(_node("classifier", "MODEL", mlserver), "  ").lstrip()
+    )
     sdep, ports = _orchestrator(tmp, "v2", graph)
-    with serving(_orchestrator_cmd(sdep, ports, "v2"), tmp / "orchestrator.log",
-                 f"http://127.0.0.1:{ports.http}/v2/health/ready", "orchestrator"):
+    with serving(
+        _orchestrator_cmd(sdep, ports, "v2"),
+        tmp / "orchestrator.log",
+        f"http://127.0.0.1:{ports.http}/v2/health/ready",
+        "orchestrator",
+    ):
         got = httpx.post(f"http://127.0.0.1:{ports.http}/v2/models/infer", json=v2_request(ROWS))
         request = pb.ModelInferRequest(id="req-1")
         request.inputs.add(name="x", datatype="FP64", shape=[3, 4]).contents.fp64_contents.extend(
-            [v for row in ROWS for v in row])
+            [v for row in ROWS for v in row]
+        )
         with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
-            answer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
-                                         request_serializer=pb.ModelInferRequest.SerializeToString,
-                                         response_deserializer=pb.ModelInferResponse.FromString)(request)
+            answer = channel.unary_unary(
+                "/inference.GRPCInferenceService/ModelInfer",
+                request_serializer=pb.ModelInferRequest.SerializeToString,
+                response_deserializer=pb.ModelInferResponse.FromString,
+            )(request)
     doubled = [[2 * v for v in row] for row in ROWS]
     want = httpx.post(f"http://127.0.0.1:{mlserver.http}/v2/models/classifier/infer", json=v2_request(doubled)).json()
     assert got.status_code == 200, got.text
     assert got.json()["outputs"] == want["outputs"]
-    grpc_classes = (np.frombuffer(answer.raw_output_contents[0], dtype=np.int64).tolist() if answer.raw_output_contents
-                    else list(answer.outputs[0].contents.int64_contents))
+    grpc_classes = (
+        np.frombuffer(answer.raw_output_contents[0], dtype=np.int64).tolist()
+        if answer.raw_output_contents
+        else list(answer.outputs[0].contents.int64_contents)
+    )
     assert grpc_classes == want["outputs"][0]["data"]
 
 
@@ -487,9 +603,11 @@ def test_router_and_combiner_as_upstream(mlserver: Ports, mixed: tuple[Ports, Ro
     assert [o["name"] for o in got.json()["outputs"]] == ["0-predict", "1-x"]
     # over gRPC these protocols have no route or aggregate call: refused naming the node
     with grpc.insecure_channel(f"127.0.0.1:{ports.grpc}") as channel:
-        infer = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
-                                    request_serializer=pb.ModelInferRequest.SerializeToString,
-                                    response_deserializer=pb.ModelInferResponse.FromString)
+        infer = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
+        )
         with pytest.raises(grpc.RpcError) as refused:
             infer(pb.ModelInferRequest(model_name=""))
     assert refused.value.code() == grpc.StatusCode.UNIMPLEMENTED
@@ -504,7 +622,8 @@ def test_wharf_run_takes_the_protocol_from_the_file(tmp_path: Path) -> None:
     (tmp_path / "doubler").mkdir()
     (tmp_path / "doubler" / "Doubler.py").write_text(WHARF_DOUBLER)
     sdep = tmp_path / "sdep.yaml"
-    sdep.write_text(textwrap.dedent("""\
+    sdep.write_text(
+        textwrap.dedent("""\
         apiVersion: machinelearning.seldon.io/v1
         kind: SeldonDeployment
         metadata: {name: local-v2}
@@ -521,9 +640,15 @@ def test_wharf_run_takes_the_protocol_from_the_file(tmp_path: Path) -> None:
               name: twice
               type: MODEL
               children: [{name: again, type: MODEL}]
-        """))
-    with LocalGraph(sdep, sources={"twice": str(tmp_path / "doubler"), "again": str(tmp_path / "doubler")},
-                    http_port=free_port(), grpc_port=free_port(), out=lambda _line: None) as graph:
+        """)
+    )
+    with LocalGraph(
+        sdep,
+        sources={"twice": str(tmp_path / "doubler"), "again": str(tmp_path / "doubler")},
+        http_port=free_port(),
+        grpc_port=free_port(),
+        out=lambda _line: None,
+    ) as graph:
         r = httpx.post(f"{graph.url}/v2/models/infer", json=v2_request([[1.0, 2.5]]))
     assert r.status_code == 200, r.text
     assert r.json()["outputs"][0]["data"] == [4.0, 10.0]

@@ -8,8 +8,8 @@ import json
 import grpc
 import numpy as np
 import pytest
-
 from support import run_to_exit
+
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as rpc
 
@@ -20,8 +20,9 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]]
 
 def params(**values: str) -> dict[str, str]:
     """PREDICTIVE_UNIT_PARAMETERS as the operator writes them (model_uri is its /mnt/models)."""
-    return {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(
-        [{"name": k, "value": v, "type": "STRING"} for k, v in values.items()])}
+    return {
+        "PREDICTIVE_UNIT_PARAMETERS": json.dumps([{"name": k, "value": v, "type": "STRING"} for k, v in values.items()])
+    }
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +51,9 @@ def test_rest_and_grpc_answers_are_the_models_own(serve, iris_folder):
     with grpc.insecure_channel(server.grpc_target) as channel:
         reply = rpc.ModelStub(channel).Predict(request, timeout=30)
     assert list(reply.data.tensor.shape) == [3, 3]
-    np.testing.assert_allclose(np.array(reply.data.tensor.values).reshape(3, 3), model.predict_proba(np.array(ROWS)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        np.array(reply.data.tensor.values).reshape(3, 3), model.predict_proba(np.array(ROWS)), rtol=1e-12
+    )
     assert server.get("/metadata").json()["name"] == "iris"
 
 
@@ -83,7 +85,8 @@ def test_a_model_file_at_an_https_url_is_fetched(serve, iris_folder, tmp_path):
 
     folder, model = iris_folder
     httpd = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder)))
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    )
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}/model.joblib"
@@ -96,8 +99,11 @@ def test_a_model_file_at_an_https_url_is_fetched(serve, iris_folder, tmp_path):
 
 
 def _start_failure(model_uri: str, **more: str) -> str:
-    out = run_to_exit([SERVER, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
-                      env=params(model_uri=model_uri, **more), timeout=60)
+    out = run_to_exit(
+        [SERVER, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        env=params(model_uri=model_uri, **more),
+        timeout=60,
+    )
     assert out.returncode != 0, out.stdout
     assert "Traceback" not in out.stdout, out.stdout
     return out.stdout
@@ -124,11 +130,14 @@ def test_an_unknown_method_or_one_the_estimator_lacks_is_refused_at_start(tmp_pa
     from sklearn.svm import SVC
 
     folder, _ = iris_folder
-    assert "parameter method: 'predict_log' is not one of predict_proba, predict, decision_function" in \
-        _start_failure(str(folder), method="predict_log")
+    assert "parameter method: 'predict_log' is not one of predict_proba, predict, decision_function" in _start_failure(
+        str(folder), method="predict_log"
+    )
     joblib.dump(SVC().fit(*load_iris(return_X_y=True)), tmp_path / "model.joblib")  # no probability=True
     text = _start_failure(str(tmp_path))
-    assert "the SVC in it has no predict_proba(); set the parameter method to one of: predict, decision_function" in text
+    assert (
+        "the SVC in it has no predict_proba(); set the parameter method to one of: predict, decision_function" in text
+    )
 
 
 @pytest.fixture(scope="module")
@@ -139,8 +148,9 @@ def xgboost_folder(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("xgb")
     X, y = load_iris(return_X_y=True)
-    booster = xgboost.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3},
-                            xgboost.DMatrix(X, label=y), num_boost_round=20)
+    booster = xgboost.train(
+        {"objective": "multi:softprob", "num_class": 3, "max_depth": 3}, xgboost.DMatrix(X, label=y), num_boost_round=20
+    )
     booster.save_model(str(folder / "model.bst"))
     return folder, booster
 
@@ -173,8 +183,11 @@ def test_xgboost_reads_model_json_when_there_is_no_model_bst(serve, xgboost_fold
 
 def test_xgboost_a_file_that_is_not_a_booster_is_named(tmp_path):
     (tmp_path / "model.bst").write_text("version https://git-lfs.github.com/spec/v1\n")  # an LFS pointer, say
-    out = run_to_exit([XGBOOST, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
-                      env=params(model_uri=str(tmp_path)), timeout=60)
+    out = run_to_exit(
+        [XGBOOST, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        env=params(model_uri=str(tmp_path)),
+        timeout=60,
+    )
     assert out.returncode == 1 and "Traceback" not in out.stdout, out.stdout
     assert f"{tmp_path / 'model.bst'}: not an XGBoost model file" in out.stdout
 
@@ -186,12 +199,17 @@ def test_the_cause_of_a_failed_start_is_the_containers_termination_message(tmp_p
     (tmp_path / "model" / "model.bst").write_text("version https://git-lfs.github.com/spec/v1\n")
     message = tmp_path / "termination-log"
     message.write_text("")  # the kubelet creates the file; outside a pod there is none and nothing is written
-    out = run_to_exit([XGBOOST, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
-                      env={**params(model_uri=str(tmp_path / "model")), "WHARF_TERMINATION_MESSAGE_PATH": str(message)},
-                      timeout=60)
+    out = run_to_exit(
+        [XGBOOST, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        env={**params(model_uri=str(tmp_path / "model")), "WHARF_TERMINATION_MESSAGE_PATH": str(message)},
+        timeout=60,
+    )
     assert out.returncode == 1
     # the supervisor and the other worker log after the cause, in no fixed order
     assert "stopping the server" in out.stdout
-    assert message.read_text() == f"load() failed: {tmp_path / 'model' / 'model.bst'}: not an XGBoost model file" \
+    assert (
+        message.read_text()
+        == f"load() failed: {tmp_path / 'model' / 'model.bst'}: not an XGBoost model file"
         + message.read_text().split("not an XGBoost model file", 1)[1]
+    )
     assert "\n" not in message.read_text().strip()

@@ -14,8 +14,8 @@ import grpc
 import httpx
 import pytest
 from google.protobuf import json_format
-
 from support import MODELS, children_of, pid_alive, ports_args, run_to_exit, wait_until
+
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as rpc
 
@@ -28,8 +28,12 @@ PARAMS = [
     {"name": "bool_f", "value": "0", "type": "BOOL"},
 ]
 EXPECTED_PARAMS = {
-    "int_p": ["int", 7], "float_p": ["float", 1.5], "double_p": ["float", -2.25],
-    "string_p": ["str", "hello world"], "bool_t": ["bool", True], "bool_f": ["bool", False],
+    "int_p": ["int", 7],
+    "float_p": ["float", 1.5],
+    "double_p": ["float", -2.25],
+    "string_p": ["str", "hello world"],
+    "bool_t": ["bool", True],
+    "bool_f": ["bool", False],
 }
 
 
@@ -46,12 +50,15 @@ def test_parameters_from_environment(serve):
     assert server.predict({"strData": "x"}).json()["jsonData"] == EXPECTED_PARAMS
 
 
-@pytest.mark.parametrize("bad, words", [
-    ({"name": "int_p", "value": "seven", "type": "INT"}, ["int_p", "seven", "INT"]),
-    ({"name": "float_p", "value": "1,5", "type": "FLOAT"}, ["float_p", "1,5", "FLOAT"]),
-    ({"name": "bool_t", "value": "maybe", "type": "BOOL"}, ["bool_t", "maybe", "BOOL"]),
-    ({"name": "config", "value": "{}", "type": "JSON"}, ["config", "JSON", "Bad model parameter type"]),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ({"name": "int_p", "value": "seven", "type": "INT"}, ["int_p", "seven", "INT"]),
+        ({"name": "float_p", "value": "1,5", "type": "FLOAT"}, ["float_p", "1,5", "FLOAT"]),
+        ({"name": "bool_t", "value": "maybe", "type": "BOOL"}, ["bool_t", "maybe", "BOOL"]),
+        ({"name": "config", "value": "{}", "type": "JSON"}, ["config", "JSON", "Bad model parameter type"]),
+    ],
+)
 def test_bad_parameter_aborts_startup(bad, words):
     params = [p for p in PARAMS if p["name"] != bad["name"]] + [bad]
     done = run_to_exit(["ParamModel", *ports_args(), "--parameters", json.dumps(params)])
@@ -92,7 +99,9 @@ def test_dotted_name_and_model_folder_from_cwd(serve, tmp_path):
     pkg = tmp_path / "pkg"
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "impl.py").write_text("class Deep:\n    def predict(self, X, names, meta=None):\n        return 'deep:' + X\n")
+    (pkg / "impl.py").write_text(
+        "class Deep:\n    def predict(self, X, names, meta=None):\n        return 'deep:' + X\n"
+    )
     server = serve("pkg.impl.Deep", cwd=tmp_path)
     assert server.predict({"strData": "x"}).json()["strData"] == "deep:x"
 
@@ -207,8 +216,7 @@ def test_sigterm_lets_in_flight_request_finish(serve, tmp_path):
 
     def call() -> None:
         try:
-            r = httpx.post(server.url + "/predict", json={"jsonData": {"sleep": 2, "marker": str(marker)}},
-                           timeout=30)
+            r = httpx.post(server.url + "/predict", json={"jsonData": {"sleep": 2, "marker": str(marker)}}, timeout=30)
             result["status"], result["body"] = r.status_code, r.json()
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             result["error"] = repr(exc)

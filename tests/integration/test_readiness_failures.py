@@ -25,7 +25,9 @@ def test_consecutive_internal_failures_turn_readiness_off_and_success_back_on(se
     assert server.predict({"jsonData": {"fail": True}}).status_code == 500
     status, text = _ready(server)
     assert status == 503
-    assert f"{UNREADY_AFTER_FAILURES} calls in a row failed" in text and "RuntimeError: the feature store is gone" in text
+    assert (
+        f"{UNREADY_AFTER_FAILURES} calls in a row failed" in text and "RuntimeError: the feature store is gone" in text
+    )
     health = server.get("/health/status")
     assert health.status_code == 503 and "the feature store is gone" in health.json()["status"]["info"]
     assert server.get("/live").status_code == 200  # not a reason to restart the container
@@ -59,7 +61,10 @@ def test_user_errors_never_count(serve):
     server = serve("FlakyModel")
     for _ in range(3 * UNREADY_AFTER_FAILURES):
         assert server.predict({"jsonData": {"refuse": True}}).status_code == 400
-        assert server.post("/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
+        assert (
+            server.post("/predict", content=b"{not json", headers={"content-type": "application/json"}).status_code
+            == 400
+        )
     assert _ready(server)[0] == 200
 
 

@@ -8,7 +8,6 @@ import json
 import httpx
 import numpy as np
 import pytest
-
 from support import Server, failure_body
 
 UNIT_ID = "full-unit"
@@ -18,8 +17,10 @@ ENV_METADATA = "platform: from-env\ncustom:\n  source: env\n"
 
 @pytest.fixture(scope="module")
 def full(serve_module) -> Server:
-    return serve_module("FullModel", env={
-        "PREDICTIVE_UNIT_ID": UNIT_ID, "PREDICTIVE_UNIT_IMAGE": UNIT_IMAGE, "MODEL_METADATA": ENV_METADATA})
+    return serve_module(
+        "FullModel",
+        env={"PREDICTIVE_UNIT_ID": UNIT_ID, "PREDICTIVE_UNIT_IMAGE": UNIT_IMAGE, "MODEL_METADATA": ENV_METADATA},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -88,17 +89,19 @@ def test_multipart_bindata_file_is_base64_encoded(full):
 
 
 def test_multipart_other_file_is_read_as_text(full):
-    body = ok(full.post("/predict", files={"strData": ("s.txt", "from a file".encode(), "text/plain")}))
+    body = ok(full.post("/predict", files={"strData": ("s.txt", b"from a file", "text/plain")}))
     assert body["strData"] == "full:from a file"
 
 
 def test_method_not_allowed_and_unknown_path(full):
     """Upstream's Flask app answers these with 500 MICROSERVICE_INTERNAL_ERROR and Werkzeug's text
     (a GET is a 404 even on a POST-only path: its static route takes every GET)."""
-    for method, path, text in (("GET", "/api/v1.0/predictions", "404 Not Found: "),
-                               ("GET", "/no/such/endpoint", "404 Not Found: "),
-                               ("DELETE", "/predict", "405 Method Not Allowed: "),
-                               ("POST", "/health/ping", "405 Method Not Allowed: ")):
+    for method, path, text in (
+        ("GET", "/api/v1.0/predictions", "404 Not Found: "),
+        ("GET", "/no/such/endpoint", "404 Not Found: "),
+        ("DELETE", "/predict", "405 Method Not Allowed: "),
+        ("POST", "/health/ping", "405 Method Not Allowed: "),
+    ):
         r = httpx.request(method, full.url + path, timeout=30)
         assert r.status_code == 500, (method, path)
         status = failure_body(r)
@@ -193,8 +196,12 @@ def test_missing_predict_answers_empty(empty):
 
 def test_meta_puid_tags_requestpath_routing_metrics(full):
     req = {
-        "meta": {"puid": "p-123", "tags": {"shared": "request", "req": 1}, "routing": {"r": 1},
-                 "requestPath": {"upstream": "img:1"}},
+        "meta": {
+            "puid": "p-123",
+            "tags": {"shared": "request", "req": 1},
+            "routing": {"r": 1},
+            "requestPath": {"upstream": "img:1"},
+        },
         "data": {"ndarray": [[1, 2]]},
     }
     meta = ok(full.predict(req))["meta"]
@@ -213,7 +220,12 @@ def test_runtime_tags_win_over_tags_method(full):
     assert body["data"]["ndarray"] == [[2, 4]]
     tags = body["meta"]["tags"]
     assert tags == {"shared": "runtime", "op": "runtime", "model": "full", "runtime": True}
-    assert [m["key"] for m in body["meta"]["metrics"]] == ["full_counter", "full_gauge", "full_timer", "runtime_counter"]
+    assert [m["key"] for m in body["meta"]["metrics"]] == [
+        "full_counter",
+        "full_gauge",
+        "full_timer",
+        "runtime_counter",
+    ]
 
 
 def test_request_path_entries_from_request_win(full):
@@ -263,7 +275,9 @@ def test_route_int_wrapped(router):
     assert body["data"]["tensor"]["values"] == [-1]
 
 
-@pytest.mark.parametrize("payload", [{"strData": "left"}, {"jsonData": {"branch": 1.5}}, {"jsonData": {"branch": None}}])
+@pytest.mark.parametrize(
+    "payload", [{"strData": "left"}, {"jsonData": {"branch": 1.5}}, {"jsonData": {"branch": None}}]
+)
 def test_route_non_int_is_400(router, payload):
     r = router.post("/route", json=payload)
     assert r.status_code == 400, r.text
@@ -285,10 +299,12 @@ def combiner(serve_module) -> Server:
 
 
 def test_aggregate_message_list(combiner):
-    req = {"seldonMessages": [
-        {"meta": {"tags": {"a": 1}, "requestPath": {"m1": "i1"}}, "data": {"ndarray": [[1, 2]]}},
-        {"meta": {"tags": {"b": 2}, "requestPath": {"m2": "i2"}}, "data": {"ndarray": [[10, 20]]}},
-    ]}
+    req = {
+        "seldonMessages": [
+            {"meta": {"tags": {"a": 1}, "requestPath": {"m1": "i1"}}, "data": {"ndarray": [[1, 2]]}},
+            {"meta": {"tags": {"b": 2}, "requestPath": {"m2": "i2"}}, "data": {"ndarray": [[10, 20]]}},
+        ]
+    }
     body = ok(combiner.post("/aggregate", json=req))
     assert body["data"] == {"names": ["t:0", "t:1"], "ndarray": [[11.0, 22.0]]}
     assert body["meta"]["tags"] == {"a": 1, "b": 2, "combiner": "yes"}
@@ -301,8 +317,7 @@ def test_aggregate_bare_list_and_first_kind(combiner):
     assert body["data"]["tensor"] == {"shape": [2], "values": [4.0, 6.0]}
     body = ok(combiner.post("/aggregate", json=[{"strData": "a"}, {"strData": "b"}]))
     assert body["strData"] == "a + b"
-    body = ok(combiner.post("/aggregate", json={"seldonMessages": [
-        {"jsonData": {"k": 1}}, {"jsonData": {"k": 2}}]}))
+    body = ok(combiner.post("/aggregate", json={"seldonMessages": [{"jsonData": {"k": 1}}, {"jsonData": {"k": 2}}]}))
     assert body["jsonData"] == {"names": [[], []], "count": 2}
 
 
@@ -325,7 +340,9 @@ def test_aggregate_not_defined_is_400(full):
 
 def test_transform_defaults_are_identity(full):
     for path in ("/transform-input", "/transform-output"):
-        body = ok(full.post(path, json={"meta": {"puid": "t1"}, "data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}))
+        body = ok(
+            full.post(path, json={"meta": {"puid": "t1"}, "data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}})
+        )
         assert body["data"]["tensor"] == {"shape": [1, 2], "values": [1, 2]}
         assert body["data"]["names"] == ["class_a", "class_b"]
         assert body["meta"]["puid"] == "t1"
@@ -333,10 +350,13 @@ def test_transform_defaults_are_identity(full):
         assert ok(full.post(path, json={"strData": "s"}))["strData"] == "s"
 
 
-@pytest.mark.parametrize("model, path, expected", [
-    ("MyTransformer", "/transform-input", [[2, 3]]),
-    ("MyOutputTransformer", "/transform-output", [[10, 20]]),
-])
+@pytest.mark.parametrize(
+    "model, path, expected",
+    [
+        ("MyTransformer", "/transform-input", [[2, 3]]),
+        ("MyOutputTransformer", "/transform-output", [[10, 20]]),
+    ],
+)
 def test_transformers(serve_module, model, path, expected):
     server = serve_module(model)
     body = ok(server.post(path, json={"meta": {"puid": "z"}, "data": {"ndarray": [[1, 2]]}}))
@@ -361,8 +381,13 @@ FEEDBACK = {
 @pytest.mark.parametrize("path", ["/send-feedback", "/api/v1.0/feedback", "/api/v0.1/feedback"])
 def test_feedback_paths(full, path):
     body = ok(full.post(path, json=FEEDBACK))
-    assert body["jsonData"] == {"features": [[1, 2]], "names": ["f0", "f1"], "reward": 2.5, "truth": [[1]],
-                                "routing": 0}
+    assert body["jsonData"] == {
+        "features": [[1, 2]],
+        "names": ["f0", "f1"],
+        "reward": 2.5,
+        "truth": [[1]],
+        "routing": 0,
+    }
 
 
 def test_feedback_routing_uses_unit_id(router):
@@ -460,8 +485,14 @@ def test_ready_and_live(full):
 
 
 def test_metadata_defaults_from_image(empty):
-    expected = {"name": "registry.local:5000/team/empty", "versions": ["2.0"], "platform": "",
-                "inputs": [], "outputs": [], "custom": {}}
+    expected = {
+        "name": "registry.local:5000/team/empty",
+        "versions": ["2.0"],
+        "platform": "",
+        "inputs": [],
+        "outputs": [],
+        "custom": {},
+    }
     assert ok(empty.get("/metadata")) == expected
     assert ok(empty.get("/api/v1.0/metadata")) == expected
 
@@ -469,7 +500,9 @@ def test_metadata_defaults_from_image(empty):
 def test_metadata_init_metadata_merged_with_env(full):
     body = ok(full.get("/metadata"))
     assert body == {
-        "name": "full-model", "versions": ["1.2.3"], "platform": "from-env",
+        "name": "full-model",
+        "versions": ["1.2.3"],
+        "platform": "from-env",
         "inputs": [{"messagetype": "ndarray", "schema": {"names": ["a", "b"], "shape": [2]}}],
         "outputs": [{"messagetype": "ndarray", "schema": {"shape": [2]}}],
         "custom": {"source": "env"},
@@ -498,11 +531,14 @@ def test_seldon_json(full):
 # --- errors (3.9); the process keeps serving after each -----------------------------------------
 
 
-@pytest.mark.parametrize("body, content_type", [
-    (b'{"data": {"ndarray": [[1, 2]]', "application/json"),
-    (b"not json at all", "application/json"),
-    (b"{'single': 'quotes'}", "application/json"),
-])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b'{"data": {"ndarray": [[1, 2]]', "application/json"),
+        (b"not json at all", "application/json"),
+        (b"{'single': 'quotes'}", "application/json"),
+    ],
+)
 def test_malformed_json_is_400(full, body, content_type):
     r = full.post("/predict", content=body, headers={"content-type": content_type})
     assert r.status_code == 400
@@ -512,12 +548,17 @@ def test_malformed_json_is_400(full, body, content_type):
 
 def test_malformed_query_and_form_json_are_500_with_the_json_error_first(full):
     """Upstream decodes these with json.loads and lets the error escape (500, its message)."""
-    for r, part in ((full.get("/predict", params={"json": "{nope"}), "query parameter 'json'"),
-                    (full.post("/predict", data={"json": "{nope"}), "form field 'json'")):
+    for r, part in (
+        (full.get("/predict", params={"json": "{nope"}), "query parameter 'json'"),
+        (full.post("/predict", data={"json": "{nope"}), "form field 'json'"),
+    ):
         assert r.status_code == 500
         status = failure_body(r)
         assert status["reason"] == "MICROSERVICE_INTERNAL_ERROR"
-        assert status["info"] == f"Expecting property name enclosed in double quotes: line 1 column 2 (char 1): {part} is not valid JSON"
+        assert (
+            status["info"]
+            == f"Expecting property name enclosed in double quotes: line 1 column 2 (char 1): {part} is not valid JSON"
+        )
     assert_serving(full)
 
 
@@ -547,8 +588,10 @@ def test_bad_payloads_are_400(full):
 
 
 def test_payloads_numpy_or_base64_refuse_are_500_as_upstream(full):
-    for message, first in (({"data": {"tensor": {"shape": [3], "values": [1, 2]}}}, "cannot reshape array of size 2"),
-                           ({"binData": 5}, "argument should be a bytes-like object")):
+    for message, first in (
+        ({"data": {"tensor": {"shape": [3], "values": [1, 2]}}}, "cannot reshape array of size 2"),
+        ({"binData": 5}, "argument should be a bytes-like object"),
+    ):
         r = full.predict(message)
         assert r.status_code == 500, (message, r.text)
         assert failure_body(r)["info"].startswith(first)

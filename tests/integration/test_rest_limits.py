@@ -21,12 +21,11 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support import Server, wait_until
 from test_http_wire import ND, Reader, request
 
-from wharf.local.process import free_port
 from wharf.http_server.limits import HttpLimits
+from wharf.local.process import free_port
 
 LIMIT = HttpLimits().max_body_bytes
 MIB = 1024 * 1024
@@ -84,12 +83,15 @@ def json_body(data: bytes) -> dict:
 
 # --- body size: 413, refused before it is read, memory kept flat --------------------------------
 
+
 def test_a_declared_body_over_the_limit_is_413_at_once_and_costs_no_memory(server: Server) -> None:
     worker = server.workers()[0]
     before = rss_mib(worker)
     size = 50 * MIB
-    head = (f"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {size}\r\n\r\n").encode()
+    head = (
+        f"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
     started = time.monotonic()
     data = send_and_read(server.http_port, head, (b"x" * MIB for _ in range(size // MIB)))
     assert status_of(data) == 413 and b"connection: close" in data.lower()
@@ -123,9 +125,12 @@ def test_expect_100_continue_with_a_body_over_the_limit_gets_413_and_no_100(serv
 
 # --- pipelining: each request its answer, in order, refused ones included -----------------------
 
+
 def test_a_valid_request_followed_by_junk_in_one_packet_gets_200_then_400(server: Server) -> None:
     with connect(server.http_port) as sock:
-        sock.sendall(request("POST", "/predict", ND, {"Content-Type": "application/json"}) + b"GARBAGE \x00\x01\r\n\r\n")
+        sock.sendall(
+            request("POST", "/predict", ND, {"Content-Type": "application/json"}) + b"GARBAGE \x00\x01\r\n\r\n"
+        )
         reader = Reader(sock)
         status, _, body = reader.response()
         assert status == 200 and json.loads(body)["data"]["ndarray"] == [[2, 4]]
@@ -136,8 +141,11 @@ def test_a_valid_request_followed_by_junk_in_one_packet_gets_200_then_400(server
 
 def test_pipelined_requests_before_an_oversized_one_are_answered_first(server: Server) -> None:
     with connect(server.http_port) as sock:
-        sock.sendall(request("GET", "/health/ping") + request("POST", "/predict", ND, {"Content-Type": "application/json"})
-                     + request("POST", "/predict", headers={"Content-Length": str(LIMIT + 1)}))
+        sock.sendall(
+            request("GET", "/health/ping")
+            + request("POST", "/predict", ND, {"Content-Type": "application/json"})
+            + request("POST", "/predict", headers={"Content-Length": str(LIMIT + 1)})
+        )
         reader = Reader(sock)
         assert reader.response()[2] == b"pong"
         assert reader.response()[0] == 200
@@ -154,15 +162,38 @@ READ_TIMEOUT_S = 1.0
 def orchestrator(tmp_path_factory: pytest.TempPathFactory):
     """An orchestrator whose one node is not running: refusals happen before the graph is walked."""
     http = free_port()
-    predictor = {"name": "p", "graph": {"name": "m", "endpoint": {"service_host": "127.0.0.1", "httpPort": free_port()}}}
-    env = {**os.environ, "ENGINE_PREDICTOR": base64.b64encode(json.dumps(predictor).encode()).decode(),
-           "WHARF_MAX_BODY_BYTES": "1000", "WHARF_READ_TIMEOUT": str(READ_TIMEOUT_S), "WHARF_WORKER_CONNECTIONS": "3"}
+    predictor = {
+        "name": "p",
+        "graph": {"name": "m", "endpoint": {"service_host": "127.0.0.1", "httpPort": free_port()}},
+    }
+    env = {
+        **os.environ,
+        "ENGINE_PREDICTOR": base64.b64encode(json.dumps(predictor).encode()).decode(),
+        "WHARF_MAX_BODY_BYTES": "1000",
+        "WHARF_READ_TIMEOUT": str(READ_TIMEOUT_S),
+        "WHARF_WORKER_CONNECTIONS": "3",
+    }
     log = tmp_path_factory.mktemp("orch") / "orchestrator.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "wharf.cli", "orchestrator", "--host", "127.0.0.1",
-                                 "--http-port", str(http), "--grpc-port", str(free_port())],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "wharf.cli",
+                "orchestrator",
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(http),
+                "--grpc-port",
+                str(free_port()),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
+
         def live() -> bool:
             assert proc.poll() is None, log.read_text()
             try:
@@ -192,8 +223,9 @@ def test_body_limit_setting_serves_its_limit_and_refuses_one_byte_more(orchestra
     assert status != 413, answer  # read whole and walked: the node is down, so the walk fails
     status, answer = post(1001)
     assert status == 413
-    assert json.loads(answer) == {"status": {"code": 413, "info": "Content-Length 1001 exceeds the limit of 1000 bytes",
-                                             "status": "FAILURE"}}
+    assert json.loads(answer) == {
+        "status": {"code": 413, "info": "Content-Length 1001 exceeds the limit of 1000 bytes", "status": "FAILURE"}
+    }
 
 
 def _dropped_after(port: int, sent: bytes) -> tuple[float, bytes]:
@@ -207,11 +239,15 @@ def _dropped_after(port: int, sent: bytes) -> tuple[float, bytes]:
         return time.monotonic() - started, data
 
 
-@pytest.mark.parametrize("sent, part", [
-    (b"", None),
-    (b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Le", "request line and headers"),
-    (b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"data\":", "body"),
-], ids=["nothing", "partial-head", "partial-body"])
+@pytest.mark.parametrize(
+    "sent, part",
+    [
+        (b"", None),
+        (b"POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Le", "request line and headers"),
+        (b'POST /api/v1.0/predictions HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{"data":', "body"),
+    ],
+    ids=["nothing", "partial-head", "partial-body"],
+)
 def test_a_client_that_stops_sending_is_dropped_after_the_read_timeout(orchestrator: int, sent: bytes, part) -> None:
     waited, data = _dropped_after(orchestrator, sent)
     assert READ_TIMEOUT_S * 0.9 <= waited < READ_TIMEOUT_S + 3
@@ -251,8 +287,13 @@ def test_a_head_trickled_byte_by_byte_is_still_cut_at_the_read_timeout(orchestra
 def test_a_body_that_keeps_coming_is_not_cut(orchestrator: int) -> None:
     body = json.dumps({"data": {"ndarray": [[1]]}}).encode()
     with connect(orchestrator) as sock:
-        sock.sendall(request("POST", "/api/v1.0/predictions", headers={"Content-Length": str(len(body)),
-                                                                      "Content-Type": "application/json"}))
+        sock.sendall(
+            request(
+                "POST",
+                "/api/v1.0/predictions",
+                headers={"Content-Length": str(len(body)), "Content-Type": "application/json"},
+            )
+        )
         for byte in body:  # 2.5 s in all, each pause half the timeout
             time.sleep(READ_TIMEOUT_S / 2 * 2.5 / len(body) * 2)
             sock.sendall(bytes([byte]))
@@ -286,15 +327,32 @@ def test_connections_beyond_the_limit_get_503_and_the_ones_within_are_served(orc
             sock.close()
 
 
-@pytest.mark.parametrize("name, value", [("WHARF_READ_TIMEOUT", "soon"), ("WHARF_MAX_BODY_BYTES", "0"),
-                                         ("WHARF_WORKER_CONNECTIONS", "-5")])
+@pytest.mark.parametrize(
+    "name, value", [("WHARF_READ_TIMEOUT", "soon"), ("WHARF_MAX_BODY_BYTES", "0"), ("WHARF_WORKER_CONNECTIONS", "-5")]
+)
 def test_a_bad_limit_setting_stops_the_server_naming_the_variable(name: str, value: str) -> None:
     models = Path(__file__).resolve().parent / "models"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WHARF_")}
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "seldon-core-microservice"), "FullModel",
-                             "--host", "127.0.0.1", "--http-port", str(free_port()), "--grpc-port", str(free_port()),
-                             "--metrics-port", str(free_port())], cwd=models, env={**env, name: value},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "seldon-core-microservice"),
+            "FullModel",
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(free_port()),
+            "--grpc-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+        ],
+        cwd=models,
+        env={**env, name: value},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=30)
     finally:  # a server that started anyway: its group, workers included, goes

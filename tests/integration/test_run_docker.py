@@ -33,9 +33,11 @@ def test_ab_graph_runs_from_images(engine, example_images) -> None:
         # named wharf-run-<pid>-<node>
         assert {c.name.split("-", 3)[3] for c in running} == {"scaler", "router", "iris-a", "iris-b"}
         assert all(c.attrs["Config"]["User"] == "1001" for c in running)  # the builder's non-root user
-        req = urllib.request.Request(f"{graph.url}/api/v1.0/predictions",
-                                     data=json.dumps({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}).encode(),
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{graph.url}/api/v1.0/predictions",
+            data=json.dumps({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             answer = json.loads(resp.read())
         assert len(answer["data"]["ndarray"][0]) == 3  # iris class probabilities

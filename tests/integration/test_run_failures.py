@@ -26,12 +26,15 @@ def test_a_busy_rest_port_is_named_with_the_flag_that_changes_it() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ran = run(str(EXAMPLES / "graphs" / "ab-router.yaml"), "--http-port", str(port), "--grpc-port", str(free_port()))
+        ran = run(
+            str(EXAMPLES / "graphs" / "ab-router.yaml"), "--http-port", str(port), "--grpc-port", str(free_port())
+        )
     assert ran.returncode == 1
     assert "Traceback" not in ran.stderr
     assert ran.stderr.strip().splitlines()[-1] == (
         f"error: port {port} on 127.0.0.1 (the graph's REST port) is already in use; "
-        "stop what listens there or choose another with --http-port")
+        "stop what listens there or choose another with --http-port"
+    )
 
 
 def test_a_busy_grpc_port_is_named_too() -> None:
@@ -39,7 +42,9 @@ def test_a_busy_grpc_port_is_named_too() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        ran = run(str(EXAMPLES / "graphs" / "ab-router.yaml"), "--http-port", str(free_port()), "--grpc-port", str(port))
+        ran = run(
+            str(EXAMPLES / "graphs" / "ab-router.yaml"), "--http-port", str(free_port()), "--grpc-port", str(port)
+        )
     assert ran.returncode == 1 and "--grpc-port" in ran.stderr.splitlines()[-1] and "Traceback" not in ran.stderr
 
 
@@ -48,7 +53,8 @@ def test_a_node_that_dies_at_start_is_named_and_its_reason_shown(tmp_path: Path)
     folder.mkdir()
     shutil.copy(MODELS / "FailingLoadModel.py", folder)
     sdep = tmp_path / "sdep.yaml"
-    sdep.write_text(textwrap.dedent("""\
+    sdep.write_text(
+        textwrap.dedent("""\
         apiVersion: machinelearning.seldon.io/v1
         kind: SeldonDeployment
         metadata: {name: broken}
@@ -62,8 +68,11 @@ def test_a_node_that_dies_at_start_is_named_and_its_reason_shown(tmp_path: Path)
                 - name: broken
                   image: example/broken:1
                   env: [{name: MODEL_NAME, value: FailingLoadModel}]
-        """))
-    ran = run(str(sdep), "--source", f"broken={folder}", "--http-port", str(free_port()), "--grpc-port", str(free_port()))
+        """)
+    )
+    ran = run(
+        str(sdep), "--source", f"broken={folder}", "--http-port", str(free_port()), "--grpc-port", str(free_port())
+    )
     assert ran.returncode == 1
     out = ran.stdout + ran.stderr
     assert "cannot find the model weights" in out  # the node's own reason, from its log

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from support import service_image
+
 from wharf.deployment.graph import GraphError
 from wharf.local.process import free_port
 from wharf.local.run import LocalGraph
@@ -22,17 +22,32 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
 def sdep_file(folder, implementation: str, model_uri: str, name: str = "iris.yaml"):
     path = folder / name
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "iris"},
-        "spec": {"predictors": [{"name": "default", "graph": {
-            "name": "classifier", "implementation": implementation, "modelUri": model_uri}}]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "machinelearning.seldon.io/v1",
+                "kind": "SeldonDeployment",
+                "metadata": {"name": "iris"},
+                "spec": {
+                    "predictors": [
+                        {
+                            "name": "default",
+                            "graph": {"name": "classifier", "implementation": implementation, "modelUri": model_uri},
+                        }
+                    ]
+                },
+            }
+        )
+    )
     return path
 
 
 def predict(graph: LocalGraph) -> list:
-    request = urllib.request.Request(f"{graph.url}/api/v1.0/predictions",
-                                     data=json.dumps({"data": {"ndarray": ROWS}}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{graph.url}/api/v1.0/predictions",
+        data=json.dumps({"data": {"ndarray": ROWS}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.loads(answer.read())["data"]["ndarray"]
 
@@ -69,11 +84,14 @@ def test_a_relative_model_uri_is_served_by_the_server_class_in_a_process(iris_mo
         np.testing.assert_allclose(predict(graph), want, rtol=1e-9)
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("pvc://models/iris", "a pvc:// claim exists only in a cluster"),
-    ("hdfs://namenode/models/iris", "hdfs:// is not supported"),
-    ("models/nope", "modelUri models/nope: no such file or directory"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("pvc://models/iris", "a pvc:// claim exists only in a cluster"),
+        ("hdfs://namenode/models/iris", "hdfs:// is not supported"),
+        ("models/nope", "modelUri models/nope: no such file or directory"),
+    ],
+)
 def test_a_model_uri_wharf_run_cannot_use_is_named_before_anything_starts(iris_model, uri, message):
     folder, _ = iris_model
     with pytest.raises(GraphError, match=message):
@@ -85,10 +103,20 @@ def test_a_users_own_model_with_a_model_uri_still_runs_from_its_folder(tmp_path)
     cluster, nothing for wharf run to change (the node's code comes from its folder, as before)."""
     examples = Path(__file__).resolve().parents[2] / "examples" / "models"
     path = tmp_path / "own.yaml"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "own"},
-        "spec": {"predictors": [{"name": "default", "graph": {"name": "iris", "type": "MODEL",
-                                                              "modelUri": "s3://models/iris"}}]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "machinelearning.seldon.io/v1",
+                "kind": "SeldonDeployment",
+                "metadata": {"name": "own"},
+                "spec": {
+                    "predictors": [
+                        {"name": "default", "graph": {"name": "iris", "type": "MODEL", "modelUri": "s3://models/iris"}}
+                    ]
+                },
+            }
+        )
+    )
     graph = LocalGraph(path, sources={"iris": str(examples / "iris")}, http_port=free_port(), grpc_port=free_port())
     assert [(p.name, p.source, p.model_class) for p in graph.plans] == [("iris", examples / "iris", "IrisClassifier")]
 
@@ -96,8 +124,11 @@ def test_a_users_own_model_with_a_model_uri_still_runs_from_its_folder(tmp_path)
 def test_a_server_wharf_has_no_class_for_is_named(iris_model):
     folder, _ = iris_model
     with pytest.raises(GraphError, match="implementation TRITON_SERVER is not one wharf run can serve"):
-        LocalGraph(sdep_file(folder, "TRITON_SERVER", "models/iris", "triton.yaml"), http_port=free_port(),
-                   grpc_port=free_port())
+        LocalGraph(
+            sdep_file(folder, "TRITON_SERVER", "models/iris", "triton.yaml"),
+            http_port=free_port(),
+            grpc_port=free_port(),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +148,9 @@ def test_docker_mounts_a_local_model_at_mnt_models_in_wharfs_server_image(iris_m
 
 
 @pytest.mark.docker
-def test_docker_an_s3_model_is_fetched_here_with_this_shells_credentials_and_mounted(iris_model, sklearn_image,
-                                                                                    s3_env, bucket):
+def test_docker_an_s3_model_is_fetched_here_with_this_shells_credentials_and_mounted(
+    iris_model, sklearn_image, s3_env, bucket
+):
     """As the storage initializer in a pod: the model is fetched before the server starts and mounted at
     /mnt/models; the server container gets no credential at all."""
     from wharf.storage import upload
@@ -139,10 +171,14 @@ def test_docker_a_gs_model_is_fetched_and_mounted_the_same_way(iris_model, sklea
     from google.cloud import storage
 
     folder, want = iris_model
-    client = storage.Client(project="wharf-test", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": gcs_env["STORAGE_EMULATOR_HOST"]})
+    client = storage.Client(
+        project="wharf-test",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": gcs_env["STORAGE_EMULATOR_HOST"]},
+    )
     client.bucket(gcs_bucket).blob("sklearn/iris/model.joblib").upload_from_filename(
-        str(folder / "models" / "iris" / "model.joblib"))
+        str(folder / "models" / "iris" / "model.joblib")
+    )
     path = sdep_file(folder, "SKLEARN_SERVER", f"gs://{gcs_bucket}/sklearn/iris", "gs.yaml")
     np.testing.assert_allclose(predict_in_containers(path, []), want, rtol=1e-9)
 

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from support import server_env, wait_until
+
 from wharf.local.process import free_port
 from wharf.local.restarts import group_members
 
@@ -30,7 +30,7 @@ WHARF = str(Path(sys.executable).parent / "wharf")
 GRAPH_MODELS = Path(__file__).resolve().parent / "graph_models"
 
 # Starts once; every later start (a restart) fails in load(), as a model whose weights went missing.
-CRASH_ON_RESTART = '''\
+CRASH_ON_RESTART = """\
 import os
 
 
@@ -45,16 +45,21 @@ class CrashOnRestart:
 
     def predict(self, X, names, meta=None):
         return X
-'''
+"""
 
 
-def write_graph(tmp: Path, b_class: str = "Echo", b_params: str = "[{name: offset, value: '100', type: FLOAT}]",
-                annotations: str = "") -> Path:
+def write_graph(
+    tmp: Path,
+    b_class: str = "Echo",
+    b_params: str = "[{name: offset, value: '100', type: FLOAT}]",
+    annotations: str = "",
+) -> Path:
     models = tmp / "models"
     shutil.copytree(GRAPH_MODELS, models)
     (models / "CrashOnRestart.py").write_text(CRASH_ON_RESTART)
     path = tmp / "sdep.yaml"
-    path.write_text(textwrap.dedent(f"""\
+    path.write_text(
+        textwrap.dedent(f"""\
         apiVersion: machinelearning.seldon.io/v1
         kind: SeldonDeployment
         metadata: {{name: restarts, annotations: {{{annotations}}}}}
@@ -73,7 +78,8 @@ def write_graph(tmp: Path, b_class: str = "Echo", b_params: str = "[{name: offse
               children:
               - {{name: a, type: MODEL, parameters: [{{name: offset, value: '1', type: FLOAT}}]}}
               - {{name: b, type: MODEL, parameters: {b_params}}}
-        """))
+        """)
+    )
     return path
 
 
@@ -85,9 +91,22 @@ class Run:
         self.models = file.parent / "models"
         models = str(self.models)
         self.proc = subprocess.Popen(
-            [WHARF, "run", str(file), "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-             *(f"--source={n}={models}" for n in ("router", "a", "b")), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=server_env(env))
+            [
+                WHARF,
+                "run",
+                str(file),
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                *(f"--source={n}={models}" for n in ("router", "a", "b")),
+                *args,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=server_env(env),
+        )
         self.lines: list[str] = []
         self.err: list[str] = []
         for stream, into in ((self.proc.stdout, self.lines), (self.proc.stderr, self.err)):
@@ -95,8 +114,11 @@ class Run:
         self.groups: dict[str, int] = {}  # every process group seen, to check none is left
 
     def wait_ready(self) -> None:
-        wait_until(lambda: any(" ready: POST " in line for line in self.lines) or self.proc.poll() is not None,
-                   90, "wharf run to be ready")
+        wait_until(
+            lambda: any(" ready: POST " in line for line in self.lines) or self.proc.poll() is not None,
+            90,
+            "wharf run to be ready",
+        )
         assert self.proc.poll() is None, "".join(self.lines + self.err)[-3000:]
 
     def children(self) -> dict[str, int]:
@@ -141,8 +163,12 @@ def _children(pid: int) -> list[int]:
 def predict(port: int, route: int, timeout: float = 30.0) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("POST", "/api/v1.0/predictions", json.dumps({"data": {"ndarray": [[route, 1]]}}),
-                     {"Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/v1.0/predictions",
+            json.dumps({"data": {"ndarray": [[route, 1]]}}),
+            {"Content-Type": "application/json"},
+        )
         resp = conn.getresponse()
         return resp.status, json.loads(resp.read() or b"{}")
     finally:
@@ -159,7 +185,7 @@ class Load:
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._client, args=(r,), daemon=True) for r in routes]
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for t in self._threads:
             t.start()
         return self
@@ -244,20 +270,31 @@ def test_a_killed_node_is_restarted_its_worker_killed_and_the_other_route_never_
             time.sleep(2)
             killed_at = time.monotonic()
             os.kill(b, signal.SIGKILL)
-            wait_until(lambda: load.figures(1, killed_at)[2] is not None and load.figures(1, killed_at)[1] > 0
-                       or time.monotonic() - killed_at > 30, 35, "route b to come back")
+            wait_until(
+                lambda: (
+                    load.figures(1, killed_at)[2] is not None
+                    and load.figures(1, killed_at)[1] > 0
+                    or time.monotonic() - killed_at > 30
+                ),
+                35,
+                "route b to come back",
+            )
             time.sleep(1)
         sent_b, failed_b, recovered_s = load.figures(1, killed_at)
         sent_a, failed_a, _ = load.figures(0, killed_at)
-        print(f"\nkill -9 of node b's top process: route b {failed_b} of {sent_b} requests failed, answering "
-              f"again after {recovered_s:.2f} s; route a {failed_a} of {sent_a} failed")
+        print(
+            f"\nkill -9 of node b's top process: route b {failed_b} of {sent_b} requests failed, answering "
+            f"again after {recovered_s:.2f} s; route a {failed_a} of {sent_a} failed"
+        )
         assert recovered_s is not None and recovered_s < 15, run.output()[-3000:]
         assert failed_a == 0 and sent_a > 50  # the graph kept serving through the other node
         assert not group_members(b), "node b's worker was left running"
         assert not is_running(b_worker), "node b's worker is still running"
         out = run.output()
-        assert ("wharf run: node b killed by SIGKILL after " in out
-                and f"killed the 1 process(es) it left behind ({b_worker}); restart 1 now" in out), out[-3000:]
+        assert (
+            "wharf run: node b killed by SIGKILL after " in out
+            and f"killed the 1 process(es) it left behind ({b_worker}); restart 1 now" in out
+        ), out[-3000:]
         assert run.children()["b"] != b  # a new process, same ports
         assert predict(run.http_port, 1)[1]["data"]["ndarray"] == [[101.0, 101.0]]
     finally:
@@ -279,8 +316,10 @@ def test_a_killed_worker_is_replaced_by_its_node_and_wharf_run_leaves_the_node_a
             time.sleep(1)
         sent_b, failed_b, recovered_s = load.figures(1, killed_at)
         sent_a, failed_a, _ = load.figures(0, killed_at)
-        print(f"\nkill -9 of node b's worker: route b {failed_b} of {sent_b} requests failed, answering again "
-              f"after {recovered_s:.2f} s; route a {failed_a} of {sent_a} failed")
+        print(
+            f"\nkill -9 of node b's worker: route b {failed_b} of {sent_b} requests failed, answering again "
+            f"after {recovered_s:.2f} s; route a {failed_a} of {sent_a} failed"
+        )
         assert failed_a == 0 and sent_a > 20
         assert run.children()["b"] == b and "wharf run: node b" not in run.output()
         assert "exited with code -9; starting a new one" in run.output()  # the node's own supervisor
@@ -292,8 +331,9 @@ def test_a_killed_worker_is_replaced_by_its_node_and_wharf_run_leaves_the_node_a
 
 def test_a_node_that_crashes_on_every_restart_backs_off_then_stops_the_graph_at_max_restarts(tmp_path: Path) -> None:
     marker = tmp_path / "loaded-once"
-    path = write_graph(tmp_path, b_class="CrashOnRestart",
-                       b_params=f"[{{name: marker, value: '{marker}', type: STRING}}]")
+    path = write_graph(
+        tmp_path, b_class="CrashOnRestart", b_params=f"[{{name: marker, value: '{marker}', type: STRING}}]"
+    )
     run = Run(path, "--max-restarts", "3")
     try:
         run.wait_ready()
@@ -312,16 +352,19 @@ def test_a_node_that_crashes_on_every_restart_backs_off_then_stops_the_graph_at_
     restarts = [line.split("wharf run: ", 1)[1].strip() for line in run.lines if "wharf run: node b" in line]
     assert len(restarts) == 3, out[-4000:]
     assert restarts[0].startswith("node b killed by SIGKILL after ") and restarts[0].endswith("restart 1 now")
-    assert restarts[1].startswith("node b exit code 1 after ") and restarts[1].endswith("restart 2 in 1 s (CrashLoopBackOff)")
+    assert restarts[1].startswith("node b exit code 1 after ") and restarts[1].endswith(
+        "restart 2 in 1 s (CrashLoopBackOff)"
+    )
     assert restarts[2].endswith("restart 3 in 2 s (CrashLoopBackOff)")
     assert "the weights are gone" in out  # the node's own reason, in its prefixed lines
     assert code == 1
-    assert run.err[-1].strip() == ("error: node b exit code 1; restarted 3 time(s) already (--max-restarts 3): "
-                                   "stopping the graph")
+    assert run.err[-1].strip() == (
+        "error: node b exit code 1; restarted 3 time(s) already (--max-restarts 3): stopping the graph"
+    )
     # every route-a request answered 200 until the graph began to stop; then the orchestrator
     # (stopped first, alone) refused new connections
     served = next((i for i, status in enumerate(a_answers) if status != 200), len(a_answers))
-    assert served > 20 and set(a_answers[served:]) <= {None}, a_answers[served - 3:served + 5]
+    assert served > 20 and set(a_answers[served:]) <= {None}, a_answers[served - 3 : served + 5]
     assert_nothing_left(run)
 
 
@@ -336,8 +379,9 @@ def test_max_restarts_0_stops_everything_at_the_first_death_and_exits_1_naming_t
     finally:
         run.stop()
     assert code == 1
-    assert run.err[-1].strip() == ("error: node b killed by SIGKILL; restarted 0 time(s) already (--max-restarts 0): "
-                                   "stopping the graph")
+    assert run.err[-1].strip() == (
+        "error: node b killed by SIGKILL; restarted 0 time(s) already (--max-restarts 0): stopping the graph"
+    )
     assert "Traceback" not in "".join(run.err)
     assert not group_members(b_worker) and not group_members(run.groups["b"])
     assert_nothing_left(run)
@@ -355,6 +399,7 @@ def test_a_stopped_node_does_not_freeze_the_other_route_and_its_calls_time_out(g
         os.killpg(b, signal.SIGSTOP)
         stopped_at = time.monotonic()
         try:
+
             def call_b() -> None:
                 b_result["status"], b_result["body"] = predict(run.http_port, 1)
                 b_result["after"] = time.monotonic() - stopped_at
@@ -370,8 +415,10 @@ def test_a_stopped_node_does_not_freeze_the_other_route_and_its_calls_time_out(g
             caller.join(30)
         finally:
             os.killpg(b, signal.SIGCONT)
-        print(f"\nnode b stopped 10 s: slowest route-a answer {slowest * 1000:.0f} ms; route b answered "
-              f"{b_result.get('status')} after {b_result.get('after', 0):.1f} s")
+        print(
+            f"\nnode b stopped 10 s: slowest route-a answer {slowest * 1000:.0f} ms; route b answered "
+            f"{b_result.get('status')} after {b_result.get('after', 0):.1f} s"
+        )
         assert slowest < 1.0
         assert b_result["status"] == 500 and 2.5 < b_result["after"] < 6, b_result
         assert "node 'b' did not answer within 3.0 s" in b_result["body"]["status"]["info"], b_result
@@ -392,12 +439,17 @@ def test_a_killed_orchestrator_is_restarted_on_the_graph_port(graph: Path) -> No
             time.sleep(1)
             killed_at = time.monotonic()
             os.kill(orchestrator, signal.SIGKILL)
-            wait_until(lambda: load.figures(0, killed_at)[1] > 0 and load.figures(0, killed_at)[2] is not None,
-                       30, "the graph to answer again")
+            wait_until(
+                lambda: load.figures(0, killed_at)[1] > 0 and load.figures(0, killed_at)[2] is not None,
+                30,
+                "the graph to answer again",
+            )
             time.sleep(0.5)
         figures = [load.figures(route, killed_at) for route in (0, 1)]
-        print(f"\nkill -9 of the orchestrator: {sum(f[1] for f in figures)} of {sum(f[0] for f in figures)} requests "
-              f"failed, answering again after {max(f[2] for f in figures):.2f} s")
+        print(
+            f"\nkill -9 of the orchestrator: {sum(f[1] for f in figures)} of {sum(f[0] for f in figures)} requests "
+            f"failed, answering again after {max(f[2] for f in figures):.2f} s"
+        )
         assert max(f[2] for f in figures) < 15
         assert "wharf run: orchestrator killed by SIGKILL after " in run.output()
         assert run.children()["orchestrator"] != orchestrator
@@ -415,8 +467,11 @@ def test_when_wharf_run_itself_is_killed_its_processes_stop_too(graph: Path) -> 
         workers = {name: run.worker(name) for name in ("router", "a", "b")}
         os.kill(run.proc.pid, signal.SIGKILL)  # no chance to stop anything itself
         run.proc.wait(10)
-        wait_until(lambda: not any(group_members(pgid) for pgid in children.values()), 40,
-                   "every node and the orchestrator to stop")
+        wait_until(
+            lambda: not any(group_members(pgid) for pgid in children.values()),
+            40,
+            "every node and the orchestrator to stop",
+        )
     finally:
         for pgid in run.groups.values():  # a failure must not leave them to the next test
             if group_members(pgid):

@@ -54,8 +54,10 @@ def _read_answer(sock: socket.socket) -> tuple[int, bool]:
 
 
 def _client(port: int, tally: Tally, lock: threading.Lock, until: float) -> None:
-    request = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-               b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY)
+    request = (
+        b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(BODY)).encode() + b"\r\n\r\n" + BODY
+    )
     while time.monotonic() < until:
         try:
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import grpc
 import httpx
 from google.protobuf import json_format
-
 from support import wait_until
+
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as rpc
 
@@ -24,7 +24,9 @@ def _slow_call_in_flight(server, tmp_path, seconds: float = 2.0) -> tuple[thread
     result: dict = {}
 
     def call() -> None:
-        r = httpx.post(server.url + "/predict", json={"jsonData": {"sleep": seconds, "marker": str(marker)}}, timeout=30)
+        r = httpx.post(
+            server.url + "/predict", json={"jsonData": {"sleep": seconds, "marker": str(marker)}}, timeout=30
+        )
         result["status"], result["done"] = r.status_code, time.monotonic()
 
     thread = threading.Thread(target=call)

@@ -19,9 +19,9 @@ import httpx
 import numpy as np
 import pytest
 from google.protobuf import any_pb2
-
 from support import failure_body, run_to_exit, service_image
 from tfserving_standin import StandIn, save_linear_model
+
 from wharf.local.process import free_port
 from wharf.protocol.codecs.tftensor import from_numpy, to_numpy
 from wharf.protocol.pb import prediction_pb2 as pb
@@ -36,8 +36,11 @@ HERE = Path(__file__).resolve().parent
 def params(**values) -> dict[str, str]:
     """PREDICTIVE_UNIT_PARAMETERS as the operator writes them."""
     kinds = {int: "INT", float: "FLOAT", str: "STRING"}
-    return {"PREDICTIVE_UNIT_PARAMETERS": json.dumps(
-        [{"name": k, "value": str(v), "type": kinds[type(v)]} for k, v in values.items()])}
+    return {
+        "PREDICTIVE_UNIT_PARAMETERS": json.dumps(
+            [{"name": k, "value": str(v), "type": kinds[type(v)]} for k, v in values.items()]
+        )
+    }
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +71,9 @@ def standin(linear_model):
 
 def proxy_params(standin, model_name: str = "iris", **more) -> dict[str, str]:
     rest, grpc_target = standin
-    return params(rest_endpoint=rest, grpc_endpoint=grpc_target, model_name=model_name, model_input="x",
-                  model_output="y", **more)
+    return params(
+        rest_endpoint=rest, grpc_endpoint=grpc_target, model_name=model_name, model_input="x", model_output="y", **more
+    )
 
 
 def grpc_predict(target: str, message: pb.SeldonMessage) -> pb.SeldonMessage:
@@ -106,14 +110,16 @@ def test_grpc_tftensor_tensor_and_custom_data_get_the_models_answers(serve, stan
     assert reply.data.tftensor.dtype == 1  # DT_FLOAT: TF Serving's tensor, passed through
     np.testing.assert_allclose(to_numpy(reply.data.tftensor), want(ROWS), rtol=1e-6)
     # a Seldon tensor becomes a float32 TensorProto, as TensorFlow's make_tensor_proto makes it
-    reply = grpc_predict(server.grpc_target, pb.SeldonMessage(
-        data=pb.DefaultData(tensor=pb.Tensor(shape=[3, 4], values=sum(ROWS, [])))))
+    reply = grpc_predict(
+        server.grpc_target, pb.SeldonMessage(data=pb.DefaultData(tensor=pb.Tensor(shape=[3, 4], values=sum(ROWS, []))))
+    )
     np.testing.assert_allclose(to_numpy(reply.data.tftensor), want(ROWS), rtol=1e-6)
     # customData: a PredictRequest as TF Serving's own clients pack it, answered with the PredictResponse
     request = tfs.PredictRequest()
     request.inputs["x"].CopyFrom(from_numpy(np.asarray(ROWS, dtype=np.float32)))
-    packed = any_pb2.Any(type_url="type.googleapis.com/tensorflow.serving.PredictRequest",
-                         value=request.SerializeToString())
+    packed = any_pb2.Any(
+        type_url="type.googleapis.com/tensorflow.serving.PredictRequest", value=request.SerializeToString()
+    )
     reply = grpc_predict(server.grpc_target, pb.SeldonMessage(customData=packed))
     assert reply.customData.type_url == "type.googleapis.com/tensorflow.serving.PredictResponse"
     response = tfs.PredictResponse.FromString(reply.customData.value)
@@ -124,8 +130,9 @@ def test_grpc_tftensor_tensor_and_custom_data_get_the_models_answers(serve, stan
 def test_a_signature_with_several_outputs_answers_with_model_output(serve, standin, linear_model):
     _, want = linear_model
     server = serve(PROXY, env=proxy_params(standin, signature_name="two_outputs"))
-    np.testing.assert_allclose(server.predict({"data": {"ndarray": ROWS}}).json()["data"]["ndarray"],
-                               want(ROWS), rtol=1e-6)
+    np.testing.assert_allclose(
+        server.predict({"data": {"ndarray": ROWS}}).json()["data"]["ndarray"], want(ROWS), rtol=1e-6
+    )
     reply = grpc_predict(server.grpc_target, tftensor_request(ROWS))
     np.testing.assert_allclose(to_numpy(reply.data.tftensor), want(ROWS), rtol=1e-6)
 
@@ -146,8 +153,10 @@ def test_tf_servings_errors_come_back_with_its_message_and_status(serve, standin
     assert r.status_code == 400 and status["reason"] == "MICROSERVICE_BAD_DATA"
     assert "Matrix size-incompatible: In[0]: [1,2], In[1]: [4,3]" in status["info"]
     with pytest.raises(grpc.RpcError) as err:  # a float64 tensor where the signature takes float32
-        grpc_predict(server.grpc_target, pb.SeldonMessage(
-            data=pb.DefaultData(tftensor=from_numpy(np.asarray(ROWS, dtype=np.float64)))))
+        grpc_predict(
+            server.grpc_target,
+            pb.SeldonMessage(data=pb.DefaultData(tftensor=from_numpy(np.asarray(ROWS, dtype=np.float64)))),
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "Expects arg[0] to be float but DT_DOUBLE is provided" in err.value.details()
     r = server.predict({"strData": "hello"})
@@ -157,8 +166,15 @@ def test_tf_servings_errors_come_back_with_its_message_and_status(serve, standin
 
 def test_an_unreachable_tf_serving_is_503_and_unavailable(serve):
     rest_port, grpc_port = free_port(), free_port()  # nothing listens there
-    server = serve(PROXY, env=params(rest_endpoint=f"http://127.0.0.1:{rest_port}", grpc_endpoint=f"127.0.0.1:{grpc_port}",
-                                     model_name="iris", model_input="x"))
+    server = serve(
+        PROXY,
+        env=params(
+            rest_endpoint=f"http://127.0.0.1:{rest_port}",
+            grpc_endpoint=f"127.0.0.1:{grpc_port}",
+            model_name="iris",
+            model_input="x",
+        ),
+    )
     r = server.predict({"data": {"ndarray": ROWS}})
     assert r.status_code == 503
     assert f"TF Serving (http://127.0.0.1:{rest_port}/v1/models/iris:predict) is unreachable" in failure_body(r)["info"]
@@ -189,16 +205,25 @@ def test_a_tf_serving_that_hangs_or_answers_without_end_costs_one_bounded_call(s
 
 
 def test_bad_parameters_stop_the_server_at_start_with_one_line():
-    out = run_to_exit([PROXY, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
-                      env=params(rest_endpoint="http://127.0.0.1:1"), timeout=60)
+    out = run_to_exit(
+        [PROXY, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        env=params(rest_endpoint="http://127.0.0.1:1"),
+        timeout=60,
+    )
     assert out.returncode != 0 and "Traceback" not in out.stdout, out.stdout
     assert "parameter model_name is not set" in out.stdout
-    out = run_to_exit([PROXY, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
-                      env=params(rest_endpoint="127.0.0.1:2001", model_name="iris"), timeout=60)
+    out = run_to_exit(
+        [PROXY, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        env=params(rest_endpoint="127.0.0.1:2001", model_name="iris"),
+        timeout=60,
+    )
     assert out.returncode != 0 and "Traceback" not in out.stdout, out.stdout
     assert "parameter rest_endpoint: '127.0.0.1:2001' is not an http:// or https:// URL" in out.stdout
-    out = run_to_exit([PROXY, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
-                      env=params(rest_endpoint="http://127.0.0.1:2001", model_name="iris", timeout="soon"), timeout=60)
+    out = run_to_exit(
+        [PROXY, "--http-port", "0", "--grpc-port", "0", "--metrics-port", "0"],
+        env=params(rest_endpoint="http://127.0.0.1:2001", model_name="iris", timeout="soon"),
+        timeout=60,
+    )
     assert out.returncode != 0 and "Traceback" not in out.stdout, out.stdout
     assert "parameter timeout: 'soon' is not a positive float" in out.stdout
 
@@ -218,11 +243,27 @@ def rendered_pod() -> dict:
     from wharf.operator.config import OperatorConfig
     from wharf.operator.render import render
 
-    sdep = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "tfserving"},
-            "spec": {"predictors": [{"name": "default", "graph": {
-                "name": "iris", "implementation": "TENSORFLOW_SERVER", "modelUri": "gs://models/iris-linear",
-                "parameters": [{"name": "model_input", "value": "x", "type": "STRING"},
-                               {"name": "model_output", "value": "y", "type": "STRING"}]}}]}}
+    sdep = {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "tfserving"},
+        "spec": {
+            "predictors": [
+                {
+                    "name": "default",
+                    "graph": {
+                        "name": "iris",
+                        "implementation": "TENSORFLOW_SERVER",
+                        "modelUri": "gs://models/iris-linear",
+                        "parameters": [
+                            {"name": "model_input", "value": "x", "type": "STRING"},
+                            {"name": "model_output", "value": "y", "type": "STRING"},
+                        ],
+                    },
+                }
+            ]
+        },
+    }
     deployment = next(o for o in render(sdep, OperatorConfig()) if o["kind"] == "Deployment")
     return deployment["spec"]["template"]["spec"]
 
@@ -261,15 +302,27 @@ def test_the_image_in_a_pod_as_rendered_serves_rest_and_grpc(proxy_image, linear
     started = []
     try:
         standin = client.containers.run(
-            proxy_image, entrypoint=["python", "/standin/tfserving_standin.py"], command=tf_spec["args"],
-            detach=True, read_only=True, user="1001:0",
+            proxy_image,
+            entrypoint=["python", "/standin/tfserving_standin.py"],
+            command=tf_spec["args"],
+            detach=True,
+            read_only=True,
+            user="1001:0",
             volumes={str(folder): {"bind": "/mnt/models", "mode": "ro"}, str(HERE): {"bind": "/standin", "mode": "ro"}},
-            ports={"9000/tcp": ("127.0.0.1", None), "9500/tcp": ("127.0.0.1", None)})
+            ports={"9000/tcp": ("127.0.0.1", None), "9500/tcp": ("127.0.0.1", None)},
+        )
         started.append(standin)
         # /tmp as a tmpfs, as a pod's writable layer or an emptyDir gives it: the component server keeps
         # its Prometheus multiprocess files there; the rest of the root stays read-only.
-        proxy = client.containers.run(proxy_image, detach=True, read_only=True, tmpfs={"/tmp": "size=16m"},
-                                      user="1001:0", environment=env, network_mode=f"container:{standin.id}")
+        proxy = client.containers.run(
+            proxy_image,
+            detach=True,
+            read_only=True,
+            tmpfs={"/tmp": "size=16m"},
+            user="1001:0",
+            environment=env,
+            network_mode=f"container:{standin.id}",
+        )
         started.append(proxy)
         standin.reload()
         ports = standin.attrs["NetworkSettings"]["Ports"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 import orjson
@@ -20,8 +20,8 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk", reason="the tracing extra is part of the test extra")
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: E402
-
 from support import server_env  # noqa: E402
+
 from wharf.local.process import free_port  # noqa: E402
 from wharf.local.run import LocalGraph  # noqa: E402
 from wharf.protocol.pb import prediction_pb2 as pb  # noqa: E402
@@ -69,8 +69,9 @@ class Collector:
             if len(found) >= want:
                 return found
             time.sleep(0.1)
-        raise AssertionError(f"expected {want} spans in trace {trace_id}, got {len(found)}: "
-                             f"{[(svc, s.name) for svc, s in found]}")
+        raise AssertionError(
+            f"expected {want} spans in trace {trace_id}, got {len(found)}: {[(svc, s.name) for svc, s in found]}"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +88,11 @@ def tracing_env(collector: Collector) -> dict[str, str]:
 
 def test_component_rest_span_continues_the_w3c_trace(serve, collector) -> None:
     server = serve("FullModel", env={**tracing_env(collector), "PREDICTIVE_UNIT_ID": "traced-unit"})
-    r = server.post("/api/v1.0/predictions", json={"data": {"ndarray": [[1.0]]}},
-                    headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"})
+    r = server.post(
+        "/api/v1.0/predictions",
+        json={"data": {"ndarray": [[1.0]]}},
+        headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
+    )
     assert r.status_code == 200
     spans = collector.in_trace(TRACE_ID, 1)
     server_span = next(s for svc, s in spans if s.parent_span_id.hex() == PARENT_ID)
@@ -103,9 +107,10 @@ def test_component_grpc_span_continues_a_jaeger_trace(serve, collector) -> None:
     request.data.tensor.shape.extend([1, 1])
     request.data.tensor.values.append(1.0)
     with grpc.insecure_channel(server.grpc_target) as channel:
-        pb_grpc.ModelStub(channel).Predict(request, timeout=10,
-                                           metadata=[("uber-trace-id", f"{trace_id}:{parent}:0:1")])
-    (svc, span), = collector.in_trace(trace_id, 1)
+        pb_grpc.ModelStub(channel).Predict(
+            request, timeout=10, metadata=[("uber-trace-id", f"{trace_id}:{parent}:0:1")]
+        )
+    ((svc, span),) = collector.in_trace(trace_id, 1)
     assert svc == "traced-grpc"
     assert span.parent_span_id.hex() == parent
     assert span.name == "/seldon.protos.Model/Predict"
@@ -116,13 +121,29 @@ def test_without_the_extra_tracing_fails_fast_with_the_install_hint(tmp_path) ->
     import sys
 
     # a sitecustomize that hides OpenTelemetry stands in for an image without the extra
-    (tmp_path / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['opentelemetry.sdk.trace'] = None\n")
+    (tmp_path / "sitecustomize.py").write_text("import sys\nsys.modules['opentelemetry.sdk.trace'] = None\n")
     env = server_env({"TRACING": "1"})
     env["PYTHONPATH"] = f"{tmp_path}:{env.get('PYTHONPATH', '')}"
-    done = subprocess.run([sys.executable, "-m", "wharf.cli", "serve", "FullModel", "--http-port", str(free_port()),
-                           "--grpc-port", str(free_port()), "--metrics-port", str(free_port())],
-                          cwd=Path(__file__).parent / "models", env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wharf.cli",
+            "serve",
+            "FullModel",
+            "--http-port",
+            str(free_port()),
+            "--grpc-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+        ],
+        cwd=Path(__file__).parent / "models",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "pip install 'wharf-ml[tracing]'" in done.stderr + done.stdout
 
@@ -146,18 +167,26 @@ def traced_graph(tmp_path: Path, collector, monkeypatch, transport: str) -> Loca
         "        - {name: first, env: [{name: MODEL_NAME, value: Echo}]}\n"
         "        - {name: second, env: [{name: MODEL_NAME, value: Echo}]}\n"
         f"    graph:\n      name: first\n      type: MODEL\n      {endpoint}\n"
-        f"      children:\n      - {{name: second, type: MODEL, {endpoint}}}\n")
-    return LocalGraph(path, sources={"first": str(GRAPH_MODELS), "second": str(GRAPH_MODELS)},
-                      http_port=free_port(), grpc_port=free_port(), out=lambda line: None).start()
+        f"      children:\n      - {{name: second, type: MODEL, {endpoint}}}\n"
+    )
+    return LocalGraph(
+        path,
+        sources={"first": str(GRAPH_MODELS), "second": str(GRAPH_MODELS)},
+        http_port=free_port(),
+        grpc_port=free_port(),
+        out=lambda line: None,
+    ).start()
 
 
 def test_orchestrator_and_nodes_share_one_trace(tmp_path, collector, monkeypatch) -> None:
     graph = traced_graph(tmp_path, collector, monkeypatch, "REST")
     try:
         trace_id = "1" * 32
-        req = urllib.request.Request(f"{graph.url}/api/v1.0/predictions", data=orjson.dumps({"data": {"ndarray": [[1.0]]}}),
-                                     headers={"Content-Type": "application/json",
-                                              "traceparent": f"00-{trace_id}-{PARENT_ID}-01"})
+        req = urllib.request.Request(
+            f"{graph.url}/api/v1.0/predictions",
+            data=orjson.dumps({"data": {"ndarray": [[1.0]]}}),
+            headers={"Content-Type": "application/json", "traceparent": f"00-{trace_id}-{PARENT_ID}-01"},
+        )
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 200
         spans = collector.in_trace(trace_id, 3)
@@ -179,8 +208,9 @@ def test_grpc_graph_orchestrator_span_and_node_spans_share_the_callers_trace(tmp
         request = pb.SeldonMessage()
         request.data.ndarray.values.add().number_value = 1.0
         with grpc.insecure_channel(f"127.0.0.1:{graph.grpc_port}") as channel:
-            pb_grpc.SeldonStub(channel).Predict(request, timeout=10,
-                                                metadata=[("traceparent", f"00-{trace_id}-{PARENT_ID}-01")])
+            pb_grpc.SeldonStub(channel).Predict(
+                request, timeout=10, metadata=[("traceparent", f"00-{trace_id}-{PARENT_ID}-01")]
+            )
         spans = collector.in_trace(trace_id, 5)
     finally:
         graph.stop()

@@ -12,14 +12,27 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import (
+    LIVE_SERVERS,
+    MICROSERVICE,
+    MODELS,
+    Server,
+    children_of,
+    pid_alive,
+    ports_args,
+    run_to_exit,
+    server_env,
+    wait_until,
+)
 
-from support import (LIVE_SERVERS, MICROSERVICE, MODELS, Server, children_of, pid_alive, ports_args, run_to_exit,
-                     server_env, wait_until)
 from wharf.local.process import free_port
 from wharf.local.run import LocalGraph
 
 CALLS = 20
-ROUTER_ENV = {"PREDICTIVE_UNIT_ID": "router", "PREDICTIVE_UNIT_PARAMETERS": '[{"name":"needed","value":"5","type":"INT"}]'}
+ROUTER_ENV = {
+    "PREDICTIVE_UNIT_ID": "router",
+    "PREDICTIVE_UNIT_PARAMETERS": '[{"name":"needed","value":"5","type":"INT"}]',
+}
 SPLIT = "keeps its own copy of the object"
 
 
@@ -29,8 +42,14 @@ def counts(server: Server) -> list[int]:
 
 
 def feedback(server: Server, branch: int) -> None:
-    r = server.post("/send-feedback", json={"request": {"data": {"ndarray": [[1]]}},
-                                            "response": {"meta": {"routing": {"router": branch}}}, "reward": 1})
+    r = server.post(
+        "/send-feedback",
+        json={
+            "request": {"data": {"ndarray": [[1]]}},
+            "response": {"meta": {"routing": {"router": branch}}},
+            "reward": 1,
+        },
+    )
     assert r.status_code == 200, r.text
 
 
@@ -107,8 +126,19 @@ def start_pinned(tmp_path: Path, cpus: set[int], *args: str, prepare=None) -> Se
     """A server whose process (and so its workers) may run only on ``cpus``; ``prepare`` runs in the
     child before the server starts (e.g. to join a cgroup)."""
     http, grpc_, metrics = free_port(), free_port(), free_port()
-    argv = [MICROSERVICE, "CountingModel", "--host", "127.0.0.1", "--http-port", str(http), "--grpc-port", str(grpc_),
-            "--metrics-port", str(metrics), *args]
+    argv = [
+        MICROSERVICE,
+        "CountingModel",
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc_),
+        "--metrics-port",
+        str(metrics),
+        *args,
+    ]
     log_path = tmp_path / f"pinned-{http}.log"
 
     def pin() -> None:
@@ -117,8 +147,15 @@ def start_pinned(tmp_path: Path, cpus: set[int], *args: str, prepare=None) -> Se
             prepare()
 
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, cwd=str(MODELS), env=server_env(), stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=pin)
+        proc = subprocess.Popen(
+            argv,
+            cwd=str(MODELS),
+            env=server_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=pin,
+        )
     server = Server("CountingModel", proc, http, grpc_, metrics, log_path, argv)
     LIVE_SERVERS.append(server)
     return server
@@ -138,7 +175,7 @@ def test_auto_is_one_per_cpu_of_the_affinity_mask(tmp_path):
         server = start_pinned(tmp_path, cpus, "--workers", "auto")
         try:
             assert worker_count_logged(server) == len(cpus), server.log()
-            wait_until(lambda: len(server.workers()) == len(cpus), 10, f"{len(cpus)} workers")
+            wait_until(lambda server=server, cpus=cpus: len(server.workers()) == len(cpus), 10, f"{len(cpus)} workers")
         finally:
             server.stop()
 
@@ -159,8 +196,11 @@ def test_auto_respects_the_cgroup_cpu_quota(tmp_path):
     mount = _cpu_cgroup_v1()
     if len(allowed) < 2 or mount is None or os.geteuid() != 0:
         pytest.skip("needs 2 CPUs, a cgroup v1 cpu hierarchy and root to make a cgroup")
-    own = next(line.split(":", 2)[2] for line in Path("/proc/self/cgroup").read_text().splitlines()
-               if "cpu" in line.split(":", 2)[1].split(","))
+    own = next(
+        line.split(":", 2)[2]
+        for line in Path("/proc/self/cgroup").read_text().splitlines()
+        if "cpu" in line.split(":", 2)[1].split(",")
+    )
     group = mount / own.lstrip("/") / f"wharf-test-{os.getpid()}"
     try:
         group.mkdir()
@@ -191,8 +231,11 @@ def test_auto_respects_the_cgroup_cpu_quota(tmp_path):
 @pytest.mark.parametrize("value", ["0", "-1", "x", "1.5"])
 @pytest.mark.parametrize("where", ["flag", "env"])
 def test_bad_worker_count_is_one_line_and_exit_2(value, where):
-    args, env, name = (["--workers", value], None, "--workers") if where == "flag" else \
-        ([], {"GUNICORN_WORKERS": value}, "GUNICORN_WORKERS")
+    args, env, name = (
+        (["--workers", value], None, "--workers")
+        if where == "flag"
+        else ([], {"GUNICORN_WORKERS": value}, "GUNICORN_WORKERS")
+    )
     done = run_to_exit(["CountingModel", *ports_args(), *args], env=env)
     assert done.returncode == 2, done.stdout
     out = done.stdout.strip()
@@ -204,12 +247,30 @@ def test_bad_worker_count_is_one_line_and_exit_2(value, where):
 
 
 def one_node_sdep(env: list[dict]) -> str:
-    return yaml.safe_dump({
-        "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "w"},
-        "spec": {"predictors": [{"name": "main", "graph": {"name": "m", "type": "MODEL"},
-                                 "componentSpecs": [{"spec": {"containers": [
-                                     {"name": "m", "env": [{"name": "MODEL_NAME", "value": "CountingModel"}, *env]}]}}]}]},
-    })
+    return yaml.safe_dump(
+        {
+            "apiVersion": "machinelearning.seldon.io/v1",
+            "kind": "SeldonDeployment",
+            "metadata": {"name": "w"},
+            "spec": {
+                "predictors": [
+                    {
+                        "name": "main",
+                        "graph": {"name": "m", "type": "MODEL"},
+                        "componentSpecs": [
+                            {
+                                "spec": {
+                                    "containers": [
+                                        {"name": "m", "env": [{"name": "MODEL_NAME", "value": "CountingModel"}, *env]}
+                                    ]
+                                }
+                            }
+                        ],
+                    }
+                ]
+            },
+        }
+    )
 
 
 @pytest.mark.parametrize("env, expected", [([], 1), ([{"name": "GUNICORN_WORKERS", "value": "2"}], 2)])
@@ -217,8 +278,9 @@ def test_wharf_run_node_workers_follow_the_container_env(tmp_path, monkeypatch, 
     monkeypatch.setenv("GUNICORN_WORKERS", "3")  # this shell's setting must not reach the node
     path = tmp_path / "sdep.yaml"
     path.write_text(one_node_sdep(env))
-    graph = LocalGraph(path, sources={"m": str(MODELS)}, http_port=free_port(), grpc_port=free_port(),
-                       out=lambda _line: None)
+    graph = LocalGraph(
+        path, sources={"m": str(MODELS)}, http_port=free_port(), grpc_port=free_port(), out=lambda _line: None
+    )
     with graph:
         node = graph.process_ids()["m"]
         wait_until(lambda: len(children_of(node)) == expected, 10, f"{expected} workers")

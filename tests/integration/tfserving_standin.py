@@ -66,8 +66,10 @@ class LinearModel:
         if signature not in SIGNATURES:
             raise ValueError(f'Serving signature name: "{signature}" not found in signature def')
         if x.ndim != 2 or x.shape[1] != self.weights.shape[0]:
-            raise ValueError(f"Matrix size-incompatible: In[0]: [{','.join(map(str, x.shape))}], "
-                             f"In[1]: [{self.weights.shape[0]},{self.weights.shape[1]}]")
+            raise ValueError(
+                f"Matrix size-incompatible: In[0]: [{','.join(map(str, x.shape))}], "
+                f"In[1]: [{self.weights.shape[0]},{self.weights.shape[1]}]"
+            )
         y = x.astype(np.float32) @ self.weights + self.bias
         outputs = {"y": y, "label": y.argmax(axis=1).astype(np.int64)}
         return {name: outputs[name] for name in SIGNATURES[signature]}
@@ -112,14 +114,40 @@ class StandIn:
                 if name != standin.model_name:
                     return self._send(404, {"error": f"Could not find any versions of model {name}"})
                 if not match.group(2):
-                    return self._send(200, {"model_version_status": [
-                        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]})
+                    return self._send(
+                        200,
+                        {
+                            "model_version_status": [
+                                {
+                                    "version": "1",
+                                    "state": "AVAILABLE",
+                                    "status": {"error_code": "OK", "error_message": ""},
+                                }
+                            ]
+                        },
+                    )
                 weights = standin.model.weights
-                tensor = {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1"}, {"size": str(weights.shape[0])}]}}
-                return self._send(200, {"model_spec": {"name": name, "signature_name": "", "version": "1"},
-                                        "metadata": {"signature_def": {"signature_def": {"serving_default": {
-                                            "inputs": {standin.input_name: tensor}, "outputs": {"y": {"dtype": "DT_FLOAT"}},
-                                            "method_name": "tensorflow/serving/predict"}}}}})
+                tensor = {
+                    "dtype": "DT_FLOAT",
+                    "tensor_shape": {"dim": [{"size": "-1"}, {"size": str(weights.shape[0])}]},
+                }
+                return self._send(
+                    200,
+                    {
+                        "model_spec": {"name": name, "signature_name": "", "version": "1"},
+                        "metadata": {
+                            "signature_def": {
+                                "signature_def": {
+                                    "serving_default": {
+                                        "inputs": {standin.input_name: tensor},
+                                        "outputs": {"y": {"dtype": "DT_FLOAT"}},
+                                        "method_name": "tensorflow/serving/predict",
+                                    }
+                                }
+                            }
+                        },
+                    },
+                )
 
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -178,13 +206,17 @@ class StandIn:
         signature = request.model_spec.signature_name or "serving_default"
         alias = self.input_name
         if alias not in request.inputs:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"input tensor alias not found in signature: {', '.join(request.inputs)}. "
-                          f"Inputs expected to be in the set {{{alias}}}.")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"input tensor alias not found in signature: {', '.join(request.inputs)}. "
+                f"Inputs expected to be in the set {{{alias}}}.",
+            )
         tensor = request.inputs[alias]
         if tensor.dtype != tensor_pb2.DT_FLOAT:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                          f"Expects arg[0] to be float but {tensor_pb2.DataType.Name(tensor.dtype)} is provided")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"Expects arg[0] to be float but {tensor_pb2.DataType.Name(tensor.dtype)} is provided",
+            )
         try:
             outputs = self.model.run(to_numpy(tensor), signature)
         except ValueError as exc:
@@ -200,7 +232,7 @@ class StandIn:
         import grpc
 
         # GetModelStatusRequest's model_spec (field 1) holds the name (ModelSpec field 1)
-        spec = tfs.PredictRequest.FromString(data[:2 + data[1]]).model_spec if data[:1] == b"\x0a" else None
+        spec = tfs.PredictRequest.FromString(data[: 2 + data[1]]).model_spec if data[:1] == b"\x0a" else None
         name = spec.name if spec is not None else ""
         if name != self.model_name:
             context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {name}")
@@ -210,9 +242,11 @@ class StandIn:
         """GetModelMetadataResponse with the model's spec (field 1) and no signature map."""
         import grpc
 
-        spec = tfs.PredictRequest.FromString(data[:2 + data[1]]).model_spec if data[:1] == b"\x0a" else None
+        spec = tfs.PredictRequest.FromString(data[: 2 + data[1]]).model_spec if data[:1] == b"\x0a" else None
         if spec is None or spec.name != self.model_name:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name if spec else ''}")
+            context.abort(
+                grpc.StatusCode.NOT_FOUND, f"Could not find any versions of model {spec.name if spec else ''}"
+            )
         answer = tfs.PredictResponse(model_spec=spec)  # model_spec is field 2 there: re-frame it as field 1
         inner = answer.model_spec.SerializeToString()
         return b"\x0a" + bytes([len(inner)]) + inner
@@ -225,14 +259,25 @@ class StandIn:
         httpd.daemon_threads = True
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-            "tensorflow.serving.PredictionService",
-            {"Predict": grpc.unary_unary_rpc_method_handler(
-                self.predict, request_deserializer=tfs.PredictRequest.FromString,
-                response_serializer=tfs.PredictResponse.SerializeToString),
-             "GetModelMetadata": grpc.unary_unary_rpc_method_handler(self.model_metadata)}),
-            grpc.method_handlers_generic_handler("tensorflow.serving.ModelService", {
-                "GetModelStatus": grpc.unary_unary_rpc_method_handler(self.model_status)})])
+        server.add_generic_rpc_handlers(
+            [
+                grpc.method_handlers_generic_handler(
+                    "tensorflow.serving.PredictionService",
+                    {
+                        "Predict": grpc.unary_unary_rpc_method_handler(
+                            self.predict,
+                            request_deserializer=tfs.PredictRequest.FromString,
+                            response_serializer=tfs.PredictResponse.SerializeToString,
+                        ),
+                        "GetModelMetadata": grpc.unary_unary_rpc_method_handler(self.model_metadata),
+                    },
+                ),
+                grpc.method_handlers_generic_handler(
+                    "tensorflow.serving.ModelService",
+                    {"GetModelStatus": grpc.unary_unary_rpc_method_handler(self.model_status)},
+                ),
+            ]
+        )
         bound = server.add_insecure_port(f"{host}:{grpc_port}")
         if bound == 0:
             raise RuntimeError(f"gRPC port {grpc_port} is taken")

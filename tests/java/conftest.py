@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
-import pytest
+from collections.abc import Iterator
 
 import java_support as js
+import pytest
 
 
 @pytest.fixture(scope="session")
@@ -27,5 +26,3 @@ def vector_servers(java_classpath: str, tmp_path_factory: pytest.TempPathFactory
     finally:
         for server in servers.values():
             server.stop()
-
-

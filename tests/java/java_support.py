@@ -26,8 +26,18 @@ MODELS = Path(__file__).resolve().parent / "models"
 VECTORS = ROOT / "tests" / "vectors"
 START_TIMEOUT_S = 60.0
 
-_CLEAR_ENV = ("PREDICTIVE_UNIT_", "GUNICORN_", "GRPC_", "SELDON_", "MODEL_", "WHARF_", "PREDICTOR_",
-              "INCLUDE_METRICS_IN_CLIENT_RESPONSE", "PAYLOAD_PASSTHROUGH", "PROMETHEUS_MULTIPROC_DIR")
+_CLEAR_ENV = (
+    "PREDICTIVE_UNIT_",
+    "GUNICORN_",
+    "GRPC_",
+    "SELDON_",
+    "MODEL_",
+    "WHARF_",
+    "PREDICTOR_",
+    "INCLUDE_METRICS_IN_CLIENT_RESPONSE",
+    "PAYLOAD_PASSTHROUGH",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
 
 
 def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -41,9 +51,19 @@ def maven_build() -> tuple[Path, str]:
     if shutil.which("mvn") is None or shutil.which("javac") is None:
         infra.unavailable("Maven and a JDK 17", "apt-get install -y maven openjdk-17-jdk-headless")
     proc = subprocess.run(
-        ["mvn", "-q", "-B", "package", "-DskipTests", "dependency:build-classpath",
-         "-Dmdep.outputFile=target/classpath.txt"],
-        cwd=WRAPPER, capture_output=True, text=True, timeout=900,
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "package",
+            "-DskipTests",
+            "dependency:build-classpath",
+            "-Dmdep.outputFile=target/classpath.txt",
+        ],
+        cwd=WRAPPER,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"mvn package failed in {WRAPPER}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
@@ -87,8 +107,14 @@ class Server:
                 self.proc.wait(10)
 
 
-def start(name: str, argv: list[str], cwd: Path, log_dir: Path, env: dict[str, str] | None = None,
-          ports: tuple[int, int, int] | None = None) -> Server:
+def start(
+    name: str,
+    argv: list[str],
+    cwd: Path,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    ports: tuple[int, int, int] | None = None,
+) -> Server:
     http_port, grpc_port, metrics_port = ports or (free_port(), free_port(), free_port())
     argv = [a.format(http=http_port, grpc=grpc_port, metrics=metrics_port) for a in argv]
     log_path = log_dir / f"{name}.log"
@@ -111,14 +137,41 @@ def start(name: str, argv: list[str], cwd: Path, log_dir: Path, env: dict[str, s
 
 def python_server(model: str, models_dir: Path, log_dir: Path, env: dict[str, str] | None = None) -> Server:
     micro = str(Path(sys.executable).parent / "seldon-core-microservice")
-    argv = [micro, model, "--host", "127.0.0.1", "--http-port", "{http}", "--grpc-port", "{grpc}",
-            "--metrics-port", "{metrics}", "--workers", "1"]
+    argv = [
+        micro,
+        model,
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        "{http}",
+        "--grpc-port",
+        "{grpc}",
+        "--metrics-port",
+        "{metrics}",
+        "--workers",
+        "1",
+    ]
     return start(f"python-{model}", argv, models_dir, log_dir, env)
 
 
 def java_server(model: str, classpath: str, log_dir: Path, env: dict[str, str] | None = None) -> Server:
-    argv = ["java", "-Xss512k", "-XX:+UseSerialGC", "-cp", classpath, "io.wharf.wrapper.Main", model,
-            "--host", "127.0.0.1", "--http-port", "{http}", "--grpc-port", "{grpc}", "--metrics-port", "{metrics}"]
+    argv = [
+        "java",
+        "-Xss512k",
+        "-XX:+UseSerialGC",
+        "-cp",
+        classpath,
+        "io.wharf.wrapper.Main",
+        model,
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        "{http}",
+        "--grpc-port",
+        "{grpc}",
+        "--metrics-port",
+        "{metrics}",
+    ]
     return start(f"java-{model}", argv, log_dir, log_dir, env)
 
 
@@ -132,13 +185,27 @@ def compat_build() -> str:
     """Install the wrapper, then package the compatibility artifact; its jar and runtime class path."""
     if shutil.which("mvn") is None or shutil.which("javac") is None:
         infra.unavailable("Maven and a JDK 17", "apt-get install -y maven openjdk-17-jdk-headless")
-    proc = subprocess.run(["mvn", "-q", "-B", "install", "-DskipTests", "-f", str(WRAPPER / "pom.xml")],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        ["mvn", "-q", "-B", "install", "-DskipTests", "-f", str(WRAPPER / "pom.xml")],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if proc.returncode == 0:
         proc = subprocess.run(
-            ["mvn", "-q", "-B", "package", "-DskipTests", "dependency:build-classpath",
-             "-Dmdep.outputFile=target/classpath.txt"],
-            cwd=COMPAT, capture_output=True, text=True, timeout=900,
+            [
+                "mvn",
+                "-q",
+                "-B",
+                "package",
+                "-DskipTests",
+                "dependency:build-classpath",
+                "-Dmdep.outputFile=target/classpath.txt",
+            ],
+            cwd=COMPAT,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
     if proc.returncode != 0:
         raise RuntimeError(f"mvn failed for {COMPAT}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
@@ -162,7 +229,17 @@ def compile_model_files(sources: list[Path], classpath: str, out: Path) -> Path:
 
 def compat_server(name: str, classes: Path, classpath: str, log_dir: Path, env: dict[str, str] | None = None) -> Server:
     """An upstream-style project served as the image runs it: the Launcher finds its app or handler."""
-    argv = ["java", "-Xss512k", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", f"{classes}:{classpath}",
-            "io.seldon.wrapper.Launcher", "--server.address=127.0.0.1", "--server.port={http}", "--grpc.port={grpc}",
-            "--PREDICTIVE_UNIT_METRICS_SERVICE_PORT={metrics}"]
+    argv = [
+        "java",
+        "-Xss512k",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-cp",
+        f"{classes}:{classpath}",
+        "io.seldon.wrapper.Launcher",
+        "--server.address=127.0.0.1",
+        "--server.port={http}",
+        "--grpc.port={grpc}",
+        "--PREDICTIVE_UNIT_METRICS_SERVICE_PORT={metrics}",
+    ]
     return start(f"compat-{name}", argv, log_dir, log_dir, env)

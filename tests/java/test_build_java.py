@@ -14,9 +14,11 @@ from wharf.build.model import ModelBuildError
 
 def test_model_dockerfile_keeps_maven_settings_out_of_the_final_stage() -> None:
     text = java.model_dockerfile(
-        "wharf/java-builder:1", "wharf/java-runtime:1",
+        "wharf/java-builder:1",
+        "wharf/java-runtime:1",
         {"MODEL_NAME": "a.B", "SERVICE_TYPE": "MODEL", "MAVEN_MIRROR_URL": "https://u:secret@nexus/x"},
-        {"io.wharf.source.digest": "sha256:0"})
+        {"io.wharf.source.digest": "sha256:0"},
+    )
     build, final = text.split("\nFROM wharf/java-runtime:1\n")
     assert build.startswith("FROM wharf/java-builder:1 AS build")
     assert "RUN /usr/libexec/s2i/assemble" in build and "build-config/" in build
@@ -34,11 +36,16 @@ def test_maven_settings_mirror_everything_and_escape_the_url() -> None:
 
 
 def test_build_problems_are_the_assemble_error_lines() -> None:
-    log = ["Step 5/9 : RUN /usr/libexec/s2i/assemble", "[INFO] x",
-           "wharf-build error: mvn package failed in /opt/app-root/src/pom.xml:",
-           "wharf-build error:   /opt/app-root/src/A.java:[3,5] ';' expected"]
-    assert java.build_problems(log) == ["mvn package failed in /opt/app-root/src/pom.xml:",
-                                        "  /opt/app-root/src/A.java:[3,5] ';' expected"]
+    log = [
+        "Step 5/9 : RUN /usr/libexec/s2i/assemble",
+        "[INFO] x",
+        "wharf-build error: mvn package failed in /opt/app-root/src/pom.xml:",
+        "wharf-build error:   /opt/app-root/src/A.java:[3,5] ';' expected",
+    ]
+    assert java.build_problems(log) == [
+        "mvn package failed in /opt/app-root/src/pom.xml:",
+        "  /opt/app-root/src/A.java:[3,5] ';' expected",
+    ]
 
 
 def test_network_files_and_missing_files(tmp_path: Path) -> None:
@@ -93,28 +100,44 @@ def _alias(tmp_path: Path, pom: str) -> subprocess.CompletedProcess:
     if shutil.which("java") is None:
         pytest.skip("no JDK")
     (tmp_path / "pom.xml").write_text(pom)
-    return subprocess.run(["java", str(ALIAS_TOOL), str(tmp_path / "pom.xml"), str(tmp_path / "m2"),
-                           "io.wharf:wharf-seldon-compat:0.1.0"], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            "java",
+            str(ALIAS_TOOL),
+            str(tmp_path / "pom.xml"),
+            str(tmp_path / "m2"),
+            "io.wharf:wharf-seldon-compat:0.1.0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_alias_relocates_each_wrapper_version_the_pom_asks_for(tmp_path: Path) -> None:
-    pom = ("<project><version>2.0</version><properties><seldon.version>0.3.0</seldon.version></properties><dependencies>"
-           "<dependency><groupId>io.seldon.wrapper</groupId><artifactId>seldon-core-wrapper</artifactId>"
-           "<version>${seldon.version}</version></dependency>"
-           "<dependency><groupId>io.seldon.wrapper</groupId><artifactId>seldon-core-wrapper</artifactId>"
-           "<version>${project.version}</version></dependency></dependencies></project>")
+    pom = (
+        "<project><version>2.0</version><properties><seldon.version>0.3.0</seldon.version></properties><dependencies>"
+        "<dependency><groupId>io.seldon.wrapper</groupId><artifactId>seldon-core-wrapper</artifactId>"
+        "<version>${seldon.version}</version></dependency>"
+        "<dependency><groupId>io.seldon.wrapper</groupId><artifactId>seldon-core-wrapper</artifactId>"
+        "<version>${project.version}</version></dependency></dependencies></project>"
+    )
     proc = _alias(tmp_path, pom)
     assert proc.returncode == 0, proc.stderr
     for version in ("0.3.0", "2.0"):
-        written = (tmp_path / f"m2/io/seldon/wrapper/seldon-core-wrapper/{version}/seldon-core-wrapper-{version}.pom").read_text()
+        written = (
+            tmp_path / f"m2/io/seldon/wrapper/seldon-core-wrapper/{version}/seldon-core-wrapper-{version}.pom"
+        ).read_text()
         assert f"<version>{version}</version>" in written
         assert "<relocation>" in written and "<artifactId>wharf-seldon-compat</artifactId>" in written
     assert proc.stdout.count(" -> io.wharf:wharf-seldon-compat:0.1.0") == 2
 
 
 def test_alias_names_an_undefined_version_property(tmp_path: Path) -> None:
-    pom = ("<project><dependencies><dependency><groupId>io.seldon.wrapper</groupId>"
-           "<artifactId>seldon-core-wrapper</artifactId><version>${nope}</version></dependency></dependencies></project>")
+    pom = (
+        "<project><dependencies><dependency><groupId>io.seldon.wrapper</groupId>"
+        "<artifactId>seldon-core-wrapper</artifactId><version>${nope}</version></dependency></dependencies></project>"
+    )
     proc = _alias(tmp_path, pom)
     assert proc.returncode == 1
     assert "wharf-build error:" in proc.stderr and "${nope}" in proc.stderr and "<properties>" in proc.stderr

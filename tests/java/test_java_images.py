@@ -11,8 +11,8 @@ from __future__ import annotations
 import io
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -37,8 +37,10 @@ def _docker():
         client.ping()
         return client
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means "no docker"
-        infra.unavailable(f"a Docker engine ({exc.__class__.__name__})",
-                          "start dockerd (see docs/building-images.md) and export DOCKER_HOST if needed")
+        infra.unavailable(
+            f"a Docker engine ({exc.__class__.__name__})",
+            "start dockerd (see docs/building-images.md) and export DOCKER_HOST if needed",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -64,13 +66,19 @@ def iris_image(client, images) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def iris_container(client, iris_image):
     container = client.containers.run(
-        iris_image, detach=True, user="1001:0", read_only=True, tmpfs={"/tmp": ""},
+        iris_image,
+        detach=True,
+        user="1001:0",
+        read_only=True,
+        tmpfs={"/tmp": ""},
         ports={"9000/tcp": ("127.0.0.1", None), "5000/tcp": ("127.0.0.1", None), "6000/tcp": ("127.0.0.1", None)},
         environment={"PREDICTIVE_UNIT_ID": "iris", "PREDICTIVE_UNIT_IMAGE": iris_image},
     )
     try:
         container.reload()
-        ports = {p.split("/")[0]: int(b[0]["HostPort"]) for p, b in container.attrs["NetworkSettings"]["Ports"].items() if b}
+        ports = {
+            p.split("/")[0]: int(b[0]["HostPort"]) for p, b in container.attrs["NetworkSettings"]["Ports"].items() if b
+        }
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -93,15 +101,23 @@ def test_images_run_as_1001_and_runtime_has_no_jdk(client, images) -> None:
         labels = attrs["Config"]["Labels"]
         assert labels["io.openshift.s2i.scripts-url"] == "image:///usr/libexec/s2i"
         assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
-    assert client.images.get(runtime).attrs["Config"]["Labels"]["io.openshift.s2i.assemble-input-files"] == "/opt/app-root/app"
-    out = client.containers.run(runtime, ["sh", "-c", "id -u; id -g; java -version 2>&1 | head -1; "
-                                                       "command -v javac mvn || echo no-jdk"], remove=True).decode()
+    assert (
+        client.images.get(runtime).attrs["Config"]["Labels"]["io.openshift.s2i.assemble-input-files"]
+        == "/opt/app-root/app"
+    )
+    out = client.containers.run(
+        runtime,
+        ["sh", "-c", "id -u; id -g; java -version 2>&1 | head -1; command -v javac mvn || echo no-jdk"],
+        remove=True,
+    ).decode()
     uid, gid, version, jdk = out.strip().splitlines()
     assert (uid, gid) == ("1001", "0")
     assert "17" in version and jdk == "no-jdk"
-    out = client.containers.run(builder, ["sh", "-c", "javac -version && mvn -v | head -1 && "
-                                                       "ls /opt/app-root/m2/io/wharf/wharf-java-wrapper"],
-                                remove=True).decode()
+    out = client.containers.run(
+        builder,
+        ["sh", "-c", "javac -version && mvn -v | head -1 && ls /opt/app-root/m2/io/wharf/wharf-java-wrapper"],
+        remove=True,
+    ).decode()
     assert "javac 17" in out and "Apache Maven" in out and "0.1.0" in out
 
 
@@ -112,18 +128,25 @@ def test_model_image_is_labelled_and_has_no_build_config(client, iris_image) -> 
     assert labels["io.wharf.source.digest"].startswith("sha256:")
     env = dict(e.split("=", 1) for e in attrs["Config"]["Env"])
     assert env["MODEL_NAME"] == "io.wharf.examples.IrisClassifier" and env["SERVICE_TYPE"] == "MODEL"
-    out = client.containers.run(iris_image, ["sh", "-c", "ls /tmp/wharf-build /opt/app-root/src 2>&1; ls /opt/app-root/app"],
-                                remove=True).decode()
+    out = client.containers.run(
+        iris_image, ["sh", "-c", "ls /tmp/wharf-build /opt/app-root/src 2>&1; ls /opt/app-root/app"], remove=True
+    ).decode()
     assert "No such file" in out and "app.jar" in out and "lib" in out
 
 
-@pytest.mark.parametrize("flags", [[], ["--tensor"], ["--grpc"], ["--grpc", "--tensor"]],
-                         ids=["rest-ndarray", "rest-tensor", "grpc-ndarray", "grpc-tensor"])
+@pytest.mark.parametrize(
+    "flags",
+    [[], ["--tensor"], ["--grpc"], ["--grpc", "--tensor"]],
+    ids=["rest-ndarray", "rest-tensor", "grpc-ndarray", "grpc-tensor"],
+)
 def test_java_iris_passes_its_contract(iris_container, flags: list[str]) -> None:
     port = iris_container["5000"] if "--grpc" in flags else iris_container["9000"]
     out, err = io.StringIO(), io.StringIO()
-    code = tester.main([str(IRIS / "contract.json"), "127.0.0.1", str(port), "-n", "5", "-b", "3", "--seed", "1", *flags],
-                       out=out, err=err)
+    code = tester.main(
+        [str(IRIS / "contract.json"), "127.0.0.1", str(port), "-n", "5", "-b", "3", "--seed", "1", *flags],
+        out=out,
+        err=err,
+    )
     assert code == 0, err.getvalue()
     assert "PASSED: 5 of 5" in out.getvalue()
 
@@ -205,11 +228,19 @@ def test_java_router_example_builds_and_routes(client, images) -> None:
     """The ROUTER example: parameters from .s2i/environment reach the constructor; /route and gRPC Router.Route."""
     tag = "wharf-test/java-router:ci"
     java.build_model(ROOT / "examples/models/java-router", tag, builder=images[0], runtime=images[1], progress=None)
-    container = client.containers.run(tag, detach=True, user="1001:0", read_only=True, tmpfs={"/tmp": ""},
-                                      ports={"9000/tcp": ("127.0.0.1", None), "5000/tcp": ("127.0.0.1", None)})
+    container = client.containers.run(
+        tag,
+        detach=True,
+        user="1001:0",
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        ports={"9000/tcp": ("127.0.0.1", None), "5000/tcp": ("127.0.0.1", None)},
+    )
     try:
         container.reload()
-        ports = {p.split("/")[0]: int(b[0]["HostPort"]) for p, b in container.attrs["NetworkSettings"]["Ports"].items() if b}
+        ports = {
+            p.split("/")[0]: int(b[0]["HostPort"]) for p, b in container.attrs["NetworkSettings"]["Ports"].items() if b
+        }
         url = f"http://127.0.0.1:{ports['9000']}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -219,7 +250,9 @@ def test_java_router_example_builds_and_routes(client, images) -> None:
             except httpx.HTTPError:
                 time.sleep(0.3)
         low = httpx.post(f"{url}/route", json={"data": {"ndarray": [[1.0, 9.0]]}}, timeout=10).json()
-        high = httpx.post(f"{url}/route", json={"data": {"tensor": {"shape": [1, 2], "values": [3.0, 0.0]}}}, timeout=10).json()
+        high = httpx.post(
+            f"{url}/route", json={"data": {"tensor": {"shape": [1, 2], "values": [3.0, 0.0]}}}, timeout=10
+        ).json()
         assert low["data"]["ndarray"] == [[0]]
         assert high["data"]["tensor"] == {"shape": [1, 1], "values": [1]}
         assert low["meta"]["tags"] == {"router": "threshold", "threshold": 2.5}
@@ -230,8 +263,9 @@ def test_java_router_example_builds_and_routes(client, images) -> None:
         from wharf.protocol.pb import prediction_pb2_grpc as pb_grpc
 
         with grpc.insecure_channel(f"127.0.0.1:{ports['5000']}", options=[("grpc.enable_http_proxy", 0)]) as channel:
-            reply = pb_grpc.RouterStub(channel).Route(json_format.ParseDict({"data": {"ndarray": [[7.0]]}}, pb.SeldonMessage()),
-                                                     timeout=10)
+            reply = pb_grpc.RouterStub(channel).Route(
+                json_format.ParseDict({"data": {"ndarray": [[7.0]]}}, pb.SeldonMessage()), timeout=10
+            )
         assert json_format.MessageToDict(reply)["data"]["ndarray"] == [[1.0]]
     finally:
         container.remove(force=True)
@@ -251,16 +285,35 @@ def test_real_s2i_builds_with_the_runtime_image(client, images, tmp_path: Path) 
     tag = "wharf-test/java-iris-s2i:ci"
     builder, runtime = images
     # Offline: the builder image already holds the wrapper and the plugins the example pins.
-    proc = subprocess.run([str(s2i), "build", str(IRIS), builder, tag, "--runtime-image", runtime,
-                           "--pull-policy", "never", "--runtime-pull-policy", "never",
-                           "-e", "MAVEN_OFFLINE=1"], capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            str(s2i),
+            "build",
+            str(IRIS),
+            builder,
+            tag,
+            "--runtime-image",
+            runtime,
+            "--pull-policy",
+            "never",
+            "--runtime-pull-policy",
+            "never",
+            "-e",
+            "MAVEN_OFFLINE=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     try:
-        out = client.containers.run(tag, ["sh", "-c", "ls /opt/app-root/app; command -v javac || echo no-jdk"],
-                                    remove=True, user="1001:0").decode()
+        out = client.containers.run(
+            tag, ["sh", "-c", "ls /opt/app-root/app; command -v javac || echo no-jdk"], remove=True, user="1001:0"
+        ).decode()
         assert "app.jar" in out and "lib" in out and "no-jdk" in out
-        container = client.containers.run(tag, detach=True, user="1001:0", read_only=True, tmpfs={"/tmp": ""},
-                                          ports={"9000/tcp": ("127.0.0.1", None)})
+        container = client.containers.run(
+            tag, detach=True, user="1001:0", read_only=True, tmpfs={"/tmp": ""}, ports={"9000/tcp": ("127.0.0.1", None)}
+        )
         try:
             container.reload()
             port = int(container.attrs["NetworkSettings"]["Ports"]["9000/tcp"][0]["HostPort"])
@@ -268,8 +321,11 @@ def test_real_s2i_builds_with_the_runtime_image(client, images, tmp_path: Path) 
             reply = None
             while time.monotonic() < deadline and reply is None:
                 try:
-                    reply = httpx.post(f"http://127.0.0.1:{port}/predict",
-                                       json={"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}, timeout=2).json()
+                    reply = httpx.post(
+                        f"http://127.0.0.1:{port}/predict",
+                        json={"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}},
+                        timeout=2,
+                    ).json()
                 except httpx.HTTPError:
                     time.sleep(0.3)
             assert reply is not None, container.logs(tail=30).decode()
@@ -293,8 +349,12 @@ def test_orchestrators_grpc_client_talks_to_the_java_wrapper(iris_container) -> 
     async def main() -> None:
         channel = Channel("127.0.0.1", int(iris_container["5000"]))
         request = json_format.ParseDict({"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}, pb.SeldonMessage())
-        replies = await asyncio.gather(*(channel.unary("/seldon.protos.Model/Predict", request.SerializeToString(),
-                                                       timeout_s=20) for _ in range(20)))
+        replies = await asyncio.gather(
+            *(
+                channel.unary("/seldon.protos.Model/Predict", request.SerializeToString(), timeout_s=20)
+                for _ in range(20)
+            )
+        )
         for raw in replies:
             reply = pb.SeldonMessage.FromString(raw)
             assert list(reply.data.names) == ["setosa", "versicolor", "virginica"]

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import subprocess
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import grpc
 import httpx
-import pytest
-
 import java_support as js
+import pytest
 from test_vectors import CASES, call_grpc, call_rest, check_grpc, check_rest
+
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as pb_grpc
 
@@ -31,11 +32,20 @@ CONSTANT = {"data": {"tensor": {"shape": [1], "values": [1.0]}}}  # what upstrea
 # Feedback parsing. The others assume the echo VectorModel and Wharf's meta merging, which an
 # upstream-API handler does not do (its answer is sent as it is, as upstream sent it).
 MODEL_INDEPENDENT = {
-    "errors:no-payload", "errors:not-an-object", "errors:not-json", "errors:no-body",
-    "errors:tensor-shape-mismatch", "errors:ndarray-not-a-list", "errors:unknown-path-404-text",
-    "errors:get-on-post-only-path-404-text", "errors:wrong-method-405-text",
-    "errors:feedback-seldon-message-refused", "errors:feedback-unknown-nested-field-refused",
-    "errors:aggregate-empty", "endpoints:health-ping", "grpc:no-payload",
+    "errors:no-payload",
+    "errors:not-an-object",
+    "errors:not-json",
+    "errors:no-body",
+    "errors:tensor-shape-mismatch",
+    "errors:ndarray-not-a-list",
+    "errors:unknown-path-404-text",
+    "errors:get-on-post-only-path-404-text",
+    "errors:wrong-method-405-text",
+    "errors:feedback-seldon-message-refused",
+    "errors:feedback-unknown-nested-field-refused",
+    "errors:aggregate-empty",
+    "endpoints:health-ping",
+    "grpc:no-payload",
 }
 
 
@@ -47,15 +57,20 @@ def classpath() -> str:
 @pytest.fixture(scope="module")
 def example(classpath: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Upstream's s2i test project compiled unchanged (classes and application.properties)."""
-    return js.compile_project(sorted((UPSTREAM / "src" / "main" / "java").rglob("*.java")),
-                              [UPSTREAM / "src" / "main" / "resources" / "application.properties"],
-                              classpath, tmp_path_factory.mktemp("upstream-example"))
+    return js.compile_project(
+        sorted((UPSTREAM / "src" / "main" / "java").rglob("*.java")),
+        [UPSTREAM / "src" / "main" / "resources" / "application.properties"],
+        classpath,
+        tmp_path_factory.mktemp("upstream-example"),
+    )
 
 
 @pytest.fixture(scope="module")
 def servers(classpath: str, example: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, js.Server]]:
     build = tmp_path_factory.mktemp("upstream-java")
-    echo = js.compile_model_files(sorted((js.UPSTREAM_FIXTURES / "echo-handler").rglob("*.java")), classpath, build / "echo")
+    echo = js.compile_model_files(
+        sorted((js.UPSTREAM_FIXTURES / "echo-handler").rglob("*.java")), classpath, build / "echo"
+    )
     compat = js.compile_model_files(sorted((js.MODELS / "upstream").rglob("*.java")), classpath, build / "compat")
     logs = tmp_path_factory.mktemp("compat-logs")
     running: dict[str, js.Server] = {}
@@ -103,8 +118,9 @@ def test_upstream_example_started_its_own_spring_app(servers: dict[str, js.Serve
     assert "Starting App" in servers["example"].log(), servers["example"].log()[-2000:]
 
 
-@pytest.mark.parametrize("case", [c for i, c in CASES if i in MODEL_INDEPENDENT],
-                         ids=[i for i, _ in CASES if i in MODEL_INDEPENDENT])
+@pytest.mark.parametrize(
+    "case", [c for i, c in CASES if i in MODEL_INDEPENDENT], ids=[i for i, _ in CASES if i in MODEL_INDEPENDENT]
+)
 def test_shared_vectors_hold_for_an_upstream_handler(servers: dict[str, js.Server], case: dict[str, Any]) -> None:
     server = servers["example"]
     if case.get("transport", "rest") == "grpc":
@@ -121,8 +137,10 @@ def test_model_independent_vectors_are_all_present() -> None:
 
 
 def test_upstream_echo_handler_is_found_without_an_app_class(servers: dict[str, js.Server]) -> None:
-    body = {"data": {"names": ["a", "b"], "tensor": {"shape": [1, 2], "values": [1.5, 2.0]}},
-            "meta": {"puid": "p1", "tags": {"t": "v"}}}
+    body = {
+        "data": {"names": ["a", "b"], "tensor": {"shape": [1, 2], "values": [1.5, 2.0]}},
+        "meta": {"puid": "p1", "tags": {"t": "v"}},
+    }
     resp = httpx.post(servers["echo"].url + "/predict", json=body, timeout=10)
     assert resp.status_code == 200, resp.text
     assert resp.json() == body
@@ -159,11 +177,17 @@ def test_spring_injects_the_handler(servers: dict[str, js.Server]) -> None:
 
 
 def test_route_reads_the_branch_from_the_handler_message(servers: dict[str, js.Server]) -> None:
-    resp = httpx.post(servers["compat"].url + "/route", json={"data": {"tensor": {"shape": [1], "values": [2]}}}, timeout=10)
+    resp = httpx.post(
+        servers["compat"].url + "/route", json={"data": {"tensor": {"shape": [1], "values": [2]}}}, timeout=10
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["data"]["tensor"] == {"shape": [1, 1], "values": [2]}  # Wharf's route answer, mirrored
-    reply = grpc_call(servers["compat"], "Router", "Route",
-                      pb.SeldonMessage(data=pb.DefaultData(tensor=pb.Tensor(shape=[1], values=[0]))))
+    reply = grpc_call(
+        servers["compat"],
+        "Router",
+        "Route",
+        pb.SeldonMessage(data=pb.DefaultData(tensor=pb.Tensor(shape=[1], values=[0]))),
+    )
     assert list(reply.data.tensor.values) == [0]
 
 
@@ -208,13 +232,31 @@ def test_the_check_finds_the_app_in_a_fat_jar_holding_the_layer(classpath: str, 
 
     def check(service_type: str) -> subprocess.CompletedProcess:
         # as the image runs it: the project's jar first on the class path
-        return subprocess.run(["java", "-cp", f"{fat}:{classpath}", "io.seldon.wrapper.Launcher", "--scan", str(fat),
-                               "--check", service_type], capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [
+                "java",
+                "-cp",
+                f"{fat}:{classpath}",
+                "io.seldon.wrapper.Launcher",
+                "--scan",
+                str(fat),
+                "--check",
+                service_type,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     ok = check("MODEL")
     assert ok.returncode == 0, ok.stderr
-    assert "Spring Boot application io.seldon.example.App, handler io.seldon.example.model.ExampleModelHandler" in ok.stdout
+    assert (
+        "Spring Boot application io.seldon.example.App, handler io.seldon.example.model.ExampleModelHandler"
+        in ok.stdout
+    )
     wrong = check("ROUTER")
     assert wrong.returncode == 1
-    assert wrong.stderr.strip() == ("wharf-build error: SERVICE_TYPE=ROUTER needs the method route(...) of "
-                                    "SeldonPredictionService, and io.seldon.example.model.ExampleModelHandler does not override it")
+    assert wrong.stderr.strip() == (
+        "wharf-build error: SERVICE_TYPE=ROUTER needs the method route(...) of "
+        "SeldonPredictionService, and io.seldon.example.model.ExampleModelHandler does not override it"
+    )

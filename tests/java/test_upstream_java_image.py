@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import grpc
 import httpx
@@ -40,8 +40,10 @@ def client():
         engine.ping()
         return engine
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine means "no docker"
-        infra.unavailable(f"a Docker engine ({exc.__class__.__name__})",
-                          "start dockerd (see docs/building-images.md) and export DOCKER_HOST if needed")
+        infra.unavailable(
+            f"a Docker engine ({exc.__class__.__name__})",
+            "start dockerd (see docs/building-images.md) and export DOCKER_HOST if needed",
+        )
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,9 @@ def images(client) -> tuple[str, str]:
 @pytest.fixture(scope="module")
 def upstream_image(client, images) -> Iterator[tuple[str, list[str]]]:
     log: list[str] = []
-    result = java.build_model(UPSTREAM, IMAGE, builder=images[0], runtime=images[1], progress=lambda line: log.append(str(line)))
+    result = java.build_model(
+        UPSTREAM, IMAGE, builder=images[0], runtime=images[1], progress=lambda line: log.append(str(line))
+    )
     assert result.tags == [IMAGE]
     yield IMAGE, log
     client.images.remove(IMAGE, force=True, noprune=True)
@@ -69,12 +73,19 @@ def test_the_image_has_no_model_name_and_runs_with_upstreams_port_contract(clien
     image, _ = upstream_image
     assert not any(e.startswith("MODEL_NAME=") for e in client.images.get(image).attrs["Config"]["Env"])
     container = client.containers.run(
-        image, detach=True, user="1001:0", read_only=True, tmpfs={"/tmp": ""},
+        image,
+        detach=True,
+        user="1001:0",
+        read_only=True,
+        tmpfs={"/tmp": ""},
         environment={"API_TYPE": "GRPC", "PREDICTIVE_UNIT_SERVICE_PORT": "7000", "SECONDARY_SERVICE_PORT": "7001"},
-        ports={"7000/tcp": ("127.0.0.1", None), "7001/tcp": ("127.0.0.1", None)})
+        ports={"7000/tcp": ("127.0.0.1", None), "7001/tcp": ("127.0.0.1", None)},
+    )
     try:
         container.reload()
-        ports = {p.split("/")[0]: int(b[0]["HostPort"]) for p, b in container.attrs["NetworkSettings"]["Ports"].items() if b}
+        ports = {
+            p.split("/")[0]: int(b[0]["HostPort"]) for p, b in container.attrs["NetworkSettings"]["Ports"].items() if b
+        }
         rest = f"http://127.0.0.1:{ports['7001']}"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -84,7 +95,9 @@ def test_the_image_has_no_model_name_and_runs_with_upstreams_port_contract(clien
             except httpx.HTTPError:
                 time.sleep(0.3)
         else:
-            pytest.fail("the upstream-style image never became ready:\n" + container.logs(tail=40).decode(errors="replace"))
+            pytest.fail(
+                "the upstream-style image never became ready:\n" + container.logs(tail=40).decode(errors="replace")
+            )
         resp = httpx.post(f"{rest}/api/v1.0/predictions", json={"data": {"ndarray": [[1, 2]]}}, timeout=10)
         assert resp.status_code == 200 and resp.json() == CONSTANT, resp.text
         with grpc.insecure_channel(f"127.0.0.1:{ports['7000']}") as channel:
@@ -100,12 +113,20 @@ def test_a_pom_asking_another_wrapper_version_builds(client, images, tmp_path: P
     pom = source / "pom.xml"
     text = pom.read_text()
     assert "<version>0.4.1</version>" in text
-    pom.write_text(text.replace("<version>0.4.1</version>", "<version>${seldon.wrapper.version}</version>")
-                   .replace("<properties>", "<properties>\n    <seldon.wrapper.version>0.3.0</seldon.wrapper.version>", 1))
+    pom.write_text(
+        text.replace("<version>0.4.1</version>", "<version>${seldon.wrapper.version}</version>").replace(
+            "<properties>", "<properties>\n    <seldon.wrapper.version>0.3.0</seldon.wrapper.version>", 1
+        )
+    )
     log: list[str] = []
     try:
-        result = java.build_model(source, OTHER_VERSION_IMAGE, builder=images[0], runtime=images[1],
-                                  progress=lambda line: log.append(str(line)))
+        result = java.build_model(
+            source,
+            OTHER_VERSION_IMAGE,
+            builder=images[0],
+            runtime=images[1],
+            progress=lambda line: log.append(str(line)),
+        )
         assert result.tags == [OTHER_VERSION_IMAGE]  # tagged only after its smoke test answered
         assert "io.seldon.wrapper:seldon-core-wrapper:0.3.0 -> io.wharf:wharf-seldon-compat:" in "\n".join(log)
     finally:

@@ -11,10 +11,10 @@ from typing import Any
 
 import grpc
 import httpx
+import java_support as js
 import pytest
 from google.protobuf import empty_pb2, json_format
 
-import java_support as js
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.protocol.pb import prediction_pb2_grpc as pb_grpc
 
@@ -115,14 +115,26 @@ def test_vector(vector_servers: dict[str, js.Server], server_name: str, case: di
 def test_vectors_cover_every_rest_endpoint() -> None:
     """A guard that the shared set keeps covering every REST endpoint of upstream's microservice."""
     paths = {c["path"] for _, c in CASES if c.get("transport", "rest") == "rest"}
-    for needed in ("/predict", "/api/v1.0/predictions", "/route", "/aggregate", "/transform-input",
-                   "/transform-output", "/send-feedback", "/api/v1.0/feedback", "/health/status",
-                   "/health/ping", "/metadata"):
+    for needed in (
+        "/predict",
+        "/api/v1.0/predictions",
+        "/route",
+        "/aggregate",
+        "/transform-input",
+        "/transform-output",
+        "/send-feedback",
+        "/api/v1.0/feedback",
+        "/health/status",
+        "/health/ping",
+        "/metadata",
+    ):
         assert needed in paths, needed
 
 
 def test_both_servers_answer_byte_identical_json(vector_servers: dict[str, js.Server]) -> None:
     """Keys sorted and numbers spelled alike: the two servers' bodies are the same bytes."""
     body = {"data": {"ndarray": [[1, 2.5], [3, 4]]}, "meta": {"puid": "b", "tags": {"z": 1, "a": [1, 2]}}}
-    answers = {name: httpx.post(f"{s.url}/predict", json=body, timeout=10).content for name, s in vector_servers.items()}
+    answers = {
+        name: httpx.post(f"{s.url}/predict", json=body, timeout=10).content for name, s in vector_servers.items()
+    }
     assert answers["python"] == answers["java"], answers

@@ -12,13 +12,14 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from kafka_support import Orchestrator, create_topics, orchestrator_command
 
 from wharf.local.process import RunningServer, free_port, start_server, wait_http
-from kafka_support import Orchestrator, create_topics, orchestrator_command
 from wharf.testing import infra
 from wharf.testing import kafka_broker as kb
 
@@ -46,12 +47,17 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Runnin
     logs = tmp_path_factory.mktemp("nodes")
     started: dict[str, RunningServer] = {}
     try:
-        for name, cls, params in (("ten", "Echo", [{"name": "offset", "value": "10", "type": "FLOAT"}]),
-                                  ("hundred", "Echo", [{"name": "offset", "value": "100", "type": "FLOAT"}]),
-                                  ("broken", "Broken", [])):
-            started[name] = start_server(MODELS, cls, env={"PREDICTIVE_UNIT_PARAMETERS": json.dumps(params),
-                                                           "PREDICTIVE_UNIT_ID": name},
-                                         log_path=logs / f"{name}.log")
+        for name, cls, params in (
+            ("ten", "Echo", [{"name": "offset", "value": "10", "type": "FLOAT"}]),
+            ("hundred", "Echo", [{"name": "offset", "value": "100", "type": "FLOAT"}]),
+            ("broken", "Broken", []),
+        ):
+            started[name] = start_server(
+                MODELS,
+                cls,
+                env={"PREDICTIVE_UNIT_PARAMETERS": json.dumps(params), "PREDICTIVE_UNIT_ID": name},
+                log_path=logs / f"{name}.log",
+            )
         yield started
     finally:
         for server in started.values():
@@ -63,8 +69,9 @@ def orchestrate(kafka: kb.KafkaBroker, tmp_path: Path) -> Iterator[Any]:
     """Start the orchestrator in kafka mode on a predictor spec; topics are fresh for every call."""
     running: list[Orchestrator] = []
 
-    def start(spec: dict[str, Any], *flags: str, env: dict[str, str] | None = None,
-              proxies: tuple[str, ...] = ()) -> Orchestrator:
+    def start(
+        spec: dict[str, Any], *flags: str, env: dict[str, str] | None = None, proxies: tuple[str, ...] = ()
+    ) -> Orchestrator:
         tag = uuid.uuid4().hex[:8]
         sdep, topic_in, topic_out = f"sdep-{tag}", f"in-{tag}", f"out-{tag}"
         create_topics(kafka.bootstrap, [topic_in, topic_out])
@@ -75,16 +82,41 @@ def orchestrate(kafka: kb.KafkaBroker, tmp_path: Path) -> Iterator[Any]:
         extra = []
         for node in proxies:  # --kafka_full_graph: one proxy beside each node, as upstream's executor/cmd/proxy
             with open(tmp_path / f"proxy-{node}-{tag}.log", "wb") as log:
-                extra.append(subprocess.Popen(
-                    [sys.executable, "-m", "wharf.orchestrator.kafka_graph", "--node", node, "--file", str(path),
-                     "--sdep", sdep, "--namespace", "test", "--kafka_broker", kafka.bootstrap],
-                    stdout=log, stderr=subprocess.STDOUT))
+                extra.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "wharf.orchestrator.kafka_graph",
+                            "--node",
+                            node,
+                            "--file",
+                            str(path),
+                            "--sdep",
+                            sdep,
+                            "--namespace",
+                            "test",
+                            "--kafka_broker",
+                            kafka.bootstrap,
+                        ],
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen(orchestrator_command(path, http_port, free_port(), sdep, *flags),
-                                    stdout=log, stderr=subprocess.STDOUT,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "KAFKA_BROKER": kafka.bootstrap,
-                                         "KAFKA_INPUT_TOPIC": topic_in, "KAFKA_OUTPUT_TOPIC": topic_out,
-                                         **(env or {})})
+            proc = subprocess.Popen(
+                orchestrator_command(path, http_port, free_port(), sdep, *flags),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={
+                    **os.environ,
+                    "PYTHONUNBUFFERED": "1",
+                    "KAFKA_BROKER": kafka.bootstrap,
+                    "KAFKA_INPUT_TOPIC": topic_in,
+                    "KAFKA_OUTPUT_TOPIC": topic_out,
+                    **(env or {}),
+                },
+            )
         orch = Orchestrator(proc, http_port, log_path, sdep, topic_in, topic_out, extra)
         running.append(orch)
         try:

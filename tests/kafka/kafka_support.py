@@ -20,8 +20,16 @@ def chain(nodes: dict[str, RunningServer], *names: str, transport: str = "REST")
     graph: dict[str, Any] | None = None
     for name in reversed(names):
         node = nodes[name]
-        unit = {"name": name, "type": "MODEL", "endpoint": {"service_host": "127.0.0.1", "httpPort": node.http_port,
-                                                           "grpcPort": node.grpc_port, "type": transport}}
+        unit = {
+            "name": name,
+            "type": "MODEL",
+            "endpoint": {
+                "service_host": "127.0.0.1",
+                "httpPort": node.http_port,
+                "grpcPort": node.grpc_port,
+                "type": transport,
+            },
+        }
         if graph is not None:
             unit["children"] = [graph]
         graph = unit
@@ -59,9 +67,27 @@ class Orchestrator:
 
 
 def orchestrator_command(spec: Path, http_port: int, grpc_port: int, sdep: str, *flags: str) -> list[str]:
-    return [sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(spec), "--host", "127.0.0.1",
-            "--http-port", str(http_port), "--grpc-port", str(grpc_port), "--sdep", sdep, "--namespace", "test",
-            "--server_type", "kafka", *flags]
+    return [
+        sys.executable,
+        "-m",
+        "wharf.cli",
+        "orchestrator",
+        "--file",
+        str(spec),
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(http_port),
+        "--grpc-port",
+        str(grpc_port),
+        "--sdep",
+        sdep,
+        "--namespace",
+        "test",
+        "--server_type",
+        "kafka",
+        *flags,
+    ]
 
 
 # --- synchronous Kafka helpers (aiokafka under asyncio.run) ---------------------------------------
@@ -83,6 +109,7 @@ def create_topics(bootstrap: str, topics: list[str], partitions: int = 1) -> Non
 
 def produce(bootstrap: str, topic: str, messages: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]) -> None:
     """Send (key, value, headers) messages in order and wait until the broker has them."""
+
     async def go() -> None:
         from aiokafka import AIOKafkaProducer
 
@@ -110,14 +137,17 @@ class Record:
 
 def consume(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list[Record]:
     """Read ``count`` messages from the start of ``topic`` (no consumer group), or fail after ``timeout``."""
+
     async def go() -> list[Record]:
         from aiokafka import AIOKafkaConsumer
 
-        consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                    enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        )
         await consumer.start()
         got: list[Record] = []
         try:
+
             async def read() -> None:
                 async for rec in consumer:
                     got.append(Record(rec.key, rec.value, {k.lower(): v.decode() for k, v in rec.headers}, rec.offset))
@@ -125,14 +155,16 @@ def consume(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> li
                         return
 
             await asyncio.wait_for(read(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         finally:
             await consumer.stop()
         return got
 
     records = asyncio.run(go())
-    assert len(records) >= count, f"expected {count} messages on {topic!r} within {timeout} s, got {len(records)}: {records}"
+    assert len(records) >= count, (
+        f"expected {count} messages on {topic!r} within {timeout} s, got {len(records)}: {records}"
+    )
     return records
 
 
@@ -149,5 +181,3 @@ def committed(bootstrap: str, group: str) -> dict[tuple[str, int], int]:
         return {(tp.topic, tp.partition): meta.offset for tp, meta in offsets.items()}
 
     return asyncio.run(go())
-
-

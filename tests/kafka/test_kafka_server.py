@@ -7,10 +7,9 @@ import json
 import urllib.request
 
 import pytest
+from kafka_support import chain, committed, consume, produce
 
 from wharf.protocol.pb import prediction_pb2 as pb
-
-from kafka_support import chain, committed, consume, produce
 
 pytestmark = pytest.mark.kafka
 
@@ -35,8 +34,9 @@ def test_chain_answer_keeps_key_and_puid_and_http_stays_up(kafka, nodes, orchest
     # the executor keeps its HTTP server in kafka mode: probes and direct requests still work
     with urllib.request.urlopen(f"{orch.url}/live", timeout=5) as resp:
         assert resp.status == 200
-    direct = urllib.request.Request(f"{orch.url}/api/v1.0/predictions", data=request(5.0),
-                                    headers={"Content-Type": "application/json"})
+    direct = urllib.request.Request(
+        f"{orch.url}/api/v1.0/predictions", data=request(5.0), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(direct, timeout=10) as resp:
         assert json.loads(resp.read())["data"]["ndarray"] == [[115.0]]
     assert orch.stop() == 0, orch.log()  # SIGTERM: consumer, producer and servers close cleanly
@@ -52,17 +52,24 @@ def test_without_a_puid_one_is_made_and_sent_back(kafka, nodes, orchestrate) -> 
 
 def test_bad_messages_get_error_answers_and_the_consumer_goes_on(kafka, nodes, orchestrate) -> None:
     orch = orchestrate(chain(nodes, "ten"), "--kafka_workers", "1")  # one worker: answers in request order
-    produce(kafka.bootstrap, orch.input_topic, [
-        (b"bad-json", b"{not json", JSON_HEADERS),
-        (b"bad-type", b"[1, 2]", JSON_HEADERS),
-        (b"bad-proto", b"\xff\xff\xff", [("proto-name", b"seldon.protos.SeldonMessage")]),
-        (b"wrong-proto", b"", [("proto-name", b"tensorflow.serving.PredictRequest")]),
-        (b"good", request(1.0), JSON_HEADERS),
-    ])
+    produce(
+        kafka.bootstrap,
+        orch.input_topic,
+        [
+            (b"bad-json", b"{not json", JSON_HEADERS),
+            (b"bad-type", b"[1, 2]", JSON_HEADERS),
+            (b"bad-proto", b"\xff\xff\xff", [("proto-name", b"seldon.protos.SeldonMessage")]),
+            (b"wrong-proto", b"", [("proto-name", b"tensorflow.serving.PredictRequest")]),
+            (b"good", request(1.0), JSON_HEADERS),
+        ],
+    )
     answers = {a.key: a for a in consume(kafka.bootstrap, orch.output_topic, 5)}
     assert orch.proc.poll() is None, orch.log()  # still consuming
-    for key, words in ((b"bad-json", "not JSON"), (b"bad-type", "expected an object"),
-                       (b"wrong-proto", "only seldon.protos.SeldonMessage")):
+    for key, words in (
+        (b"bad-json", "not JSON"),
+        (b"bad-type", "expected an object"),
+        (b"wrong-proto", "only seldon.protos.SeldonMessage"),
+    ):
         status = answers[key].json()["status"]
         assert status["status"] == "FAILURE" and status["code"] == 400 and words in status["info"], status
         assert answers[key].headers["seldon-status"] == "400"
@@ -77,7 +84,10 @@ def test_a_failing_node_gives_its_error_on_the_output_topic(kafka, nodes, orches
     answers = consume(kafka.bootstrap, orch.output_topic, 2)
     for answer in answers:
         status = answer.json()["status"]  # the node's own error body, as a REST client would get it
-        assert status["reason"] == "MODEL_SAYS_NO" and status["info"] == "the model refuses this input: from graph node 'broken'", status
+        assert (
+            status["reason"] == "MODEL_SAYS_NO"
+            and status["info"] == "the model refuses this input: from graph node 'broken'"
+        ), status
         assert answer.headers["seldon-status"] == "422"  # and the node's HTTP status
 
 
@@ -87,8 +97,11 @@ def test_protobuf_messages_over_a_grpc_graph(kafka, nodes, orchestrate) -> None:
     message.data.tensor.shape.extend([1, 2])
     message.data.tensor.values.extend([1.0, 2.0])
     # gRPC transport: protobuf is the default encoding, no header needed
-    produce(kafka.bootstrap, orch.input_topic, [(b"p", message.SerializeToString(), [("Seldon-Puid", b"pp")]),
-                                                 (b"j", request(3.0), JSON_HEADERS)])
+    produce(
+        kafka.bootstrap,
+        orch.input_topic,
+        [(b"p", message.SerializeToString(), [("Seldon-Puid", b"pp")]), (b"j", request(3.0), JSON_HEADERS)],
+    )
     answers = {a.key: a for a in consume(kafka.bootstrap, orch.output_topic, 2)}
     reply = pb.SeldonMessage.FromString(answers[b"p"].value)
     assert list(reply.data.tensor.values) == [111.0, 112.0] and reply.meta.puid == "pp"

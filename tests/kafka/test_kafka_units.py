@@ -13,8 +13,19 @@ from pathlib import Path
 import pytest
 
 from wharf.local.process import free_port
-from wharf.orchestrator.kafka import (JSON, PROTO, KafkaConfigError, KafkaSettings, OffsetLedger, decode,
-                                      encode, error_value, group_id, request_encoding, settings_from)
+from wharf.orchestrator.kafka import (
+    JSON,
+    PROTO,
+    KafkaConfigError,
+    KafkaSettings,
+    OffsetLedger,
+    decode,
+    encode,
+    error_value,
+    group_id,
+    request_encoding,
+    settings_from,
+)
 from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE
 from wharf.protocol.pb import prediction_pb2 as pb
 from wharf.testing import infra
@@ -33,14 +44,20 @@ def test_flags_win_over_env_and_bools_parse_like_go() -> None:
     assert settings_from({}, {**ENV, "KAFKA_FULL_GRAPH": "true", "KAFKA_WORKERS": "8"}).workers == 8
 
 
-@pytest.mark.parametrize("env, words", [
-    ({}, "--kafka_broker / KAFKA_BROKER, --kafka_input_topic / KAFKA_INPUT_TOPIC, --kafka_output_topic / KAFKA_OUTPUT_TOPIC"),
-    ({"KAFKA_BROKER": "b", "KAFKA_INPUT_TOPIC": "in"}, "needs --kafka_output_topic / KAFKA_OUTPUT_TOPIC"),
-    ({**ENV, "KAFKA_WORKERS": "many"}, "KAFKA_WORKERS: expected a whole number, got 'many'"),
-    ({**ENV, "KAFKA_WORKERS": "0"}, "must be at least 1"),
-    ({**ENV, "KAFKA_FULL_GRAPH": "yes"}, "KAFKA_FULL_GRAPH: expected true or false, got 'yes'"),
-    ({**ENV, "KAFKA_OUTPUT_TOPIC": "in"}, "are both 'in'"),
-])
+@pytest.mark.parametrize(
+    "env, words",
+    [
+        (
+            {},
+            "--kafka_broker / KAFKA_BROKER, --kafka_input_topic / KAFKA_INPUT_TOPIC, --kafka_output_topic / KAFKA_OUTPUT_TOPIC",
+        ),
+        ({"KAFKA_BROKER": "b", "KAFKA_INPUT_TOPIC": "in"}, "needs --kafka_output_topic / KAFKA_OUTPUT_TOPIC"),
+        ({**ENV, "KAFKA_WORKERS": "many"}, "KAFKA_WORKERS: expected a whole number, got 'many'"),
+        ({**ENV, "KAFKA_WORKERS": "0"}, "must be at least 1"),
+        ({**ENV, "KAFKA_FULL_GRAPH": "yes"}, "KAFKA_FULL_GRAPH: expected true or false, got 'yes'"),
+        ({**ENV, "KAFKA_OUTPUT_TOPIC": "in"}, "are both 'in'"),
+    ],
+)
 def test_bad_settings_name_flag_and_variable(env: dict[str, str], words: str) -> None:
     with pytest.raises(KafkaConfigError, match=None) as err:
         settings_from({}, env)
@@ -81,7 +98,9 @@ def test_error_answers_are_failure_seldon_messages() -> None:
     assert json.loads(error_value(422, node_error, JSON)) == json.loads(node_error)  # kept as the node said it
     wrapped = json.loads(error_value(502, b"<html>bad gateway</html>", JSON))
     assert wrapped["status"] == {"code": 502, "info": "<html>bad gateway</html>", "status": "FAILURE"}
-    proto = pb.SeldonMessage.FromString(error_value(400, b'{"status": {"code": 400, "info": "bad", "status": "FAILURE"}}', PROTO))
+    proto = pb.SeldonMessage.FromString(
+        error_value(400, b'{"status": {"code": 400, "info": "bad", "status": "FAILURE"}}', PROTO)
+    )
     assert proto.status.code == 400 and proto.status.status == pb.Status.FAILURE and proto.status.info == "bad"
 
 
@@ -99,12 +118,42 @@ def test_ledger_commits_past_finished_messages_only() -> None:
 
 def _orchestrator(tmp_path: Path, env: dict[str, str], *flags: str) -> subprocess.CompletedProcess:
     spec = tmp_path / "predictor.json"
-    spec.write_text(json.dumps({"name": "main", "graph": {"name": "m", "type": "MODEL", "endpoint": {
-        "service_host": "127.0.0.1", "httpPort": free_port(), "grpcPort": free_port()}}}))
+    spec.write_text(
+        json.dumps(
+            {
+                "name": "main",
+                "graph": {
+                    "name": "m",
+                    "type": "MODEL",
+                    "endpoint": {"service_host": "127.0.0.1", "httpPort": free_port(), "grpcPort": free_port()},
+                },
+            }
+        )
+    )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
-    return subprocess.run([sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(spec), "--host", "127.0.0.1",
-                           "--http-port", str(free_port()), "--grpc-port", str(free_port()), "--server_type", "kafka",
-                           *flags], env={**clean, **env}, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "wharf.cli",
+            "orchestrator",
+            "--file",
+            str(spec),
+            "--host",
+            "127.0.0.1",
+            "--http-port",
+            str(free_port()),
+            "--grpc-port",
+            str(free_port()),
+            "--server_type",
+            "kafka",
+            *flags,
+        ],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_missing_kafka_variable_is_a_startup_error_naming_it(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ serves every end-to-end test.
 from __future__ import annotations
 
 import pytest
-
 from node_support import EXAMPLES, ROOT, cluster_report, helm, restricted_namespace
 
 
@@ -27,8 +26,17 @@ def wharf_core(kube_node, wharf_images):
     """`helm install wharf charts/wharf-core --wait` with default values, in a restricted namespace."""
     namespace = restricted_namespace(kube_node, "wharf-system")
     try:
-        helm(kube_node, "install", "wharf", str(ROOT / "charts" / "wharf-core"), "-n", namespace,
-             "--wait", "--timeout", "5m")
+        helm(
+            kube_node,
+            "install",
+            "wharf",
+            str(ROOT / "charts" / "wharf-core"),
+            "-n",
+            namespace,
+            "--wait",
+            "--timeout",
+            "5m",
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, namespace)}") from None
     yield namespace
@@ -43,8 +51,10 @@ def example_images(kube_node) -> dict[str, str]:
     from wharf.build.model import build_model
 
     builder = build_builder("3.12", progress=None)[0]
-    images = {name: build_model(EXAMPLES / folder, f"wharf-e2e/{name}:1", builder=builder, progress=None).tags[0]
-              for name, folder in (("iris", "iris"), ("scaler", "scaler"), ("router", "epsilon-router"))}
+    images = {
+        name: build_model(EXAMPLES / folder, f"wharf-e2e/{name}:1", builder=builder, progress=None).tags[0]
+        for name, folder in (("iris", "iris"), ("scaler", "scaler"), ("router", "epsilon-router"))
+    }
     kube_node.load(*images.values())
     return images
 

@@ -16,10 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "models"
 GRAPH = ROOT / "examples" / "graphs" / "ab-router.yaml"
 
-RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1001, "runAsGroup": 0,
-                  "seccompProfile": {"type": "RuntimeDefault"}}
-RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]}}
+RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": 1001,
+    "runAsGroup": 0,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 def wait_for(what: str, check, timeout: float = 180, interval: float = 1.0):
@@ -39,26 +46,52 @@ def get(kube, *args: str) -> dict:
 
 def apply(kube, *objects: dict, namespace: str | None = None) -> None:
     ns = ["-n", namespace] if namespace else []
-    kube.kubectl("apply", "--server-side", "--field-manager=wharf-e2e", *ns, "-f", "-",
-                 input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}))
+    kube.kubectl(
+        "apply",
+        "--server-side",
+        "--field-manager=wharf-e2e",
+        *ns,
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": list(objects)}),
+    )
 
 
 def container(name: str, image: str, command: list[str], **extra) -> dict:
-    return {"name": name, "image": image, "imagePullPolicy": "Never", "command": command,
-            "securityContext": RESTRICTED_CONTAINER,
-            "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}}, **extra}
+    return {
+        "name": name,
+        "image": image,
+        "imagePullPolicy": "Never",
+        "command": command,
+        "securityContext": RESTRICTED_CONTAINER,
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "256Mi"}},
+        **extra,
+    }
 
 
 def job(name: str, image: str, command: list[str]) -> dict:
     """A Job whose one pod runs ``command`` once (no retries, so a failure shows at once)."""
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"backoffLimit": 0, "template": {"spec": {
-                "restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "securityContext": RESTRICTED_POD,
-                "containers": [container("main", image, command)]}}}}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "backoffLimit": 0,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "terminationGracePeriodSeconds": 1,
+                    "securityContext": RESTRICTED_POD,
+                    "containers": [container("main", image, command)],
+                }
+            },
+        },
+    }
 
 
 def job_output(kube, namespace: str, name: str, timeout: float = 180) -> str:
     """Wait for Job ``name`` to finish; return its pod's log, or fail with it."""
+
     def finished():
         status = get(kube, "job", name, "-n", namespace).get("status", {})
         return "ok" if status.get("succeeded") else "failed" if status.get("failed") else None
@@ -76,8 +109,9 @@ def python_eval(code: str) -> list[str]:
 def helm(kube, *args: str, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
     from wharf.charts.helm import ensure_helm
 
-    proc = subprocess.run([str(ensure_helm()), f"--kubeconfig={kube.kubeconfig}", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(ensure_helm()), f"--kubeconfig={kube.kubeconfig}", *args], capture_output=True, text=True, timeout=timeout
+    )
     if check:
         assert proc.returncode == 0, f"helm {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
@@ -95,8 +129,12 @@ def chart_repo(target: Path, charts: tuple[str, ...], drop: tuple[str, ...] = ()
         (target / "charts" / path).unlink()
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-C", str(target), "-c", "user.email=e2e@wharf.invalid", "-c", "user.name=e2e", *args],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(target), "-c", "user.email=e2e@wharf.invalid", "-c", "user.name=e2e", *args],
+            check=True,
+            capture_output=True,
+        )
+
     git("init", "-q", "-b", "main")
     git("add", ".")
     git("commit", "-q", "-m", "charts at their released versions")
@@ -104,7 +142,9 @@ def chart_repo(target: Path, charts: tuple[str, ...], drop: tuple[str, ...] = ()
         meta = target / "charts" / chart / "Chart.yaml"
         text = meta.read_text()
         major, minor, patch = re.search(r"^version: (\d+)\.(\d+)\.(\d+)$", text, re.M).groups()
-        meta.write_text(text.replace(f"version: {major}.{minor}.{patch}", f"version: {major}.{minor}.{int(patch) + 1}", 1))
+        meta.write_text(
+            text.replace(f"version: {major}.{minor}.{patch}", f"version: {major}.{minor}.{int(patch) + 1}", 1)
+        )
     return target
 
 
@@ -124,29 +164,50 @@ def cluster_report(kube, namespace: str) -> str:
 
 def iris_sdep(name: str, image: str, replicas: int = 1, **component: object) -> dict:
     """A one-model SeldonDeployment of the iris example image (restricted-PSS-compatible container)."""
-    container = {"name": "classifier", "image": image, "imagePullPolicy": "Never",
-                 "securityContext": {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                                     "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}},
-                 "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
-                 # the root filesystem is read-only; the server keeps its metrics files in /tmp
-                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}]}
+    container = {
+        "name": "classifier",
+        "image": image,
+        "imagePullPolicy": "Never",
+        "securityContext": {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "512Mi"}},
+        # the root filesystem is read-only; the server keeps its metrics files in /tmp
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
     pod = {"containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": name},
-            "spec": {"predictors": [{"name": "default", "replicas": replicas,
-                                     "graph": {"name": "classifier", "type": "MODEL"},
-                                     "componentSpecs": [{"spec": pod, **component}]}]}}
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "predictors": [
+                {
+                    "name": "default",
+                    "replicas": replicas,
+                    "graph": {"name": "classifier", "type": "MODEL"},
+                    "componentSpecs": [{"spec": pod, **component}],
+                }
+            ]
+        },
+    }
 
 
 def wait_available(kube, namespace: str, name: str, timeout: float = 300) -> dict:
     def available():
         sdep = get(kube, "sdep", name, "-n", namespace)
         return sdep if sdep.get("status", {}).get("state") == "Available" else None
+
     try:
         return wait_for(f"SeldonDeployment {name} to be Available", available, timeout=timeout)
     except AssertionError as exc:
         status = get(kube, "sdep", name, "-n", namespace).get("status") or {}
-        raise AssertionError(f"{exc}\nstatus: {status.get('state')}: {status.get('description')}\n"
-                             f"{cluster_report(kube, namespace)}") from None
+        raise AssertionError(
+            f"{exc}\nstatus: {status.get('state')}: {status.get('description')}\n{cluster_report(kube, namespace)}"
+        ) from None
 
 
 def service_url(kube, namespace: str, service: str, port: str = "http") -> str:
@@ -154,8 +215,14 @@ def service_url(kube, namespace: str, service: str, port: str = "http") -> str:
     return f"http://{spec['clusterIP']}:{next(p['port'] for p in spec['ports'] if p['name'] == port)}"
 
 
-def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0, path: str = "/api/v1.0/predictions",
-            payload: dict | None = None) -> dict:
+def predict(
+    url: str,
+    rows: list,
+    timeout: float = 30,
+    settle_s: float = 0,
+    path: str = "/api/v1.0/predictions",
+    payload: dict | None = None,
+) -> dict:
     """POST ``rows`` (or ``payload``, a V2 request say) to ``url`` + ``path``; with ``settle_s``, retry
     "not there yet" that long.
 
@@ -167,8 +234,9 @@ def predict(url: str, rows: list, timeout: float = 30, settle_s: float = 0, path
     import urllib.request
 
     body = payload if payload is not None else {"data": {"ndarray": rows}}
-    request = urllib.request.Request(f"{url}{path}", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}{path}", data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     deadline = time.monotonic() + settle_s
     while True:
         try:
@@ -196,8 +264,11 @@ def example_sdep(images: dict[str, str], name: str, separate: bool) -> dict:
         container["image"] = images[kind]
         container["imagePullPolicy"] = "Never"
         # what a user adds for a namespace that enforces the restricted Pod Security Standard
-        container["securityContext"] = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-                                        "capabilities": {"drop": ["ALL"]}}
+        container["securityContext"] = {
+            "runAsNonRoot": True,
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+        }
     if separate:
         sdep["spec"]["annotations"] = {"seldon.io/engine-separate-pod": "true"}
         predictor["svcOrchSpec"] = {"env": [{"name": "SELDON_LOG_LEVEL", "value": "INFO"}]}

@@ -27,15 +27,23 @@ def host_snapshot() -> dict:
     for table in ("filter", "nat", "mangle"):
         listing = subprocess.run(["iptables", "-w", "-t", table, "-S"], capture_output=True, text=True).stdout
         chains[table] = sorted(line for line in listing.splitlines() if any(p in line for p in node.CHAIN_PREFIXES))
-    return {"links": sorted(name for name in (node.BRIDGE,) if f" {name}:" in links
-                            or f" {name}@" in links),
-            "chains": chains, "sysctls": node.read_sysctls(),
-            "kubepods": [str(p) for p in node.kubepods_cgroups()]}
+    return {
+        "links": sorted(name for name in (node.BRIDGE,) if f" {name}:" in links or f" {name}@" in links),
+        "chains": chains,
+        "sysctls": node.read_sysctls(),
+        "kubepods": [str(p) for p in node.kubepods_cgroups()],
+    }
 
 
 def invoke(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "XDG_CACHE_HOME": os.environ["WHARF_TEST_CACHE"]})
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "XDG_CACHE_HOME": os.environ["WHARF_TEST_CACHE"]},
+    )
 
 
 @pytest.fixture
@@ -111,8 +119,12 @@ def test_a_node_killed_before_it_stopped_is_reclaimed_by_the_next_one(cache_home
         assert again.returncode == 0, again.stdout + again.stderr
         assert f"link {node.BRIDGE}" in again.stderr and str(folder) in again.stderr
         # a live node is never reclaimed: it is named and the new one refused
-        third = subprocess.run([sys.executable, "-c", "from wharf.testing import node; node.start_cluster()"],
-                               capture_output=True, text=True, timeout=300)
+        third = subprocess.run(
+            [sys.executable, "-c", "from wharf.testing import node; node.start_cluster()"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert third.returncode != 0 and "another Wharf node runs on this machine (pid" in third.stderr
     finally:
         down = invoke("cluster.down")

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from markdown_commands import Command, sh_commands
 from node_support import ROOT, iris_answer
 
@@ -60,8 +59,11 @@ class Substitution:
 def substitutions(port: int) -> tuple[Substitution, ...]:
     return (
         Substitution(IMAGE, TEST_IMAGE, "images a test builds are tagged under wharf-test/ and removed afterwards"),
-        Substitution(f"{LOCAL_PORT}:8000", f"{port}:8000",
-                     "the local end of the port-forward: 8000 may be taken on a machine that runs other tests"),
+        Substitution(
+            f"{LOCAL_PORT}:8000",
+            f"{port}:8000",
+            "the local end of the port-forward: 8000 may be taken on a machine that runs other tests",
+        ),
         Substitution(f"localhost:{LOCAL_PORT}/", f"localhost:{port}/", "the same local port, where curl calls it"),
     )
 
@@ -99,10 +101,13 @@ class Shell:
     background: list[subprocess.Popen] = field(default_factory=list)
 
     def run(self, command: str, timeout: float) -> subprocess.CompletedProcess:
-        script = (f"{command}\n__rc=$?\nenv -0 > {shlex.quote(str(self.state / 'env'))}\n"
-                  f"pwd > {shlex.quote(str(self.state / 'pwd'))}\nexit $__rc\n")
-        proc = subprocess.run(["bash", "-c", script], cwd=self.cwd, env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+        script = (
+            f"{command}\n__rc=$?\nenv -0 > {shlex.quote(str(self.state / 'env'))}\n"
+            f"pwd > {shlex.quote(str(self.state / 'pwd'))}\nexit $__rc\n"
+        )
+        proc = subprocess.run(
+            ["bash", "-c", script], cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=timeout
+        )
         env = (self.state / "env").read_bytes().decode()
         self.env = dict(item.split("=", 1) for item in env.split("\0") if "=" in item)
         self.cwd = Path((self.state / "pwd").read_text().strip())
@@ -110,8 +115,14 @@ class Shell:
 
     def start(self, command: str, log: Path) -> subprocess.Popen:
         with log.open("wb") as out:
-            proc = subprocess.Popen(["bash", "-c", f"exec {command}"], cwd=self.cwd, env=self.env, stdout=out,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
+            proc = subprocess.Popen(
+                ["bash", "-c", f"exec {command}"],
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.background.append(proc)
         return proc
 
@@ -206,8 +217,10 @@ def test_readme_deploy_path_serves_a_prediction(tmp_path):
                 continue
             done = shell.run(text, timeout=2400)
             timings.append(f"{time.monotonic() - started:7.1f} s  {text}")
-            assert done.returncode == 0, (f"README.md:{command.line}: `{text}` exited {done.returncode}\n"
-                                          f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}")
+            assert done.returncode == 0, (
+                f"README.md:{command.line}: `{text}` exited {done.returncode}\n"
+                f"stdout:\n{done.stdout[-4000:]}\nstderr:\n{done.stderr[-4000:]}"
+            )
             if command.text == "invoke cluster.up --kubelet":
                 cluster_up = True
                 export = [line for line in done.stdout.splitlines() if line.startswith("export KUBECONFIG=")]
@@ -223,7 +236,9 @@ def test_readme_deploy_path_serves_a_prediction(tmp_path):
                 answer = json.loads(done.stdout)
                 np.testing.assert_allclose(answer["data"]["ndarray"], iris_answer(ROW), rtol=1e-6, err_msg=str(answer))
                 served = True
-        assert used == {s.old for s in subs}, f"substitutions that match no README command: {[s.old for s in subs if s.old not in used]}"
+        assert used == {s.old for s in subs}, (
+            f"substitutions that match no README command: {[s.old for s in subs if s.old not in used]}"
+        )
     finally:
         shell.stop_background()
         if cluster_up:

@@ -16,11 +16,11 @@ from kube_objects import PODMONITOR_CRD
 from node_support import ROOT, chart_repo
 
 
-def test_ct_install_upgrades_and_installs_every_wharf_core_values_file_with_its_helm_test(kube_node, wharf_images,
-                                                                                         tmp_path):
+def test_ct_install_upgrades_and_installs_every_wharf_core_values_file_with_its_helm_test(
+    kube_node, wharf_images, tmp_path
+):
     from wharf.charts.ctconfig import load_config
     from wharf.charts.ctinstall import InstallOptions, install
-
     from wharf.deployment.crd import crd
 
     # ct installs each values file as a release of its own; one CRD cannot belong to several releases,
@@ -31,13 +31,23 @@ def test_ct_install_upgrades_and_installs_every_wharf_core_values_file_with_its_
     out: list[str] = []
     try:
         repo = chart_repo(tmp_path / "repo", ("wharf-core",))
-        config = load_config(repo, flags={"charts": "charts/wharf-core", "helm-extra-set-args": "--set=crds.enabled=false",
-                                          "upgrade": True}, environ={})
+        config = load_config(
+            repo,
+            flags={"charts": "charts/wharf-core", "helm-extra-set-args": "--set=crds.enabled=false", "upgrade": True},
+            environ={},
+        )
         ok = install(repo, config, InstallOptions(kubeconfig=str(kube_node.kubeconfig)), out.append)
     finally:
-        kube_node.kubectl("delete", "crd", "seldondeployments.machinelearning.seldon.io",
-                          "podmonitors.monitoring.coreos.com", "--ignore-not-found", "--timeout=120s", check=False,
-                          timeout=150)
+        kube_node.kubectl(
+            "delete",
+            "crd",
+            "seldondeployments.machinelearning.seldon.io",
+            "podmonitors.monitoring.coreos.com",
+            "--ignore-not-found",
+            "--timeout=120s",
+            check=False,
+            timeout=150,
+        )
     text = "\n".join(out)
     assert ok, text
     values = sorted(p.name for p in (ROOT / "charts" / "wharf-core" / "ci").glob("*-values.yaml"))

@@ -24,12 +24,16 @@ NOT_RUNNABLE = {
     "wharf-mab/ci/upstream-values.yaml": "seldonio/mab_epsilon_greedy and seldonio/mock_classifier",
 }
 # the example images under the names the ci values use
-TAGS = {"iris": ("wharf/iris:0.1.0", "wharf/iris:0.2.0"), "scaler": ("wharf/scaler:0.1.0",),
-        "router": ("wharf/epsilon-router:0.1.0",)}
+TAGS = {
+    "iris": ("wharf/iris:0.1.0", "wharf/iris:0.2.0"),
+    "scaler": ("wharf/scaler:0.1.0",),
+    "router": ("wharf/epsilon-router:0.1.0",),
+}
 
 
-def test_ct_install_runs_every_model_chart_values_file_with_wharf_images(kube_node, wharf_core, example_images,
-                                                                         tmp_path):
+def test_ct_install_runs_every_model_chart_values_file_with_wharf_images(
+    kube_node, wharf_core, example_images, tmp_path
+):
     from wharf.charts.ctconfig import load_config
     from wharf.charts.ctinstall import InstallOptions, install
 
@@ -48,8 +52,9 @@ def test_ct_install_runs_every_model_chart_values_file_with_wharf_images(kube_no
         assert all(i.startswith("wharf/") for i in images), (path, images)
 
     out: list[str] = []
-    config = load_config(repo, flags={"charts": ",".join(f"charts/{c}" for c in MODEL_CHARTS), "upgrade": True},
-                         environ={})
+    config = load_config(
+        repo, flags={"charts": ",".join(f"charts/{c}" for c in MODEL_CHARTS), "upgrade": True}, environ={}
+    )
     ok = install(repo, config, InstallOptions(kubeconfig=str(kube_node.kubeconfig)), out.append)
     text = "\n".join(out)
     assert ok, text

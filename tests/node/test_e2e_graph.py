@@ -11,22 +11,23 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from node_support import cluster_report, example_sdep, get, predict, restricted_namespace, service_url, wait_for
 
 ROW = [51, 35, 14, 2]  # millimetres: the scaler turns them into centimetres for the iris models
 
 
-@pytest.mark.parametrize("separate", [False, True],
-                         ids=["one-pod", "orchestrator-in-its-own-pod"])
+@pytest.mark.parametrize("separate", [False, True], ids=["one-pod", "orchestrator-in-its-own-pod"])
 def test_graph_answers_carry_the_routers_choice(kube_node, wharf_core, example_images, separate):
     ns = restricted_namespace(kube_node, f"graph-{'sep' if separate else 'one'}")
     try:
         sdep = example_sdep(example_images, "iris-ab", separate)
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(sdep))
         try:
-            wait_for("SeldonDeployment iris-ab to be Available", lambda: get(
-                kube_node, "sdep", "iris-ab", "-n", ns).get("status", {}).get("state") == "Available", timeout=300)
+            wait_for(
+                "SeldonDeployment iris-ab to be Available",
+                lambda: get(kube_node, "sdep", "iris-ab", "-n", ns).get("status", {}).get("state") == "Available",
+                timeout=300,
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
 
@@ -36,6 +37,7 @@ def test_graph_answers_carry_the_routers_choice(kube_node, wharf_core, example_i
             engine = [p for p in pods if any(c["name"] == "seldon-container-engine" for c in p["spec"]["containers"])]
             model = [p for p in pods if any(c["name"] == "iris-a" for c in p["spec"]["containers"])]
             return (engine, model) if len(engine) == 1 and len(model) == 1 else None
+
         engine_pods, model_pods = wait_for("one orchestrator pod and one model pod", one_of_each, timeout=60)
         assert (engine_pods[0]["metadata"]["name"] != model_pods[0]["metadata"]["name"]) is separate
 

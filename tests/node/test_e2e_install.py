@@ -9,26 +9,33 @@ predictor's ClusterIP Service (kube-proxy) and must equal the model's own answer
 from __future__ import annotations
 
 import numpy as np
-
 from node_support import ROOT, cluster_report, get, helm, iris_answer, predict, restricted_namespace, wait_for
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3], [5.9, 2.8, 4.3, 1.3]]
 
 
 def test_operator_runs_ready_under_restricted_and_holds_the_lease(kube_node, wharf_core):
-    pods = [p for p in get(kube_node, "pods", "-n", wharf_core, "-l", "app.kubernetes.io/name=wharf-operator")["items"]
-            if p["metadata"].get("ownerReferences", [{}])[0].get("kind") == "ReplicaSet"]  # not a helm test Pod
+    pods = [
+        p
+        for p in get(kube_node, "pods", "-n", wharf_core, "-l", "app.kubernetes.io/name=wharf-operator")["items"]
+        if p["metadata"].get("ownerReferences", [{}])[0].get("kind") == "ReplicaSet"
+    ]  # not a helm test Pod
     assert len(pods) == 1
     pod = pods[0]
     assert pod["status"]["phase"] == "Running"
     assert {c["type"]: c["status"] for c in pod["status"]["conditions"]}["Ready"] == "True"
     # admitted by the restricted Pod Security Standard, running as a non-root user
-    assert get(kube_node, "namespace", wharf_core)["metadata"]["labels"][
-        "pod-security.kubernetes.io/enforce"] == "restricted"
+    assert (
+        get(kube_node, "namespace", wharf_core)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
+        == "restricted"
+    )
     from wharf.operator.leader import LEASE_NAME
 
-    holder = wait_for("the operator to hold its Lease", lambda: get(
-        kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"].get("holderIdentity"), timeout=60)
+    holder = wait_for(
+        "the operator to hold its Lease",
+        lambda: get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"].get("holderIdentity"),
+        timeout=60,
+    )
     assert holder == pod["metadata"]["name"]
 
 
@@ -36,12 +43,23 @@ def test_iris_from_the_model_chart_answers_through_its_service(kube_node, wharf_
     iris_image = example_images["iris"]
     ns = restricted_namespace(kube_node, "iris-e2e")
     try:
-        helm(kube_node, "install", "iris", str(ROOT / "charts" / "wharf-model"), "-n", ns,
-             "--set", f"model.image={iris_image}", "--set", "model.imagePullPolicy=Never")
+        helm(
+            kube_node,
+            "install",
+            "iris",
+            str(ROOT / "charts" / "wharf-model"),
+            "-n",
+            ns,
+            "--set",
+            f"model.image={iris_image}",
+            "--set",
+            "model.imagePullPolicy=Never",
+        )
 
         def available():
             sdep = get(kube_node, "sdep", "iris", "-n", ns)
             return sdep.get("status", {}).get("state") == "Available" and sdep
+
         try:
             wait_for("SeldonDeployment iris to be Available", available, timeout=300)
         except AssertionError as exc:

@@ -10,8 +10,17 @@ from __future__ import annotations
 import json
 import time
 
-from node_support import (ROOT, cluster_report, example_sdep, get, helm, iris_sdep, restricted_namespace, wait_available,
-                          wait_for)
+from node_support import (
+    ROOT,
+    cluster_report,
+    example_sdep,
+    get,
+    helm,
+    iris_sdep,
+    restricted_namespace,
+    wait_available,
+    wait_for,
+)
 
 
 def test_a_new_operator_takes_the_lease_and_finishes_the_reconcile(kube_node, wharf_core, example_images):
@@ -22,20 +31,22 @@ def test_a_new_operator_takes_the_lease_and_finishes_the_reconcile(kube_node, wh
     ns = restricted_namespace(kube_node, "failover")
     try:
         lease = get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"]
-        old_pod = next(p for p in get(kube_node, "pods", "-n", wharf_core, "-l",
-                                      "app.kubernetes.io/name=wharf-operator")["items"]
-                       if p["metadata"].get("ownerReferences", [{}])[0].get("kind") == "ReplicaSet")
+        old_pod = next(
+            p
+            for p in get(kube_node, "pods", "-n", wharf_core, "-l", "app.kubernetes.io/name=wharf-operator")["items"]
+            if p["metadata"].get("ownerReferences", [{}])[0].get("kind") == "ReplicaSet"
+        )
         assert lease["holderIdentity"] == old_pod["metadata"]["name"]
 
         sdep = example_sdep(example_images, "iris-ab", separate=True)
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(sdep))
         time.sleep(0.5)  # the watch event has reached the operator; its handler is running
-        kube_node.kubectl("delete", "pod", "-n", wharf_core, old_pod["metadata"]["name"], "--grace-period=0",
-                          "--force")
+        kube_node.kubectl("delete", "pod", "-n", wharf_core, old_pod["metadata"]["name"], "--grace-period=0", "--force")
 
         def new_holder():
             holder = get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"].get("holderIdentity")
             return holder if holder and holder != old_pod["metadata"]["name"] else None
+
         holder = wait_for("another operator pod to take the Lease", new_holder, timeout=120)
         pods = get(kube_node, "pods", "-n", wharf_core, "-l", "app.kubernetes.io/name=wharf-operator")["items"]
         assert holder in [p["metadata"]["name"] for p in pods]
@@ -59,8 +70,9 @@ def test_a_new_operator_takes_the_lease_and_finishes_the_reconcile(kube_node, wh
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-def test_with_two_replicas_the_standby_stays_ready_and_takes_over_when_the_leader_dies(kube_node, wharf_core,
-                                                                                     example_images):
+def test_with_two_replicas_the_standby_stays_ready_and_takes_over_when_the_leader_dies(
+    kube_node, wharf_core, example_images
+):
     """replicaCount 2: the replica without the Lease answers its probes (it would be restarted forever
     otherwise) and, when the leader's pod dies without releasing the Lease, takes it over within the
     Lease's timings (15 s unrenewed, retried every 2 s) and reconciles what comes next."""
@@ -68,23 +80,44 @@ def test_with_two_replicas_the_standby_stays_ready_and_takes_over_when_the_leade
 
     selector = "app.kubernetes.io/name=wharf-operator"
     chart = str(ROOT / "charts" / "wharf-core")
-    helm(kube_node, "upgrade", "wharf", chart, "-n", wharf_core, "--reuse-values", "--set", "replicaCount=2",
-         "--wait", "--timeout", "5m")
+    helm(
+        kube_node,
+        "upgrade",
+        "wharf",
+        chart,
+        "-n",
+        wharf_core,
+        "--reuse-values",
+        "--set",
+        "replicaCount=2",
+        "--wait",
+        "--timeout",
+        "5m",
+    )
     ns = restricted_namespace(kube_node, "failover-two")
     try:
+
         def two_ready():
-            pods = [p for p in get(kube_node, "pods", "-n", wharf_core, "-l", selector)["items"]
-                    if not p["metadata"].get("deletionTimestamp")]
-            ready = [p for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
-                                            for c in p["status"].get("conditions") or [])]
+            pods = [
+                p
+                for p in get(kube_node, "pods", "-n", wharf_core, "-l", selector)["items"]
+                if not p["metadata"].get("deletionTimestamp")
+            ]
+            ready = [
+                p
+                for p in pods
+                if any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions") or [])
+            ]
             return ready if len(ready) == 2 else None
+
         pods = wait_for("two operator pods Ready", two_ready, timeout=180)
         holder = get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"]["holderIdentity"]
         names = [p["metadata"]["name"] for p in pods]
         assert holder in names
         standby = next(n for n in names if n != holder)
-        restarts = {p["metadata"]["name"]: sum(c.get("restartCount", 0) for c in p["status"]["containerStatuses"])
-                    for p in pods}
+        restarts = {
+            p["metadata"]["name"]: sum(c.get("restartCount", 0) for c in p["status"]["containerStatuses"]) for p in pods
+        }
 
         # The pod replacing the leader would race the standby for the Lease: keep it unscheduled, so
         # only the standby can take over, then let the cluster schedule again.
@@ -94,8 +127,12 @@ def test_with_two_replicas_the_standby_stays_ready_and_takes_over_when_the_leade
         try:
             killed = time.monotonic()
             kube_node.kubectl("delete", "pod", "-n", wharf_core, holder, "--grace-period=0", "--force")
-            wait_for("the standby to take the Lease", lambda: get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)[
-                "spec"].get("holderIdentity") == standby, timeout=60, interval=0.5)
+            wait_for(
+                "the standby to take the Lease",
+                lambda: get(kube_node, "lease", LEASE_NAME, "-n", wharf_core)["spec"].get("holderIdentity") == standby,
+                timeout=60,
+                interval=0.5,
+            )
             took_over_s = time.monotonic() - killed
         finally:
             for node in nodes:
@@ -110,5 +147,18 @@ def test_with_two_replicas_the_standby_stays_ready_and_takes_over_when_the_leade
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, wharf_core)}") from None
     finally:
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-        helm(kube_node, "upgrade", "wharf", chart, "-n", wharf_core, "--reuse-values", "--set", "replicaCount=1",
-             "--wait", "--timeout", "5m", check=False)
+        helm(
+            kube_node,
+            "upgrade",
+            "wharf",
+            chart,
+            "-n",
+            wharf_core,
+            "--reuse-values",
+            "--set",
+            "replicaCount=1",
+            "--wait",
+            "--timeout",
+            "5m",
+            check=False,
+        )

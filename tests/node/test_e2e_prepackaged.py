@@ -14,7 +14,6 @@ import json
 
 import numpy as np
 import pytest
-
 from node_support import cluster_report, get, predict, restricted_namespace, service_url, wait_available, wait_for
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
@@ -35,49 +34,87 @@ def models_in_s3(node_s3, tmp_path_factory):
     X, y = load_iris(return_X_y=True)
     folder = tmp_path_factory.mktemp("models")
     joblib.dump(LogisticRegression(max_iter=1000).fit(X, y), folder / "model.joblib")
-    booster = xgboost.train({"objective": "multi:softprob", "num_class": 3, "max_depth": 3},
-                            xgboost.DMatrix(X, label=y), num_boost_round=20)
+    booster = xgboost.train(
+        {"objective": "multi:softprob", "num_class": 3, "max_depth": 3}, xgboost.DMatrix(X, label=y), num_boost_round=20
+    )
     booster.save_model(str(folder / "model.bst"))
     upload(folder / "model.joblib", "s3://models/sklearn/iris/", env)
     upload(folder / "model.bst", "s3://models/xgboost/iris/", env)
-    answers = {"SKLEARN_SERVER": joblib.load(folder / "model.joblib").predict_proba(np.array(ROWS)),
-               "XGBOOST_SERVER": booster.predict(xgboost.DMatrix(np.array(ROWS)))}
+    answers = {
+        "SKLEARN_SERVER": joblib.load(folder / "model.joblib").predict_proba(np.array(ROWS)),
+        "XGBOOST_SERVER": booster.predict(xgboost.DMatrix(np.array(ROWS))),
+    }
     return env, answers
 
 
 def prepackaged_sdep(implementation: str, model_uri: str) -> dict:
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": "iris"},
-            "spec": {"predictors": [{"name": "default", "replicas": 1, "graph": {
-                "name": "classifier", "implementation": implementation, "modelUri": model_uri,
-                "envSecretRefName": "s3-credentials"}}]}}
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "iris"},
+        "spec": {
+            "predictors": [
+                {
+                    "name": "default",
+                    "replicas": 1,
+                    "graph": {
+                        "name": "classifier",
+                        "implementation": implementation,
+                        "modelUri": model_uri,
+                        "envSecretRefName": "s3-credentials",
+                    },
+                }
+            ]
+        },
+    }
 
 
 def credentials_secret(env: dict[str, str]) -> dict:
     """The rclone remote `s3`, as upstream's storage initializer documentation has users write it."""
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s3-credentials"}, "type": "Opaque",
-            "stringData": {"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
-                           "RCLONE_CONFIG_S3_ENDPOINT": env["AWS_ENDPOINT_URL"],
-                           "RCLONE_CONFIG_S3_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
-                           "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3-credentials"},
+        "type": "Opaque",
+        "stringData": {
+            "RCLONE_CONFIG_S3_TYPE": "s3",
+            "RCLONE_CONFIG_S3_PROVIDER": "Other",
+            "RCLONE_CONFIG_S3_ENDPOINT": env["AWS_ENDPOINT_URL"],
+            "RCLONE_CONFIG_S3_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
+            "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+        },
+    }
 
 
 @pytest.mark.parametrize("implementation", ["SKLEARN_SERVER", "XGBOOST_SERVER"])
-def test_a_prepackaged_server_serves_a_model_from_s3_with_wharf_images_only(kube_node, wharf_core, server_images,
-                                                                            models_in_s3, implementation):
+def test_a_prepackaged_server_serves_a_model_from_s3_with_wharf_images_only(
+    kube_node, wharf_core, server_images, models_in_s3, implementation
+):
     env, answers = models_in_s3
     library = implementation.split("_")[0].lower()
     ns = restricted_namespace(kube_node, f"prepackaged-{library}")
     try:
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(credentials_secret(env)))
-        kube_node.kubectl("apply", "-n", ns, "-f", "-",
-                          input=json.dumps(prepackaged_sdep(implementation, f"s3://models/{library}/iris")))
+        kube_node.kubectl(
+            "apply",
+            "-n",
+            ns,
+            "-f",
+            "-",
+            input=json.dumps(prepackaged_sdep(implementation, f"s3://models/{library}/iris")),
+        )
         wait_available(kube_node, ns, "iris")
         pod = get(kube_node, "pods", "-n", ns)["items"][0]
         # only Wharf's images (the chart names the orchestrator with its registry, docker.io)
-        images = {c["image"].removeprefix("docker.io/") for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]}
+        images = {
+            c["image"].removeprefix("docker.io/") for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]
+        }
         version = server_images["storage-initializer"].split(":")[1]
-        assert images == {server_images[f"{library}server"], server_images["storage-initializer"],
-                          f"wharf/orchestrator:{version}"}, images
+        assert images == {
+            server_images[f"{library}server"],
+            server_images["storage-initializer"],
+            f"wharf/orchestrator:{version}",
+        }, images
         answer = predict(service_url(kube_node, ns, "iris-default"), ROWS, settle_s=30)
         np.testing.assert_allclose(answer["data"]["ndarray"], answers[implementation], rtol=1e-6)
         # the secret's value never reaches a log
@@ -90,15 +127,18 @@ def test_a_prepackaged_server_serves_a_model_from_s3_with_wharf_images_only(kube
 
 
 @pytest.mark.parametrize("case", ["missing-uri", "not-a-model"])
-def test_a_model_that_cannot_be_served_fails_the_seldondeployment_with_the_cause(kube_node, wharf_core, server_images,
-                                                                                 models_in_s3, case, tmp_path):
+def test_a_model_that_cannot_be_served_fails_the_seldondeployment_with_the_cause(
+    kube_node, wharf_core, server_images, models_in_s3, case, tmp_path
+):
     """The storage initializer's last log line (a missing modelUri) or the server's (a file that is
     no scikit-learn model) reaches the pod's status, and from there the SeldonDeployment's: state
     Failed, with the cause, while the kubelet goes on retrying."""
     env, _ = models_in_s3
     if case == "missing-uri":
-        uri, expect = "s3://models/sklearn/no-such-model", ["s3://models/sklearn/no-such-model",
-                                                             "nothing under sklearn/no-such-model/"]
+        uri, expect = (
+            "s3://models/sklearn/no-such-model",
+            ["s3://models/sklearn/no-such-model", "nothing under sklearn/no-such-model/"],
+        )
         container = "init container classifier-model-initializer failed"
     else:
         from wharf.storage import upload
@@ -112,11 +152,15 @@ def test_a_model_that_cannot_be_served_fails_the_seldondeployment_with_the_cause
     try:
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(credentials_secret(env)))
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(prepackaged_sdep("SKLEARN_SERVER", uri)))
-        status = wait_for("the SeldonDeployment to fail", lambda: (
-            s := get(kube_node, "sdep", "iris", "-n", ns).get("status") or {}).get("state") == "Failed" and s,
-            timeout=180)
+        status = wait_for(
+            "the SeldonDeployment to fail",
+            lambda: (s := get(kube_node, "sdep", "iris", "-n", ns).get("status") or {}).get("state") == "Failed" and s,
+            timeout=180,
+        )
         description = status["description"]
-        assert description.startswith("Deployment iris-default-0-classifier: pod iris-default-0-classifier-"), description
+        assert description.startswith("Deployment iris-default-0-classifier: pod iris-default-0-classifier-"), (
+            description
+        )
         assert container in description, description
         for text in expect:
             assert text in description, description
@@ -143,13 +187,30 @@ def test_a_pvc_model_uri_serves_the_model_in_the_claim(kube_node, wharf_core, se
     (folder / "sklearn" / "iris" / "model.joblib").chmod(0o644)
 
     ns = restricted_namespace(kube_node, "prepackaged-pvc")
-    volume = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": f"{ns}-models"},
-              "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadOnlyMany"], "storageClassName": "",
-                       "persistentVolumeReclaimPolicy": "Retain", "hostPath": {"path": str(folder), "type": "Directory"},
-                       "claimRef": {"namespace": ns, "name": "models"}}}
-    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "models"},
-             "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "", "volumeName": f"{ns}-models",
-                      "resources": {"requests": {"storage": "1Gi"}}}}
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{ns}-models"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadOnlyMany"],
+            "storageClassName": "",
+            "persistentVolumeReclaimPolicy": "Retain",
+            "hostPath": {"path": str(folder), "type": "Directory"},
+            "claimRef": {"namespace": ns, "name": "models"},
+        },
+    }
+    claim = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "models"},
+        "spec": {
+            "accessModes": ["ReadOnlyMany"],
+            "storageClassName": "",
+            "volumeName": f"{ns}-models",
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
     try:
         kube_node.kubectl("apply", "-f", "-", input=json.dumps(volume))
         kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(claim))

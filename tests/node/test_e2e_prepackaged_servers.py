@@ -18,9 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from node_support import (ROOT, cluster_report, get, helm, predict, restricted_namespace, service_url,
-                          wait_available)
+from node_support import ROOT, cluster_report, get, helm, predict, restricted_namespace, service_url, wait_available
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 KEYS = {"AWS_ACCESS_KEY_ID": "wharf-e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret-7b2f"}
@@ -45,20 +43,45 @@ def upload_folder(folder: Path, prefix: str, env: dict[str, str]) -> None:
 
 
 def secret(env: dict[str, str], extra: dict[str, str] | None = None) -> dict:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "store"}, "type": "Opaque",
-            "stringData": {"RCLONE_CONFIG_S3_TYPE": "s3", "RCLONE_CONFIG_S3_PROVIDER": "Other",
-                           "RCLONE_CONFIG_S3_ENDPOINT": env["AWS_ENDPOINT_URL"],
-                           "RCLONE_CONFIG_S3_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
-                           "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"], **(extra or {})}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "store"},
+        "type": "Opaque",
+        "stringData": {
+            "RCLONE_CONFIG_S3_TYPE": "s3",
+            "RCLONE_CONFIG_S3_PROVIDER": "Other",
+            "RCLONE_CONFIG_S3_ENDPOINT": env["AWS_ENDPOINT_URL"],
+            "RCLONE_CONFIG_S3_ACCESS_KEY_ID": env["AWS_ACCESS_KEY_ID"],
+            "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY": env["AWS_SECRET_ACCESS_KEY"],
+            **(extra or {}),
+        },
+    }
 
 
 def sdep(name: str, implementation: str, uri: str, protocol: str | None = None) -> dict:
-    spec: dict = {"predictors": [{"name": "default", "replicas": 1, "graph": {
-        "name": "classifier", "implementation": implementation, "modelUri": uri, "envSecretRefName": "store"}}]}
+    spec: dict = {
+        "predictors": [
+            {
+                "name": "default",
+                "replicas": 1,
+                "graph": {
+                    "name": "classifier",
+                    "implementation": implementation,
+                    "modelUri": uri,
+                    "envSecretRefName": "store",
+                },
+            }
+        ]
+    }
     if protocol:
         spec["protocol"] = protocol
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "metadata": {"name": name},
-            "spec": spec}
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
 
 
 def serve_and_predict(kube, ns: str, objects: list[dict], name: str) -> dict:
@@ -83,8 +106,9 @@ def test_mlflow_server_serves_an_mlflow_model_from_s3(kube_node, wharf_core, ser
     upload_folder(tmp_path / "model", "mlflow/iris", s3)
     ns = restricted_namespace(kube_node, "prepackaged-mlflow")
     try:
-        answer = serve_and_predict(kube_node, ns, [secret(s3), sdep("wine", "MLFLOW_SERVER", "s3://servers/mlflow/iris")],
-                                   "wine")
+        answer = serve_and_predict(
+            kube_node, ns, [secret(s3), sdep("wine", "MLFLOW_SERVER", "s3://servers/mlflow/iris")], "wine"
+        )
         # upstream's MLFlowServer answers pyfunc's predict: the class labels for a classifier
         np.testing.assert_array_equal(np.array(answer["data"]["ndarray"]).ravel(), model.predict(np.array(ROWS)))
     except AssertionError as exc:
@@ -93,22 +117,38 @@ def test_mlflow_server_serves_an_mlflow_model_from_s3(kube_node, wharf_core, ser
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-def test_a_custom_server_registered_in_predictor_servers_serves_its_model(kube_node, wharf_core, server_images, s3,
-                                                                          tmp_path):
+def test_a_custom_server_registered_in_predictor_servers_serves_its_model(
+    kube_node, wharf_core, server_images, s3, tmp_path
+):
     """examples/servers/lightgbm as a user applies it: the values file added to wharf-core (helm upgrade
     --reuse-values keeps the rest), then the example SeldonDeployment with its modelUri in our bucket."""
     import lightgbm
     import yaml
 
     X, y = iris()
-    booster = lightgbm.train({"objective": "multiclass", "num_class": 3, "num_leaves": 7, "verbose": -1,
-                              "min_data_in_leaf": 5}, lightgbm.Dataset(X, label=y), num_boost_round=10)
+    booster = lightgbm.train(
+        {"objective": "multiclass", "num_class": 3, "num_leaves": 7, "verbose": -1, "min_data_in_leaf": 5},
+        lightgbm.Dataset(X, label=y),
+        num_boost_round=10,
+    )
     (tmp_path / "model").mkdir()
     booster.save_model(str(tmp_path / "model" / "model.txt"))
     upload_folder(tmp_path / "model", "lightgbm/iris", s3)
     example = ROOT / "examples" / "servers" / "lightgbm"
-    helm(kube_node, "upgrade", "wharf", str(ROOT / "charts" / "wharf-core"), "-n", wharf_core, "--reuse-values",
-         "-f", str(example / "values.yaml"), "--wait", "--timeout", "5m")
+    helm(
+        kube_node,
+        "upgrade",
+        "wharf",
+        str(ROOT / "charts" / "wharf-core"),
+        "-n",
+        wharf_core,
+        "--reuse-values",
+        "-f",
+        str(example / "values.yaml"),
+        "--wait",
+        "--timeout",
+        "5m",
+    )
     deployment = yaml.safe_load((example / "seldondeployment.yaml").read_text())
     graph = deployment["spec"]["predictors"][0]["graph"]
     graph["modelUri"], graph["envSecretRefName"] = "s3://servers/lightgbm/iris", "store"
@@ -135,8 +175,7 @@ def node_gcs(tmp_path_factory):
         yield endpoint
 
 
-def test_a_public_gs_bucket_is_served_with_no_credentials(kube_node, wharf_core, server_images, s3, node_gcs,
-                                                          tmp_path):
+def test_a_public_gs_bucket_is_served_with_no_credentials(kube_node, wharf_core, server_images, s3, node_gcs, tmp_path):
     """As upstream's initializer image, Wharf's reads gs:// anonymously when no credential is given; the
     Secret only points the `gs` remote at the stand-in's endpoint (rclone's ENDPOINT option)."""
     import joblib
@@ -146,15 +185,23 @@ def test_a_public_gs_bucket_is_served_with_no_credentials(kube_node, wharf_core,
 
     model = LogisticRegression(max_iter=500, C=2.0).fit(*iris())
     joblib.dump(model, tmp_path / "model.joblib")
-    client = storage.Client(project="wharf-e2e", credentials=AnonymousCredentials(),
-                            client_options={"api_endpoint": node_gcs})
+    client = storage.Client(
+        project="wharf-e2e", credentials=AnonymousCredentials(), client_options={"api_endpoint": node_gcs}
+    )
     client.create_bucket("public-models").blob("sklearn/iris/model.joblib").upload_from_filename(
-        str(tmp_path / "model.joblib"))
+        str(tmp_path / "model.joblib")
+    )
     ns = restricted_namespace(kube_node, "prepackaged-gcs")
     try:
-        answer = serve_and_predict(kube_node, ns, [secret(s3, {"RCLONE_CONFIG_GS_ENDPOINT": node_gcs}),
-                                                   sdep("iris", "SKLEARN_SERVER", "gs://public-models/sklearn/iris")],
-                                   "iris")
+        answer = serve_and_predict(
+            kube_node,
+            ns,
+            [
+                secret(s3, {"RCLONE_CONFIG_GS_ENDPOINT": node_gcs}),
+                sdep("iris", "SKLEARN_SERVER", "gs://public-models/sklearn/iris"),
+            ],
+            "iris",
+        )
         np.testing.assert_allclose(answer["data"]["ndarray"], model.predict_proba(np.array(ROWS)), rtol=1e-9)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
@@ -176,8 +223,11 @@ def test_protocol_v2_serves_the_model_with_wharfs_mlserver_image(kube_node, whar
     upload_folder(tmp_path / "model", "v2/iris", s3)
     deployment = sdep("v2iris", "SKLEARN_SERVER", "s3://servers/v2/iris", protocol="v2")
     deployment["spec"]["predictors"][0]["annotations"] = {"seldon.io/no-engine": "true"}
-    request = {"inputs": [{"name": "input-0", "shape": [len(ROWS), 4], "datatype": "FP64",
-                           "data": [x for row in ROWS for x in row]}]}
+    request = {
+        "inputs": [
+            {"name": "input-0", "shape": [len(ROWS), 4], "datatype": "FP64", "data": [x for row in ROWS for x in row]}
+        ]
+    }
     ns = restricted_namespace(kube_node, "prepackaged-v2")
     try:
         for obj in (secret(s3), deployment):
@@ -186,12 +236,16 @@ def test_protocol_v2_serves_the_model_with_wharfs_mlserver_image(kube_node, whar
         pod = next(p for p in get(kube_node, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp"))
         images = {c["image"] for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]}
         assert all(image.startswith("wharf/") for image in images), images
-        answer = predict(service_url(kube_node, ns, "v2iris-default"), ROWS, settle_s=30,
-                         path="/v2/models/classifier/infer", payload=request)
+        answer = predict(
+            service_url(kube_node, ns, "v2iris-default"),
+            ROWS,
+            settle_s=30,
+            path="/v2/models/classifier/infer",
+            payload=request,
+        )
         (output,) = answer["outputs"]
         np.testing.assert_array_equal(output["data"], model.predict(np.array(ROWS)))
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
     finally:
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-

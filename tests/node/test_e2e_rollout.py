@@ -17,8 +17,18 @@ import urllib.request
 
 import numpy as np
 import pytest
+from node_support import (
+    EXAMPLES,
+    get,
+    iris_answer,
+    iris_sdep,
+    predict,
+    restricted_namespace,
+    service_url,
+    wait_available,
+    wait_for,
+)
 
-from node_support import EXAMPLES, get, iris_answer, iris_sdep, predict, restricted_namespace, service_url, wait_available, wait_for
 from wharf.testing.gateway import Gateway
 
 ROW = [6.0, 2.9, 4.5, 1.5]
@@ -35,8 +45,9 @@ def iris_v2(kube_node, example_images, tmp_path_factory):
     shutil.copytree(EXAMPLES / "iris", source)
     code = (source / "IrisClassifier.py").read_text()
     (source / "IrisClassifier.py").write_text(code.replace("temperature=1.0", "temperature=4.0"))
-    image = build_model(source, "wharf-e2e/iris:2", builder=build_builder("3.12", progress=None)[0],
-                        progress=None).tags[0]
+    image = build_model(
+        source, "wharf-e2e/iris:2", builder=build_builder("3.12", progress=None)[0], progress=None
+    ).tags[0]
     kube_node.load(image)
     return image
 
@@ -63,7 +74,7 @@ class Load:
                 self.failures.append((time.monotonic(), repr(exc)[:200]))
                 time.sleep(0.05)
 
-    def __enter__(self) -> "Load":
+    def __enter__(self) -> Load:
         for thread in self._threads:
             thread.start()
         return self
@@ -104,16 +115,23 @@ def test_rolling_update_and_pod_loss_under_load(kube_node, wharf_core, example_i
                     pods = get(kube_node, "pods", "-n", ns, "-l", "seldon-deployment-id=iris")["items"]
                     images = {c["image"] for p in pods for c in p["spec"]["containers"] if c["name"] == "classifier"}
                     recent = [a for t, a in load.answers[-20:]]
-                    return images == {iris_v2} and len(pods) == 2 and recent and \
-                        all(version_of(a, v1, v2) == 2 for a in recent)
+                    return (
+                        images == {iris_v2}
+                        and len(pods) == 2
+                        and recent
+                        and all(version_of(a, v1, v2) == 2 for a in recent)
+                    )
+
                 wait_for("every pod to run v2 and every answer to come from v2", rolled_out, timeout=300)
                 rollout_s = time.monotonic() - started
                 time.sleep(2)
             versions = [version_of(a, v1, v2) for _, a in load.answers]
             switch = versions.index(2)
-            print(f"\nrolling update v1 -> v2 under load: {len(load.answers)} answers, "
-                  f"{len(load.failures)} failed, rollout {rollout_s:.1f} s; "
-                  f"first v2 answer after {switch} v1 answers; failures: {load.failures[:3]}")
+            print(
+                f"\nrolling update v1 -> v2 under load: {len(load.answers)} answers, "
+                f"{len(load.failures)} failed, rollout {rollout_s:.1f} s; "
+                f"first v2 answer after {switch} v1 answers; failures: {load.failures[:3]}"
+            )
             assert versions[0] == 1 and versions[-1] == 2
             assert load.failures == [], f"{len(load.failures)} requests failed during the rollout"
 
@@ -126,18 +144,25 @@ def test_rolling_update_and_pod_loss_under_load(kube_node, wharf_core, example_i
 
                 def replaced():
                     pods = get(kube_node, "pods", "-n", ns, "-l", "seldon-deployment-id=iris")["items"]
-                    ready = [p for p in pods if p["metadata"].get("deletionTimestamp") is None and all(
-                        c["ready"] for c in p["status"].get("containerStatuses", []))
-                        and p["status"].get("containerStatuses")]
+                    ready = [
+                        p
+                        for p in pods
+                        if p["metadata"].get("deletionTimestamp") is None
+                        and all(c["ready"] for c in p["status"].get("containerStatuses", []))
+                        and p["status"].get("containerStatuses")
+                    ]
                     return len(ready) == 2
+
                 wait_for("a replacement pod to be Ready", replaced, timeout=300)
                 recovered_s = time.monotonic() - deleted
                 time.sleep(2)
             answered_after = [t - deleted for t, _ in load.answers if t > deleted]
             gap = max((b - a for a, b in zip(answered_after, answered_after[1:])), default=float("inf"))
-            print(f"pod deleted under load: {len(load.answers)} answers, {len(load.failures)} failed, "
-                  f"longest pause between answers after the delete {gap:.2f} s, two Ready pods again after "
-                  f"{recovered_s:.1f} s; failures: {load.failures[:3]}")
+            print(
+                f"pod deleted under load: {len(load.answers)} answers, {len(load.failures)} failed, "
+                f"longest pause between answers after the delete {gap:.2f} s, two Ready pods again after "
+                f"{recovered_s:.1f} s; failures: {load.failures[:3]}"
+            )
             assert all(version_of(a, v1, v2) == 2 for _, a in load.answers)
             # the other pod serves on, and the deleted one finishes what it was sent (preStop sleep)
             assert load.failures == [], f"{len(load.failures)} requests failed after the pod was deleted"

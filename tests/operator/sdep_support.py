@@ -7,8 +7,9 @@ import contextlib
 import copy
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import yaml
 
@@ -32,8 +33,9 @@ def running_operator(namespace: str) -> Iterator[None]:
     stop, ready = threading.Event(), threading.Event()
 
     def main() -> None:
-        asyncio.run(kopf.operator(standalone=True, namespaces=[namespace], clusterwide=False,
-                                  stop_flag=stop, ready_flag=ready))
+        asyncio.run(
+            kopf.operator(standalone=True, namespaces=[namespace], clusterwide=False, stop_flag=stop, ready_flag=ready)
+        )
 
     thread = threading.Thread(target=main, name="kopf-operator", daemon=True)
     thread.start()
@@ -46,23 +48,30 @@ def running_operator(namespace: str) -> Iterator[None]:
         handlers._state.clear()
 
 
-def sdep(name: str, namespace: str, graph: dict | None = None, containers: list[str] | None = None,
-         **spec: Any) -> dict[str, Any]:
+def sdep(
+    name: str, namespace: str, graph: dict | None = None, containers: list[str] | None = None, **spec: Any
+) -> dict[str, Any]:
     graph = graph or {"name": "model"}
     containers = containers or ["model"]
-    predictor = {"name": "main", "graph": graph,
-                 "componentSpecs": [{"spec": {"containers": [{"name": c, "image": f"example/{c}:1.0"}
-                                                             for c in containers]}}]}
-    body: dict[str, Any] = {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-                            "metadata": {"name": name, "namespace": namespace},
-                            "spec": {"predictors": [predictor]}}
+    predictor = {
+        "name": "main",
+        "graph": graph,
+        "componentSpecs": [{"spec": {"containers": [{"name": c, "image": f"example/{c}:1.0"} for c in containers]}}],
+    }
+    body: dict[str, Any] = {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"predictors": [predictor]},
+    }
     body["spec"].update(copy.deepcopy(spec))
     return body
 
 
 def apply(kube_api, obj: dict, check: bool = True):
-    return kube_api.kubectl("apply", "--server-side", "--field-manager=wharf-tests", "-f", "-",
-                            input=yaml.safe_dump(obj), check=check)
+    return kube_api.kubectl(
+        "apply", "--server-side", "--field-manager=wharf-tests", "-f", "-", input=yaml.safe_dump(obj), check=check
+    )
 
 
 def wait_for(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5) -> Any:

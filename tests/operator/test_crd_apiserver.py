@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from sdep_support import ROOT, apply, install_crd, sdep
 
 FIXTURES = sorted((ROOT / "tests" / "fixtures" / "render").glob("*/sdep.yaml"))
@@ -53,19 +52,37 @@ def _bad_cases(ns: str) -> list[tuple[str, dict, str]]:
         ("traffic not summing to 100", traffic, "traffic of the non-shadow predictors must sum to 100"),
         ("single predictor partial traffic", single_traffic, "a single predictor's traffic, when set, must be 100"),
         ("shadow only", shadow_only, "a shadow predictor cannot be the only predictor"),
-        ("graph node without container", sdep("nocontainer", ns, graph={"name": "missing"}),
-         "every graph node without an implementation needs a container of the same name"),
-        ("child without container", sdep("nochild", ns, graph={"name": "model", "children": [
-            {"name": "model2", "children": [{"name": "ghost"}]}]}, containers=["model", "model2"]),
-         "every graph node without an implementation needs a container of the same name"),
-        ("UNKNOWN_TYPE without methods", sdep("unknown", ns, graph={"name": "model", "type": "UNKNOWN_TYPE"}),
-         "a node with type UNKNOWN_TYPE needs a non-empty methods list"),
-        ("prepackaged without modelUri", sdep("prepack", ns, graph={"name": "m", "implementation": "SKLEARN_SERVER"},
-                                              containers=["x"]),
-         "a prepackaged server implementation needs modelUri"),
-        ("bad protocol enum", sdep("proto", ns, protocol="soap"), "Unsupported value: \"soap\""),
-        ("logger without mode", sdep("logger", ns, graph={"name": "model", "logger": {"url": "http://x"}}),
-         "mode: Required value"),
+        (
+            "graph node without container",
+            sdep("nocontainer", ns, graph={"name": "missing"}),
+            "every graph node without an implementation needs a container of the same name",
+        ),
+        (
+            "child without container",
+            sdep(
+                "nochild",
+                ns,
+                graph={"name": "model", "children": [{"name": "model2", "children": [{"name": "ghost"}]}]},
+                containers=["model", "model2"],
+            ),
+            "every graph node without an implementation needs a container of the same name",
+        ),
+        (
+            "UNKNOWN_TYPE without methods",
+            sdep("unknown", ns, graph={"name": "model", "type": "UNKNOWN_TYPE"}),
+            "a node with type UNKNOWN_TYPE needs a non-empty methods list",
+        ),
+        (
+            "prepackaged without modelUri",
+            sdep("prepack", ns, graph={"name": "m", "implementation": "SKLEARN_SERVER"}, containers=["x"]),
+            "a prepackaged server implementation needs modelUri",
+        ),
+        ("bad protocol enum", sdep("proto", ns, protocol="soap"), 'Unsupported value: "soap"'),
+        (
+            "logger without mode",
+            sdep("logger", ns, graph={"name": "model", "logger": {"url": "http://x"}}),
+            "mode: Required value",
+        ),
         ("kafka without env", kafka, "serverType kafka needs KAFKA_BROKER"),
         ("no-engine with children", no_engine, "only allowed for a single-node graph"),
         ("pdb both fields", pdb, "minAvailable and maxUnavailable are mutually exclusive"),
@@ -82,8 +99,14 @@ def test_invalid_sdeps_are_rejected_by_the_server_with_the_rules_message(kube_ap
 
 
 def test_server_side_dry_run_rejects_without_any_webhook(kube_api, crd_ns) -> None:
-    proc = kube_api.kubectl("apply", "--dry-run=server", "-f", "-", check=False,
-                            input=yaml.safe_dump(sdep("dry", crd_ns, graph={"name": "nobody"})))
+    proc = kube_api.kubectl(
+        "apply",
+        "--dry-run=server",
+        "-f",
+        "-",
+        check=False,
+        input=yaml.safe_dump(sdep("dry", crd_ns, graph={"name": "nobody"})),
+    )
     assert proc.returncode != 0 and "needs a container of the same name" in proc.stderr
     ok = kube_api.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(sdep("dry", crd_ns)))
     assert "created (server dry run)" in ok.stdout
@@ -98,8 +121,9 @@ def test_short_name_older_versions_and_scale(kube_api, crd_ns) -> None:
         body["apiVersion"] = f"machinelearning.seldon.io/{version}"
         apply(kube_api, body)
     names = kube_api.kubectl("get", "sdep", "-n", crd_ns, "-o", "name").stdout.split()
-    assert sorted(names) == sorted(f"seldondeployment.machinelearning.seldon.io/{n}"
-                                   for n in ("old", "ver-v1alpha3", "ver-v1"))
+    assert sorted(names) == sorted(
+        f"seldondeployment.machinelearning.seldon.io/{n}" for n in ("old", "ver-v1alpha3", "ver-v1")
+    )
     kube_api.kubectl("scale", "sdep/old", "-n", crd_ns, "--replicas=3")
     got = yaml.safe_load(kube_api.kubectl("get", "sdep", "old", "-n", crd_ns, "-o", "yaml").stdout)
     assert got["spec"]["replicas"] == 3
@@ -115,7 +139,15 @@ def test_rendered_objects_pass_server_side_validation(kube_api, crd_ns, path) ->
     body = yaml.safe_load(path.read_text())
     body["metadata"]["namespace"] = crd_ns
     objects = [o for o in render(body) if o["apiVersion"].split("/")[0] != "networking.istio.io"]
-    proc = kube_api.kubectl("apply", "--server-side", "--dry-run=server", "--field-manager=wharf-operator", "-f", "-",
-                            input=yaml.safe_dump_all(objects), check=False)
+    proc = kube_api.kubectl(
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=wharf-operator",
+        "-f",
+        "-",
+        input=yaml.safe_dump_all(objects),
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("serverside-applied (server dry run)") == len(objects)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from sdep_support import install_crd, running_operator, wait_for
+
 from wharf.testing.infra import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,12 +61,14 @@ BAD_SDEPS = {
     "graph-name-without-container": (
         rename_graph,
         "spec.predictors[0].graph.name: no container named 'my-model' in componentSpecs[].spec.containers",
-        "every graph node without an implementation needs a container of the same name with an image"),
+        "every graph node without an implementation needs a container of the same name with an image",
+    ),
     "container-without-image": (
         drop_image,
         "spec.predictors[0].componentSpecs[0].spec.containers[0].image: required: graph node "
         "spec.predictors[0].graph runs in this container",
-        "every graph node without an implementation needs a container of the same name with an image"),
+        "every graph node without an implementation needs a container of the same name with an image",
+    ),
 }
 
 
@@ -76,6 +78,7 @@ def by_kind(docs: list[dict]) -> dict[tuple[str, str], dict]:
 
 # --- wharf render: the objects, no cluster --------------------------------------------------------
 
+
 def test_wharf_render_gives_the_operator_objects_and_the_route_and_ingress_fit_them() -> None:
     done = cli("wharf", "render", SDEP_FILE, "-n", "models")
     assert done.returncode == 0, done.stderr
@@ -83,7 +86,9 @@ def test_wharf_render_gives_the_operator_objects_and_the_route_and_ingress_fit_t
     assert set(objects) == {("Deployment", DEPLOYMENT), ("Service", SERVICE), ("Service", f"{SERVICE}-mymodel")}
     pod = objects["Deployment", DEPLOYMENT]["spec"]["template"]["spec"]
     assert [(c["name"], c["image"].split(":")[0]) for c in pod["containers"]] == [
-        ("mymodel", "wharf-examples/walkthrough-model"), ("seldon-container-engine", "wharf/orchestrator")]
+        ("mymodel", "wharf-examples/walkthrough-model"),
+        ("seldon-container-engine", "wharf/orchestrator"),
+    ]
     ports = {p["name"]: p["port"] for p in objects["Service", SERVICE]["spec"]["ports"]}
     assert ports == {"http": 8000, "grpc": 5001}
 
@@ -107,6 +112,7 @@ def test_wharf_render_names_the_field_of_an_invalid_sdep(case: str, tmp_path: Pa
 
 
 # --- the chart: Route and Ingress values ---------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def helm() -> Path:
@@ -134,21 +140,35 @@ def test_chart_route_and_ingress_point_at_the_predictor_service(helm) -> None:
     route = objects["Route", NAME]
     # the chart's Route is the hand-written one, plus the chart's labels
     assert route["spec"] == yaml.safe_load((EXAMPLE / "route.yaml").read_text())["spec"]
-    assert objects["SeldonDeployment", NAME]["spec"]["predictors"][0]["componentSpecs"][0]["spec"][
-        "containers"][0]["image"] == IMAGE
+    assert (
+        objects["SeldonDeployment", NAME]["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][0][
+            "image"
+        ]
+        == IMAGE
+    )
 
     objects = chart_objects(EXAMPLE / "values-ingress.yaml")
     assert ("Route", NAME) not in objects
     assert objects["Ingress", NAME]["spec"] == yaml.safe_load((EXAMPLE / "ingress.yaml").read_text())["spec"]
 
-    tls = chart_objects(EXAMPLE / "values-openshift.yaml", sets={
-        "route.host": "mymodel.apps.example.com", "route.tls.enabled": "true",
-        "route.tls.insecureEdgeTerminationPolicy": "None"})["Route", NAME]["spec"]
+    tls = chart_objects(
+        EXAMPLE / "values-openshift.yaml",
+        sets={
+            "route.host": "mymodel.apps.example.com",
+            "route.tls.enabled": "true",
+            "route.tls.insecureEdgeTerminationPolicy": "None",
+        },
+    )["Route", NAME]["spec"]
     assert tls["host"] == "mymodel.apps.example.com"
     assert tls["tls"] == {"termination": "edge", "insecureEdgeTerminationPolicy": "None"}
-    ingress = chart_objects(EXAMPLE / "values-ingress.yaml", sets={
-        "ingress.className": "nginx", "ingress.tls[0].secretName": "mymodel-tls",
-        "ingress.tls[0].hosts[0]": "mymodel.example.com"})["Ingress", NAME]["spec"]
+    ingress = chart_objects(
+        EXAMPLE / "values-ingress.yaml",
+        sets={
+            "ingress.className": "nginx",
+            "ingress.tls[0].secretName": "mymodel-tls",
+            "ingress.tls[0].hosts[0]": "mymodel.example.com",
+        },
+    )["Ingress", NAME]["spec"]
     assert ingress["ingressClassName"] == "nginx"
     assert ingress["tls"] == [{"secretName": "mymodel-tls", "hosts": ["mymodel.example.com"]}]
 
@@ -163,8 +183,10 @@ def test_chart_values_for_route_and_ingress_are_checked(helm, tmp_path: Path) ->
     from wharf.charts.values_check import check_values_file
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text("model: {image: m:1}\nroute: {enabled: true, host: My_Model.example.com, tls: {termination: edge}}\n"
-                   "ingress: {tls: [{hosts: [a.example.com]}]}\n")
+    bad.write_text(
+        "model: {image: m:1}\nroute: {enabled: true, host: My_Model.example.com, tls: {termination: edge}}\n"
+        "ingress: {tls: [{hosts: [a.example.com]}]}\n"
+    )
     problems = sorted(f"{p.path}: {p.message}" for p in check_values_file(CHART, bad))
     assert problems == [
         "ingress.tls[0].secretName: required key is missing",
@@ -178,9 +200,25 @@ def notes(helm: Path, tmp_path: Path, sets: str) -> str:
     copy_dir = shutil.copytree(CHART, tmp_path / "chart")
     (copy_dir / "templates" / "notes.yaml").write_text(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\n"
-        'data: {notes: {{ include "wharf-model/templates/NOTES.txt" . | quote }}}\n')
-    done = subprocess.run([str(helm), "template", NAME, str(copy_dir), "-n", "models", "--show-only",
-                           "templates/notes.yaml", "--set", sets], capture_output=True, text=True, timeout=60)
+        'data: {notes: {{ include "wharf-model/templates/NOTES.txt" . | quote }}}\n'
+    )
+    done = subprocess.run(
+        [
+            str(helm),
+            "template",
+            NAME,
+            str(copy_dir),
+            "-n",
+            "models",
+            "--show-only",
+            "templates/notes.yaml",
+            "--set",
+            sets,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     shutil.rmtree(copy_dir)
     return yaml.safe_load(done.stdout)["data"]["notes"]
@@ -204,6 +242,7 @@ def test_notes_print_the_walkthrough_curl_for_the_route_or_ingress(helm, tmp_pat
 
 
 # --- on the real API server ----------------------------------------------------------------------
+
 
 @pytest.fixture
 def cluster(kube_api):
@@ -235,8 +274,9 @@ def get(kube_api, kind: str, name: str, ns: str) -> dict | None:
 
 def kubectl_apply(kube_api, ns: str, body: dict | str, *flags: str) -> subprocess.CompletedProcess:
     text = body if isinstance(body, str) else yaml.safe_dump(body)
-    return kube_api.kubectl("apply", "--server-side", "--field-manager=wharf-tests", "-n", ns, *flags, "-f", "-",
-                            input=text, check=False)
+    return kube_api.kubectl(
+        "apply", "--server-side", "--field-manager=wharf-tests", "-n", ns, *flags, "-f", "-", input=text, check=False
+    )
 
 
 def assert_points_at_operator_service(kube_api, ns: str) -> None:
@@ -260,7 +300,9 @@ def test_the_walkthrough_yaml_on_the_api_server(cluster, operator) -> None:
     deployment = wait_for(f"Deployment {DEPLOYMENT}", lambda: get(cluster, "deployment", DEPLOYMENT, ns))
     containers = deployment["spec"]["template"]["spec"]["containers"]
     assert [(c["name"], c["image"]) for c in containers] == [
-        ("mymodel", IMAGE), ("seldon-container-engine", "wharf/orchestrator:test")]
+        ("mymodel", IMAGE),
+        ("seldon-container-engine", "wharf/orchestrator:test"),
+    ]
     wait_for(f"Service {SERVICE}-mymodel", lambda: get(cluster, "service", f"{SERVICE}-mymodel", ns))
     assert_points_at_operator_service(cluster, ns)
 
@@ -269,8 +311,10 @@ def test_the_walkthrough_yaml_on_the_api_server(cluster, operator) -> None:
     bad_route["spec"]["tls"] = {"termination": "passthrough", "insecureEdgeTerminationPolicy": "Allow"}
     done = kubectl_apply(cluster, ns, bad_route, "--dry-run=server")
     assert done.returncode != 0
-    assert "cannot have both spec.tls.termination: passthrough and spec.tls.insecureEdgeTerminationPolicy: Allow" \
+    assert (
+        "cannot have both spec.tls.termination: passthrough and spec.tls.insecureEdgeTerminationPolicy: Allow"
         in done.stderr
+    )
 
 
 @pytest.mark.parametrize("case", sorted(BAD_SDEPS))
@@ -287,9 +331,25 @@ def test_the_api_server_names_the_field_of_an_invalid_sdep(cluster, kube_namespa
 @pytest.mark.helm
 def test_the_chart_with_route_and_ingress_on_the_api_server(helm, cluster, operator) -> None:
     ns = operator
-    done = subprocess.run([str(helm), "install", NAME, str(CHART), "-n", ns, "--kubeconfig", str(cluster.kubeconfig),
-                           "-f", str(EXAMPLE / "values-openshift.yaml"), "--set", "ingress.enabled=true"],
-                          capture_output=True, text=True, timeout=180)
+    done = subprocess.run(
+        [
+            str(helm),
+            "install",
+            NAME,
+            str(CHART),
+            "-n",
+            ns,
+            "--kubeconfig",
+            str(cluster.kubeconfig),
+            "-f",
+            str(EXAMPLE / "values-openshift.yaml"),
+            "--set",
+            "ingress.enabled=true",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert done.returncode == 0, done.stderr
     assert f"{CURL} http://$HOST/api/v1.0/predictions" in done.stdout  # helm prints the NOTES
     deployment = wait_for("the model Deployment", lambda: get(cluster, "deployment", "mymodel-default-0-model", ns))
@@ -298,6 +358,7 @@ def test_the_chart_with_route_and_ingress_on_the_api_server(helm, cluster, opera
 
 
 # --- the graph answers: wharf run --docker from the model image ----------------------------------
+
 
 @pytest.fixture(scope="module")
 def model_image() -> str:
@@ -322,8 +383,11 @@ def graph(model_image, tmp_path_factory):
     http, grpc = free_port(), free_port()
     log = tmp_path_factory.mktemp("graph") / "wharf-run.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([str(BIN / "wharf"), "run", "--docker", str(SDEP_FILE), "--http-port", str(http),
-                                 "--grpc-port", str(grpc)], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [str(BIN / "wharf"), "run", "--docker", str(SDEP_FILE), "--http-port", str(http), "--grpc-port", str(grpc)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 180
         while "ready: POST" not in log.read_text():
@@ -346,8 +410,22 @@ def test_the_walkthrough_curl_gets_the_model_answer(graph) -> None:
     curl = shutil.which("curl")
     if curl is None:
         unavailable("curl", "apt-get install -y curl")
-    done = subprocess.run([curl, "-sS", "-X", "POST", "-H", "Content-Type: application/json", "-d", REQUEST,
-                           f"http://127.0.0.1:{http}/api/v1.0/predictions"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            curl,
+            "-sS",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            REQUEST,
+            f"http://127.0.0.1:{http}/api/v1.0/predictions",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["data"]["ndarray"] == EXPECTED
@@ -362,15 +440,27 @@ def test_api_tester_and_wharf_test_external_call_the_orchestrator(graph) -> None
     # Behind a Route or Ingress the orchestrator is called directly: --gateway seldon.
     for args in (["--gateway", "seldon"], ["--gateway", "seldon", "--grpc"]):
         port = grpc if "--grpc" in args else http
-        done = cli("seldon-core-api-tester", CONTRACT, "127.0.0.1", port, "--namespace", "models",
-                   "--deployment", NAME, "-n", 3, *args)
+        done = cli(
+            "seldon-core-api-tester",
+            CONTRACT,
+            "127.0.0.1",
+            port,
+            "--namespace",
+            "models",
+            "--deployment",
+            NAME,
+            "-n",
+            3,
+            *args,
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert done.stdout.startswith("PASSED: 3 of 3 requests passed"), done.stdout
     done = cli("wharf", "test", "--external", CONTRACT, "127.0.0.1", http, NAME, "--gateway", "seldon", "-n", 2)
     assert done.returncode == 0 and done.stdout.startswith("PASSED: 2 of 2"), done.stdout + done.stderr
     # The walkthrough's own command line (upstream's default: an ambassador-style gateway path).
     with Gateway("models", NAME, f"http://127.0.0.1:{http}") as gateway:
-        done = cli("seldon-core-api-tester", CONTRACT, "127.0.0.1", gateway.port, "--namespace", "models",
-                   "--deployment", NAME)
+        done = cli(
+            "seldon-core-api-tester", CONTRACT, "127.0.0.1", gateway.port, "--namespace", "models", "--deployment", NAME
+        )
         assert done.returncode == 0, done.stdout + done.stderr
         assert gateway.paths == ["/seldon/models/mymodel/api/v1.0/predictions"]

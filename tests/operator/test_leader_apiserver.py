@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from wharf.operator.leader import LeaseElector, Timing
@@ -13,8 +14,9 @@ FAST = Timing(lease_s=1, renew_deadline_s=0.8, retry_s=0.2)
 def lease(kube_api, ns: str) -> dict:
     import json
 
-    return json.loads(kube_api.kubectl("get", "lease", "wharf-operator.machinelearning.seldon.io", "-n", ns,
-                                       "-o", "json").stdout)["spec"]
+    return json.loads(
+        kube_api.kubectl("get", "lease", "wharf-operator.machinelearning.seldon.io", "-n", ns, "-o", "json").stdout
+    )["spec"]
 
 
 def test_one_holder_and_takeover_after_expiry(kube_api, kube_namespace) -> None:
@@ -35,13 +37,17 @@ def test_run_hands_over_at_once_when_the_leader_stops(kube_api, kube_namespace) 
 
     async def scenario() -> float:
         with kube_api.api_client() as api:
+
             def work(name: str, seconds: float):
                 async def run(stop: asyncio.Event) -> None:
                     led.append((name, time.monotonic()))
                     await asyncio.sleep(seconds)  # reconciles for a while, then shuts down cleanly
+
                 return run
 
-            first = asyncio.create_task(LeaseElector(api, kube_namespace, "first", timing=timing).run(work("first", 0.6)))
+            first = asyncio.create_task(
+                LeaseElector(api, kube_namespace, "first", timing=timing).run(work("first", 0.6))
+            )
             await asyncio.sleep(0.1)  # first takes the lease before second asks
             second = LeaseElector(api, kube_namespace, "second", timing=timing).run(work("second", 0.1))
             await asyncio.wait_for(asyncio.gather(first, second), 20)
@@ -62,6 +68,7 @@ def test_a_leader_that_cannot_renew_stops_its_work(kube_api, kube_namespace) -> 
 
     async def scenario() -> None:
         with kube_api.api_client() as api:
+
             async def work(stop: asyncio.Event) -> None:
                 await stop.wait()
                 stopped.append(True)
@@ -71,8 +78,16 @@ def test_a_leader_that_cannot_renew_stops_its_work(kube_api, kube_namespace) -> 
             # another party takes the Lease (as after a network partition): the leader's renewals now fail
             intruder = LeaseElector(api, kube_namespace, "intruder", timing=timing)
             spec = lease(kube_api, kube_namespace)
-            kube_api.kubectl("patch", "lease", intruder.name, "-n", kube_namespace, "--type=merge", "-p",
-                             '{"spec": {"holderIdentity": "intruder", "renewTime": "%s"}}' % spec["renewTime"])
+            kube_api.kubectl(
+                "patch",
+                "lease",
+                intruder.name,
+                "-n",
+                kube_namespace,
+                "--type=merge",
+                "-p",
+                json.dumps({"spec": {"holderIdentity": "intruder", "renewTime": spec["renewTime"]}}),
+            )
             await asyncio.wait_for(leader, 10)
 
     with pytest.raises(LostLeadership, match="leader lost lease"):
@@ -87,8 +102,8 @@ def test_a_standby_answers_its_liveness_probe_and_frees_the_port_when_it_leads(k
     import socket
     import urllib.request
 
-    from wharf.operator.standby import standby_health
     from wharf.local.process import free_port
+    from wharf.operator.standby import standby_health
 
     port = free_port("127.0.0.1")
     url = f"http://127.0.0.1:{port}/healthz"
@@ -112,7 +127,8 @@ def test_a_standby_answers_its_liveness_probe_and_frees_the_port_when_it_leads(k
                 await server.wait_closed()
 
             standby = asyncio.create_task(
-                LeaseElector(api, kube_namespace, "standby", timing=timing).run(work, waiting=standby_health(url)))
+                LeaseElector(api, kube_namespace, "standby", timing=timing).run(work, waiting=standby_health(url))
+            )
             await asyncio.sleep(0.5)
             seen["probe"] = await asyncio.to_thread(probe)
             # a client that sends half a request and never finishes is dropped, and costs nothing after

@@ -8,13 +8,11 @@ has) is marked ProgressDeadlineExceeded after ``progressDeadlineSeconds``.
 
 from __future__ import annotations
 
-
 import threading
 
 import pytest
 import yaml
 from kubernetes import client
-
 from sdep_support import apply, install_crd, running_operator, sdep, wait_for
 
 
@@ -40,26 +38,35 @@ def argo_health(kube_api, name: str, ns: str) -> dict:
     """What Argo CD's health check (examples/gitops/argocd) says of the live SeldonDeployment."""
     from wharf.gitops.argocd import health_script, run_health_check
 
-    return run_health_check(get(kube_api, "sdep", name, ns),
-                            health_script("machinelearning.seldon.io", "SeldonDeployment"))
+    return run_health_check(
+        get(kube_api, "sdep", name, ns), health_script("machinelearning.seldon.io", "SeldonDeployment")
+    )
 
 
 def test_objects_created_owned_updated_pruned_and_garbage_collected(kube_api, operator_ns) -> None:
     ns = operator_ns
-    body = sdep("chain", ns, graph={"name": "classifier", "children": [{"name": "model2"}]},
-                containers=["classifier", "model2"], replicas=0)
+    body = sdep(
+        "chain",
+        ns,
+        graph={"name": "classifier", "children": [{"name": "model2"}]},
+        containers=["classifier", "model2"],
+        replicas=0,
+    )
     apply(kube_api, body)
     uid = get(kube_api, "sdep", "chain", ns)["metadata"]["uid"]
     dep = wait_for("the Deployment", lambda: get(kube_api, "deployment", "chain-main-0-classifier-model2", ns))
     for name in ("chain-main", "chain-main-classifier", "chain-main-model2"):
-        svc = wait_for(f"Service {name}", lambda: get(kube_api, "service", name, ns))
+        svc = wait_for(f"Service {name}", lambda name=name: get(kube_api, "service", name, ns))
         assert [(r["kind"], r["uid"], r["controller"]) for r in svc["metadata"]["ownerReferences"]] == [
-            ("SeldonDeployment", uid, True)]
+            ("SeldonDeployment", uid, True)
+        ]
     assert dep["metadata"]["ownerReferences"][0]["uid"] == uid
     containers = [c["name"] for c in dep["spec"]["template"]["spec"]["containers"]]
     assert containers == ["classifier", "model2", "seldon-container-engine"]
     managers = get(kube_api, "deployment", "chain-main-0-classifier-model2", ns, "--show-managed-fields")
-    assert ("wharf-operator", "Apply") in [(m["manager"], m["operation"]) for m in managers["metadata"]["managedFields"]]
+    assert ("wharf-operator", "Apply") in [
+        (m["manager"], m["operation"]) for m in managers["metadata"]["managedFields"]
+    ]
 
     # 0 replicas: the controller-manager marks the Deployment Available, so the sdep becomes Available.
     st = wait_for("state Available", lambda: (s := status(kube_api, "chain", ns)).get("state") == "Available" and s)
@@ -73,18 +80,29 @@ def test_objects_created_owned_updated_pruned_and_garbage_collected(kube_api, op
     body["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["containers"][1]["name"] = "model3"
     apply(kube_api, body)
     wait_for("the new Deployment", lambda: get(kube_api, "deployment", "chain-main-0-classifier-model3", ns))
-    wait_for("the old Deployment pruned",
-             lambda: get(kube_api, "deployment", "chain-main-0-classifier-model2", ns) is None)
+    wait_for(
+        "the old Deployment pruned", lambda: get(kube_api, "deployment", "chain-main-0-classifier-model2", ns) is None
+    )
     wait_for("the old Service pruned", lambda: get(kube_api, "service", "chain-main-model2", ns) is None)
-    st = wait_for("status without the pruned Deployment", lambda: (s := status(kube_api, "chain", ns)).get(
-        "deploymentStatus", {}).keys() == {"chain-main-0-classifier-model3"} and s)
+    st = wait_for(
+        "status without the pruned Deployment",
+        lambda: (
+            (s := status(kube_api, "chain", ns)).get("deploymentStatus", {}).keys()
+            == {"chain-main-0-classifier-model3"}
+            and s
+        ),
+    )
 
     # Delete the sdep: the garbage collector removes what it owned.
     kube_api.kubectl("delete", "sdep", "chain", "-n", ns, "--wait=false")
-    wait_for("garbage collection of the Deployment",
-             lambda: get(kube_api, "deployment", "chain-main-0-classifier-model3", ns) is None, timeout=90)
-    wait_for("garbage collection of the Service", lambda: get(kube_api, "service", "chain-main", ns) is None,
-             timeout=90)
+    wait_for(
+        "garbage collection of the Deployment",
+        lambda: get(kube_api, "deployment", "chain-main-0-classifier-model3", ns) is None,
+        timeout=90,
+    )
+    wait_for(
+        "garbage collection of the Service", lambda: get(kube_api, "service", "chain-main", ns) is None, timeout=90
+    )
 
 
 def test_unschedulable_pods_past_the_progress_deadline_give_failed(kube_api, operator_ns) -> None:
@@ -94,18 +112,22 @@ def test_unschedulable_pods_past_the_progress_deadline_give_failed(kube_api, ope
     predictor["progressDeadlineSeconds"] = 2
     predictor["componentSpecs"][0]["spec"]["nodeSelector"] = {"wharf.test/no-such-node": "true"}
     apply(kube_api, body)
-    st = wait_for("state Failed", lambda: (s := status(kube_api, "stuck", ns)).get("state") == "Failed" and s,
-                  timeout=90)
+    st = wait_for(
+        "state Failed", lambda: (s := status(kube_api, "stuck", ns)).get("state") == "Failed" and s, timeout=90
+    )
     assert st["description"] == "Deployment is no longer progressing and not available."
     assert argo_health(kube_api, "stuck", ns) == {
-        "status": "Degraded", "message": "Deployment is no longer progressing and not available."}
+        "status": "Degraded",
+        "message": "Deployment is no longer progressing and not available.",
+    }
 
 
 def test_unrenderable_sdep_fails_with_the_field_and_others_still_reconcile(kube_api, operator_ns) -> None:
     ns = operator_ns
     # Valid for the CRD (a prepackaged server with a modelUri), but this operator knows no FOO_SERVER.
-    bad = sdep("bad", ns, graph={"name": "m", "implementation": "FOO_SERVER", "modelUri": "gs://b/m"},
-               containers=["other"])
+    bad = sdep(
+        "bad", ns, graph={"name": "m", "implementation": "FOO_SERVER", "modelUri": "gs://b/m"}, containers=["other"]
+    )
     apply(kube_api, bad)
     apply(kube_api, sdep("good", ns, replicas=0))
     st = wait_for("state Failed", lambda: (s := status(kube_api, "bad", ns)).get("state") == "Failed" and s)
@@ -155,11 +177,17 @@ def test_available_when_pods_run(kube_api, operator_ns) -> None:
     assert st["replicas"] == 2
     assert argo_health(kube_api, "running", ns)["status"] == "Healthy"
     assert st["deploymentStatus"]["running-main-0-model"] == {
-        "name": "running-main-0-model", "status": "Available", "replicas": 2, "availableReplicas": 2}
+        "name": "running-main-0-model",
+        "status": "Available",
+        "replicas": 2,
+        "availableReplicas": 2,
+    }
     # `kubectl scale` goes through the CRD's scale subresource to spec.replicas, and on to the Deployment.
     kube_api.kubectl("scale", "sdep/running", "-n", ns, "--replicas=1")
-    wait_for("the Deployment scaled to 1",
-             lambda: (get(kube_api, "deployment", "running-main-0-model", ns) or {}).get("spec", {}).get("replicas") == 1)
+    wait_for(
+        "the Deployment scaled to 1",
+        lambda: (get(kube_api, "deployment", "running-main-0-model", ns) or {}).get("spec", {}).get("replicas") == 1,
+    )
 
 
 def test_status_writes_of_one_sdep_wait_for_each_other_and_the_last_reads_last(kube_api, kube_namespace) -> None:
@@ -216,8 +244,17 @@ def test_a_status_that_missed_an_event_catches_up_on_resync(kube_api, operator_n
     ns = operator_ns
     apply(kube_api, sdep("stale", ns, replicas=0))
     wait_for("state Available", lambda: status(kube_api, "stale", ns).get("state") == "Available")
-    kube_api.kubectl("patch", "sdep/stale", "-n", ns, "--subresource=status", "--type=merge",
-                     "-p", '{"status": {"state": "Creating"}}')
+    kube_api.kubectl(
+        "patch",
+        "sdep/stale",
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        '{"status": {"state": "Creating"}}',
+    )
     assert status(kube_api, "stale", ns)["state"] == "Creating"
-    wait_for("the resync to restore Available",
-             lambda: status(kube_api, "stale", ns).get("state") == "Available", timeout=75)
+    wait_for(
+        "the resync to restore Available", lambda: status(kube_api, "stale", ns).get("state") == "Available", timeout=75
+    )

@@ -4,8 +4,8 @@ API server (host network: the test API server listens on loopback only)."""
 from __future__ import annotations
 
 import pytest
-
 from sdep_support import apply, install_crd, sdep, wait_for
+
 from wharf.testing import infra
 
 pytestmark = pytest.mark.docker
@@ -26,8 +26,9 @@ def operator_image() -> str:
     return build_operator_image(progress=None)
 
 
-def test_operator_image_reconciles_as_non_root_with_a_read_only_root(kube_api, kube_namespace, operator_image,
-                                                                      tmp_path):
+def test_operator_image_reconciles_as_non_root_with_a_read_only_root(
+    kube_api, kube_namespace, operator_image, tmp_path
+):
     import docker
 
     install_crd(kube_api)
@@ -38,16 +39,30 @@ def test_operator_image_reconciles_as_non_root_with_a_read_only_root(kube_api, k
     tmp_path.chmod(0o755)
     client = docker.from_env()
     container = client.containers.run(
-        operator_image, ["--namespace", kube_namespace, "--standalone"], detach=True, network_mode="host",
+        operator_image,
+        ["--namespace", kube_namespace, "--standalone"],
+        detach=True,
+        network_mode="host",
         # /tmp as tmpfs, as the chart mounts an emptyDir: the kubernetes client writes the CA there.
-        read_only=True, tmpfs={"/tmp": "size=16m"}, user="1001:0", environment={"KUBECONFIG": "/kube/config"},
-        volumes={str(kubeconfig): {"bind": "/kube/config", "mode": "ro"}})
+        read_only=True,
+        tmpfs={"/tmp": "size=16m"},
+        user="1001:0",
+        environment={"KUBECONFIG": "/kube/config"},
+        volumes={str(kubeconfig): {"bind": "/kube/config", "mode": "ro"}},
+    )
     try:
         apply(kube_api, sdep("imaged", kube_namespace))
         try:
-            wait_for("the Deployment made by the containerised operator", lambda: kube_api.kubectl(
-                "get", "deployment", "imaged-main-0-model", "-n", kube_namespace, check=False).returncode == 0,
-                timeout=90)
+            wait_for(
+                "the Deployment made by the containerised operator",
+                lambda: (
+                    kube_api.kubectl(
+                        "get", "deployment", "imaged-main-0-model", "-n", kube_namespace, check=False
+                    ).returncode
+                    == 0
+                ),
+                timeout=90,
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\noperator log:\n{container.logs(tail=40).decode(errors='replace')}") from None
         container.reload()

@@ -33,11 +33,18 @@ MODEL_IMAGE = "wharf-examples/iris:0.1"  # the tag tests/integration/test_run_do
 ENGINE = "seldon-container-engine"
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 SDEP = {
-    "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
+    "apiVersion": "machinelearning.seldon.io/v1",
+    "kind": "SeldonDeployment",
     "metadata": {"name": "iris", "namespace": "models"},
-    "spec": {"predictors": [{"name": "main", "graph": {"name": "classifier", "type": "MODEL"},
-                             "componentSpecs": [{"spec": {"containers": [
-                                 {"name": "classifier", "image": MODEL_IMAGE}]}}]}]},
+    "spec": {
+        "predictors": [
+            {
+                "name": "main",
+                "graph": {"name": "classifier", "type": "MODEL"},
+                "componentSpecs": [{"spec": {"containers": [{"name": "classifier", "image": MODEL_IMAGE}]}}],
+            }
+        ]
+    },
 }
 
 
@@ -85,8 +92,14 @@ def rendered(tmp_path_factory) -> dict[str, dict[str, dict]]:
         path = folder / f"{layout}.yaml"
         path.write_text(yaml.safe_dump(sdep))
         wharf = Path(sys.executable).with_name("wharf")
-        out = subprocess.run([str(wharf), "render", str(path)], capture_output=True, text=True, timeout=60,
-                             env={"PATH": "/usr/bin:/bin"}, check=True).stdout
+        out = subprocess.run(
+            [str(wharf), "render", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin"},
+            check=True,
+        ).stdout
         deployments = [d for d in yaml.safe_load_all(out) if d and d["kind"] == "Deployment"]
         assert len(deployments) == (1 if layout == "same-pod" else 2)
         layouts[layout] = {c["name"]: c for d in deployments for c in d["spec"]["template"]["spec"]["containers"]}
@@ -99,7 +112,8 @@ def env_of(container: dict) -> dict[str, str]:
 
 def node_host(engine_container: dict) -> str:
     return json.loads(base64.b64decode(env_of(engine_container)["ENGINE_PREDICTOR"]))["graph"]["endpoint"][
-        "service_host"]
+        "service_host"
+    ]
 
 
 @pytest.fixture(params=LAYOUTS)
@@ -123,24 +137,42 @@ def pod(request, engine, model_image, orchestrator_image, rendered):
     try:
         aliases = [] if layout == "same-pod" else [host]
         model = engine.containers.run(
-            model_image, detach=True, name=f"wharf-orch-test-model-{suffix}",
-            environment=env_of(containers["classifier"]), ports=published if layout == "same-pod" else None,
+            model_image,
+            detach=True,
+            name=f"wharf-orch-test-model-{suffix}",
+            environment=env_of(containers["classifier"]),
+            ports=published if layout == "same-pod" else None,
             network=network.name,
-            networking_config={network.name: engine.api.create_endpoint_config(aliases=aliases)})
+            networking_config={network.name: engine.api.create_endpoint_config(aliases=aliases)},
+        )
         started.append(model)
-        where = {"network_mode": f"container:{model.id}"} if layout == "same-pod" else \
-            {"network": network.name, "ports": published}
+        where = (
+            {"network_mode": f"container:{model.id}"}
+            if layout == "same-pod"
+            else {"network": network.name, "ports": published}
+        )
         orch = engine.containers.run(
-            orchestrator_image, detach=True, name=f"wharf-orch-test-engine-{suffix}",
-            entrypoint=spec["command"], command=spec["args"], environment=env_of(spec),
-            user="1001:0", read_only=True, **where)
+            orchestrator_image,
+            detach=True,
+            name=f"wharf-orch-test-engine-{suffix}",
+            entrypoint=spec["command"],
+            command=spec["args"],
+            environment=env_of(spec),
+            user="1001:0",
+            read_only=True,
+            **where,
+        )
         started.append(orch)
         exposed = model if layout == "same-pod" else orch
         exposed.reload()
         ports = exposed.attrs["NetworkSettings"]["Ports"]
         assert {b["HostIp"] for p in published for b in ports[p]} == {"127.0.0.1"}
-        yield layout, orch, f"http://127.0.0.1:{ports['8000/tcp'][0]['HostPort']}", \
-            f"127.0.0.1:{ports['5001/tcp'][0]['HostPort']}"
+        yield (
+            layout,
+            orch,
+            f"http://127.0.0.1:{ports['8000/tcp'][0]['HostPort']}",
+            f"127.0.0.1:{ports['5001/tcp'][0]['HostPort']}",
+        )
     finally:
         for container in reversed(started):
             try:
@@ -181,8 +213,11 @@ def test_rendered_engine_container_serves_the_graph_and_drains_on_sigterm(pod, r
     assert spec["image"] == orch.image.tags[0] and spec["command"] == ["wharf", "orchestrator"]
     wait_ready(url, orch)  # /ready answers 200 only once the orchestrator reaches the model node
 
-    req = urllib.request.Request(f"{url}/api/v1.0/predictions", headers={"Content-Type": "application/json"},
-                                 data=json.dumps({"data": {"ndarray": [IRIS_ROW]}}).encode())
+    req = urllib.request.Request(
+        f"{url}/api/v1.0/predictions",
+        headers={"Content-Type": "application/json"},
+        data=json.dumps({"data": {"ndarray": [IRIS_ROW]}}).encode(),
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         answer = json.loads(resp.read())
     probabilities = answer["data"]["ndarray"][0]
@@ -212,17 +247,27 @@ def test_rendered_engine_container_serves_the_graph_and_drains_on_sigterm(pod, r
     assert "Traceback" not in logs, logs
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("not base64!", "ENGINE_PREDICTOR: not base64-encoded JSON"),
-    (base64.b64encode(b'{"name": "main"}').decode(), "ENGINE_PREDICTOR.graph: required"),
-])
-def test_bad_engine_predictor_is_one_clear_log_line_and_a_failed_exit(engine, orchestrator_image, rendered,
-                                                                      value, expected):
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("not base64!", "ENGINE_PREDICTOR: not base64-encoded JSON"),
+        (base64.b64encode(b'{"name": "main"}').decode(), "ENGINE_PREDICTOR.graph: required"),
+    ],
+)
+def test_bad_engine_predictor_is_one_clear_log_line_and_a_failed_exit(
+    engine, orchestrator_image, rendered, value, expected
+):
     spec = rendered["same-pod"][ENGINE]
     container = engine.containers.run(
-        orchestrator_image, detach=True, entrypoint=spec["command"], command=spec["args"],
-        environment={**env_of(spec), "ENGINE_PREDICTOR": value}, user="1001:0", read_only=True,
-        network_disabled=True)
+        orchestrator_image,
+        detach=True,
+        entrypoint=spec["command"],
+        command=spec["args"],
+        environment={**env_of(spec), "ENGINE_PREDICTOR": value},
+        user="1001:0",
+        read_only=True,
+        network_disabled=True,
+    )
     try:
         code = container.wait(timeout=60)["StatusCode"]
         logs = container.logs().decode(errors="replace")

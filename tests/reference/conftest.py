@@ -31,8 +31,17 @@ STARTUP_SECONDS = 60
 
 # Environment that changes what a server answers: never inherited from the caller's shell.
 _SCRUBBED_PREFIXES = ("PREDICTIVE_UNIT_", "SELDON_", "PREDICTOR_", "GUNICORN_", "GRPC_", "FLASK_", "WHARF_")
-_SCRUBBED = {"MODEL_METADATA", "INCLUDE_METRICS_IN_CLIENT_RESPONSE", "PAYLOAD_PASSTHROUGH", "MODEL_NAME",
-             "SERVICE_TYPE", "PERSISTENCE", "TRACING", "PYTHONPATH", "PROMETHEUS_MULTIPROC_DIR"}
+_SCRUBBED = {
+    "MODEL_METADATA",
+    "INCLUDE_METRICS_IN_CLIENT_RESPONSE",
+    "PAYLOAD_PASSTHROUGH",
+    "MODEL_NAME",
+    "SERVICE_TYPE",
+    "PERSISTENCE",
+    "TRACING",
+    "PYTHONPATH",
+    "PROMETHEUS_MULTIPROC_DIR",
+}
 
 
 def _reference_bin() -> Path:
@@ -40,19 +49,20 @@ def _reference_bin() -> Path:
     required = os.environ.get("WHARF_REQUIRE_REFERENCE") == "1"
     python = os.environ.get("WHARF_REFERENCE_PYTHON")
     if not python:
-        why = ("WHARF_REFERENCE_PYTHON is not set: build the reference venv with "
-               "`python -m wharf.testing.reference` and set it to that venv's bin/python")
+        why = (
+            "WHARF_REFERENCE_PYTHON is not set: build the reference venv with "
+            "`python -m wharf.testing.reference` and set it to that venv's bin/python"
+        )
         if required:
             pytest.fail(f"WHARF_REQUIRE_REFERENCE=1 but {why}", pytrace=False)
         pytest.skip(why)
     exe = Path(python).with_name("seldon-core-microservice")
     if not Path(python).exists() or not exe.exists():
         # A set but wrong path is a configuration error, never a reason to skip.
-        pytest.fail(f"WHARF_REFERENCE_PYTHON={python}: no python or no seldon-core-microservice next to it",
-                    pytrace=False)
+        pytest.fail(
+            f"WHARF_REFERENCE_PYTHON={python}: no python or no seldon-core-microservice next to it", pytrace=False
+        )
     return exe
-
-
 
 
 @dataclass
@@ -78,11 +88,23 @@ class Server:
     proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        ports = ["--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-                 "--metrics-port", str(self.metrics_port)]
+        ports = [
+            "--http-port",
+            str(self.http_port),
+            "--grpc-port",
+            str(self.grpc_port),
+            "--metrics-port",
+            str(self.metrics_port),
+        ]
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(self.cmd + ports, cwd=self.cwd, env=self.env, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                self.cmd + ports,
+                cwd=self.cwd,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def wait_ready(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -94,8 +116,7 @@ class Server:
             except OSError:
                 pass
             time.sleep(0.1)
-        pytest.fail(f"{self.name} did not answer /health/ping within {STARTUP_SECONDS}s:\n{self.tail()}",
-                    pytrace=False)
+        pytest.fail(f"{self.name} did not answer /health/ping within {STARTUP_SECONDS}s:\n{self.tail()}", pytrace=False)
 
     def stop(self) -> None:
         if self.proc is None:
@@ -124,8 +145,9 @@ class Server:
         except OSError:
             return ""
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                content_type: str | None = None, timeout: float = 30) -> Response:
+    def request(
+        self, method: str, path: str, body: bytes | None = None, content_type: str | None = None, timeout: float = 30
+    ) -> Response:
         req = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=body, method=method)
         if content_type:
             req.add_header("Content-Type", content_type)
@@ -136,11 +158,8 @@ class Server:
             return Response(err.code, err.headers.get("Content-Type", ""), err.read().decode())
 
 
-
-
 def server_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)}
     env.update(extra)
     return env
 
@@ -156,16 +175,27 @@ def reference_bin() -> Path:
     return _reference_bin()
 
 
-def start_pairs(reference_bin: Path, folder: Path, scenarios: dict[str, tuple[str, dict[str, str]]],
-                logs: Path) -> dict[str, Pair]:
+def start_pairs(
+    reference_bin: Path, folder: Path, scenarios: dict[str, tuple[str, dict[str, str]]], logs: Path
+) -> dict[str, Pair]:
     """Start one reference and one Wharf server per scenario (all at once), wait for all."""
     pairs: dict[str, Pair] = {}
     for name, (model, env) in scenarios.items():
         pairs[name] = Pair(
-            Server(f"seldon-core {name}", [str(reference_bin), model], folder, server_env(env),
-                   logs / f"{name}-reference.log"),
-            Server(f"wharf {name}", [str(WHARF_BIN), model, "--host", "127.0.0.1", "--workers", "1"], folder,
-                   server_env(env), logs / f"{name}-wharf.log"),
+            Server(
+                f"seldon-core {name}",
+                [str(reference_bin), model],
+                folder,
+                server_env(env),
+                logs / f"{name}-reference.log",
+            ),
+            Server(
+                f"wharf {name}",
+                [str(WHARF_BIN), model, "--host", "127.0.0.1", "--workers", "1"],
+                folder,
+                server_env(env),
+                logs / f"{name}-wharf.log",
+            ),
         )
     servers = [s for p in pairs.values() for s in (p.reference, p.wharf)]
     try:

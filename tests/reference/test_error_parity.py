@@ -27,7 +27,7 @@ from wharf.protocol.pb import prediction_pb2 as pb
 pytestmark = pytest.mark.reference
 
 MODELS = {
-    "Errs": '''
+    "Errs": """
         import numpy as np
         from seldon_core.user_model import SeldonResponse
 
@@ -54,9 +54,9 @@ MODELS = {
 
             def send_feedback(self, features, feature_names, reward, truth, routing=None):
                 return []
-    ''',
+    """,
     # A user metrics() that is not a list, and metadata that fails validation.
-    "BadMeta": '''
+    "BadMeta": """
         class BadMeta:
             def predict(self, X, names, meta=None):
                 return X
@@ -66,16 +66,16 @@ MODELS = {
 
             def init_metadata(self):
                 return {"inputs": "not a list"}
-    ''',
+    """,
     # SeldonComponent subclass: upstream calls the base stubs, whose texts are the answer.
-    "Stubbed": '''
+    "Stubbed": """
         from seldon_core.user_model import SeldonComponent
 
 
         class Stubbed(SeldonComponent):
             def predict(self, X, names, meta=None):
                 return X
-    ''',
+    """,
 }
 
 SCENARIOS = {"errs": ("Errs", {}), "badmeta": ("BadMeta", {}), "stubbed": ("Stubbed", {})}
@@ -101,9 +101,12 @@ CASES = [
     Case("no-json-null-body", "/predict", b"null"),
     Case("no-json-not-utf8", "/predict", b"\xff\xfe"),
     Case("multipart-broken", "/predict", b"garbage", content_type="multipart/form-data; boundary=XX"),
-    Case("bad-json-multipart-field", "/predict",
-         b'--XX\r\nContent-Disposition: form-data; name="data"\r\n\r\n{bad\r\n--XX--\r\n',
-         content_type="multipart/form-data; boundary=XX"),
+    Case(
+        "bad-json-multipart-field",
+        "/predict",
+        b'--XX\r\nContent-Disposition: form-data; name="data"\r\n\r\n{bad\r\n--XX--\r\n',
+        content_type="multipart/form-data; boundary=XX",
+    ),
     Case("bad-json-query", "/predict?json=%7Bnope", method="GET", content_type=None),
     Case("bad-json-form", "/predict", b"json=%7Bnope", content_type="application/x-www-form-urlencoded"),
     # --- the SeldonMessage -----------------------------------------------------------------
@@ -123,8 +126,11 @@ CASES = [
     # --- Feedback: read through the protobuf message, unknown fields refused ----------------
     Case("feedback-seldon-message-by-mistake", "/send-feedback", {"data": {"ndarray": [[1, 2]]}}),
     Case("feedback-seldon-message-api", "/api/v1.0/feedback", {"strData": "x", "meta": {}}),
-    Case("feedback-unknown-field-in-request", "/send-feedback",
-         {"request": {"data": {"ndarray": [1]}, "bogus": 2}, "reward": 1}),
+    Case(
+        "feedback-unknown-field-in-request",
+        "/send-feedback",
+        {"request": {"data": {"ndarray": [1]}, "bogus": 2}, "reward": 1},
+    ),
     Case("feedback-unknown-field-in-truth", "/send-feedback", {**FEEDBACK_OK, "truth": {"strData": "t", "x": 1}}),
     Case("feedback-unknown-top-level-field", "/send-feedback", {**FEEDBACK_OK, "rewrd": 1}),
     Case("feedback-bad-reward", "/send-feedback", {**FEEDBACK_OK, "reward": "high"}),
@@ -178,7 +184,9 @@ def _send(pair: Any, case: Case) -> list[Any]:
 
 def keeps_upstream_text(ours: str, upstream: str) -> bool:
     """Upstream's text first and unchanged; anything Wharf adds follows after ": "."""
-    return ours == upstream or ours.startswith(upstream + ": ") or (upstream.endswith(": ") and ours.startswith(upstream))
+    return (
+        ours == upstream or ours.startswith(upstream + ": ") or (upstream.endswith(": ") and ours.startswith(upstream))
+    )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -234,16 +242,20 @@ GRPC_CASES = [
 
 def _grpc_details(server: Any, rpc: str, request: Any) -> tuple[grpc.StatusCode, str]:
     with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
-        fn = channel.unary_unary(f"/seldon.protos.{rpc}", request_serializer=type(request).SerializeToString,
-                                 response_deserializer=pb.SeldonMessage.FromString)
+        fn = channel.unary_unary(
+            f"/seldon.protos.{rpc}",
+            request_serializer=type(request).SerializeToString,
+            response_deserializer=pb.SeldonMessage.FromString,
+        )
         with pytest.raises(grpc.RpcError) as err:
             fn(request, timeout=20)
     return err.value.code(), err.value.details() or ""
 
 
 @pytest.mark.parametrize("case_id, scenario, rpc, message", GRPC_CASES, ids=[c[0] for c in GRPC_CASES])
-def test_grpc_error_keeps_upstream_details_first(pairs: dict[str, Any], case_id: str, scenario: str, rpc: str,
-                                                 message: Any) -> None:
+def test_grpc_error_keeps_upstream_details_first(
+    pairs: dict[str, Any], case_id: str, scenario: str, rpc: str, message: Any
+) -> None:
     pair = pairs[scenario]
     ref_code, ref_details = _grpc_details(pair.reference, rpc, message)
     our_code, our_details = _grpc_details(pair.wharf, rpc, message)

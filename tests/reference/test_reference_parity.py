@@ -40,7 +40,7 @@ pytestmark = pytest.mark.reference
 
 MODELS = {
     # Plain class, no base class: every payload kind, route, aggregate, feedback, user errors.
-    "Model": '''
+    "Model": """
         import numpy as np
         from seldon_core.flask_utils import SeldonMicroserviceException
 
@@ -67,10 +67,10 @@ MODELS = {
 
             def send_feedback(self, features, feature_names, reward, truth, routing=None):
                 return np.array([reward, -1 if routing is None else routing, features.size, truth.size])
-    ''',
+    """,
     # Everything optional that shapes a response: class_names, tags, metrics, SeldonResponse,
     # metadata, a health check that says "not implemented".
-    "Fancy": '''
+    "Fancy": """
         import numpy as np
         from seldon_core.user_model import SeldonNotImplementedError, SeldonResponse
 
@@ -112,10 +112,10 @@ MODELS = {
 
             def send_feedback(self, features, names, reward, truth, routing=None):
                 return SeldonResponse([[reward, -1 if routing is None else routing]], tags={"fb": 1})
-    ''',
+    """,
     # A SeldonComponent subclass: the base stubs decide the fallbacks; predict_raw answers
     # predictions and may set the HTTP status through status.code.
-    "Stub": '''
+    "Stub": """
         from seldon_core.user_model import SeldonComponent, SeldonNotImplementedError
 
 
@@ -127,13 +127,19 @@ MODELS = {
                     return {"strData": "raw:" + msg["strData"],
                             "meta": {"metrics": [{"type": "COUNTER", "key": "raw_calls", "value": 2}]}}
                 raise SeldonNotImplementedError("fall through")
-    ''',
+    """,
 }
 
 SCENARIOS = {
     "plain": ("Model", {}),
-    "fancy": ("Fancy", {"PREDICTIVE_UNIT_ID": "fancy-unit", "PREDICTIVE_UNIT_IMAGE": "registry.local/fancy:1.2",
-                        "MODEL_METADATA": '{"custom": {"team": "x"}}'}),
+    "fancy": (
+        "Fancy",
+        {
+            "PREDICTIVE_UNIT_ID": "fancy-unit",
+            "PREDICTIVE_UNIT_IMAGE": "registry.local/fancy:1.2",
+            "MODEL_METADATA": '{"custom": {"team": "x"}}',
+        },
+    ),
     "stub": ("Stub", {}),
 }
 
@@ -150,11 +156,19 @@ class Case:
 
 
 NDARRAY = {"data": {"ndarray": [[1, 2], [3, 4]]}}
-FULL_META = {"puid": "abc", "tags": {"x": 1, "shared": "req"}, "routing": {"a": 1}, "requestPath": {"up": "img:1"},
-             "metrics": [{"key": "m0", "type": "GAUGE", "value": 1}]}
-FEEDBACK = {"request": {"data": {"ndarray": [[1, 2]]}, "meta": {"puid": "f1", "tags": {"a": 1}}},
-            "response": {"meta": {"routing": {"0": 2, "fancy-unit": 1}}, "data": {"ndarray": [[1]]}},
-            "reward": 1.0, "truth": {"data": {"ndarray": [[0]]}}}
+FULL_META = {
+    "puid": "abc",
+    "tags": {"x": 1, "shared": "req"},
+    "routing": {"a": 1},
+    "requestPath": {"up": "img:1"},
+    "metrics": [{"key": "m0", "type": "GAUGE", "value": 1}],
+}
+FEEDBACK = {
+    "request": {"data": {"ndarray": [[1, 2]]}, "meta": {"puid": "f1", "tags": {"a": 1}}},
+    "response": {"meta": {"routing": {"0": 2, "fancy-unit": 1}}, "data": {"ndarray": [[1]]}},
+    "reward": 1.0,
+    "truth": {"data": {"ndarray": [[0]]}},
+}
 
 CASES = [
     # --- predict: every payload kind, mirroring rules, meta ------------------------------
@@ -162,8 +176,12 @@ CASES = [
     Case("predict-ndarray-floats-names", "plain", "/predict", {"data": {"names": ["a", "b"], "ndarray": [[1.5, 2]]}}),
     Case("predict-ndarray-1d", "plain", "/predict", {"data": {"ndarray": [1, 2, 3]}}),
     Case("predict-ndarray-bool", "plain", "/predict", {"data": {"ndarray": [[True, False]]}}),
-    Case("predict-tensor-meta", "plain", "/predict",
-         {"data": {"names": ["a", "b"], "tensor": {"shape": [2, 2], "values": [1, 2, 3, 4]}}, "meta": FULL_META}),
+    Case(
+        "predict-tensor-meta",
+        "plain",
+        "/predict",
+        {"data": {"names": ["a", "b"], "tensor": {"shape": [2, 2], "values": [1, 2, 3, 4]}}, "meta": FULL_META},
+    ),
     Case("predict-tensor-floats", "plain", "/predict", {"data": {"tensor": {"shape": [2], "values": [1.5, 2]}}}),
     Case("predict-empty-data", "plain", "/predict", {"data": {"names": ["a"]}}),
     Case("predict-strData", "plain", "/predict", {"strData": "hello"}),
@@ -172,15 +190,29 @@ CASES = [
     Case("predict-binData", "plain", "/predict", {"binData": "AAECAw=="}),
     Case("predictions-api", "plain", "/api/v1.0/predictions", NDARRAY),
     Case("predictions-api-v0.1", "plain", "/api/v0.1/predictions", {"strData": "v0"}),
-    Case("predict-form-json", "plain", "/predict", b'json={"strData":"form"}',
-         content_type="application/x-www-form-urlencoded"),
-    Case("predict-query-json", "plain", "/predict?json=%7B%22strData%22%3A%22query%22%7D", method="GET",
-         content_type=None),
+    Case(
+        "predict-form-json",
+        "plain",
+        "/predict",
+        b'json={"strData":"form"}',
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Case(
+        "predict-query-json",
+        "plain",
+        "/predict?json=%7B%22strData%22%3A%22query%22%7D",
+        method="GET",
+        content_type=None,
+    ),
     # --- transforms: identity when undefined, names t:0/t:1 ----------------------------
     Case("transform-input-identity", "plain", "/transform-input", {"data": {"ndarray": [[1, 2]]}}),
     Case("transform-input-identity-1d", "plain", "/transform-input", {"data": {"ndarray": [1.5, 2]}}),
-    Case("transform-input-tensor", "plain", "/transform-input",
-         {"data": {"tensor": {"shape": [1, 3], "values": [1, 2, 3]}}, "meta": {"puid": "t1"}}),
+    Case(
+        "transform-input-tensor",
+        "plain",
+        "/transform-input",
+        {"data": {"tensor": {"shape": [1, 3], "values": [1, 2, 3]}}, "meta": {"puid": "t1"}},
+    ),
     Case("transform-input-strData", "plain", "/transform-input", {"strData": "same"}),
     Case("transform-input-jsonData", "plain", "/transform-input", {"jsonData": {"k": [1, 2]}}),
     Case("transform-output-strings", "plain", "/transform-output", {"data": {"ndarray": [["a", "b"]]}}),
@@ -189,24 +221,56 @@ CASES = [
     Case("route-tensor", "plain", "/route", {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}),
     Case("route-jsonData", "plain", "/route", {"jsonData": {"a": 1}}),
     # --- aggregate ---------------------------------------------------------------------
-    Case("aggregate-ndarray", "plain", "/aggregate",
-         {"seldonMessages": [{"data": {"ndarray": [[1, 2]]}, "meta": {"tags": {"a": 1}, "puid": "p0"}},
-                             {"data": {"ndarray": [[3, 4]]}, "meta": {"tags": {"b": 2}, "puid": "p1",
-                                                                      "requestPath": {"c": "img"}}}]}),
-    Case("aggregate-puid-only-from-first", "plain", "/aggregate",
-         {"seldonMessages": [{"data": {"ndarray": [[1, 2]]}},
-                             {"data": {"ndarray": [[3, 4]]}, "meta": {"puid": "second"}}]}),
-    Case("aggregate-bare-list-tensor", "plain", "/aggregate",
-         [{"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}},
-          {"data": {"tensor": {"shape": [1, 2], "values": [3, 4]}}}]),
+    Case(
+        "aggregate-ndarray",
+        "plain",
+        "/aggregate",
+        {
+            "seldonMessages": [
+                {"data": {"ndarray": [[1, 2]]}, "meta": {"tags": {"a": 1}, "puid": "p0"}},
+                {"data": {"ndarray": [[3, 4]]}, "meta": {"tags": {"b": 2}, "puid": "p1", "requestPath": {"c": "img"}}},
+            ]
+        },
+    ),
+    Case(
+        "aggregate-puid-only-from-first",
+        "plain",
+        "/aggregate",
+        {
+            "seldonMessages": [
+                {"data": {"ndarray": [[1, 2]]}},
+                {"data": {"ndarray": [[3, 4]]}, "meta": {"puid": "second"}},
+            ]
+        },
+    ),
+    Case(
+        "aggregate-bare-list-tensor",
+        "plain",
+        "/aggregate",
+        [
+            {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}},
+            {"data": {"tensor": {"shape": [1, 2], "values": [3, 4]}}},
+        ],
+    ),
     # --- feedback (goes through the Feedback proto upstream) ----------------------------
     Case("feedback-routing-unit-0", "plain", "/send-feedback", FEEDBACK),
     Case("feedback-api", "plain", "/api/v1.0/feedback", FEEDBACK),
-    Case("feedback-strData-request", "plain", "/send-feedback",
-         {"request": {"strData": "abc", "meta": {"puid": "q"}}, "response": {"meta": {"routing": {"0": -1}}},
-          "reward": 2}),
-    Case("feedback-tensor", "plain", "/send-feedback",
-         {"request": {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}, "reward": 0}),
+    Case(
+        "feedback-strData-request",
+        "plain",
+        "/send-feedback",
+        {
+            "request": {"strData": "abc", "meta": {"puid": "q"}},
+            "response": {"meta": {"routing": {"0": -1}}},
+            "reward": 2,
+        },
+    ),
+    Case(
+        "feedback-tensor",
+        "plain",
+        "/send-feedback",
+        {"request": {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}, "reward": 0},
+    ),
     Case("feedback-empty", "plain", "/send-feedback", {}),
     # --- health and metadata -----------------------------------------------------------
     Case("health-ping", "plain", "/health/ping", method="GET", content_type=None, compare="text"),
@@ -222,20 +286,31 @@ CASES = [
     Case("error-aggregate-shape", "plain", "/aggregate", {"foo": 1}, compare="prefix"),
     Case("error-user-exception", "plain", "/predict", {"strData": "boom"}),
     Case("error-user-microservice-exception", "plain", "/predict", {"strData": "custom"}),
-    Case("error-feedback-bad-reward", "plain", "/send-feedback",
-         {"request": {"data": {"ndarray": [[1]]}}, "reward": "x"}, compare="prefix"),
+    Case(
+        "error-feedback-bad-reward",
+        "plain",
+        "/send-feedback",
+        {"request": {"data": {"ndarray": [[1]]}}, "reward": "x"},
+        compare="prefix",
+    ),
     # --- fancy: class_names, tags, metrics, requestPath, metadata --------------------------
     Case("fancy-predict-full-meta", "fancy", "/predict", {"data": {"ndarray": [[1, 2]]}, "meta": FULL_META}),
-    Case("fancy-predict-runtime-response", "fancy", "/predict",
-         {"strData": "runtime", "meta": {"tags": {"shared": "req"}}}),
-    Case("fancy-predict-meta-seen", "fancy", "/predict",
-         {"strData": "meta", "meta": {"puid": "zz", "tags": {"a": 1}}}),
+    Case(
+        "fancy-predict-runtime-response",
+        "fancy",
+        "/predict",
+        {"strData": "runtime", "meta": {"tags": {"shared": "req"}}},
+    ),
+    Case("fancy-predict-meta-seen", "fancy", "/predict", {"strData": "meta", "meta": {"puid": "zz", "tags": {"a": 1}}}),
     Case("fancy-predict-no-meta", "fancy", "/predict", {"strData": "nometa"}),
-    Case("fancy-predict-names-seen", "fancy", "/predict",
-         {"data": {"names": ["p", "q"], "ndarray": [[1, 2]]}}),
+    Case("fancy-predict-names-seen", "fancy", "/predict", {"data": {"names": ["p", "q"], "ndarray": [[1, 2]]}}),
     Case("fancy-route-minus-one", "fancy", "/route", {"data": {"ndarray": [1]}, "meta": FULL_META}),
-    Case("fancy-transform-input-tensor", "fancy", "/transform-input",
-         {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}}),
+    Case(
+        "fancy-transform-input-tensor",
+        "fancy",
+        "/transform-input",
+        {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}}},
+    ),
     Case("fancy-feedback-float32-reward", "fancy", "/send-feedback", {**FEEDBACK, "reward": 0.1}),
     Case("fancy-health-not-implemented", "fancy", "/health/status", method="GET", content_type=None),
     Case("fancy-metadata", "fancy", "/metadata", method="GET", content_type=None),

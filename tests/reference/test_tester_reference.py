@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from wharf.local.process import free_port as _free_port
-
 from wharf.contract import tester
+from wharf.local.process import free_port as _free_port
 
 from .conftest import _reference_bin
 
@@ -31,7 +30,7 @@ MIXED = DATA / "contract-mixed.json"
 
 MODELS = {
     # Softmax over the first three columns: 3 probabilities per row, as contract-iris.json expects.
-    "IrisModel": '''
+    "IrisModel": """
 import numpy as np
 
 class IrisModel:
@@ -45,24 +44,22 @@ class IrisModel:
 
     def send_feedback(self, features, feature_names, reward, truth, routing=None):
         return []
-''',
+""",
     # A category and a probability per row, as contract-mixed.json expects.
-    "MixedModel": '''
+    "MixedModel": """
 class MixedModel:
     def predict(self, X, names=None, meta=None):
         return [["yes" if i % 2 == 0 else "no", 0.25] for i in range(len(X))]
-''',
+""",
     # Four columns, one out of [0, 1]: breaks contract-iris.json.
-    "BadModel": '''
+    "BadModel": """
 import numpy as np
 
 class BadModel:
     def predict(self, X, names=None, meta=None):
         return np.array([[1.5, 0.2, 0.1, 0.0] for _ in range(len(X))])
-''',
+""",
 }
-
-
 
 
 def _wait_ready(proc: subprocess.Popen, http_port: int, grpc_port: int, log: Path, deadline: float = 60) -> None:
@@ -109,9 +106,22 @@ def reference_servers(tmp_path_factory):
             log = folder / f"{name}.log"
             with open(log, "wb") as fh:
                 proc = subprocess.Popen(
-                    [str(exe), name, "--http-port", str(http_port), "--grpc-port", str(grpc_port),
-                     "--metrics-port", str(metrics_port), "--workers", "1"],
-                    cwd=folder, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True,
+                    [
+                        str(exe),
+                        name,
+                        "--http-port",
+                        str(http_port),
+                        "--grpc-port",
+                        str(grpc_port),
+                        "--metrics-port",
+                        str(metrics_port),
+                        "--workers",
+                        "1",
+                    ],
+                    cwd=folder,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                     env={**os.environ, "PYTHONPATH": str(folder)},
                 )
             procs.append(proc)

@@ -18,8 +18,13 @@ BIG = 21 * 1024 * 1024  # over 20 MB: the upload must go up in parts
 
 
 def wharf(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "wharf.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "wharf.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
 
 
 def test_a_big_model_file_goes_up_in_parts_and_comes_back_identical(bucket, s3_env, tmp_path) -> None:
@@ -50,9 +55,13 @@ def test_a_prefix_is_copied_with_everything_under_it(bucket, s3_env, tmp_path) -
 def test_the_storage_initializers_rclone_remote_variables_work_as_they_are(bucket, s3_env, tmp_path) -> None:
     """A Secret written for Seldon's rclone storage initializer, and its ``remote:bucket/key`` URIs."""
     upload(_file(tmp_path, "a.txt", b"rclone"), f"s3://{bucket}/a.txt")
-    rclone_env = {"RCLONE_CONFIG_MYS3_TYPE": "s3", "RCLONE_CONFIG_MYS3_PROVIDER": "Minio",
-                  "RCLONE_CONFIG_MYS3_ENDPOINT": s3_env["AWS_ENDPOINT_URL"],
-                  "RCLONE_CONFIG_MYS3_ACCESS_KEY_ID": "k", "RCLONE_CONFIG_MYS3_SECRET_ACCESS_KEY": "s"}
+    rclone_env = {
+        "RCLONE_CONFIG_MYS3_TYPE": "s3",
+        "RCLONE_CONFIG_MYS3_PROVIDER": "Minio",
+        "RCLONE_CONFIG_MYS3_ENDPOINT": s3_env["AWS_ENDPOINT_URL"],
+        "RCLONE_CONFIG_MYS3_ACCESS_KEY_ID": "k",
+        "RCLONE_CONFIG_MYS3_SECRET_ACCESS_KEY": "s",
+    }
     got = download(f"mys3:{bucket}/a.txt", tmp_path / "out", env=rclone_env)
     assert got.read_bytes() == b"rclone"
 
@@ -117,8 +126,10 @@ def test_a_local_folder_is_copied_into_the_target_as_for_a_mounted_claim(tmp_pat
         (tmp_path / "claim" / name).write_text(name)
     proc = wharf("storage", "cp", str(tmp_path / "claim"), str(tmp_path / "models"), env={})
     assert proc.returncode == 0, proc.stderr
-    assert sorted(str(p.relative_to(tmp_path / "models")) for p in (tmp_path / "models").rglob("*") if p.is_file()) \
-        == ["model.joblib", "sub/metadata.yaml"]
+    assert sorted(str(p.relative_to(tmp_path / "models")) for p in (tmp_path / "models").rglob("*") if p.is_file()) == [
+        "model.joblib",
+        "sub/metadata.yaml",
+    ]
     proc = wharf("storage", "cp", str(tmp_path / "claim" / "model.joblib"), str(tmp_path / "one"), env={})
     assert proc.returncode == 0 and (tmp_path / "one" / "model.joblib").read_text() == "model.joblib"
     proc = wharf("storage", "cp", str(tmp_path / "nope"), str(tmp_path / "models"), env={})
@@ -179,7 +190,8 @@ def http_files(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root)))
+        ("127.0.0.1", 0), functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield root, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

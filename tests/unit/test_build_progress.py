@@ -9,12 +9,15 @@ from rich.console import Console
 
 from wharf.build.progress import BuildProgress, Note
 
-ENGINE = ["Step 1/3 : FROM wharf/python-builder:0.1.0-py3.12",
-          " ---> 1a2b3c4d5e6f",
-          "Step 2/3 : RUN pip install --no-cache-dir -r requirements.txt " + "x" * 200,
-          "Collecting numpy", "Successfully installed numpy-2.1.0",
-          "Step 3/3 : USER 1001",
-          "Successfully built 0f0e0d0c0b0a"]
+ENGINE = [
+    "Step 1/3 : FROM wharf/python-builder:0.1.0-py3.12",
+    " ---> 1a2b3c4d5e6f",
+    "Step 2/3 : RUN pip install --no-cache-dir -r requirements.txt " + "x" * 200,
+    "Collecting numpy",
+    "Successfully installed numpy-2.1.0",
+    "Step 3/3 : USER 1001",
+    "Successfully built 0f0e0d0c0b0a",
+]
 
 
 def shown(verbose: bool) -> list[str]:
@@ -42,7 +45,10 @@ def test_default_shows_stages_and_steps_with_elapsed_time_only() -> None:
 def test_verbose_adds_every_engine_line_in_order() -> None:
     lines = shown(verbose=True)
     assert "Collecting numpy" in lines and "Successfully built 0f0e0d0c0b0a" in lines
-    assert lines.index(" ---> 1a2b3c4d5e6f") == lines.index("[   1.5s] step 1/3: FROM wharf/python-builder:0.1.0-py3.12") + 1
+    assert (
+        lines.index(" ---> 1a2b3c4d5e6f")
+        == lines.index("[   1.5s] step 1/3: FROM wharf/python-builder:0.1.0-py3.12") + 1
+    )
 
 
 def test_a_note_is_still_a_string_for_plain_print() -> None:

@@ -70,6 +70,7 @@ def test_registering_a_kind_twice_is_rejected(monkeypatch):
     monkeypatch.setattr(codec_base, "_REGISTRY", dict(codec_base._REGISTRY))
 
     with pytest.raises(DuplicateCodec, match="strData"):
+
         @register
         class Another(Codec):
             kind = "strData"
@@ -99,8 +100,13 @@ def test_ndarray_json_round_trip(arr):
 @SETTINGS
 # NUL is left out: numpy's fixed-width str arrays drop trailing NULs, and user code receives such
 # arrays (as upstream's np.array does), so "a\x00" cannot survive the round trip anywhere.
-@given(st.lists(st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=5), min_size=2, max_size=2),
-                min_size=1, max_size=4))
+@given(
+    st.lists(
+        st.lists(st.text(st.characters(blacklist_characters="\x00"), max_size=5), min_size=2, max_size=2),
+        min_size=1,
+        max_size=4,
+    )
+)
 def test_ndarray_json_strings(rows):
     codec = get_codec("ndarray")
     decoded = codec.from_json(rows, "x")
@@ -167,13 +173,19 @@ def test_tensor_values_are_c_order_and_shape_is_optional():
     assert codec.to_json(np.arange(6).reshape(2, 3).T)["values"].tolist() == [0, 3, 1, 4, 2, 5]
 
 
-@pytest.mark.parametrize("obj, message, status", [
-    # numpy's own text first and a 500, as upstream (whose reshape error escapes)
-    ({"shape": [3], "values": [1, 2]},
-     r"^cannot reshape array of size 2 into shape \(3,\): request\.data\.tensor: 2 values do not fit shape \[3\]", 500),
-    ({"shape": [2]}, r"request\.data\.tensor: expected an object with 'shape' and 'values'", 400),
-    ([1, 2], r"request\.data\.tensor: expected an object", 400),
-])
+@pytest.mark.parametrize(
+    "obj, message, status",
+    [
+        # numpy's own text first and a 500, as upstream (whose reshape error escapes)
+        (
+            {"shape": [3], "values": [1, 2]},
+            r"^cannot reshape array of size 2 into shape \(3,\): request\.data\.tensor: 2 values do not fit shape \[3\]",
+            500,
+        ),
+        ({"shape": [2]}, r"request\.data\.tensor: expected an object with 'shape' and 'values'", 400),
+        ([1, 2], r"request\.data\.tensor: expected an object", 400),
+    ],
+)
 def test_tensor_errors_name_the_part(obj, message, status):
     with pytest.raises(MicroserviceError, match=message) as info:
         get_codec("tensor").from_json(obj, "request.data.tensor")
@@ -245,28 +257,35 @@ def test_tftensor_repeated_field_form(dtype, enum, field, data):
 def test_tftensor_json_matches_tensorflow_encoding():
     # tf.make_tensor_proto(np.array([1, 2], np.float32)) as proto-JSON, bytes little-endian
     encoded = get_codec("tftensor").to_json(np.array([1.0, 2.0], dtype=np.float32))
-    assert encoded == {"dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": "2"}]},
-                       "tensorContent": base64.b64encode(bytes.fromhex("0000803f00000040")).decode()}
+    assert encoded == {
+        "dtype": "DT_FLOAT",
+        "tensorShape": {"dim": [{"size": "2"}]},
+        "tensorContent": base64.b64encode(bytes.fromhex("0000803f00000040")).decode(),
+    }
     assert encoded["tensorContent"] == "AACAPwAAAEA="
 
 
 def test_tftensor_json_repeated_fields_as_clients_send_them():
     codec = get_codec("tftensor")
-    arr = codec.from_json({"dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": "2"}, {"size": 2}]},
-                           "floatVal": [1, 2, 3, 4]}, "x")
+    arr = codec.from_json(
+        {"dtype": "DT_FLOAT", "tensorShape": {"dim": [{"size": "2"}, {"size": 2}]}, "floatVal": [1, 2, 3, 4]}, "x"
+    )
     assert arr.dtype == np.float32 and arr.tolist() == [[1, 2], [3, 4]]
     arr = codec.from_json({"dtype": "DT_INT64", "tensorShape": {"dim": [{"size": "2"}]}, "int64Val": ["7", 8]}, "x")
     assert arr.dtype == np.int64 and arr.tolist() == [7, 8]
 
 
-@pytest.mark.parametrize("enum, field, given_values, shape, expected", [
-    (DT.DT_FLOAT, "float_val", [1.5], [3], [1.5, 1.5, 1.5]),
-    (DT.DT_INT32, "int_val", [1, 2], [2, 2], [[1, 2], [2, 2]]),
-    (DT.DT_INT64, "int64_val", [5], [2], [5, 5]),
-    (DT.DT_DOUBLE, "double_val", [], [2], [0.0, 0.0]),
-    (DT.DT_BOOL, "bool_val", [True], [3], [True, True, True]),
-    (DT.DT_STRING, "string_val", [b"a", b"b"], [3], [b"a", b"b", b"b"]),
-])
+@pytest.mark.parametrize(
+    "enum, field, given_values, shape, expected",
+    [
+        (DT.DT_FLOAT, "float_val", [1.5], [3], [1.5, 1.5, 1.5]),
+        (DT.DT_INT32, "int_val", [1, 2], [2, 2], [[1, 2], [2, 2]]),
+        (DT.DT_INT64, "int64_val", [5], [2], [5, 5]),
+        (DT.DT_DOUBLE, "double_val", [], [2], [0.0, 0.0]),
+        (DT.DT_BOOL, "bool_val", [True], [3], [True, True, True]),
+        (DT.DT_STRING, "string_val", [b"a", b"b"], [3], [b"a", b"b", b"b"]),
+    ],
+)
 def test_tftensor_fills_with_last_value(enum, field, given_values, shape, expected):
     """TensorFlow's rule: fewer values than the shape holds -> the last one is repeated (0 if none)."""
     proto = tensor_pb2.TensorProto(dtype=enum)
@@ -356,12 +375,19 @@ def test_jsondata_proto_numbers_are_doubles():
     assert back == {"n": 1.0, "l": [2.0]} and isinstance(back["n"], float)
 
 
-@pytest.mark.parametrize("kind, bad, message", [
-    ("strData", 5, r"request\.strData: expected a string, got int"),
-    ("binData", 5, r"^argument should be a bytes-like object or ASCII string, not 'int': "
-                   r"request\.binData is not a valid base64 string"),
-    ("binData", "abc", r"^Incorrect padding: request\.binData is not a valid base64 string"),
-])
+@pytest.mark.parametrize(
+    "kind, bad, message",
+    [
+        ("strData", 5, r"request\.strData: expected a string, got int"),
+        (
+            "binData",
+            5,
+            r"^argument should be a bytes-like object or ASCII string, not 'int': "
+            r"request\.binData is not a valid base64 string",
+        ),
+        ("binData", "abc", r"^Incorrect padding: request\.binData is not a valid base64 string"),
+    ],
+)
 def test_top_level_errors_name_the_part(kind, bad, message):
     with pytest.raises(MicroserviceError, match=message):
         get_codec(kind).from_json(bad, f"request.{kind}")

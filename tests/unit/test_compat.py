@@ -25,12 +25,15 @@ def run_python(code: str, extra_path: Path | None = None) -> subprocess.Complete
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if extra_path is not None:
         env["PYTHONPATH"] = str(extra_path)
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=60
+    )
 
 
-@pytest.mark.skipif(importlib.util.find_spec("seldon_core") is not None,
-                    reason="the real seldon_core is installed here, so the alias is not used")
+@pytest.mark.skipif(
+    importlib.util.find_spec("seldon_core") is not None,
+    reason="the real seldon_core is installed here, so the alias is not used",
+)
 def test_alias_installed_when_seldon_core_is_absent():
     result = run_python("""
         import sys
@@ -65,7 +68,8 @@ def test_real_seldon_core_is_left_alone(tmp_path):
     fake = tmp_path / "seldon_core"
     fake.mkdir()
     (fake / "__init__.py").write_text("MARK = 'upstream'\n")
-    result = run_python("""
+    result = run_python(
+        """
         import sys
         from wharf.compat import install_seldon_core_alias
         assert install_seldon_core_alias() is False
@@ -73,7 +77,9 @@ def test_real_seldon_core_is_left_alone(tmp_path):
         import seldon_core
         assert seldon_core.MARK == "upstream"
         print("ok")
-    """, extra_path=tmp_path)
+    """,
+        extra_path=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
 
@@ -159,8 +165,10 @@ def test_upstream_not_implemented_and_response_are_recognised():
     c = Component(Model())
     assert c.predict({"strData": "x"}, JSON)["data"]["tensor"]["shape"] == [0]  # fell back to []
     out = c.transform_input({"strData": "x"}, JSON)
-    assert out == {"strData": "x", "meta": {"tags": {"upstream": True},
-                                            "metrics": [{"type": "GAUGE", "key": "g", "value": 1}]}}
+    assert out == {
+        "strData": "x",
+        "meta": {"tags": {"upstream": True}, "metrics": [{"type": "GAUGE", "key": "g", "value": 1}]},
+    }
 
 
 def test_metric_helpers():

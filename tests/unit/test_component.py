@@ -218,8 +218,11 @@ def test_meta_only_when_the_signature_accepts_it():
     Component(NoMeta()).predict(msg, JSON)
     Component(WithMeta()).predict(msg, JSON)
     Component(Kwargs()).transform_input(msg, JSON)
-    assert seen == {"no": ["a", "b"], "meta": {"puid": "p", "tags": {"t": 1}},
-                    "kwargs": {"meta": {"puid": "p", "tags": {"t": 1}}}}
+    assert seen == {
+        "no": ["a", "b"],
+        "meta": {"puid": "p", "tags": {"t": 1}},
+        "kwargs": {"meta": {"puid": "p", "tags": {"t": 1}}},
+    }
 
 
 def test_type_error_inside_user_code_is_not_retried():
@@ -282,13 +285,17 @@ def test_route_rejects_non_ints(value, shown):
 
 
 def test_route_mirrors_tensor_and_keeps_only_the_puid():
-    msg = {"data": {"tensor": {"shape": [1, 2], "values": [1, 2]}},
-           "meta": {"puid": "p", "tags": {"t": 1}, "requestPath": {"x": "y"}}}
+    msg = {
+        "data": {"tensor": {"shape": [1, 2], "values": [1, 2]}},
+        "meta": {"puid": "p", "tags": {"t": 1}, "requestPath": {"x": "y"}},
+    }
     out = Component(Router(1)).route(msg, JSON)
     assert out["data"]["tensor"]["shape"] == [1, 1] and out["meta"] == {"puid": "p"}
     out = Component(Router(1)).route(proto(msg), PROTO)
-    assert as_dict(out) == {"data": {"names": ["t:0"], "tensor": {"shape": [1, 1], "values": [1.0]}},
-                            "meta": {"puid": "p"}}
+    assert as_dict(out) == {
+        "data": {"names": ["t:0"], "tensor": {"shape": [1, 1], "values": [1.0]}},
+        "meta": {"puid": "p"},
+    }
 
 
 # --- aggregate -------------------------------------------------------------------------------
@@ -305,19 +312,31 @@ class Summer:
 
 def test_aggregate_merges_children_meta():
     user = Summer()
-    msg = {"seldonMessages": [
-        {"data": {"names": ["a", "b"], "tensor": {"shape": [1, 2], "values": [1, 2]}},
-         "meta": {"tags": {"x": 1, "y": 1}, "requestPath": {"m1": "i1"}, "metrics": [{"key": "k1", "value": 1}]}},
-        {"data": {"ndarray": [[3, 4]]},
-         "meta": {"puid": "second", "tags": {"y": 2}, "requestPath": {"m2": "i2"},
-                  "metrics": [{"key": "k2", "value": 2}]}},
-    ]}
+    msg = {
+        "seldonMessages": [
+            {
+                "data": {"names": ["a", "b"], "tensor": {"shape": [1, 2], "values": [1, 2]}},
+                "meta": {"tags": {"x": 1, "y": 1}, "requestPath": {"m1": "i1"}, "metrics": [{"key": "k1", "value": 1}]},
+            },
+            {
+                "data": {"ndarray": [[3, 4]]},
+                "meta": {
+                    "puid": "second",
+                    "tags": {"y": 2},
+                    "requestPath": {"m2": "i2"},
+                    "metrics": [{"key": "k2", "value": 2}],
+                },
+            },
+        ]
+    }
     out = Component(user, UnitInfo(unit_id="comb", image="c:1")).aggregate(msg, JSON)
     assert user.seen[1] == [["a", "b"], []]
     assert "tensor" in out["data"]  # the first message's kind decides
-    assert out["meta"] == {"tags": {"x": 1, "y": 2},
-                           "requestPath": {"comb": "c:1", "m1": "i1", "m2": "i2"},
-                           "metrics": [{"key": "k1", "value": 1}, {"key": "k2", "value": 2}]}
+    assert out["meta"] == {
+        "tags": {"x": 1, "y": 2},
+        "requestPath": {"comb": "c:1", "m1": "i1", "m2": "i2"},
+        "metrics": [{"key": "k1", "value": 1}, {"key": "k2", "value": 2}],
+    }
     # the puid comes from the first message only, as upstream
     msg["seldonMessages"][0]["meta"]["puid"] = "first"
     assert Component(Summer()).aggregate(msg, JSON)["meta"]["puid"] == "first"
@@ -342,9 +361,12 @@ class Learner:
         self.seen = dict(features=features, names=feature_names, reward=reward, truth=truth, routing=routing)
 
 
-FEEDBACK = {"request": {"data": {"names": ["f"], "ndarray": [[1, 2]]}, "meta": {"puid": "p", "tags": {"t": 1}}},
-            "response": {"meta": {"routing": {"0": 4, "unit-a": 7}}},
-            "reward": 0.1, "truth": {"data": {"ndarray": [[1]]}}}
+FEEDBACK = {
+    "request": {"data": {"names": ["f"], "ndarray": [[1, 2]]}, "meta": {"puid": "p", "tags": {"t": 1}}},
+    "response": {"meta": {"routing": {"0": 4, "unit-a": 7}}},
+    "reward": 0.1,
+    "truth": {"data": {"ndarray": [[1]]}},
+}
 
 
 @pytest.mark.parametrize("unit_id, expected", [(None, 4), ("unit-a", 7), ("unit-b", None)])
@@ -392,11 +414,14 @@ def test_feedback_raw_always_gets_the_proto_and_errors():
         Component(Learner()).send_feedback([1], JSON)
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"data": {"ndarray": [[1]]}}, '"data" at "Feedback"'),  # a SeldonMessage sent by mistake
-    ({"request": {"data": {"ndarray": [1]}, "bogus": 1}, "reward": 1}, '"bogus" at "Feedback.request"'),
-    ({"truth": {"strData": "x", "extra": 1}}, '"extra" at "Feedback.truth"'),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"data": {"ndarray": [[1]]}}, '"data" at "Feedback"'),  # a SeldonMessage sent by mistake
+        ({"request": {"data": {"ndarray": [1]}, "bogus": 1}, "reward": 1}, '"bogus" at "Feedback.request"'),
+        ({"truth": {"strData": "x", "extra": 1}}, '"extra" at "Feedback.truth"'),
+    ],
+)
 def test_feedback_with_fields_feedback_does_not_have_is_refused(body, field):
     """Upstream's protobuf parse refuses unknown fields (400); the answer names the field."""
     called = []
@@ -462,10 +487,14 @@ def test_tags_metrics_and_class_names():
     out = Component(Tagged(runtime=[{"type": "GAUGE", "key": "g", "value": 2}]), sink=sink).predict(msg, JSON)
     assert out["data"]["names"] == ["x", "y"]
     assert out["meta"]["tags"] == {"a": "user", "b": "runtime", "r": 1}
-    assert out["meta"]["metrics"] == [{"key": "m"}, {"type": "COUNTER", "key": "c", "value": 1},
-                                      {"type": "GAUGE", "key": "g", "value": 2}]
-    assert sink.records == [("predict", [{"type": "COUNTER", "key": "c", "value": 1},
-                                         {"type": "GAUGE", "key": "g", "value": 2}])]
+    assert out["meta"]["metrics"] == [
+        {"key": "m"},
+        {"type": "COUNTER", "key": "c", "value": 1},
+        {"type": "GAUGE", "key": "g", "value": 2},
+    ]
+    assert sink.records == [
+        ("predict", [{"type": "COUNTER", "key": "c", "value": 1}, {"type": "GAUGE", "key": "g", "value": 2}])
+    ]
 
 
 def test_include_metrics_flag():
@@ -482,8 +511,9 @@ def test_include_metrics_flag():
 
     sink = Sink()
     out = Component(Raw(), UnitInfo(include_metrics_in_response=False), sink).route(ND, JSON)
-    assert out == {"strData": "r", "meta": {}} and sink.records == [("router", [{"type": "GAUGE", "key": "g",
-                                                                                  "value": 1}])]
+    assert out == {"strData": "r", "meta": {}} and sink.records == [
+        ("router", [{"type": "GAUGE", "key": "g", "value": 1}])
+    ]
     out = Component(Raw(), UnitInfo(include_metrics_in_response=True), Sink()).route(ND, JSON)
     assert out["meta"]["metrics"] == [{"type": "GAUGE", "key": "g", "value": 1}]
 
@@ -493,19 +523,29 @@ def test_include_metrics_flag():
 
     sink = Sink()
     out = Component(RawProto(), UnitInfo(include_metrics_in_response=False), sink).predict(proto(ND), PROTO)
-    assert len(out.meta.metrics) == 0 and sink.records == [("predict", [{"key": "c", "value": 1.0,
-                                                                          "type": "COUNTER"}])]
+    assert len(out.meta.metrics) == 0 and sink.records == [("predict", [{"key": "c", "value": 1.0, "type": "COUNTER"}])]
 
 
-@pytest.mark.parametrize("metrics, message", [
-    ({"key": "a"}, r"^Bad metric created during request: \{\"key\": \"a\"\}: metrics\(\): expected a list of dicts, got dict"),
-    ([{"key": "a", "value": 1}], r": metrics\(\)\[0\]: needs keys key, value and type"),
-    (["c"], r": metrics\(\)\[0\]: needs keys"),
-    ([{"type": "COUNTER", "key": "ok", "value": 1}, {"type": "HISTO", "key": "h", "value": 1}],
-     r": metrics\(\)\[1\] \(h\): type 'HISTO' is not one of COUNTER, GAUGE, TIMER"),
-    ([{"type": "GAUGE", "key": "g", "value": "high"}], r": metrics\(\)\[0\] \(g\): value 'high' is not a number"),
-    ([{"type": "GAUGE", "key": "g", "value": 1, "tags": ["a"]}], r": metrics\(\)\[0\] \(g\): tags must be a mapping"),
-])
+@pytest.mark.parametrize(
+    "metrics, message",
+    [
+        (
+            {"key": "a"},
+            r"^Bad metric created during request: \{\"key\": \"a\"\}: metrics\(\): expected a list of dicts, got dict",
+        ),
+        ([{"key": "a", "value": 1}], r": metrics\(\)\[0\]: needs keys key, value and type"),
+        (["c"], r": metrics\(\)\[0\]: needs keys"),
+        (
+            [{"type": "COUNTER", "key": "ok", "value": 1}, {"type": "HISTO", "key": "h", "value": 1}],
+            r": metrics\(\)\[1\] \(h\): type 'HISTO' is not one of COUNTER, GAUGE, TIMER",
+        ),
+        ([{"type": "GAUGE", "key": "g", "value": "high"}], r": metrics\(\)\[0\] \(g\): value 'high' is not a number"),
+        (
+            [{"type": "GAUGE", "key": "g", "value": 1, "tags": ["a"]}],
+            r": metrics\(\)\[0\] \(g\): tags must be a mapping",
+        ),
+    ],
+)
 def test_custom_metric_validation_errors(metrics, message):
     with pytest.raises(MicroserviceError, match=message) as info:
         Component(Tagged(metrics=metrics)).predict(ND, JSON)
@@ -514,7 +554,9 @@ def test_custom_metric_validation_errors(metrics, message):
 
 
 def test_runtime_metrics_are_validated_too():
-    with pytest.raises(MicroserviceError, match=r"^Bad metric created during request: .*: SeldonResponse\.metrics\[0\] \(k\)") as info:
+    with pytest.raises(
+        MicroserviceError, match=r"^Bad metric created during request: .*: SeldonResponse\.metrics\[0\] \(k\)"
+    ) as info:
         Component(Tagged(runtime=[{"type": "BAD", "key": "k", "value": 1}])).predict(ND, JSON)
     assert info.value.reason == "MICROSERVICE_BAD_METRIC"
 
@@ -524,11 +566,13 @@ def test_runtime_metrics_are_validated_too():
 
 def test_request_path_needs_a_unit_id():
     msg = {"strData": "s", "meta": {"requestPath": {"up": "u:1"}}}
-    assert Component(object(), UnitInfo(unit_id="me", image="img:2")).predict(msg, JSON)["meta"] == \
-        {"requestPath": {"me": "img:2", "up": "u:1"}}
+    assert Component(object(), UnitInfo(unit_id="me", image="img:2")).predict(msg, JSON)["meta"] == {
+        "requestPath": {"me": "img:2", "up": "u:1"}
+    }
     assert Component(object(), UnitInfo()).predict(msg, JSON)["meta"] == {"requestPath": {"up": "u:1"}}
-    assert Component(object(), UnitInfo(unit_id="me")).predict({"strData": "s"}, JSON)["meta"] == \
-        {"requestPath": {"me": UNSET_IMAGE}}
+    assert Component(object(), UnitInfo(unit_id="me")).predict({"strData": "s"}, JSON)["meta"] == {
+        "requestPath": {"me": UNSET_IMAGE}
+    }
 
 
 def test_unknown_result_type_is_a_bad_data_error():
@@ -536,8 +580,11 @@ def test_unknown_result_type_is_a_bad_data_error():
         def predict(self, X, names):
             return 1.5
 
-    with pytest.raises(MicroserviceError, match=r"^Unknown data type returned as payload \(must be list or np "
-                                                 r"array\):1\.5: the method returned float") as info:
+    with pytest.raises(
+        MicroserviceError,
+        match=r"^Unknown data type returned as payload \(must be list or np "
+        r"array\):1\.5: the method returned float",
+    ) as info:
         Component(F()).predict(ND, JSON)
     assert info.value.status_code == 400
 
@@ -577,7 +624,13 @@ class Meta:
 
 def test_metadata_defaults_from_image():
     assert Component(object(), UnitInfo(image="repo/iris:0.3")).metadata == {
-        "name": "repo/iris", "versions": ["0.3"], "platform": "", "inputs": [], "outputs": [], "custom": {}}
+        "name": "repo/iris",
+        "versions": ["0.3"],
+        "platform": "",
+        "inputs": [],
+        "outputs": [],
+        "custom": {},
+    }
     assert Component(object(), UnitInfo(image="registry:5000/iris:1")).metadata["name"] == "registry:5000/iris"
     # PREDICTIVE_UNIT_IMAGE unset: upstream serves empty strings
     unset = Component(object(), UnitInfo()).metadata
@@ -588,33 +641,45 @@ def test_metadata_merge_order():
     user = Meta({"name": "user", "platform": "sk", "custom": {"a": "1"}})
     env = "platform: from-env\ncustom:\n  b: '2'\n"
     meta = Component(user, UnitInfo(image="i:1", metadata_env=env)).metadata
-    assert meta == {"name": "user", "versions": ["1"], "platform": "from-env", "inputs": [], "outputs": [],
-                    "custom": {"b": "2"}}  # MODEL_METADATA replaces keys whole, over init_metadata()
+    assert meta == {
+        "name": "user",
+        "versions": ["1"],
+        "platform": "from-env",
+        "inputs": [],
+        "outputs": [],
+        "custom": {"b": "2"},
+    }  # MODEL_METADATA replaces keys whole, over init_metadata()
 
 
-@pytest.mark.parametrize("io", [
-    [{"messagetype": "tensor", "schema": {"names": ["a"], "shape": [1]}}],
-    [{"messagetype": "jsonData", "schema": {"type": "object"}}],
-    [{"messagetype": "strData"}, {"messagetype": "binData"}],
-    [{"messagetype": "myProto", "schema": {"any": "thing"}}],
-    [{"name": "x", "datatype": "FP32", "shape": [1, 4]}],
-    [{"name": "x", "datatype": "FP32"}],  # V2 fields are all optional upstream
-    [{}],
-])
+@pytest.mark.parametrize(
+    "io",
+    [
+        [{"messagetype": "tensor", "schema": {"names": ["a"], "shape": [1]}}],
+        [{"messagetype": "jsonData", "schema": {"type": "object"}}],
+        [{"messagetype": "strData"}, {"messagetype": "binData"}],
+        [{"messagetype": "myProto", "schema": {"any": "thing"}}],
+        [{"name": "x", "datatype": "FP32", "shape": [1, 4]}],
+        [{"name": "x", "datatype": "FP32"}],  # V2 fields are all optional upstream
+        [{}],
+    ],
+)
 def test_metadata_valid_inputs(io):
     c = Component(Meta({"inputs": io, "outputs": io}))
     assert c.require_metadata()["inputs"] == io
 
 
-@pytest.mark.parametrize("value", [
-    {"inputs": [{"messagetype": "strData", "schema": {}}]},  # closed objects, as upstream
-    {"inputs": [{"messagetype": "tensor", "schema": {"names": ["a"], "dtype": "f"}}]},
-    {"inputs": [{"name": "x", "datatype": "FLOAT"}]},
-    {"inputs": [{"name": "x", "datatype": "FP32", "shape": ["a"]}]},
-    {"custom": {"n": 1}},
-    {"versions": "v1"},
-    {"author": "me"},
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"inputs": [{"messagetype": "strData", "schema": {}}]},  # closed objects, as upstream
+        {"inputs": [{"messagetype": "tensor", "schema": {"names": ["a"], "dtype": "f"}}]},
+        {"inputs": [{"name": "x", "datatype": "FLOAT"}]},
+        {"inputs": [{"name": "x", "datatype": "FP32", "shape": ["a"]}]},
+        {"custom": {"n": 1}},
+        {"versions": "v1"},
+        {"author": "me"},
+    ],
+)
 def test_metadata_invalid_is_a_500_on_request(value):
     c = Component(Meta(value))
     assert c.metadata is None and c.metadata_error

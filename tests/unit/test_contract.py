@@ -79,20 +79,35 @@ def test_any_infinity_opens_its_side(bound):
         ({"features": []}, "features: expected at least one feature"),
         ({"features": {"name": "x"}}, "features: expected a list, got an object"),
         ({"features": [cont(), cont(), cont("z", range=[1])]}, "features[2].range: expected two bounds"),
-        ({"features": [cont(range=[0, "big"])]}, 'features[0].range[1]: upper bound must be a number or "inf", got "big"'),
+        (
+            {"features": [cont(range=[0, "big"])]},
+            'features[0].range[1]: upper bound must be a number or "inf", got "big"',
+        ),
         ({"features": [cont(range=[True, 2])]}, "features[0].range[0]: lower bound must be a number"),
         ({"features": [cont(lo=3, hi=1)]}, "features[0].range: lower bound 3 is above upper bound 1"),
-        ({"features": [cont(lo=0.2, hi=0.8, dtype="INT")]}, "features[0].range: no whole number lies within [0.2, 0.8] for dtype INT"),
+        (
+            {"features": [cont(lo=0.2, hi=0.8, dtype="INT")]},
+            "features[0].range: no whole number lies within [0.2, 0.8] for dtype INT",
+        ),
         ({"features": [cont(dtype="DOUBLE")]}, 'features[0].dtype: expected FLOAT or INT, got "DOUBLE"'),
         ({"features": [{"ftype": "continuous"}]}, "features[0].name: expected a non-empty string, got null"),
-        ({"features": [{"name": "x", "ftype": "ordinal"}]}, 'features[0].ftype: expected one of continuous, categorical, got "ordinal"'),
+        (
+            {"features": [{"name": "x", "ftype": "ordinal"}]},
+            'features[0].ftype: expected one of continuous, categorical, got "ordinal"',
+        ),
         ({"features": [cat(values=[])]}, "features[0].values: expected a non-empty list"),
-        ({"features": [{"name": "c", "ftype": "categorical"}]}, "features[0].values: expected a non-empty list of category values, got null"),
+        (
+            {"features": [{"name": "c", "ftype": "categorical"}]},
+            "features[0].values: expected a non-empty list of category values, got null",
+        ),
         ({"features": [cat(values=["a", {"b": 1}])]}, "features[0].values[1]: expected a string or number"),
         ({"features": [cont(shape=[2, 0])]}, "features[0].shape: expected a non-empty list of whole numbers >= 1"),
         ({"features": [cont(repeat=0)]}, "features[0].repeat: expected a whole number >= 1, got 0"),
         ({"features": [cont(repeat="2")]}, 'features[0].repeat: expected a whole number >= 1, got "2"'),
-        ({"features": [cont(shape=[2, 3]), cont("y")]}, "features[1].shape: [1] cannot be joined column-wise with features[0] ([2, 3])"),
+        (
+            {"features": [cont(shape=[2, 3]), cont("y")]},
+            "features[1].shape: [1] cannot be joined column-wise with features[0] ([2, 3])",
+        ),
         ({"features": [cont()], "targets": [cont(), "p"]}, "targets[1]: expected an object"),
         ({"features": [cont()], "targets": {"name": "p"}}, "targets: expected a list, got an object"),
     ],
@@ -106,10 +121,15 @@ def test_validation_names_the_field_at_fault(contract, expected):
 
 
 def test_validation_reports_every_fault_at_once():
-    problems = ct.validate_contract({"features": [cont(range=[1]), {"name": "", "ftype": "x"}],
-                                     "targets": [{"name": "t", "ftype": "categorical"}]})
-    assert [p.split(":")[0] for p in problems] == ["features[0].range", "features[1].name", "features[1].ftype",
-                                                   "targets[0].values"]
+    problems = ct.validate_contract(
+        {"features": [cont(range=[1]), {"name": "", "ftype": "x"}], "targets": [{"name": "t", "ftype": "categorical"}]}
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "features[0].range",
+        "features[1].name",
+        "features[1].ftype",
+        "targets[0].values",
+    ]
 
 
 def test_extra_keys_are_tolerated_and_valid_contract_has_no_problems():
@@ -280,16 +300,22 @@ def test_tensor_request_flattens_row_major():
 def test_tensor_request_refuses_categorical_features():
     c = ct.parse_contract(MIXED.read_text())
     assert ct.tensor_problems(c) == [
-        ("features[3] (colour): categorical features cannot be sent in a tensor payload, which holds numbers "
-         "only; send ndarray (drop -t/--tensor)")]
+        (
+            "features[3] (colour): categorical features cannot be sent in a tensor payload, which holds numbers "
+            "only; send ndarray (drop -t/--tensor)"
+        )
+    ]
     with pytest.raises(ct.ContractError, match="features\\[3\\] \\(colour\\)"):
         ct.build_request(c, ct.generate_batch(c, 1, rng()), tensor=True)
 
 
 def test_feedback_carries_request_response_and_reward():
     fb = ct.build_feedback({"data": {"ndarray": [[1.0]]}}, {"data": {"ndarray": [[2.0]]}, "meta": {}})
-    assert fb == {"request": {"data": {"ndarray": [[1.0]]}}, "response": {"data": {"ndarray": [[2.0]]}, "meta": {}},
-                  "reward": 1.0}
+    assert fb == {
+        "request": {"data": {"ndarray": [[1.0]]}},
+        "response": {"data": {"ndarray": [[2.0]]}, "meta": {}},
+        "reward": 1.0,
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,18 +338,23 @@ def test_good_answers_pass():
 def test_wrong_column_count_names_row_and_targets():
     c = ct.load_contract({"features": [cont()], "targets": [cont("proba", 0, 1, repeat=2)]})
     assert ct.check_response(c, nd([[0.1, 0.2, 0.7]]), rows=1) == [
-        "data.ndarray row 0: expected 2 columns for targets [proba:0, proba:1], got 3"]
+        "data.ndarray row 0: expected 2 columns for targets [proba:0, proba:1], got 3"
+    ]
 
 
 def test_wrong_row_count():
     assert ct.check_response(IRIS_C, nd([[0.2, 0.3, 0.5]]), rows=2) == [
-        "data.ndarray: expected 2 rows (one per request row), got 1"]
+        "data.ndarray: expected 2 rows (one per request row), got 1"
+    ]
 
 
-@pytest.mark.parametrize("status", [
-    {"status": "FAILURE", "info": "boom", "code": 500, "reason": "MICROSERVICE_INTERNAL_ERROR"},
-    {"status": 1, "info": "boom", "code": -1, "reason": "MICROSERVICE_INTERNAL_ERROR"},
-])
+@pytest.mark.parametrize(
+    "status",
+    [
+        {"status": "FAILURE", "info": "boom", "code": 500, "reason": "MICROSERVICE_INTERNAL_ERROR"},
+        {"status": 1, "info": "boom", "code": -1, "reason": "MICROSERVICE_INTERNAL_ERROR"},
+    ],
+)
 def test_failure_status_is_a_problem(status):
     problems = ct.check_response(IRIS_C, {"status": status}, rows=1)
     assert len(problems) == 1
@@ -338,13 +369,16 @@ def test_success_status_is_fine():
 
 def test_categorical_target_outside_values():
     assert ct.check_response(MIXED_C, nd([["maybe", 0.5]]), rows=1) == [
-        'data.ndarray row 0 column 0 (class): "maybe" is not one of the values [yes, no]']
+        'data.ndarray row 0 column 0 (class): "maybe" is not one of the values [yes, no]'
+    ]
 
 
 def test_categorical_target_accepts_numbers_sent_as_doubles():
     c = ct.load_contract({"features": [cont()], "targets": [cat("k", ["0", "1"])]})
     assert ct.check_response(c, nd([[1.0], [0]]), rows=2) == []
-    assert ct.check_response(c, nd([[2.0]]), rows=1) == ['data.ndarray row 0 column 0 (k): 2.0 is not one of the values [0, 1]']
+    assert ct.check_response(c, nd([[2.0]]), rows=1) == [
+        "data.ndarray row 0 column 0 (k): 2.0 is not one of the values [0, 1]"
+    ]
 
 
 def test_continuous_target_outside_range_and_not_a_number():
@@ -364,27 +398,34 @@ def test_continuous_target_outside_range_and_not_a_number():
 def test_int_target_must_be_whole():
     c = ct.load_contract({"features": [cont()], "targets": [cont("n", 0, "inf", dtype="INT")]})
     assert ct.check_response(c, nd([[3.0]]), rows=1) == []
-    assert ct.check_response(c, nd([[3.5]]), rows=1) == ["data.ndarray row 0 column 0 (n): 3.5 is not a whole number (dtype INT)"]
+    assert ct.check_response(c, nd([[3.5]]), rows=1) == [
+        "data.ndarray row 0 column 0 (n): 3.5 is not a whole number (dtype INT)"
+    ]
 
 
 def test_numeric_strings_pass_only_in_mixed_target_rows():
     assert ct.check_response(MIXED_C, nd([["yes", "0.5"]]), rows=1) == []
     assert ct.check_response(MIXED_C, nd([["yes", "1.5"]]), rows=1) == [
-        "data.ndarray row 0 column 1 (proba): 1.5 is outside range [0, 1]"]
+        "data.ndarray row 0 column 1 (proba): 1.5 is outside range [0, 1]"
+    ]
     assert ct.check_response(IRIS_C, nd([["0.5", 0.2, 0.3]]), rows=1) == [
-        'data.ndarray row 0 column 0 (proba:0): expected a number, got "0.5"']
+        'data.ndarray row 0 column 0 (proba:0): expected a number, got "0.5"'
+    ]
 
 
 def test_tensor_answers():
     good = {"data": {"tensor": {"shape": [2, 3], "values": [0, 0, 1, 0.5, 0.5, 0]}}}
     assert ct.check_response(IRIS_C, good, rows=2) == []
     assert ct.check_response(IRIS_C, {"data": {"tensor": {"shape": [1, 3], "values": [0, 1]}}}, rows=1) == [
-        "data.tensor: shape [1, 3] needs 3 values, got 2"]
+        "data.tensor: shape [1, 3] needs 3 values, got 2"
+    ]
     assert ct.check_response(IRIS_C, {"data": {"tensor": {"shape": [1, 4], "values": [0, 1, 0, 0]}}}, rows=1) == [
-        "data.tensor row 0: expected 3 columns for targets [proba:0, proba:1, proba:2], got 4"]
+        "data.tensor row 0: expected 3 columns for targets [proba:0, proba:1, proba:2], got 4"
+    ]
     assert ct.check_response(IRIS_C, {"data": {"tensor": {"shape": [1, 3], "values": [0, 2, 0]}}}, rows=2) == [
         "data.tensor: expected 2 rows (one per request row), got shape [1, 3]",
-        "data.tensor row 0 column 1 (proba:1): 2 is outside range [0, 1]"]
+        "data.tensor row 0 column 1 (proba:1): 2 is outside range [0, 1]",
+    ]
 
 
 def test_shaped_target_counts_flat_columns():
@@ -393,17 +434,21 @@ def test_shaped_target_counts_flat_columns():
     assert ct.check_response(c, nd([[[0, 1], [1, 0]]]), rows=1) == []
     assert ct.check_response(c, {"data": {"tensor": {"shape": [1, 2, 2], "values": [0, 1, 1, 0]}}}, rows=1) == []
     assert ct.check_response(c, nd([[[0, 1], [1, 5]]]), rows=1) == [
-        "data.ndarray row 0 column 3 (img[3]): 5 is outside range [0, 1]"]
+        "data.ndarray row 0 column 3 (img[3]): 5 is outside range [0, 1]"
+    ]
 
 
 def test_payload_kinds():
     assert ct.check_response(IRIS_C, {"meta": {}}, rows=1) == [
-        "response: no payload; expected one of data, binData, strData, jsonData, customData"]
+        "response: no payload; expected one of data, binData, strData, jsonData, customData"
+    ]
     assert ct.check_response(IRIS_C, {"strData": "hi"}, rows=1) == [
-        "response: expected data.ndarray or data.tensor for targets [proba:0, proba:1, proba:2], got strData"]
+        "response: expected data.ndarray or data.tensor for targets [proba:0, proba:1, proba:2], got strData"
+    ]
     assert ct.check_response(IRIS_C, ["not", "a", "dict"]) == ["response: expected a JSON object, got a list"]
     assert ct.check_response(IRIS_C, {"data": {"names": []}}, rows=1) == [
-        "data: expected ndarray or tensor for targets [proba:0, proba:1, proba:2], got keys ['names']"]
+        "data: expected ndarray or tensor for targets [proba:0, proba:1, proba:2], got keys ['names']"
+    ]
     no_targets = ct.load_contract({"features": [cont()]})
     assert ct.check_response(no_targets, {"strData": "anything"}, rows=1) == []
 
@@ -530,8 +575,12 @@ def test_cli_fails_on_contract_violation_and_error_status(rest_server):
     code, out, err = run_cli(IRIS, "127.0.0.1", bad.server_port)
     assert code == 1 and out.startswith("FAILED: 0 of 1 requests passed, 1 failed")
     assert "request 1: data.ndarray row 0: expected 3 columns for targets [proba:0, proba:1, proba:2], got 2" in err
-    broken = rest_server(lambda path, m: (500, {"status": {"status": 1, "info": "boom", "code": -1,
-                                                           "reason": "MICROSERVICE_INTERNAL_ERROR"}}))
+    broken = rest_server(
+        lambda path, m: (
+            500,
+            {"status": {"status": 1, "info": "boom", "code": -1, "reason": "MICROSERVICE_INTERNAL_ERROR"}},
+        )
+    )
     code, _, err = run_cli(IRIS, "127.0.0.1", broken.server_port, "--endpoint", "send-feedback")
     assert code == 1
     assert "predict: HTTP status 500" in err and "predict: status: FAILURE answer" in err
@@ -550,13 +599,16 @@ def test_cli_unreachable_stops_and_fails(rest_server):
     assert "4 not sent" in out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["missing.json", "127.0.0.1", "1"], "cannot read contract missing.json"),
-    ([IRIS, "127.0.0.1", "notaport"], "invalid int value"),
-    ([IRIS, "127.0.0.1", "9000", "--endpoint", "route"], "invalid choice"),
-    ([IRIS, "127.0.0.1", "9000", "-b", "0"], "-b/--batch-size: expected a whole number >= 1, got 0"),
-    ([MIXED, "127.0.0.1", "9000", "-t"], "features[3] (colour): categorical features cannot be sent"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["missing.json", "127.0.0.1", "1"], "cannot read contract missing.json"),
+        ([IRIS, "127.0.0.1", "notaport"], "invalid int value"),
+        ([IRIS, "127.0.0.1", "9000", "--endpoint", "route"], "invalid choice"),
+        ([IRIS, "127.0.0.1", "9000", "-b", "0"], "-b/--batch-size: expected a whole number >= 1, got 0"),
+        ([MIXED, "127.0.0.1", "9000", "-t"], "features[3] (colour): categorical features cannot be sent"),
+    ],
+)
 def test_cli_bad_usage_exits_2(argv, message, capsys):
     code, _, err = run_cli(*argv)
     assert code == 2
@@ -605,8 +657,9 @@ def grpc_server():
 
         def SendFeedback(self, request, context):
             seen.append(("Model.SendFeedback", json_format.MessageToDict(request)))
-            return prediction_pb2.SeldonMessage(status=prediction_pb2.Status(status=prediction_pb2.Status.FAILURE,
-                                                                              info="no feedback here"))
+            return prediction_pb2.SeldonMessage(
+                status=prediction_pb2.Status(status=prediction_pb2.Status.FAILURE, info="no feedback here")
+            )
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     prediction_pb2_grpc.add_ModelServicer_to_server(Servicer(), server)

@@ -24,17 +24,23 @@ def test_crd_names_versions_and_subresources() -> None:
     assert c["metadata"]["name"] == "seldondeployments.machinelearning.seldon.io"
     assert spec["names"]["shortNames"] == ["sdep"] and spec["scope"] == "Namespaced"
     assert [(v["name"], v["served"], v["storage"]) for v in spec["versions"]] == [
-        ("v1", True, True), ("v1alpha2", True, False), ("v1alpha3", True, False)]
+        ("v1", True, True),
+        ("v1alpha2", True, False),
+        ("v1alpha3", True, False),
+    ]
     for version in spec["versions"]:
         assert version["subresources"]["status"] == {}
-        assert version["subresources"]["scale"] == {"specReplicasPath": ".spec.replicas",
-                                                    "statusReplicasPath": ".status.replicas"}
+        assert version["subresources"]["scale"] == {
+            "specReplicasPath": ".spec.replicas",
+            "statusReplicasPath": ".status.replicas",
+        }
         assert [col["name"] for col in version["additionalPrinterColumns"]][0] == "State"
 
 
 def test_graph_children_nest_to_upstream_depth() -> None:
-    node = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
-        "predictors"]["items"]["properties"]["graph"]
+    node = crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["predictors"][
+        "items"
+    ]["properties"]["graph"]
     depth = 0
     while "children" in node["properties"]:
         node = node["properties"]["children"]["items"]
@@ -47,8 +53,11 @@ def test_chart_crd_is_conditional_and_kept_on_request() -> None:
     assert text.startswith("{{- if .Values.crds.enabled }}") and text.rstrip().endswith("{{- end }}")
     assert "{{- if .Values.crds.keep }}\n  annotations:\n    helm.sh/resource-policy: keep" in text
     # With the template lines removed it is the model's CRD (kustomize's is rendered from the chart).
-    plain = "\n".join(line for line in text.splitlines() if "{{" not in line and "resource-policy" not in line
-                      and line != "  annotations:")
+    plain = "\n".join(
+        line
+        for line in text.splitlines()
+        if "{{" not in line and "resource-policy" not in line and line != "  annotations:"
+    )
     assert yaml.safe_load(plain) == crd()
 
 

@@ -9,8 +9,15 @@ import pytest
 from wharf.cli import run_orchestrator
 from wharf.deployment.graph import GraphError, file_protocol
 from wharf.grpc_h2.frames import GrpcError
-from wharf.orchestrator.dialects import (ChainError, TensorflowJson, TensorflowProto, V2Json, V2Proto, dialects,
-                                         model_spec_name)
+from wharf.orchestrator.dialects import (
+    ChainError,
+    TensorflowJson,
+    TensorflowProto,
+    V2Json,
+    V2Proto,
+    dialects,
+    model_spec_name,
+)
 from wharf.protocol.pb import inference_pb2 as v2pb
 from wharf.protocol.pb import tensor_pb2
 from wharf.protocol.pb import tfserving_predict_pb2 as tfpb
@@ -18,13 +25,26 @@ from wharf.protocol.pb import tfserving_predict_pb2 as tfpb
 
 def test_node_paths_per_protocol_and_call() -> None:
     v2, tf = V2Json(), TensorflowJson()
-    assert [v2.path(c, "m") for c in ("predict", "transform-input", "transform-output", "route", "aggregate",
-                                       "status", "metadata")] == [
-        "/v2/models/m/infer", "/v2/models/m/infer", "/v2/models/m/infer", "/v2/models/m/route",
-        "/v2/models/m/aggregate", "/v2/models/m/ready", "/v2/models/m"]
+    assert [
+        v2.path(c, "m")
+        for c in ("predict", "transform-input", "transform-output", "route", "aggregate", "status", "metadata")
+    ] == [
+        "/v2/models/m/infer",
+        "/v2/models/m/infer",
+        "/v2/models/m/infer",
+        "/v2/models/m/route",
+        "/v2/models/m/aggregate",
+        "/v2/models/m/ready",
+        "/v2/models/m",
+    ]
     assert [tf.path(c, "m") for c in ("predict", "transform-output", "route", "aggregate", "status", "metadata")] == [
-        "/v1/models/m:predict", "/v1/models/m:predict", "/v1/models/m:route", "/v1/models/m:aggregate",
-        "/v1/models/m", "/v1/models/m/metadata"]
+        "/v1/models/m:predict",
+        "/v1/models/m:predict",
+        "/v1/models/m:route",
+        "/v1/models/m:aggregate",
+        "/v1/models/m",
+        "/v1/models/m/metadata",
+    ]
     # a client's model name cannot end the path, add a query or break the request line
     assert v2.path("predict", "a b/../c?d\r\n") == "/v2/models/a%20b%2F..%2Fc%3Fd%0D%0A/infer"
     assert V2Proto().path("predict", "m") == "/inference.GRPCInferenceService/ModelInfer"
@@ -40,9 +60,16 @@ def test_v2_json_chain() -> None:
     assert chain(request, "m", True) is request  # a request passes as it is
     answer = {"model_name": "a", "id": "1", "parameters": {"p": 1}, "outputs": [{"name": "y", "data": [1]}]}
     assert orjson.loads(chain(orjson.dumps(answer), "m", False)) == {
-        "model_name": "a", "id": "1", "parameters": {"p": 1}, "inputs": [{"name": "y", "data": [1]}]}
-    for bad, text in ((b'{"instances": []}', "expected 'inputs'"), (b"[1]", "a JSON list, not an object"),
-                      (b"{", "is not JSON")):
+        "model_name": "a",
+        "id": "1",
+        "parameters": {"p": 1},
+        "inputs": [{"name": "y", "data": [1]}],
+    }
+    for bad, text in (
+        (b'{"instances": []}', "expected 'inputs'"),
+        (b"[1]", "a JSON list, not an object"),
+        (b"{", "is not JSON"),
+    ):
         with pytest.raises(ChainError, match=text):
             chain(bad, "m", True)
 
@@ -61,7 +88,10 @@ def test_v2_proto_chain_names_the_model_and_carries_raw_contents() -> None:
     chain = V2Proto().chain
     named = v2pb.ModelInferRequest(model_name="given").SerializeToString()
     assert chain(named, "node", True) is named
-    assert v2pb.ModelInferRequest.FromString(chain(v2pb.ModelInferRequest().SerializeToString(), "node", True)).model_name == "node"
+    assert (
+        v2pb.ModelInferRequest.FromString(chain(v2pb.ModelInferRequest().SerializeToString(), "node", True)).model_name
+        == "node"
+    )
     answer = v2pb.ModelInferResponse(model_name="a", model_version="2", id="i")
     answer.parameters["p"].string_param = "v"
     out = answer.outputs.add(name="y", datatype="FP32", shape=[1, 2])
@@ -122,7 +152,9 @@ def test_protocol_from_the_file(tmp_path) -> None:
 
 def test_kafka_with_another_protocol_stops_at_start(tmp_path, caplog) -> None:
     path = tmp_path / "sdep.yaml"
-    path.write_text("apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: k}\n"
-                    "spec:\n  protocol: v2\n  predictors:\n  - name: p\n    graph: {name: m, type: MODEL}\n")
+    path.write_text(
+        "apiVersion: machinelearning.seldon.io/v1\nkind: SeldonDeployment\nmetadata: {name: k}\n"
+        "spec:\n  protocol: v2\n  predictors:\n  - name: p\n    graph: {name: m, type: MODEL}\n"
+    )
     assert run_orchestrator(["--file", str(path), "--server_type", "kafka"]) == 2
     assert "in protocol seldon only, not v2" in caplog.text

@@ -13,8 +13,12 @@ def test_the_last_from_is_replaced_as_openshift_does() -> None:
     text = "FROM golang:1.22 AS tools\nRUN make\nFROM --platform=linux/amd64 python:3.12-slim AS app\nCOPY . /app\n"
     rebased, args = rebase(text, "org/python:3.12")
     assert args == {}
-    assert rebased.splitlines() == ["FROM golang:1.22 AS tools", "RUN make",
-                                    "FROM --platform=linux/amd64 org/python:3.12 AS app", "COPY . /app"]
+    assert rebased.splitlines() == [
+        "FROM golang:1.22 AS tools",
+        "RUN make",
+        "FROM --platform=linux/amd64 org/python:3.12 AS app",
+        "COPY . /app",
+    ]
     assert final_base(rebased) == "org/python:3.12"
     assert rebase(text, None) == (text, {})
 
@@ -30,14 +34,18 @@ def test_image_checks_name_the_dockerfile() -> None:
     ok, problems = image_settings({"Env": ["MODEL_NAME=T", "SERVICE_TYPE=ROUTER"], "Cmd": LEGACY_CMD}, "Dockerfile")
     assert problems == [] and (ok.model_name, ok.service_type) == ("T", "ROUTER")
     _, problems = image_settings({"Env": ["PATH=/bin"], "Cmd": LEGACY_CMD}, "x/Dockerfile")
-    assert problems == ["x/Dockerfile: CMD passes $MODEL_NAME but the image sets no MODEL_NAME: add ENV "
-                        "MODEL_NAME=<your class>, e.g. ENV MODEL_NAME=MyModel for MyModel.py"]
+    assert problems == [
+        "x/Dockerfile: CMD passes $MODEL_NAME but the image sets no MODEL_NAME: add ENV "
+        "MODEL_NAME=<your class>, e.g. ENV MODEL_NAME=MyModel for MyModel.py"
+    ]
     flag, problems = image_settings({"Cmd": ["seldon-core-microservice", "M", "--service-type", "TRANSFORMER"]}, "D")
     assert problems == [] and flag.service_type == "TRANSFORMER"
     _, problems = image_settings({"Env": ["SERVICE_TYPE=MODLE"], "Cmd": ["python", "app.py"]}, "D")
-    assert problems == ["D: CMD/ENTRYPOINT does not start seldon-core-microservice (or wharf serve): python app.py",
-                        "D: SERVICE_TYPE='MODLE' is not one of MODEL, ROUTER, TRANSFORMER, OUTPUT_TRANSFORMER, "
-                        "COMBINER, OUTLIER_DETECTOR"]
+    assert problems == [
+        "D: CMD/ENTRYPOINT does not start seldon-core-microservice (or wharf serve): python app.py",
+        "D: SERVICE_TYPE='MODLE' is not one of MODEL, ROUTER, TRANSFORMER, OUTPUT_TRANSFORMER, "
+        "COMBINER, OUTLIER_DETECTOR",
+    ]
 
 
 def test_smoke_env_takes_bare_names_from_the_shell() -> None:

@@ -36,14 +36,15 @@ def fail(where: str) -> Exception:
 
 def test_a_traceback_once_per_kind_then_one_line_with_a_count() -> None:
     errors, records, now = setup()
-    for i in range(5):
+    for _ in range(5):
         now[0] += 1.0
         errors.failed("POST /predict", fail("a"))
     errors.failed("POST /predict", fail("b"))
     with_tb = [r for r in records if r.exc_info]
     assert [type(r.exc_info[1]).__name__ for r in with_tb] == ["ValueError", "KeyError"]
-    assert records[1].getMessage() == ("POST /predict failed: ValueError: bad row 3 (seen 2 times; traceback "
-                                       "logged the first time)")
+    assert records[1].getMessage() == (
+        "POST /predict failed: ValueError: bad row 3 (seen 2 times; traceback logged the first time)"
+    )
     assert "seen 5 times" in records[4].getMessage()
     assert all("\n" not in r.getMessage() for r in records)
 

@@ -17,11 +17,18 @@ def graph(node: dict) -> dict:
 
 
 def test_nodes_are_typed_as_the_operator_defaults_them() -> None:
-    p = parse_predictor(graph({"name": "a", "children": [
-        {"name": "b", "implementation": "SKLEARN_SERVER"},
-        {"name": "c", "implementation": "RANDOM_ABTEST", "children": [{"name": "d"}, {"name": "e"}]},
-        {"name": "f", "methods": ["TRANSFORM_OUTPUT"]},
-    ]}))
+    p = parse_predictor(
+        graph(
+            {
+                "name": "a",
+                "children": [
+                    {"name": "b", "implementation": "SKLEARN_SERVER"},
+                    {"name": "c", "implementation": "RANDOM_ABTEST", "children": [{"name": "d"}, {"name": "e"}]},
+                    {"name": "f", "methods": ["TRANSFORM_OUTPUT"]},
+                ],
+            }
+        )
+    )
     types = {u.name: u.type for u in p.units()}
     assert types == {"a": "MODEL", "b": "MODEL", "c": "UNKNOWN_TYPE", "d": "MODEL", "e": "MODEL", "f": "UNKNOWN_TYPE"}
     units = {u.name: u for u in p.units()}
@@ -29,13 +36,16 @@ def test_nodes_are_typed_as_the_operator_defaults_them() -> None:
     assert units["f"].transforms_output and not units["f"].transforms_input
 
 
-@pytest.mark.parametrize("node_type,calls", [
-    ("MODEL", {"transforms_input", "takes_feedback"}),
-    ("TRANSFORMER", {"transforms_input"}),
-    ("ROUTER", {"routes", "takes_feedback"}),
-    ("COMBINER", {"aggregates"}),
-    ("OUTPUT_TRANSFORMER", {"transforms_output"}),
-])
+@pytest.mark.parametrize(
+    "node_type,calls",
+    [
+        ("MODEL", {"transforms_input", "takes_feedback"}),
+        ("TRANSFORMER", {"transforms_input"}),
+        ("ROUTER", {"routes", "takes_feedback"}),
+        ("COMBINER", {"aggregates"}),
+        ("OUTPUT_TRANSFORMER", {"transforms_output"}),
+    ],
+)
 def test_each_type_answers_its_calls(node_type: str, calls: set[str]) -> None:
     unit = parse_predictor(graph({"name": "x", "type": node_type})).graph
     roles = {"transforms_input", "routes", "aggregates", "transforms_output", "takes_feedback"}
@@ -44,20 +54,25 @@ def test_each_type_answers_its_calls(node_type: str, calls: set[str]) -> None:
 
 
 def test_ports_follow_the_operator_numbering_unless_given() -> None:
-    p = parse_predictor(graph({"name": "a", "children": [{"name": "b"}, {"name": "c", "endpoint": {"httpPort": 7000}}]}))
+    p = parse_predictor(
+        graph({"name": "a", "children": [{"name": "b"}, {"name": "c", "endpoint": {"httpPort": 7000}}]})
+    )
     ports = {u.name: (u.endpoint.http_port, u.endpoint.grpc_port) for u in p.units()}
     assert ports == {"a": (9000, 9500), "b": (9001, 9501), "c": (7000, 9502)}
 
 
-@pytest.mark.parametrize("node,message", [
-    ({"name": "a", "type": "NOPE"}, "predictor.graph.type: 'NOPE'"),
-    ({"name": "a", "children": [{"type": "MODEL"}]}, "predictor.graph.children[0].name: required"),
-    ({"name": "a", "methods": ["PREDICT"]}, "predictor.graph.methods"),
-    ({"name": "a", "type": "UNKNOWN_TYPE"}, "needs a non-empty methods list"),
-    ({"name": "a", "logger": {"url": "http://x"}}, "predictor.graph.logger.mode"),
-    ({"name": "a", "children": [{"name": "a"}]}, "repeated: a"),
-    ({"name": "a", "endpoint": {"httpPort": "x"}}, "predictor.graph.endpoint: ports must be integers"),
-])
+@pytest.mark.parametrize(
+    "node,message",
+    [
+        ({"name": "a", "type": "NOPE"}, "predictor.graph.type: 'NOPE'"),
+        ({"name": "a", "children": [{"type": "MODEL"}]}, "predictor.graph.children[0].name: required"),
+        ({"name": "a", "methods": ["PREDICT"]}, "predictor.graph.methods"),
+        ({"name": "a", "type": "UNKNOWN_TYPE"}, "needs a non-empty methods list"),
+        ({"name": "a", "logger": {"url": "http://x"}}, "predictor.graph.logger.mode"),
+        ({"name": "a", "children": [{"name": "a"}]}, "repeated: a"),
+        ({"name": "a", "endpoint": {"httpPort": "x"}}, "predictor.graph.endpoint: ports must be integers"),
+    ],
+)
 def test_bad_graphs_name_the_field(node: dict, message: str) -> None:
     with pytest.raises(GraphError) as err:
         parse_predictor(graph(node))
@@ -93,15 +108,23 @@ spec:
         from_file(path, "c")
 
 
-@pytest.mark.parametrize("answer,route", [
-    ({"data": {"ndarray": [[1]]}}, 1), ({"data": {"ndarray": [2]}}, 2), ({"data": {"tensor": {"shape": [1, 1], "values": [0.0]}}}, 0),
-    ({"data": {"tftensor": {"intVal": [-2]}}}, -2), ([-1], -1),
-])
+@pytest.mark.parametrize(
+    "answer,route",
+    [
+        ({"data": {"ndarray": [[1]]}}, 1),
+        ({"data": {"ndarray": [2]}}, 2),
+        ({"data": {"tensor": {"shape": [1, 1], "values": [0.0]}}}, 0),
+        ({"data": {"tftensor": {"intVal": [-2]}}}, -2),
+        ([-1], -1),
+    ],
+)
 def test_route_is_read_from_every_shape_the_executor_accepts(answer, route: int) -> None:
     assert route_from_json(answer) == route
 
 
-@pytest.mark.parametrize("answer", [{"data": {"ndarray": [["a"]]}}, {"strData": "1"}, {"data": {"ndarray": [[1.5]]}}, [], [True]])
+@pytest.mark.parametrize(
+    "answer", [{"data": {"ndarray": [["a"]]}}, {"strData": "1"}, {"data": {"ndarray": [[1.5]]}}, [], [True]]
+)
 def test_unusable_routes_are_refused(answer) -> None:
     with pytest.raises(ValueError):
         route_from_json(answer)

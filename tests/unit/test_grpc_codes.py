@@ -13,9 +13,19 @@ def test_code_table_is_grpcs_own() -> None:
     assert all(GRPC_CODE_NAMES[number] == name for name, number in GRPC_CODES.items())
 
 
-@pytest.mark.parametrize(("http", "name"), [(400, "INVALID_ARGUMENT"), (404, "NOT_FOUND"), (418, "INVALID_ARGUMENT"),
-                                            (500, "INTERNAL"), (501, "UNIMPLEMENTED"), (503, "UNAVAILABLE"),
-                                            (504, "DEADLINE_EXCEEDED"), (599, "INTERNAL")])
+@pytest.mark.parametrize(
+    ("http", "name"),
+    [
+        (400, "INVALID_ARGUMENT"),
+        (404, "NOT_FOUND"),
+        (418, "INVALID_ARGUMENT"),
+        (500, "INTERNAL"),
+        (501, "UNIMPLEMENTED"),
+        (503, "UNAVAILABLE"),
+        (504, "DEADLINE_EXCEEDED"),
+        (599, "INTERNAL"),
+    ],
+)
 def test_http_status_to_grpc_code(http: int, name: str) -> None:
     assert grpc_code(http) == GRPC_CODES[name]
 

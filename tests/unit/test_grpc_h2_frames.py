@@ -6,7 +6,8 @@ import urllib.parse
 
 import hpack
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from wharf.grpc_h2 import frames as f
 
@@ -19,8 +20,11 @@ def test_answer_header_blocks_decode_to_what_grpc_clients_expect() -> None:
     assert decode(f.RESPONSE_HEADERS) == [(":status", "200"), ("content-type", "application/grpc")]
     assert decode(f.TRAILERS_OK) == [("grpc-status", "0")]
     assert decode(f.RESPONSE_HEADERS + f.trailers(12, "Method not found: /x/Y")) == [
-        (":status", "200"), ("content-type", "application/grpc"),
-        ("grpc-status", "12"), ("grpc-message", "Method not found: /x/Y")]
+        (":status", "200"),
+        ("content-type", "application/grpc"),
+        ("grpc-status", "12"),
+        ("grpc-message", "Method not found: /x/Y"),
+    ]
 
 
 def test_answer_header_blocks_leave_the_peers_table_empty() -> None:
@@ -83,13 +87,20 @@ def test_padding_is_stripped_and_bad_padding_refused() -> None:
 def test_request_header_block_decodes_to_a_grpc_request() -> None:
     block = f.request_headers("/seldon.protos.Model/Predict", "node:5000", 2.5, (("X-Tenant", "blue"),))
     assert decode(block) == [
-        (":method", "POST"), (":scheme", "http"), (":path", "/seldon.protos.Model/Predict"),
-        (":authority", "node:5000"), ("content-type", "application/grpc"), ("te", "trailers"),
-        ("grpc-timeout", "2500m"), ("x-tenant", "blue")]
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/seldon.protos.Model/Predict"),
+        (":authority", "node:5000"),
+        ("content-type", "application/grpc"),
+        ("te", "trailers"),
+        ("grpc-timeout", "2500m"),
+        ("x-tenant", "blue"),
+    ]
 
 
-@pytest.mark.parametrize(("seconds", "value"), [(0.0001, b"1m"), (1.5, b"1500m"), (99_999.999, b"99999999m"),
-                                                (10**6, b"1000000S")])
+@pytest.mark.parametrize(
+    ("seconds", "value"), [(0.0001, b"1m"), (1.5, b"1500m"), (99_999.999, b"99999999m"), (10**6, b"1000000S")]
+)
 def test_grpc_timeout_fits_eight_digits(seconds: float, value: bytes) -> None:
     assert f.grpc_timeout(seconds) == value
 
@@ -157,8 +168,11 @@ def test_remembered_header_blocks_follow_the_peers_table() -> None:
 
 def test_only_message_takes_exactly_one() -> None:
     assert f.only_message(f.grpc_message(b"abc"), "x").payload == b"abc"
-    for wire, got in ((b"", "0 messages"), (f.grpc_message(b"a") * 2, "2 messages"),
-                      (f.grpc_message(b"abc")[:-1], "an incomplete message")):
+    for wire, got in (
+        (b"", "0 messages"),
+        (f.grpc_message(b"a") * 2, "2 messages"),
+        (f.grpc_message(b"abc")[:-1], "an incomplete message"),
+    ):
         with pytest.raises(f.GrpcError) as err:
             f.only_message(wire, "the request")
         assert err.value.code == 13 and err.value.message == f"the request: expected exactly one message, got {got}"

@@ -6,7 +6,8 @@ within its limits. A bounded number of examples, so CI spends a few seconds here
 from __future__ import annotations
 
 import hpack
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from wharf.grpc_h2 import frames as f
 from wharf.grpc_h2.server import GrpcConnection, GrpcServer
@@ -67,18 +68,54 @@ def bounded(conn: GrpcConnection) -> None:
     assert len(conn.closed) <= 256
 
 
-header_names = st.sampled_from([":method", ":path", ":scheme", ":authority", ":status", ":bogus", "content-type",
-                                "te", "grpc-encoding", "content-length", "connection", "X-Upper", "x-meta", ""])
-header_values = st.sampled_from(["POST", "GET", "/t.T/Echo", "/t.T/Upper", "/t.T/Fail", "/", "", "http",
-                                 "application/grpc", "trailers", "gzip", "5", "12", "x" * 300])
+header_names = st.sampled_from(
+    [
+        ":method",
+        ":path",
+        ":scheme",
+        ":authority",
+        ":status",
+        ":bogus",
+        "content-type",
+        "te",
+        "grpc-encoding",
+        "content-length",
+        "connection",
+        "X-Upper",
+        "x-meta",
+        "",
+    ]
+)
+header_values = st.sampled_from(
+    [
+        "POST",
+        "GET",
+        "/t.T/Echo",
+        "/t.T/Upper",
+        "/t.T/Fail",
+        "/",
+        "",
+        "http",
+        "application/grpc",
+        "trailers",
+        "gzip",
+        "5",
+        "12",
+        "x" * 300,
+    ]
+)
 
 
 @st.composite
 def header_block(draw) -> bytes:
     fields = draw(st.lists(st.tuples(header_names, header_values), max_size=8))
     if draw(st.booleans()):  # most blocks start as a real request would
-        fields = [(":method", "POST"), (":scheme", "http"), (":path", draw(header_values)),
-                  ("content-type", "application/grpc")] + fields
+        fields = [
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", draw(header_values)),
+            ("content-type", "application/grpc"),
+        ] + fields
     try:
         return hpack.Encoder().encode(fields, huffman=draw(st.booleans()))
     except Exception:  # noqa: BLE001 - names the encoder refuses: send random bytes instead
@@ -88,18 +125,33 @@ def header_block(draw) -> bytes:
 @st.composite
 def a_frame(draw) -> bytes:
     kind = draw(st.integers(0, 11))
-    flags = draw(st.sampled_from([0, f.END_STREAM, f.END_HEADERS, f.END_HEADERS | f.END_STREAM, f.PADDED | f.END_HEADERS,
-                                  f.PRIORITY_FLAG | f.END_HEADERS, 0xFF]))
+    flags = draw(
+        st.sampled_from(
+            [
+                0,
+                f.END_STREAM,
+                f.END_HEADERS,
+                f.END_HEADERS | f.END_STREAM,
+                f.PADDED | f.END_HEADERS,
+                f.PRIORITY_FLAG | f.END_HEADERS,
+                0xFF,
+            ]
+        )
+    )
     stream = draw(st.sampled_from([0, 1, 2, 3, 5, 7, 2**31 - 1]))
     if kind in (f.HEADERS, f.CONTINUATION):
         payload = draw(header_block())
     elif kind == f.DATA:
-        payload = draw(st.sampled_from([f.grpc_message(b"hi"), b"\x00\x00\x01\x00\x00", b"", b"\x01\x00\x00\x00\x02xx"]))
+        payload = draw(
+            st.sampled_from([f.grpc_message(b"hi"), b"\x00\x00\x01\x00\x00", b"", b"\x01\x00\x00\x00\x02xx"])
+        )
     elif kind == f.WINDOW_UPDATE:
         payload = draw(st.integers(0, 2**32 - 1)).to_bytes(4, "big")
     elif kind == f.SETTINGS:
-        payload = b"".join(k.to_bytes(2, "big") + v.to_bytes(4, "big")
-                           for k, v in draw(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 2**32 - 1)), max_size=4)))
+        payload = b"".join(
+            k.to_bytes(2, "big") + v.to_bytes(4, "big")
+            for k, v in draw(st.lists(st.tuples(st.integers(0, 8), st.integers(0, 2**32 - 1)), max_size=4))
+        )
     else:
         payload = draw(st.binary(max_size=12))
     return f.frame(kind, flags, stream, payload)

@@ -4,7 +4,7 @@ connections, chunked bodies, Connection: close, timeouts and refusals."""
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -26,8 +26,13 @@ async def serve(handler: Handler) -> tuple[asyncio.AbstractServer, int, list[int
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length")))
+                length = int(
+                    next(
+                        line.split(b":")[1]
+                        for line in head.split(b"\r\n")
+                        if line.lower().startswith(b"content-length")
+                    )
+                )
                 body = await reader.readexactly(length)
                 per_connection[index] += 1
                 if not await handler(per_connection[index], head + body, writer):
@@ -57,8 +62,10 @@ def test_keep_alive_reuses_one_connection_and_sends_the_body() -> None:
         server, port, conns = await serve(handler)
         pool = Http1Pool()
         for _ in range(3):
-            assert await pool.request("POST", "127.0.0.1", port, "/predict", {"Seldon-Puid": "p1"}, b'{"a":1}') \
-                == (200, b"ok")
+            assert await pool.request("POST", "127.0.0.1", port, "/predict", {"Seldon-Puid": "p1"}, b'{"a":1}') == (
+                200,
+                b"ok",
+            )
         await pool.close()
         server.close()
         return conns

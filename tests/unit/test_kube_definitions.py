@@ -25,8 +25,10 @@ def test_validation_runs_where_kubernetes_validate_is_not_installed() -> None:
     code = (
         "import sys; sys.modules['kubernetes_validate'] = None\n"  # any import of it now fails
         "from wharf.deployment.kube import object_problems\n"
-        "print(object_problems({'name': 'c', 'imagePullPolicy': 22, 'tty': 'yes'}, 'Container', 'c'))\n")
+        "print(object_problems({'name': 'c', 'imagePullPolicy': 22, 'tty': 'yes'}, 'Container', 'c'))\n"
+    )
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert ran.returncode == 0, ran.stderr
-    assert ran.stdout.strip() == ("['c.imagePullPolicy: expected a string, got 22', "
-                                  "\"c.tty: expected a boolean, got 'yes'\"]")
+    assert ran.stdout.strip() == (
+        "['c.imagePullPolicy: expected a string, got 22', \"c.tty: expected a boolean, got 'yes'\"]"
+    )

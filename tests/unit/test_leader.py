@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from wharf.operator.leader import Timing, decide
 
 T = Timing(lease_s=15, renew_deadline_s=10, retry_s=2)
-NOW = datetime(2026, 11, 25, 9, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 9, 0, 0, tzinfo=UTC)
 
 
 def held_by(holder: str, renewed_ago: float, transitions: int = 0) -> dict:
     at = (NOW - timedelta(seconds=renewed_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return {"holderIdentity": holder, "leaseDurationSeconds": 15, "acquireTime": at, "renewTime": at,
-            "leaseTransitions": transitions}
+    return {
+        "holderIdentity": holder,
+        "leaseDurationSeconds": 15,
+        "acquireTime": at,
+        "renewTime": at,
+        "leaseTransitions": transitions,
+    }
 
 
 def test_a_missing_lease_is_taken() -> None:

@@ -61,8 +61,12 @@ def test_message_decoding_matches_the_byte_decoder_at_every_size(arr: np.ndarray
     assert np.array_equal(via_walk, arr, equal_nan=True)
 
 
-@given(hnp.arrays(st.sampled_from([np.float64, np.float32, np.int64, np.uint8]),
-                  hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4)))
+@given(
+    hnp.arrays(
+        st.sampled_from([np.float64, np.float32, np.int64, np.uint8]),
+        hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
+    )
+)
 def test_small_and_numpy_encoders_write_the_same_bytes(arr: np.ndarray) -> None:
     small = listvalue.encode(arr)
     saved = listvalue.SMALL_ENCODE_VALUES

@@ -84,7 +84,10 @@ def test_missing_dependency_is_not_reported_as_missing_model(tmp_path):
 
 def test_missing_class_lists_the_classes_found(tmp_path):
     name = unique("Mod")
-    path = write(tmp_path, f"{name}.py", """
+    path = write(
+        tmp_path,
+        f"{name}.py",
+        """
         import json
         from collections import OrderedDict
 
@@ -96,7 +99,8 @@ def test_missing_class_lists_the_classes_found(tmp_path):
 
         def helper():
             pass
-    """)
+    """,
+    )
     with pytest.raises(UserClassError) as info:
         load_user_class(name, tmp_path)
     message = str(info.value)

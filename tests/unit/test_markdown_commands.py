@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from markdown_commands import sh_commands, split_comment
 
-PAGE = '''# Title
+PAGE = """# Title
 
 ```sh
 make demo   # a comment
@@ -26,7 +25,7 @@ curl -s localhost:8000/p -H 'Content-Type: application/json' \\
      -d '{"a":"#1"}'    # the answer
 kubectl wait sdep/iris --for=jsonpath='{.status.state}'=Available
 ```
-'''
+"""
 
 
 def test_commands_come_in_page_order_with_their_section_and_line(tmp_path):
@@ -35,7 +34,12 @@ def test_commands_come_in_page_order_with_their_section_and_line(tmp_path):
     commands = sh_commands(page)
     assert [(c.section, c.line, c.text, c.comment) for c in commands] == [
         ("", 4, "make demo", "a comment"),
-        ("Deploy", 17, """curl -s localhost:8000/p -H 'Content-Type: application/json' -d '{"a":"#1"}'""", "the answer"),
+        (
+            "Deploy",
+            17,
+            """curl -s localhost:8000/p -H 'Content-Type: application/json' -d '{"a":"#1"}'""",
+            "the answer",
+        ),
         ("Deploy", 19, "kubectl wait sdep/iris --for=jsonpath='{.status.state}'=Available", ""),
     ]
 
@@ -44,7 +48,9 @@ def test_a_hash_inside_quotes_or_a_word_is_not_a_comment():
     assert split_comment("""echo '# not' "# not" a#b  # yes""") == ("""echo '# not' "# not" a#b""", "yes")
 
 
-@pytest.mark.parametrize("text, problem", [("```sh\nls\n", "never closed"), ("```sh\nls \\\n```\n", "line continuation")])
+@pytest.mark.parametrize(
+    "text, problem", [("```sh\nls\n", "never closed"), ("```sh\nls \\\n```\n", "line continuation")]
+)
 def test_a_broken_block_is_an_error_naming_the_page(tmp_path, text, problem):
     page = tmp_path / "page.md"
     page.write_text(text)

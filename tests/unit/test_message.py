@@ -36,29 +36,40 @@ def test_decode_json_lookup_order_follows_upstream():
     assert m.decode_json({"strData": "s", "jsonData": {"a": 1}}).kind == "jsonData"
 
 
-@pytest.mark.parametrize("msg, where", [
-    ([1, 2], r"^Invalid request data type: \[1, 2\]: request: expected a JSON object \(SeldonMessage\), got list"),
-    ({"meta": 3, "strData": "x"}, r"^request\.meta: expected an object"),
-    ({"data": [1, 2]}, r"^request\.data: expected an object with one of tensor, ndarray, tftensor"),
-    ({"data": {"ndarray": 5}}, r"^request\.data\.ndarray: expected a JSON list"),
-    ({"data": {"tftensor": {"dtype": "DT_NOPE"}}}, r"^request\.data\.tftensor: not a TensorProto"),
-    ({"strData": 1}, r"^request\.strData: expected a string"),
-    ({"meta": {}, "other": 1}, r"^Invalid request data type: \{'meta': \{\}, 'other': 1\}: request has none of data, "
-                               r"jsonData, strData, binData \(keys: meta, other\)"),
-    ({}, r"\(keys: none\)"),
-])
+@pytest.mark.parametrize(
+    "msg, where",
+    [
+        ([1, 2], r"^Invalid request data type: \[1, 2\]: request: expected a JSON object \(SeldonMessage\), got list"),
+        ({"meta": 3, "strData": "x"}, r"^request\.meta: expected an object"),
+        ({"data": [1, 2]}, r"^request\.data: expected an object with one of tensor, ndarray, tftensor"),
+        ({"data": {"ndarray": 5}}, r"^request\.data\.ndarray: expected a JSON list"),
+        ({"data": {"tftensor": {"dtype": "DT_NOPE"}}}, r"^request\.data\.tftensor: not a TensorProto"),
+        ({"strData": 1}, r"^request\.strData: expected a string"),
+        (
+            {"meta": {}, "other": 1},
+            r"^Invalid request data type: \{'meta': \{\}, 'other': 1\}: request has none of data, "
+            r"jsonData, strData, binData \(keys: meta, other\)",
+        ),
+        ({}, r"\(keys: none\)"),
+    ],
+)
 def test_decode_json_errors_name_the_request_part(msg, where):
     with pytest.raises(MicroserviceError, match=where) as info:
         m.decode_json(msg)
     assert info.value.status_code == 400 and info.value.reason == "MICROSERVICE_BAD_DATA"
 
 
-@pytest.mark.parametrize("msg, where", [
-    # Upstream lets numpy's and base64's errors escape (500); their text comes first.
-    ({"data": {"tensor": {"shape": [4], "values": [1]}}},
-     r"^cannot reshape array of size 1 into shape \(4,\): request\.data\.tensor: 1 values do not fit"),
-    ({"binData": "abc"}, r"^Incorrect padding: request\.binData is not a valid base64 string"),
-])
+@pytest.mark.parametrize(
+    "msg, where",
+    [
+        # Upstream lets numpy's and base64's errors escape (500); their text comes first.
+        (
+            {"data": {"tensor": {"shape": [4], "values": [1]}}},
+            r"^cannot reshape array of size 1 into shape \(4,\): request\.data\.tensor: 1 values do not fit",
+        ),
+        ({"binData": "abc"}, r"^Incorrect padding: request\.binData is not a valid base64 string"),
+    ],
+)
 def test_decode_json_library_errors_are_500_with_their_text_first(msg, where):
     with pytest.raises(MicroserviceError, match=where) as info:
         m.decode_json(msg)
@@ -79,12 +90,14 @@ def test_decode_json_list_names_the_message():
 
 
 def test_decode_proto_each_kind():
-    msg = json_format.ParseDict({"data": {"names": ["a"], "ndarray": [[1, 2]]}, "meta": {"puid": "p"}},
-                                pb.SeldonMessage())
+    msg = json_format.ParseDict(
+        {"data": {"names": ["a"], "ndarray": [[1, 2]]}, "meta": {"puid": "p"}}, pb.SeldonMessage()
+    )
     p = m.decode_proto(msg)
     assert p.kind == "ndarray" and p.value.dtype == np.float64 and p.names == ["a"] and p.meta == {"puid": "p"}
-    p = m.decode_proto(json_format.ParseDict({"data": {"tensor": {"shape": [2], "values": [1, 2]}}},
-                                             pb.SeldonMessage()))
+    p = m.decode_proto(
+        json_format.ParseDict({"data": {"tensor": {"shape": [2], "values": [1, 2]}}}, pb.SeldonMessage())
+    )
     assert p.kind == "tensor" and p.value.tolist() == [1.0, 2.0] and p.meta is None
     assert m.decode_proto(pb.SeldonMessage(data=pb.DefaultData(names=["x"]))).kind == m.EMPTY_DATA
     assert m.decode_proto(pb.SeldonMessage(strData="s")).value == "s"
@@ -117,32 +130,35 @@ def req(kind: str) -> m.Payload:
     return m.Payload(kind, None, [], None)
 
 
-@pytest.mark.parametrize("result, request_kind, expected", [
-    ({"a": 1}, "ndarray", "jsonData"),
-    ({"a": 1}, "strData", "jsonData"),
-    (b"\x00", "tensor", "binData"),
-    (bytearray(b"\x00"), "jsonData", "binData"),
-    ("s", "tensor", "strData"),
-    ("s", "binData", "strData"),
-    # the request had data, the result is numeric: mirror the request's kind
-    (NUM, "tensor", "tensor"),
-    (NUM, "tftensor", "tftensor"),
-    (NUM, "ndarray", "ndarray"),
-    (NUM, m.EMPTY_DATA, "ndarray"),
-    ([[1, 2]], "tensor", "tensor"),
-    # the request had data, the result is not numeric: ndarray
-    (TEXT, "tensor", "ndarray"),
-    (TEXT, "tftensor", "ndarray"),
-    ([["a", 1]], "tensor", "ndarray"),
-    (BOOL, "tensor", "ndarray"),  # bool is not np.number upstream either
-    # the request had no data: tensor when numeric, else ndarray
-    (NUM, "strData", "tensor"),
-    ([1, 2], "jsonData", "tensor"),
-    (np.array([], dtype=float), "binData", "tensor"),
-    (TEXT, "strData", "ndarray"),
-    (BOOL, "none", "ndarray"),
-    (NUM, "none", "tensor"),
-])
+@pytest.mark.parametrize(
+    "result, request_kind, expected",
+    [
+        ({"a": 1}, "ndarray", "jsonData"),
+        ({"a": 1}, "strData", "jsonData"),
+        (b"\x00", "tensor", "binData"),
+        (bytearray(b"\x00"), "jsonData", "binData"),
+        ("s", "tensor", "strData"),
+        ("s", "binData", "strData"),
+        # the request had data, the result is numeric: mirror the request's kind
+        (NUM, "tensor", "tensor"),
+        (NUM, "tftensor", "tftensor"),
+        (NUM, "ndarray", "ndarray"),
+        (NUM, m.EMPTY_DATA, "ndarray"),
+        ([[1, 2]], "tensor", "tensor"),
+        # the request had data, the result is not numeric: ndarray
+        (TEXT, "tensor", "ndarray"),
+        (TEXT, "tftensor", "ndarray"),
+        ([["a", 1]], "tensor", "ndarray"),
+        (BOOL, "tensor", "ndarray"),  # bool is not np.number upstream either
+        # the request had no data: tensor when numeric, else ndarray
+        (NUM, "strData", "tensor"),
+        ([1, 2], "jsonData", "tensor"),
+        (np.array([], dtype=float), "binData", "tensor"),
+        (TEXT, "strData", "ndarray"),
+        (BOOL, "none", "ndarray"),
+        (NUM, "none", "tensor"),
+    ],
+)
 def test_response_kind_rules(result, request_kind, expected):
     kind, _ = m.response_kind(result, req(request_kind))
     assert kind == expected
@@ -176,7 +192,9 @@ def test_encode_json_shapes():
     out = m.encode_json(np.array([1.5, 2.5]), req("tensor"))
     assert out["data"]["names"] == [] and out["data"]["tensor"]["shape"] == [2]
     out = m.encode_json([[1, 2]], req("strData"), names=lambda arr: ["x", "y"])
-    assert out == {"data": {"names": ["x", "y"], "tensor": {"shape": [1, 2], "values": out["data"]["tensor"]["values"]}}}
+    assert out == {
+        "data": {"names": ["x", "y"], "tensor": {"shape": [1, 2], "values": out["data"]["tensor"]["values"]}}
+    }
     assert out["data"]["tensor"]["values"].tolist() == [1, 2]
     assert m.encode_json("s", req("ndarray")) == {"strData": "s"}
     assert m.encode_json(b"\x00\x01", req("ndarray")) == {"binData": "AAE="}
@@ -187,8 +205,9 @@ def test_encode_json_shapes():
 
 def test_encode_proto_shapes():
     out = m.encode_proto(np.array([[1, 2]]), req("tensor"))
-    assert json_format.MessageToDict(out) == {"data": {"names": ["t:0", "t:1"],
-                                                       "tensor": {"shape": [1, 2], "values": [1.0, 2.0]}}}
+    assert json_format.MessageToDict(out) == {
+        "data": {"names": ["t:0", "t:1"], "tensor": {"shape": [1, 2], "values": [1.0, 2.0]}}
+    }
     out = m.encode_proto(np.array([[1, 2]]), req("ndarray"), names=lambda arr: ["c0", "c1"])
     assert json_format.MessageToDict(out) == {"data": {"names": ["c0", "c1"], "ndarray": [[1.0, 2.0]]}}
     assert json_format.MessageToDict(m.encode_proto({"k": 1}, req("strData"))) == {"jsonData": {"k": 1.0}}
@@ -202,12 +221,20 @@ def test_encode_proto_shapes():
 
 
 def test_response_meta_merge_order_and_copies():
-    request_meta = {"puid": "p1", "tags": {"a": "req", "b": "req", "c": "req"},
-                    "metrics": [{"key": "m0", "type": "GAUGE", "value": 1}],
-                    "routing": {"router": 1}, "requestPath": {"up": "img:1"}}
+    request_meta = {
+        "puid": "p1",
+        "tags": {"a": "req", "b": "req", "c": "req"},
+        "metrics": [{"key": "m0", "type": "GAUGE", "value": 1}],
+        "routing": {"router": 1},
+        "requestPath": {"up": "img:1"},
+    }
     before = copy.deepcopy(request_meta)
-    meta = m.response_meta(request_meta, tags=[{"b": "user", "c": "user"}, {"c": "runtime"}],
-                           metrics=[{"key": "m1", "type": "COUNTER", "value": 2}], request_path={"me": "img:2"})
+    meta = m.response_meta(
+        request_meta,
+        tags=[{"b": "user", "c": "user"}, {"c": "runtime"}],
+        metrics=[{"key": "m1", "type": "COUNTER", "value": 2}],
+        request_path={"me": "img:2"},
+    )
     assert meta == {
         "puid": "p1",
         "tags": {"a": "req", "b": "user", "c": "runtime"},
@@ -223,13 +250,16 @@ def test_response_meta_request_path_precedence():
     meta = m.response_meta({"requestPath": {"me": "from-request"}}, tags=[], metrics=[], request_path={"me": "img"})
     assert meta == {"requestPath": {"me": "from-request"}}
     # without PREDICTIVE_UNIT_ID the request's entries are still passed on (seldon-core 1.19.0 does)
-    assert m.response_meta({"requestPath": {"up": "x"}}, tags=[], metrics=[], request_path=None) == \
-        {"requestPath": {"up": "x"}}
+    assert m.response_meta({"requestPath": {"up": "x"}}, tags=[], metrics=[], request_path=None) == {
+        "requestPath": {"up": "x"}
+    }
     assert m.response_meta({}, tags=[], metrics=[], request_path={"me": "img"}) == {"requestPath": {"me": "img"}}
     assert m.response_meta(None, tags=[], metrics=[], request_path=None) == {}
 
 
 def test_response_meta_puid_only_when_set_and_none_tags_skipped():
     assert m.response_meta({"puid": ""}, tags=[None, None], metrics=[], request_path=None) == {}
-    assert m.response_meta({"puid": "x"}, tags=[None, {"t": 1}], metrics=[], request_path=None) == \
-        {"puid": "x", "tags": {"t": 1}}
+    assert m.response_meta({"puid": "x"}, tags=[None, {"t": 1}], metrics=[], request_path=None) == {
+        "puid": "x",
+        "tags": {"t": 1},
+    }

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from wharf.servers.requirements import Mismatch, check_requirements
 
-INSTALLED = {"mlflow-skinny": "3.18.0", "scikit-learn": "1.9.1", "pandas": "3.1.1", "xgboost-cpu": "3.2.0",
-             "numpy": "2.4.6"}
-ENV = {"python_version": "3.12", "python_full_version": "3.12.8", "sys_platform": "linux", "platform_system": "Linux",
-       "os_name": "posix", "platform_machine": "x86_64", "implementation_name": "cpython",
-       "platform_python_implementation": "CPython", "platform_release": "", "platform_version": "",
-       "implementation_version": "3.12.8"}
+INSTALLED = {
+    "mlflow-skinny": "3.18.0",
+    "scikit-learn": "1.9.1",
+    "pandas": "3.1.1",
+    "xgboost-cpu": "3.2.0",
+    "numpy": "2.4.6",
+}
+ENV = {
+    "python_version": "3.12",
+    "python_full_version": "3.12.8",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "platform_release": "",
+    "platform_version": "",
+    "implementation_version": "3.12.8",
+}
 
 
 def check(text: str):
@@ -27,8 +41,10 @@ def test_a_package_not_installed_is_missing_as_written():
 
 def test_another_version_is_a_mismatch_naming_both():
     found = check("scikit-learn==1.5.2\nmlflow<3\nnumpy>=2,<3\n")
-    assert found.mismatched == (Mismatch("scikit-learn==1.5.2", "scikit-learn 1.9.1"),
-                                Mismatch("mlflow<3", "mlflow-skinny 3.18.0"))
+    assert found.mismatched == (
+        Mismatch("scikit-learn==1.5.2", "scikit-learn 1.9.1"),
+        Mismatch("mlflow<3", "mlflow-skinny 3.18.0"),
+    )
 
 
 def test_markers_for_another_interpreter_do_not_apply():
@@ -38,4 +54,7 @@ def test_markers_for_another_interpreter_do_not_apply():
 
 def test_options_and_comments_are_not_packages():
     found = check("# comment\n\n-r other.txt\n--extra-index-url https://example.invalid/simple\npandas\n")
-    assert found.missing == () and found.unchecked == ("-r other.txt", "--extra-index-url https://example.invalid/simple")
+    assert found.missing == () and found.unchecked == (
+        "-r other.txt",
+        "--extra-index-url https://example.invalid/simple",
+    )

@@ -14,10 +14,17 @@ import yaml
 
 from wharf.testing import openshift_api as oa
 
-CRD = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-       "metadata": {"name": "routes.route.openshift.io"},
-       "spec": {"group": "route.openshift.io", "versions": [
-           {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}]}}
+CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "routes.route.openshift.io"},
+    "spec": {
+        "group": "route.openshift.io",
+        "versions": [
+            {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+        ],
+    },
+}
 
 
 def module_zip(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -32,19 +39,23 @@ def module_zip(tmp_path: Path, files: dict[str, str]) -> Path:
 def test_the_crd_is_read_from_its_place_in_the_module_zip(tmp_path) -> None:
     path = module_zip(tmp_path, {oa.ROUTE_CRD_PATH: yaml.safe_dump(CRD), "route/v1/types.go": "package v1"})
     assert yaml.safe_load(oa.read_from_zip(path)) == CRD
-    with pytest.raises(oa.RouteCRDUnavailable,
-                       match=r"module.zip: has no github.com/openshift/api@v0\.0\.0-.*/route/v1/"):
+    with pytest.raises(
+        oa.RouteCRDUnavailable, match=r"module.zip: has no github.com/openshift/api@v0\.0\.0-.*/route/v1/"
+    ):
         oa.read_from_zip(module_zip(tmp_path, {"route/v1/types.go": "package v1"}))
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
     with pytest.raises(oa.RouteCRDUnavailable, match="broken.zip: cannot read the module zip"):
         oa.read_from_zip(tmp_path / "broken.zip")
 
 
-@pytest.mark.parametrize("change,problem", [
-    (lambda d: d.update(kind="ConfigMap"), "not a CustomResourceDefinition"),
-    (lambda d: d["metadata"].update(name="routes.example.com"), "metadata.name is not routes.route.openshift.io"),
-    (lambda d: d["spec"]["versions"][0].update(served=False), "no served v1 version"),
-])
+@pytest.mark.parametrize(
+    "change,problem",
+    [
+        (lambda d: d.update(kind="ConfigMap"), "not a CustomResourceDefinition"),
+        (lambda d: d["metadata"].update(name="routes.example.com"), "metadata.name is not routes.route.openshift.io"),
+        (lambda d: d["spec"]["versions"][0].update(served=False), "no served v1 version"),
+    ],
+)
 def test_something_else_than_the_route_crd_is_refused(change, problem) -> None:
     import copy
 

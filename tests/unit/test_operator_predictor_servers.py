@@ -11,14 +11,25 @@ from wharf.deployment.validate import SdepError
 from wharf.operator.config import PREDICTOR_SERVERS, OperatorConfig
 from wharf.operator.render import render
 
-LIGHTGBM = {"LIGHTGBM_SERVER": {"protocols": {"seldon": {"image": "registry.example/lgbm", "defaultImageVersion": 4.7}}}}
+LIGHTGBM = {
+    "LIGHTGBM_SERVER": {"protocols": {"seldon": {"image": "registry.example/lgbm", "defaultImageVersion": 4.7}}}
+}
 
 
 def sdep(implementation: str) -> dict:
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-            "metadata": {"name": "m", "namespace": "ns"},
-            "spec": {"predictors": [{"name": "default", "graph": {
-                "name": "classifier", "implementation": implementation, "modelUri": "s3://models/lgbm"}}]}}
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "m", "namespace": "ns"},
+        "spec": {
+            "predictors": [
+                {
+                    "name": "default",
+                    "graph": {"name": "classifier", "implementation": implementation, "modelUri": "s3://models/lgbm"},
+                }
+            ]
+        },
+    }
 
 
 def test_a_custom_server_from_the_table_is_rendered_like_upstreams_prepackaged_ones():
@@ -37,21 +48,29 @@ def test_a_custom_server_from_the_table_is_rendered_like_upstreams_prepackaged_o
 
 
 def test_related_image_variables_still_win_over_the_table():
-    config = OperatorConfig.from_env({"WHARF_PREDICTOR_SERVERS": json.dumps(LIGHTGBM),
-                                      "RELATED_IMAGE_SKLEARNSERVER": "mirror.local/sk:1"})
+    config = OperatorConfig.from_env(
+        {"WHARF_PREDICTOR_SERVERS": json.dumps(LIGHTGBM), "RELATED_IMAGE_SKLEARNSERVER": "mirror.local/sk:1"}
+    )
     assert config.predictor_servers["SKLEARN_SERVER"] == {"seldon": "mirror.local/sk:1"}
     assert OperatorConfig.from_env({}).predictor_servers == PREDICTOR_SERVERS
 
 
-@pytest.mark.parametrize("raw, message", [
-    ("{not json", "WHARF_PREDICTOR_SERVERS: not JSON"),
-    ("[]", "WHARF_PREDICTOR_SERVERS: expected an object of servers"),
-    ('{"X": {}}', "WHARF_PREDICTOR_SERVERS: X.protocols must map a protocol to its image"),
-    ('{"X": {"protocols": {"grpc": {"image": "i", "defaultImageVersion": "1"}}}}',
-     "WHARF_PREDICTOR_SERVERS: X.protocols.grpc: unknown protocol"),
-    ('{"X": {"protocols": {"seldon": {"image": "i"}}}}',
-     "WHARF_PREDICTOR_SERVERS: X.protocols.seldon: needs image and defaultImageVersion"),
-])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ("{not json", "WHARF_PREDICTOR_SERVERS: not JSON"),
+        ("[]", "WHARF_PREDICTOR_SERVERS: expected an object of servers"),
+        ('{"X": {}}', "WHARF_PREDICTOR_SERVERS: X.protocols must map a protocol to its image"),
+        (
+            '{"X": {"protocols": {"grpc": {"image": "i", "defaultImageVersion": "1"}}}}',
+            "WHARF_PREDICTOR_SERVERS: X.protocols.grpc: unknown protocol",
+        ),
+        (
+            '{"X": {"protocols": {"seldon": {"image": "i"}}}}',
+            "WHARF_PREDICTOR_SERVERS: X.protocols.seldon: needs image and defaultImageVersion",
+        ),
+    ],
+)
 def test_a_bad_table_names_the_variable_and_the_entry(raw, message):
     with pytest.raises(ValueError) as info:
         OperatorConfig.from_env({"WHARF_PREDICTOR_SERVERS": raw})

@@ -22,11 +22,19 @@ def test_committed_stubs_match_regenerated(tmp_path: Path) -> None:
     for fresh in written:
         committed = PB_DIR / fresh.name
         if fresh.read_bytes() != committed.read_bytes():
-            diff = "".join(difflib.unified_diff(
-                committed.read_text().splitlines(keepends=True), fresh.read_text().splitlines(keepends=True),
-                f"committed/{fresh.name}", f"regenerated/{fresh.name}", n=1))
-            pytest.fail(f"{fresh.name} drifted from the protos (grpcio-tools {version}, pinned {PINNED_GRPC_TOOLS}); "
-                        f"run `invoke proto`:\n{diff[:4000]}")
+            diff = "".join(
+                difflib.unified_diff(
+                    committed.read_text().splitlines(keepends=True),
+                    fresh.read_text().splitlines(keepends=True),
+                    f"committed/{fresh.name}",
+                    f"regenerated/{fresh.name}",
+                    n=1,
+                )
+            )
+            pytest.fail(
+                f"{fresh.name} drifted from the protos (grpcio-tools {version}, pinned {PINNED_GRPC_TOOLS}); "
+                f"run `invoke proto`:\n{diff[:4000]}"
+            )
 
 
 def test_stubs_do_not_claim_the_tensorflow_package() -> None:
@@ -54,8 +62,15 @@ def test_prediction_proto_field_numbers() -> None:
     def fields(msg):
         return {f.name: f.number for f in msg.DESCRIPTOR.fields}
 
-    assert fields(pb.SeldonMessage) == {"status": 1, "meta": 2, "data": 3, "binData": 4, "strData": 5,
-                                        "jsonData": 6, "customData": 7}
+    assert fields(pb.SeldonMessage) == {
+        "status": 1,
+        "meta": 2,
+        "data": 3,
+        "binData": 4,
+        "strData": 5,
+        "jsonData": 6,
+        "customData": 7,
+    }
     assert fields(pb.DefaultData) == {"names": 1, "tensor": 2, "ndarray": 3, "tftensor": 4}
     assert fields(pb.Tensor) == {"shape": 1, "values": 2}
     assert fields(pb.Meta) == {"puid": 1, "tags": 2, "routing": 3, "requestPath": 4, "metrics": 5}

@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 import wharf
-
 from wharf.deployment.graph import from_engine_env
 from wharf.deployment.validate import SdepError
 from wharf.operator.config import OperatorConfig
@@ -67,7 +66,8 @@ def test_every_pod_gets_the_runtime_default_seccomp_profile_unless_it_names_one(
             assert profile == {"type": "RuntimeDefault"}
     sdep, config = load("single-model")
     sdep["spec"]["predictors"][0]["componentSpecs"][0]["spec"]["securityContext"] = {
-        "seccompProfile": {"type": "Localhost", "localhostProfile": "models.json"}}
+        "seccompProfile": {"type": "Localhost", "localhostProfile": "models.json"}
+    }
     pods = [o["spec"]["template"]["spec"] for o in render(sdep, config) if o["kind"] == "Deployment"]
     assert [p["securityContext"]["seccompProfile"]["type"] for p in pods] == ["Localhost"]
 
@@ -81,8 +81,11 @@ def test_render_is_pure() -> None:
 
 def test_single_model_names_ports_env_and_probes() -> None:
     objs = objects("single-model")
-    assert set(objs) == {("Deployment", "iris-default-0-classifier"), ("Service", "iris-default-classifier"),
-                         ("Service", "iris-default")}
+    assert set(objs) == {
+        ("Deployment", "iris-default-0-classifier"),
+        ("Service", "iris-default-classifier"),
+        ("Service", "iris-default"),
+    }
     dep = objs[("Deployment", "iris-default-0-classifier")]
     assert dep["spec"]["replicas"] == 2
     unit = container(dep, "classifier")
@@ -123,9 +126,17 @@ def test_engine_container_is_injected_with_upstream_flags_and_a_graph_our_orches
     engine = container(dep, ENGINE_CONTAINER)
     assert engine["image"] == "wharf/orchestrator:test" and engine["command"] == ["wharf", "orchestrator"]
     args = engine["args"]
-    for flag, value in (("--sdep", "iris"), ("--namespace", "models"), ("--predictor", "default"),
-                        ("--http_port", "8000"), ("--grpc_port", "5001"), ("--protocol", "seldon"),
-                        ("--transport", "rest"), ("--prometheus_path", "/prometheus"), ("--server_type", "rpc")):
+    for flag, value in (
+        ("--sdep", "iris"),
+        ("--namespace", "models"),
+        ("--predictor", "default"),
+        ("--http_port", "8000"),
+        ("--grpc_port", "5001"),
+        ("--protocol", "seldon"),
+        ("--transport", "rest"),
+        ("--prometheus_path", "/prometheus"),
+        ("--server_type", "rpc"),
+    ):
         assert args[args.index(flag) + 1] == value
     # No separate ``metrics`` entry on port 8000 (server-side apply rejects a duplicate containerPort).
     assert {p["name"]: p["containerPort"] for p in engine["ports"]} == {"http": 8000, "grpc": 5001}
@@ -134,11 +145,17 @@ def test_engine_container_is_injected_with_upstream_flags_and_a_graph_our_orches
     # the orchestrator keeps serving for 10 s after its pod is deleted (its endpoints leave the Services)
     assert engine["lifecycle"] == {"preStop": {"exec": {"command": ["/bin/sh", "-c", "/bin/sleep 10"]}}}
     assert engine["readinessProbe"]["initialDelaySeconds"] == 20 and engine["readinessProbe"]["timeoutSeconds"] == 60
-    assert engine["resources"] == {"requests": {"cpu": "500m", "memory": "512Mi"},
-                                   "limits": {"cpu": "500m", "memory": "512Mi"}}
+    assert engine["resources"] == {
+        "requests": {"cpu": "500m", "memory": "512Mi"},
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+    }
     # upstream's two fields, plus what the restricted Pod Security Standard requires
-    assert engine["securityContext"] == {"allowPrivilegeEscalation": False, "runAsUser": 8888,
-                                         "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True}
+    assert engine["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "runAsUser": 8888,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+    }
     e = env(engine)
     assert e["REQUEST_LOGGER_DEFAULT_ENDPOINT"] == "http://default-broker"
     raw = json.loads(base64.b64decode(e["ENGINE_PREDICTOR"]))
@@ -169,8 +186,9 @@ def test_hpa_v2_from_v2beta1_metrics_and_pdb() -> None:
     hpa = objs[("HorizontalPodAutoscaler", "scaled-main-0-pod")]
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "scaled-main-0-pod"}
-    assert hpa["spec"]["metrics"] == [{"type": "Resource", "resource": {
-        "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 10}}}]
+    assert hpa["spec"]["metrics"] == [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 10}}}
+    ]
     pdb = objs[("PodDisruptionBudget", "scaled-main-0-pod")]
     assert pdb["apiVersion"] == "policy/v1" and pdb["spec"]["minAvailable"] == 1
     assert pdb["spec"]["selector"] == {"matchLabels": {"seldon-deployment-id": "scaled"}}
@@ -209,12 +227,18 @@ def test_istio_traffic_split_shadow_mirror_and_retries() -> None:
     vs = objs[("VirtualService", "canary")]
     http, grpc = vs["spec"]["http"]
     assert http["match"] == [{"uri": {"prefix": "/seldon/models/canary/"}}] and http["rewrite"] == {"uri": "/"}
-    assert [(r["destination"]["host"], r["weight"]) for r in http["route"]] == [("canary-main", 75),
-                                                                                 ("canary-canary", 25)]
+    assert [(r["destination"]["host"], r["weight"]) for r in http["route"]] == [
+        ("canary-main", 75),
+        ("canary-canary", 25),
+    ]
     assert http["mirror"] == {"host": "canary-shadow", "subset": "shadow", "port": {"number": 8000}}
     assert grpc["route"][0]["destination"]["port"] == {"number": 5001}
     assert grpc["match"][0]["headers"] == {"seldon": {"exact": "canary"}, "namespace": {"exact": "models"}}
-    assert http["retries"] == {"attempts": 2, "perTryTimeout": "1s", "retryOn": "gateway-error,connect-failure,refused-stream"}
+    assert http["retries"] == {
+        "attempts": 2,
+        "perTryTimeout": "1s",
+        "retryOn": "gateway-error,connect-failure,refused-stream",
+    }
     assert vs["spec"]["gateways"] == ["seldon-gateway"] and vs["spec"]["hosts"] == ["*"]
     rule = objs[("DestinationRule", "canary-shadow")]
     assert rule["spec"]["subsets"] == [{"name": "shadow", "labels": {"version": "shadow"}}]
@@ -253,13 +277,20 @@ def test_a_pvc_model_uri_mounts_the_claim_in_both_containers_and_copies_from_its
 
 def test_upstreams_related_image_variables_override_the_server_and_initializer_images() -> None:
     sdep, _ = load("prepackaged-sklearn")
-    config = OperatorConfig.from_env({**TEST_IMAGE, "RELATED_IMAGE_SKLEARNSERVER": "registry.example/sk:2",
-                                      "RELATED_IMAGE_STORAGE_INITIALIZER": "registry.example/init:2"})
+    config = OperatorConfig.from_env(
+        {
+            **TEST_IMAGE,
+            "RELATED_IMAGE_SKLEARNSERVER": "registry.example/sk:2",
+            "RELATED_IMAGE_STORAGE_INITIALIZER": "registry.example/init:2",
+        }
+    )
     dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment")
     assert container(dep, "classifier")["image"] == "registry.example/sk:2"
     assert dep["spec"]["template"]["spec"]["initContainers"][0]["image"] == "registry.example/init:2"
     # the variable replaces one protocol's image, not the table
-    assert config.predictor_servers["SKLEARN_SERVER"]["v2"] == OperatorConfig().predictor_servers["SKLEARN_SERVER"]["v2"]
+    assert (
+        config.predictor_servers["SKLEARN_SERVER"]["v2"] == OperatorConfig().predictor_servers["SKLEARN_SERVER"]["v2"]
+    )
 
 
 def test_owner_references_only_for_a_resource_from_a_cluster() -> None:
@@ -267,9 +298,16 @@ def test_owner_references_only_for_a_resource_from_a_cluster() -> None:
     assert all("ownerReferences" not in o["metadata"] for o in render(sdep, config))
     sdep["metadata"]["uid"] = "1234"
     for obj in render(sdep, config):
-        assert obj["metadata"]["ownerReferences"] == [{
-            "apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment", "name": "iris", "uid": "1234",
-            "controller": True, "blockOwnerDeletion": True}]
+        assert obj["metadata"]["ownerReferences"] == [
+            {
+                "apiVersion": "machinelearning.seldon.io/v1",
+                "kind": "SeldonDeployment",
+                "name": "iris",
+                "uid": "1234",
+                "controller": True,
+                "blockOwnerDeletion": True,
+            }
+        ]
 
 
 def test_long_names_are_hashed_as_upstream() -> None:
@@ -279,14 +317,25 @@ def test_long_names_are_hashed_as_upstream() -> None:
     assert dep["metadata"]["name"].startswith("seldon-") and len(dep["metadata"]["name"]) == 39
 
 
-@pytest.mark.parametrize("mutate,field", [
-    (lambda s: s["spec"]["predictors"][0]["graph"].update(name="nope"), "spec.predictors[0].graph.name"),
-    (lambda s: s["spec"]["predictors"][0].update(traffic=50), "spec.predictors[0].traffic"),
-    (lambda s: s["spec"].update(protocol="soap"), "spec.protocol"),
-    (lambda s: s["spec"]["predictors"][0]["graph"].update(children=[{"name": "a", "children": [
-        {"name": "b", "children": [{"name": "c", "children": [{"name": "deep"}]}]}]}]),
-     "spec.predictors[0].graph.children[0].name"),
-])
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda s: s["spec"]["predictors"][0]["graph"].update(name="nope"), "spec.predictors[0].graph.name"),
+        (lambda s: s["spec"]["predictors"][0].update(traffic=50), "spec.predictors[0].traffic"),
+        (lambda s: s["spec"].update(protocol="soap"), "spec.protocol"),
+        (
+            lambda s: s["spec"]["predictors"][0]["graph"].update(
+                children=[
+                    {
+                        "name": "a",
+                        "children": [{"name": "b", "children": [{"name": "c", "children": [{"name": "deep"}]}]}],
+                    }
+                ]
+            ),
+            "spec.predictors[0].graph.children[0].name",
+        ),
+    ],
+)
 def test_unrenderable_sdep_names_the_field(mutate, field: str) -> None:
     sdep, config = load("single-model")
     mutate(sdep)
@@ -314,12 +363,24 @@ def test_ambassador_mappings_on_the_predictor_services() -> None:
 
 def test_existing_http_grpc_ports_win_and_prepackaged_container_gets_its_image() -> None:
     sdep, config = load("prepackaged-sklearn")
-    sdep["spec"]["predictors"][0]["componentSpecs"] = [{"spec": {"containers": [
-        {"name": "classifier", "resources": {"requests": {"memory": "1Gi"}},
-         "ports": [{"name": "http", "containerPort": 7777}]}]}}]
+    sdep["spec"]["predictors"][0]["componentSpecs"] = [
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "classifier",
+                        "resources": {"requests": {"memory": "1Gi"}},
+                        "ports": [{"name": "http", "containerPort": 7777}],
+                    }
+                ]
+            }
+        }
+    ]
     dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment")
     unit = container(dep, "classifier")
-    assert unit["image"] == f"wharf/sklearnserver:{wharf.__version__}" and unit["resources"] == {"requests": {"memory": "1Gi"}}
+    assert unit["image"] == f"wharf/sklearnserver:{wharf.__version__}" and unit["resources"] == {
+        "requests": {"memory": "1Gi"}
+    }
     assert {p["name"]: p["containerPort"] for p in unit["ports"]} == {"http": 7777, "grpc": 9500, "metrics": 6000}
     graph = from_engine_env(env(container(dep, ENGINE_CONTAINER))["ENGINE_PREDICTOR"]).graph
     assert (graph.endpoint.http_port, graph.endpoint.grpc_port) == (7777, 9500)
@@ -340,11 +401,14 @@ def test_v2_protocol_prepackaged_server_uses_mlserver() -> None:
     assert status_path[status_path.index("--protocol") + 1] == "v2"
 
 
-@pytest.mark.parametrize("implementation, runtime", [
-    ("SKLEARN_SERVER", "mlserver_sklearn.SKLearnModel"),
-    ("XGBOOST_SERVER", "mlserver_xgboost.XGBoostModel"),
-    ("MLFLOW_SERVER", "mlserver_mlflow.MLflowRuntime"),
-])
+@pytest.mark.parametrize(
+    "implementation, runtime",
+    [
+        ("SKLEARN_SERVER", "mlserver_sklearn.SKLearnModel"),
+        ("XGBOOST_SERVER", "mlserver_xgboost.XGBoostModel"),
+        ("MLFLOW_SERVER", "mlserver_mlflow.MLflowRuntime"),
+    ],
+)
 def test_v2_prepackaged_server_names_its_mlserver_runtime_as_upstream(implementation, runtime) -> None:
     """MLServer starts on a bare model folder (no model-settings.json) only with the runtime named in
     MLSERVER_MODEL_IMPLEMENTATION; upstream's operator sets it, and the model version v1, per server."""
@@ -354,14 +418,26 @@ def test_v2_prepackaged_server_names_its_mlserver_runtime_as_upstream(implementa
     unit = container(next(o for o in render(sdep, config) if o["kind"] == "Deployment"), "classifier")
     assert unit["image"] == f"wharf/mlserver:{wharf.__version__}"
     assert env(unit)["MLSERVER_MODEL_IMPLEMENTATION"] == runtime and env(unit)["MLSERVER_MODEL_VERSION"] == "v1"
-    assert unit["securityContext"]["runAsNonRoot"] is True and unit["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert unit["securityContext"]["runAsNonRoot"] is True and unit["securityContext"]["capabilities"] == {
+        "drop": ["ALL"]
+    }
 
 
 def test_v2_a_users_own_mlserver_env_wins_and_triton_gets_none() -> None:
     sdep, config = load("prepackaged-sklearn")
     sdep["spec"]["protocol"] = "v2"
-    sdep["spec"]["predictors"][0]["componentSpecs"] = [{"spec": {"containers": [
-        {"name": "classifier", "env": [{"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "my_runtime.Model"}]}]}}]
+    sdep["spec"]["predictors"][0]["componentSpecs"] = [
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "classifier",
+                        "env": [{"name": "MLSERVER_MODEL_IMPLEMENTATION", "value": "my_runtime.Model"}],
+                    }
+                ]
+            }
+        }
+    ]
     unit = container(next(o for o in render(sdep, config) if o["kind"] == "Deployment"), "classifier")
     assert env(unit)["MLSERVER_MODEL_IMPLEMENTATION"] == "my_runtime.Model"
 
@@ -376,7 +452,9 @@ def test_a_prepackaged_servers_log_tail_is_its_termination_message_and_a_users_c
     """Upstream's File policy shows nothing for a server that cannot load its model (it writes no file);
     Wharf gives the containers it fills in FallbackToLogsOnError, and leaves users' containers alone."""
     prepackaged = objects("prepackaged-sklearn")
-    dep = next(o for (kind, _), o in prepackaged.items() if kind == "Deployment" and "classifier" in o["metadata"]["name"])
+    dep = next(
+        o for (kind, _), o in prepackaged.items() if kind == "Deployment" and "classifier" in o["metadata"]["name"]
+    )
     assert container(dep, "classifier")["terminationMessagePolicy"] == "FallbackToLogsOnError"
     init = dep["spec"]["template"]["spec"]["initContainers"][0]
     assert init["terminationMessagePolicy"] == "FallbackToLogsOnError"
@@ -385,7 +463,18 @@ def test_a_prepackaged_servers_log_tail_is_its_termination_message_and_a_users_c
     model = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] != "seldon-container-engine")
     assert model["terminationMessagePolicy"] == "File"
     sdep, config = load("prepackaged-sklearn")
-    sdep["spec"]["predictors"][0]["componentSpecs"] = [{"spec": {"containers": [
-        {"name": "classifier", "terminationMessagePolicy": "File", "resources": {"limits": {"memory": "1Gi"}}}]}}]
+    sdep["spec"]["predictors"][0]["componentSpecs"] = [
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "classifier",
+                        "terminationMessagePolicy": "File",
+                        "resources": {"limits": {"memory": "1Gi"}},
+                    }
+                ]
+            }
+        }
+    ]
     dep = next(o for o in render(sdep, config) if o["kind"] == "Deployment" and "classifier" in o["metadata"]["name"])
     assert container(dep, "classifier")["terminationMessagePolicy"] == "File"  # said by the user: kept

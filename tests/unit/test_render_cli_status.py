@@ -21,8 +21,12 @@ def test_wharf_render_prints_every_object(capsys, monkeypatch) -> None:
     assert main(["render", str(FIXTURES / "abtest-two-pods" / "sdep.yaml")]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [(d["kind"], d["metadata"]["name"]) for d in docs] == [
-        ("Deployment", "ab-default-0-classifier-1"), ("Deployment", "ab-default-1-classifier-2"),
-        ("Service", "ab-default-classifier-1"), ("Service", "ab-default-classifier-2"), ("Service", "ab-default")]
+        ("Deployment", "ab-default-0-classifier-1"),
+        ("Deployment", "ab-default-1-classifier-2"),
+        ("Service", "ab-default-classifier-1"),
+        ("Service", "ab-default-classifier-2"),
+        ("Service", "ab-default"),
+    ]
 
 
 def test_wharf_render_reports_the_field_and_exits_1(tmp_path, capsys) -> None:
@@ -43,8 +47,9 @@ def test_wharf_render_without_an_sdep(tmp_path, capsys) -> None:
 
 
 def test_config_from_env_reads_upstream_variables_and_names_bad_ones() -> None:
-    config = OperatorConfig.from_env({"ISTIO_ENABLED": "true", "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": "7000",
-                                      "WHARF_EXECUTOR_COMMAND": ""})
+    config = OperatorConfig.from_env(
+        {"ISTIO_ENABLED": "true", "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": "7000", "WHARF_EXECUTOR_COMMAND": ""}
+    )
     assert config.istio_enabled and config.unit_http_port == 7000
     assert config.executor_command == ()  # empty: run the image's own entrypoint (an upstream executor image)
     assert OperatorConfig.from_env({}).executor_command == ("wharf", "orchestrator")
@@ -79,18 +84,25 @@ def test_status_creating_until_every_deployment_is_available() -> None:
     st = status.compute(sdep, objs, {"ab-default-0-classifier-1": _dep_status(True)})
     assert st["state"] == "Creating"
     assert st["deploymentStatus"]["ab-default-1-classifier-2"]["status"] == "Creating"
-    st = status.compute(sdep, objs, {"ab-default-0-classifier-1": _dep_status(True),
-                                     "ab-default-1-classifier-2": _dep_status(True)})
+    st = status.compute(
+        sdep, objs, {"ab-default-0-classifier-1": _dep_status(True), "ab-default-1-classifier-2": _dep_status(True)}
+    )
     assert st["state"] == "Available" and st["replicas"] == 2
     assert st["address"]["url"] == "http://ab-default.models.svc.cluster.local:8000/api/v1.0/predictions"
-    assert st["serviceStatus"]["ab-default"] == {"svcName": "ab-default", "httpEndpoint": "ab-default.models:8000",
-                                                 "grpcEndpoint": "ab-default.models:5001"}
+    assert st["serviceStatus"]["ab-default"] == {
+        "svcName": "ab-default",
+        "httpEndpoint": "ab-default.models:8000",
+        "grpcEndpoint": "ab-default.models:5001",
+    }
 
 
 def test_status_failed_when_a_deployment_stops_progressing() -> None:
     sdep, objs = _objects()
-    st = status.compute(sdep, objs, {"ab-default-0-classifier-1": _dep_status(True),
-                                     "ab-default-1-classifier-2": _dep_status(False, stalled=True)})
+    st = status.compute(
+        sdep,
+        objs,
+        {"ab-default-0-classifier-1": _dep_status(True), "ab-default-1-classifier-2": _dep_status(False, stalled=True)},
+    )
     assert st["state"] == "Failed"
     assert st["description"] == "Deployment is no longer progressing and not available."
 

@@ -17,14 +17,31 @@ from wharf.operator.render import ENGINE_CONTAINER, RESTRICTED_CONTAINER, render
 
 # upstream's TF Serving example (servers/tensorflow docs), Seldon protocol
 MNIST = {
-    "apiVersion": "machinelearning.seldon.io/v1alpha2", "kind": "SeldonDeployment", "metadata": {"name": "tfserving"},
-    "spec": {"name": "mnist", "predictors": [{"name": "default", "replicas": 1, "graph": {
-        "children": [], "implementation": "TENSORFLOW_SERVER", "modelUri": "gs://seldon-models/tfserving/mnist-model",
-        "name": "mnist-model", "parameters": [
-            {"name": "signature_name", "type": "STRING", "value": "predict_images"},
-            {"name": "model_name", "type": "STRING", "value": "mnist-model"},
-            {"name": "model_input", "type": "STRING", "value": "images"},
-            {"name": "model_output", "type": "STRING", "value": "scores"}]}}]}}
+    "apiVersion": "machinelearning.seldon.io/v1alpha2",
+    "kind": "SeldonDeployment",
+    "metadata": {"name": "tfserving"},
+    "spec": {
+        "name": "mnist",
+        "predictors": [
+            {
+                "name": "default",
+                "replicas": 1,
+                "graph": {
+                    "children": [],
+                    "implementation": "TENSORFLOW_SERVER",
+                    "modelUri": "gs://seldon-models/tfserving/mnist-model",
+                    "name": "mnist-model",
+                    "parameters": [
+                        {"name": "signature_name", "type": "STRING", "value": "predict_images"},
+                        {"name": "model_name", "type": "STRING", "value": "mnist-model"},
+                        {"name": "model_input", "type": "STRING", "value": "images"},
+                        {"name": "model_output", "type": "STRING", "value": "scores"},
+                    ],
+                },
+            }
+        ],
+    },
+}
 CONFIG = OperatorConfig.from_env({"EXECUTOR_CONTAINER_IMAGE_AND_VERSION": "wharf/orchestrator:test"})
 
 
@@ -54,15 +71,21 @@ def test_seldon_protocol_proxy_container_gets_wharfs_image_and_tf_servings_endpo
     assert [c["name"] for c in pod["containers"]] == ["mnist-model", "tfserving", ENGINE_CONTAINER]
     proxy = container(pod, "mnist-model")
     assert proxy["image"] == f"wharf/tfserving-proxy:{wharf.__version__}"
-    assert parameters(proxy) == {"signature_name": "predict_images", "model_input": "images", "model_output": "scores",
-                                 "rest_endpoint": "http://0.0.0.0:2001", "grpc_endpoint": "0.0.0.0:2000",
-                                 "model_name": "mnist-model"}  # no model_uri: the proxy reads no model
+    assert parameters(proxy) == {
+        "signature_name": "predict_images",
+        "model_input": "images",
+        "model_output": "scores",
+        "rest_endpoint": "http://0.0.0.0:2001",
+        "grpc_endpoint": "0.0.0.0:2000",
+        "model_name": "mnist-model",
+    }  # no model_uri: the proxy reads no model
     assert all(proxy["securityContext"][k] == v for k, v in RESTRICTED_CONTAINER.items())  # Wharf's own image
     assert {p["name"]: p["containerPort"] for p in proxy["ports"]} == {"http": 9000, "grpc": 9500, "metrics": 6000}
     assert "/mnt/models" not in [m["mountPath"] for m in proxy["volumeMounts"]]
     # the orchestrator's graph carries the same parameters
-    graph = from_engine_env(next(e["value"] for e in container(pod, ENGINE_CONTAINER)["env"]
-                                 if e["name"] == "ENGINE_PREDICTOR")).graph
+    graph = from_engine_env(
+        next(e["value"] for e in container(pod, ENGINE_CONTAINER)["env"] if e["name"] == "ENGINE_PREDICTOR")
+    ).graph
     assert {"name": "grpc_endpoint", "value": "0.0.0.0:2000", "type": "STRING"} in graph.parameters
 
 
@@ -70,10 +93,16 @@ def test_seldon_protocol_tf_serving_runs_beside_the_proxy_and_reads_the_initiali
     pod = pod_of(MNIST)
     tf = container(pod, "tfserving")
     assert tf["image"] == "tensorflow/serving:2.1.0"  # Google's image, not Seldon's
-    assert tf["args"] == ["--port=2000", "--rest_api_port=2001", "--model_name=mnist-model",
-                          "--model_base_path=/mnt/models"]
+    assert tf["args"] == [
+        "--port=2000",
+        "--rest_api_port=2001",
+        "--model_name=mnist-model",
+        "--model_base_path=/mnt/models",
+    ]
     assert tf["ports"] == [{"containerPort": 2000, "protocol": "TCP"}, {"containerPort": 2001, "protocol": "TCP"}]
-    assert tf["volumeMounts"] == [{"name": "tfserving-provision-location", "mountPath": "/mnt/models", "readOnly": True}]
+    assert tf["volumeMounts"] == [
+        {"name": "tfserving-provision-location", "mountPath": "/mnt/models", "readOnly": True}
+    ]
     assert "securityContext" not in tf  # left as Google ships it
     [init] = pod["initContainers"]
     assert init["name"] == "tfserving-model-initializer"
@@ -90,8 +119,10 @@ def test_seldon_protocol_only_the_node_gets_a_service():
 def test_the_users_endpoints_are_kept_and_the_node_name_is_the_model_name():
     sdep = copy.deepcopy(MNIST)
     graph = sdep["spec"]["predictors"][0]["graph"]
-    graph["parameters"] = [{"name": "rest_endpoint", "value": "http://0.0.0.0:8501", "type": "STRING"},
-                           {"name": "model_name", "value": "other", "type": "STRING"}]
+    graph["parameters"] = [
+        {"name": "rest_endpoint", "value": "http://0.0.0.0:8501", "type": "STRING"},
+        {"name": "model_name", "value": "other", "type": "STRING"},
+    ]
     got = parameters(container(pod_of(sdep), "mnist-model"))
     # upstream adds its endpoints only when the user named neither, and model_name always (last)
     assert got == {"rest_endpoint": "http://0.0.0.0:8501", "model_name": "mnist-model"}
@@ -99,8 +130,19 @@ def test_the_users_endpoints_are_kept_and_the_node_name_is_the_model_name():
 
 def test_a_users_tfserving_container_is_completed_not_replaced():
     sdep = copy.deepcopy(MNIST)
-    sdep["spec"]["predictors"][0]["componentSpecs"] = [{"spec": {"containers": [
-        {"name": "tfserving", "image": "registry.example/tf-serving:2.14.1", "resources": {"limits": {"memory": "2Gi"}}}]}}]
+    sdep["spec"]["predictors"][0]["componentSpecs"] = [
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "tfserving",
+                        "image": "registry.example/tf-serving:2.14.1",
+                        "resources": {"limits": {"memory": "2Gi"}},
+                    }
+                ]
+            }
+        }
+    ]
     pod = pod_of(sdep)
     tf = container(pod, "tfserving")
     assert tf["image"] == "registry.example/tf-serving:2.14.1" and tf["resources"] == {"limits": {"memory": "2Gi"}}
@@ -109,8 +151,12 @@ def test_a_users_tfserving_container_is_completed_not_replaced():
 
 
 def test_tf_servings_image_is_overridable_as_upstreams():
-    config = OperatorConfig.from_env({"RELATED_IMAGE_TENSORFLOW": "registry.example/tf-serving:2.14.1",
-                                      "RELATED_IMAGE_TFPROXY": "registry.example/proxy:1"})
+    config = OperatorConfig.from_env(
+        {
+            "RELATED_IMAGE_TENSORFLOW": "registry.example/tf-serving:2.14.1",
+            "RELATED_IMAGE_TFPROXY": "registry.example/proxy:1",
+        }
+    )
     pod = pod_of(MNIST, config)
     assert container(pod, "tfserving")["image"] == "registry.example/tf-serving:2.14.1"
     assert container(pod, "mnist-model")["image"] == "registry.example/proxy:1"
@@ -127,11 +173,17 @@ def test_tensorflow_protocol_the_nodes_container_is_tf_serving_on_the_nodes_port
     assert [c["name"] for c in pod["containers"]] == ["mnist-model", ENGINE_CONTAINER]
     tf = container(pod, "mnist-model")
     assert tf["image"] == "tensorflow/serving:2.1.0"
-    assert tf["args"] == ["--port=9500", "--rest_api_port=9000", "--model_name=mnist-model",
-                          "--model_base_path=/mnt/models"]
+    assert tf["args"] == [
+        "--port=9500",
+        "--rest_api_port=9000",
+        "--model_name=mnist-model",
+        "--model_base_path=/mnt/models",
+    ]
     assert {p["name"]: p["containerPort"] for p in tf["ports"]} == {"http": 9000, "grpc": 9500, "metrics": 6000}
     assert "securityContext" not in tf
-    assert {"name": "mnist-model-provision-location", "mountPath": "/mnt/models", "readOnly": True} in tf["volumeMounts"]
+    assert {"name": "mnist-model-provision-location", "mountPath": "/mnt/models", "readOnly": True} in tf[
+        "volumeMounts"
+    ]
     [init] = pod["initContainers"]
     assert init["name"] == "mnist-model-model-initializer" and init["args"][1] == "/mnt/models"
     args = container(pod, ENGINE_CONTAINER)["args"]
@@ -140,7 +192,17 @@ def test_tensorflow_protocol_the_nodes_container_is_tf_serving_on_the_nodes_port
 
 def test_tensorflow_protocol_keeps_the_users_args():
     sdep = with_protocol("tensorflow")
-    sdep["spec"]["predictors"][0]["componentSpecs"] = [{"spec": {"containers": [
-        {"name": "mnist-model", "args": ["--port=9500", "--rest_api_port=9000", "--model_config_file=/cfg/models"]}]}}]
+    sdep["spec"]["predictors"][0]["componentSpecs"] = [
+        {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "mnist-model",
+                        "args": ["--port=9500", "--rest_api_port=9000", "--model_config_file=/cfg/models"],
+                    }
+                ]
+            }
+        }
+    ]
     tf = container(pod_of(sdep), "mnist-model")
     assert tf["args"][-1] == "--model_config_file=/cfg/models" and tf["image"] == "tensorflow/serving:2.1.0"

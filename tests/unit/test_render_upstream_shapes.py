@@ -22,14 +22,21 @@ from wharf.operator.render import ENGINE_CONTAINER, render
 
 
 def sdep(predictor: dict) -> dict:
-    return {"apiVersion": "machinelearning.seldon.io/v1", "kind": "SeldonDeployment",
-            "metadata": {"name": "m", "namespace": "ns"}, "spec": {"predictors": [predictor]}}
+    return {
+        "apiVersion": "machinelearning.seldon.io/v1",
+        "kind": "SeldonDeployment",
+        "metadata": {"name": "m", "namespace": "ns"},
+        "spec": {"predictors": [predictor]},
+    }
 
 
-MODEL = {"name": "default",
-         "componentSpecs": [{"spec": {"containers": [{"name": "classifier", "image": "reg/model:1",
-                                                       "env": [{"name": "A", "value": "b"}]}]}}],
-         "graph": {"name": "classifier", "type": "MODEL", "children": []}}
+MODEL = {
+    "name": "default",
+    "componentSpecs": [
+        {"spec": {"containers": [{"name": "classifier", "image": "reg/model:1", "env": [{"name": "A", "value": "b"}]}]}}
+    ],
+    "graph": {"name": "classifier", "type": "MODEL", "children": []},
+}
 
 
 def kinds(objects: list[dict]) -> list[tuple[str, str]]:
@@ -44,15 +51,24 @@ def engine_graph(deployment: dict) -> dict:
 
 # --- explicit nulls: the API server prunes them, so they mean "not set" --------------------------
 
-@pytest.mark.parametrize("path", [
-    ("spec", "protocol"), ("spec", "annotations"), ("spec", "predictors", 0, "labels"),
-    ("spec", "predictors", 0, "annotations"), ("spec", "predictors", 0, "svcOrchSpec"),
-    ("spec", "predictors", 0, "componentSpecs", 0, "metadata"),
-    ("spec", "predictors", 0, "componentSpecs", 0, "spec", "volumes"),
-    ("spec", "predictors", 0, "componentSpecs", 0, "spec", "containers", 0, "env"),
-    ("spec", "predictors", 0, "componentSpecs", 0, "spec", "containers", 0, "ports"),
-    ("spec", "predictors", 0, "graph", "endpoint"), ("spec", "predictors", 0, "graph", "children"),
-], ids=lambda p: ".".join(map(str, p)))
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("spec", "protocol"),
+        ("spec", "annotations"),
+        ("spec", "predictors", 0, "labels"),
+        ("spec", "predictors", 0, "annotations"),
+        ("spec", "predictors", 0, "svcOrchSpec"),
+        ("spec", "predictors", 0, "componentSpecs", 0, "metadata"),
+        ("spec", "predictors", 0, "componentSpecs", 0, "spec", "volumes"),
+        ("spec", "predictors", 0, "componentSpecs", 0, "spec", "containers", 0, "env"),
+        ("spec", "predictors", 0, "componentSpecs", 0, "spec", "containers", 0, "ports"),
+        ("spec", "predictors", 0, "graph", "endpoint"),
+        ("spec", "predictors", 0, "graph", "children"),
+    ],
+    ids=lambda p: ".".join(map(str, p)),
+)
 def test_an_explicit_null_renders_as_if_the_field_were_absent(path: tuple) -> None:
     with_null = sdep(copy.deepcopy(MODEL))
     target = with_null
@@ -69,22 +85,31 @@ def test_an_explicit_null_renders_as_if_the_field_were_absent(path: tuple) -> No
 
 
 def test_component_specs_null_with_a_builtin_graph_renders() -> None:
-    objects = render(sdep({"name": "default", "componentSpecs": None,
-                           "graph": {"name": "m", "implementation": "SIMPLE_MODEL"}}))
+    objects = render(
+        sdep({"name": "default", "componentSpecs": None, "graph": {"name": "m", "implementation": "SIMPLE_MODEL"}})
+    )
     assert ("Deployment", "m-default-svc-orch") in kinds(objects)
 
 
 # --- a graph of built-in implementations only: the orchestrator's pod alone ----------------------
 
-ABTEST = {"name": "default", "componentSpecs": [{"spec": {"containers": []}}],
-          "graph": {"name": "r", "implementation": "RANDOM_ABTEST",
-                    "parameters": [{"name": "ratioA", "value": "0.5", "type": "FLOAT"}],
-                    "children": [{"name": "a", "implementation": "SIMPLE_MODEL"},
-                                 {"name": "b", "implementation": "SIMPLE_MODEL"}]}}
+ABTEST = {
+    "name": "default",
+    "componentSpecs": [{"spec": {"containers": []}}],
+    "graph": {
+        "name": "r",
+        "implementation": "RANDOM_ABTEST",
+        "parameters": [{"name": "ratioA", "value": "0.5", "type": "FLOAT"}],
+        "children": [{"name": "a", "implementation": "SIMPLE_MODEL"}, {"name": "b", "implementation": "SIMPLE_MODEL"}],
+    },
+}
 
 
-@pytest.mark.parametrize("predictor", [ABTEST, {k: v for k, v in ABTEST.items() if k != "componentSpecs"}],
-                         ids=["containers-empty", "no-componentSpecs"])
+@pytest.mark.parametrize(
+    "predictor",
+    [ABTEST, {k: v for k, v in ABTEST.items() if k != "componentSpecs"}],
+    ids=["containers-empty", "no-componentSpecs"],
+)
 def test_a_builtin_only_graph_renders_as_an_orchestrator_only_pod(predictor: dict) -> None:
     objects = render(sdep(predictor))
     assert kinds(objects) == [("Deployment", "m-default-svc-orch"), ("Service", "m-default")]
@@ -99,21 +124,33 @@ def test_a_builtin_only_graph_renders_as_an_orchestrator_only_pod(predictor: dic
 
 # --- one graph node, one container name, several componentSpecs (versions told apart by labels) ---
 
-VERSIONS = {"name": "default",
-            "componentSpecs": [{"metadata": {"labels": {"version": version}},
-                                "spec": {"containers": [{"name": "classifier", "image": f"reg/model:{tag}"}]}}
-                               for version, tag in (("v1", "1.0"), ("v2", "0.6"))],
-            "graph": {"name": "classifier", "type": "MODEL"}}
+VERSIONS = {
+    "name": "default",
+    "componentSpecs": [
+        {
+            "metadata": {"labels": {"version": version}},
+            "spec": {"containers": [{"name": "classifier", "image": f"reg/model:{tag}"}]},
+        }
+        for version, tag in (("v1", "1.0"), ("v2", "0.6"))
+    ],
+    "graph": {"name": "classifier", "type": "MODEL"},
+}
 
 
 def test_two_versions_of_one_node_render_one_deployment_per_component_spec() -> None:
     objects = render(sdep(copy.deepcopy(VERSIONS)))
-    assert sorted(kinds(objects)) == [("Deployment", "m-default-0-classifier"), ("Deployment", "m-default-1-classifier"),
-                                      ("Deployment", "m-default-svc-orch"), ("Service", "m-default"),
-                                      ("Service", "m-default-classifier")]
+    assert sorted(kinds(objects)) == [
+        ("Deployment", "m-default-0-classifier"),
+        ("Deployment", "m-default-1-classifier"),
+        ("Deployment", "m-default-svc-orch"),
+        ("Service", "m-default"),
+        ("Service", "m-default-classifier"),
+    ]
     by_name = {o["metadata"]["name"]: o for o in objects}
-    for name, version, image in (("m-default-0-classifier", "v1", "reg/model:1.0"),
-                                 ("m-default-1-classifier", "v2", "reg/model:0.6")):
+    for name, version, image in (
+        ("m-default-0-classifier", "v1", "reg/model:1.0"),
+        ("m-default-1-classifier", "v2", "reg/model:0.6"),
+    ):
         template = by_name[name]["spec"]["template"]
         assert template["metadata"]["labels"]["version"] == version
         assert [(c["name"], c["image"]) for c in template["spec"]["containers"]] == [("classifier", image)]
@@ -121,19 +158,27 @@ def test_two_versions_of_one_node_render_one_deployment_per_component_spec() -> 
     selector = by_name["m-default-classifier"]["spec"]["selector"]
     for name in ("m-default-0-classifier", "m-default-1-classifier"):
         assert selector.items() <= by_name[name]["spec"]["template"]["metadata"]["labels"].items()
-    assert engine_graph(by_name["m-default-svc-orch"])["endpoint"]["service_host"] == \
-        "m-default-classifier.ns.svc.cluster.local"
+    assert (
+        engine_graph(by_name["m-default-svc-orch"])["endpoint"]["service_host"]
+        == "m-default-classifier.ns.svc.cluster.local"
+    )
 
 
 # --- embedded Kubernetes objects the API server would refuse --------------------------------------
 
 BAD_PODS = [
-    ("imagePullPolicy", 22, "spec.predictors[0].componentSpecs[0].spec.containers[0].imagePullPolicy: "
-                            "expected a string, got 22"),
+    (
+        "imagePullPolicy",
+        22,
+        "spec.predictors[0].componentSpecs[0].spec.containers[0].imagePullPolicy: expected a string, got 22",
+    ),
     ("bogus", 1, "spec.predictors[0].componentSpecs[0].spec.containers[0]: unknown field 'bogus'"),
-    ("ports", [{"name": "http", "containerPort": "9000"}],
-     "spec.predictors[0].componentSpecs[0].spec.containers[0].ports[0].containerPort: expected an integer, "
-     "got '9000'"),
+    (
+        "ports",
+        [{"name": "http", "containerPort": "9000"}],
+        "spec.predictors[0].componentSpecs[0].spec.containers[0].ports[0].containerPort: expected an integer, "
+        "got '9000'",
+    ),
 ]
 
 
@@ -158,7 +203,8 @@ def test_a_bad_explainer_container_and_orchestrator_env_are_refused_too() -> Non
         render(bad)
     assert caught.value.problems == [
         "spec.predictors[0].explainer.containerSpec.tty: expected a boolean, got 'yes'",
-        "spec.predictors[0].svcOrchSpec.env[0].value: expected a string, got 3"]
+        "spec.predictors[0].svcOrchSpec.env[0].value: expected a string, got 3",
+    ]
 
 
 def test_wharf_render_the_operator_and_wharf_run_give_one_message(tmp_path: Path, capsys) -> None:
@@ -178,8 +224,10 @@ def test_a_type_the_crd_refuses_is_refused_by_render_and_wharf_run_alike(tmp_pat
     bad = sdep(copy.deepcopy(MODEL))
     bad["spec"]["predictors"][0]["replicas"] = "1"  # upstream's private_registries doc writes this
     bad["spec"]["predictors"][0]["graph"]["endpoint"] = {"http_port": 9000}
-    problems = ["spec.predictors[0].graph.endpoint: unknown field 'http_port'",
-                "spec.predictors[0].replicas: expected an integer, got '1'"]
+    problems = [
+        "spec.predictors[0].graph.endpoint: unknown field 'http_port'",
+        "spec.predictors[0].replicas: expected an integer, got '1'",
+    ]
     with pytest.raises(SdepError) as caught:
         render(bad)
     assert caught.value.problems == problems

@@ -31,5 +31,6 @@ def test_a_negative_max_restarts_is_refused_naming_the_flag(capsys) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["run", "graph.yaml", "--max-restarts", "-1"])
     assert exited.value.code == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == \
-        "wharf run: error: --max-restarts must be 0 or more, not -1"
+    assert (
+        capsys.readouterr().err.strip().splitlines()[-1] == "wharf run: error: --max-restarts must be 0 or more, not -1"
+    )

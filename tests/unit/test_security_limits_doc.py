@@ -7,10 +7,10 @@ from pathlib import Path
 
 from wharf.grpc_h2.connection import H2Endpoint, Limits
 from wharf.grpc_h2.server import DEFAULT_MAX_RECEIVE
-from wharf.orchestrator import serve, transport
 from wharf.http_server import error_log
 from wharf.http_server.limits import MAX_BODY_ENV, MAX_CONNECTIONS_ENV, READ_TIMEOUT_ENV, HttpLimits
 from wharf.http_server.protocol import MAX_HEAD_BYTES, MAX_HEADER_FIELDS
+from wharf.orchestrator import serve, transport
 from wharf.orchestrator.http1 import DEFAULT_MAX_ANSWER_BYTES
 from wharf.server import supervisor
 
@@ -35,7 +35,9 @@ def test_grpc_limits_are_the_code_defaults() -> None:
     assert f"; {2 * limits.max_header_list // KiB} KiB as sent |" in header
     assert f"| {limits.max_concurrent_streams}," in row("gRPC concurrent streams")
     window = row("gRPC flow-control windows")
-    assert f"{limits.stream_window // MiB} MiB per stream; {limits.connection_window // MiB} MiB per connection" in window
+    assert (
+        f"{limits.stream_window // MiB} MiB per stream; {limits.connection_window // MiB} MiB per connection" in window
+    )
     assert f"| {limits.max_control_frames} per second" in row("gRPC control frames")
     orchestrator = row("gRPC message size, orchestrator")
     assert f"| {_size(_default(serve.serve, 'max_message_bytes'))}," in orchestrator
@@ -73,5 +75,4 @@ def test_orchestrator_and_logging_limits_are_the_code_defaults() -> None:
     assert f"({error_log.MAX_KINDS} kinds remembered)" in text
     assert f"at most {rate:g} lines per second, bursts of {burst}" in text
     restarts = row("worker restarts")
-    assert (f"more than {supervisor._MAX_RESTARTS_IN_WINDOW} deaths in {supervisor._RESTART_WINDOW_S:g} s"
-            in restarts)
+    assert f"more than {supervisor._MAX_RESTARTS_IN_WINDOW} deaths in {supervisor._RESTART_WINDOW_S:g} s" in restarts

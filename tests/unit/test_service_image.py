@@ -23,8 +23,12 @@ Long description.
 def test_requirements_keep_the_runtime_and_only_the_chosen_extras():
     lines = requirements(METADATA, ORCHESTRATOR.extras).splitlines()
     # platform markers stay for pip in the image; chosen extras lose their marker; others are left out
-    assert lines == ['numpy>=1.24', 'uvloop>=0.19; sys_platform != "win32"', "aiokafka>=0.11",
-                     "opentelemetry-sdk>=1.30"]
+    assert lines == [
+        "numpy>=1.24",
+        'uvloop>=0.19; sys_platform != "win32"',
+        "aiokafka>=0.11",
+        "opentelemetry-sdk>=1.30",
+    ]
 
 
 def test_requirements_without_extras_are_the_runtime_alone():
@@ -34,5 +38,10 @@ def test_requirements_without_extras_are_the_runtime_alone():
 def test_pinned_dockerfile_sets_arg_defaults_and_keeps_the_original_visible():
     text = "ARG BASE_IMAGE=python:3.12-slim\nFROM ${BASE_IMAGE}\nARG WHARF_VERSION=dev\n"
     out = pinned_dockerfile(text, {"BASE_IMAGE": "wharf-base/python:3.12", "WHARF_VERSION": "0.1.0"})
-    assert out.splitlines() == ["ARG BASE_IMAGE=wharf-base/python:3.12", "# upstream default: python:3.12-slim",
-                                "FROM ${BASE_IMAGE}", "ARG WHARF_VERSION=0.1.0", "# upstream default: dev"]
+    assert out.splitlines() == [
+        "ARG BASE_IMAGE=wharf-base/python:3.12",
+        "# upstream default: python:3.12-slim",
+        "FROM ${BASE_IMAGE}",
+        "ARG WHARF_VERSION=0.1.0",
+        "# upstream default: dev",
+    ]

@@ -20,7 +20,12 @@ def test_no_two_test_modules_share_a_basename_outside_packages() -> None:
 def test_no_test_imports_a_conftest_by_name() -> None:
     """Every folder's conftest is imported as the module ``conftest``: ``from conftest import X`` gets
     whichever was loaded last, which in the full run is another folder's (seen in CI)."""
-    offenders = [str(path.relative_to(TESTS)) for path in TESTS.rglob("*.py")
-                 if any(line.strip().startswith(("from conftest import", "import conftest"))
-                        for line in path.read_text().splitlines())]
+    offenders = [
+        str(path.relative_to(TESTS))
+        for path in TESTS.rglob("*.py")
+        if any(
+            line.strip().startswith(("from conftest import", "import conftest"))
+            for line in path.read_text().splitlines()
+        )
+    ]
     assert offenders == []

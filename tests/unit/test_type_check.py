@@ -18,8 +18,10 @@ TARGET = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["p
 # which is not pinned (a runtime dependency, kept loose) and differs between interpreters (numpy 2.5
 # needs Python 3.12 and its stubs read some calls differently). So mypy runs on the interpreter the
 # configuration targets, in .venv; .ci/run's second pass, on Python 3.12, skips it.
-on_target = pytest.mark.skipif(f"{sys.version_info[0]}.{sys.version_info[1]}" != TARGET,
-                               reason=f"the type check runs on Python {TARGET}, the version [tool.mypy] targets")
+on_target = pytest.mark.skipif(
+    f"{sys.version_info[0]}.{sys.version_info[1]}" != TARGET,
+    reason=f"the type check runs on Python {TARGET}, the version [tool.mypy] targets",
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +32,23 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_mypy(cache_dir: Path, *paths: str) -> subprocess.CompletedProcess[str]:
     # No paths: the `files` of [tool.mypy], as a developer's plain `mypy` checks them.
-    return subprocess.run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-                           "--cache-dir", str(cache_dir), "--no-error-summary", *paths],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(cache_dir),
+            "--no-error-summary",
+            *paths,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_the_configuration_is_strict_on_the_three_packages() -> None:

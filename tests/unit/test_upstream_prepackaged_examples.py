@@ -23,10 +23,10 @@ EXAMPLES = sorted(CORPUS.glob("*.yaml"))
 # Images Wharf's defaults still name, each for one reason: not Seldon's, or not built here yet.
 NOT_WHARF = {
     "tensorflow/serving:2.1.0": "TF Serving itself (protocol tensorflow, and beside the proxy): Google's "
-                                "Apache-2.0 image, which the proxy fronts",
+    "Apache-2.0 image, which the proxy fronts",
     "nvcr.io/nvidia/tritonserver:21.08-py3": "TRITON_SERVER: NVIDIA's own server image",
     PREDICTOR_SERVERS["HUGGINGFACE_SERVER"]["v2"]: "HUGGINGFACE_SERVER: MLServer's huggingface runtime "
-                                                   "(transformers and torch, several GB) is not built here yet",
+    "(transformers and torch, several GB) is not built here yet",
 }
 
 
@@ -41,7 +41,10 @@ def pod_images(objects: list[dict]) -> list[tuple[str, str]]:
     for obj in objects:
         if obj["kind"] == "Deployment":
             spec = obj["spec"]["template"]["spec"]
-            out += [(obj["metadata"]["name"], c["image"]) for c in spec.get("containers", []) + spec.get("initContainers", [])]
+            out += [
+                (obj["metadata"]["name"], c["image"])
+                for c in spec.get("containers", []) + spec.get("initContainers", [])
+            ]
     return out
 
 
@@ -50,8 +53,14 @@ def test_the_corpus_is_upstreams_text_and_covers_every_prepackaged_server() -> N
     for path in EXAMPLES:
         assert path.read_text().startswith("# SeldonIO/seldon-core v1.17.1: "), path.name
     text = "\n".join(p.read_text() for p in EXAMPLES)
-    for server in ("SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER", "TENSORFLOW_SERVER", "TRITON_SERVER",
-                   "HUGGINGFACE_SERVER"):
+    for server in (
+        "SKLEARN_SERVER",
+        "XGBOOST_SERVER",
+        "MLFLOW_SERVER",
+        "TENSORFLOW_SERVER",
+        "TRITON_SERVER",
+        "HUGGINGFACE_SERVER",
+    ):
         assert f"implementation: {server}" in text, server
     assert "protocol: v2" in text and "protocol: tensorflow" in text
 

@@ -28,12 +28,22 @@ from wharf.operator.render import render
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 CORPUS = FIXTURES / "upstream-sdeps"
-FILES = sorted(p for p in [*CORPUS.glob("*.yaml"), *CORPUS.glob("*.json"), *(FIXTURES / "upstream-prepackaged").glob("*.yaml")]
-               if p.name != "upstream-crd-v1.schema.json")
+FILES = sorted(
+    p
+    for p in [*CORPUS.glob("*.yaml"), *CORPUS.glob("*.json"), *(FIXTURES / "upstream-prepackaged").glob("*.yaml")]
+    if p.name != "upstream-crd-v1.schema.json"
+)
 
 # The prepackaged servers upstream's default seldon-config names (predictor_servers).
-UPSTREAM_SERVERS = {"SKLEARN_SERVER", "XGBOOST_SERVER", "TENSORFLOW_SERVER", "MLFLOW_SERVER", "TRITON_SERVER",
-                    "HUGGINGFACE_SERVER", "TEMPO_SERVER"}
+UPSTREAM_SERVERS = {
+    "SKLEARN_SERVER",
+    "XGBOOST_SERVER",
+    "TENSORFLOW_SERVER",
+    "MLFLOW_SERVER",
+    "TRITON_SERVER",
+    "HUGGINGFACE_SERVER",
+    "TEMPO_SERVER",
+}
 BUILTINS = {"UNKNOWN_IMPLEMENTATION", "SIMPLE_MODEL", "SIMPLE_ROUTER", "RANDOM_ABTEST", "AVERAGE_COMBINER"}
 
 
@@ -57,6 +67,7 @@ DOCUMENTS = documents()
 
 # --- upstream's verdict ---------------------------------------------------------------------------
 
+
 def pruned(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: pruned(v) for k, v in value.items() if v is not None}
@@ -73,8 +84,12 @@ def crd_validator() -> jsonschema.Draft7Validator:
         if isinstance(s, dict):
             if s.get("x-kubernetes-int-or-string"):
                 s["type"] = ["integer", "string"]
-            if s.get("type") == "object" and "properties" in s and "additionalProperties" not in s \
-                    and not s.get("x-kubernetes-preserve-unknown-fields"):
+            if (
+                s.get("type") == "object"
+                and "properties" in s
+                and "additionalProperties" not in s
+                and not s.get("x-kubernetes-preserve-unknown-fields")
+            ):
                 s["additionalProperties"] = False
             if s.get("format") in ("int32", "int64", "date-time"):
                 del s["format"]
@@ -127,8 +142,11 @@ def webhook(spec: dict) -> list[str]:
         if p.get("name") in seen:
             out.append(f"spec.predictors[{i}]: Duplicate predictor name")
         seen.add(p.get("name"))
-        containers = {c.get("name"): c for cs in p.get("componentSpecs") or []
-                      for c in (cs.get("spec") or {}).get("containers") or []}
+        containers = {
+            c.get("name"): c
+            for cs in p.get("componentSpecs") or []
+            for c in (cs.get("spec") or {}).get("containers") or []
+        }
         for pu, path in units:
             implementation = pu.get("implementation") or "UNKNOWN_IMPLEMENTATION"
             if implementation == "UNKNOWN_IMPLEMENTATION":
@@ -140,7 +158,11 @@ def webhook(spec: dict) -> list[str]:
                 if not pu.get("modelUri") and implementation != "HUGGINGFACE_SERVER":
                     out.append(f"{path}: Predictive unit modelUri required when using standalone servers")
                 if spec.get("protocol") == "tensorflow" and implementation in (
-                        "SKLEARN_SERVER", "XGBOOST_SERVER", "MLFLOW_SERVER", "HUGGINGFACE_SERVER"):
+                    "SKLEARN_SERVER",
+                    "XGBOOST_SERVER",
+                    "MLFLOW_SERVER",
+                    "HUGGINGFACE_SERVER",
+                ):
                     out.append(f"{path}: Prepackaged server does not handle tensorflow protocol")
                 container = containers.get(pu.get("name"))
                 if (container is None or not container.get("image")) and implementation not in UPSTREAM_SERVERS:
@@ -165,8 +187,9 @@ def webhook(spec: dict) -> list[str]:
 def upstream_refusals(sdep: dict) -> list[str]:
     """Why upstream refuses ``sdep`` ('path: reason' each); empty when it accepts it."""
     sdep = pruned(sdep)
-    schema = [f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
-              for e in crd_validator().iter_errors(sdep)]
+    schema = [
+        f"{'.'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}" for e in crd_validator().iter_errors(sdep)
+    ]
     # the API server checks the schema before it calls validating webhooks
     return schema or webhook(sdep.get("spec") or {})
 
@@ -190,6 +213,7 @@ WHARF_REFUSES = {
 
 
 # --- the test -------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name,index,sdep", DOCUMENTS, ids=[f"{n}#{i}" for n, i, _ in DOCUMENTS])
 def test_upstream_document_renders_or_is_refused_like_upstream(name: str, index: int, sdep: dict) -> None:

@@ -18,22 +18,64 @@ def _fields(msg) -> dict[str, int]:
 def test_field_numbers_are_the_v2_wire_contract() -> None:
     assert pb.DESCRIPTOR.package == "inference"
     service = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]
-    assert [m.name for m in service.methods] == ["ServerLive", "ServerReady", "ModelReady", "ServerMetadata",
-                                                 "ModelMetadata", "ModelInfer"]
-    assert _fields(pb.ModelInferRequest) == {"model_name": 1, "model_version": 2, "id": 3, "parameters": 4,
-                                             "inputs": 5, "outputs": 6, "raw_input_contents": 7}
-    assert _fields(pb.ModelInferRequest.InferInputTensor) == {"name": 1, "datatype": 2, "shape": 3,
-                                                              "parameters": 4, "contents": 5}
+    assert [m.name for m in service.methods] == [
+        "ServerLive",
+        "ServerReady",
+        "ModelReady",
+        "ServerMetadata",
+        "ModelMetadata",
+        "ModelInfer",
+    ]
+    assert _fields(pb.ModelInferRequest) == {
+        "model_name": 1,
+        "model_version": 2,
+        "id": 3,
+        "parameters": 4,
+        "inputs": 5,
+        "outputs": 6,
+        "raw_input_contents": 7,
+    }
+    assert _fields(pb.ModelInferRequest.InferInputTensor) == {
+        "name": 1,
+        "datatype": 2,
+        "shape": 3,
+        "parameters": 4,
+        "contents": 5,
+    }
     assert _fields(pb.ModelInferRequest.InferRequestedOutputTensor) == {"name": 1, "parameters": 2}
-    assert _fields(pb.ModelInferResponse) == {"model_name": 1, "model_version": 2, "id": 3, "parameters": 4,
-                                              "outputs": 5, "raw_output_contents": 6}
-    assert _fields(pb.InferTensorContents) == {"bool_contents": 1, "int_contents": 2, "int64_contents": 3,
-                                               "uint_contents": 4, "uint64_contents": 5, "fp32_contents": 6,
-                                               "fp64_contents": 7, "bytes_contents": 8}
-    assert _fields(pb.InferParameter) == {"bool_param": 1, "int64_param": 2, "string_param": 3,
-                                          "double_param": 4, "uint64_param": 5}
-    assert _fields(pb.ModelMetadataResponse) == {"name": 1, "versions": 2, "platform": 3, "inputs": 4,
-                                                 "outputs": 5, "parameters": 6}
+    assert _fields(pb.ModelInferResponse) == {
+        "model_name": 1,
+        "model_version": 2,
+        "id": 3,
+        "parameters": 4,
+        "outputs": 5,
+        "raw_output_contents": 6,
+    }
+    assert _fields(pb.InferTensorContents) == {
+        "bool_contents": 1,
+        "int_contents": 2,
+        "int64_contents": 3,
+        "uint_contents": 4,
+        "uint64_contents": 5,
+        "fp32_contents": 6,
+        "fp64_contents": 7,
+        "bytes_contents": 8,
+    }
+    assert _fields(pb.InferParameter) == {
+        "bool_param": 1,
+        "int64_param": 2,
+        "string_param": 3,
+        "double_param": 4,
+        "uint64_param": 5,
+    }
+    assert _fields(pb.ModelMetadataResponse) == {
+        "name": 1,
+        "versions": 2,
+        "platform": 3,
+        "inputs": 4,
+        "outputs": 5,
+        "parameters": 6,
+    }
     assert _fields(pb.ServerMetadataResponse) == {"name": 1, "version": 2, "extensions": 3}
     assert _fields(pb.ModelReadyRequest) == {"name": 1, "version": 2}
 
@@ -51,8 +93,10 @@ def _request(inputs: list[dict], **extra) -> InferRequest:
     return json_codec.request_from_json({"inputs": inputs, **extra})
 
 
-@pytest.mark.parametrize("datatype", ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32",
-                                      "INT64", "FP16", "FP32", "FP64", "BYTES"])
+@pytest.mark.parametrize(
+    "datatype",
+    ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64", "BYTES"],
+)
 def test_each_datatype_round_trips_through_json_binary_and_both_proto_forms(datatype: str) -> None:
     values = {"BOOL": [True, False, True, True, False, False], "BYTES": ["a", "", "é", "x" * 3, "0", "z"]}
     data = values.get(datatype, [0, 1, 2, 3, 4, 5 if datatype.startswith(("U", "FP")) else -5])
@@ -77,27 +121,36 @@ def test_each_datatype_round_trips_through_json_binary_and_both_proto_forms(data
 
 
 def test_nested_data_is_row_major_and_str_content_type_gives_text() -> None:
-    req = _request([{"name": "a", "datatype": "INT32", "shape": [2, 2], "data": [[1, 2], [3, 4]]},
-                    {"name": "b", "datatype": "BYTES", "shape": [1], "data": ["hi"],
-                     "parameters": {"content_type": "str"}}])
+    req = _request(
+        [
+            {"name": "a", "datatype": "INT32", "shape": [2, 2], "data": [[1, 2], [3, 4]]},
+            {"name": "b", "datatype": "BYTES", "shape": [1], "data": ["hi"], "parameters": {"content_type": "str"}},
+        ]
+    )
     assert req.inputs[0].data.tolist() == [[1, 2], [3, 4]]
     assert req.inputs[1].data.tolist() == ["hi"]
 
 
 def test_raw_bytes_are_length_prefixed_little_endian() -> None:
-    msg = pb.ModelInferRequest(inputs=[pb.ModelInferRequest.InferInputTensor(name="s", datatype="BYTES", shape=[2])],
-                               raw_input_contents=[b"\x02\x00\x00\x00hi\x00\x00\x00\x00"])
+    msg = pb.ModelInferRequest(
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="s", datatype="BYTES", shape=[2])],
+        raw_input_contents=[b"\x02\x00\x00\x00hi\x00\x00\x00\x00"],
+    )
     assert proto_codec.request_from_proto(msg).inputs[0].data.tolist() == [b"hi", b""]
     resp = InferResponse("m", [tensor_from_numpy("s", np.array(["hi", ""]))])
     assert proto_codec.response_to_proto(resp, raw=True).raw_output_contents == [b"\x02\x00\x00\x00hi\x00\x00\x00\x00"]
 
 
 BAD_JSON = [
-    ({"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]},
-     "input 'x': shape [3] holds 3 elements but data has 2"),
+    (
+        {"inputs": [{"name": "x", "shape": [3], "datatype": "FP32", "data": [1, 2]}]},
+        "input 'x': shape [3] holds 3 elements but data has 2",
+    ),
     ({"inputs": [{"name": "x", "shape": [1], "datatype": "FP128", "data": [1]}]}, "input 'x': datatype 'FP128'"),
-    ({"inputs": [{"name": "x", "shape": [2], "datatype": "INT8", "data": [1, 2.5]}]},
-     "input 'x': data holds floating-point numbers, not INT8"),
+    (
+        {"inputs": [{"name": "x", "shape": [2], "datatype": "INT8", "data": [1, 2.5]}]},
+        "input 'x': data holds floating-point numbers, not INT8",
+    ),
     ({"inputs": [{"name": "x", "shape": [1], "datatype": "UINT8", "data": [256]}]}, "out of the range of UINT8"),
     ({"inputs": [{"name": "x", "shape": [1], "datatype": "BOOL", "data": [1]}]}, "not BOOL values"),
     ({"inputs": [{"name": "x", "shape": [1], "datatype": "BYTES", "data": [1]}]}, "element 0 is int"),
@@ -127,23 +180,30 @@ def test_limits_are_checked_before_allocating() -> None:
     with pytest.raises(V2Error, match="holds 1000000000000 elements, more than the limit of 100"):
         json_codec.request_from_json({"inputs": [dict(one, shape=[10**6, 10**6])]}, limits=small)
     # a BYTES element claiming more bytes than follow, and more elements than length prefixes fit
-    msg = pb.ModelInferRequest(inputs=[pb.ModelInferRequest.InferInputTensor(name="s", datatype="BYTES", shape=[1])],
-                               raw_input_contents=[b"\xff\xff\xff\x7fab"])
+    msg = pb.ModelInferRequest(
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="s", datatype="BYTES", shape=[1])],
+        raw_input_contents=[b"\xff\xff\xff\x7fab"],
+    )
     with pytest.raises(V2Error, match="input 's': raw BYTES element 0 says 2147483647 bytes but only 2 follow"):
         proto_codec.request_from_proto(msg)
     msg.inputs[0].shape[:] = [10**6]
     with pytest.raises(V2Error, match="1000000 BYTES elements need at least 4000000 bytes"):
         proto_codec.request_from_proto(msg)
-    msg = pb.ModelInferRequest(inputs=[pb.ModelInferRequest.InferInputTensor(name="f", datatype="FP32", shape=[3])],
-                               raw_input_contents=[b"\x00" * 8])
+    msg = pb.ModelInferRequest(
+        inputs=[pb.ModelInferRequest.InferInputTensor(name="f", datatype="FP32", shape=[3])],
+        raw_input_contents=[b"\x00" * 8],
+    )
     with pytest.raises(V2Error, match="input 'f': shape \\[3\\] of FP32 needs 12 bytes but the raw data has 8"):
         proto_codec.request_from_proto(msg)
 
 
 def test_binary_extension_sizes_must_add_up() -> None:
-    header = orjson.dumps({"inputs": [{"name": "x", "shape": [2], "datatype": "INT32",
-                                       "parameters": {"binary_data_size": 8}}]})
-    assert json_codec.parse_request(header + b"\x01\x00\x00\x00\x02\x00\x00\x00", len(header)).inputs[0].data.tolist() == [1, 2]
+    header = orjson.dumps(
+        {"inputs": [{"name": "x", "shape": [2], "datatype": "INT32", "parameters": {"binary_data_size": 8}}]}
+    )
+    assert json_codec.parse_request(header + b"\x01\x00\x00\x00\x02\x00\x00\x00", len(header)).inputs[
+        0
+    ].data.tolist() == [1, 2]
     with pytest.raises(V2Error, match="binary_data_size 8 does not fit the 4 bytes"):
         json_codec.parse_request(header + b"\x01\x00\x00\x00", len(header))
     with pytest.raises(V2Error, match="4 bytes of binary data after the JSON header belong to no input"):

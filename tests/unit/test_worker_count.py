@@ -9,8 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from wharf.server.workers import (WorkersError, cgroup_cpu_limit, parse_workers, resolve_workers,
-                                  split_state_warning, usable_cpus)
+from wharf.server.workers import (
+    WorkersError,
+    cgroup_cpu_limit,
+    parse_workers,
+    resolve_workers,
+    split_state_warning,
+    usable_cpus,
+)
 
 
 def write(root: Path, rel: str, text: str) -> None:
@@ -19,9 +25,11 @@ def write(root: Path, rel: str, text: str) -> None:
     path.write_text(text)
 
 
-V1_MOUNTINFO = ("30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n"
-                "31 30 0:27 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro - cgroup cgroup rw,cpu,cpuacct\n"
-                "32 30 0:28 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n")
+V1_MOUNTINFO = (
+    "30 25 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro\n"
+    "31 30 0:27 /docker/abc /sys/fs/cgroup/cpu,cpuacct ro - cgroup cgroup rw,cpu,cpuacct\n"
+    "32 30 0:28 /docker/abc /sys/fs/cgroup/memory ro - cgroup cgroup rw,memory\n"
+)
 V1_CGROUP = "5:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n0::/system.slice/docker.service\n"
 
 

@@ -22,6 +22,7 @@ def _state(clock: Clock, after: int = 3) -> WorkerState:
         s = WorkerState(unready_after=after, retry_after_s=30, clock=clock)
         s.mark_loaded()
         return s
+
     return asyncio.run(make())
 
 

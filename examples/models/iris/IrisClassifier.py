@@ -9,11 +9,13 @@ import numpy as np
 
 
 class IrisClassifier:
-    CENTROIDS = np.array([
-        [5.006, 3.428, 1.462, 0.246],  # setosa
-        [5.936, 2.770, 4.260, 1.326],  # versicolor
-        [6.588, 2.974, 5.552, 2.026],  # virginica
-    ])
+    CENTROIDS = np.array(
+        [
+            [5.006, 3.428, 1.462, 0.246],  # setosa
+            [5.936, 2.770, 4.260, 1.326],  # versicolor
+            [6.588, 2.974, 5.552, 2.026],  # virginica
+        ]
+    )
 
     def __init__(self, temperature=1.0):
         self.temperature = float(temperature)
@@ -42,6 +44,13 @@ class IrisClassifier:
             "name": "iris",
             "versions": ["v1"],
             "platform": "numpy",
-            "inputs": [{"messagetype": "ndarray", "schema": {"names": ["sepal_length", "sepal_width", "petal_length", "petal_width"], "shape": [4]}}],
-            "outputs": [{"messagetype": "ndarray", "schema": {"names": ["setosa", "versicolor", "virginica"], "shape": [3]}}],
+            "inputs": [
+                {
+                    "messagetype": "ndarray",
+                    "schema": {"names": ["sepal_length", "sepal_width", "petal_length", "petal_width"], "shape": [4]},
+                }
+            ],
+            "outputs": [
+                {"messagetype": "ndarray", "schema": {"names": ["setosa", "versicolor", "virginica"], "shape": [3]}}
+            ],
         }

@@ -38,6 +38,7 @@ class BaseImageError(RuntimeError):
 
 # --- pure helpers -------------------------------------------------------------------------
 
+
 def mirror_from_sources(text: str) -> str | None:
     """The first Debian main-archive URL in apt sources text (deb822 or one-line format).
 
@@ -74,6 +75,7 @@ def base_tag(suite: str) -> str:
 
 # --- I/O ----------------------------------------------------------------------------------
 
+
 def configured_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
     """The Debian mirror apt uses on this machine, or ``WHARF_DEBIAN_MIRROR`` when set.
 
@@ -92,8 +94,10 @@ def configured_mirror(sources: tuple[Path, ...] = APT_SOURCES) -> str:
                 continue
             if found:
                 return found
-    raise BaseImageError(f"no Debian mirror found in {' or '.join(str(s) for s in sources)} (debootstrap needs "
-                         "the archive apt uses); add an apt source, or set WHARF_DEBIAN_MIRROR to the archive's URL")
+    raise BaseImageError(
+        f"no Debian mirror found in {' or '.join(str(s) for s in sources)} (debootstrap needs "
+        "the archive apt uses); add an apt source, or set WHARF_DEBIAN_MIRROR to the archive's URL"
+    )
 
 
 @contextmanager
@@ -134,7 +138,9 @@ def build_rootfs(suite: str, dest: Path, mirror: str | None = None) -> Path:
         root = Path(tmp) / "root"
         proc = subprocess.run(
             ["debootstrap", "--variant=minbase", suite, str(root), mirror],
-            capture_output=True, text=True, timeout=1800,
+            capture_output=True,
+            text=True,
+            timeout=1800,
         )
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
@@ -161,15 +167,22 @@ def ensure_base_image(suite: str = "bookworm") -> str:
         if _image_exists(client, tag):  # built by another process while we waited
             return tag
         today = _dt.date.today()
-        tarball = fresh_rootfs(ROOTFS_CACHE, suite, today) or build_rootfs(suite, ROOTFS_CACHE / rootfs_name(suite, today))
+        tarball = fresh_rootfs(ROOTFS_CACHE, suite, today) or build_rootfs(
+            suite, ROOTFS_CACHE / rootfs_name(suite, today)
+        )
         repo, _, name = tag.partition(":")
         # The whole tarball as bytes: streaming a file object makes the SDK send a chunked body
         # that Docker 20.10 rejects ("invalid byte in chunk length"). ~130 MB, once per suite.
         client.api.import_image_from_data(
-                tarball.read_bytes(), repository=repo, tag=name,
-                changes=["ENV LANG=C.UTF-8", "ENV LC_ALL=C.UTF-8", 'CMD ["/bin/bash"]',
-                         f"LABEL org.opencontainers.image.description=debian-{suite}-minbase "
-                         f"io.wharf.rootfs={tarball.name}"],
+            tarball.read_bytes(),
+            repository=repo,
+            tag=name,
+            changes=[
+                "ENV LANG=C.UTF-8",
+                "ENV LC_ALL=C.UTF-8",
+                'CMD ["/bin/bash"]',
+                f"LABEL org.opencontainers.image.description=debian-{suite}-minbase io.wharf.rootfs={tarball.name}",
+            ],
         )
         if not _image_exists(client, tag):
             raise BaseImageError(f"docker import of {tarball} did not produce {tag}")
@@ -180,8 +193,20 @@ def ensure_base_image(suite: str = "bookworm") -> str:
 
 PYENV_ROOT = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
 # Runtime libraries a CPython built on bookworm links against (the host pyenv build included).
-PYTHON_RUNTIME_DEBS = ("ca-certificates", "libssl3", "libffi8", "libsqlite3-0", "libbz2-1.0", "liblzma5",
-                       "zlib1g", "libreadline8", "libncursesw6", "libexpat1", "libuuid1", "libgdbm6")
+PYTHON_RUNTIME_DEBS = (
+    "ca-certificates",
+    "libssl3",
+    "libffi8",
+    "libsqlite3-0",
+    "libbz2-1.0",
+    "liblzma5",
+    "zlib1g",
+    "libreadline8",
+    "libncursesw6",
+    "libexpat1",
+    "libuuid1",
+    "libgdbm6",
+)
 # Parts of a CPython tree a server never needs: tests, GUI, IDE, and whatever pyenv installed.
 _PYENV_SKIP = ("test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip/_bundled/__pycache__")
 DEBIAN_PYTHON = {"bookworm": "3.11"}
@@ -193,8 +218,10 @@ def python_base_tag(version: str) -> str:
 
 def python_base_dockerfile(version: str, suite: str, from_pyenv: bool) -> str:
     """Dockerfile text of a Python ``version`` base on the local Debian ``suite`` image."""
-    apt = ("apt-get update && apt-get install -y --no-install-recommends {pkgs}"
-           " && apt-get clean && rm -rf /var/lib/apt/lists/*")
+    apt = (
+        "apt-get update && apt-get install -y --no-install-recommends {pkgs}"
+        " && apt-get clean && rm -rf /var/lib/apt/lists/*"
+    )
     lines = [f"FROM {base_tag(suite)}"]
     if from_pyenv:
         lines += [
@@ -212,8 +239,10 @@ def python_base_dockerfile(version: str, suite: str, from_pyenv: bool) -> str:
 
 def pyenv_tree(version: str) -> Path | None:
     """The newest host pyenv install of ``version`` (e.g. 3.12 -> ~/.pyenv/versions/3.12.1)."""
-    found = sorted(PYENV_ROOT.glob(f"versions/{version}.*"),
-                   key=lambda p: [int(x) if x.isdigit() else 0 for x in p.name.split(".")])
+    found = sorted(
+        PYENV_ROOT.glob(f"versions/{version}.*"),
+        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.name.split(".")],
+    )
     return found[-1] if found else None
 
 
@@ -252,7 +281,8 @@ def ensure_python_base(version: str = "3.12", suite: str = "bookworm") -> str:
         raise BaseImageError(
             f"Python {version}: Debian {suite} has no package for it and no pyenv build was found under "
             f"{PYENV_ROOT}/versions/{version}.*; install it with `pyenv install {version}` or pass a "
-            f"base image that has it (BASE_IMAGE=python:{version}-slim)")
+            f"base image that has it (BASE_IMAGE=python:{version}-slim)"
+        )
     ensure_base_image(suite)
     with _locked(f"python-{version}"):
         if _image_exists(client, tag):

@@ -47,8 +47,13 @@ def build_wharf_wheel(dest: Path) -> Path:
         if (ROOT / name).is_file():
             shutil.copy2(ROOT / name, tree / name)
     shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(tree)],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(tree)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     wheels = sorted(dest.glob("wharf_ml-*.whl"))
     if proc.returncode != 0 or not wheels:
         raise RuntimeError(f"building the Wharf wheel from {ROOT} failed:\n{proc.stdout}{proc.stderr}")
@@ -59,8 +64,12 @@ def _hooks_filter(info):
     return None if "__pycache__" in info.name or info.name.endswith(".pyc") else info
 
 
-def build_builder(python: str = DEFAULT_PYTHON, base_image: str | None = None, network: Network | None = None,
-                  progress: Callable[[str], None] | None = print) -> list[str]:
+def build_builder(
+    python: str = DEFAULT_PYTHON,
+    base_image: str | None = None,
+    network: Network | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> list[str]:
     """Build and tag the builder for ``python``; returns its tags. Tags only after a start-up check."""
     from wharf.build.base import ensure_python_base
     from wharf.build.engine import build_image, context_tar, docker_client, tag_image
@@ -71,13 +80,19 @@ def build_builder(python: str = DEFAULT_PYTHON, base_image: str | None = None, n
     network = network or Network.from_env()
     git = git_info(ROOT)
     dockerfile = (BUILDER_DIR / "Dockerfile").read_text()
-    args = {"BUILDER_VERSION": builder_version(), "WHARF_VERSION": wharf.__version__,
-            "SOURCE_REVISION": git.get("commit", "unknown") + ("-dirty" if git.get("dirty") == "true" else "")}
+    args = {
+        "BUILDER_VERSION": builder_version(),
+        "WHARF_VERSION": wharf.__version__,
+        "SOURCE_REVISION": git.get("commit", "unknown") + ("-dirty" if git.get("dirty") == "true" else ""),
+    }
     dockerfile = pinned_dockerfile(dockerfile, {"BASE_IMAGE": base, **args})
     with tempfile.TemporaryDirectory(prefix="wharf-wheel-") as tmp:
         wheel = build_wharf_wheel(Path(tmp))
-        files = {"Dockerfile": dockerfile.encode(), f"wheels/{wheel.name}": wheel.read_bytes(),
-                 **network.context_files()}
+        files = {
+            "Dockerfile": dockerfile.encode(),
+            f"wheels/{wheel.name}": wheel.read_bytes(),
+            **network.context_files(),
+        }
         for script in sorted((BUILDER_DIR / "s2i" / "bin").iterdir()):
             files[f"s2i/bin/{script.name}"] = script
         context = context_tar(files, dirs=[(HOOKS_DIR, "hooks", _hooks_filter)])

@@ -61,13 +61,16 @@ class Network:
         files: dict[str, bytes | Path] = {"build-config/pip.conf": self.pip_conf().encode()}
         if self.ca_bundle:
             if not self.ca_bundle.is_file():
-                raise FileNotFoundError(f"CA bundle {self.ca_bundle}: no such file (set WHARF_CA_BUNDLE or --ca-bundle)")
+                raise FileNotFoundError(
+                    f"CA bundle {self.ca_bundle}: no such file (set WHARF_CA_BUNDLE or --ca-bundle)"
+                )
             files["build-config/ca.crt"] = self.ca_bundle
         return files
 
 
 def git_info(path: Path) -> dict[str, str]:
     """Commit, author date, remote and dirtiness of the git checkout holding ``path`` ({} if none)."""
+
     def git(*args: str) -> str:
         proc = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, timeout=30)
         if proc.returncode != 0:
@@ -96,8 +99,9 @@ def tree_digest(files: dict[str, bytes]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def model_labels(builder_image: str, builder_version: str, source_name: str, git: dict[str, str],
-                 digest: str) -> dict[str, str]:
+def model_labels(
+    builder_image: str, builder_version: str, source_name: str, git: dict[str, str], digest: str
+) -> dict[str, str]:
     """Labels of a model image: the s2i build labels plus OCI ones. No timestamps: rebuilding the
     same source with the same builder gives the same labels."""
     labels = {
@@ -107,11 +111,13 @@ def model_labels(builder_image: str, builder_version: str, source_name: str, git
         "io.wharf.source.digest": digest,
     }
     if git:
-        labels.update({
-            "io.openshift.s2i.build.commit.id": git["commit"],
-            "io.openshift.s2i.build.commit.date": git.get("date", ""),
-            "io.openshift.s2i.build.commit.author": git.get("author", ""),
-            "io.openshift.s2i.build.commit.ref": git.get("ref", ""),
-            "org.opencontainers.image.revision": git["commit"] + ("-dirty" if git.get("dirty") == "true" else ""),
-        })
+        labels.update(
+            {
+                "io.openshift.s2i.build.commit.id": git["commit"],
+                "io.openshift.s2i.build.commit.date": git.get("date", ""),
+                "io.openshift.s2i.build.commit.author": git.get("author", ""),
+                "io.openshift.s2i.build.commit.ref": git.get("ref", ""),
+                "org.opencontainers.image.revision": git["commit"] + ("-dirty" if git.get("dirty") == "true" else ""),
+            }
+        )
     return labels

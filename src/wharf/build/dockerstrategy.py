@@ -38,7 +38,7 @@ def rebase(dockerfile: str, base_image: str | None) -> tuple[str, dict[str, str]
         raise ValueError("no FROM instruction")
     if base_image is None:
         return dockerfile, {}
-    if any(_GLOBAL_ARG.match(line) for line in lines[:froms[0]]):
+    if any(_GLOBAL_ARG.match(line) for line in lines[: froms[0]]):
         return dockerfile, {"BASE_IMAGE": base_image}
     last = froms[-1]
     lines[last] = _FROM.sub(lambda m: m.group(1) + base_image + m.group(3), lines[last])
@@ -56,11 +56,15 @@ def image_settings(config: dict[str, Any], source: str) -> tuple[ModelSettings, 
     command = " ".join(config.get("Entrypoint") or []) + " " + " ".join(config.get("Cmd") or [])
     problems = []
     if not env.get("MODEL_NAME") and "$MODEL_NAME" in command.replace("${MODEL_NAME}", "$MODEL_NAME"):
-        problems.append(f"{source}: CMD passes $MODEL_NAME but the image sets no MODEL_NAME: "
-                        "add ENV MODEL_NAME=<your class>, e.g. ENV MODEL_NAME=MyModel for MyModel.py")
+        problems.append(
+            f"{source}: CMD passes $MODEL_NAME but the image sets no MODEL_NAME: "
+            "add ENV MODEL_NAME=<your class>, e.g. ENV MODEL_NAME=MyModel for MyModel.py"
+        )
     if "seldon-core-microservice" not in command and "wharf" not in command:
-        problems.append(f"{source}: CMD/ENTRYPOINT does not start seldon-core-microservice (or wharf serve): "
-                        f"{command.strip() or 'none'}")
+        problems.append(
+            f"{source}: CMD/ENTRYPOINT does not start seldon-core-microservice (or wharf serve): "
+            f"{command.strip() or 'none'}"
+        )
     service = env.get("SERVICE_TYPE") or _flag(command, "--service-type") or "MODEL"
     if service not in SERVICE_TYPES:
         problems.append(f"{source}: SERVICE_TYPE={service!r} is not one of {', '.join(SERVICE_TYPES)}")
@@ -95,15 +99,24 @@ def context_files(folder: Path, dockerfile: str) -> dict[str, bytes]:
     from docker.utils.build import exclude_paths
 
     ignore = folder / ".dockerignore"
-    patterns = [p.strip() for p in ignore.read_text().splitlines()
-                if p.strip() and not p.startswith("#")] if ignore.is_file() else []
+    patterns = (
+        [p.strip() for p in ignore.read_text().splitlines() if p.strip() and not p.startswith("#")]
+        if ignore.is_file()
+        else []
+    )
     names = exclude_paths(str(folder), patterns, dockerfile=dockerfile)
     return {name: (folder / name).read_bytes() for name in sorted(names) if (folder / name).is_file()}
 
 
-def build_from_dockerfile(folder: Path, image: str, dockerfile: str = "Dockerfile", base_image: str | None = None,
-                          smoke: bool = True, smoke_env: dict[str, str] | None = None,
-                          progress: Callable[[str], None] | None = print) -> BuildResult:
+def build_from_dockerfile(
+    folder: Path,
+    image: str,
+    dockerfile: str = "Dockerfile",
+    base_image: str | None = None,
+    smoke: bool = True,
+    smoke_env: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = print,
+) -> BuildResult:
     """Build ``folder`` with its Dockerfile into ``image``: untagged build, checks, smoke test, tag.
 
     ``smoke_env`` is what the smoke test's container needs to start (a model URI, credentials):
@@ -121,20 +134,43 @@ def build_from_dockerfile(folder: Path, image: str, dockerfile: str = "Dockerfil
         raise ModelBuildError([f"{path}: {exc}"]) from None
     files = {**context_files(folder, dockerfile), dockerfile: text.encode()}
     contract = read_contract(folder, files)
-    labels = model_labels(base_image or final_base(text), wharf.__version__, folder.name, git_info(folder),
-                          tree_digest(files))
+    labels = model_labels(
+        base_image or final_base(text), wharf.__version__, folder.name, git_info(folder), tree_digest(files)
+    )
     labels["io.wharf.build.strategy"] = "docker"
     client = docker_client()
     started = time.monotonic()
-    image_id = build_untagged(client, context_tar(files), image, folder, progress, lambda log: [],
-                              dockerfile=dockerfile, buildargs=buildargs, labels=labels)
+    image_id = build_untagged(
+        client,
+        context_tar(files),
+        image,
+        folder,
+        progress,
+        lambda log: [],
+        dockerfile=dockerfile,
+        buildargs=buildargs,
+        labels=labels,
+    )
     config = client.images.get(image_id).attrs["Config"]
     settings, problems = image_settings(config, str(path))
     if problems:
         discard(client, image_id)
         raise ModelBuildError(problems + [f"(not tagged {image})"])
     if progress and (config.get("User") or "root") in ("", "root", "0"):
-        progress(Note(f"{path}: note: no USER instruction, so the image runs as root unless the pod sets "
-                 "runAsUser; Wharf's smoke test ran it as 1001:0 (add USER 1001 to make that the default)"))
-    return test_and_tag(client, image_id, image, settings, contract, smoke, {"build": time.monotonic() - started},
-                        smoke_env, progress=progress)
+        progress(
+            Note(
+                f"{path}: note: no USER instruction, so the image runs as root unless the pod sets "
+                "runAsUser; Wharf's smoke test ran it as 1001:0 (add USER 1001 to make that the default)"
+            )
+        )
+    return test_and_tag(
+        client,
+        image_id,
+        image,
+        settings,
+        contract,
+        smoke,
+        {"build": time.monotonic() - started},
+        smoke_env,
+        progress=progress,
+    )

@@ -62,8 +62,14 @@ def _reproducible(keep: Callable | None):
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # the engine colours a step's stderr red
 
 
-def build_image(client: Any, context: IO[bytes], label: str, dockerfile: str = "Dockerfile",
-                progress: Callable[[str], None] | None = None, **options: Any) -> str:
+def build_image(
+    client: Any,
+    context: IO[bytes],
+    label: str,
+    dockerfile: str = "Dockerfile",
+    progress: Callable[[str], None] | None = None,
+    **options: Any,
+) -> str:
     """Build ``context`` (an uncompressed tar stream) and return the image id. Never tags.
 
     ``options`` go to the engine's build call as they are (``target``, ``buildargs``, ``labels``).
@@ -71,8 +77,9 @@ def build_image(client: Any, context: IO[bytes], label: str, dockerfile: str = "
     log: list[str] = []
     image_id = None
     last_step = ""
-    for chunk in client.api.build(fileobj=context, custom_context=True, dockerfile=dockerfile, rm=True,
-                                  forcerm=True, decode=True, **options):
+    for chunk in client.api.build(
+        fileobj=context, custom_context=True, dockerfile=dockerfile, rm=True, forcerm=True, decode=True, **options
+    ):
         if "stream" in chunk:
             for line in _ANSI.sub("", chunk["stream"]).splitlines():
                 if not line.strip():
@@ -86,7 +93,9 @@ def build_image(client: Any, context: IO[bytes], label: str, dockerfile: str = "
             image_id = chunk["aux"]["ID"]
         if "error" in chunk:
             tail = "\n".join(log[-25:])
-            raise BuildFailed(f"{label}: build failed at {last_step or 'the start'}: {chunk['error'].strip()}\n{tail}", log)
+            raise BuildFailed(
+                f"{label}: build failed at {last_step or 'the start'}: {chunk['error'].strip()}\n{tail}", log
+            )
     if image_id is None:
         match = next((m for m in (re.match(r"Successfully built (\w+)", x) for x in reversed(log)) if m), None)
         if match is None:

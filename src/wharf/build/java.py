@@ -25,8 +25,14 @@ from xml.sax.saxutils import escape
 
 import wharf
 from wharf.build.config import HOST_CA_BUNDLE, git_info, model_labels, tree_digest
-from wharf.build.model import (BuildResult, ModelBuildError, build_tested_image, collect_sources, read_contract,
-                               read_settings)
+from wharf.build.model import (
+    BuildResult,
+    ModelBuildError,
+    build_tested_image,
+    collect_sources,
+    read_contract,
+    read_settings,
+)
 from wharf.build.s2ienv import ENV_FILE, EnvFileError, ModelSettings, model_settings, parse_env
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,11 +63,18 @@ class MavenNetwork:
         """``WHARF_CA_BUNDLE`` (else the host bundle), ``MAVEN_MIRROR_URL``, ``MAVEN_SETTINGS_XML``."""
         env = dict(os.environ if env is None else env)
         ca = env.get("WHARF_CA_BUNDLE") or (str(HOST_CA_BUNDLE) if HOST_CA_BUNDLE.is_file() else "")
-        values = {"ca_bundle": Path(ca) if ca else None,
-                  "mirror_url": env.get("MAVEN_MIRROR_URL") or None,
-                  "settings_xml": Path(env["MAVEN_SETTINGS_XML"]) if env.get("MAVEN_SETTINGS_XML") else None}
-        values.update({k: (Path(v) if k != "mirror_url" and isinstance(v, str) else v)
-                       for k, v in overrides.items() if v not in (None, "")})
+        values = {
+            "ca_bundle": Path(ca) if ca else None,
+            "mirror_url": env.get("MAVEN_MIRROR_URL") or None,
+            "settings_xml": Path(env["MAVEN_SETTINGS_XML"]) if env.get("MAVEN_SETTINGS_XML") else None,
+        }
+        values.update(
+            {
+                k: (Path(v) if k != "mirror_url" and isinstance(v, str) else v)
+                for k, v in overrides.items()
+                if v not in (None, "")
+            }
+        )
         return cls(**values)
 
     def context_files(self) -> dict[str, bytes | Path]:
@@ -75,7 +88,9 @@ class MavenNetwork:
             files["build-config/settings.xml"] = maven_settings(self.mirror_url).encode()
         if self.ca_bundle is not None:
             if not self.ca_bundle.is_file():
-                raise ModelBuildError([f"CA bundle {self.ca_bundle}: no such file (set WHARF_CA_BUNDLE or --ca-bundle)"])
+                raise ModelBuildError(
+                    [f"CA bundle {self.ca_bundle}: no such file (set WHARF_CA_BUNDLE or --ca-bundle)"]
+                )
             files["build-config/ca.crt"] = self.ca_bundle
         return files
 
@@ -84,8 +99,15 @@ def maven_settings(mirror_url: str | None) -> str:
     """A settings.xml sending every repository request to ``mirror_url`` (none: Maven Central)."""
     lines = ['<settings xmlns="http://maven.apache.org/SETTINGS/1.0.0">']
     if mirror_url:
-        lines += ["  <mirrors>", "    <mirror>", "      <id>wharf-mirror</id>", "      <mirrorOf>*</mirrorOf>",
-                  f"      <url>{escape(mirror_url)}</url>", "    </mirror>", "  </mirrors>"]
+        lines += [
+            "  <mirrors>",
+            "    <mirror>",
+            "      <id>wharf-mirror</id>",
+            "      <mirrorOf>*</mirrorOf>",
+            f"      <url>{escape(mirror_url)}</url>",
+            "    </mirror>",
+            "  </mirrors>",
+        ]
     lines.append("</settings>")
     return "\n".join(lines) + "\n"
 
@@ -153,8 +175,9 @@ def _wrapper_filter(info):
     return None if "target" in parts or ".idea" in parts else info
 
 
-def build_java_images(base_image: str | None = None, network: MavenNetwork | None = None,
-                      progress: Callable[[str], None] | None = print) -> tuple[str, str]:
+def build_java_images(
+    base_image: str | None = None, network: MavenNetwork | None = None, progress: Callable[[str], None] | None = print
+) -> tuple[str, str]:
     """Build and tag the Java builder and runtime images; each is tagged after a start-up check."""
     from wharf.build.base import ensure_base_image
     from wharf.build.engine import build_image, context_tar, docker_client, tag_image
@@ -162,8 +185,12 @@ def build_java_images(base_image: str | None = None, network: MavenNetwork | Non
     base = base_image or ensure_base_image()
     network = network or MavenNetwork.from_env()
     git = git_info(ROOT)
-    args = {"BASE_IMAGE": base, "BUILDER_VERSION": image_version(), "WHARF_VERSION": wharf.__version__,
-            "SOURCE_REVISION": git.get("commit", "unknown") + ("-dirty" if git.get("dirty") == "true" else "")}
+    args = {
+        "BASE_IMAGE": base,
+        "BUILDER_VERSION": image_version(),
+        "WHARF_VERSION": wharf.__version__,
+        "SOURCE_REVISION": git.get("commit", "unknown") + ("-dirty" if git.get("dirty") == "true" else ""),
+    }
     client = docker_client()
     builder_tag, runtime_tag = image_tags()
     built = {}
@@ -180,9 +207,11 @@ def build_java_images(base_image: str | None = None, network: MavenNetwork | Non
         dirs = []
         if name == "builder":
             files.update(network.context_files())
-            dirs = [(WRAPPER_DIR, "wrapper/wrappers/java", _wrapper_filter),
-                    (PROTOCOL_DIR / "proto", "wrapper/src/wharf/protocol/proto", None),
-                    (PROTOCOL_DIR / "openapi", "wrapper/src/wharf/protocol/openapi", None)]
+            dirs = [
+                (WRAPPER_DIR, "wrapper/wrappers/java", _wrapper_filter),
+                (PROTOCOL_DIR / "proto", "wrapper/src/wharf/protocol/proto", None),
+                (PROTOCOL_DIR / "openapi", "wrapper/src/wharf/protocol/openapi", None),
+            ]
         image_id = build_image(client, context_tar(files, dirs=dirs), label=f"java {name} image", progress=progress)
         out = client.containers.run(image_id, ["/usr/libexec/s2i/usage"], remove=True, user="1001:0").decode()
         if "invoke build --lang java" not in out:
@@ -209,9 +238,16 @@ def ensure_java_images() -> tuple[str, str]:
     return tags
 
 
-def build_model(source: Path, image: str, builder: str | None = None, runtime: str | None = None,
-                network: MavenNetwork | None = None, smoke: bool = True,
-                progress: Callable[[str], None] | None = print, **_ignored) -> BuildResult:
+def build_model(
+    source: Path,
+    image: str,
+    builder: str | None = None,
+    runtime: str | None = None,
+    network: MavenNetwork | None = None,
+    smoke: bool = True,
+    progress: Callable[[str], None] | None = print,
+    **_ignored,
+) -> BuildResult:
     """Build the Maven project ``source`` into ``image``; tag only after the smoke test passes."""
     from wharf.build.engine import context_tar, docker_client
 
@@ -232,9 +268,11 @@ def build_model(source: Path, image: str, builder: str | None = None, runtime: s
     network = network or MavenNetwork.from_env()
     if network.mirror_url is None and settings.env.get("MAVEN_MIRROR_URL"):
         network = MavenNetwork(network.ca_bundle, settings.env["MAVEN_MIRROR_URL"], network.settings_xml)
-    context = context_tar({
-        "Dockerfile": model_dockerfile(builder, runtime, env, labels).encode(),
-        **network.context_files(),
-        **{f"src/{n}": b for n, b in files.items()},
-    })
+    context = context_tar(
+        {
+            "Dockerfile": model_dockerfile(builder, runtime, env, labels).encode(),
+            **network.context_files(),
+            **{f"src/{n}": b for n, b in files.items()},
+        }
+    )
     return build_tested_image(client, context, image, source, settings, contract, smoke, progress, build_problems)

@@ -78,9 +78,15 @@ def hook_problems(log: list[str]) -> list[str]:
     return [line.split(HOOK_ERROR, 1)[1] for line in log if HOOK_ERROR in line]
 
 
-def build_model(source: Path, image: str, builder: str | None = None, python: str = "3.12",
-                network: Network | None = None, smoke: bool = True,
-                progress: Callable[[str], None] | None = print) -> BuildResult:
+def build_model(
+    source: Path,
+    image: str,
+    builder: str | None = None,
+    python: str = "3.12",
+    network: Network | None = None,
+    smoke: bool = True,
+    progress: Callable[[str], None] | None = print,
+) -> BuildResult:
     """Build ``source`` into ``image`` with the Python builder; tag only after the smoke test passes."""
     from wharf.build.builder import ensure_builder
     from wharf.build.engine import context_tar, docker_client
@@ -98,13 +104,15 @@ def build_model(source: Path, image: str, builder: str | None = None, python: st
     labels = model_labels(builder, builder_version, source.name, git_info(source), tree_digest(files))
     dep_names, whole = df.dependency_files({n for n in files if "/" not in n})
     deps = {name: files[name] for name in files if whole or name in dep_names}
-    context = context_tar({
-        "Dockerfile": df.model_dockerfile(builder, settings, labels, bool(dep_names)).encode(),
-        **(network or Network.from_env()).context_files(),
-        **{f"deps-src/{n}": b for n, b in deps.items()},
-        "deps-src/.keep": b"",
-        **{f"src/{n}": b for n, b in files.items()},
-    })
+    context = context_tar(
+        {
+            "Dockerfile": df.model_dockerfile(builder, settings, labels, bool(dep_names)).encode(),
+            **(network or Network.from_env()).context_files(),
+            **{f"deps-src/{n}": b for n, b in deps.items()},
+            "deps-src/.keep": b"",
+            **{f"src/{n}": b for n, b in files.items()},
+        }
+    )
     return build_tested_image(client, context, image, source, settings, contract, smoke, progress, hook_problems)
 
 
@@ -120,9 +128,18 @@ def read_contract(source: Path, files: dict[str, bytes]) -> Any:
         raise ModelBuildError(exc.problems) from None
 
 
-def build_tested_image(client: Any, context: Any, image: str, source: Path, settings: ModelSettings, contract: Any,
-                       smoke: bool, progress: Callable[[str], None] | None,
-                       problems_of: Callable[[list[str]], list[str]], **build_options: Any) -> BuildResult:
+def build_tested_image(
+    client: Any,
+    context: Any,
+    image: str,
+    source: Path,
+    settings: ModelSettings,
+    contract: Any,
+    smoke: bool,
+    progress: Callable[[str], None] | None,
+    problems_of: Callable[[list[str]], list[str]],
+    **build_options: Any,
+) -> BuildResult:
     """Build ``context`` untagged, smoke-test the image, and only then tag it ``image``.
 
     ``problems_of`` turns the build log into messages naming the file at fault (language-specific).
@@ -131,12 +148,20 @@ def build_tested_image(client: Any, context: Any, image: str, source: Path, sett
     if progress:
         progress(Note(f"building {image} from {source}"))
     image_id = build_untagged(client, context, image, source, progress, problems_of, **build_options)
-    return test_and_tag(client, image_id, image, settings, contract, smoke, {"build": time.monotonic() - started},
-                        progress=progress)
+    return test_and_tag(
+        client, image_id, image, settings, contract, smoke, {"build": time.monotonic() - started}, progress=progress
+    )
 
 
-def build_untagged(client: Any, context: Any, image: str, source: Path, progress: Callable[[str], None] | None,
-                   problems_of: Callable[[list[str]], list[str]], **build_options: Any) -> str:
+def build_untagged(
+    client: Any,
+    context: Any,
+    image: str,
+    source: Path,
+    progress: Callable[[str], None] | None,
+    problems_of: Callable[[list[str]], list[str]],
+    **build_options: Any,
+) -> str:
     from wharf.build.engine import BuildFailed, build_image
 
     try:
@@ -145,9 +170,17 @@ def build_untagged(client: Any, context: Any, image: str, source: Path, progress
         raise ModelBuildError(problems_of(exc.log) or [str(exc)], exc.log) from None
 
 
-def test_and_tag(client: Any, image_id: str, image: str, settings: ModelSettings, contract: Any, smoke: bool,
-                 times: dict[str, float], smoke_env: dict[str, str] | None = None,
-                 progress: Callable[[str], None] | None = None) -> BuildResult:
+def test_and_tag(
+    client: Any,
+    image_id: str,
+    image: str,
+    settings: ModelSettings,
+    contract: Any,
+    smoke: bool,
+    times: dict[str, float],
+    smoke_env: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> BuildResult:
     """Smoke-test a freshly built image (its container gets ``smoke_env``, the image never does);
     tag it ``image`` if it passes, remove it if not."""
     from wharf.build.engine import discard, tag_image
@@ -156,8 +189,12 @@ def test_and_tag(client: Any, image_id: str, image: str, settings: ModelSettings
     if smoke:
         started = time.monotonic()
         if progress:
-            progress(Note(f"smoke test: starting the image as 1001:0 ({settings.service_type})"
-                          + (", checking its contract.json" if contract else "")))
+            progress(
+                Note(
+                    f"smoke test: starting the image as 1001:0 ({settings.service_type})"
+                    + (", checking its contract.json" if contract else "")
+                )
+            )
         result = smoke_test(client, image_id, settings.service_type, contract, environment=smoke_env)
         times["smoke"] = time.monotonic() - started
         if not result.ok:
@@ -169,5 +206,11 @@ def test_and_tag(client: Any, image_id: str, image: str, settings: ModelSettings
 
 
 def describe(result: BuildResult) -> str:
-    return json.dumps({"image": result.tags, "id": result.image_id[:19], "seconds": {k: round(v, 1) for k, v in
-                       result.seconds.items()}, "size_mb": round(result.size_bytes / 1e6, 1)})
+    return json.dumps(
+        {
+            "image": result.tags,
+            "id": result.image_id[:19],
+            "seconds": {k: round(v, 1) for k, v in result.seconds.items()},
+            "size_mb": round(result.size_bytes / 1e6, 1),
+        }
+    )

@@ -6,8 +6,9 @@ import contextlib
 import importlib
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 LANGUAGES = ("python", "java")
 
@@ -37,15 +38,20 @@ def checkout(url: str, ref: str | None) -> Iterator[Path]:
         if clone.returncode != 0:
             raise SourceError(f"--source {url}: git clone failed: {clone.stderr.strip()}")
         if ref:
-            switch = subprocess.run(["git", "-C", tmp, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref],
-                                    capture_output=True, text=True, timeout=120)
+            switch = subprocess.run(
+                ["git", "-C", tmp, "-c", "advice.detachedHead=false", "checkout", "--quiet", ref],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             if switch.returncode != 0:
                 raise SourceError(f"--ref {ref}: not in {url}: {switch.stderr.strip()}")
         yield Path(tmp)
 
 
-def build(source: str | Path, image: str, lang: str | None = None, context_dir: str = "", ref: str = "",
-          **options: Any) -> Any:
+def build(
+    source: str | Path, image: str, lang: str | None = None, context_dir: str = "", ref: str = "", **options: Any
+) -> Any:
     """Build ``image`` from a model folder, or from a git repository (``context_dir`` inside it, at
     ``ref``) the way ``s2i build <url> --context-dir --ref`` does; with ``dockerfile``, from that
     Dockerfile in the folder (OpenShift's Docker strategy)."""

@@ -38,8 +38,10 @@ def ensure_s2i(version: str = S2I_VERSION) -> Path:
         (work / "tools.go").write_text(f'//go:build tools\n\npackage tools\n\nimport _ "{S2I_MODULE}/cmd/s2i"\n')
         env = dict(os.environ, CGO_ENABLED="0", GOFLAGS="-mod=mod", GOBIN=str(target.parent))
         ldflags = f"-X {S2I_MODULE}/pkg/version.versionFromGit={version}"
-        for cmd in (["go", "mod", "tidy"],
-                    ["go", "install", "-tags", BUILD_TAGS, "-ldflags", ldflags, f"{S2I_MODULE}/cmd/s2i"]):
+        for cmd in (
+            ["go", "mod", "tidy"],
+            ["go", "install", "-tags", BUILD_TAGS, "-ldflags", ldflags, f"{S2I_MODULE}/cmd/s2i"],
+        ):
             proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=1800)
             if proc.returncode != 0:
                 raise RuntimeError(f"{' '.join(cmd[:2])} for s2i {version} failed:\n{proc.stderr[-3000:]}")

@@ -14,8 +14,14 @@ SERVICE_TYPES = ("MODEL", "ROUTER", "TRANSFORMER", "OUTPUT_TRANSFORMER", "COMBIN
 API_TYPES = ("REST", "GRPC", "FBS")
 # Settings that only matter while dependencies install and may carry credentials (an index URL
 # with a token): they are used in the build stage and never written into the final image's ENV.
-BUILD_ONLY = ("EXTRA_INDEX_URL", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_TRUSTED_HOST", "PIP_CERT",
-              "PIP_CONFIG_FILE")
+BUILD_ONLY = (
+    "EXTRA_INDEX_URL",
+    "PIP_INDEX_URL",
+    "PIP_EXTRA_INDEX_URL",
+    "PIP_TRUSTED_HOST",
+    "PIP_CERT",
+    "PIP_CONFIG_FILE",
+)
 # One method (or its _raw twin) the class must define for each SERVICE_TYPE.
 REQUIRED_METHODS = {
     "MODEL": ("predict", "predict_raw"),
@@ -75,8 +81,10 @@ def defaults_note(env: dict[str, str]) -> str | None:
     if not missing:
         return None
     assumed = ", ".join(f"{name}={UPSTREAM_REQUIRED[name]}" for name in missing)
-    return (f"{ENV_FILE}: {assumed} assumed ({' and '.join(missing)} not set; upstream's builder "
-            "requires them, Wharf's does not)")
+    return (
+        f"{ENV_FILE}: {assumed} assumed ({' and '.join(missing)} not set; upstream's builder "
+        "requires them, Wharf's does not)"
+    )
 
 
 def model_settings(env: dict[str, str], source: str = ENV_FILE) -> ModelSettings:
@@ -84,8 +92,10 @@ def model_settings(env: dict[str, str], source: str = ENV_FILE) -> ModelSettings
     problems = []
     name = env.get("MODEL_NAME", "").strip()
     if not name:
-        problems.append(f"{source}: MODEL_NAME is missing: set it to the class to serve, "
-                        "e.g. MODEL_NAME=MyModel for class MyModel in MyModel.py")
+        problems.append(
+            f"{source}: MODEL_NAME is missing: set it to the class to serve, "
+            "e.g. MODEL_NAME=MyModel for class MyModel in MyModel.py"
+        )
     elif not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", name):
         problems.append(f"{source}: MODEL_NAME={name!r} is not a Python class path (Class or package.module.Class)")
     service = env.get("SERVICE_TYPE", "").strip()

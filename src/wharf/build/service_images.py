@@ -6,9 +6,9 @@ of the install stage, and a tag only after a start-up check as UID 1001 with a r
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import wharf
 
@@ -36,42 +36,87 @@ class ServiceImage:
         return f"{self.repo}:{wharf.__version__}"
 
 
-OPERATOR = ServiceImage("operator", "wharf/operator", ("wharf", "render", "--help"), "usage: wharf render",
-                        extras=("operator",))
-ORCHESTRATOR = ServiceImage("orchestrator", "wharf/orchestrator",
-                            ("python", "-c", "import aiokafka, wharf.tracing as t; t.check_available(); print('extras ok')"),
-                            "extras ok", extras=("kafka", "tracing"))
+OPERATOR = ServiceImage(
+    "operator", "wharf/operator", ("wharf", "render", "--help"), "usage: wharf render", extras=("operator",)
+)
+ORCHESTRATOR = ServiceImage(
+    "orchestrator",
+    "wharf/orchestrator",
+    ("python", "-c", "import aiokafka, wharf.tracing as t; t.check_available(); print('extras ok')"),
+    "extras ok",
+    extras=("kafka", "tracing"),
+)
 # Prepackaged servers and the storage initializer the operator's defaults name (predictor_servers,
 # storageInitializer.image): Wharf's own, so a SeldonDeployment with implementation + modelUri
 # needs no Seldon image.
-SKLEARN_SERVER = ServiceImage("sklearnserver", "wharf/sklearnserver",
-                              ("python", "-c", "import sklearn, joblib, minio, wharf.servers.sklearn; print('imports ok')"),
-                              "imports ok", extras=("sklearn", "s3"))
-XGBOOST_SERVER = ServiceImage("xgboostserver", "wharf/xgboostserver",
-                              ("python", "-c", "import xgboost, minio, wharf.servers.xgboost; print('imports ok')"),
-                              "imports ok", extras=("xgboost", "s3"))
-STORAGE_INITIALIZER = ServiceImage("storage-initializer", "wharf/storage-initializer",
-                                   ("python", "-c", "import minio, google.cloud.storage, wharf.storage; "
-                                                    "print('imports ok')"), "imports ok", extras=("s3", "gcs"))
-MLFLOW_SERVER = ServiceImage("mlflowserver", "wharf/mlflowserver",
-                             ("python", "-c", "import mlflow.pyfunc, pandas, sklearn, skops.io, xgboost, lightgbm, minio, "
-                                              "wharf.servers.mlflow; print('imports ok')"),
-                             "imports ok", extras=("mlflow", "s3"))
+SKLEARN_SERVER = ServiceImage(
+    "sklearnserver",
+    "wharf/sklearnserver",
+    ("python", "-c", "import sklearn, joblib, minio, wharf.servers.sklearn; print('imports ok')"),
+    "imports ok",
+    extras=("sklearn", "s3"),
+)
+XGBOOST_SERVER = ServiceImage(
+    "xgboostserver",
+    "wharf/xgboostserver",
+    ("python", "-c", "import xgboost, minio, wharf.servers.xgboost; print('imports ok')"),
+    "imports ok",
+    extras=("xgboost", "s3"),
+)
+STORAGE_INITIALIZER = ServiceImage(
+    "storage-initializer",
+    "wharf/storage-initializer",
+    ("python", "-c", "import minio, google.cloud.storage, wharf.storage; print('imports ok')"),
+    "imports ok",
+    extras=("s3", "gcs"),
+)
+MLFLOW_SERVER = ServiceImage(
+    "mlflowserver",
+    "wharf/mlflowserver",
+    (
+        "python",
+        "-c",
+        "import mlflow.pyfunc, pandas, sklearn, skops.io, xgboost, lightgbm, minio, "
+        "wharf.servers.mlflow; print('imports ok')",
+    ),
+    "imports ok",
+    extras=("mlflow", "s3"),
+)
 # Not in the default predictor_servers: the custom server a cluster registers (examples/servers/lightgbm).
-LIGHTGBM_SERVER = ServiceImage("lightgbmserver", "wharf/lightgbmserver",
-                               ("python", "-c", "import lightgbm, minio, wharf.servers.lightgbm; print('imports ok')"),
-                               "imports ok", extras=("lightgbm", "s3"))
+LIGHTGBM_SERVER = ServiceImage(
+    "lightgbmserver",
+    "wharf/lightgbmserver",
+    ("python", "-c", "import lightgbm, minio, wharf.servers.lightgbm; print('imports ok')"),
+    "imports ok",
+    extras=("lightgbm", "s3"),
+)
 # protocol: v2 SKLEARN_SERVER, XGBOOST_SERVER and MLFLOW_SERVER: MLServer from PyPI with the three
 # runtimes in one image (builders/mlserver/Dockerfile says why one); no Wharf code in it.
-MLSERVER = ServiceImage("mlserver", "wharf/mlserver",
-                        ("python", "-c", "import mlserver_sklearn, mlserver_xgboost, mlserver_mlflow; print('runtimes ok')"),
-                        "runtimes ok", folder="mlserver", wharf_wheel=False)
+MLSERVER = ServiceImage(
+    "mlserver",
+    "wharf/mlserver",
+    ("python", "-c", "import mlserver_sklearn, mlserver_xgboost, mlserver_mlflow; print('runtimes ok')"),
+    "runtimes ok",
+    folder="mlserver",
+    wharf_wheel=False,
+)
 # TENSORFLOW_SERVER (protocol seldon): the proxy in front of TF Serving, which is Google's own image.
-TFSERVING_PROXY = ServiceImage("tfserving-proxy", "wharf/tfserving-proxy",
-                               ("python", "-c", "import grpc, urllib3, wharf.servers.tfserving; print('imports ok')"),
-                               "imports ok", extras=("tfserving",))
-SERVER_IMAGES = (SKLEARN_SERVER, XGBOOST_SERVER, MLFLOW_SERVER, LIGHTGBM_SERVER, TFSERVING_PROXY, STORAGE_INITIALIZER,
-                 MLSERVER)
+TFSERVING_PROXY = ServiceImage(
+    "tfserving-proxy",
+    "wharf/tfserving-proxy",
+    ("python", "-c", "import grpc, urllib3, wharf.servers.tfserving; print('imports ok')"),
+    "imports ok",
+    extras=("tfserving",),
+)
+SERVER_IMAGES = (
+    SKLEARN_SERVER,
+    XGBOOST_SERVER,
+    MLFLOW_SERVER,
+    LIGHTGBM_SERVER,
+    TFSERVING_PROXY,
+    STORAGE_INITIALIZER,
+    MLSERVER,
+)
 
 
 def requirements(metadata: str, extras: tuple[str, ...]) -> str:
@@ -107,8 +152,9 @@ def wheel_metadata(wheel: Path) -> str:
         return zf.read(name).decode()
 
 
-def build_service_image(image: ServiceImage, base_image: str | None = None,
-                        progress: Callable[[str], None] | None = print) -> str:
+def build_service_image(
+    image: ServiceImage, base_image: str | None = None, progress: Callable[[str], None] | None = print
+) -> str:
     from wharf.build.base import ensure_python_base
     from wharf.build.builder import build_wharf_wheel
     from wharf.build.config import Network
@@ -116,23 +162,28 @@ def build_service_image(image: ServiceImage, base_image: str | None = None,
     from wharf.build.engine import build_image, context_tar, docker_client, tag_image
 
     base = base_image or ensure_python_base("3.12")
-    dockerfile = pinned_dockerfile(image.dockerfile.read_text(),
-                                   {"BASE_IMAGE": base, "WHARF_VERSION": wharf.__version__,
-                                    "EXTRAS": ",".join(image.extras)})
+    dockerfile = pinned_dockerfile(
+        image.dockerfile.read_text(),
+        {"BASE_IMAGE": base, "WHARF_VERSION": wharf.__version__, "EXTRAS": ",".join(image.extras)},
+    )
     if not image.wharf_wheel:
         files = {path.name: path for path in image.dockerfile.parent.iterdir() if path.name != "Dockerfile"}
         context = context_tar({**files, "Dockerfile": dockerfile.encode(), **Network.from_env().context_files()})
     else:
         with tempfile.TemporaryDirectory(prefix="wharf-wheel-") as tmp:
             wheel = build_wharf_wheel(Path(tmp))
-            files = {"Dockerfile": dockerfile.encode(), f"wheels/{wheel.name}": wheel.read_bytes(),
-                     "requirements.txt": requirements(wheel_metadata(wheel), image.extras).encode(),
-                     **Network.from_env().context_files()}
+            files = {
+                "Dockerfile": dockerfile.encode(),
+                f"wheels/{wheel.name}": wheel.read_bytes(),
+                "requirements.txt": requirements(wheel_metadata(wheel), image.extras).encode(),
+                **Network.from_env().context_files(),
+            }
             context = context_tar(files)
     client = docker_client()
     image_id = build_image(client, context, label=image.name, progress=progress, target=image.name)
-    out = client.containers.run(image_id, entrypoint=list(image.check), remove=True, user="1001:0",
-                                read_only=True).decode()
+    out = client.containers.run(
+        image_id, entrypoint=list(image.check), remove=True, user="1001:0", read_only=True
+    ).decode()
     if image.expect not in out:
         raise RuntimeError(f"the new {image.name} image {image_id[:19]} did not start: {out[:500]}")
     tag_image(client, image_id, image.tag)
@@ -143,6 +194,5 @@ def build_operator_image(base_image: str | None = None, progress: Callable[[str]
     return build_service_image(OPERATOR, base_image, progress)
 
 
-def build_orchestrator_image(base_image: str | None = None,
-                             progress: Callable[[str], None] | None = print) -> str:
+def build_orchestrator_image(base_image: str | None = None, progress: Callable[[str], None] | None = print) -> str:
     return build_service_image(ORCHESTRATOR, base_image, progress)

@@ -16,8 +16,14 @@ import numpy as np
 from wharf.contract import core as ct
 
 HTTP_PORT, GRPC_PORT = 9000, 5000
-ENDPOINT = {"MODEL": "predict", "TRANSFORMER": "transform-input", "OUTPUT_TRANSFORMER": "transform-output",
-            "ROUTER": "route", "COMBINER": "aggregate", "OUTLIER_DETECTOR": "predict"}
+ENDPOINT = {
+    "MODEL": "predict",
+    "TRANSFORMER": "transform-input",
+    "OUTPUT_TRANSFORMER": "transform-output",
+    "ROUTER": "route",
+    "COMBINER": "aggregate",
+    "OUTLIER_DETECTOR": "predict",
+}
 PLAIN_REQUEST = {"data": {"ndarray": [[5.1, 3.5, 1.4, 0.2]]}}
 
 
@@ -123,15 +129,26 @@ def _wait_ready(container, port: int, timeout: float) -> str | None:
     return f"not ready (GET /ready != 200) within {timeout:.0f} s"
 
 
-def smoke_test(client: Any, image: str, service_type: str, contract: ct.Contract | None = None,
-               user: str = "1001:0", timeout: float = 60.0, environment: dict[str, str] | None = None,
-               seed: int = 7) -> SmokeResult:
+def smoke_test(
+    client: Any,
+    image: str,
+    service_type: str,
+    contract: ct.Contract | None = None,
+    user: str = "1001:0",
+    timeout: float = 60.0,
+    environment: dict[str, str] | None = None,
+    seed: int = 7,
+) -> SmokeResult:
     result = SmokeResult()
     started = time.monotonic()
     container = client.containers.run(
-        image, detach=True, user=user, environment=environment or {},
+        image,
+        detach=True,
+        user=user,
+        environment=environment or {},
         ports={f"{HTTP_PORT}/tcp": ("127.0.0.1", None), f"{GRPC_PORT}/tcp": ("127.0.0.1", None)},
-        read_only=True, tmpfs={"/tmp": ""},  # the image must run with a read-only root fs
+        read_only=True,
+        tmpfs={"/tmp": ""},  # the image must run with a read-only root fs
     )
     try:
         problem = _wait_ready(container, HTTP_PORT, timeout)
@@ -146,8 +163,9 @@ def smoke_test(client: Any, image: str, service_type: str, contract: ct.Contract
             message, rows = request_for(service_type, contract, rng)
             body, problems = call(_host_port(container, port), endpoint, message)
             result.answers[name] = body
-            result.problems += problems + [f"{name} {endpoint}: {p}" for p in
-                                           answer_problems(service_type, contract, body, rows)]
+            result.problems += problems + [
+                f"{name} {endpoint}: {p}" for p in answer_problems(service_type, contract, body, rows)
+            ]
         return result
     finally:
         container.remove(force=True)

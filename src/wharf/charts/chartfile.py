@@ -14,19 +14,42 @@ CHART_SCHEMA = {
     "type": "object",
     "required": ["name", "version", "apiVersion"],
     "properties": {
-        "name": _STR, "version": _STR, "apiVersion": _STR, "home": _STR,
-        "appVersion": {"type": ["string", "number"]}, "description": _STR, "kubeVersion": _STR, "type": _STR,
-        "icon": _STR, "condition": _STR, "tags": _STR, "engine": _STR, "deprecated": {"type": "boolean"},
+        "name": _STR,
+        "version": _STR,
+        "apiVersion": _STR,
+        "home": _STR,
+        "appVersion": {"type": ["string", "number"]},
+        "description": _STR,
+        "kubeVersion": _STR,
+        "type": _STR,
+        "icon": _STR,
+        "condition": _STR,
+        "tags": _STR,
+        "engine": _STR,
+        "deprecated": {"type": "boolean"},
         "keywords": {"type": "array", "items": _STR},
         "sources": {"type": "array", "items": _STR},
-        "maintainers": {"type": "array", "items": {
-            "type": "object", "required": ["name"],
-            "properties": {"name": _STR, "email": _STR, "url": _STR}}},
-        "dependencies": {"type": "array", "items": {
-            "type": "object", "required": ["name", "version"],
-            "properties": {"name": _STR, "version": _STR, "repository": _STR, "condition": _STR,
-                           "tags": {"type": "array", "items": _STR}, "enabled": {"type": "boolean"},
-                           "import-values": {"type": "array"}, "alias": _STR}}},
+        "maintainers": {
+            "type": "array",
+            "items": {"type": "object", "required": ["name"], "properties": {"name": _STR, "email": _STR, "url": _STR}},
+        },
+        "dependencies": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "version"],
+                "properties": {
+                    "name": _STR,
+                    "version": _STR,
+                    "repository": _STR,
+                    "condition": _STR,
+                    "tags": {"type": "array", "items": _STR},
+                    "enabled": {"type": "boolean"},
+                    "import-values": {"type": "array"},
+                    "alias": _STR,
+                },
+            },
+        },
         "annotations": {"type": "object", "additionalProperties": _STR},
     },
 }
@@ -38,13 +61,15 @@ def check_chart_yaml(chart_dir: Path) -> list[Problem]:
         data = load_yaml(path.read_text())
     except Exception as exc:  # noqa: BLE001
         return [Problem(str(path), "", f"not valid YAML: {exc}")]
-    problems = [Problem(str(path), p, m) for e in Draft7Validator(CHART_SCHEMA).iter_errors(data) for p, m in _describe(e)]
+    problems = [
+        Problem(str(path), p, m) for e in Draft7Validator(CHART_SCHEMA).iter_errors(data) for p, m in _describe(e)
+    ]
     if isinstance(data, dict):
         # Our own conventions on top of ct's schema (every chart here follows them).
         if data.get("apiVersion") != "v2":
             problems.append(Problem(str(path), "apiVersion", f"expected v2, got {data.get('apiVersion')!r}"))
         if not data.get("kubeVersion"):
-            problems.append(Problem(str(path), "kubeVersion", "required key is missing (e.g. \">=1.25.0-0\")"))
+            problems.append(Problem(str(path), "kubeVersion", 'required key is missing (e.g. ">=1.25.0-0")'))
     return sorted(set(problems), key=lambda p: (p.path, p.message))
 
 
@@ -55,8 +80,13 @@ def check_maintainers(chart_dir: Path) -> list[Problem]:
     data = load_yaml(path.read_text()) or {}
     maintainers = data.get("maintainers") or []
     if data.get("deprecated"):
-        return [Problem(str(path), "maintainers", "a deprecated chart must not have maintainers")] if maintainers else []
+        return (
+            [Problem(str(path), "maintainers", "a deprecated chart must not have maintainers")] if maintainers else []
+        )
     if not maintainers:
         return [Problem(str(path), "maintainers", "at least one maintainer is required")]
-    return [Problem(str(path), f"maintainers[{i}].name", "must not be empty")
-            for i, m in enumerate(maintainers) if not (m or {}).get("name")]
+    return [
+        Problem(str(path), f"maintainers[{i}].name", "must not be empty")
+        for i, m in enumerate(maintainers)
+        if not (m or {}).get("name")
+    ]

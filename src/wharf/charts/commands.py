@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from wharf.charts.ctconfig import ConfigError, load_config
 from wharf.charts.validate import find_charts, validate_chart
@@ -48,8 +48,9 @@ def schema_command(repo: Path, check: bool = False, out: Out = print) -> int:
     return 0
 
 
-def validate_command(repo: Path, charts: str = "", values: str = "", kube_version: str = "1.32.0",
-                     out: Out = print) -> int:
+def validate_command(
+    repo: Path, charts: str = "", values: str = "", kube_version: str = "1.32.0", out: Out = print
+) -> int:
     """Validate values files and rendered manifests; with ``values`` (comma list) only those files."""
     try:
         selected = _charts(repo, charts)
@@ -68,7 +69,9 @@ def validate_command(repo: Path, charts: str = "", values: str = "", kube_versio
     for chart in selected:
         report = validate_chart(chart, files, kube_version)
         if report.ok:
-            out(f"✔︎ {chart.name}: {report.rendered} manifests valid (Kubernetes {kube_version}, CRD schema, security rules)")
+            out(
+                f"✔︎ {chart.name}: {report.rendered} manifests valid (Kubernetes {kube_version}, CRD schema, security rules)"
+            )
         else:
             ok = False
             out(f"✖︎ {chart.name}:")
@@ -89,10 +92,19 @@ def lint_command(repo: Path, flags: dict, config_file: str | None = None, out: O
         return 2
 
 
-def ct_command(repo: Path, flags: dict, config_file: str | None = None, install: bool = False,
-               wait: bool = True, tests: bool = True, kubeconfig: str | None = None, out: Out = print) -> int:
+def ct_command(
+    repo: Path,
+    flags: dict,
+    config_file: str | None = None,
+    install: bool = False,
+    wait: bool = True,
+    tests: bool = True,
+    kubeconfig: str | None = None,
+    out: Out = print,
+) -> int:
     """``ct lint`` (default) or ``ct install``."""
-    from wharf.charts.ctinstall import InstallOptions, install as run_install
+    from wharf.charts.ctinstall import InstallOptions
+    from wharf.charts.ctinstall import install as run_install
     from wharf.charts.gitrefs import GitError
 
     if not install:

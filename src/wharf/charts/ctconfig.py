@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from wharf.charts.values_schema import load_yaml
 
@@ -80,14 +81,18 @@ def find_config_file(explicit: str | None, cwd: Path) -> Path | None:
     dirs = [os.environ["CT_CONFIG_DIR"]] if os.environ.get("CT_CONFIG_DIR") else SEARCH_DIRS
     for d in dirs:
         for ext in ("yaml", "yml", "json"):
-            candidate = (cwd / d / f"ct.{ext}")
+            candidate = cwd / d / f"ct.{ext}"
             if candidate.is_file():
                 return candidate
     return None
 
 
-def load_config(cwd: Path, explicit: str | None = None, flags: Mapping[str, Any] | None = None,
-                environ: Mapping[str, str] | None = None) -> CtConfig:
+def load_config(
+    cwd: Path,
+    explicit: str | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> CtConfig:
     environ = os.environ if environ is None else environ
     config = CtConfig()
     defaults = {f.name: getattr(config, f.name) for f in fields(config)}

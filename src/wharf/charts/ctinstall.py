@@ -15,9 +15,9 @@ import shlex
 import string
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from wharf.charts import gitrefs, semver
 from wharf.charts.ctconfig import CtConfig
@@ -29,9 +29,9 @@ from wharf.charts.values_schema import load_yaml
 
 @dataclass
 class InstallOptions:
-    kubeconfig: str | None = None      # default: $KUBECONFIG / ~/.kube/config, as helm and kubectl
-    wait: bool = True                  # helm --wait and kubectl rollout status
-    run_tests: bool = True             # helm test (needs a kubelet to run the test Pods)
+    kubeconfig: str | None = None  # default: $KUBECONFIG / ~/.kube/config, as helm and kubectl
+    wait: bool = True  # helm --wait and kubectl rollout status
+    run_tests: bool = True  # helm test (needs a kubelet to run the test Pods)
     timeout: str = "300s"
 
 
@@ -50,11 +50,13 @@ class StepFailed(RuntimeError):
 def names(base: str, build_id: str = "", rand: Callable[[], str] | None = None) -> tuple[str, str]:
     """(release, namespace) as ct makes them: base[-build-id]-<10 random [0-9a-z]>, cut to 63 from the left."""
     suffix = (rand or (lambda: "".join(random.choices(string.ascii_lowercase + string.digits, k=10))))()
+
     def make(prefix: str) -> str:
         name = f"{prefix}-{suffix}"
         if len(name) > 63:
-            name = name[len(name) - 63:]
+            name = name[len(name) - 63 :]
         return name.lstrip("-_.")
+
     namespace = make(f"{base}-{build_id}" if build_id else base)
     return make(base), namespace
 
@@ -67,7 +69,9 @@ class Runner:
             self.env["KUBECONFIG"] = options.kubeconfig
         self.helm = str(ensure_helm())
 
-    def run(self, *cmd: str, check: bool = True, timeout: float = 900, show: bool = False) -> subprocess.CompletedProcess:
+    def run(
+        self, *cmd: str, check: bool = True, timeout: float = 900, show: bool = False
+    ) -> subprocess.CompletedProcess:
         """Run ``cmd``; its output goes to the log, and also to ``out`` when ``show`` (diagnostics)."""
         line = " ".join(shlex.quote(c) for c in cmd)
         self.log.append(f"$ {line}")
@@ -82,12 +86,22 @@ class Runner:
             raise StepFailed(f"`{line}` exited {done.returncode}:\n{output}")
         return done
 
-    def kubectl(self, *args: str, check: bool = True, timeout: float = 300, show: bool = False) -> subprocess.CompletedProcess:
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: float = 300, show: bool = False
+    ) -> subprocess.CompletedProcess:
         return self.run("kubectl", *args, check=check, timeout=timeout, show=show)
 
 
-def _helm_install(r: Runner, verb: str, release: str, chart: Path, namespace: str, values: Path | None,
-                  config: CtConfig, opts: InstallOptions) -> None:
+def _helm_install(
+    r: Runner,
+    verb: str,
+    release: str,
+    chart: Path,
+    namespace: str,
+    values: Path | None,
+    config: CtConfig,
+    opts: InstallOptions,
+) -> None:
     cmd = [r.helm, verb, release, str(chart), "--namespace", namespace]
     if opts.wait:
         cmd += ["--wait", "--timeout", opts.timeout]
@@ -104,8 +118,9 @@ def _wait_deployments(r: Runner, namespace: str, config: CtConfig, opts: Install
     found = r.kubectl("get", "deployments", "--namespace", namespace, "-o", "name")
     for name in found.stdout.split():
         r.kubectl("rollout", "status", name, "--namespace", namespace, f"--timeout={opts.timeout}")
-        unavailable = r.kubectl("get", name, "--namespace", namespace,
-                                "-o", "jsonpath={.status.unavailableReplicas}").stdout.strip()
+        unavailable = r.kubectl(
+            "get", name, "--namespace", namespace, "-o", "jsonpath={.status.unavailableReplicas}"
+        ).stdout.strip()
         if unavailable not in ("", "0"):
             raise StepFailed(f"{name} in {namespace} has {unavailable} unavailable replicas")
 
@@ -121,8 +136,18 @@ def _debug_dump(r: Runner, namespace: str, config: CtConfig) -> None:
     r.kubectl("get", "events", "--namespace", namespace, "--sort-by=.lastTimestamp", check=False, show=True)
     r.kubectl("describe", "pods", "--namespace", namespace, check=False, show=True)
     if config.print_logs:
-        r.kubectl("logs", "--namespace", namespace, "--all-containers", "--prefix", "-l",
-                  f"{config.release_label}", "--tail=200", check=False, show=True)
+        r.kubectl(
+            "logs",
+            "--namespace",
+            namespace,
+            "--all-containers",
+            "--prefix",
+            "-l",
+            f"{config.release_label}",
+            "--tail=200",
+            check=False,
+            show=True,
+        )
 
 
 def _cleanup(r: Runner, release: str, namespace: str, config: CtConfig, failed: bool) -> None:
@@ -137,8 +162,9 @@ def _cleanup(r: Runner, release: str, namespace: str, config: CtConfig, failed: 
             r.kubectl("delete", "namespace", namespace, "--force", "--grace-period=0", "--wait=false", check=False)
 
 
-def _cycle(r: Runner, chart: Path, values: Path | None, config: CtConfig, opts: InstallOptions,
-           previous: Path | None = None) -> None:
+def _cycle(
+    r: Runner, chart: Path, values: Path | None, config: CtConfig, opts: InstallOptions, previous: Path | None = None
+) -> None:
     """Install (``previous`` or ``chart``), wait, test; upgrade to ``chart`` and test again if ``previous``."""
     release, namespace = names(chart.name, config.build_id)
     if config.namespace:
@@ -159,8 +185,14 @@ def _cycle(r: Runner, chart: Path, values: Path | None, config: CtConfig, opts: 
         _cleanup(r, release, namespace, config, failed)
 
 
-def install_chart(repo: Path, chart: Path, base: str | None, config: CtConfig, opts: InstallOptions,
-                  out: Callable[[str], None] = print) -> list[InstallResult]:
+def install_chart(
+    repo: Path,
+    chart: Path,
+    base: str | None,
+    config: CtConfig,
+    opts: InstallOptions,
+    out: Callable[[str], None] = print,
+) -> list[InstallResult]:
     results = []
     values_files: list[Path | None] = list(ci_values_files(chart)) or [None]
     with tempfile.TemporaryDirectory(prefix="wharf-ct-") as tmp:
@@ -212,5 +244,5 @@ def install(repo: Path, config: CtConfig, opts: InstallOptions, out: Callable[[s
         all_ok &= not bad
         mark = "✖︎" if bad else "✔︎"
         suffix = f" > failed with {', '.join(r.values for r in bad)}" if bad else ""
-        out(f"{mark} {chart.name} => (version: \"{version}\", path: \"{chart.relative_to(repo)}\"){suffix}")
+        out(f'{mark} {chart.name} => (version: "{version}", path: "{chart.relative_to(repo)}"){suffix}')
     return all_ok

@@ -15,8 +15,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 TEMPLATES = "_templates.gotmpl"
 README = "README.md"
@@ -32,23 +32,37 @@ def generate(helm_docs: Path, charts_dir: Path) -> dict[str, str]:
     with tempfile.TemporaryDirectory(prefix="wharf-helm-docs-") as tmp:
         copy = Path(tmp) / "charts"
         shutil.copytree(charts_dir, copy, ignore=shutil.ignore_patterns(README))
-        cmd = [str(helm_docs), "--chart-search-root", str(copy), "--template-files", str(copy / TEMPLATES),
-               "--template-files", CHART_TEMPLATE, "--log-level", "warning"]
+        cmd = [
+            str(helm_docs),
+            "--chart-search-root",
+            str(copy),
+            "--template-files",
+            str(copy / TEMPLATES),
+            "--template-files",
+            CHART_TEMPLATE,
+            "--log-level",
+            "warning",
+        ]
         try:
             done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         except subprocess.TimeoutExpired:
             raise DocsError("helm-docs did not finish in 120 s") from None
         problems = (done.stdout + done.stderr).strip()
         if done.returncode != 0 or problems:
-            raise DocsError(f"helm-docs on {charts_dir} failed (exit {done.returncode}):\n"
-                            + problems.replace(str(copy), str(charts_dir))[-3000:])
+            raise DocsError(
+                f"helm-docs on {charts_dir} failed (exit {done.returncode}):\n"
+                + problems.replace(str(copy), str(charts_dir))[-3000:]
+            )
         return {p.parent.name: p.read_text() for p in sorted(copy.glob(f"*/{README}"))}
 
 
 def stale(helm_docs: Path, charts_dir: Path) -> list[Path]:
     """The READMEs under ``charts_dir`` that differ from what helm-docs generates (missing ones too)."""
-    return [charts_dir / name / README for name, text in generate(helm_docs, charts_dir).items()
-            if not (charts_dir / name / README).is_file() or (charts_dir / name / README).read_text() != text]
+    return [
+        charts_dir / name / README
+        for name, text in generate(helm_docs, charts_dir).items()
+        if not (charts_dir / name / README).is_file() or (charts_dir / name / README).read_text() != text
+    ]
 
 
 def docs_command(helm_docs: Path, charts_dir: Path, check: bool = False, out: Callable[[str], None] = print) -> int:

@@ -27,7 +27,7 @@ MAJOR_ENV = "WHARF_HELM_MAJOR"
 class HelmBuild:
     version: str
     module: str
-    kube: tuple[str, str] | None = None     # (major, minor) to stamp; None: helm derives it itself
+    kube: tuple[str, str] | None = None  # (major, minor) to stamp; None: helm derives it itself
 
     def ldflags(self) -> str:
         stamps = {f"{self.module}/internal/version.version": self.version}
@@ -103,12 +103,20 @@ def ensure_helm(build: bool = True, major: str | int | None = None) -> Path:
         raise HelmUnavailable(f"helm {spec.version} is not built at {binary}; run `invoke charts.helm{flag}`")
     go = shutil.which("go")
     if go is None:
-        raise HelmUnavailable(f"helm {spec.version} needs Go to build (`go install {spec.module}/cmd/helm@{spec.version}`)")
+        raise HelmUnavailable(
+            f"helm {spec.version} needs Go to build (`go install {spec.module}/cmd/helm@{spec.version}`)"
+        )
     # Build into a scratch dir first so a failed build never leaves a half-written binary in the cache.
     with tempfile.TemporaryDirectory(prefix="wharf-helm-") as scratch:
         env = {**os.environ, "GOBIN": scratch, "CGO_ENABLED": "0"}
-        done = subprocess.run([go, "install", "-ldflags", spec.ldflags(), f"{spec.module}/cmd/helm@{spec.version}"],
-                              env=env, cwd=scratch, capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(
+            [go, "install", "-ldflags", spec.ldflags(), f"{spec.module}/cmd/helm@{spec.version}"],
+            env=env,
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
         if done.returncode != 0:
             raise HelmUnavailable(f"building helm {spec.version} failed:\n{done.stderr[-4000:]}")
         binary.parent.mkdir(parents=True, exist_ok=True)

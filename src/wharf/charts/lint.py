@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from wharf.charts import gitrefs, semver
 from wharf.charts.chartfile import check_chart_yaml, check_maintainers
@@ -67,8 +67,10 @@ def _version_step(repo: Path, chart: Path, base: str | None, config: CtConfig) -
             return []
     except ValueError as exc:
         return [f"{chart / 'Chart.yaml'}: version: {exc}"]
-    return [f"{chart / 'Chart.yaml'}: version: chart version not ok. Needs a version bump! "
-            f"({old.get('version')} at {base[:12]} -> {new}; it must be greater)"]
+    return [
+        f"{chart / 'Chart.yaml'}: version: chart version not ok. Needs a version bump! "
+        f"({old.get('version')} at {base[:12]} -> {new}; it must be greater)"
+    ]
 
 
 def _yamllint_step(repo: Path, chart: Path, lint_conf: Path) -> list[str]:
@@ -91,12 +93,23 @@ def _helm_lint_step(chart: Path, config: CtConfig) -> list[str]:
     helm = str(ensure_helm())
     problems = []
     for values in ci_values_files(chart) or [None]:
-        cmd = [helm, "lint", str(chart), "--kube-version", config.kube_version, *shlex.split(config.helm_lint_extra_args)]
+        cmd = [
+            helm,
+            "lint",
+            str(chart),
+            "--kube-version",
+            config.kube_version,
+            *shlex.split(config.helm_lint_extra_args),
+        ]
         if values:
             cmd += ["--values", str(values)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            detail = "\n    ".join(l for l in done.stdout.splitlines() + done.stderr.splitlines() if "[ERROR]" in l or "Error" in l)
+            detail = "\n    ".join(
+                line
+                for line in done.stdout.splitlines() + done.stderr.splitlines()
+                if "[ERROR]" in line or "Error" in line
+            )
             problems.append(f"helm lint {chart.name}{' with ' + values.name if values else ''} failed:\n    {detail}")
     return problems
 
@@ -106,8 +119,10 @@ def _schema_step(chart: Path) -> list[str]:
     schema_file = chart / "values.schema.json"
     if not schema_file.is_file() or schema_file.read_text() != chart_schema(chart):
         problems.append(f"{schema_file}: out of date with values.yaml; run `invoke charts.schema`")
-    problems += [f"{chart / 'values.yaml'}: {key}: no `# --` description" for key in undocumented_keys(
-        (chart / "values.yaml").read_text())]
+    problems += [
+        f"{chart / 'values.yaml'}: {key}: no `# --` description"
+        for key in undocumented_keys((chart / "values.yaml").read_text())
+    ]
     return problems
 
 
@@ -117,7 +132,10 @@ def lint_chart(repo: Path, chart: Path, base: str | None, config: CtConfig) -> C
     lint_conf = repo / (config.lint_conf or ".yamllint.yaml")
     steps: list[tuple[str, Callable[[], list[str]]]] = [
         ("version-increment", lambda: _version_step(repo, chart, base, config)),
-        ("chart-yaml-schema", lambda: [str(p) for p in check_chart_yaml(chart)] if config.validate_chart_schema else []),
+        (
+            "chart-yaml-schema",
+            lambda: [str(p) for p in check_chart_yaml(chart)] if config.validate_chart_schema else [],
+        ),
         ("yamllint", lambda: _yamllint_step(repo, chart, lint_conf) if config.validate_yaml else []),
         ("maintainers", lambda: [str(p) for p in check_maintainers(chart)] if config.validate_maintainers else []),
         ("additional-commands", lambda: _additional(chart, config)),
@@ -166,10 +184,12 @@ def lint(repo: Path, config: CtConfig, out: Callable[[str], None] = print) -> bo
         results.append(result)
         failed = result.failed
         if failed:
-            out(f"✖︎ {chart.name} => (version: \"{result.version}\", path: \"{chart.relative_to(repo)}\") > "
-                f"step {failed.step} failed:")
+            out(
+                f'✖︎ {chart.name} => (version: "{result.version}", path: "{chart.relative_to(repo)}") > '
+                f"step {failed.step} failed:"
+            )
             for line in failed.problems:
                 out(f"    {line}")
         else:
-            out(f"✔︎ {chart.name} => (version: \"{result.version}\", path: \"{chart.relative_to(repo)}\")")
+            out(f'✔︎ {chart.name} => (version: "{result.version}", path: "{chart.relative_to(repo)}")')
     return all(r.failed is None for r in results)

@@ -6,8 +6,9 @@ Pure functions over parsed documents; rendering with helm lives in ``render.py``
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -24,9 +25,9 @@ LONG_RUNNING = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"}
 
 @dataclass(frozen=True)
 class Finding:
-    source: str          # e.g. "wharf-core/templates/deployment.yaml"
-    resource: str        # "Deployment/wharf-operator"
-    check: str           # "kubernetes-schema", "crd-schema" or a security rule name
+    source: str  # e.g. "wharf-core/templates/deployment.yaml"
+    resource: str  # "Deployment/wharf-operator"
+    check: str  # "kubernetes-schema", "crd-schema" or a security rule name
     message: str
 
     def __str__(self) -> str:
@@ -39,6 +40,7 @@ def resource_name(doc: dict[str, Any]) -> str:
 
 # --- Kubernetes built-in kinds -----------------------------------------------------------------
 
+
 def check_kubernetes_schema(doc: dict[str, Any], kube_version: str, source: str) -> list[Finding]:
     """Strict validation of a built-in kind against the bundled schemas of ``kube_version``.
     Custom resources (no bundled schema) return no finding here; see ``check_custom_resource``."""
@@ -48,12 +50,16 @@ def check_kubernetes_schema(doc: dict[str, Any], kube_version: str, source: str)
         return []
     except kubernetes_validate.ValidationError as exc:
         where = key_path(exc.path) or "(root)"
-        return [Finding(source, resource_name(doc), "kubernetes-schema",
-                        f"{where}: {exc.message} (Kubernetes {exc.version})")]
+        return [
+            Finding(
+                source, resource_name(doc), "kubernetes-schema", f"{where}: {exc.message} (Kubernetes {exc.version})"
+            )
+        ]
     return []
 
 
 # --- custom resources against a CRD ----------------------------------------------------------
+
 
 def crd_schemas(crd: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """(apiVersion, kind) -> strict JSON schema, for every served version of ``crd``."""
@@ -61,22 +67,27 @@ def crd_schemas(crd: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     out = {}
     for version in spec["versions"]:
         if version.get("served", True):
-            out[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = \
-                crd_json_schema(version["schema"]["openAPIV3Schema"])
+            out[(f"{spec['group']}/{version['name']}", spec["names"]["kind"])] = crd_json_schema(
+                version["schema"]["openAPIV3Schema"]
+            )
     return out
 
 
-def check_custom_resource(doc: dict[str, Any], schemas: dict[tuple[str, str], dict[str, Any]],
-                          source: str) -> list[Finding]:
+def check_custom_resource(
+    doc: dict[str, Any], schemas: dict[tuple[str, str], dict[str, Any]], source: str
+) -> list[Finding]:
     schema = schemas.get((doc.get("apiVersion", ""), doc.get("kind", "")))
     if schema is None:
         return []
     validator = jsonschema.Draft7Validator(schema)
-    return [Finding(source, resource_name(doc), "crd-schema", f"{key_path(e.absolute_path) or '(root)'}: {e.message}")
-            for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        Finding(source, resource_name(doc), "crd-schema", f"{key_path(e.absolute_path) or '(root)'}: {e.message}")
+        for e in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    ]
 
 
 # --- security rules -----------------------------------------------------------------------------
+
 
 def pod_specs(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(path, PodSpec) for a workload or for each SeldonDeployment componentSpec."""
@@ -84,8 +95,10 @@ def pod_specs(doc: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     if kind == "Pod":
         yield "spec", spec
     elif kind == "CronJob":
-        yield "spec.jobTemplate.spec.template.spec", (((spec.get("jobTemplate") or {}).get("spec") or {})
-                                                     .get("template") or {}).get("spec") or {}
+        yield (
+            "spec.jobTemplate.spec.template.spec",
+            (((spec.get("jobTemplate") or {}).get("spec") or {}).get("template") or {}).get("spec") or {},
+        )
     elif kind in WORKLOAD_KINDS:
         yield "spec.template.spec", (spec.get("template") or {}).get("spec") or {}
     elif kind == "SeldonDeployment":
@@ -108,8 +121,17 @@ def _image_pinned(image: str) -> bool:
 
 
 def _rules_for(kind: str) -> list[str]:
-    rules = ["run-as-non-root", "no-privileged", "no-privilege-escalation", "read-only-root-filesystem",
-             "drop-all-capabilities", "memory-limit", "resource-requests", "image-tag-pinned", "no-host-namespaces"]
+    rules = [
+        "run-as-non-root",
+        "no-privileged",
+        "no-privilege-escalation",
+        "read-only-root-filesystem",
+        "drop-all-capabilities",
+        "memory-limit",
+        "resource-requests",
+        "image-tag-pinned",
+        "no-host-namespaces",
+    ]
     if kind in LONG_RUNNING:
         rules.append("probes")
     return rules
@@ -173,7 +195,9 @@ def check_security(doc: dict[str, Any], source: str) -> list[Finding]:
             image = container.get("image")
             if image is not None and not _image_pinned(str(image)):
                 add("image-tag-pinned", at, f"image {image!r} needs a fixed tag or a digest")
-            if where.startswith("containers") and not (container.get("readinessProbe") and container.get("livenessProbe")):
+            if where.startswith("containers") and not (
+                container.get("readinessProbe") and container.get("livenessProbe")
+            ):
                 add("probes", at, "set readinessProbe and livenessProbe")
     return found
 
@@ -181,13 +205,15 @@ def check_security(doc: dict[str, Any], source: str) -> list[Finding]:
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
-def check_document(doc: dict[str, Any], source: str, kube_version: str,
-                   crds: dict[tuple[str, str], dict[str, Any]]) -> list[Finding]:
+def check_document(
+    doc: dict[str, Any], source: str, kube_version: str, crds: dict[tuple[str, str], dict[str, Any]]
+) -> list[Finding]:
     findings = []
     name = (doc.get("metadata") or {}).get("name", "")
     if not name or not _NAME.match(str(name)) or len(str(name)) > 253:
-        findings.append(Finding(source, resource_name(doc), "object-name",
-                                f"metadata.name {name!r} is not a valid DNS subdomain"))
+        findings.append(
+            Finding(source, resource_name(doc), "object-name", f"metadata.name {name!r} is not a valid DNS subdomain")
+        )
     findings += check_kubernetes_schema(doc, kube_version, source)
     findings += check_custom_resource(doc, crds, source)
     findings += check_security(doc, source)

@@ -16,13 +16,17 @@ from typing import Any
 
 Schema = dict[str, Any]
 
-PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
-           r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+PATTERN = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
 # helm reads the numbers of a values file as 64-bit floats: from 2^53 on, digits are lost before any
 # template sees them, so such a number is refused (written as a string it passes unchanged).
-HELM_EXACT_NUMBERS = 2 ** 53
-MESSAGE = ("expected a Kubernetes quantity: a string such as 100m, 0.5, 1Gi, 512Mi or 1e3, or a non-negative "
-           "number below 2^53 (helm reads numbers as 64-bit floats, so larger ones lose digits: quote them)")
+HELM_EXACT_NUMBERS = 2**53
+MESSAGE = (
+    "expected a Kubernetes quantity: a string such as 100m, 0.5, 1Gi, 512Mi or 1e3, or a non-negative "
+    "number below 2^53 (helm reads numbers as 64-bit floats, so larger ones lose digits: quote them)"
+)
 
 
 def quantity(allow_empty: bool = False) -> Schema:
@@ -38,8 +42,12 @@ def resources() -> Schema:
     """core/v1 ResourceRequirements: ``requests`` and ``limits`` map any resource name (cpu, memory,
     ephemeral-storage, hugepages-2Mi, nvidia.com/gpu, ...) to a quantity; ``claims`` names DRA claims."""
     quantities = {"type": "object", "additionalProperties": quantity()}
-    claim = {"type": "object", "required": ["name"], "additionalProperties": False,
-             "properties": {"name": {"type": "string", "minLength": 1}, "request": {"type": "string"}}}
+    claim = {
+        "type": "object",
+        "required": ["name"],
+        "additionalProperties": False,
+        "properties": {"name": {"type": "string", "minLength": 1}, "request": {"type": "string"}},
+    }
     return {
         "type": "object",
         "additionalProperties": False,

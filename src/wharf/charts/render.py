@@ -17,7 +17,7 @@ class RenderError(RuntimeError):
 
 @dataclass(frozen=True)
 class Rendered:
-    source: str                # "wharf-model/templates/seldondeployment.yaml"
+    source: str  # "wharf-model/templates/seldondeployment.yaml"
     doc: dict[str, Any]
 
 
@@ -27,7 +27,7 @@ def split_manifest(text: str) -> list[Rendered]:
         source = "?"
         for line in chunk.splitlines():
             if line.startswith("# Source: "):
-                source = line[len("# Source: "):].strip()
+                source = line[len("# Source: ") :].strip()
                 break
         doc = load_yaml(chunk)
         if isinstance(doc, dict) and doc:
@@ -35,11 +35,25 @@ def split_manifest(text: str) -> list[Rendered]:
     return out
 
 
-def helm_template(chart_dir: Path, values_files: list[Path] = (), release: str = "release",
-                  namespace: str = "default", kube_version: str = "1.32.0",
-                  set_values: dict[str, str] | None = None, api_versions: list[str] = ()) -> list[Rendered]:
-    cmd = [str(ensure_helm()), "template", release, str(chart_dir), "--namespace", namespace,
-           "--kube-version", kube_version]
+def helm_template(
+    chart_dir: Path,
+    values_files: list[Path] = (),
+    release: str = "release",
+    namespace: str = "default",
+    kube_version: str = "1.32.0",
+    set_values: dict[str, str] | None = None,
+    api_versions: list[str] = (),
+) -> list[Rendered]:
+    cmd = [
+        str(ensure_helm()),
+        "template",
+        release,
+        str(chart_dir),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        kube_version,
+    ]
     for f in values_files:
         cmd += ["--values", str(f)]
     for key, value in (set_values or {}).items():

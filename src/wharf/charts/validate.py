@@ -44,8 +44,9 @@ def sdep_crd_schemas() -> dict[tuple[str, str], dict[str, Any]]:
     return crd_schemas(crd())
 
 
-def validate_chart(chart_dir: Path, values_files: list[Path] | None = None,
-                   kube_version: str = DEFAULT_KUBE_VERSION) -> Report:
+def validate_chart(
+    chart_dir: Path, values_files: list[Path] | None = None, kube_version: str = DEFAULT_KUBE_VERSION
+) -> Report:
     """Validate ``chart_dir`` with each values file (default: its ci/*-values.yaml, else its defaults)."""
     report = Report(chart_dir.name)
     files: list[Path | None] = list(values_files if values_files is not None else ci_values_files(chart_dir)) or [None]
@@ -56,8 +57,9 @@ def validate_chart(chart_dir: Path, values_files: list[Path] | None = None,
         if problems:
             continue  # helm would refuse these values too; rendering adds nothing
         try:
-            docs = helm_template(chart_dir, [values] if values else [], kube_version=kube_version,
-                                 api_versions=EXTRA_API_VERSIONS)
+            docs = helm_template(
+                chart_dir, [values] if values else [], kube_version=kube_version, api_versions=EXTRA_API_VERSIONS
+            )
         except RenderError as exc:
             report.render_errors.append(f"{values or chart_dir / 'values.yaml'}: helm template failed: {exc}")
             continue

@@ -7,9 +7,10 @@ keys are reported against the user's file, where the typo is.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from jsonschema import Draft7Validator, validators
 from jsonschema.exceptions import ValidationError

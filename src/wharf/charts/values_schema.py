@@ -61,7 +61,7 @@ def scan_key_docs(text: str, source: str = "values.yaml") -> dict[tuple[str, ...
             body = stripped[1:].strip()
             if body.startswith("@schema"):
                 try:
-                    extra = load_yaml(body[len("@schema"):].strip() or "{}")
+                    extra = load_yaml(body[len("@schema") :].strip() or "{}")
                 except Exception as exc:  # noqa: BLE001 - any YAML error is reported the same way
                     raise ValuesSourceError(f"{source}:{number}: bad @schema annotation: {exc}") from None
                 if not isinstance(extra, dict):
@@ -139,7 +139,7 @@ def _resolve_refs(node: Any) -> Any:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("wharf:"):
-            return _shared_schema(ref[len("wharf:"):])
+            return _shared_schema(ref[len("wharf:") :])
         return {k: _resolve_refs(v) for k, v in node.items()}
     if isinstance(node, list):
         return [_resolve_refs(v) for v in node]
@@ -168,7 +168,7 @@ def _build(value: Any, path: tuple[str, ...], docs: dict[tuple[str, ...], KeyDoc
     annotation.pop("required", None)
     ref = annotation.pop("$ref", None)
     if isinstance(ref, str) and ref.startswith("wharf:"):
-        schema = _shared_schema(ref[len("wharf:"):])
+        schema = _shared_schema(ref[len("wharf:") :])
     else:
         schema = _infer(value)
         if isinstance(annotation.get("additionalProperties"), dict):
@@ -194,8 +194,9 @@ def generate(values_text: str, title: str, source: str = "values.yaml") -> Schem
     body = _build(values, (), docs)
     body.setdefault("properties", {})
     body["properties"].setdefault("global", {"description": "Values shared with parent charts.", "type": "object"})
-    body["properties"].setdefault("enabled", {"description": "Set by a parent chart's dependency condition.",
-                                              "type": "boolean"})
+    body["properties"].setdefault(
+        "enabled", {"description": "Set by a parent chart's dependency condition.", "type": "boolean"}
+    )
     return {"$schema": DRAFT, "title": f"Values of the {title} chart", **body}
 
 

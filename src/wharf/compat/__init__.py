@@ -24,8 +24,10 @@ def install_seldon_core_alias() -> bool:
     if existing is not None:
         return existing.__name__ == __name__ + ".seldon_core"
     if importlib.util.find_spec("seldon_core") is not None:
-        log.warning("the upstream seldon_core package is installed: model code importing it gets "
-                    "upstream's classes (Wharf still honours its exceptions and SeldonResponse)")
+        log.warning(
+            "the upstream seldon_core package is installed: model code importing it gets "
+            "upstream's classes (Wharf still honours its exceptions and SeldonResponse)"
+        )
         return False
     package = importlib.import_module(__name__ + ".seldon_core")
     sys.modules["seldon_core"] = package

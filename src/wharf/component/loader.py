@@ -32,7 +32,9 @@ def load_user_class(interface_name: str, search_dir: str | os.PathLike[str] | No
                 f"no {module_name.replace('.', '/')}.py in {folder} or on sys.path "
                 "(check MODEL_NAME, set in .s2i/environment or the Dockerfile's ENV, and the file name)"
             ) from exc
-        raise UserClassError(f"importing {module_name!r} failed: {exc} (a dependency missing from requirements.txt?)") from exc
+        raise UserClassError(
+            f"importing {module_name!r} failed: {exc} (a dependency missing from requirements.txt?)"
+        ) from exc
     except SyntaxError as exc:
         raise UserClassError(f"{exc.filename}:{exc.lineno}: syntax error in the model code: {exc.msg}") from exc
     try:

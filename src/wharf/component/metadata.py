@@ -12,8 +12,21 @@ from wharf.protocol.image_ref import split_image
 
 log = logging.getLogger(__name__)
 
-_V2_DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-                 "FP16", "FP32", "FP64", "BYTES"]
+_V2_DATATYPES = [
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
 _KNOWN_TYPES = ["tensor", "ndarray", "tftensor", "jsonData", "strData", "binData"]
 
 
@@ -28,16 +41,31 @@ def _closed(properties: dict[str, Any], required: tuple[str, ...] = ("messagetyp
 # the real server): closed objects, and a V2-style tensor whose fields are all optional.
 _IO_ITEM = {
     "anyOf": [
-        _closed({"messagetype": {"type": "string", "enum": ["tensor", "ndarray", "tftensor"]},
-                 "schema": {"type": "object", "additionalProperties": False,
-                            "properties": {"names": {"type": "array", "items": {"type": "string"}},
-                                           "shape": {"type": "array", "items": {"type": "integer"}}}}}),
+        _closed(
+            {
+                "messagetype": {"type": "string", "enum": ["tensor", "ndarray", "tftensor"]},
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "names": {"type": "array", "items": {"type": "string"}},
+                        "shape": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
+            }
+        ),
         _closed({"messagetype": {"type": "string", "enum": ["jsonData"]}, "schema": {"type": "object"}}),
         _closed({"messagetype": {"type": "string", "enum": ["strData"]}}),
         _closed({"messagetype": {"type": "string", "enum": ["binData"]}}),
         _closed({"messagetype": {"type": "string", "not": {"enum": _KNOWN_TYPES}}, "schema": {"type": "object"}}),
-        _closed({"name": {"type": "string"}, "datatype": {"type": "string", "enum": _V2_DATATYPES},
-                 "shape": {"type": "array", "items": {"type": "integer"}}}, required=()),
+        _closed(
+            {
+                "name": {"type": "string"},
+                "datatype": {"type": "string", "enum": _V2_DATATYPES},
+                "shape": {"type": "array", "items": {"type": "integer"}},
+            },
+            required=(),
+        ),
     ]
 }
 METADATA_SCHEMA = {
@@ -57,7 +85,14 @@ METADATA_SCHEMA = {
 def build_metadata(image: str, from_user: dict[str, Any] | None, from_env: str | None) -> tuple[dict | None, str]:
     """The metadata document, or ``(None, why)`` when it fails the schema (served as a 500)."""
     name, version = split_image(image)
-    meta: dict[str, Any] = {"name": name, "versions": [version], "platform": "", "inputs": [], "outputs": [], "custom": {}}
+    meta: dict[str, Any] = {
+        "name": name,
+        "versions": [version],
+        "platform": "",
+        "inputs": [],
+        "outputs": [],
+        "custom": {},
+    }
     # Like upstream, a broken MODEL_METADATA or a non-dict init_metadata() is logged and ignored.
     try:
         env_meta = yaml.safe_load(from_env) if from_env else {}

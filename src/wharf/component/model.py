@@ -11,8 +11,9 @@ from __future__ import annotations
 import inspect
 import logging
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -99,8 +100,11 @@ class Component:
             "send_feedback": self._api("send_feedback", "feedback"),
             "health_status": self._api("health_status", "health"),
         }
-        self._calls = {name: _with_meta(api.plain) for name, api in self._apis.items()
-                       if api.plain and name in ("predict", "transform_input", "transform_output", "route")}
+        self._calls = {
+            name: _with_meta(api.plain)
+            for name, api in self._apis.items()
+            if api.plain and name in ("predict", "transform_input", "transform_output", "route")
+        }
         self.metadata, self.metadata_error = self._build_metadata()
 
     # --- resolution, once ------------------------------------------------------------------
@@ -208,8 +212,10 @@ class Component:
         user_tags = self._optional(self._tags)
         user_metrics = self._optional(self._metrics)
         # Each list is checked on its own, so that a non-list is a bad metric, not a crash.
-        metrics = [*(validate_metrics(user_metrics, "metrics()") if user_metrics is not None else []),
-                   *(validate_metrics(runtime_metrics, "SeldonResponse.metrics") if runtime_metrics else [])]
+        metrics = [
+            *(validate_metrics(user_metrics, "metrics()") if user_metrics is not None else []),
+            *(validate_metrics(runtime_metrics, "SeldonResponse.metrics") if runtime_metrics else []),
+        ]
         if metrics:
             self.sink.record(label, metrics)
         out = wire.encode(result, request, self._names)
@@ -282,9 +288,13 @@ class Component:
         payloads = wire.decode_list(msg)
         if not payloads:
             # Upstream indexes the first message and fails with Python's IndexError (500).
-            raise MicroserviceError(upstream_text("list index out of range",
-                                                  "aggregate: the request holds no messages (seldonMessages is empty)"),
-                                    500, reason=INTERNAL_ERROR)
+            raise MicroserviceError(
+                upstream_text(
+                    "list index out of range", "aggregate: the request holds no messages (seldonMessages is empty)"
+                ),
+                500,
+                reason=INTERNAL_ERROR,
+            )
         if api.plain is None:
             raise self._undefined("aggregate", "Aggregate not defined")
         # As for route, a not-implemented error from the user's aggregate reaches the client as it is.
@@ -324,8 +334,13 @@ class Component:
         result: Any = None
         if api.plain is not None:
             try:
-                result = api.plain(request.value, request.names, reward, truth,
-                                   routing=routing[self._feedback_key] if self._feedback_key in routing else None)
+                result = api.plain(
+                    request.value,
+                    request.names,
+                    reward,
+                    truth,
+                    routing=routing[self._feedback_key] if self._feedback_key in routing else None,
+                )
             except Exception as exc:
                 if not is_not_implemented(exc):
                     raise

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from wharf.protocol.errors import BAD_PARAMETER, MicroserviceError
 
@@ -53,9 +54,7 @@ def parse_parameters(text: str, source: str = "--parameters") -> dict[str, Any]:
         name, value, kind = item["name"], item["value"], item["type"]
         where = f"{where} ({name})"
         if kind not in CONVERTERS:
-            raise ParameterError(
-                f"{where}: Bad model parameter type: {kind!r}; valid are {', '.join(CONVERTERS)}"
-            )
+            raise ParameterError(f"{where}: Bad model parameter type: {kind!r}; valid are {', '.join(CONVERTERS)}")
         try:
             params[name] = CONVERTERS[kind](value)
         except (TypeError, ValueError) as exc:

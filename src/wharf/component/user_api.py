@@ -25,7 +25,7 @@ class SeldonResponse:
         self.metrics = metrics
 
     @classmethod
-    def create(cls, data: Any) -> "SeldonResponse":
+    def create(cls, data: Any) -> SeldonResponse:
         return data if isinstance(data, cls) else cls(data)
 
 
@@ -115,5 +115,11 @@ def is_seldon_response(value: Any) -> bool:
     )
 
 
-__all__ = ["SeldonComponent", "SeldonResponse", "SeldonNotImplementedError", "MicroserviceError",
-           "is_not_implemented", "is_seldon_response"]
+__all__ = [
+    "SeldonComponent",
+    "SeldonResponse",
+    "SeldonNotImplementedError",
+    "MicroserviceError",
+    "is_not_implemented",
+    "is_seldon_response",
+]

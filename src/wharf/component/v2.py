@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from wharf.component.model import Component
 from wharf.component.metrics import validate_metrics
+from wharf.component.model import Component
 from wharf.component.user_api import is_not_implemented, is_seldon_response
 from wharf.protocol.v2.tensor import InferRequest, InferResponse, Tensor, V2Error, tensor_from_numpy
 
@@ -35,8 +35,9 @@ PLATFORM = "wharf"
 def model_name_for(user: Any, configured: str | None = None) -> str:
     """``--model-name``/``WHARF_MODEL_NAME``, else ``MLSERVER_MODEL_NAME`` (the operator sets it to
     the graph node's name, the name an orchestrator with ``protocol: v2`` calls), else the class name."""
-    return configured or os.environ.get("WHARF_MODEL_NAME") or os.environ.get("MLSERVER_MODEL_NAME") \
-        or type(user).__name__
+    return (
+        configured or os.environ.get("WHARF_MODEL_NAME") or os.environ.get("MLSERVER_MODEL_NAME") or type(user).__name__
+    )
 
 
 def _v2_items(items: Any) -> list[dict[str, Any]]:
@@ -71,8 +72,13 @@ class V2Model:
             raise V2Error(f"model {name!r} has no version {version!r} (versions: {have})", 404)
 
     def metadata(self) -> dict[str, Any]:
-        return {"name": self.name, "versions": self.versions, "platform": self.platform,
-                "inputs": self.inputs, "outputs": self.outputs}
+        return {
+            "name": self.name,
+            "versions": self.versions,
+            "platform": self.platform,
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+        }
 
     def infer(self, request: InferRequest) -> InferResponse:
         """Call the class (on the model thread) and build the response."""
@@ -128,8 +134,9 @@ class V2Model:
             by_name = {t.name: t for t in outputs}
             missing = [o.name for o in request.outputs if o.name not in by_name]
             if missing:
-                raise V2Error(f"output {missing[0]!r} was requested but the model returned "
-                              f"{', '.join(repr(n) for n in by_name)}")
+                raise V2Error(
+                    f"output {missing[0]!r} was requested but the model returned {', '.join(repr(n) for n in by_name)}"
+                )
             outputs = [by_name[o.name] for o in request.outputs]
         return outputs
 
@@ -142,4 +149,6 @@ def _output(name: str, value: Any) -> Tensor:
     except V2Error:
         raise
     except (ValueError, TypeError) as exc:
-        raise V2Error(f"output {name!r}: the model returned {type(value).__name__}, not an array ({exc})", 500) from None
+        raise V2Error(
+            f"output {name!r}: the model returned {type(value).__name__}, not an array ({exc})", 500
+        ) from None

@@ -34,8 +34,13 @@ class JsonWire:
         try:
             return json_format.ParseDict(msg, pb.Feedback())
         except (json_format.ParseError, TypeError, AttributeError) as exc:
-            detail = None if isinstance(msg, dict) else (
-                f"request: expected a Feedback object {{request, response, reward, truth}}, got {type(msg).__name__}")
+            detail = (
+                None
+                if isinstance(msg, dict)
+                else (
+                    f"request: expected a Feedback object {{request, response, reward, truth}}, got {type(msg).__name__}"
+                )
+            )
             raise MicroserviceError(upstream_text(INVALID_JSON.format(error=exc), detail)) from None
 
     @staticmethod

@@ -193,7 +193,9 @@ def _load_list(obj: Mapping[str, Any], field: str, problems: list[str], required
 
 
 def _replace_name(feature: Feature, name: str) -> Feature:
-    return Feature(name, feature.ftype, feature.dtype, feature.low, feature.high, feature.values, feature.shape, feature.source)
+    return Feature(
+        name, feature.ftype, feature.dtype, feature.low, feature.high, feature.values, feature.shape, feature.source
+    )
 
 
 def _load_feature(entry: Any, where: str, problems: list[str]) -> Feature | None:
@@ -235,13 +237,13 @@ def _load_feature(entry: Any, where: str, problems: list[str]) -> Feature | None
 
 def _load_range(value: Any, where: str, problems: list[str]) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        problems.append(f"{where}: expected two bounds [low, high] (a number or \"inf\" each), got {_show(value)}")
+        problems.append(f'{where}: expected two bounds [low, high] (a number or "inf" each), got {_show(value)}')
         return -math.inf, math.inf
     bounds = []
     for i, (bound, side) in enumerate(zip(value, ("lower", "upper"))):
         parsed = _parse_bound(bound)
         if parsed is None:
-            problems.append(f"{where}[{i}]: {side} bound must be a number or \"inf\", got {_show(bound)}")
+            problems.append(f'{where}[{i}]: {side} bound must be a number or "inf", got {_show(bound)}')
             return -math.inf, math.inf
         bounds.append(parsed)
     # Upstream writes "inf" for an open side whatever the sign; any infinity opens that side.
@@ -338,8 +340,9 @@ def generate_feature(feature: Feature, n: int, rng: np.random.Generator) -> np.n
     return np.clip(values, low, high).astype(np.float64)
 
 
-def generate_batch(contract: Contract | Mapping[str, Any], n: int, rng: np.random.Generator,
-                   field: str = "features") -> np.ndarray:
+def generate_batch(
+    contract: Contract | Mapping[str, Any], n: int, rng: np.random.Generator, field: str = "features"
+) -> np.ndarray:
     """A random batch of ``n`` rows for ``features`` (or ``targets``), columns in contract order.
 
     All-continuous gives a float64 array; any categorical column makes it an object array
@@ -359,6 +362,7 @@ def generate_batch(contract: Contract | Mapping[str, Any], n: int, rng: np.rando
 
 def to_json_values(batch: np.ndarray) -> list[Any]:
     """Nested Python lists of plain ``float``/``str``/``int`` (no numpy scalars), for JSON."""
+
     def plain(x: Any) -> Any:
         if isinstance(x, np.generic):
             return x.item()
@@ -380,8 +384,10 @@ def build_request(contract: Contract | Mapping[str, Any], batch: np.ndarray, ten
         problems = tensor_problems(contract)
         if problems:
             raise ContractError(problems)
-        data["tensor"] = {"shape": [int(d) for d in batch.shape],
-                          "values": [float(v) for v in np.asarray(batch, dtype=np.float64).ravel()]}
+        data["tensor"] = {
+            "shape": [int(d) for d in batch.shape],
+            "values": [float(v) for v in np.asarray(batch, dtype=np.float64).ravel()],
+        }
     else:
         data["ndarray"] = to_json_values(batch)
     return {"data": data}
@@ -390,8 +396,12 @@ def build_request(contract: Contract | Mapping[str, Any], batch: np.ndarray, ten
 def tensor_problems(contract: Contract | Mapping[str, Any]) -> list[str]:
     """Why this contract's features cannot travel as a ``tensor`` (numbers only); empty when they can."""
     contract = load_contract(contract)
-    return [f"{f.source} ({f.name}): categorical features cannot be sent in a tensor payload, which holds "
-            "numbers only; send ndarray (drop -t/--tensor)" for f in contract.features if not f.continuous]
+    return [
+        f"{f.source} ({f.name}): categorical features cannot be sent in a tensor payload, which holds "
+        "numbers only; send ndarray (drop -t/--tensor)"
+        for f in contract.features
+        if not f.continuous
+    ]
 
 
 def build_feedback(request: Mapping[str, Any], response: Mapping[str, Any], reward: float = 1.0) -> dict[str, Any]:
@@ -424,8 +434,9 @@ def failure_of(response: Mapping[str, Any]) -> str | None:
     return f"status: FAILURE answer{detail}" + (f": {info}" if info else "")
 
 
-def check_response(contract: Contract | Mapping[str, Any], response: Any, rows: int | None = None,
-                   endpoint: str = "predict") -> list[str]:
+def check_response(
+    contract: Contract | Mapping[str, Any], response: Any, rows: int | None = None, endpoint: str = "predict"
+) -> list[str]:
     """Problems found in one response; an empty list means it passes.
 
     Every answer must be a JSON object whose ``status`` is not FAILURE. For ``predict`` (and
@@ -473,7 +484,9 @@ def _check_ndarray(contract: Contract, ndarray: Any, rows: int | None) -> list[s
         return [f"data.ndarray: expected a list of rows, got {_kind(ndarray)}"]
     problems = []
     if rows is not None and len(ndarray) != rows:
-        problems.append(f"data.ndarray: expected {rows} row{'s' * (rows != 1)} (one per request row), got {len(ndarray)}")
+        problems.append(
+            f"data.ndarray: expected {rows} row{'s' * (rows != 1)} (one per request row), got {len(ndarray)}"
+        )
     for r, row in enumerate(ndarray):
         flat = _flatten(row)
         problems.extend(_check_row(contract, flat, f"data.ndarray row {r}"))
@@ -497,15 +510,19 @@ def _check_tensor(contract: Contract, tensor: Any, rows: int | None) -> list[str
         problems.append(f"data.tensor: expected {rows} row{'s' * (rows != 1)} (one per request row), got shape {shape}")
     width = total // shape[0] if shape[0] else 0
     for r in range(shape[0]):
-        problems.extend(_check_row(contract, values[r * width:(r + 1) * width], f"data.tensor row {r}"))
+        problems.extend(_check_row(contract, values[r * width : (r + 1) * width], f"data.tensor row {r}"))
     return problems
 
 
 def _check_row(contract: Contract, flat: list[Any], where: str) -> list[str]:
     labels = contract.target_labels
     if len(flat) != len(labels):
-        return [(f"{where}: expected {len(labels)} column{'s' * (len(labels) != 1)} for targets "
-                 f"[{', '.join(labels)}], got {len(flat)}")]
+        return [
+            (
+                f"{where}: expected {len(labels)} column{'s' * (len(labels) != 1)} for targets "
+                f"[{', '.join(labels)}], got {len(flat)}"
+            )
+        ]
     # A row mixing categories and numbers is often coerced to strings by numpy on the server
     # (seldon-core's gRPC path does this), so there a numeric string counts as a number.
     mixed = any(not t.continuous for t in contract.targets) and any(t.continuous for t in contract.targets)
@@ -575,8 +592,15 @@ def _is_int(x: Any) -> bool:
 
 
 def _kind(x: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
-             int: "a number", float: "a number"}
+    names = {
+        dict: "an object",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        type(None): "null",
+        int: "a number",
+        float: "a number",
+    }
     for t, name in names.items():
         if isinstance(x, t):
             return name

@@ -56,27 +56,39 @@ class Unreachable(Exception):
     """The component did not answer at all (refused, reset, timed out): no point sending more."""
 
 
-def build_parser(prog: str | None = None, external: bool = False, external_flag: bool = False) -> argparse.ArgumentParser:
+def build_parser(
+    prog: str | None = None, external: bool = False, external_flag: bool = False
+) -> argparse.ArgumentParser:
     target = "deployment's external API" if external else "component"
     parser = argparse.ArgumentParser(
         prog=prog,
         description=f"Send random requests generated from a contract.json to a running {target} "
-                    "(REST or gRPC) and check each answer against the contract's targets.",
+        "(REST or gRPC) and check each answer against the contract's targets.",
     )
     parser.add_argument("contract", help="the contract.json file describing features and targets")
     parser.add_argument("host", help=f"{target} host, e.g. 127.0.0.1")
     parser.add_argument("port", type=int, help=f"{target} HTTP port (gRPC port with --grpc)")
     if external:
-        parser.add_argument("deployment", nargs="?", default=None,
-                            help=f"SeldonDeployment name (default: {DEFAULT_DEPLOYMENT})")
-        parser.add_argument("--deployment", dest="deployment_flag", metavar="NAME", default=None, help="same as DEPLOYMENT")
+        parser.add_argument(
+            "deployment", nargs="?", default=None, help=f"SeldonDeployment name (default: {DEFAULT_DEPLOYMENT})"
+        )
+        parser.add_argument(
+            "--deployment", dest="deployment_flag", metavar="NAME", default=None, help="same as DEPLOYMENT"
+        )
         parser.add_argument("--namespace", default=None, help="namespace of the deployment (part of gateway paths)")
-        parser.add_argument("--gateway", choices=GATEWAYS, default="ambassador",
-                            help="ambassador/istio: /seldon/<ns>/<deployment>/... paths; seldon: the orchestrator itself")
+        parser.add_argument(
+            "--gateway",
+            choices=GATEWAYS,
+            default="ambassador",
+            help="ambassador/istio: /seldon/<ns>/<deployment>/... paths; seldon: the orchestrator itself",
+        )
     if external_flag:  # `wharf test` is both testers; main() reads the flag before parsing
-        parser.add_argument("--external", action="store_true",
-                            help="test a deployment's external API (gateway paths, the Seldon service; the options of "
-                                 "seldon-core-api-tester) instead of one component (default: a component)")
+        parser.add_argument(
+            "--external",
+            action="store_true",
+            help="test a deployment's external API (gateway paths, the Seldon service; the options of "
+            "seldon-core-api-tester) instead of one component (default: a component)",
+        )
     endpoints = EXTERNAL_ENDPOINTS if external else ENDPOINTS
     parser.add_argument("--endpoint", choices=endpoints, default="predict", help="method to call (default: predict)")
     parser.add_argument("-b", "--batch-size", type=int, default=1, help="rows per request (default: 1)")
@@ -84,7 +96,9 @@ def build_parser(prog: str | None = None, external: bool = False, external_flag:
     parser.add_argument("--grpc", action="store_true", help="use gRPC instead of REST")
     parser.add_argument("-t", "--tensor", action="store_true", help="send data.tensor instead of data.ndarray")
     parser.add_argument("-p", "--prnt", action="store_true", help="print every request and response")
-    parser.add_argument("--log-level", choices=tuple(LOG_LEVELS), default="ERROR", help="logging level (default: ERROR)")
+    parser.add_argument(
+        "--log-level", choices=tuple(LOG_LEVELS), default="ERROR", help="logging level (default: ERROR)"
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed for the random data (default: fresh each run)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for each answer (default: 60)")
     return parser
@@ -126,13 +140,20 @@ class RestTransport:
     def call(self, endpoint: str, message: dict[str, Any]) -> Answer:
         url = self.describe(endpoint)
         if self.prefix is None:
-            body, content_type = urllib.parse.urlencode({"json": json.dumps(message)}), "application/x-www-form-urlencoded"
+            body, content_type = (
+                urllib.parse.urlencode({"json": json.dumps(message)}),
+                "application/x-www-form-urlencoded",
+            )
         else:
             body, content_type = json.dumps(message), "application/json"
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
         try:
-            conn.request("POST", self.path(endpoint), body=body,
-                         headers={"Content-Type": content_type, "Accept": "application/json"})
+            conn.request(
+                "POST",
+                self.path(endpoint),
+                body=body,
+                headers={"Content-Type": content_type, "Accept": "application/json"},
+            )
             resp = conn.getresponse()
             status, raw = resp.status, resp.read()
         except (OSError, http.client.HTTPException) as exc:
@@ -176,11 +197,14 @@ class GrpcTransport:
         self._methods = self._unit_methods if metadata is None else self._external_methods
         self.metadata = metadata or None
         self.target = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
-        self.channel = grpc.insecure_channel(self.target, options=[
-            ("grpc.enable_http_proxy", 0),
-            ("grpc.max_send_message_length", GRPC_MAX_MESSAGE),
-            ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE),
-        ])
+        self.channel = grpc.insecure_channel(
+            self.target,
+            options=[
+                ("grpc.enable_http_proxy", 0),
+                ("grpc.max_send_message_length", GRPC_MAX_MESSAGE),
+                ("grpc.max_receive_message_length", GRPC_MAX_MESSAGE),
+            ],
+        )
 
     def describe(self, endpoint: str) -> str:
         stub, method, _ = self._methods[endpoint]
@@ -220,12 +244,16 @@ class Outcome:
     problems: list[str]
 
 
-def run(args: argparse.Namespace, contract: ct.Contract, transport: Any, out: TextIO, err: TextIO,
-        rng: np.random.Generator) -> list[Outcome]:
+def run(
+    args: argparse.Namespace, contract: ct.Contract, transport: Any, out: TextIO, err: TextIO, rng: np.random.Generator
+) -> list[Outcome]:
     """Send ``args.n_requests`` requests; return each one's problems. Stops early if the target is unreachable."""
     outcomes: list[Outcome] = []
-    show: Callable[[str, Any], None] = (lambda title, obj: print(f"{title}\n{json.dumps(obj, indent=None)}", file=out)) \
-        if args.prnt else (lambda title, obj: None)
+    show: Callable[[str, Any], None] = (
+        (lambda title, obj: print(f"{title}\n{json.dumps(obj, indent=None)}", file=out))
+        if args.prnt
+        else (lambda title, obj: None)
+    )
     for i in range(1, args.n_requests + 1):
         batch = ct.generate_batch(contract, args.batch_size, rng)
         request = ct.build_request(contract, batch, tensor=args.tensor)
@@ -238,16 +266,23 @@ def run(args: argparse.Namespace, contract: ct.Contract, transport: Any, out: Te
             outcomes.append(Outcome(i, [str(exc)]))
             _report(outcomes[-1], err)
             if i < args.n_requests:
-                print(f"request {i}: target unreachable; the remaining {args.n_requests - i} requests were not sent",
-                      file=err)
+                print(
+                    f"request {i}: target unreachable; the remaining {args.n_requests - i} requests were not sent",
+                    file=err,
+                )
             break
         outcomes.append(Outcome(i, problems))
         _report(outcomes[-1], err)
     return outcomes
 
 
-def _exchange(args: argparse.Namespace, contract: ct.Contract, transport: Any, request: dict[str, Any],
-              show: Callable[[str, Any], None]) -> list[str]:
+def _exchange(
+    args: argparse.Namespace,
+    contract: ct.Contract,
+    transport: Any,
+    request: dict[str, Any],
+    show: Callable[[str, Any], None],
+) -> list[str]:
     if args.endpoint != "send-feedback":
         answer = transport.call(args.endpoint, request)
         show("RECEIVED RESPONSE:", answer.body)
@@ -262,7 +297,9 @@ def _exchange(args: argparse.Namespace, contract: ct.Contract, transport: Any, r
     show("SENDING FEEDBACK:", feedback)
     answer = transport.call("send-feedback", feedback)
     show("RECEIVED RESPONSE:", answer.body)
-    return problems + [f"send-feedback: {p}" for p in answer.problems + _checked(contract, answer, None, "send-feedback")]
+    return problems + [
+        f"send-feedback: {p}" for p in answer.problems + _checked(contract, answer, None, "send-feedback")
+    ]
 
 
 def _checked(contract: ct.Contract, answer: Answer, rows: int | None, endpoint: str) -> list[str]:
@@ -279,8 +316,14 @@ def _report(outcome: Outcome, err: TextIO) -> None:
         print(f"request {outcome.index}: ... and {hidden} more problem{'s' * (hidden != 1)}", file=err)
 
 
-def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | None = None,
-         err: TextIO | None = None, external: bool = False, external_flag: bool = False) -> int:
+def main(
+    argv: list[str] | None = None,
+    prog: str | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    external: bool = False,
+    external_flag: bool = False,
+) -> int:
     """Entry point of ``wharf test`` (``--external``), ``seldon-core-tester`` and
     ``seldon-core-api-tester`` (``external=True``); returns the exit status."""
     out = out or sys.stdout
@@ -294,8 +337,10 @@ def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | N
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed usage or help already
         return int(exc.code or 0)
-    logging.basicConfig(level=LOG_LEVELS[args.log_level],
-                        format="%(asctime)s - %(name)s:%(funcName)s:%(lineno)s - %(levelname)s:  %(message)s")
+    logging.basicConfig(
+        level=LOG_LEVELS[args.log_level],
+        format="%(asctime)s - %(name)s:%(funcName)s:%(lineno)s - %(levelname)s:  %(message)s",
+    )
 
     usage_errors = []
     if args.batch_size < 1:
@@ -330,16 +375,22 @@ def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | N
     host = args.host.removeprefix("http://").rstrip("/")
     transport: Any
     if not external:
-        transport = GrpcTransport(host, args.port, args.timeout) if args.grpc else RestTransport(host, args.port, args.timeout)
+        transport = (
+            GrpcTransport(host, args.port, args.timeout) if args.grpc else RestTransport(host, args.port, args.timeout)
+        )
     else:
         deployment = args.deployment_flag or args.deployment or DEFAULT_DEPLOYMENT
         if args.grpc:
-            metadata = [] if args.gateway == "seldon" else [("seldon", deployment)] + (
-                [("namespace", args.namespace)] if args.namespace else [])
+            metadata = (
+                []
+                if args.gateway == "seldon"
+                else [("seldon", deployment)] + ([("namespace", args.namespace)] if args.namespace else [])
+            )
             transport = GrpcTransport(host, args.port, args.timeout, metadata=metadata)
         else:
-            transport = RestTransport(host, args.port, args.timeout,
-                                      prefix=gateway_prefix(args.gateway, deployment, args.namespace))
+            transport = RestTransport(
+                host, args.port, args.timeout, prefix=gateway_prefix(args.gateway, deployment, args.namespace)
+            )
     rng = np.random.default_rng(args.seed)
     try:
         outcomes = run(args, contract, transport, out, err, rng)
@@ -359,8 +410,10 @@ def main(argv: list[str] | None = None, prog: str | None = None, out: TextIO | N
         detail += f", {failed} failed"
     if not_sent:
         detail += f", {not_sent} not sent"
-    print(f"{verdict}: {detail} ({args.endpoint}, {transport.name}, {payload}, batch size {args.batch_size}, {where})",
-          file=out)
+    print(
+        f"{verdict}: {detail} ({args.endpoint}, {transport.name}, {payload}, batch size {args.batch_size}, {where})",
+        file=out,
+    )
     return 0 if verdict == "PASSED" else 1
 
 

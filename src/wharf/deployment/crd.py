@@ -28,24 +28,35 @@ PRINTER_COLUMNS = [
 
 def crd() -> dict[str, Any]:
     schema = sdep_schema()
-    versions = [{
-        "name": name,
-        "served": True,
-        "storage": name == STORAGE_VERSION,
-        "schema": {"openAPIV3Schema": schema},
-        # Upstream scales a SeldonDeployment through spec.replicas (`kubectl scale sdep/x`).
-        "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas",
-                                                  "statusReplicasPath": ".status.replicas"}},
-        "additionalPrinterColumns": PRINTER_COLUMNS,
-    } for name in VERSIONS]
+    versions = [
+        {
+            "name": name,
+            "served": True,
+            "storage": name == STORAGE_VERSION,
+            "schema": {"openAPIV3Schema": schema},
+            # Upstream scales a SeldonDeployment through spec.replicas (`kubectl scale sdep/x`).
+            "subresources": {
+                "status": {},
+                "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"},
+            },
+            "additionalPrinterColumns": PRINTER_COLUMNS,
+        }
+        for name in VERSIONS
+    ]
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {"name": CRD_NAME, "labels": {"app.kubernetes.io/part-of": "wharf"}},
         "spec": {
             "group": GROUP,
-            "names": {"kind": KIND, "listKind": f"{KIND}List", "plural": PLURAL, "singular": SINGULAR,
-                      "shortNames": SHORT_NAMES, "categories": ["all", "seldon"]},
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": SINGULAR,
+                "shortNames": SHORT_NAMES,
+                "categories": ["all", "seldon"],
+            },
             "scope": "Namespaced",
             "versions": versions,
         },
@@ -62,8 +73,12 @@ def crd_json_schema(openapi: dict[str, Any]) -> dict[str, Any]:
             if s.get("x-kubernetes-int-or-string"):
                 s.pop("type", None)
                 s["type"] = ["integer", "string"]
-            if s.get("type") == "object" and "properties" in s and not s.get("x-kubernetes-preserve-unknown-fields") \
-                    and "additionalProperties" not in s:
+            if (
+                s.get("type") == "object"
+                and "properties" in s
+                and not s.get("x-kubernetes-preserve-unknown-fields")
+                and "additionalProperties" not in s
+            ):
                 s["additionalProperties"] = False
             for value in s.values():
                 fix(value)

@@ -8,8 +8,9 @@ every node carries its ``endpoint`` (host and ports) explicitly.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from wharf.deployment import names
 from wharf.deployment.schema import BUILTIN_IMPLEMENTATIONS
@@ -91,8 +92,9 @@ def _port(container: dict[str, Any], name: str) -> int | None:
 FALLBACK_TO_LOGS = "FallbackToLogsOnError"
 
 
-def _prepackaged_container(node: dict[str, Any], protocol: str,
-                           servers: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+def _prepackaged_container(
+    node: dict[str, Any], protocol: str, servers: Mapping[str, Mapping[str, str]]
+) -> dict[str, Any]:
     images = servers.get(node["implementation"]) or {}
     image = images.get(protocol) or images.get({"v2": "kfserving", "kfserving": "v2"}.get(protocol, ""), "")
     # Upstream leaves terminationMessagePolicy at File, which these servers never write: a server that
@@ -132,7 +134,9 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
         for node in walk(graph):
             if is_prepackaged(node) and node["name"] in present and not present[node["name"]].get("image"):
                 # A container given only for resources or env: the server's image is still ours to fill.
-                present[node["name"]]["image"] = _prepackaged_container(node, protocol, config.predictor_servers)["image"]
+                present[node["name"]]["image"] = _prepackaged_container(node, protocol, config.predictor_servers)[
+                    "image"
+                ]
                 present[node["name"]].setdefault("terminationMessagePolicy", FALLBACK_TO_LOGS)
             elif is_prepackaged(node) and node["name"] not in present:
                 # `componentSpecs: null` (upstream's minio and dvc examples write it) is none
@@ -140,7 +144,8 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
                 if not components:
                     components.append({"spec": {"containers": []}})
                 components[0].setdefault("spec", {}).setdefault("containers", []).append(
-                    _prepackaged_container(node, protocol, config.predictor_servers))
+                    _prepackaged_container(node, protocol, config.predictor_servers)
+                )
         # A container name in several componentSpecs: one node served by several Deployments (versions
         # told apart by their labels); the orchestrator reaches them all through the node's Service.
         spread = _in_several_components(predictor)
@@ -162,8 +167,9 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
             if idx == 0 and not separate and container["name"] not in spread:
                 endpoint["service_host"] = "localhost"
             else:
-                endpoint["service_host"] = (f"{names.container_service(name, predictor, container['name'])}"
-                                            f".{namespace}.svc.cluster.local")
+                endpoint["service_host"] = (
+                    f"{names.container_service(name, predictor, container['name'])}.{namespace}.svc.cluster.local"
+                )
             grpc_endpoint = endpoint["type"] == "GRPC" or transport == "grpc"
             endpoint["service_port"] = grpc if grpc_endpoint else http
     return out

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import yaml
 
@@ -20,7 +21,13 @@ from wharf.deployment.validate import problem_lines, structural_problems
 
 NODE_TYPES = ("UNKNOWN_TYPE", "ROUTER", "COMBINER", "MODEL", "TRANSFORMER", "OUTPUT_TRANSFORMER")
 METHODS = ("TRANSFORM_INPUT", "TRANSFORM_OUTPUT", "ROUTE", "AGGREGATE", "SEND_FEEDBACK")
-BUILTIN_IMPLEMENTATIONS = ("UNKNOWN_IMPLEMENTATION", "SIMPLE_MODEL", "SIMPLE_ROUTER", "RANDOM_ABTEST", "AVERAGE_COMBINER")
+BUILTIN_IMPLEMENTATIONS = (
+    "UNKNOWN_IMPLEMENTATION",
+    "SIMPLE_MODEL",
+    "SIMPLE_ROUTER",
+    "RANDOM_ABTEST",
+    "AVERAGE_COMBINER",
+)
 LOGGER_MODES = ("all", "request", "response")
 # Built-ins the orchestrator serves itself, as upstream's Java engine did: such a node calls no
 # server whatever its type or methods say (upstream's own examples write ``type: MODEL,
@@ -55,7 +62,7 @@ class Unit:
     methods: tuple[str, ...]
     endpoint: Endpoint
     parameters: tuple[dict[str, Any], ...] = ()
-    children: tuple["Unit", ...] = ()
+    children: tuple[Unit, ...] = ()
     logger: Logger | None = None
     path: str = "graph"
     model_uri: str | None = None  # ``modelUri``: where a prepackaged server's model is
@@ -94,7 +101,7 @@ class Unit:
     def has_server(self) -> bool:
         return self.transforms_input or self.routes or self.aggregates or self.transforms_output or self.takes_feedback
 
-    def walk(self) -> Iterator["Unit"]:
+    def walk(self) -> Iterator[Unit]:
         yield self
         for child in self.children:
             yield from child.walk()
@@ -126,7 +133,9 @@ def _unit(raw: Any, where: str, ports: dict[str, tuple[int, int]], transport: st
     node_type = raw.get("type")
     if node_type is None:
         # Defaulting as the operator does: a bare node, or a prepackaged server, is a MODEL.
-        if implementation not in BUILTIN_IMPLEMENTATIONS or (not methods and implementation == "UNKNOWN_IMPLEMENTATION"):
+        if implementation not in BUILTIN_IMPLEMENTATIONS or (
+            not methods and implementation == "UNKNOWN_IMPLEMENTATION"
+        ):
             node_type = "MODEL"
         else:
             node_type = "UNKNOWN_TYPE"
@@ -142,8 +151,16 @@ def _unit(raw: Any, where: str, ports: dict[str, tuple[int, int]], transport: st
     if endpoint_type not in ("REST", "GRPC"):
         raise GraphError(f"{where}.endpoint.type: {endpoint_type!r} is not REST or GRPC")
     try:
-        http_port = int(raw_endpoint.get("httpPort") or (raw_endpoint.get("service_port") if endpoint_type == "REST" else 0) or default_http)
-        grpc_port = int(raw_endpoint.get("grpcPort") or (raw_endpoint.get("service_port") if endpoint_type == "GRPC" else 0) or default_grpc)
+        http_port = int(
+            raw_endpoint.get("httpPort")
+            or (raw_endpoint.get("service_port") if endpoint_type == "REST" else 0)
+            or default_http
+        )
+        grpc_port = int(
+            raw_endpoint.get("grpcPort")
+            or (raw_endpoint.get("service_port") if endpoint_type == "GRPC" else 0)
+            or default_grpc
+        )
     except (TypeError, ValueError):
         raise GraphError(f"{where}.endpoint: ports must be integers, got {raw_endpoint!r}") from None
     endpoint = Endpoint(str(raw_endpoint.get("service_host") or "localhost"), http_port, grpc_port, endpoint_type)
@@ -160,19 +177,35 @@ def _unit(raw: Any, where: str, ports: dict[str, tuple[int, int]], transport: st
     model_uri = raw.get("modelUri")
     if model_uri is not None and not isinstance(model_uri, str):
         raise GraphError(f"{where}.modelUri: expected a string, got {model_uri!r}")
-    return Unit(name, node_type, implementation, tuple(methods), endpoint, tuple(raw.get("parameters") or ()),
-                parsed_children, logger, where, model_uri or None)
+    return Unit(
+        name,
+        node_type,
+        implementation,
+        tuple(methods),
+        endpoint,
+        tuple(raw.get("parameters") or ()),
+        parsed_children,
+        logger,
+        where,
+        model_uri or None,
+    )
 
 
-def parse_predictor(raw: Any, *, transport: str = "REST", deployment: str = "NOT_IMPLEMENTED",
-                    namespace: str = "default", where: str = "predictor") -> Predictor:
+def parse_predictor(
+    raw: Any,
+    *,
+    transport: str = "REST",
+    deployment: str = "NOT_IMPLEMENTED",
+    namespace: str = "default",
+    where: str = "predictor",
+) -> Predictor:
     """A ``PredictorSpec`` mapping -> Predictor, with nodes typed and ports defaulted."""
     if not isinstance(raw, dict):
         raise GraphError(f"{where}: expected a mapping (a PredictorSpec)")
     if "graph" not in raw:
         raise GraphError(f"{where}.graph: required")
     containers: dict[str, dict[str, Any]] = {}
-    for i, spec in enumerate(raw.get("componentSpecs") or []):
+    for spec in raw.get("componentSpecs") or []:
         for container in ((spec or {}).get("spec") or {}).get("containers") or []:
             if isinstance(container, dict) and container.get("name"):
                 containers[container["name"]] = container
@@ -181,8 +214,9 @@ def parse_predictor(raw: Any, *, transport: str = "REST", deployment: str = "NOT
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise GraphError(f"{where}.graph: node names must be unique, repeated: {', '.join(duplicates)}")
-    return Predictor(str(raw.get("name") or "default"), graph, dict(raw.get("annotations") or {}),
-                     deployment, namespace, containers)
+    return Predictor(
+        str(raw.get("name") or "default"), graph, dict(raw.get("annotations") or {}), deployment, namespace, containers
+    )
 
 
 def from_engine_env(value: str) -> Predictor:
@@ -250,12 +284,21 @@ def from_file(path: str | Path, predictor: str | None = None) -> Predictor:
                 index = names.index(predictor)
             meta = doc.get("metadata") or {}
             annotations = {**(spec.get("annotations") or {}), **(meta.get("annotations") or {})}
-            result = parse_predictor(predictors[index], transport=str(spec.get("transport") or "rest").upper(),
-                                     deployment=meta.get("name", "NOT_IMPLEMENTED"),
-                                     namespace=meta.get("namespace", "default"),
-                                     where=f"{path}: spec.predictors[{index}]")
-            return Predictor(result.name, result.graph, {**annotations, **result.annotations}, result.deployment,
-                             result.namespace, result.containers)
+            result = parse_predictor(
+                predictors[index],
+                transport=str(spec.get("transport") or "rest").upper(),
+                deployment=meta.get("name", "NOT_IMPLEMENTED"),
+                namespace=meta.get("namespace", "default"),
+                where=f"{path}: spec.predictors[{index}]",
+            )
+            return Predictor(
+                result.name,
+                result.graph,
+                {**annotations, **result.annotations},
+                result.deployment,
+                result.namespace,
+                result.containers,
+            )
         if "graph" in doc:
             return parse_predictor(doc, where=str(path))
     raise GraphError(f"{path}: no SeldonDeployment or PredictorSpec found")

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterator, Mapping
 from importlib import resources
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import jsonschema
 from referencing import Registry, Resource
@@ -81,7 +82,7 @@ def _refs(value: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _validator(definition: str) -> jsonschema.protocols.Validator:
     """A strict validator for ``io.k8s.api.core.v1.<definition>`` (built once per definition)."""
     definitions = json.loads(resources.files("wharf.deployment").joinpath(DEFINITIONS_FILE).read_text())
@@ -90,8 +91,14 @@ def _validator(definition: str) -> jsonschema.protocols.Validator:
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-TYPE_NAMES = {"string": "a string", "integer": "an integer", "boolean": "a boolean", "object": "a mapping",
-              "array": "a list", "number": "a number"}
+TYPE_NAMES = {
+    "string": "a string",
+    "integer": "an integer",
+    "boolean": "a boolean",
+    "object": "a mapping",
+    "array": "a list",
+    "number": "a number",
+}
 
 
 def _listed(value: object) -> list[Any]:
@@ -105,9 +112,12 @@ def _describe(error: jsonschema.ValidationError) -> tuple[list[Any], str]:
     if error.validator == "type":
         wanted = [t for t in _listed(error.validator_value) if t != "null"]
         return path, f"expected {' or '.join(TYPE_NAMES.get(t, t) for t in wanted)}, got {error.instance!r}"
-    if (error.validator == "additionalProperties" and isinstance(error.schema, Mapping)
-            and isinstance(error.instance, Mapping)):
-        known = set((error.schema.get("properties") or {}))
+    if (
+        error.validator == "additionalProperties"
+        and isinstance(error.schema, Mapping)
+        and isinstance(error.instance, Mapping)
+    ):
+        known = set(error.schema.get("properties") or {})
         unknown = sorted(k for k in error.instance if k not in known)
         return path, ", ".join(f"unknown field {k!r}" for k in unknown)
     if error.validator == "required":

@@ -25,8 +25,9 @@ def seldon_id(sdep_name: str) -> str:
     return bounded(sdep_name)
 
 
-def deployment_name(sdep_name: str, predictor: dict[str, Any], index: int, component: dict[str, Any],
-                    name_as_prefix: bool = False) -> str:
+def deployment_name(
+    sdep_name: str, predictor: dict[str, Any], index: int, component: dict[str, Any], name_as_prefix: bool = False
+) -> str:
     """``<sdep>-<predictor>-<idx>-<metadata.name>`` or ``...-<c1>-<c2>`` (container names)."""
     meta_name = ((component.get("metadata") or {}).get("name")) or ""
     tail = meta_name or "-".join(c["name"] for c in (component.get("spec") or {}).get("containers") or [])

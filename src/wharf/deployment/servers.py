@@ -25,13 +25,17 @@ PREDICTOR_SERVERS: dict[str, dict[str, str]] = {
 }
 
 # Implementation -> the class Wharf's server image runs (MODEL_NAME), for the Seldon protocol.
-SERVER_CLASSES = {"SKLEARN_SERVER": "wharf.servers.sklearn.SKLearnServer",
-                  "XGBOOST_SERVER": "wharf.servers.xgboost.XGBoostServer",
-                  "MLFLOW_SERVER": "wharf.servers.mlflow.MLFlowServer"}
+SERVER_CLASSES = {
+    "SKLEARN_SERVER": "wharf.servers.sklearn.SKLearnServer",
+    "XGBOOST_SERVER": "wharf.servers.xgboost.XGBoostServer",
+    "MLFLOW_SERVER": "wharf.servers.mlflow.MLFlowServer",
+}
 
 # Implementation -> the MLServer runtime class a protocol: v2 container loads (MLSERVER_MODEL_IMPLEMENTATION),
 # upstream's operator's table; a server missing here (HUGGINGFACE_SERVER) keeps its image's own setting.
-MLSERVER_IMPLEMENTATIONS = {"SKLEARN_SERVER": "mlserver_sklearn.SKLearnModel",
-                            "XGBOOST_SERVER": "mlserver_xgboost.XGBoostModel",
-                            "MLFLOW_SERVER": "mlserver_mlflow.MLflowRuntime",
-                            "TEMPO_SERVER": "tempo.mlserver.InferenceRuntime"}
+MLSERVER_IMPLEMENTATIONS = {
+    "SKLEARN_SERVER": "mlserver_sklearn.SKLearnModel",
+    "XGBOOST_SERVER": "mlserver_xgboost.XGBoostModel",
+    "MLFLOW_SERVER": "mlserver_mlflow.MLflowRuntime",
+    "TEMPO_SERVER": "tempo.mlserver.InferenceRuntime",
+}

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import jsonschema
 
@@ -17,9 +18,17 @@ from wharf.deployment import kube
 from wharf.deployment.crd import crd_json_schema
 from wharf.deployment.defaults import is_prepackaged, no_engine
 from wharf.deployment.kube import without_nulls
-from wharf.deployment.schema import (KAFKA_ENV, LOGGER_MODES, METHODS, NODE_TYPES, PROTOCOLS, SERVER_TYPES,
-                                     TRANSPORTS, sdep_schema)
 from wharf.deployment.names import SVC_NAME_ANNOTATION
+from wharf.deployment.schema import (
+    KAFKA_ENV,
+    LOGGER_MODES,
+    METHODS,
+    NODE_TYPES,
+    PROTOCOLS,
+    SERVER_TYPES,
+    TRANSPORTS,
+    sdep_schema,
+)
 
 
 class SdepError(ValueError):
@@ -88,8 +97,10 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
         svc = (p.get("annotations") or {}).get(SVC_NAME_ANNOTATION)
         if svc is not None:
             if svc in svc_names:
-                out.append(f"{where}.annotations[{SVC_NAME_ANNOTATION}]: {svc!r} is also used by "
-                           f"spec.predictors[{svc_names[svc]}]")
+                out.append(
+                    f"{where}.annotations[{SVC_NAME_ANNOTATION}]: {svc!r} is also used by "
+                    f"spec.predictors[{svc_names[svc]}]"
+                )
             svc_names[svc] = i
         if spec.get("serverType") == "kafka":
             env = {e.get("name") for e in ((p.get("svcOrchSpec") or {}).get("env") or []) if isinstance(e, dict)}
@@ -100,14 +111,22 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
         if not isinstance(graph, dict):
             out.append(f"{where}.graph: required, a mapping")
             continue
-        container_names = {c.get("name") for cs in p.get("componentSpecs") or [] if isinstance(cs, dict)
-                           for c in ((cs.get("spec") or {}).get("containers") or []) if isinstance(c, dict)}
+        container_names = {
+            c.get("name")
+            for cs in p.get("componentSpecs") or []
+            if isinstance(cs, dict)
+            for c in ((cs.get("spec") or {}).get("containers") or [])
+            if isinstance(c, dict)
+        }
         # Containers with no image, by name -> their field path: fine for a prepackaged server's node
         # (the operator sets its image), an error for a node whose own image serves it.
-        imageless = {c.get("name"): f"{where}.componentSpecs[{j}].spec.containers[{k}]"
-                     for j, cs in enumerate(p.get("componentSpecs") or []) if isinstance(cs, dict)
-                     for k, c in enumerate((cs.get("spec") or {}).get("containers") or [])
-                     if isinstance(c, dict) and not c.get("image")}
+        imageless = {
+            c.get("name"): f"{where}.componentSpecs[{j}].spec.containers[{k}]"
+            for j, cs in enumerate(p.get("componentSpecs") or [])
+            if isinstance(cs, dict)
+            for k, c in enumerate((cs.get("spec") or {}).get("containers") or [])
+            if isinstance(c, dict) and not c.get("image")
+        }
         node_names: set[str | None] = set()
         nodes = list(_nodes(graph, f"{where}.graph"))
         if no_engine(p) and len(nodes) > 1:
@@ -117,8 +136,10 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
             name = node.get("name")
             own_image = (node.get("implementation") or "UNKNOWN_IMPLEMENTATION") == "UNKNOWN_IMPLEMENTATION"
             if own_image and name in imageless:
-                out.append(f"{imageless[name]}.image: required: graph node {path} runs in this container "
-                           "(set the model image, e.g. registry/my-model:0.1)")
+                out.append(
+                    f"{imageless[name]}.image: required: graph node {path} runs in this container "
+                    "(set the model image, e.g. registry/my-model:0.1)"
+                )
             if name in node_names:
                 out.append(f"{path}.name: {name!r} appears twice in the graph; node names must be unique")
             node_names.add(name)
@@ -132,7 +153,9 @@ def problems(sdep: Any, predictor_servers: dict[str, Any] | None = None) -> list
     if len(predictors) - shadows > 1 and traffic_sum != 100:
         out.append(f"spec.predictors[].traffic: must sum to 100 over the non-shadow predictors, got {traffic_sum}")
     if len(predictors) == 1 and 0 < traffic_sum < 100:
-        out.append(f"spec.predictors[0].traffic: a single predictor's traffic, when set, must be 100, got {traffic_sum}")
+        out.append(
+            f"spec.predictors[0].traffic: a single predictor's traffic, when set, must be 100, got {traffic_sum}"
+        )
     if len(endpoint_types) > 1:
         out.append(f"spec.predictors[].graph.endpoint.type: all nodes must use one type, got {sorted(endpoint_types)}")
     transport = spec.get("transport")
@@ -176,8 +199,13 @@ def _crd_validator() -> jsonschema.protocols.Validator:
     return jsonschema.Draft7Validator(crd_json_schema(sdep_schema()))
 
 
-def _node_problems(node: dict[str, Any], path: str, container_names: set[str | None], protocol: str,
-                   predictor_servers: dict[str, Any] | None) -> list[str]:
+def _node_problems(
+    node: dict[str, Any],
+    path: str,
+    container_names: set[str | None],
+    protocol: str,
+    predictor_servers: dict[str, Any] | None,
+) -> list[str]:
     out = []
     name = node.get("name")
     if not isinstance(name, str) or not name:
@@ -192,8 +220,10 @@ def _node_problems(node: dict[str, Any], path: str, container_names: set[str | N
     implementation = node.get("implementation") or "UNKNOWN_IMPLEMENTATION"
     if implementation == "UNKNOWN_IMPLEMENTATION":
         if name not in container_names:
-            out.append(f"{path}.name: no container named {name!r} in componentSpecs[].spec.containers "
-                       "(a node without an implementation runs in the container of its name)")
+            out.append(
+                f"{path}.name: no container named {name!r} in componentSpecs[].spec.containers "
+                "(a node without an implementation runs in the container of its name)"
+            )
         if node_type == "UNKNOWN_TYPE" and not methods:
             out.append(f"{path}.methods: type UNKNOWN_TYPE needs a non-empty methods list")
     elif is_prepackaged(node):
@@ -204,8 +234,10 @@ def _node_problems(node: dict[str, Any], path: str, container_names: set[str | N
         if predictor_servers is not None and name not in container_names:
             images = predictor_servers.get(implementation)
             if not images:
-                out.append(f"{path}.implementation: unknown prepackaged server {implementation!r} "
-                           f"(known: {', '.join(sorted(predictor_servers))})")
+                out.append(
+                    f"{path}.implementation: unknown prepackaged server {implementation!r} "
+                    f"(known: {', '.join(sorted(predictor_servers))})"
+                )
             elif not (images.get(protocol) or images.get({"v2": "kfserving", "kfserving": "v2"}.get(protocol, ""))):
                 out.append(f"{path}.implementation: {implementation} has no image for protocol {protocol!r}")
     logger = node.get("logger")

@@ -40,12 +40,19 @@ yaml.SafeDumper.add_representer(_Literal, _literal)
 
 def cm_patch() -> str:
     """The argocd-cm strategic-merge patch holding every health check (key format from Argo's docs)."""
-    data = {f"resource.customizations.health.{group}_{kind}": _Literal(health_script(group, kind))
-            for group, kind in CHECKS}
-    doc = {"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": "argocd-cm", "namespace": "argocd",
-                        "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"}},
-           "data": data}
+    data = {
+        f"resource.customizations.health.{group}_{kind}": _Literal(health_script(group, kind)) for group, kind in CHECKS
+    }
+    doc = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "argocd-cm",
+            "namespace": "argocd",
+            "labels": {"app.kubernetes.io/name": "argocd-cm", "app.kubernetes.io/part-of": "argocd"},
+        },
+        "data": data,
+    }
     header = "# Generated from resource_customizations/*/*/health.lua by `invoke generate`; do not edit.\n"
     return header + yaml.safe_dump(doc, sort_keys=False, width=120)
 

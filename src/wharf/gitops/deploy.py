@@ -37,8 +37,9 @@ class Outcome:
 def _run(cmd: list[str], stdin: str | None = None, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess:
     done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=900)
     if done.returncode not in ok:
-        raise DeployError(f"{' '.join(cmd[:3])} ... failed (exit {done.returncode}):\n"
-                          f"{(done.stderr or done.stdout).strip()}")
+        raise DeployError(
+            f"{' '.join(cmd[:3])} ... failed (exit {done.returncode}):\n{(done.stderr or done.stdout).strip()}"
+        )
     return done
 
 
@@ -53,17 +54,32 @@ def kubectl_diff(manifest: str, kubeconfig: Path | None, namespace: str | None =
     install creates it), so those are listed as to be created instead of failing the whole diff.
     """
     docs = [d for d in yaml.safe_load_all(manifest) if d]
-    live = set(_run([*_kubectl(kubeconfig), "get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}"]
-                    ).stdout.split())
+    live = set(
+        _run([*_kubectl(kubeconfig), "get", "namespaces", "-o", "jsonpath={.items[*].metadata.name}"]).stdout.split()
+    )
     creating = {d["metadata"]["name"] for d in docs if d.get("kind") == "Namespace"}
-    later = [d for d in docs if d.get("kind") != "Namespace"
-             and (d["metadata"].get("namespace") or namespace) in creating - live]
+    later = [
+        d
+        for d in docs
+        if d.get("kind") != "Namespace" and (d["metadata"].get("namespace") or namespace) in creating - live
+    ]
     now = [d for d in docs if d not in later]
-    cmd = [*_kubectl(kubeconfig), "diff", "--server-side", f"--field-manager={FIELD_MANAGER}", "--force-conflicts",
-           *(["-n", namespace] if namespace else []), "-f", "-"]
+    cmd = [
+        *_kubectl(kubeconfig),
+        "diff",
+        "--server-side",
+        f"--field-manager={FIELD_MANAGER}",
+        "--force-conflicts",
+        *(["-n", namespace] if namespace else []),
+        "-f",
+        "-",
+    ]
     done = _run(cmd, yaml.safe_dump_all(now), ok=(0, 1))
-    notes = "".join(f"+ {d['kind']}/{d['metadata']['name']} in namespace {d['metadata'].get('namespace') or namespace} "
-                    f"(created with the namespace; not dry-run)\n" for d in later)
+    notes = "".join(
+        f"+ {d['kind']}/{d['metadata']['name']} in namespace {d['metadata'].get('namespace') or namespace} "
+        f"(created with the namespace; not dry-run)\n"
+        for d in later
+    )
     return Outcome(done.returncode == 1 or bool(later), done.stdout + notes, [cmd])
 
 
@@ -73,8 +89,15 @@ def kustomize(overlay: Path, kubeconfig: Path | None = None, dry_run: bool = Fal
     if dry_run:
         built = _run(["kubectl", "kustomize", str(overlay)])
         return kubectl_diff(built.stdout, kubeconfig)
-    cmd = [*_kubectl(kubeconfig), "apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "--force-conflicts",
-           "-k", str(overlay)]
+    cmd = [
+        *_kubectl(kubeconfig),
+        "apply",
+        "--server-side",
+        f"--field-manager={FIELD_MANAGER}",
+        "--force-conflicts",
+        "-k",
+        str(overlay),
+    ]
     done = _run(cmd)
     return Outcome(True, done.stdout, [cmd])
 
@@ -88,16 +111,29 @@ def rollback_flag(major: str | None = None) -> str:
     return "--rollback-on-failure" if selected_major(major) == "4" else "--atomic"
 
 
-def helm(chart: Path, release: str, namespace: str, values: list[Path] = (), set_values: dict[str, str] | None = None,
-         kubeconfig: Path | None = None, dry_run: bool = False, timeout: str = "5m") -> Outcome:
+def helm(
+    chart: Path,
+    release: str,
+    namespace: str,
+    values: list[Path] = (),
+    set_values: dict[str, str] | None = None,
+    kubeconfig: Path | None = None,
+    dry_run: bool = False,
+    timeout: str = "5m",
+) -> Outcome:
     from wharf.charts.helm import ensure_helm
 
     for path in values:
         if not Path(path).is_file():
             raise DeployError(f"values file {path} does not exist")
-    common = [str(chart), "--namespace", namespace, *[a for v in values for a in ("--values", str(v))],
-              *[a for k, v in (set_values or {}).items() for a in ("--set", f"{k}={v}")],
-              *([f"--kubeconfig={kubeconfig}"] if kubeconfig else [])]
+    common = [
+        str(chart),
+        "--namespace",
+        namespace,
+        *[a for v in values for a in ("--values", str(v))],
+        *[a for k, v in (set_values or {}).items() for a in ("--set", f"{k}={v}")],
+        *([f"--kubeconfig={kubeconfig}"] if kubeconfig else []),
+    ]
     helm_bin = str(ensure_helm())
     if dry_run:
         # Render as the release would be installed, then let the API server compute the diff.
@@ -105,6 +141,16 @@ def helm(chart: Path, release: str, namespace: str, values: list[Path] = (), set
         outcome = kubectl_diff(rendered, kubeconfig, namespace)
         outcome.commands.insert(0, [helm_bin, "template", release, *common])
         return outcome
-    cmd = [helm_bin, "upgrade", "--install", release, *common, "--create-namespace", rollback_flag(), "--timeout", timeout]
+    cmd = [
+        helm_bin,
+        "upgrade",
+        "--install",
+        release,
+        *common,
+        "--create-namespace",
+        rollback_flag(),
+        "--timeout",
+        timeout,
+    ]
     done = _run(cmd)
     return Outcome(True, done.stdout, [cmd])

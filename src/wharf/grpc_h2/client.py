@@ -8,6 +8,7 @@ other failure raises ``GrpcError`` with the status the node (or the deadline) ga
 from __future__ import annotations
 
 import asyncio
+
 from wharf.grpc_h2 import frames as f
 from wharf.grpc_h2.connection import H2Endpoint, H2Stream
 
@@ -134,8 +135,12 @@ class _ClientConnection(H2Endpoint):
         if call.received > self.max_answer_bytes + 5:  # the message and its 5-byte prefix
             call.chunks = []
             self.cancel(call)
-            self._fail(call, GrpcError(RESOURCE_EXHAUSTED, f"{self.target}: answer larger than max "
-                                       f"(over {self.max_answer_bytes} bytes)"))
+            self._fail(
+                call,
+                GrpcError(
+                    RESOURCE_EXHAUSTED, f"{self.target}: answer larger than max (over {self.max_answer_bytes} bytes)"
+                ),
+            )
             return
         if flags & f.END_STREAM:
             self._complete(call)
@@ -147,8 +152,12 @@ class _ClientConnection(H2Endpoint):
         if code == f.REFUSED_STREAM:
             self._fail(call, NotSent(f"{self.target} refused the call (REFUSED_STREAM)"))
         else:
-            self._fail(call, GrpcError(CANCELLED if code == f.CANCEL else INTERNAL,
-                                       f"{self.target} reset the call (HTTP/2 error {code})"))
+            self._fail(
+                call,
+                GrpcError(
+                    CANCELLED if code == f.CANCEL else INTERNAL, f"{self.target} reset the call (HTTP/2 error {code})"
+                ),
+            )
 
     def on_goaway(self, last_stream_id: int, code: int) -> None:
         self.usable = False
@@ -160,15 +169,20 @@ class _ClientConnection(H2Endpoint):
     def connection_lost(self, exc: Exception | None) -> None:
         self.usable = False
         for call in list(self.streams.values()):
-            self._fail(call, GrpcError(UNAVAILABLE, f"connection to {self.target} lost during the call"
-                                       + (f": {exc}" if exc else "")))
+            self._fail(
+                call,
+                GrpcError(
+                    UNAVAILABLE, f"connection to {self.target} lost during the call" + (f": {exc}" if exc else "")
+                ),
+            )
 
 
 class Channel:
     """Calls to one ``host:port``; the connection is opened on first use and replaced when lost."""
 
-    def __init__(self, host: str, port: int, connect_timeout_s: float = 5.0,
-                 max_answer_bytes: int = DEFAULT_MAX_ANSWER) -> None:
+    def __init__(
+        self, host: str, port: int, connect_timeout_s: float = 5.0, max_answer_bytes: int = DEFAULT_MAX_ANSWER
+    ) -> None:
         """``max_answer_bytes`` bounds one answer's message, compressed or not (RESOURCE_EXHAUSTED
         past it, as grpcio's channel answers)."""
         self.host, self.port = host, port
@@ -196,20 +210,25 @@ class Channel:
         loop = asyncio.get_running_loop()
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _ClientConnection(self.target, self.max_answer_bytes),
-                                       self.host, self.port),
-                self.connect_timeout_s)
-        except (OSError, asyncio.TimeoutError) as exc:
+                loop.create_connection(
+                    lambda: _ClientConnection(self.target, self.max_answer_bytes), self.host, self.port
+                ),
+                self.connect_timeout_s,
+            )
+        except (TimeoutError, OSError) as exc:
             raise NotSent(f"cannot connect to {self.target}: {exc or 'timed out'}") from None
         self._conn = conn
         return conn
 
-    async def unary(self, path: str, payload: bytes, metadata: tuple[tuple[str, str], ...] = (),
-                    timeout_s: float | None = None) -> bytes:
+    async def unary(
+        self, path: str, payload: bytes, metadata: tuple[tuple[str, str], ...] = (), timeout_s: float | None = None
+    ) -> bytes:
         conn = await self._connection()
         call = conn.start(path, payload, metadata, timeout_s)
         # a timer, not asyncio.wait_for: that wraps every call in a task of its own
-        timer = asyncio.get_running_loop().call_later(timeout_s, self._expire, conn, call, timeout_s) if timeout_s else None
+        timer = (
+            asyncio.get_running_loop().call_later(timeout_s, self._expire, conn, call, timeout_s) if timeout_s else None
+        )
         try:
             return await call.future
         except asyncio.CancelledError:  # our caller gave up: tell the node to stop too
@@ -222,10 +241,11 @@ class Channel:
     def _expire(self, conn: _ClientConnection, call: _Call, timeout_s: float) -> None:
         if not call.future.done():
             conn.cancel(call)
-            call.future.set_exception(GrpcError(DEADLINE_EXCEEDED, f"no answer from {self.target} within {timeout_s} s"))
+            call.future.set_exception(
+                GrpcError(DEADLINE_EXCEEDED, f"no answer from {self.target} within {timeout_s} s")
+            )
 
     async def close(self) -> None:
         if self._conn is not None and self._conn.transport is not None:
             self._conn.transport.close()
         self._conn = None
-

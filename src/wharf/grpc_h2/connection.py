@@ -45,12 +45,22 @@ class Limits:
     (asyncio's pause_writing), so answers to a flood cannot pile up in memory.
     """
 
-    __slots__ = ("max_header_list", "max_concurrent_streams", "stream_window", "connection_window",
-                 "max_control_frames")
+    __slots__ = (
+        "max_header_list",
+        "max_concurrent_streams",
+        "stream_window",
+        "connection_window",
+        "max_control_frames",
+    )
 
-    def __init__(self, max_header_list: int = 64 * 1024, max_concurrent_streams: int = 100,
-                 stream_window: int = 1 << 20, connection_window: int = 16 << 20,
-                 max_control_frames: int = 1000) -> None:
+    def __init__(
+        self,
+        max_header_list: int = 64 * 1024,
+        max_concurrent_streams: int = 100,
+        stream_window: int = 1 << 20,
+        connection_window: int = 16 << 20,
+        max_control_frames: int = 1000,
+    ) -> None:
         self.max_header_list = max_header_list
         self.max_concurrent_streams = max_concurrent_streams
         self.stream_window = min(stream_window, f.MAX_WINDOW)
@@ -101,13 +111,22 @@ class H2Endpoint(asyncio.Protocol):
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
         limits = self.limits
-        settings = {f.INITIAL_WINDOW_SIZE: limits.stream_window, f.ENABLE_PUSH: 0,
-                    f.MAX_HEADER_LIST_SIZE: limits.max_header_list}
+        settings = {
+            f.INITIAL_WINDOW_SIZE: limits.stream_window,
+            f.ENABLE_PUSH: 0,
+            f.MAX_HEADER_LIST_SIZE: limits.max_header_list,
+        }
         if not self.client_side:
             settings[f.MAX_CONCURRENT_STREAMS] = limits.max_concurrent_streams
-        transport.write((f.PREFACE if self.client_side else b"") + f.settings_frame(settings)
-                        + (f.window_update(0, limits.connection_window - f.DEFAULT_WINDOW)
-                           if limits.connection_window > f.DEFAULT_WINDOW else b""))
+        transport.write(
+            (f.PREFACE if self.client_side else b"")
+            + f.settings_frame(settings)
+            + (
+                f.window_update(0, limits.connection_window - f.DEFAULT_WINDOW)
+                if limits.connection_window > f.DEFAULT_WINDOW
+                else b""
+            )
+        )
 
     def pause_writing(self) -> None:
         # The peer is not reading our answers: stop reading its frames until it does, so that
@@ -204,19 +223,21 @@ class H2Endpoint(asyncio.Protocol):
             if len(buf) < len(f.PREFACE):
                 self.buf = buf
                 return
-            buf = buf[len(f.PREFACE):]
+            buf = buf[len(f.PREFACE) :]
             self.preface_seen = True
         pos, n = 0, len(buf)
         while n - pos >= 9:
             length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
             if length > f.DEFAULT_MAX_FRAME:
-                raise f.ProtocolError(f"frame of {length} bytes is over our SETTINGS_MAX_FRAME_SIZE", f.FRAME_SIZE_ERROR)
+                raise f.ProtocolError(
+                    f"frame of {length} bytes is over our SETTINGS_MAX_FRAME_SIZE", f.FRAME_SIZE_ERROR
+                )
             end = pos + 9 + length
             if end > n:
                 break
             kind, flags = buf[pos + 3], buf[pos + 4]
-            stream_id = int.from_bytes(buf[pos + 5:pos + 9], "big") & 0x7FFFFFFF
-            payload = buf[pos + 9:end]
+            stream_id = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+            payload = buf[pos + 9 : end]
             pos = end
             if self.header_block is not None and kind != f.CONTINUATION:
                 raise f.ProtocolError("header block interrupted by another frame")
@@ -281,11 +302,13 @@ class H2Endpoint(asyncio.Protocol):
             self.control_since, self.control_frames = now, 0
         self.control_frames += 1
         if self.control_frames > self.limits.max_control_frames:
-            raise f.ProtocolError(f"flood: over {self.limits.max_control_frames} {what} and other control "
-                                  "frames in one second", f.ENHANCE_YOUR_CALM)
+            raise f.ProtocolError(
+                f"flood: over {self.limits.max_control_frames} {what} and other control frames in one second",
+                f.ENHANCE_YOUR_CALM,
+            )
 
     def stream_state(self, stream_id: int) -> str:
-        """"idle" (never opened), "open" or "closed", as the subclass's bookkeeping knows it."""
+        """ "idle" (never opened), "open" or "closed", as the subclass's bookkeeping knows it."""
         return "open" if stream_id in self.streams else "closed"
 
     def stream_error(self, exc: f.StreamError) -> None:
@@ -320,8 +343,9 @@ class H2Endpoint(asyncio.Protocol):
     def _check_block_size(self, size: int) -> None:
         limit = 2 * self.limits.max_header_list
         if size > limit:
-            raise f.ProtocolError(f"header block over {limit} bytes (SETTINGS_MAX_HEADER_LIST_SIZE is "
-                                  f"{self.limits.max_header_list})")
+            raise f.ProtocolError(
+                f"header block over {limit} bytes (SETTINGS_MAX_HEADER_LIST_SIZE is {self.limits.max_header_list})"
+            )
 
     def _on_continuation(self, stream_id: int, flags: int, payload: bytes) -> None:
         if self.header_block is None or self.header_block[0] != stream_id:
@@ -348,12 +372,17 @@ class H2Endpoint(asyncio.Protocol):
         block that changes the table clears what was remembered.
         """
         table = self.decoder.header_table
-        before = (table.dynamic_entries[0] if table.dynamic_entries else None, len(table.dynamic_entries), table.maxsize)
+        before = (
+            table.dynamic_entries[0] if table.dynamic_entries else None,
+            len(table.dynamic_entries),
+            table.maxsize,
+        )
         try:  # always decoded, even for a stream we drop: the HPACK table must stay in step
             headers = self.decoder.decode(block)
         except hpack.OversizedHeaderListError as exc:
-            raise f.ProtocolError(f"header list over SETTINGS_MAX_HEADER_LIST_SIZE ({self.limits.max_header_list} "
-                                  "bytes)") from exc
+            raise f.ProtocolError(
+                f"header list over SETTINGS_MAX_HEADER_LIST_SIZE ({self.limits.max_header_list} bytes)"
+            ) from exc
         except hpack.HPACKError as exc:
             raise f.ProtocolError(f"bad header block: {exc}", f.COMPRESSION_ERROR) from exc
         after = (table.dynamic_entries[0] if table.dynamic_entries else None, len(table.dynamic_entries), table.maxsize)
@@ -456,7 +485,7 @@ class H2Endpoint(asyncio.Protocol):
 
     def queue_data(self, stream: H2Stream, data: bytes, end_stream: bool = False) -> None:
         step = self.peer_max_frame
-        chunks = [data[i:i + step] for i in range(0, len(data), step)] or [b""]
+        chunks = [data[i : i + step] for i in range(0, len(data), step)] or [b""]
         stream.pending.extend((f.DATA, 0, chunk) for chunk in chunks)
         if end_stream:
             kind, _, last = stream.pending[-1]

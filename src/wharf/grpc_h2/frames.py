@@ -26,7 +26,9 @@ PADDED = 0x8
 PRIORITY_FLAG = 0x20
 
 # SETTINGS identifiers
-HEADER_TABLE_SIZE, ENABLE_PUSH, MAX_CONCURRENT_STREAMS, INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE, MAX_HEADER_LIST_SIZE = range(1, 7)
+HEADER_TABLE_SIZE, ENABLE_PUSH, MAX_CONCURRENT_STREAMS, INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE, MAX_HEADER_LIST_SIZE = (
+    range(1, 7)
+)
 
 # error codes (GOAWAY, RST_STREAM)
 NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x3
@@ -98,10 +100,11 @@ def strip_padding(flags: int, payload: bytes) -> bytes:
         return payload
     if not payload or payload[0] >= len(payload):
         raise ProtocolError("padding longer than the frame")
-    return payload[1:len(payload) - payload[0]]
+    return payload[1 : len(payload) - payload[0]]
 
 
 # --- HPACK, encoding side: integers and literals that never enter the dynamic table ----------
+
 
 def hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
     """RFC 7541 5.1: ``value`` with an N-bit prefix; ``first`` holds the bits above the prefix."""
@@ -180,7 +183,7 @@ def request_header_problem(headers: list[tuple[str, str]], trailers: bool = Fals
         if name in _CONNECTION_SPECIFIC:
             return f"connection-specific header field {name}"
         if name == "te" and value != "trailers":
-            return f"te: {value!r} (only \"trailers\" is allowed)"
+            return f'te: {value!r} (only "trailers" is allowed)'
     if not trailers:
         for needed in (":method", ":scheme", ":path"):
             if needed not in seen:
@@ -198,6 +201,7 @@ def percent_encode(message: str) -> bytes:
 
 # --- gRPC messages: 1 byte compressed flag, 4 bytes big-endian length, the message ------------
 
+
 def grpc_message(payload: bytes) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
@@ -212,10 +216,10 @@ def split_messages(buffer: bytes) -> tuple[list[Message], bytes]:
     out: list[Message] = []
     pos, n = 0, len(buffer)
     while n - pos >= 5:
-        length = int.from_bytes(buffer[pos + 1:pos + 5], "big")
+        length = int.from_bytes(buffer[pos + 1 : pos + 5], "big")
         if n - pos - 5 < length:
             break
-        out.append(Message(buffer[pos] == 1, buffer[pos + 5:pos + 5 + length]))
+        out.append(Message(buffer[pos] == 1, buffer[pos + 5 : pos + 5 + length]))
         pos += 5 + length
     return out, buffer[pos:]
 
@@ -245,8 +249,9 @@ def message_payload(message: Message, encoding: str, limit: int | None = None) -
         return message.payload
     if encoding not in ("gzip", "deflate"):
         # UNIMPLEMENTED for an encoding we do not know; INTERNAL for a compressed flag without one
-        raise GrpcError(12 if encoding != "identity" else 13,
-                        f"compressed message with grpc-encoding {encoding!r}: not supported")
+        raise GrpcError(
+            12 if encoding != "identity" else 13, f"compressed message with grpc-encoding {encoding!r}: not supported"
+        )
     # gRPC's "deflate" is the zlib format (RFC 1950); 16 + MAX_WBITS reads a gzip member
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS)
     try:
@@ -270,12 +275,18 @@ _TE_TRAILERS = _literal(b"te", b"trailers")
 _GRPC_CONTENT_TYPE = _literal_indexed_name(_CONTENT_TYPE, b"application/grpc")
 
 
-def request_headers(path: str, authority: str, timeout_s: float | None = None,
-                    metadata: tuple[tuple[str, str], ...] = ()) -> bytes:
+def request_headers(
+    path: str, authority: str, timeout_s: float | None = None, metadata: tuple[tuple[str, str], ...] = ()
+) -> bytes:
     """POST ``path`` over http with gRPC's headers: static entries 3 (:method POST) and 6
     (:scheme http), the rest literals without indexing, so no encoder state is kept."""
-    block = (b"\x83\x86" + _literal_indexed_name(4, path.encode()) + _literal_indexed_name(1, authority.encode())
-             + _GRPC_CONTENT_TYPE + _TE_TRAILERS)
+    block = (
+        b"\x83\x86"
+        + _literal_indexed_name(4, path.encode())
+        + _literal_indexed_name(1, authority.encode())
+        + _GRPC_CONTENT_TYPE
+        + _TE_TRAILERS
+    )
     if timeout_s is not None:
         block += _literal(b"grpc-timeout", grpc_timeout(timeout_s))
     for name, value in metadata:

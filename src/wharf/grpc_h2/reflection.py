@@ -7,7 +7,8 @@ pool of their own (the V2 ``inference`` stubs) are found through ``pools``, afte
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from google.protobuf import descriptor_pool
 from grpc_reflection.v1alpha import reflection, reflection_pb2

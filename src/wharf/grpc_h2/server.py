@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Awaitable, Callable, ContextManager, Union
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from wharf.grpc_h2 import frames as f
 from wharf.grpc_h2.connection import H2Endpoint, H2Stream, Limits
@@ -28,9 +30,9 @@ from wharf.grpc_h2.connection import H2Endpoint, H2Stream, Limits
 log = logging.getLogger(__name__)
 
 Metadata = dict[str, str]
-UnaryHandler = Callable[[bytes, Metadata], Union[bytes, Awaitable[bytes]]]
+UnaryHandler = Callable[[bytes, Metadata], bytes | Awaitable[bytes]]
 StreamHandler = Callable[[bytes], bytes]
-SpanFactory = Callable[[str, Metadata], ContextManager[Any]]
+SpanFactory = Callable[[str, Metadata], AbstractContextManager[Any]]
 
 # gRPC status codes used here (the full table is grpc.StatusCode)
 CANCELLED, UNKNOWN, INTERNAL, UNIMPLEMENTED, RESOURCE_EXHAUSTED = 1, 2, 13, 12, 8
@@ -44,8 +46,20 @@ GrpcError = f.GrpcError
 
 
 class _Stream(H2Stream):
-    __slots__ = ("path", "metadata", "encoding", "buffer", "chunks", "received", "remote_closed",
-                 "handler", "streaming", "headers_sent", "content_length", "data_length")
+    __slots__ = (
+        "path",
+        "metadata",
+        "encoding",
+        "buffer",
+        "chunks",
+        "received",
+        "remote_closed",
+        "handler",
+        "streaming",
+        "headers_sent",
+        "content_length",
+        "data_length",
+    )
 
     def __init__(self, stream_id: int, send_window: int) -> None:
         super().__init__(stream_id, send_window)
@@ -68,7 +82,7 @@ class _Stream(H2Stream):
 
 
 class GrpcConnection(H2Endpoint):
-    def __init__(self, server: "GrpcServer") -> None:
+    def __init__(self, server: GrpcServer) -> None:
         super().__init__(server.limits)
         self.server = server
         # closed streams by id, newest last: True when we reset it (its late frames are ignored),
@@ -213,8 +227,9 @@ class GrpcConnection(H2Endpoint):
 
     def _check_length(self, stream: _Stream) -> None:
         if stream.content_length is not None and stream.content_length != stream.data_length:
-            raise f.StreamError(stream.id, f"content-length {stream.content_length} but {stream.data_length} "
-                                "bytes of DATA")
+            raise f.StreamError(
+                stream.id, f"content-length {stream.content_length} but {stream.data_length} bytes of DATA"
+            )
 
     def on_data(self, stream_id: int, flags: int, data: bytes) -> None:
         stream = self.streams.get(stream_id)
@@ -270,8 +285,12 @@ class GrpcConnection(H2Endpoint):
             return
         held = biggest.held()
         self._drop_request(biggest)
-        self._finish(biggest, RESOURCE_EXHAUSTED, f"unfinished requests on this connection hold its whole receive "
-                     f"window ({self.limits.connection_window} bytes); this one held {held}")
+        self._finish(
+            biggest,
+            RESOURCE_EXHAUSTED,
+            f"unfinished requests on this connection hold its whole receive "
+            f"window ({self.limits.connection_window} bytes); this one held {held}",
+        )
 
     def _drop_request(self, stream: _Stream) -> None:
         self.consumed(stream.held())
@@ -308,7 +327,9 @@ class GrpcConnection(H2Endpoint):
             asyncio.ensure_future(self._await_answer(stream, self._traced_call(stream, message)))
             return
         try:
-            result = stream.handler(f.message_payload(message, stream.encoding, self.server.max_receive_bytes), stream.metadata)
+            result = stream.handler(
+                f.message_payload(message, stream.encoding, self.server.max_receive_bytes), stream.metadata
+            )
         except Exception as exc:  # noqa: BLE001 - the caller gets a status, we carry on
             self._failed(stream, exc)
             return
@@ -333,7 +354,9 @@ class GrpcConnection(H2Endpoint):
 
     async def _traced_call(self, stream: _Stream, message: f.Message) -> bytes:
         with self.server.span(stream.path, stream.metadata):
-            result = stream.handler(f.message_payload(message, stream.encoding, self.server.max_receive_bytes), stream.metadata)
+            result = stream.handler(
+                f.message_payload(message, stream.encoding, self.server.max_receive_bytes), stream.metadata
+            )
             return result if type(result) is bytes else await result
 
     async def _await_answer(self, stream: _Stream, pending: Awaitable[bytes]) -> None:
@@ -347,7 +370,7 @@ class GrpcConnection(H2Endpoint):
             self.in_flight -= 1
             self._maybe_idle()
 
-    def _future_answered(self, stream: _Stream, done: "asyncio.Future[bytes]") -> None:
+    def _future_answered(self, stream: _Stream, done: asyncio.Future[bytes]) -> None:
         try:
             if done.cancelled():
                 self._failed(stream, GrpcError(CANCELLED, "the call was cancelled"))
@@ -378,9 +401,11 @@ class GrpcConnection(H2Endpoint):
         message = f.grpc_message(payload)
         if self.send_all_now(stream, len(message)):
             # the common case, one write: HEADERS, DATA, trailers
-            self.emit(f.frame(f.HEADERS, f.END_HEADERS, stream.id, f.RESPONSE_HEADERS)
-                      + f.frame(f.DATA, 0, stream.id, message)
-                      + f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, stream.id, f.TRAILERS_OK))
+            self.emit(
+                f.frame(f.HEADERS, f.END_HEADERS, stream.id, f.RESPONSE_HEADERS)
+                + f.frame(f.DATA, 0, stream.id, message)
+                + f.frame(f.HEADERS, f.END_HEADERS | f.END_STREAM, stream.id, f.TRAILERS_OK)
+            )
             stream.done = True
             self.on_stream_done(stream)
             return
@@ -428,9 +453,14 @@ class GrpcConnection(H2Endpoint):
 
 
 class GrpcServer:
-    def __init__(self, unary: dict[str, UnaryHandler], streaming: dict[str, StreamHandler] | None = None,
-                 max_receive_bytes: int | None = None, span: SpanFactory | None = None,
-                 limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        unary: dict[str, UnaryHandler],
+        streaming: dict[str, StreamHandler] | None = None,
+        max_receive_bytes: int | None = None,
+        span: SpanFactory | None = None,
+        limits: Limits | None = None,
+    ) -> None:
         """``span(path, metadata)``, when given, is a context manager around every unary call
         (tracing); an exception leaving it carries the call's status as ``.code``. ``limits``
         bounds what one client may make the server hold (see ``Limits``); by default the
@@ -447,7 +477,8 @@ class GrpcServer:
         """Listen on ``host:port``; several worker processes may share it (SO_REUSEPORT)."""
         try:
             self._server = await asyncio.get_running_loop().create_server(
-                lambda: GrpcConnection(self), host, port, reuse_port=reuse_port, backlog=1024)
+                lambda: GrpcConnection(self), host, port, reuse_port=reuse_port, backlog=1024
+            )
         except OSError as exc:
             target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             raise OSError(f"cannot listen on {target} for gRPC ({exc.strerror or exc})") from exc

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 MAX_KINDS = 1000  # distinct errors remembered; the oldest is forgotten (and may log its traceback again)
 
@@ -30,8 +30,13 @@ def _kind(exc: BaseException) -> tuple[str, str, int]:
 
 
 class ErrorLog:
-    def __init__(self, log: logging.Logger, rate_per_s: float = 10.0, burst: int = 20,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        rate_per_s: float = 10.0,
+        burst: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._log, self._rate, self._burst, self._clock = log, rate_per_s, burst, clock
         self._tokens, self._last = float(burst), clock()
         self._seen: OrderedDict[tuple[str, str, int], int] = OrderedDict()
@@ -58,8 +63,14 @@ class ErrorLog:
         if count == 1:
             self._log.error("%s failed: %s%s", what, exc, suffix, exc_info=exc if traceback else None)
         else:
-            self._log.error("%s failed: %s: %s (seen %d times; traceback logged the first time)%s", what,
-                            type(exc).__name__, exc, count, suffix)
+            self._log.error(
+                "%s failed: %s: %s (seen %d times; traceback logged the first time)%s",
+                what,
+                type(exc).__name__,
+                exc,
+                count,
+                suffix,
+            )
 
 
 # One for the component server's REST and gRPC APIs: a model's error is the same kind whichever

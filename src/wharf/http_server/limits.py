@@ -21,8 +21,8 @@ connection forever. The defaults below are far above what a real Seldon request 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
 
 import orjson
 
@@ -40,12 +40,14 @@ class HttpLimits:
     max_connections: int = 1000  # per worker process
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "HttpLimits":
+    def from_env(cls, env: Mapping[str, str]) -> HttpLimits:
         """The limits, each from its variable when set; ``ValueError`` naming a bad one."""
         default = cls()
-        return cls(max_body_bytes=int(_number(env, MAX_BODY_ENV, default.max_body_bytes, whole=True)),
-                   read_timeout=_number(env, READ_TIMEOUT_ENV, default.read_timeout, whole=False),
-                   max_connections=int(_number(env, MAX_CONNECTIONS_ENV, default.max_connections, whole=True)))
+        return cls(
+            max_body_bytes=int(_number(env, MAX_BODY_ENV, default.max_body_bytes, whole=True)),
+            read_timeout=_number(env, READ_TIMEOUT_ENV, default.read_timeout, whole=False),
+            max_connections=int(_number(env, MAX_CONNECTIONS_ENV, default.max_connections, whole=True)),
+        )
 
 
 def _number(env: Mapping[str, str], name: str, default: float, whole: bool) -> float:

@@ -105,7 +105,7 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
     error_json: ClassVar[ErrorBody] = staticmethod(seldon_error)
 
     @classmethod
-    def with_limits(cls, limits: HttpLimits, error_json: ErrorBody | None = None) -> type["OneWriteHttpProtocol"]:
+    def with_limits(cls, limits: HttpLimits, error_json: ErrorBody | None = None) -> type[OneWriteHttpProtocol]:
         """This protocol with other limits (and the server's own error body), for ``uvicorn.Config(http=...)``."""
         attrs: dict[str, Any] = {"limits": limits}
         if error_json is not None:
@@ -152,10 +152,14 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._phase, self._body, self._body_size = _BODY, [], 0
         if self._over_capacity:
-            self.logger.warning("refused a connection: this worker has %d open (limit %d)",
-                                len(self.connections), self.limits.max_connections)
-            self._refuse(503, f"this server has more than {self.limits.max_connections} connections open; "
-                              "try again later")
+            self.logger.warning(
+                "refused a connection: this worker has %d open (limit %d)",
+                len(self.connections),
+                self.limits.max_connections,
+            )
+            self._refuse(
+                503, f"this server has more than {self.limits.max_connections} connections open; try again later"
+            )
         for name, value in self.headers:
             if name == b"content-length":
                 if value.isdigit() and int(value) > self.limits.max_body_bytes:
@@ -250,8 +254,7 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
         if self._refused or self.transport.is_closing() or self._phase == _READ:
             return  # between requests the keep-alive timeout (uvicorn's) applies
         requests, phase, received = self._seen
-        stalled = requests == self._requests and phase == self._phase and (
-            phase != _BODY or received == self._received)
+        stalled = requests == self._requests and phase == self._phase and (phase != _BODY or received == self._received)
         if not stalled or self.flow.read_paused:  # progress, or we are the ones not reading
             self._watch()
             return
@@ -259,8 +262,7 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         part = "request line and headers" if phase == _HEAD else "body"
-        self._refuse(408, f"the request's {part} did not arrive within {self.limits.read_timeout:g} s",
-                     raise_=False)
+        self._refuse(408, f"the request's {part} did not arrive within {self.limits.read_timeout:g} s", raise_=False)
 
     # --- answers of our own ----------------------------------------------------------------------
 
@@ -282,8 +284,17 @@ class OneWriteHttpProtocol(HttpToolsProtocol):
             body, content_type = f"Request Header Fields Too Large: {why}".encode(), b"text/plain; charset=utf-8"
         else:
             body, content_type = self.error_json(status, why), b"application/json"
-        response = b"".join([STATUS_LINE[status], b"content-type: ", content_type, b"\r\ncontent-length: ",
-                             str(len(body)).encode(), b"\r\nconnection: close\r\n\r\n", body])
+        response = b"".join(
+            [
+                STATUS_LINE[status],
+                b"content-type: ",
+                content_type,
+                b"\r\ncontent-length: ",
+                str(len(body)).encode(),
+                b"\r\nconnection: close\r\n\r\n",
+                body,
+            ]
+        )
         earlier = [c for c, _ in self.pipeline]
         if self._started is not None and not self._started.response_complete:
             earlier.append(self._started)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 RUN_LABEL = "io.wharf.run"  # value: pid of the `wharf run` that started the container
 
@@ -37,21 +38,39 @@ def docker_client() -> Any:
 class ContainerNode:
     """One node's container, shaped like ``subprocess.Popen`` for the local runtime."""
 
-    def __init__(self, client: Any, name: str, image: str, env: dict[str, str],
-                 out: Callable[[str], None], volumes: dict[str, dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        name: str,
+        image: str,
+        env: dict[str, str],
+        out: Callable[[str], None],
+        volumes: dict[str, dict[str, str]] | None = None,
+    ) -> None:
         import docker.errors
 
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
-            hint = ("invoke server-images" if image.startswith(("wharf/sklearnserver", "wharf/xgboostserver"))
-                    else f"invoke build --source <folder> --image {image}")
-            raise ContainerError(f"{name}: image {image!r} is not in the local engine; build it first ({hint})") from None
+            hint = (
+                "invoke server-images"
+                if image.startswith(("wharf/sklearnserver", "wharf/xgboostserver"))
+                else f"invoke build --source <folder> --image {image}"
+            )
+            raise ContainerError(
+                f"{name}: image {image!r} is not in the local engine; build it first ({hint})"
+            ) from None
         self.name = name
         self.returncode: int | None = None
         self.container = client.containers.run(
-            image, detach=True, network_mode="host", environment=env, volumes=volumes or {},
-            name=f"wharf-run-{os.getpid()}-{name}", labels={RUN_LABEL: str(os.getpid())})
+            image,
+            detach=True,
+            network_mode="host",
+            environment=env,
+            volumes=volumes or {},
+            name=f"wharf-run-{os.getpid()}-{name}",
+            labels={RUN_LABEL: str(os.getpid())},
+        )
         threading.Thread(target=self._pump, args=(out,), name=f"log-{name}", daemon=True).start()
 
     def _pump(self, out: Callable[[str], None]) -> None:

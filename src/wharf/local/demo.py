@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 GRAPH = EXAMPLES / "graphs" / "ab-router.yaml"
 # Measurements in millimetres (the graph's transformer converts them), with the true species.
-FLOWERS = [([51, 35, 14, 2], "setosa"), ([67, 30, 52, 23], "virginica"), ([59, 30, 42, 15], "versicolor"),
-           ([50, 34, 15, 2], "setosa"), ([63, 33, 60, 25], "virginica"), ([57, 28, 41, 13], "versicolor")]
+FLOWERS = [
+    ([51, 35, 14, 2], "setosa"),
+    ([67, 30, 52, 23], "virginica"),
+    ([59, 30, 42, 15], "versicolor"),
+    ([50, 34, 15, 2], "setosa"),
+    ([63, 33, 60, 25], "virginica"),
+    ([57, 28, 41, 13], "versicolor"),
+]
 
 
 def _post(url: str, message: dict) -> dict:
@@ -40,11 +46,15 @@ def run(graph: Path = GRAPH, out: Callable[[str], None] = print, node_logs: bool
             names, row = answer["data"]["names"], answer["data"]["ndarray"][0]
             species = names[row.index(max(row))]
             route = answer["meta"]["routing"]["router"]
-            out(f"{features} mm -> {species:<10} p={max(row):.3f}  via iris-{'ab'[route]}  "
-                f"puid={answer['meta']['puid'][:8]}")
+            out(
+                f"{features} mm -> {species:<10} p={max(row):.3f}  via iris-{'ab'[route]}  "
+                f"puid={answer['meta']['puid'][:8]}"
+            )
             reward = 1.0 if species == truth else 0.0
-            feedback = _post(f"{local.url}/api/v1.0/feedback",
-                             {"request": {"data": {"ndarray": [features]}}, "response": answer, "reward": reward})
+            feedback = _post(
+                f"{local.url}/api/v1.0/feedback",
+                {"request": {"data": {"ndarray": [features]}}, "response": answer, "reward": reward},
+            )
             seen["answers"].append(answer)
             seen["routes"].append(route)
             seen["feedback"].append(feedback)
@@ -54,8 +64,10 @@ def run(graph: Path = GRAPH, out: Callable[[str], None] = print, node_logs: bool
             reply = pb_grpc.SeldonStub(channel).Predict(request, timeout=10)
         values = list(reply.data.ndarray.values[0].list_value.values)
         probs = [v.number_value for v in values]
-        out(f"\ngRPC Seldon/Predict [70, 32, 47, 14] mm -> {list(reply.data.names)[probs.index(max(probs))]} "
-            f"(routing {dict(reply.meta.routing)})")
+        out(
+            f"\ngRPC Seldon/Predict [70, 32, 47, 14] mm -> {list(reply.data.names)[probs.index(max(probs))]} "
+            f"(routing {dict(reply.meta.routing)})"
+        )
         seen["grpc"] = reply
     out("graph stopped")
     return seen

@@ -10,11 +10,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
 
 _HANDED_OUT: set[int] = set()
 
@@ -110,7 +109,9 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen | None = None,
 
 
 @contextmanager
-def serving(args: list[str], log_file: Path, ready_url: str, what: str, timeout: float = 60.0) -> Iterator[subprocess.Popen]:
+def serving(
+    args: list[str], log_file: Path, ready_url: str, what: str, timeout: float = 60.0
+) -> Iterator[subprocess.Popen]:
     """Run ``args`` (its output in ``log_file``) for the block, stopped by pid at its end; the block
     starts once ``ready_url`` answers 200, and a failure to start shows the log's tail."""
     with open(log_file, "wb") as log:
@@ -125,17 +126,37 @@ def serving(args: list[str], log_file: Path, ready_url: str, what: str, timeout:
         stop_process(proc, 10)
 
 
-def start_server(model_dir: str | os.PathLike[str], model: str, *args: str, workers: int = 1,
-                 env: dict[str, str] | None = None, log_path: Path | None = None,
-                 ready_timeout: float = 30.0) -> RunningServer:
+def start_server(
+    model_dir: str | os.PathLike[str],
+    model: str,
+    *args: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    ready_timeout: float = 30.0,
+) -> RunningServer:
     """Start ``wharf serve <model>`` in ``model_dir`` on free loopback ports and wait until ready."""
     http, grpc, metrics = free_port(), free_port(), free_port()
     log_path = log_path or Path(model_dir, f".wharf-{http}.log")
-    cmd = [*server_command(), model, "--host", "127.0.0.1", "--http-port", str(http), "--grpc-port", str(grpc),
-           "--metrics-port", str(metrics), "--workers", str(workers), *args]
+    cmd = [
+        *server_command(),
+        model,
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        str(http),
+        "--grpc-port",
+        str(grpc),
+        "--metrics-port",
+        str(metrics),
+        "--workers",
+        str(workers),
+        *args,
+    ]
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, cwd=model_dir, stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})})
+        proc = subprocess.Popen(
+            cmd, cwd=model_dir, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
     server = RunningServer(proc, http, grpc, metrics, log_path)
     try:
         wait_http(f"{server.url}/ready", ready_timeout, proc)

@@ -18,8 +18,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 60.0
@@ -68,7 +68,7 @@ def _members(pgid: int) -> list[int]:
         except OSError:  # it exited while we looked
             continue
         # "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if fields[0] != "Z" and int(fields[2]) == pgid:
             found.append(int(entry))
     return found

@@ -21,9 +21,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -70,8 +71,10 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
     where = f"{unit.path} ({unit.name})"
     server_class = SERVER_CLASSES.get(unit.implementation)
     if server_class is None:
-        raise GraphError(f"{where}: implementation {unit.implementation} is not one wharf run can serve "
-                         f"(it serves {', '.join(SERVER_CLASSES)}); deploy it to a cluster instead")
+        raise GraphError(
+            f"{where}: implementation {unit.implementation} is not one wharf run can serve "
+            f"(it serves {', '.join(SERVER_CLASSES)}); deploy it to a cluster instead"
+        )
     if not unit.model_uri:
         raise GraphError(f"{where}: implementation {unit.implementation} needs a modelUri")
     if unit.model_uri.startswith("pvc://"):
@@ -92,9 +95,18 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
     parameters = [p for p in unit.parameters if p.get("name") != "model_uri"]
     parameters.append({"name": "model_uri", "value": model_uri, "type": "STRING"})
     image = container.get("image") or PREDICTOR_SERVERS[unit.implementation]["seldon"]
-    return NodePlan(unit.name, None if images else Path.cwd(), None if images else server_class,
-                    json.dumps(parameters), image, free_port(), free_port(), free_port(),
-                    folder if images else None, unit.model_uri if remote and images else "")
+    return NodePlan(
+        unit.name,
+        None if images else Path.cwd(),
+        None if images else server_class,
+        json.dumps(parameters),
+        image,
+        free_port(),
+        free_port(),
+        free_port(),
+        folder if images else None,
+        unit.model_uri if remote and images else "",
+    )
 
 
 def _s2i_model_name(folder: Path) -> str | None:
@@ -108,8 +120,9 @@ def _s2i_model_name(folder: Path) -> str | None:
     return None
 
 
-def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None,
-         images: bool = False) -> list[NodePlan]:
+def plan(
+    predictor: Predictor, file: Path, sources: dict[str, str] | None = None, images: bool = False
+) -> list[NodePlan]:
     """Where each node's code (or image) is and which ports it gets; errors name the node and what
     is missing."""
     sources = sources or {}
@@ -124,10 +137,22 @@ def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None
         if images:
             image = container.get("image")
             if not image:
-                raise GraphError(f"{unit.path} ({unit.name}): --docker needs an image; the predictor's componentSpecs "
-                                 f"have no container named {unit.name!r} with an image")
-            plans.append(NodePlan(unit.name, None, None, json.dumps(list(unit.parameters)), image,
-                                  free_port(), free_port(), free_port()))
+                raise GraphError(
+                    f"{unit.path} ({unit.name}): --docker needs an image; the predictor's componentSpecs "
+                    f"have no container named {unit.name!r} with an image"
+                )
+            plans.append(
+                NodePlan(
+                    unit.name,
+                    None,
+                    None,
+                    json.dumps(list(unit.parameters)),
+                    image,
+                    free_port(),
+                    free_port(),
+                    free_port(),
+                )
+            )
             continue
         if unit.name in sources:
             candidates = [Path(sources[unit.name])]
@@ -135,18 +160,33 @@ def plan(predictor: Predictor, file: Path, sources: dict[str, str] | None = None
             # A folder named after the node, else after the image (wharf-examples/iris:0.1 -> iris),
             # beside the file or in ../models: the folder s2i would build that image from.
             stems = [unit.name, container.get("image", "").rsplit("/", 1)[-1].split(":", 1)[0]]
-            candidates = [base / stem for stem in dict.fromkeys(s for s in stems if s)
-                          for base in (file.parent, file.parent.parent / "models")]
+            candidates = [
+                base / stem
+                for stem in dict.fromkeys(s for s in stems if s)
+                for base in (file.parent, file.parent.parent / "models")
+            ]
         folder = next((c for c in candidates if c.is_dir()), None)
         if folder is None:
-            raise GraphError(f"{unit.path} ({unit.name}): no model folder; looked in "
-                             f"{', '.join(str(c) for c in candidates)} (give one with --source {unit.name}=DIR)")
+            raise GraphError(
+                f"{unit.path} ({unit.name}): no model folder; looked in "
+                f"{', '.join(str(c) for c in candidates)} (give one with --source {unit.name}=DIR)"
+            )
         env = {e.get("name"): e.get("value") for e in container.get("env") or [] if isinstance(e, dict)}
         model_class = env.get("MODEL_NAME") or _s2i_model_name(folder)
         if not model_class:
             raise GraphError(f"{unit.name}: no MODEL_NAME in the container's env or in {folder}/.s2i/environment")
-        plans.append(NodePlan(unit.name, folder.resolve(), model_class, json.dumps(list(unit.parameters)),
-                              container.get("image", f"{unit.name}:local"), free_port(), free_port(), free_port()))
+        plans.append(
+            NodePlan(
+                unit.name,
+                folder.resolve(),
+                model_class,
+                json.dumps(list(unit.parameters)),
+                container.get("image", f"{unit.name}:local"),
+                free_port(),
+                free_port(),
+                free_port(),
+            )
+        )
     return plans
 
 
@@ -170,8 +210,12 @@ def _point(node: dict[str, Any], ports: dict[str, NodePlan], transport: str) -> 
     plan_ = ports.get(node["name"])
     if plan_ is not None:
         kind = (node.get("endpoint") or {}).get("type", transport)
-        node["endpoint"] = {"service_host": "127.0.0.1", "httpPort": plan_.http_port, "grpcPort": plan_.grpc_port,
-                            "type": kind}
+        node["endpoint"] = {
+            "service_host": "127.0.0.1",
+            "httpPort": plan_.http_port,
+            "grpcPort": plan_.grpc_port,
+            "type": kind,
+        }
     for child in node.get("children") or []:
         _point(child, ports, transport)
 
@@ -179,10 +223,19 @@ def _point(node: dict[str, Any], ports: dict[str, NodePlan], transport: str) -> 
 class LocalGraph:
     """The running processes of one local graph; a context manager that stops them all."""
 
-    def __init__(self, file: str | os.PathLike[str], *, predictor: str | None = None, sources: dict[str, str] | None = None,
-                 http_port: int = 8000, grpc_port: int = 5001, out: Callable[[str], None] = print,
-                 docker: bool = False, max_restarts: int | None = None,
-                 backoff: Callable[[], Backoff] = Backoff) -> None:
+    def __init__(
+        self,
+        file: str | os.PathLike[str],
+        *,
+        predictor: str | None = None,
+        sources: dict[str, str] | None = None,
+        http_port: int = 8000,
+        grpc_port: int = 5001,
+        out: Callable[[str], None] = print,
+        docker: bool = False,
+        max_restarts: int | None = None,
+        backoff: Callable[[], Backoff] = Backoff,
+    ) -> None:
         self.file = Path(file)
         self.predictor = from_file(self.file, predictor)
         self.docker = docker
@@ -227,9 +280,17 @@ class LocalGraph:
         def spawn() -> subprocess.Popen:
             # its own session and process group: its workers can be killed with it, and a Ctrl-C in
             # the terminal reaches only `wharf run`, which stops the graph front first
-            proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True,
-                                    preexec_fn=stop_with_parent())
+            proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+                preexec_fn=stop_with_parent(),
+            )
 
             def pump() -> None:
                 assert proc.stdout is not None
@@ -243,18 +304,28 @@ class LocalGraph:
 
     def _node_env(self, p: NodePlan) -> dict[str, str]:
         """The environment the operator gives a unit container, pointed at local ports."""
-        env = {e["name"]: str(e.get("value", "")) for e in self.predictor.containers.get(p.name, {}).get("env") or []
-               if isinstance(e, dict) and "name" in e}
+        env = {
+            e["name"]: str(e.get("value", ""))
+            for e in self.predictor.containers.get(p.name, {}).get("env") or []
+            if isinstance(e, dict) and "name" in e
+        }
         # The server's default, stated so that this shell's GUNICORN_WORKERS cannot change a node; the
         # container's own env (a SeldonDeployment asking for more workers) still wins, as in a pod.
         # MLSERVER_MODEL_NAME: the node's name is its model name in V2 calls, as the operator sets it
-        return {"GUNICORN_WORKERS": "1", "MLSERVER_MODEL_NAME": p.name, **env, "PREDICTIVE_UNIT_ID": p.name,
-                "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
-                "PREDICTIVE_UNIT_IMAGE": p.image, "PREDICTOR_ID": self.predictor.name,
-                "SELDON_DEPLOYMENT_ID": self.predictor.deployment, "PYTHONUNBUFFERED": "1",
-                "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p.http_port),
-                "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(p.grpc_port),
-                "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(p.metrics_port)}
+        return {
+            "GUNICORN_WORKERS": "1",
+            "MLSERVER_MODEL_NAME": p.name,
+            **env,
+            "PREDICTIVE_UNIT_ID": p.name,
+            "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
+            "PREDICTIVE_UNIT_IMAGE": p.image,
+            "PREDICTOR_ID": self.predictor.name,
+            "SELDON_DEPLOYMENT_ID": self.predictor.deployment,
+            "PYTHONUNBUFFERED": "1",
+            "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p.http_port),
+            "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(p.grpc_port),
+            "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(p.metrics_port),
+        }
 
     def _fetch_model(self, p: NodePlan) -> Path:
         """The storage initializer's work, on this machine: ``p.remote_model`` into a folder the
@@ -285,20 +356,40 @@ class LocalGraph:
                 volumes[str(p.model_folder)] = {"bind": MODEL_MOUNT, "mode": "ro"}
             if p.remote_model:
                 volumes[str(self._fetch_model(p))] = {"bind": MODEL_MOUNT, "mode": "ro"}
-            return self._launch(p.name, lambda: ContainerNode(client, p.name, p.image, env, self._prefix(p.name), volumes))
+            return self._launch(
+                p.name, lambda: ContainerNode(client, p.name, p.image, env, self._prefix(p.name), volumes)
+            )
         assert p.source is not None and p.model_class is not None
-        return self._start(p.name, [sys.executable, "-m", "wharf.cli", "serve", p.model_class, "--host", "127.0.0.1",
-                                    "--http-port", str(p.http_port), "--grpc-port", str(p.grpc_port),
-                                    "--metrics-port", str(p.metrics_port)],
-                           p.source, self._node_env(p))
+        return self._start(
+            p.name,
+            [
+                sys.executable,
+                "-m",
+                "wharf.cli",
+                "serve",
+                p.model_class,
+                "--host",
+                "127.0.0.1",
+                "--http-port",
+                str(p.http_port),
+                "--grpc-port",
+                str(p.grpc_port),
+                "--metrics-port",
+                str(p.metrics_port),
+            ],
+            p.source,
+            self._node_env(p),
+        )
 
-    def start(self, timeout: float = 60.0) -> "LocalGraph":
+    def start(self, timeout: float = 60.0) -> LocalGraph:
         """Start every node, then the orchestrator. A port the user chose that is taken, or a node
         that exits before it is ready, raises GraphError naming the port or node (nothing is left running)."""
         for port, flag, what in ((self.http_port, "--http-port", "REST"), (self.grpc_port, "--grpc-port", "gRPC")):
             if port_in_use(port):
-                raise GraphError(f"port {port} on 127.0.0.1 (the graph's {what} port) is already in use; "
-                                 f"stop what listens there or choose another with {flag}")
+                raise GraphError(
+                    f"port {port} on 127.0.0.1 (the graph's {what} port) is already in use; "
+                    f"stop what listens there or choose another with {flag}"
+                )
         client = None
         if self.docker and self.plans:  # a graph of built-ins only runs in the orchestrator: no engine needed
             from wharf.local.containers import docker_client
@@ -310,11 +401,31 @@ class LocalGraph:
                 self._wait_ready(p.name, f"http://127.0.0.1:{p.http_port}/ready", timeout, proc)
             spec = Path(self._tmp.name, "predictor.json")
             spec.write_text(json.dumps(self._spec))
-            orch = self._start("orchestrator", [sys.executable, "-m", "wharf.cli", "orchestrator", "--file", str(spec),
-                                                "--host", "127.0.0.1", "--http-port", str(self.http_port),
-                                                "--grpc-port", str(self.grpc_port), "--sdep", self.predictor.deployment,
-                                                "--protocol", file_protocol(self.file),
-                                                "--namespace", self.predictor.namespace], Path.cwd(), {"PYTHONUNBUFFERED": "1"})
+            orch = self._start(
+                "orchestrator",
+                [
+                    sys.executable,
+                    "-m",
+                    "wharf.cli",
+                    "orchestrator",
+                    "--file",
+                    str(spec),
+                    "--host",
+                    "127.0.0.1",
+                    "--http-port",
+                    str(self.http_port),
+                    "--grpc-port",
+                    str(self.grpc_port),
+                    "--sdep",
+                    self.predictor.deployment,
+                    "--protocol",
+                    file_protocol(self.file),
+                    "--namespace",
+                    self.predictor.namespace,
+                ],
+                Path.cwd(),
+                {"PYTHONUNBUFFERED": "1"},
+            )
             self._wait_ready("orchestrator", f"{self.url}/ready", timeout, orch)
         except BaseException:
             self.stop()
@@ -390,17 +501,20 @@ class LocalGraph:
         backoff = self._backoffs.setdefault(name, self._new_backoff())
         if self.max_restarts is not None and backoff.restarts >= self.max_restarts:
             self._down[name] = float("inf")  # never restarted; stop() skips it
-            raise NodeFailed(f"{what} {describe_exit(code)}; restarted {backoff.restarts} time(s) already "
-                             f"(--max-restarts {self.max_restarts}): stopping the graph")
+            raise NodeFailed(
+                f"{what} {describe_exit(code)}; restarted {backoff.restarts} time(s) already "
+                f"(--max-restarts {self.max_restarts}): stopping the graph"
+            )
         up_for = now - self._started_at[name]
         delay = backoff.delay(up_for)
         when = "now" if delay == 0 else f"in {delay:.0f} s (CrashLoopBackOff)"
         extra = f"; killed the {len(left)} process(es) it left behind ({', '.join(map(str, left))})" if left else ""
-        self.out(f"wharf run: {what} {describe_exit(code)} after {up_for:.1f} s{extra}; "
-                 f"restart {backoff.restarts} {when}")
+        self.out(
+            f"wharf run: {what} {describe_exit(code)} after {up_for:.1f} s{extra}; restart {backoff.restarts} {when}"
+        )
         self._down[name] = now + delay
 
-    def __enter__(self) -> "LocalGraph":
+    def __enter__(self) -> LocalGraph:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import yaml
 
@@ -15,10 +15,12 @@ from wharf.operator.config import OperatorConfig
 def render_main(argv: Sequence[str]) -> int:
     from wharf.operator.render import render
 
-    p = argparse.ArgumentParser(prog="wharf render",
-                                description="Print, as YAML, the objects the operator would create for each "
-                                            "SeldonDeployment in FILE (no cluster needed). Operator settings come "
-                                            "from the same environment variables (ISTIO_ENABLED, ...).")
+    p = argparse.ArgumentParser(
+        prog="wharf render",
+        description="Print, as YAML, the objects the operator would create for each "
+        "SeldonDeployment in FILE (no cluster needed). Operator settings come "
+        "from the same environment variables (ISTIO_ENABLED, ...).",
+    )
     p.add_argument("file", help="YAML file with one or more SeldonDeployments ('-' reads stdin)")
     p.add_argument("--namespace", "-n", help="namespace for SeldonDeployments that name none (default: default)")
     args = p.parse_args(argv)
@@ -53,19 +55,35 @@ def render_main(argv: Sequence[str]) -> int:
 
 def operator_main(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="wharf operator", description="Reconcile SeldonDeployments (kopf).")
-    p.add_argument("--namespace", "-n", action="append", default=[],
-                   help="watch only this namespace (repeatable; default: env WATCH_NAMESPACE, else all)")
-    p.add_argument("--standalone", action="store_true",
-                   help="no peering/leader election (one replica only)")
-    p.add_argument("--peering", default=None,
-                   help="kopf peering name: replicas elect one active operator (needs kopf's peering CRDs; "
-                        "given explicitly, the operator waits until they exist)")
+    p.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch only this namespace (repeatable; default: env WATCH_NAMESPACE, else all)",
+    )
+    p.add_argument("--standalone", action="store_true", help="no peering/leader election (one replica only)")
+    p.add_argument(
+        "--peering",
+        default=None,
+        help="kopf peering name: replicas elect one active operator (needs kopf's peering CRDs; "
+        "given explicitly, the operator waits until they exist)",
+    )
     p.add_argument("--liveness", default=None, help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
-    p.add_argument("--leader-elect", "--enable-leader-election", action="store_true",
-                   help="replicas elect one active operator through a Lease in POD_NAMESPACE (upstream's flag "
-                        "name is accepted too)")
+    p.add_argument(
+        "--leader-elect",
+        "--enable-leader-election",
+        action="store_true",
+        help="replicas elect one active operator through a Lease in POD_NAMESPACE (upstream's flag "
+        "name is accepted too)",
+    )
     args = p.parse_args(argv)
     from wharf.operator.handlers import run
 
-    return run(namespaces=args.namespace, standalone=args.standalone, peering=args.peering, liveness=args.liveness,
-               leader_elect=args.leader_elect)
+    return run(
+        namespaces=args.namespace,
+        standalone=args.standalone,
+        peering=args.peering,
+        liveness=args.liveness,
+        leader_elect=args.leader_elect,
+    )

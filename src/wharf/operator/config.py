@@ -7,18 +7,23 @@ Wharf's orchestrator (``wharf orchestrator``), which reads the same flags and EN
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Mapping
+from typing import Any
 
 from wharf import __version__
 from wharf.deployment.servers import PREDICTOR_SERVERS  # the defaults; re-exported for the operator's callers
 
 # Upstream's per-image overrides (OpenShift's RELATED_IMAGE_* convention): variable -> (server, protocol).
 RELATED_SERVER_IMAGES = {
-    "RELATED_IMAGE_SKLEARNSERVER": ("SKLEARN_SERVER", "seldon"), "RELATED_IMAGE_SKLEARNSERVER_V2": ("SKLEARN_SERVER", "v2"),
-    "RELATED_IMAGE_XGBOOSTSERVER": ("XGBOOST_SERVER", "seldon"), "RELATED_IMAGE_XGBOOSTSERVER_V2": ("XGBOOST_SERVER", "v2"),
-    "RELATED_IMAGE_MLFLOWSERVER": ("MLFLOW_SERVER", "seldon"), "RELATED_IMAGE_MLFLOWSERVER_V2": ("MLFLOW_SERVER", "v2"),
-    "RELATED_IMAGE_TFPROXY": ("TENSORFLOW_SERVER", "seldon"), "RELATED_IMAGE_TENSORFLOW": ("TENSORFLOW_SERVER", "tensorflow"),
+    "RELATED_IMAGE_SKLEARNSERVER": ("SKLEARN_SERVER", "seldon"),
+    "RELATED_IMAGE_SKLEARNSERVER_V2": ("SKLEARN_SERVER", "v2"),
+    "RELATED_IMAGE_XGBOOSTSERVER": ("XGBOOST_SERVER", "seldon"),
+    "RELATED_IMAGE_XGBOOSTSERVER_V2": ("XGBOOST_SERVER", "v2"),
+    "RELATED_IMAGE_MLFLOWSERVER": ("MLFLOW_SERVER", "seldon"),
+    "RELATED_IMAGE_MLFLOWSERVER_V2": ("MLFLOW_SERVER", "v2"),
+    "RELATED_IMAGE_TFPROXY": ("TENSORFLOW_SERVER", "seldon"),
+    "RELATED_IMAGE_TENSORFLOW": ("TENSORFLOW_SERVER", "tensorflow"),
 }
 
 
@@ -28,11 +33,13 @@ def _bool(raw: str) -> bool:
 
 @dataclass(frozen=True)
 class OperatorConfig:
-    executor_image: str = field(default=f"wharf/orchestrator:{__version__}",
-                                metadata={"env": "EXECUTOR_CONTAINER_IMAGE_AND_VERSION"})
+    executor_image: str = field(
+        default=f"wharf/orchestrator:{__version__}", metadata={"env": "EXECUTOR_CONTAINER_IMAGE_AND_VERSION"}
+    )
     # Wharf's orchestrator image needs its command; an upstream executor image has it as entrypoint.
-    executor_command: tuple[str, ...] = field(default=("wharf", "orchestrator"),
-                                              metadata={"env": "WHARF_EXECUTOR_COMMAND"})
+    executor_command: tuple[str, ...] = field(
+        default=("wharf", "orchestrator"), metadata={"env": "WHARF_EXECUTOR_COMMAND"}
+    )
     executor_pull_policy: str = field(default="IfNotPresent", metadata={"env": "EXECUTOR_CONTAINER_IMAGE_PULL_POLICY"})
     executor_http_port: int = field(default=8000, metadata={"env": "EXECUTOR_SERVER_PORT"})
     executor_grpc_port: int = field(default=5001, metadata={"env": "EXECUTOR_SERVER_GRPC_PORT"})
@@ -41,11 +48,15 @@ class OperatorConfig:
     # empty: no fixed UID (OpenShift's restricted SCC assigns one), so empty is a value here
     executor_user: str = field(default="8888", metadata={"env": "EXECUTOR_CONTAINER_USER", "empty_ok": True})
     executor_service_account: str = field(default="", metadata={"env": "EXECUTOR_CONTAINER_SERVICE_ACCOUNT_NAME"})
-    executor_logger_endpoint: str = field(default="http://default-broker",
-                                          metadata={"env": "EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT"})
-    executor_logger_queue_size: str = field(default="10000", metadata={"env": "EXECUTOR_REQUEST_LOGGER_WORK_QUEUE_SIZE"})
-    executor_logger_write_timeout_ms: str = field(default="2000",
-                                                  metadata={"env": "EXECUTOR_REQUEST_LOGGER_WRITE_TIMEOUT_MS"})
+    executor_logger_endpoint: str = field(
+        default="http://default-broker", metadata={"env": "EXECUTOR_REQUEST_LOGGER_DEFAULT_ENDPOINT"}
+    )
+    executor_logger_queue_size: str = field(
+        default="10000", metadata={"env": "EXECUTOR_REQUEST_LOGGER_WORK_QUEUE_SIZE"}
+    )
+    executor_logger_write_timeout_ms: str = field(
+        default="2000", metadata={"env": "EXECUTOR_REQUEST_LOGGER_WRITE_TIMEOUT_MS"}
+    )
     executor_cpu_request: str = field(default="500m", metadata={"env": "EXECUTOR_DEFAULT_CPU_REQUEST"})
     executor_cpu_limit: str = field(default="500m", metadata={"env": "EXECUTOR_DEFAULT_CPU_LIMIT"})
     executor_memory_request: str = field(default="512Mi", metadata={"env": "EXECUTOR_DEFAULT_MEMORY_REQUEST"})
@@ -63,13 +74,14 @@ class OperatorConfig:
     istio_tls_mode: str = field(default="", metadata={"env": "ISTIO_TLS_MODE"})
     ambassador_enabled: bool = field(default=False, metadata={"env": "AMBASSADOR_ENABLED"})
     ambassador_single_namespace: bool = field(default=False, metadata={"env": "AMBASSADOR_SINGLE_NAMESPACE"})
-    storage_initializer_image: str = field(default=f"wharf/storage-initializer:{__version__}",
-                                           metadata={"env": "RELATED_IMAGE_STORAGE_INITIALIZER"})
+    storage_initializer_image: str = field(
+        default=f"wharf/storage-initializer:{__version__}", metadata={"env": "RELATED_IMAGE_STORAGE_INITIALIZER"}
+    )
     controller_id: str = field(default="", metadata={"env": "CONTROLLER_ID"})
     predictor_servers: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: PREDICTOR_SERVERS)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "OperatorConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
         """Read every field whose env variable is set; a bad number names the variable."""
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -120,7 +132,7 @@ def predictor_servers_from_json(raw: str, where: str) -> dict[str, dict[str, str
     except ValueError as exc:
         raise ValueError(f"{where}: not JSON ({exc})") from None
     if not isinstance(table, dict):
-        raise ValueError(f"{where}: expected an object of servers, e.g. {{\"SKLEARN_SERVER\": {{\"protocols\": ...}}}}")
+        raise ValueError(f'{where}: expected an object of servers, e.g. {{"SKLEARN_SERVER": {{"protocols": ...}}}}')
     servers: dict[str, dict[str, str]] = {}
     for key, entry in table.items():
         protocols = entry.get("protocols") if isinstance(entry, dict) else None

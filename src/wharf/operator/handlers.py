@@ -12,17 +12,19 @@ import logging
 import os
 import socket
 import threading
-from typing import Any, Callable, Iterable, Mapping, TypedDict
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypedDict
 
 import kopf
-from kubernetes import client, config as kube_config
+from kubernetes import client
+from kubernetes import config as kube_config
 
+from wharf.deployment import names
 from wharf.deployment.crd import GROUP, PLURAL
 from wharf.deployment.validate import SdepError
 from wharf.operator import status as status_mod
 from wharf.operator.config import OperatorConfig
 from wharf.operator.render import LABEL_ID, render
-from wharf.deployment import names
 
 FIELD_MANAGER = "wharf-operator"
 ANNOTATION_PREFIX = "wharf.seldon.io"
@@ -45,12 +47,23 @@ class Cluster:
     def __init__(self, api: client.ApiClient):
         self.api = api
 
-    def _call(self, method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None,
-              content_type: str = "application/json") -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
         """The response's JSON (None when empty): Kubernetes objects and lists, read as plain dicts."""
         method, url, headers, body, _ = self.api.param_serialize(
-            method, path, query_params=query or [], body=body, auth_settings=["BearerToken"],
-            header_params={"Content-Type": content_type, "Accept": "application/json"})
+            method,
+            path,
+            query_params=query or [],
+            body=body,
+            auth_settings=["BearerToken"],
+            header_params={"Content-Type": content_type, "Accept": "application/json"},
+        )
         response = self.api.call_api(method, url, header_params=headers, body=body)
         raw = response.read()
         if not 200 <= response.status < 300:
@@ -62,8 +75,9 @@ class Cluster:
         meta = obj["metadata"]
         path = f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
         # The client serialises JSON and apply-patch+yaml bodies itself (JSON is YAML).
-        applied: dict[str, Any] = self._call("PATCH", path, obj, [("fieldManager", FIELD_MANAGER), ("force", "true")],
-                                             "application/apply-patch+yaml")
+        applied: dict[str, Any] = self._call(
+            "PATCH", path, obj, [("fieldManager", FIELD_MANAGER), ("force", "true")], "application/apply-patch+yaml"
+        )
         return applied
 
     def owned(self, namespace: str, sid: str, uid: str, kinds: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
@@ -71,8 +85,9 @@ class Cluster:
         for key in kinds:
             prefix, plural = KINDS[key]
             try:
-                items = self._call("GET", f"{prefix}/namespaces/{namespace}/{plural}",
-                                   query=[("labelSelector", f"{LABEL_ID}={sid}")])["items"]
+                items = self._call(
+                    "GET", f"{prefix}/namespaces/{namespace}/{plural}", query=[("labelSelector", f"{LABEL_ID}={sid}")]
+                )["items"]
             except client.ApiException as exc:
                 if exc.status == 404:  # that API (e.g. Istio) is not installed
                     continue
@@ -88,8 +103,11 @@ class Cluster:
         prefix, plural = KINDS[(obj["apiVersion"], obj["kind"])]
         meta = obj["metadata"]
         try:
-            self._call("DELETE", f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}",
-                       {"propagationPolicy": "Background"})
+            self._call(
+                "DELETE",
+                f"{prefix}/namespaces/{meta['namespace']}/{plural}/{meta['name']}",
+                {"propagationPolicy": "Background"},
+            )
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
@@ -104,8 +122,9 @@ class Cluster:
 
     def pods(self, namespace: str, sid: str) -> list[dict[str, Any]]:
         """The pods of one SeldonDeployment (all its Deployments share its ``seldon-deployment-id``)."""
-        pods: list[dict[str, Any]] = self._call("GET", f"/api/v1/namespaces/{namespace}/pods",
-                                                query=[("labelSelector", f"{LABEL_ID}={sid}")])["items"]
+        pods: list[dict[str, Any]] = self._call(
+            "GET", f"/api/v1/namespaces/{namespace}/pods", query=[("labelSelector", f"{LABEL_ID}={sid}")]
+        )["items"]
         return pods
 
     def sdep(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -118,8 +137,12 @@ class Cluster:
             raise
 
     def patch_sdep_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self._call("PATCH", f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{name}/status",
-                   {"status": status}, content_type="application/merge-patch+json")
+        self._call(
+            "PATCH",
+            f"/apis/{GROUP}/v1/namespaces/{namespace}/{PLURAL}/{name}/status",
+            {"status": status},
+            content_type="application/merge-patch+json",
+        )
 
 
 class StatusWriter:
@@ -141,8 +164,9 @@ class StatusWriter:
         with self._guard:
             return self._locks.setdefault((namespace, name), threading.Lock())
 
-    def write(self, namespace: str, name: str,
-              compute: Callable[[dict[str, Any]], dict[str, Any] | None]) -> dict[str, Any] | None:
+    def write(
+        self, namespace: str, name: str, compute: Callable[[dict[str, Any]], dict[str, Any] | None]
+    ) -> dict[str, Any] | None:
         """Under this sdep's lock: read it, ``compute(sdep)`` its new status (None: leave it), patch."""
         with self.lock(namespace, name):
             sdep = self.cluster.sdep(namespace, name)
@@ -154,8 +178,7 @@ class StatusWriter:
             return new
 
 
-def reconcile(sdep: dict[str, Any], cluster: Cluster, config: OperatorConfig,
-              event: Any = None) -> dict[str, Any]:
+def reconcile(sdep: dict[str, Any], cluster: Cluster, config: OperatorConfig, event: Any = None) -> dict[str, Any]:
     """Apply what ``render`` gives, delete what it no longer gives, and return the new status."""
     event = event or (lambda *a, **k: None)
     try:
@@ -179,7 +202,9 @@ def reconcile(sdep: dict[str, Any], cluster: Cluster, config: OperatorConfig,
     for existing in cluster.owned(meta["namespace"], names.seldon_id(meta["name"]), meta["uid"], KINDS):
         if (existing["kind"], existing["metadata"]["name"]) not in wanted:
             cluster.delete(existing)
-            event("Normal", "Deleted", f"deleted {existing['kind']} {existing['metadata']['name']} (no longer rendered)")
+            event(
+                "Normal", "Deleted", f"deleted {existing['kind']} {existing['metadata']['name']} (no longer rendered)"
+            )
     return current_status(sdep, objects, cluster)
 
 
@@ -191,7 +216,8 @@ def current_status(sdep: dict[str, Any], objects: list[dict[str, Any]], cluster:
             observed[dep["metadata"]["name"]] = found
     failures: dict[str, str] = {}
     if len(observed) < sum(o["kind"] == "Deployment" for o in objects) or not all(
-            status_mod.available(s) for s in observed.values()):
+        status_mod.available(s) for s in observed.values()
+    ):
         # Only while something is not ready: a pod that cannot start says why (a storage
         # initializer that cannot fetch the modelUri, an image that cannot be pulled).
         meta = sdep["metadata"]
@@ -210,6 +236,7 @@ def with_removals(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, 
 
 
 # --- kopf wiring ------------------------------------------------------------------------------------
+
 
 class _Shared(TypedDict, total=False):
     """What the handlers share in one operator process, each made on first use (tests clear it)."""
@@ -273,7 +300,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     # Keep kopf's bookkeeping in annotations: the CRD's structural schema would prune status.kopf.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=ANNOTATION_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=ANNOTATION_PREFIX, key="last-handled-configuration")
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
     settings.posting.level = logging.WARNING
     settings.watching.server_timeout = 60
     settings.execution.max_workers = 4
@@ -346,27 +374,43 @@ def resync_status(body: kopf.Body, **_: Any) -> None:
     shows, as controller-runtime's periodic resync does for upstream's operator."""
     if (body.get("status") or {}).get("state") == "Available":
         return
-    new = _writer().write(_namespace(body), body.metadata.name,
-                          lambda live: _observed_status(live, only_if_changed=True))
+    new = _writer().write(
+        _namespace(body), body.metadata.name, lambda live: _observed_status(live, only_if_changed=True)
+    )
     if new is not None:
-        log.info("status of %s/%s caught up on resync: %s", body.metadata.namespace, body.metadata.name,
-                 new.get("state"))
+        log.info(
+            "status of %s/%s caught up on resync: %s", body.metadata.namespace, body.metadata.name, new.get("state")
+        )
 
 
-def run(namespaces: list[str] | None = None, standalone: bool = False, peering: str | None = None,
-        liveness: str | None = None, leader_elect: bool = False) -> int:
+def run(
+    namespaces: list[str] | None = None,
+    standalone: bool = False,
+    peering: str | None = None,
+    liveness: str | None = None,
+    leader_elect: bool = False,
+) -> int:
     import asyncio
 
     namespaces = list(namespaces or [])
     if not namespaces and os.environ.get("WATCH_NAMESPACE"):
         namespaces = [n.strip() for n in os.environ["WATCH_NAMESPACE"].split(",") if n.strip()]
-    logging.basicConfig(level=os.environ.get("SELDON_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("SELDON_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # A peering name makes peering mandatory in kopf, even next to standalone: pass it only when asked.
     peering_name = peering if peering and not standalone else None
     if not leader_elect:
-        asyncio.run(kopf.operator(standalone=standalone, namespaces=namespaces, clusterwide=not namespaces,
-                                  liveness_endpoint=liveness, peering_name=peering_name))
+        asyncio.run(
+            kopf.operator(
+                standalone=standalone,
+                namespaces=namespaces,
+                clusterwide=not namespaces,
+                liveness_endpoint=liveness,
+                peering_name=peering_name,
+            )
+        )
         return 0
     from wharf.operator.leader import LeaseElector, LostLeadership
 
@@ -378,8 +422,13 @@ def run(namespaces: list[str] | None = None, standalone: bool = False, peering: 
     elector = LeaseElector(_api_client(), namespace, identity)
 
     async def reconcile(stop: asyncio.Event) -> None:
-        await kopf.operator(standalone=True, namespaces=namespaces, clusterwide=not namespaces,
-                            liveness_endpoint=liveness, stop_flag=stop)
+        await kopf.operator(
+            standalone=True,
+            namespaces=namespaces,
+            clusterwide=not namespaces,
+            liveness_endpoint=liveness,
+            stop_flag=stop,
+        )
 
     from wharf.operator.standby import standby_health
 
@@ -389,4 +438,3 @@ def run(namespaces: list[str] | None = None, standalone: bool = False, peering: 
         log.error("%s; exiting so this replica restarts as a standby", exc)
         return 1
     return 0
-

@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _time(value: str | None) -> datetime | None:
 
 
 def _stamp(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # MicroTime
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # MicroTime
 
 
 def decide(spec: dict[str, Any] | None, me: str, now: datetime, timing: Timing) -> dict[str, Any] | None:
@@ -52,9 +53,13 @@ def decide(spec: dict[str, Any] | None, me: str, now: datetime, timing: Timing) 
         return None
     if holder == me:  # renew
         return {**spec, "renewTime": _stamp(now), "leaseDurationSeconds": int(timing.lease_s)}
-    return {"holderIdentity": me, "leaseDurationSeconds": int(timing.lease_s), "acquireTime": _stamp(now),
-            "renewTime": _stamp(now),
-            "leaseTransitions": (spec.get("leaseTransitions") or 0) + (1 if spec.get("acquireTime") else 0)}
+    return {
+        "holderIdentity": me,
+        "leaseDurationSeconds": int(timing.lease_s),
+        "acquireTime": _stamp(now),
+        "renewTime": _stamp(now),
+        "leaseTransitions": (spec.get("leaseTransitions") or 0) + (1 if spec.get("acquireTime") else 0),
+    }
 
 
 class LostLeadership(RuntimeError):
@@ -62,8 +67,9 @@ class LostLeadership(RuntimeError):
 
 
 class LeaseElector:
-    def __init__(self, api_client: Any, namespace: str, identity: str, name: str = LEASE_NAME,
-                 timing: Timing = Timing()) -> None:
+    def __init__(
+        self, api_client: Any, namespace: str, identity: str, name: str = LEASE_NAME, timing: Timing = Timing()
+    ) -> None:
         from kubernetes import client
 
         self._api = client.CoordinationV1Api(api_client)
@@ -80,13 +86,17 @@ class LeaseElector:
             if exc.status != 404:
                 raise
             current = None
-        spec = decide((current or {}).get("spec"), self.identity, datetime.now(timezone.utc), self.timing)
+        spec = decide((current or {}).get("spec"), self.identity, datetime.now(UTC), self.timing)
         if spec is None:
             return False
         # A plain dict, not a V1Lease: the client serialises either, and the spec's MicroTimes stay the
         # strings `decide` wrote.
-        body: dict[str, Any] = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "spec": spec,
-                                "metadata": {"name": self.name, "namespace": self.namespace}}
+        body: dict[str, Any] = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "spec": spec,
+            "metadata": {"name": self.name, "namespace": self.namespace},
+        }
         try:
             if current is None:
                 self._api.create_namespaced_lease(self.namespace, body)
@@ -112,8 +122,11 @@ class LeaseElector:
         except ApiException as exc:
             log.warning("could not release lease %s/%s: %s", self.namespace, self.name, exc.reason)
 
-    async def run(self, work: Callable[[asyncio.Event], Coroutine[Any, Any, Any]],
-                  waiting: contextlib.AbstractAsyncContextManager[None] | None = None) -> None:
+    async def run(
+        self,
+        work: Callable[[asyncio.Event], Coroutine[Any, Any, Any]],
+        waiting: contextlib.AbstractAsyncContextManager[None] | None = None,
+    ) -> None:
         """Wait to become leader, run ``work(stop)`` while renewing; raise LostLeadership if renewals fail.
 
         ``waiting`` is entered while this replica is a standby and left before ``work`` starts
@@ -136,8 +149,9 @@ class LeaseElector:
                     last = asyncio.get_running_loop().time()
                 elif asyncio.get_running_loop().time() - last > self.timing.renew_deadline_s:
                     lost = True
-                    log.error("%s could not renew the lease for %.0f s: stopping", self.identity,
-                              self.timing.renew_deadline_s)
+                    log.error(
+                        "%s could not renew the lease for %.0f s: stopping", self.identity, self.timing.renew_deadline_s
+                    )
                     break
         finally:
             stop.set()

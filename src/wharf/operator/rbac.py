@@ -14,13 +14,22 @@ READ = ["get", "list", "watch"]
 
 def rules() -> list[dict[str, Any]]:
     return [
-        {"apiGroups": ["machinelearning.seldon.io"], "resources": ["seldondeployments"],
-         "verbs": ["get", "list", "watch", "patch", "update"]},
-        {"apiGroups": ["machinelearning.seldon.io"], "resources": ["seldondeployments/status"],
-         "verbs": ["get", "patch", "update"]},
+        {
+            "apiGroups": ["machinelearning.seldon.io"],
+            "resources": ["seldondeployments"],
+            "verbs": ["get", "list", "watch", "patch", "update"],
+        },
+        {
+            "apiGroups": ["machinelearning.seldon.io"],
+            "resources": ["seldondeployments/status"],
+            "verbs": ["get", "patch", "update"],
+        },
         # blockOwnerDeletion on owned objects needs update on the owner's finalizers subresource.
-        {"apiGroups": ["machinelearning.seldon.io"], "resources": ["seldondeployments/finalizers"],
-         "verbs": ["update"]},
+        {
+            "apiGroups": ["machinelearning.seldon.io"],
+            "resources": ["seldondeployments/finalizers"],
+            "verbs": ["update"],
+        },
         {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": WRITE},
         {"apiGroups": [""], "resources": ["services"], "verbs": WRITE},
         {"apiGroups": ["autoscaling"], "resources": ["horizontalpodautoscalers"], "verbs": WRITE},
@@ -40,5 +49,9 @@ def leader_election_rules() -> list[dict[str, Any]]:
 
 
 def cluster_role(name: str = "wharf-operator") -> dict[str, Any]:
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "wharf"}}, "rules": rules()}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "wharf"}},
+        "rules": rules(),
+    }

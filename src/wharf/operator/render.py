@@ -13,11 +13,24 @@ import json
 from typing import Any
 
 from wharf.deployment import names
-from wharf.deployment.defaults import (MODEL_MOUNT_PATH, PODINFO_PATH, PODINFO_VOLUME, DefaultsConfig, PortBases,
-                                       apply_defaults, containers, engine_separate, find_node, is_prepackaged,
-                                       metrics_ports, no_engine, sdep_annotation, walk)
-from wharf.deployment.servers import MLSERVER_IMPLEMENTATIONS
+from wharf.deployment.defaults import (
+    MODEL_MOUNT_PATH,
+    PODINFO_PATH,
+    PODINFO_VOLUME,
+    DefaultsConfig,
+    PortBases,
+    apply_defaults,
+    containers,
+    engine_separate,
+    find_node,
+    is_prepackaged,
+    metrics_ports,
+    no_engine,
+    sdep_annotation,
+    walk,
+)
 from wharf.deployment.kube import without_nulls
+from wharf.deployment.servers import MLSERVER_IMPLEMENTATIONS
 from wharf.deployment.validate import SdepError, check
 from wharf.operator.config import OperatorConfig
 
@@ -26,8 +39,13 @@ MANAGED_BY = {"app.kubernetes.io/managed-by": "seldon-core"}
 LABEL_ID = "seldon-deployment-id"
 LABEL_APP = "seldon-app"
 LABEL_SVC_ORCH = "seldon-deployment-contains-svcorch"
-TYPE_LABELS = {"MODEL": "seldon.io/model", "ROUTER": "seldon.io/router", "COMBINER": "seldon.io/combiner",
-               "TRANSFORMER": "seldon.io/transformer", "OUTPUT_TRANSFORMER": "seldon.io/output-transformer"}
+TYPE_LABELS = {
+    "MODEL": "seldon.io/model",
+    "ROUTER": "seldon.io/router",
+    "COMBINER": "seldon.io/combiner",
+    "TRANSFORMER": "seldon.io/transformer",
+    "OUTPUT_TRANSFORMER": "seldon.io/output-transformer",
+}
 ENGINE_ANNOTATION_PREFIX = "seldon.io/engine-"
 NOT_ENGINE_ENV = ("seldon.io/engine-separate-pod",)  # engine-* annotations that are switches, not env
 GRPC_ISTIO_REGEX = ".*tensorflow.*|.*seldon.protos.*|.*inference.*"
@@ -35,20 +53,37 @@ RETRY_ON = "gateway-error,connect-failure,refused-stream"
 
 
 def defaults_config(config: OperatorConfig) -> DefaultsConfig:
-    return DefaultsConfig(PortBases(config.unit_http_port, config.unit_grpc_port, config.unit_metrics_port,
-                                    config.unit_metrics_port_name), config.predictor_servers)
+    return DefaultsConfig(
+        PortBases(
+            config.unit_http_port, config.unit_grpc_port, config.unit_metrics_port, config.unit_metrics_port_name
+        ),
+        config.predictor_servers,
+    )
 
 
 def owner_reference(sdep: dict[str, Any]) -> list[dict[str, Any]]:
     meta = sdep.get("metadata") or {}
     if not meta.get("uid"):
         return []
-    return [{"apiVersion": sdep.get("apiVersion", "machinelearning.seldon.io/v1"), "kind": "SeldonDeployment",
-             "name": meta["name"], "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}]
+    return [
+        {
+            "apiVersion": sdep.get("apiVersion", "machinelearning.seldon.io/v1"),
+            "kind": "SeldonDeployment",
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
 
 
-def _meta(name: str, namespace: str, labels: dict[str, str], owners: list[dict[str, Any]],
-          annotations: dict[str, Any] | None = None) -> dict[str, Any]:
+def _meta(
+    name: str,
+    namespace: str,
+    labels: dict[str, str],
+    owners: list[dict[str, Any]],
+    annotations: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": namespace, "labels": dict(labels)}
     if annotations:
         meta["annotations"] = dict(annotations)
@@ -87,11 +122,13 @@ def _engine_env(sdep: dict[str, Any], predictor: dict[str, Any], config: Operato
     ]
     for item in (predictor.get("svcOrchSpec") or {}).get("env") or []:
         env = [e for e in env if e["name"] != item.get("name")] + [copy.deepcopy(item)]
-    annotations = {**((sdep.get("metadata") or {}).get("annotations") or {}),
-                   **((sdep.get("spec") or {}).get("annotations") or {})}
+    annotations = {
+        **((sdep.get("metadata") or {}).get("annotations") or {}),
+        **((sdep.get("spec") or {}).get("annotations") or {}),
+    }
     for key in sorted(annotations):
         if key.startswith(ENGINE_ANNOTATION_PREFIX) and key not in NOT_ENGINE_ENV:
-            name = key[len(ENGINE_ANNOTATION_PREFIX):].replace("-", "_").upper()
+            name = key[len(ENGINE_ANNOTATION_PREFIX) :].replace("-", "_").upper()
             env = [e for e in env if e["name"] != name] + [{"name": name, "value": str(annotations[key])}]
     return env
 
@@ -100,21 +137,43 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
     spec = sdep["spec"]
     http, grpc = config.executor_http_port, config.executor_grpc_port
     ssl = bool((predictor.get("ssl") or {}).get("certSecretName"))
-    args = ["--sdep", sdep["metadata"]["name"], "--namespace", sdep["metadata"]["namespace"],
-            "--predictor", predictor["name"], "--http_port", str(http), "--grpc_port", str(grpc),
-            "--protocol", spec.get("protocol") or "seldon", "--transport", spec.get("transport") or "rest",
-            "--prometheus_path", config.executor_prometheus_path, "--server_type", spec.get("serverType") or "rpc",
-            "--log_work_buffer_size",
-            sdep_annotation(sdep, "seldon.io/executor-logger-queue-size", config.executor_logger_queue_size),
-            "--log_write_timeout_ms",
-            sdep_annotation(sdep, "seldon.io/executor-logger-write-timeout-ms", config.executor_logger_write_timeout_ms),
-            f"--full_health_checks={str(config.executor_full_health_checks).lower()}"]
-    probe = {"initialDelaySeconds": 20, "periodSeconds": 5, "failureThreshold": 3, "successThreshold": 1,
-             "timeoutSeconds": 60}
+    args = [
+        "--sdep",
+        sdep["metadata"]["name"],
+        "--namespace",
+        sdep["metadata"]["namespace"],
+        "--predictor",
+        predictor["name"],
+        "--http_port",
+        str(http),
+        "--grpc_port",
+        str(grpc),
+        "--protocol",
+        spec.get("protocol") or "seldon",
+        "--transport",
+        spec.get("transport") or "rest",
+        "--prometheus_path",
+        config.executor_prometheus_path,
+        "--server_type",
+        spec.get("serverType") or "rpc",
+        "--log_work_buffer_size",
+        sdep_annotation(sdep, "seldon.io/executor-logger-queue-size", config.executor_logger_queue_size),
+        "--log_write_timeout_ms",
+        sdep_annotation(sdep, "seldon.io/executor-logger-write-timeout-ms", config.executor_logger_write_timeout_ms),
+        f"--full_health_checks={str(config.executor_full_health_checks).lower()}",
+    ]
+    probe = {
+        "initialDelaySeconds": 20,
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+        "successThreshold": 1,
+        "timeoutSeconds": 60,
+    }
     scheme = "HTTPS" if ssl else "HTTP"
     resources = (predictor.get("svcOrchSpec") or {}).get("resources") or {
         "requests": {"cpu": config.executor_cpu_request, "memory": config.executor_memory_request},
-        "limits": {"cpu": config.executor_cpu_limit, "memory": config.executor_memory_limit}}
+        "limits": {"cpu": config.executor_cpu_limit, "memory": config.executor_memory_limit},
+    }
     container: dict[str, Any] = {
         "name": ENGINE_CONTAINER,
         "image": config.executor_image,
@@ -123,8 +182,10 @@ def engine_container(sdep: dict[str, Any], predictor: dict[str, Any], config: Op
         "env": _engine_env(sdep, predictor, config),
         # Upstream also lists ``metrics`` on the HTTP port; server-side apply keys container ports by
         # (containerPort, protocol) and rejects that duplicate, so metrics are on the ``http`` port.
-        "ports": [{"name": "http", "containerPort": http, "protocol": "TCP"},
-                  {"name": "grpc", "containerPort": grpc, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": http, "protocol": "TCP"},
+            {"name": "grpc", "containerPort": grpc, "protocol": "TCP"},
+        ],
         "readinessProbe": {"httpGet": {"path": "/ready", "port": http, "scheme": scheme}, **probe},
         "livenessProbe": {"httpGet": {"path": "/live", "port": http, "scheme": scheme}, **probe},
         "resources": copy.deepcopy(resources),
@@ -175,12 +236,24 @@ def _default_seccomp(pod: dict[str, Any]) -> None:
 
 
 def _probe(port: int, delay: int) -> dict[str, Any]:
-    return {"tcpSocket": {"port": port}, "initialDelaySeconds": delay, "periodSeconds": 5, "successThreshold": 1,
-            "failureThreshold": 3, "timeoutSeconds": 1}
+    return {
+        "tcpSocket": {"port": port},
+        "initialDelaySeconds": delay,
+        "periodSeconds": 5,
+        "successThreshold": 1,
+        "failureThreshold": 3,
+        "timeoutSeconds": 1,
+    }
 
 
-def _unit_container(sdep: dict[str, Any], predictor: dict[str, Any], container: dict[str, Any], node: dict[str, Any],
-                    metrics_port: int, config: OperatorConfig) -> None:
+def _unit_container(
+    sdep: dict[str, Any],
+    predictor: dict[str, Any],
+    container: dict[str, Any],
+    node: dict[str, Any],
+    metrics_port: int,
+    config: OperatorConfig,
+) -> None:
     """Ports, probes, lifecycle and env the operator gives a graph node's container (in place)."""
     endpoint = node["endpoint"]
     http, grpc = endpoint["httpPort"], endpoint["grpcPort"]
@@ -203,20 +276,28 @@ def _unit_container(sdep: dict[str, Any], predictor: dict[str, Any], container: 
     for name in ("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "MLSERVER_GRPC_PORT"):
         _set_env(container, name, str(grpc), overwrite=False)
     if node.get("parameters"):
-        _set_env(container, "PREDICTIVE_UNIT_PARAMETERS", json.dumps(node["parameters"], separators=(",", ":")),
-                 overwrite=False)
+        _set_env(
+            container,
+            "PREDICTIVE_UNIT_PARAMETERS",
+            json.dumps(node["parameters"], separators=(",", ":")),
+            overwrite=False,
+        )
     if node.get("modelUri"):
         _set_env(container, "MLSERVER_MODEL_URI", MODEL_MOUNT_PATH, overwrite=False)
     metrics = next(p["containerPort"] for p in ports if p.get("name") == config.unit_metrics_port_name)
-    for name, value in (("PREDICTIVE_UNIT_ID", container["name"]), ("MLSERVER_MODEL_NAME", container["name"]),
-                        ("PREDICTIVE_UNIT_IMAGE", container.get("image", "")), ("PREDICTOR_ID", predictor["name"]),
-                        ("PREDICTOR_LABELS", json.dumps(predictor.get("labels") or {}, separators=(",", ":"),
-                                                        sort_keys=True)),
-                        ("SELDON_DEPLOYMENT_ID", sdep["metadata"]["name"]), ("SELDON_EXECUTOR_ENABLED", "true"),
-                        ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", str(metrics)),
-                        ("MLSERVER_METRICS_PORT", str(metrics)),
-                        ("PREDICTIVE_UNIT_METRICS_ENDPOINT", config.executor_prometheus_path),
-                        ("MLSERVER_METRICS_ENDPOINT", config.executor_prometheus_path)):
+    for name, value in (
+        ("PREDICTIVE_UNIT_ID", container["name"]),
+        ("MLSERVER_MODEL_NAME", container["name"]),
+        ("PREDICTIVE_UNIT_IMAGE", container.get("image", "")),
+        ("PREDICTOR_ID", predictor["name"]),
+        ("PREDICTOR_LABELS", json.dumps(predictor.get("labels") or {}, separators=(",", ":"), sort_keys=True)),
+        ("SELDON_DEPLOYMENT_ID", sdep["metadata"]["name"]),
+        ("SELDON_EXECUTOR_ENABLED", "true"),
+        ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", str(metrics)),
+        ("MLSERVER_METRICS_PORT", str(metrics)),
+        ("PREDICTIVE_UNIT_METRICS_ENDPOINT", config.executor_prometheus_path),
+        ("MLSERVER_METRICS_ENDPOINT", config.executor_prometheus_path),
+    ):
         _set_env(container, name, value)
 
 
@@ -224,8 +305,9 @@ PVC_SOURCE_VOLUME = "kfserving-pvc-source"  # upstream's names (its injector cam
 PVC_SOURCE_PATH = "/mnt/pvc"
 
 
-def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any],
-                         config: OperatorConfig) -> None:
+def _storage_initializer(
+    container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any], config: OperatorConfig
+) -> None:
     """The init container copying ``modelUri`` to /mnt/models, on an emptyDir shared with the model's container.
 
     ``pvc://<claim>/<path>``: the claim is mounted read-only at /mnt/pvc in both containers and
@@ -238,10 +320,11 @@ def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: d
     uri = node["modelUri"]
     init_mounts = []
     if uri.startswith("pvc://"):
-        claim, _, sub_path = uri[len("pvc://"):].partition("/")
+        claim, _, sub_path = uri[len("pvc://") :].partition("/")
         if not any(v.get("name") == PVC_SOURCE_VOLUME for v in pod.get("volumes") or []):
-            pod.setdefault("volumes", []).append({"name": PVC_SOURCE_VOLUME,
-                                                  "persistentVolumeClaim": {"claimName": claim}})
+            pod.setdefault("volumes", []).append(
+                {"name": PVC_SOURCE_VOLUME, "persistentVolumeClaim": {"claimName": claim}}
+            )
         pvc_mount = {"name": PVC_SOURCE_VOLUME, "mountPath": PVC_SOURCE_PATH, "readOnly": True}
         init_mounts.append(pvc_mount)
         if not any(m.get("name") == PVC_SOURCE_VOLUME for m in container.get("volumeMounts") or []):
@@ -251,10 +334,12 @@ def _storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: d
     mount = {"name": volume, "mountPath": MODEL_MOUNT_PATH, "readOnly": True}
     container.setdefault("volumeMounts", []).append(mount)
     init: dict[str, Any] = {
-        "name": init_name, "image": node.get("storageInitializerImage") or config.storage_initializer_image,
+        "name": init_name,
+        "image": node.get("storageInitializerImage") or config.storage_initializer_image,
         "args": [uri, MODEL_MOUNT_PATH],
         "volumeMounts": [*init_mounts, {"name": volume, "mountPath": MODEL_MOUNT_PATH}],
-        "imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
+        "imagePullPolicy": "IfNotPresent",
+        "terminationMessagePath": "/dev/termination-log",
         # upstream says File, which its rclone image never writes; the log's last lines name the URI
         # and the cause in the pod's status instead (kubectl describe, the operator's events)
         "terminationMessagePolicy": "FallbackToLogsOnError",
@@ -305,18 +390,25 @@ def _tfserving_proxy_parameters(node: dict[str, Any]) -> list[dict[str, Any]]:
     the node's name wins there too)."""
     params = [p for p in node.get("parameters") or [] if p.get("name") != "model_name"]
     if not any(p.get("name") in ("rest_endpoint", "grpc_endpoint") for p in params):
-        params += [{"name": "rest_endpoint", "value": f"http://0.0.0.0:{TFSERVING_REST_PORT}", "type": "STRING"},
-                   {"name": "grpc_endpoint", "value": f"0.0.0.0:{TFSERVING_GRPC_PORT}", "type": "STRING"}]
+        params += [
+            {"name": "rest_endpoint", "value": f"http://0.0.0.0:{TFSERVING_REST_PORT}", "type": "STRING"},
+            {"name": "grpc_endpoint", "value": f"0.0.0.0:{TFSERVING_GRPC_PORT}", "type": "STRING"},
+        ]
     return params + [{"name": "model_name", "value": node["name"], "type": "STRING"}]
 
 
 def _tfserving_args(node: dict[str, Any], grpc: int, rest: int) -> list[str]:
-    return [f"--port={grpc}", f"--rest_api_port={rest}", f"--model_name={node['name']}",
-            f"--model_base_path={MODEL_MOUNT_PATH}"]
+    return [
+        f"--port={grpc}",
+        f"--rest_api_port={rest}",
+        f"--model_name={node['name']}",
+        f"--model_base_path={MODEL_MOUNT_PATH}",
+    ]
 
 
-def _tfserving_setup(container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any], protocol: str,
-                     config: OperatorConfig) -> None:
+def _tfserving_setup(
+    container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any], protocol: str, config: OperatorConfig
+) -> None:
     """TENSORFLOW_SERVER: TF Serving reads the model from /mnt/models, where the initializer puts it.
 
     Protocol ``tensorflow``: the node's container is TF Serving, on the node's ports. Protocol
@@ -331,13 +423,22 @@ def _tfserving_setup(container: dict[str, Any], pod: dict[str, Any], node: dict[
     else:
         image = (config.predictor_servers.get("TENSORFLOW_SERVER") or {}).get("tensorflow")
         if not image:
-            raise SdepError([f"graph node {node['name']}: TENSORFLOW_SERVER needs TF Serving's image, and "
-                             "predictor_servers has no TENSORFLOW_SERVER.protocols.tensorflow entry"])
-        wanted: dict[str, Any] = {"name": TFSERVING_CONTAINER, "image": image,
-                                  "args": _tfserving_args(node, TFSERVING_GRPC_PORT, TFSERVING_REST_PORT),
-                                  "imagePullPolicy": "IfNotPresent",
-                                  "ports": [{"containerPort": TFSERVING_GRPC_PORT, "protocol": "TCP"},
-                                            {"containerPort": TFSERVING_REST_PORT, "protocol": "TCP"}]}
+            raise SdepError(
+                [
+                    f"graph node {node['name']}: TENSORFLOW_SERVER needs TF Serving's image, and "
+                    "predictor_servers has no TENSORFLOW_SERVER.protocols.tensorflow entry"
+                ]
+            )
+        wanted: dict[str, Any] = {
+            "name": TFSERVING_CONTAINER,
+            "image": image,
+            "args": _tfserving_args(node, TFSERVING_GRPC_PORT, TFSERVING_REST_PORT),
+            "imagePullPolicy": "IfNotPresent",
+            "ports": [
+                {"containerPort": TFSERVING_GRPC_PORT, "protocol": "TCP"},
+                {"containerPort": TFSERVING_REST_PORT, "protocol": "TCP"},
+            ],
+        }
         found = next((c for c in pod["containers"] if c.get("name") == TFSERVING_CONTAINER), None)
         if found is None:
             pod["containers"].append(wanted)  # no graph node has this name, so the loop passes over it
@@ -366,9 +467,15 @@ def _hpa_metrics(hpa: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"type": "Resource", "resource": {"name": r.get("name"), "target": target}})
         elif kind == "Pods":
             p = m.get("pods") or {}
-            out.append({"type": "Pods", "pods": {"metric": {"name": p.get("metricName")},
-                                                 "target": {"type": "AverageValue",
-                                                            "averageValue": p.get("targetAverageValue")}}})
+            out.append(
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": p.get("metricName")},
+                        "target": {"type": "AverageValue", "averageValue": p.get("targetAverageValue")},
+                    },
+                }
+            )
         else:
             out.append(copy.deepcopy(m))
     return out
@@ -407,17 +514,22 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
             pod = copy.deepcopy(component.get("spec") or {})
             if not pod.get("containers"):
                 continue
-            dep_name = names.deployment_name(name, predictor, idx,
-                                             component, config.deployment_name_as_prefix)
+            dep_name = names.deployment_name(name, predictor, idx, component, config.deployment_name_as_prefix)
             labels = {LABEL_ID: sid, "app": dep_name, "fluentd": "true", **MANAGED_BY}
             pod_labels = {LABEL_ID: sid, "app": dep_name, "fluentd": "true"}
             if predictor.get("shadow"):
                 pod_labels["seldon.io/shadow"] = "true"
                 labels["seldon.io/shadow"] = "true"
-            annotations = {**spec_annotations, **(predictor.get("annotations") or {}),
-                           **((component.get("metadata") or {}).get("annotations") or {})}
-            pod_annotations = {"prometheus.io/path": config.executor_prometheus_path, "prometheus.io/scrape": "true",
-                               **annotations}
+            annotations = {
+                **spec_annotations,
+                **(predictor.get("annotations") or {}),
+                **((component.get("metadata") or {}).get("annotations") or {}),
+            }
+            pod_annotations = {
+                "prometheus.io/path": config.executor_prometheus_path,
+                "prometheus.io/scrape": "true",
+                **annotations,
+            }
             for source in (predictor.get("labels") or {}, (component.get("metadata") or {}).get("labels") or {}):
                 labels.update(source)
                 pod_labels.update(source)
@@ -442,15 +554,32 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
                     svc_labels[type_label] = "true"
                 if csvc not in node_services:
                     node_services.add(csvc)
-                    services.append({
-                        "apiVersion": "v1", "kind": "Service",
-                        "metadata": _meta(csvc, namespace, svc_labels, owners, predictor.get("annotations")),
-                        "spec": {"type": "ClusterIP", "sessionAffinity": "None", "selector": {key: csvc},
-                                 "ports": [{"name": "http", "protocol": "TCP", "port": node["endpoint"]["httpPort"],
-                                            "targetPort": node["endpoint"]["httpPort"]},
-                                           {"name": "grpc", "protocol": "TCP", "port": node["endpoint"]["grpcPort"],
-                                            "targetPort": node["endpoint"]["grpcPort"]}]},
-                    })
+                    services.append(
+                        {
+                            "apiVersion": "v1",
+                            "kind": "Service",
+                            "metadata": _meta(csvc, namespace, svc_labels, owners, predictor.get("annotations")),
+                            "spec": {
+                                "type": "ClusterIP",
+                                "sessionAffinity": "None",
+                                "selector": {key: csvc},
+                                "ports": [
+                                    {
+                                        "name": "http",
+                                        "protocol": "TCP",
+                                        "port": node["endpoint"]["httpPort"],
+                                        "targetPort": node["endpoint"]["httpPort"],
+                                    },
+                                    {
+                                        "name": "grpc",
+                                        "protocol": "TCP",
+                                        "port": node["endpoint"]["grpcPort"],
+                                        "targetPort": node["endpoint"]["grpcPort"],
+                                    },
+                                ],
+                            },
+                        }
+                    )
                 if skip_engine:
                     labels[LABEL_APP] = pod_labels[LABEL_APP] = selector[LABEL_APP] = psvc
             pod.setdefault("terminationGracePeriodSeconds", 20)
@@ -461,17 +590,29 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
                 pod.setdefault("securityContext", {})["runAsUser"] = int(config.default_user_id)
             _default_seccomp(pod)
             if not any(v.get("name") == PODINFO_VOLUME for v in pod.get("volumes") or []):
-                pod.setdefault("volumes", []).append({"name": PODINFO_VOLUME, "downwardAPI": {
-                    "items": [{"path": "annotations", "fieldRef": {"apiVersion": "v1",
-                                                                   "fieldPath": "metadata.annotations"}}],
-                    "defaultMode": 420}})
+                pod.setdefault("volumes", []).append(
+                    {
+                        "name": PODINFO_VOLUME,
+                        "downwardAPI": {
+                            "items": [
+                                {
+                                    "path": "annotations",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations"},
+                                }
+                            ],
+                            "defaultMode": 420,
+                        },
+                    }
+                )
             deployment: dict[str, Any] = {
-                "apiVersion": "apps/v1", "kind": "Deployment",
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
                 "metadata": _meta(dep_name, namespace, labels, owners, annotations),
-                "spec": {"selector": {"matchLabels": selector},
-                         "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
-                         "template": {"metadata": {"labels": pod_labels, "annotations": pod_annotations},
-                                      "spec": pod}},
+                "spec": {
+                    "selector": {"matchLabels": selector},
+                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+                    "template": {"metadata": {"labels": pod_labels, "annotations": pod_annotations}, "spec": pod},
+                },
             }
             if predictor.get("progressDeadlineSeconds"):
                 deployment["spec"]["progressDeadlineSeconds"] = predictor["progressDeadlineSeconds"]
@@ -479,12 +620,19 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
             if hpa and not keda:
                 hpa_spec: dict[str, Any] = {
                     "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": dep_name},
-                    "maxReplicas": hpa["maxReplicas"], "metrics": _hpa_metrics(hpa)}
+                    "maxReplicas": hpa["maxReplicas"],
+                    "metrics": _hpa_metrics(hpa),
+                }
                 if hpa.get("minReplicas") is not None:
                     hpa_spec["minReplicas"] = hpa["minReplicas"]
-                extras.append({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-                               "metadata": _meta(dep_name, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners),
-                               "spec": hpa_spec})
+                extras.append(
+                    {
+                        "apiVersion": "autoscaling/v2",
+                        "kind": "HorizontalPodAutoscaler",
+                        "metadata": _meta(dep_name, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners),
+                        "spec": hpa_spec,
+                    }
+                )
             elif not keda:
                 for replicas in (component.get("replicas"), predictor.get("replicas"), spec.get("replicas")):
                     if replicas is not None:
@@ -492,17 +640,26 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
                         break
             if component.get("pdbSpec"):
                 pdb = {k: v for k, v in component["pdbSpec"].items() if k in ("minAvailable", "maxUnavailable")}
-                extras.append({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-                               "metadata": _meta(dep_name, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners),
-                               "spec": {**pdb, "selector": {"matchLabels": {LABEL_ID: sid}}}})
+                extras.append(
+                    {
+                        "apiVersion": "policy/v1",
+                        "kind": "PodDisruptionBudget",
+                        "metadata": _meta(dep_name, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners),
+                        "spec": {**pdb, "selector": {"matchLabels": {LABEL_ID: sid}}},
+                    }
+                )
             predictor_deps.append(deployment)
 
         engine_ports = (config.executor_http_port, config.executor_grpc_port)
         host = next((n for n in walk(graph) if (n.get("endpoint") or {}).get("service_host") == "localhost"), None)
         if skip_engine:
             if "httpPort" not in (graph.get("endpoint") or {}):
-                raise SdepError([f"spec.predictors[{p_index}].annotations[seldon.io/no-engine]: graph node "
-                                 f"{graph['name']} runs in no container, so nothing would serve the predictor"])
+                raise SdepError(
+                    [
+                        f"spec.predictors[{p_index}].annotations[seldon.io/no-engine]: graph node "
+                        f"{graph['name']} runs in no container, so nothing would serve the predictor"
+                    ]
+                )
             unit = graph["endpoint"]
             engine_ports = (unit["httpPort"], unit["grpcPort"])
         elif separate or host is None:
@@ -513,11 +670,21 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
             # seldon.io/engine-separate-pod renders, the one shape that needs no graph container.
             predictor_deps.append(_engine_deployment(sdep, predictor, psvc, sid, owners, config))
         else:
-            target = next((d for d in predictor_deps if any(
-                c["name"] == host["name"] for c in d["spec"]["template"]["spec"]["containers"])), None)
+            target = next(
+                (
+                    d
+                    for d in predictor_deps
+                    if any(c["name"] == host["name"] for c in d["spec"]["template"]["spec"]["containers"])
+                ),
+                None,
+            )
             if target is None:
-                raise SdepError([f"spec.predictors[{p_index}].componentSpecs[0]: no graph node runs in the first "
-                                  "componentSpec, so there is no pod to put the orchestrator in"])
+                raise SdepError(
+                    [
+                        f"spec.predictors[{p_index}].componentSpecs[0]: no graph node runs in the first "
+                        "componentSpec, so there is no pod to put the orchestrator in"
+                    ]
+                )
             _add_engine(target, sdep, predictor, psvc, config)
         deployments += predictor_deps
         services.append(_predictor_service(sdep, predictor, psvc, sid, owners, engine_ports, config))
@@ -526,8 +693,9 @@ def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[d
     return deployments + services + extras
 
 
-def _add_engine(deployment: dict[str, Any], sdep: dict[str, Any], predictor: dict[str, Any], psvc: str,
-                config: OperatorConfig) -> None:
+def _add_engine(
+    deployment: dict[str, Any], sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, config: OperatorConfig
+) -> None:
     spec = deployment["spec"]
     spec["template"]["spec"]["containers"].append(engine_container(sdep, predictor, config))
     if config.executor_service_account and not spec["template"]["spec"].get("serviceAccountName"):
@@ -538,57 +706,118 @@ def _add_engine(deployment: dict[str, Any], sdep: dict[str, Any], predictor: dic
     spec["selector"]["matchLabels"][LABEL_APP] = psvc
 
 
-def _engine_deployment(sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, sid: str,
-                       owners: list[dict[str, Any]], config: OperatorConfig) -> dict[str, Any]:
+def _engine_deployment(
+    sdep: dict[str, Any],
+    predictor: dict[str, Any],
+    psvc: str,
+    sid: str,
+    owners: list[dict[str, Any]],
+    config: OperatorConfig,
+) -> dict[str, Any]:
     """``seldon.io/engine-separate-pod``: the orchestrator in its own Deployment ``<sdep>-<p>-svc-orch``."""
     name = names.engine_deployment(sdep["metadata"]["name"], predictor)
     labels = {LABEL_APP: psvc, LABEL_ID: sid, LABEL_SVC_ORCH: "true", "app": name, **MANAGED_BY}
-    pod_labels = {LABEL_APP: psvc, LABEL_ID: sid, LABEL_SVC_ORCH: "true", "app": name,
-                  **(predictor.get("labels") or {})}
-    replicas = next((r for r in ((predictor.get("svcOrchSpec") or {}).get("replicas"), predictor.get("replicas"),
-                                 sdep["spec"].get("replicas")) if r is not None), None)
-    pod: dict[str, Any] = {"containers": [engine_container(sdep, predictor, config)],
-                           "terminationGracePeriodSeconds": 20,
-                           "volumes": [{"name": PODINFO_VOLUME, "downwardAPI": {
-                               "items": [{"path": "annotations", "fieldRef": {"apiVersion": "v1",
-                                                                              "fieldPath": "metadata.annotations"}}],
-                               "defaultMode": 420}}]}
+    pod_labels = {
+        LABEL_APP: psvc,
+        LABEL_ID: sid,
+        LABEL_SVC_ORCH: "true",
+        "app": name,
+        **(predictor.get("labels") or {}),
+    }
+    replicas = next(
+        (
+            r
+            for r in (
+                (predictor.get("svcOrchSpec") or {}).get("replicas"),
+                predictor.get("replicas"),
+                sdep["spec"].get("replicas"),
+            )
+            if r is not None
+        ),
+        None,
+    )
+    pod: dict[str, Any] = {
+        "containers": [engine_container(sdep, predictor, config)],
+        "terminationGracePeriodSeconds": 20,
+        "volumes": [
+            {
+                "name": PODINFO_VOLUME,
+                "downwardAPI": {
+                    "items": [
+                        {"path": "annotations", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.annotations"}}
+                    ],
+                    "defaultMode": 420,
+                },
+            }
+        ],
+    }
     if config.default_user_id:
         pod["securityContext"] = {"runAsUser": int(config.default_user_id)}
     _default_seccomp(pod)
     if config.executor_service_account:
         pod["serviceAccountName"] = config.executor_service_account
-    out: dict[str, Any] = {"apiVersion": "apps/v1", "kind": "Deployment",
-           "metadata": _meta(name, sdep["metadata"]["namespace"], labels, owners),
-           "spec": {"selector": {"matchLabels": {LABEL_APP: psvc}},
-                    "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
-                    "template": {"metadata": {"labels": pod_labels, "annotations": {
-                        "prometheus.io/path": config.executor_prometheus_path, "prometheus.io/scrape": "true",
-                        **(sdep["spec"].get("annotations") or {}), **(predictor.get("annotations") or {})}},
-                                 "spec": pod}}}
+    out: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _meta(name, sdep["metadata"]["namespace"], labels, owners),
+        "spec": {
+            "selector": {"matchLabels": {LABEL_APP: psvc}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "10%"}},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        "prometheus.io/path": config.executor_prometheus_path,
+                        "prometheus.io/scrape": "true",
+                        **(sdep["spec"].get("annotations") or {}),
+                        **(predictor.get("annotations") or {}),
+                    },
+                },
+                "spec": pod,
+            },
+        },
+    }
     if replicas is not None:
         out["spec"]["replicas"] = replicas
     return out
 
 
-def _predictor_service(sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, sid: str,
-                       owners: list[dict[str, Any]], ports: tuple[int, int], config: OperatorConfig) -> dict[str, Any]:
-    spec: dict[str, Any] = {"type": "ClusterIP", "sessionAffinity": "None", "selector": {LABEL_APP: psvc},
-                            "ports": [{"name": "http", "protocol": "TCP", "port": ports[0], "targetPort": ports[0]},
-                                      {"name": "grpc", "protocol": "TCP", "port": ports[1], "targetPort": ports[1]}]}
+def _predictor_service(
+    sdep: dict[str, Any],
+    predictor: dict[str, Any],
+    psvc: str,
+    sid: str,
+    owners: list[dict[str, Any]],
+    ports: tuple[int, int],
+    config: OperatorConfig,
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "type": "ClusterIP",
+        "sessionAffinity": "None",
+        "selector": {LABEL_APP: psvc},
+        "ports": [
+            {"name": "http", "protocol": "TCP", "port": ports[0], "targetPort": ports[0]},
+            {"name": "grpc", "protocol": "TCP", "port": ports[1], "targetPort": ports[1]},
+        ],
+    }
     if sdep_annotation(sdep, "seldon.io/headless-svc", "false") != "false":
         spec["clusterIP"] = "None"
     annotations = dict(predictor.get("annotations") or {})
     if config.ambassador_enabled:
         annotations["getambassador.io/config"] = _ambassador_config(sdep, predictor, psvc, ports, config)
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": _meta(psvc, sdep["metadata"]["namespace"],
-                              {LABEL_APP: psvc, LABEL_ID: sid, **MANAGED_BY}, owners, annotations),
-            "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _meta(
+            psvc, sdep["metadata"]["namespace"], {LABEL_APP: psvc, LABEL_ID: sid, **MANAGED_BY}, owners, annotations
+        ),
+        "spec": spec,
+    }
 
 
-def _ambassador_config(sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, ports: tuple[int, int],
-                       config: OperatorConfig) -> str:
+def _ambassador_config(
+    sdep: dict[str, Any], predictor: dict[str, Any], psvc: str, ports: tuple[int, int], config: OperatorConfig
+) -> str:
     """Ambassador v1 Mappings as the ``getambassador.io/config`` annotation (YAML documents)."""
     import yaml
 
@@ -603,15 +832,27 @@ def _ambassador_config(sdep: dict[str, Any], predictor: dict[str, Any], psvc: st
     docs = []
     for i, prefix in enumerate(prefixes):
         suffix = "" if i == 0 else "_single"
-        rest: dict[str, Any] = {"apiVersion": "ambassador/v1", "kind": "Mapping",
-                                "name": f"seldon_{namespace}_{name}_{predictor['name']}_rest_mapping{suffix}",
-                                "prefix": prefix, "rewrite": "/", "service": f"{psvc}.{namespace}:{ports[0]}",
-                                "timeout_ms": timeout}
-        grpc: dict[str, Any] = {"apiVersion": "ambassador/v1", "kind": "Mapping",
-                                "name": f"seldon_{namespace}_{name}_{predictor['name']}_grpc_mapping{suffix}",
-                                "grpc": True, "prefix": "/(seldon.protos.*|tensorflow.serving.*|inference.*)/.*",
-                                "prefix_regex": True, "rewrite": "", "headers": {"seldon": name},
-                                "service": f"{psvc}.{namespace}:{ports[1]}", "timeout_ms": grpc_timeout}
+        rest: dict[str, Any] = {
+            "apiVersion": "ambassador/v1",
+            "kind": "Mapping",
+            "name": f"seldon_{namespace}_{name}_{predictor['name']}_rest_mapping{suffix}",
+            "prefix": prefix,
+            "rewrite": "/",
+            "service": f"{psvc}.{namespace}:{ports[0]}",
+            "timeout_ms": timeout,
+        }
+        grpc: dict[str, Any] = {
+            "apiVersion": "ambassador/v1",
+            "kind": "Mapping",
+            "name": f"seldon_{namespace}_{name}_{predictor['name']}_grpc_mapping{suffix}",
+            "grpc": True,
+            "prefix": "/(seldon.protos.*|tensorflow.serving.*|inference.*)/.*",
+            "prefix_regex": True,
+            "rewrite": "",
+            "headers": {"seldon": name},
+            "service": f"{psvc}.{namespace}:{ports[1]}",
+            "timeout_ms": grpc_timeout,
+        }
         for m in (rest, grpc):
             if predictor.get("shadow"):
                 m["shadow"] = True
@@ -621,19 +862,32 @@ def _ambassador_config(sdep: dict[str, Any], predictor: dict[str, Any], psvc: st
     return "---\n" + yaml.safe_dump_all(docs, sort_keys=False)
 
 
-def _istio(sdep: dict[str, Any], sid: str, owners: list[dict[str, Any]],
-           config: OperatorConfig) -> list[dict[str, Any]]:
+def _istio(
+    sdep: dict[str, Any], sid: str, owners: list[dict[str, Any]], config: OperatorConfig
+) -> list[dict[str, Any]]:
     name, namespace = sdep["metadata"]["name"], sdep["metadata"]["namespace"]
     predictors = sdep["spec"]["predictors"]
     retries = sdep_annotation(sdep, "seldon.io/istio-retries")
-    http_route: dict[str, Any] = {"match": [{"uri": {"prefix": f"/seldon/{namespace}/{name}/"}}],
-                                  "rewrite": {"uri": "/"}, "route": []}
-    grpc_route: dict[str, Any] = {"match": [{"uri": {"regex": GRPC_ISTIO_REGEX},
-                                             "headers": {"seldon": {"exact": name}, "namespace": {"exact": namespace}}}],
-                                  "route": []}
+    http_route: dict[str, Any] = {
+        "match": [{"uri": {"prefix": f"/seldon/{namespace}/{name}/"}}],
+        "rewrite": {"uri": "/"},
+        "route": [],
+    }
+    grpc_route: dict[str, Any] = {
+        "match": [
+            {
+                "uri": {"regex": GRPC_ISTIO_REGEX},
+                "headers": {"seldon": {"exact": name}, "namespace": {"exact": namespace}},
+            }
+        ],
+        "route": [],
+    }
     if retries and int(retries) > 0:
-        retry = {"attempts": int(retries), "perTryTimeout": f"{int(sdep_annotation(sdep, 'seldon.io/istio-retries-timeout', '1'))}s",
-                 "retryOn": RETRY_ON}
+        retry = {
+            "attempts": int(retries),
+            "perTryTimeout": f"{int(sdep_annotation(sdep, 'seldon.io/istio-retries-timeout', '1'))}s",
+            "retryOn": RETRY_ON,
+        }
         http_route["retries"] = dict(retry)
         grpc_route["retries"] = dict(retry)
     rules = []
@@ -642,12 +896,23 @@ def _istio(sdep: dict[str, Any], sid: str, owners: list[dict[str, Any]],
         ports = (config.executor_http_port, config.executor_grpc_port)
         if no_engine(p):
             ports = (p["graph"]["endpoint"]["httpPort"], p["graph"]["endpoint"]["grpcPort"])
-        rule: dict[str, Any] = {"host": psvc, "subsets": [{"name": p["name"],
-                                                            "labels": {"version": p["labels"]["version"]}}]}
-        rule["trafficPolicy"] = ({"tls": {"mode": config.istio_tls_mode}} if config.istio_tls_mode else
-                                 {"connectionPool": {"http": {"idleTimeout": "60s"}}})
-        rules.append({"apiVersion": "networking.istio.io/v1alpha3", "kind": "DestinationRule",
-                      "metadata": _meta(psvc, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners), "spec": rule})
+        rule: dict[str, Any] = {
+            "host": psvc,
+            "subsets": [{"name": p["name"], "labels": {"version": p["labels"]["version"]}}],
+        }
+        rule["trafficPolicy"] = (
+            {"tls": {"mode": config.istio_tls_mode}}
+            if config.istio_tls_mode
+            else {"connectionPool": {"http": {"idleTimeout": "60s"}}}
+        )
+        rules.append(
+            {
+                "apiVersion": "networking.istio.io/v1alpha3",
+                "kind": "DestinationRule",
+                "metadata": _meta(psvc, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners),
+                "spec": rule,
+            }
+        )
         for route, port in ((http_route, ports[0]), (grpc_route, ports[1])):
             destination = {"host": psvc, "subset": p["name"], "port": {"number": port}}
             if p.get("shadow"):
@@ -657,8 +922,14 @@ def _istio(sdep: dict[str, Any], sid: str, owners: list[dict[str, Any]],
             else:
                 route["route"].append({"destination": destination, "weight": int(p.get("traffic") or 0)})
     hosts = [h.strip() for h in sdep_annotation(sdep, "seldon.io/istio-host", "*").split(",")]
-    vs = {"apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
-          "metadata": _meta(sid, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners),
-          "spec": {"hosts": hosts, "gateways": [sdep_annotation(sdep, "seldon.io/istio-gateway", config.istio_gateway)],
-                   "http": [http_route, grpc_route]}}
+    vs = {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "VirtualService",
+        "metadata": _meta(sid, namespace, {LABEL_ID: sid, **MANAGED_BY}, owners),
+        "spec": {
+            "hosts": hosts,
+            "gateways": [sdep_annotation(sdep, "seldon.io/istio-gateway", config.istio_gateway)],
+            "http": [http_route, grpc_route],
+        },
+    }
     return [vs] + rules

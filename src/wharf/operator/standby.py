@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 READ_LIMIT = 8192
@@ -22,8 +22,9 @@ ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nC
 
 async def _answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.LimitOverrunError, asyncio.IncompleteReadError,
-                                 ConnectionError, ValueError):
+        with contextlib.suppress(
+            asyncio.TimeoutError, asyncio.LimitOverrunError, asyncio.IncompleteReadError, ConnectionError, ValueError
+        ):
             await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT_S)
             writer.write(ANSWER)
             await writer.drain()
@@ -40,8 +41,9 @@ async def standby_health(liveness_url: str | None) -> AsyncIterator[None]:
         yield
         return
     parts = urlsplit(liveness_url)
-    server = await asyncio.start_server(_answer, parts.hostname or "0.0.0.0", parts.port or 80,
-                                        limit=READ_LIMIT, reuse_address=True)
+    server = await asyncio.start_server(
+        _answer, parts.hostname or "0.0.0.0", parts.port or 80, limit=READ_LIMIT, reuse_address=True
+    )
     try:
         yield
     finally:

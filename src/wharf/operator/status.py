@@ -11,8 +11,17 @@ NOT_PROGRESSING = "Deployment is no longer progressing and not available."
 # A container waiting for one of these reasons will not start until someone removes the cause (a
 # missing image or Secret, a crash on every start); the kubelet keeps retrying with back-off, so
 # the SeldonDeployment says Failed, with the cause, instead of Creating until the progress deadline.
-STUCK_REASONS = frozenset({"CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
-                           "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
+STUCK_REASONS = frozenset(
+    {
+        "CrashLoopBackOff",
+        "ErrImagePull",
+        "ImagePullBackOff",
+        "InvalidImageName",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+        "RunContainerError",
+    }
+)
 MESSAGE_LIMIT = 300  # characters of a container's termination message kept in the status
 
 
@@ -20,7 +29,7 @@ def _last_line(text: str) -> str:
     """The last non-empty line of a termination message (with FallbackToLogsOnError, the log's tail)."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
     line = lines[-1] if lines else ""
-    return line if len(line) <= MESSAGE_LIMIT else line[:MESSAGE_LIMIT - 3] + "..."
+    return line if len(line) <= MESSAGE_LIMIT else line[: MESSAGE_LIMIT - 3] + "..."
 
 
 def _container_failure(kind: str, status: dict[str, Any]) -> str | None:
@@ -91,8 +100,12 @@ def prediction_path(sdep: dict[str, Any]) -> str:
     return "/api/v1.0/predictions"
 
 
-def compute(sdep: dict[str, Any], objects: list[dict[str, Any]], observed: dict[str, dict[str, Any]],
-            failures: dict[str, str] | None = None) -> dict[str, Any]:
+def compute(
+    sdep: dict[str, Any],
+    objects: list[dict[str, Any]],
+    observed: dict[str, dict[str, Any]],
+    failures: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """``observed`` maps Deployment name -> that Deployment's ``status`` (missing: not created yet);
     ``failures`` maps Deployment name -> why its pods cannot start (see :func:`pod_failures`)."""
     failures = failures or {}
@@ -110,9 +123,12 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]], observed: dict[
         if _stalled(seen):
             stalled.append(name)
         replicas += int(seen.get("replicas") or 0)
-        dep_status[name] = {"name": name, "status": "Available" if ready else "Creating",
-                            "replicas": int(seen.get("replicas") or 0),
-                            "availableReplicas": int(seen.get("availableReplicas") or 0)}
+        dep_status[name] = {
+            "name": name,
+            "status": "Available" if ready else "Creating",
+            "replicas": int(seen.get("replicas") or 0),
+            "availableReplicas": int(seen.get("availableReplicas") or 0),
+        }
         if not ready and name in failures:
             dep_status[name]["status"] = "Failed"
             dep_status[name]["description"] = failures[name]
@@ -123,12 +139,23 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]], observed: dict[
     for svc in services:
         name = svc["metadata"]["name"]
         ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
-        svc_status[name] = {"svcName": name, "httpEndpoint": f"{name}.{namespace}:{ports.get('http')}",
-                            "grpcEndpoint": f"{name}.{namespace}:{ports.get('grpc')}"}
+        svc_status[name] = {
+            "svcName": name,
+            "httpEndpoint": f"{name}.{namespace}:{ports.get('http')}",
+            "grpcEndpoint": f"{name}.{namespace}:{ports.get('grpc')}",
+        }
     first = sdep["spec"]["predictors"][0]
     psvc = names.predictor_service(sdep["metadata"]["name"], first)
-    http_port = next((p["port"] for s in services if s["metadata"]["name"] == psvc for p in s["spec"]["ports"]
-                      if p["name"] == "http"), 8000)
+    http_port = next(
+        (
+            p["port"]
+            for s in services
+            if s["metadata"]["name"] == psvc
+            for p in s["spec"]["ports"]
+            if p["name"] == "http"
+        ),
+        8000,
+    )
     failing = [n for n, d in dep_status.items() if d.get("description") and n in failures]
     if all_ready:
         state, description = "Available", ""
@@ -139,12 +166,19 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]], observed: dict[
     else:
         state, description = "Creating", ""
     status = {
-        "state": state, "description": description, "deploymentStatus": dep_status, "serviceStatus": svc_status,
+        "state": state,
+        "description": description,
+        "deploymentStatus": dep_status,
+        "serviceStatus": svc_status,
         "replicas": replicas,
         "address": {"url": f"http://{psvc}.{namespace}.svc.cluster.local:{http_port}{prediction_path(sdep)}"},
         "conditions": [
-            {"type": "DeploymentsReady", "status": str(all_ready),
-             "reason": "" if all_ready else "Deployments not ready", **({"message": description} if failing else {})},
+            {
+                "type": "DeploymentsReady",
+                "status": str(all_ready),
+                "reason": "" if all_ready else "Deployments not ready",
+                **({"message": description} if failing else {}),
+            },
             {"type": "ServicesReady", "status": "True"},
             {"type": "Ready", "status": str(all_ready)},
         ],
@@ -156,9 +190,11 @@ def compute(sdep: dict[str, Any], objects: list[dict[str, Any]], observed: dict[
 
 
 def failed(sdep: dict[str, Any], message: str) -> dict[str, Any]:
-    status: dict[str, Any] = {"state": "Failed", "description": message,
-                              "conditions": [{"type": "Ready", "status": "False", "reason": "RenderFailed",
-                                              "message": message}]}
+    status: dict[str, Any] = {
+        "state": "Failed",
+        "description": message,
+        "conditions": [{"type": "Ready", "status": "False", "reason": "RenderFailed", "message": message}],
+    }
     if sdep["metadata"].get("generation") is not None:
         status["observedGeneration"] = sdep["metadata"]["generation"]
     return status

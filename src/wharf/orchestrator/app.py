@@ -11,24 +11,25 @@ import logging
 import os
 import time
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 
-from wharf.protocol.image_ref import split_image
 from wharf.deployment.graph import Predictor, Unit
 from wharf.grpc_h2.server import GrpcError, Metadata
+from wharf.http_server.error_log import ErrorLog
 from wharf.orchestrator.dialects import HEALTH_PATHS, DialectGrpcTransport, DialectWalker, dialects, error_body
 from wharf.orchestrator.payload_log import PayloadLogger
 from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE, GrpcTransport, RestTransport
 from wharf.orchestrator.walker import CallTimer, GraphCallError, Walk, Walker, failure
 from wharf.orchestrator.wires import JSON_WIRE, PROTO_WIRE, Refused
 from wharf.protocol.errors import GRPC_CODES, grpc_code, upstream_text
+from wharf.protocol.image_ref import split_image
 from wharf.protocol.pb import prediction_pb2 as pb
-from wharf.http_server.error_log import ErrorLog
 
 log = logging.getLogger(__name__)
 errors = ErrorLog(log)
@@ -42,13 +43,23 @@ class Metrics:
 
     def __init__(self, predictor: Predictor) -> None:
         self.registry = CollectorRegistry()
-        self._base = {"deployment_name": predictor.deployment, "predictor_name": predictor.name,
-                      "predictor_version": predictor.annotations.get("version", predictor.name)}
-        self.server = Histogram("seldon_api_executor_server_requests_seconds", "External requests",
-                                [*self._base, "service", "method", "code"], registry=self.registry)
-        self.client = Histogram("seldon_api_executor_client_requests_seconds", "Calls to graph nodes",
-                                [*self._base, "service", "method", "code", "model_name", "model_image", "model_version"],
-                                registry=self.registry)
+        self._base = {
+            "deployment_name": predictor.deployment,
+            "predictor_name": predictor.name,
+            "predictor_version": predictor.annotations.get("version", predictor.name),
+        }
+        self.server = Histogram(
+            "seldon_api_executor_server_requests_seconds",
+            "External requests",
+            [*self._base, "service", "method", "code"],
+            registry=self.registry,
+        )
+        self.client = Histogram(
+            "seldon_api_executor_client_requests_seconds",
+            "Calls to graph nodes",
+            [*self._base, "service", "method", "code", "model_name", "model_image", "model_version"],
+            registry=self.registry,
+        )
         self._images = {name: split_image(c.get("image", "")) for name, c in predictor.containers.items()}
 
     def observe_server(self, service: str, method: str, code: int, seconds: float) -> None:
@@ -56,9 +67,15 @@ class Metrics:
 
     def observe_client(self, unit: Unit, path: str, code: int, seconds: float) -> None:
         image, version = self._images.get(unit.name, ("", ""))
-        self.client.labels(**self._base, service=path.strip("/"), method="POST", code=str(code), model_name=unit.name,
-                           model_image=image, model_version=version).observe(seconds)
-
+        self.client.labels(
+            **self._base,
+            service=path.strip("/"),
+            method="POST",
+            code=str(code),
+            model_name=unit.name,
+            model_image=image,
+            model_version=version,
+        ).observe(seconds)
 
 
 def calls_nodes_over_grpc(predictor: Predictor, transport: str | None = None) -> bool:
@@ -69,12 +86,19 @@ def calls_nodes_over_grpc(predictor: Predictor, transport: str | None = None) ->
 class Orchestrator:
     """Everything one orchestrator process serves, transport-free where it can be."""
 
-    def __init__(self, predictor: Predictor, timeout_s: float | None = None, retries: int = 0,
-                 prometheus_path: str = "/prometheus", transport: str | None = None,
-                 log_source: str = "http://localhost:8000/",
-                 trace: Callable[[str, dict[str, str]], Any] | None = None,
-                 max_message_bytes: int = EXECUTOR_MAX_MESSAGE, protocol: str = "seldon",
-                 full_health_checks: bool = False) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        timeout_s: float | None = None,
+        retries: int = 0,
+        prometheus_path: str = "/prometheus",
+        transport: str | None = None,
+        log_source: str = "http://localhost:8000/",
+        trace: Callable[[str, dict[str, str]], Any] | None = None,
+        max_message_bytes: int = EXECUTOR_MAX_MESSAGE,
+        protocol: str = "seldon",
+        full_health_checks: bool = False,
+    ) -> None:
         self.predictor = predictor
         self.protocol = protocol
         self.full_health_checks = full_health_checks
@@ -83,20 +107,27 @@ class Orchestrator:
         self.payload_log = None
         if any(u.logger is not None for u in predictor.graph.walk()):
             self.payload_log = PayloadLogger(
-                predictor, os.environ.get("REQUEST_LOGGER_DEFAULT_ENDPOINT", "http://default-broker"), log_source,
+                predictor,
+                os.environ.get("REQUEST_LOGGER_DEFAULT_ENDPOINT", "http://default-broker"),
+                log_source,
                 content_type="application/protobuf" if self.grpc and protocol == "seldon" else "application/json",
-                protocol=protocol)
+                protocol=protocol,
+            )
         timer = CallTimer(self.metrics.observe_client)
         if protocol == "seldon":
-            self.transport = (GrpcTransport(timeout_s, retries, trace=trace, max_message_bytes=max_message_bytes)
-                              if self.grpc else RestTransport(timeout_s, retries, trace=trace))
+            self.transport = (
+                GrpcTransport(timeout_s, retries, trace=trace, max_message_bytes=max_message_bytes)
+                if self.grpc
+                else RestTransport(timeout_s, retries, trace=trace)
+            )
             self.wire = PROTO_WIRE if self.grpc else JSON_WIRE
             self.walker = Walker(predictor, self.transport, timer, self.wire, self.payload_log)
         else:
             # tensorflow, v2: REST requests walk over REST, gRPC ones over gRPC (dialects.py)
             self.rest_dialect, self.grpc_dialect = dialects(protocol)
-            self.transport = RestTransport(timeout_s, retries, trace=trace,
-                                           failure=lambda status, info: error_body(info))
+            self.transport = RestTransport(
+                timeout_s, retries, trace=trace, failure=lambda status, info: error_body(info)
+            )
             self.grpc_transport = DialectGrpcTransport(timeout_s, max_message_bytes)
             self.wire = JSON_WIRE
             self.rest_walker = DialectWalker(predictor, self.transport, self.rest_dialect, timer, self.payload_log)
@@ -145,19 +176,19 @@ class Orchestrator:
             if health is not None:
                 try:
                     status, body = await asyncio.wait_for(self.transport.get(unit, health), 2)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return f"{where}: {health} did not answer within 2 s"
                 if status != 200:  # upstream: "Bad status from <host>:<port>"
                     return f"Bad status from {unit.endpoint.host}:{unit.endpoint.http_port}: {health} answered {status}"
                 return None
             try:
                 _, writer = await asyncio.wait_for(asyncio.open_connection(unit.endpoint.host, port), 2)
-            except (OSError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError) as exc:
                 return f"{where}: {exc or 'timeout'}"
             writer.close()
             try:
                 status, body = await asyncio.wait_for(self.transport.get(unit, "/ready"), 2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return f"{where}: /ready did not answer within 2 s"
             if status == 503:
                 return f"{where}: {_info(body) or 'not ready'}"
@@ -169,29 +200,49 @@ class Orchestrator:
     async def graph_metadata(self) -> dict[str, Any]:
         """Every node's metadata; a node that fails fails the whole answer, as upstream's
         ModelMetadataMap does (the node's status, and Go's httpStatusError text)."""
+
         async def one(unit: Unit) -> tuple[str, Any]:
             status, body = await self.transport.get(unit, "/metadata")
             if status != 200:
                 # executor/api/rest/errors.go: httpStatusError.Error()
                 url = f"http://{unit.endpoint.host}:{unit.endpoint.http_port}/metadata"
-                raise GraphCallError(status, failure(500, upstream_text(
-                    f"Internal service call from executor failed calling {url} status code {status}",
-                    f"node {unit.name!r}: {_info(body)}")), unit.name)
+                raise GraphCallError(
+                    status,
+                    failure(
+                        500,
+                        upstream_text(
+                            f"Internal service call from executor failed calling {url} status code {status}",
+                            f"node {unit.name!r}: {_info(body)}",
+                        ),
+                    ),
+                    unit.name,
+                )
             return unit.name, orjson.loads(body)
 
         models = dict(await asyncio.gather(*(one(u) for u in self.units.values() if u.has_server)))
-        return {"name": self.predictor.name, "models": models,
-                "graphinputs": _io(self.predictor.graph, models, "inputs"),
-                "graphoutputs": _io(self.predictor.graph, models, "outputs")}
+        return {
+            "name": self.predictor.name,
+            "models": models,
+            "graphinputs": _io(self.predictor.graph, models, "inputs"),
+            "graphoutputs": _io(self.predictor.graph, models, "outputs"),
+        }
 
     def find_unit(self, name: str) -> Unit:
         """The node named ``name``, or upstream's "Failed to find model" error (500)."""
         unit = self.units.get(name)
         if unit is None:
             # executor/predictor/predictor_process.go (Status, Metadata): fmt.Errorf("Failed to find model %s")
-            raise GraphCallError(500, failure(500, upstream_text(
-                f"Failed to find model {name}",
-                f"no node {name!r} in predictor {self.predictor.name!r} (nodes: {', '.join(self.units)})")), name)
+            raise GraphCallError(
+                500,
+                failure(
+                    500,
+                    upstream_text(
+                        f"Failed to find model {name}",
+                        f"no node {name!r} in predictor {self.predictor.name!r} (nodes: {', '.join(self.units)})",
+                    ),
+                ),
+                name,
+            )
         return unit
 
     def new_walk(self, puid: str | None, skip_logging: str | None = None) -> Walk:
@@ -236,7 +287,10 @@ class RestApi:
             if path in ("/api/v1.0/predictions", "/api/v0.1/predictions") and method == "POST":
                 service = "predictions"
                 wire = self.orch.wire
-                status, body = 200, wire.to_json(await self.orch.walker.predict(wire.from_json(await _body(receive)), walk))
+                status, body = (
+                    200,
+                    wire.to_json(await self.orch.walker.predict(wire.from_json(await _body(receive)), walk)),
+                )
             elif path in ("/api/v1.0/feedback", "/api/v0.1/feedback") and method == "POST":
                 service = "feedback"
                 wire = self.orch.wire
@@ -250,18 +304,27 @@ class RestApi:
                 ok, why = await self.orch.ready()
                 status, body = (200, b"ready") if ok else (503, failure(503, f"not ready: {why}"))
             elif path == self.orch.prometheus_path:
-                await _send(send, 200, generate_latest(self.orch.metrics.registry), [(b"content-type", CONTENT_TYPE_LATEST.encode())])
+                await _send(
+                    send,
+                    200,
+                    generate_latest(self.orch.metrics.registry),
+                    [(b"content-type", CONTENT_TYPE_LATEST.encode())],
+                )
                 return
             elif path == "/api/v1.0/metadata":
                 service = "metadata"
                 status, body = 200, orjson.dumps(await self.orch.graph_metadata())
-            elif path.startswith(("/api/v1.0/metadata/", "/api/v0.1/metadata/", "/api/v1.0/status/", "/api/v0.1/status/")):
+            elif path.startswith(
+                ("/api/v1.0/metadata/", "/api/v0.1/metadata/", "/api/v1.0/status/", "/api/v0.1/status/")
+            ):
                 service = "metadata" if "/metadata/" in path else "status"
                 unit = self.orch.find_unit(path.rsplit("/", 1)[1])
                 if unit.builtin:
                     status, body = 404, failure(404, _builtin_has_none(unit, service))
                 else:
-                    status, body = await self.orch.transport.get(unit, "/metadata" if service == "metadata" else "/health/status")
+                    status, body = await self.orch.transport.get(
+                        unit, "/metadata" if service == "metadata" else "/health/status"
+                    )
             else:  # pragma: no cover - _unserved answered every other path
                 raise AssertionError(path)
         except GraphCallError as exc:
@@ -278,8 +341,10 @@ class RestApi:
 
 
 def _builtin_has_none(unit: Unit, what: str) -> str:
-    return (f"node {unit.name!r} is the built-in {unit.implementation}, answered inside the orchestrator: "
-            f"it has no server, so no {what} of its own")
+    return (
+        f"node {unit.name!r} is the built-in {unit.implementation}, answered inside the orchestrator: "
+        f"it has no server, so no {what} of its own"
+    )
 
 
 # What upstream's executor serves (executor/api/rest/server.go, Initialise), and how gorilla/mux
@@ -324,8 +389,13 @@ async def _body(receive: Callable[[], Awaitable[dict]]) -> bytes:
 
 
 async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, *_CORS, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, *_CORS, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -388,14 +458,21 @@ class GrpcApi:
         return json_format.Parse(body, pb.SeldonModelMetadata(), ignore_unknown_fields=True).SerializeToString()
 
     def methods(self) -> dict[str, Callable[[bytes, Metadata], Awaitable[bytes]]]:
-        return {f"/{self.SERVICE}/{name}": fn for name, fn in (
-            ("Predict", self.predict), ("SendFeedback", self.feedback),
-            ("ModelMetadata", self.model_metadata), ("GraphMetadata", self.graph_metadata))}
+        return {
+            f"/{self.SERVICE}/{name}": fn
+            for name, fn in (
+                ("Predict", self.predict),
+                ("SendFeedback", self.feedback),
+                ("ModelMetadata", self.model_metadata),
+                ("GraphMetadata", self.graph_metadata),
+            )
+        }
 
 
 def _parse(message_type: Any, data: bytes) -> Any:
     try:
         return message_type.FromString(data)
     except DecodeError as exc:
-        raise GrpcError(GRPC_CODES["INVALID_ARGUMENT"],
-                        f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}") from None
+        raise GrpcError(
+            GRPC_CODES["INVALID_ARGUMENT"], f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}"
+        ) from None

@@ -11,7 +11,8 @@ a unit that answers copies the request's tags, metrics and requestPath and adds 
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from wharf.deployment.graph import Predictor, Unit
 from wharf.protocol.message import response_meta
@@ -63,16 +64,19 @@ def simple_model(request: dict[str, Any], request_path: dict[str, str]) -> dict[
     """The fixed answer; a ``strData`` or ``binData`` request is echoed instead of the tensor."""
     answer: dict[str, Any] = {
         "status": dict(SUCCESS),
-        "meta": response_meta(_meta(request), tags=[], metrics=[dict(m) for m in SIMPLE_MODEL_METRICS],
-                              request_path=request_path),
+        "meta": response_meta(
+            _meta(request), tags=[], metrics=[dict(m) for m in SIMPLE_MODEL_METRICS], request_path=request_path
+        ),
     }
     if "binData" in request:
         answer["binData"] = request["binData"]
     elif "strData" in request:
         answer["strData"] = request["strData"]
     else:
-        answer["data"] = {"names": list(SIMPLE_MODEL_NAMES),
-                          "tensor": {"shape": [1, len(SIMPLE_MODEL_VALUES)], "values": list(SIMPLE_MODEL_VALUES)}}
+        answer["data"] = {
+            "names": list(SIMPLE_MODEL_NAMES),
+            "tensor": {"shape": [1, len(SIMPLE_MODEL_VALUES)], "values": list(SIMPLE_MODEL_VALUES)},
+        }
     return answer
 
 
@@ -87,8 +91,11 @@ def ab_test_ratio(parameters: Sequence[dict[str, Any]], node: str) -> float:
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         # upstream fails each request with Go's parse error; its text comes first
-        raise BuiltinError(500, f'strconv.ParseFloat: parsing "{value}": invalid syntax: RANDOM_ABTEST node {node!r}: '
-                                f'parameters[0] (ratioA) must be a number, the share of requests for the first child') from None
+        raise BuiltinError(
+            500,
+            f'strconv.ParseFloat: parsing "{value}": invalid syntax: RANDOM_ABTEST node {node!r}: '
+            f"parameters[0] (ratioA) must be a number, the share of requests for the first child",
+        ) from None
 
 
 def ab_test_route(ratio: float, draw: Callable[[], float] = random.random) -> int:
@@ -104,6 +111,7 @@ def average(messages: Sequence[Any], names: Sequence[str], request_path: dict[st
     """
     if not messages:
         raise BuiltinError(500, f"{NO_INPUTS}: the AVERAGE_COMBINER node has no children to average")
+
     def child(i: int) -> str:
         return f"child {i} ({names[i]})" if i < len(names) else f"child {i}"
 
@@ -112,8 +120,11 @@ def average(messages: Sequence[Any], names: Sequence[str], request_path: dict[st
     for i, ((found_rows, found_cols), _) in enumerate(arrays[1:], 1):
         for expected, found in ((rows, found_rows), (cols, found_cols)):
             if expected != found:
-                raise BuiltinError(500, SHAPE_MISMATCH.format(expected=expected, found=found)
-                                   + f": {child(i)} has shape [{found_rows}, {found_cols}], {child(0)} [{rows}, {cols}]")
+                raise BuiltinError(
+                    500,
+                    SHAPE_MISMATCH.format(expected=expected, found=found)
+                    + f": {child(i)} has shape [{found_rows}, {found_cols}], {child(0)} [{rows}, {cols}]",
+                )
     count = len(arrays)
     flat = [sum(values[k] for _, values in arrays) / count for k in range(rows * cols)]
     first = messages[0]
@@ -123,9 +134,11 @@ def average(messages: Sequence[Any], names: Sequence[str], request_path: dict[st
     if "tensor" in first["data"]:
         data["tensor"] = {"shape": [rows, cols], "values": flat}
     else:
-        data["ndarray"] = [flat[r * cols:(r + 1) * cols] for r in range(rows)]
-    answer: dict[str, Any] = {"meta": response_meta(_merged_meta(messages), tags=[], metrics=[],
-                                                    request_path=request_path), "data": data}
+        data["ndarray"] = [flat[r * cols : (r + 1) * cols] for r in range(rows)]
+    answer: dict[str, Any] = {
+        "meta": response_meta(_merged_meta(messages), tags=[], metrics=[], request_path=request_path),
+        "data": data,
+    }
     if isinstance(first.get("status"), dict):
         answer["status"] = first["status"]
     return answer
@@ -155,8 +168,11 @@ def _matrix(message: Any, who: str) -> tuple[tuple[int, int], list[float]]:
     data = message.get("data") if isinstance(message, dict) else None
     if not isinstance(data, dict) or not ("tensor" in data or "ndarray" in data):
         kinds = [k for k in ("data", "strData", "binData", "jsonData") if isinstance(message, dict) and k in message]
-        raise BuiltinError(500, f"{NO_SHAPE}: {who} answered with {' and '.join(kinds) or 'no data'}; "
-                                f"only data.tensor and data.ndarray can be averaged")
+        raise BuiltinError(
+            500,
+            f"{NO_SHAPE}: {who} answered with {' and '.join(kinds) or 'no data'}; "
+            f"only data.tensor and data.ndarray can be averaged",
+        )
     if "tensor" in data:
         tensor = data["tensor"] if isinstance(data["tensor"], dict) else {}
         shape, values = list(tensor.get("shape") or []), list(tensor.get("values") or [])
@@ -195,10 +211,15 @@ class Builtins:
         try:
             request = self.wire.decode(body)
         except ValueError as exc:
-            raise BuiltinError(400, f"Invalid JSON: the request to {unit.implementation} node {unit.name!r}: {exc}") from None
+            raise BuiltinError(
+                400, f"Invalid JSON: the request to {unit.implementation} node {unit.name!r}: {exc}"
+            ) from None
         if not isinstance(request, dict):
-            raise BuiltinError(400, f"Invalid JSON: the request to {unit.implementation} node {unit.name!r} is "
-                                    f"{type(request).__name__}, not a SeldonMessage object")
+            raise BuiltinError(
+                400,
+                f"Invalid JSON: the request to {unit.implementation} node {unit.name!r} is "
+                f"{type(request).__name__}, not a SeldonMessage object",
+            )
         return self.wire.encode(simple_model(request, self._path(unit)))
 
     def route(self, unit: Unit) -> int:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from google.protobuf.message import DecodeError
@@ -103,7 +104,9 @@ class DialectRestApi:
             await _send(send, 200, b"alive", [(b"content-type", b"text/plain")])
             return
         if path == orch.prometheus_path:
-            await _send(send, 200, generate_latest(orch.metrics.registry), [(b"content-type", CONTENT_TYPE_LATEST.encode())])
+            await _send(
+                send, 200, generate_latest(orch.metrics.registry), [(b"content-type", CONTENT_TYPE_LATEST.encode())]
+            )
             return
         if path == "/ready":
             ok, why = await orch.ready()
@@ -120,10 +123,15 @@ class DialectRestApi:
         try:
             if handler == "predict":
                 if "inference-header-content-length" in headers:
-                    raise GraphCallError(400, error_body(
-                        "the binary tensor data extension (header Inference-Header-Content-Length) is not supported "
-                        "through the orchestrator, as upstream's: send tensors as JSON data (tritonclient: "
-                        "binary_data=False on inputs and outputs)"), "")
+                    raise GraphCallError(
+                        400,
+                        error_body(
+                            "the binary tensor data extension (header Inference-Header-Content-Length) is not supported "
+                            "through the orchestrator, as upstream's: send tensors as JSON data (tritonclient: "
+                            "binary_data=False on inputs and outputs)"
+                        ),
+                        "",
+                    )
                 walk.model = model
                 status, body = 200, await orch.rest_walker.predict(await _body(receive), walk)
             elif handler == "feedback":
@@ -146,8 +154,10 @@ class DialectRestApi:
         """A node's status or metadata, proxied: its status and body as they are."""
         unit = find_unit(self.orch, model)
         if unit.builtin:
-            return 404, error_body(f"graph node {unit.name!r} is the built-in {unit.implementation}, answered "
-                                   f"inside the orchestrator: it has no {what} of its own")
+            return 404, error_body(
+                f"graph node {unit.name!r} is the built-in {unit.implementation}, answered "
+                f"inside the orchestrator: it has no {what} of its own"
+            )
         return await self.orch.transport.get(unit, self.orch.rest_dialect.path(what, model))
 
 
@@ -156,9 +166,16 @@ def find_unit(orch: Any, name: str) -> Unit:
     unit = orch.units.get(name)
     if unit is None:
         # upstream's predictor Status and Metadata: fmt.Errorf("Failed to find model %s")
-        raise GraphCallError(500, error_body(upstream_text(
-            f"Failed to find model {name}",
-            f"no graph node {name!r} in predictor {orch.predictor.name!r} (nodes: {', '.join(orch.units)})")), name)
+        raise GraphCallError(
+            500,
+            error_body(
+                upstream_text(
+                    f"Failed to find model {name}",
+                    f"no graph node {name!r} in predictor {orch.predictor.name!r} (nodes: {', '.join(orch.units)})",
+                )
+            ),
+            name,
+        )
     return unit
 
 
@@ -172,8 +189,13 @@ async def _body(receive: Callable[[], Awaitable[dict]]) -> bytes:
 
 
 async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, *_CORS, (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, *_CORS, (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -193,14 +215,18 @@ class _DialectGrpcApi:
         """The node's own answer to the client's status or metadata request."""
         unit = self.orch.units.get(name)
         if unit is None:  # upstream returns the Go error as it is: status UNKNOWN, its text
-            raise GrpcError(GRPC_CODES["UNKNOWN"], upstream_text(f"Failed to find model {name}",
-                                                                  f"no graph node {name!r}"))
+            raise GrpcError(
+                GRPC_CODES["UNKNOWN"], upstream_text(f"Failed to find model {name}", f"no graph node {name!r}")
+            )
         if unit.builtin:
-            raise GrpcError(GRPC_CODES["NOT_FOUND"], f"graph node {name!r} is the built-in {unit.implementation}: "
-                                                     f"it has no {what} of its own")
+            raise GrpcError(
+                GRPC_CODES["NOT_FOUND"],
+                f"graph node {name!r} is the built-in {unit.implementation}: it has no {what} of its own",
+            )
         dialect = self.orch.grpc_dialect
-        _, answer = await self.orch.grpc_transport.post(unit, dialect.path(what, name), data,
-                                                        {k: v for k, v in metadata.items() if k == "seldon-puid"})
+        _, answer = await self.orch.grpc_transport.post(
+            unit, dialect.path(what, name), data, {k: v for k, v in metadata.items() if k == "seldon-puid"}
+        )
         return answer
 
 
@@ -222,8 +248,9 @@ def _parse(message_type: Any, data: bytes) -> Any:
     try:
         return message_type.FromString(data)
     except DecodeError as exc:
-        raise GrpcError(GRPC_CODES["INVALID_ARGUMENT"],
-                        f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}") from None
+        raise GrpcError(
+            GRPC_CODES["INVALID_ARGUMENT"], f"request is not a valid {message_type.DESCRIPTOR.full_name}: {exc}"
+        ) from None
 
 
 class V2GrpcApi(_DialectGrpcApi):
@@ -250,10 +277,17 @@ class V2GrpcApi(_DialectGrpcApi):
         return v2pb.ServerMetadataResponse(name=meta["name"], version=meta["version"]).SerializeToString()
 
     def methods(self) -> dict[str, Callable[[bytes, Metadata], Awaitable[bytes]]]:
-        return {f"/{self.SERVICE}/{name}": fn for name, fn in (
-            ("ModelInfer", self.model_infer), ("ModelReady", self.model_ready),
-            ("ModelMetadata", self.model_metadata), ("ServerLive", self.server_live),
-            ("ServerReady", self.server_ready), ("ServerMetadata", self.server_metadata))}
+        return {
+            f"/{self.SERVICE}/{name}": fn
+            for name, fn in (
+                ("ModelInfer", self.model_infer),
+                ("ModelReady", self.model_ready),
+                ("ModelMetadata", self.model_metadata),
+                ("ServerLive", self.server_live),
+                ("ServerReady", self.server_ready),
+                ("ServerMetadata", self.server_metadata),
+            )
+        }
 
 
 class TensorflowGrpcApi(_DialectGrpcApi):
@@ -267,9 +301,11 @@ class TensorflowGrpcApi(_DialectGrpcApi):
         return await self._node("metadata", model_spec_name(data), data, metadata)
 
     def methods(self) -> dict[str, Callable[[bytes, Metadata], Awaitable[bytes]]]:
-        return {"/tensorflow.serving.PredictionService/Predict": self.predict,
-                "/tensorflow.serving.PredictionService/GetModelMetadata": self.get_model_metadata,
-                "/tensorflow.serving.ModelService/GetModelStatus": self.get_model_status}
+        return {
+            "/tensorflow.serving.PredictionService/Predict": self.predict,
+            "/tensorflow.serving.PredictionService/GetModelMetadata": self.get_model_metadata,
+            "/tensorflow.serving.ModelService/GetModelStatus": self.get_model_status,
+        }
 
 
 def grpc_api(orch: Any) -> _DialectGrpcApi:

@@ -117,10 +117,15 @@ class _JsonDialect(_Dialect):
 
 class TensorflowJson(_JsonDialect):
     protocol = TENSORFLOW
-    calls = {"predict": "/v1/models/{m}:predict", "transform-input": "/v1/models/{m}:predict",
-             "transform-output": "/v1/models/{m}:predict", "route": "/v1/models/{m}:route",
-             "aggregate": "/v1/models/{m}:aggregate", "status": "/v1/models/{m}",
-             "metadata": "/v1/models/{m}/metadata"}
+    calls = {
+        "predict": "/v1/models/{m}:predict",
+        "transform-input": "/v1/models/{m}:predict",
+        "transform-output": "/v1/models/{m}:predict",
+        "route": "/v1/models/{m}:route",
+        "aggregate": "/v1/models/{m}:aggregate",
+        "status": "/v1/models/{m}",
+        "metadata": "/v1/models/{m}/metadata",
+    }
 
     def chain(self, body: bytes, model: str, fresh: bool) -> bytes:
         message = _json_object(body, "the request" if fresh else "the answer")
@@ -130,18 +135,25 @@ class TensorflowJson(_JsonDialect):
             if answer_key in message:
                 message[request_key] = message.pop(answer_key)
                 return orjson.dumps(message)
-        raise ChainError("Failed to convert tensorflow response so it could be chained to new input: "
-                         "expected 'instances' or 'inputs' (a request), or 'predictions' or 'outputs' (an answer)")
+        raise ChainError(
+            "Failed to convert tensorflow response so it could be chained to new input: "
+            "expected 'instances' or 'inputs' (a request), or 'predictions' or 'outputs' (an answer)"
+        )
 
 
 class V2Json(_JsonDialect):
     def __init__(self, protocol: str = "v2") -> None:
         self.protocol = protocol
 
-    calls = {"predict": "/v2/models/{m}/infer", "transform-input": "/v2/models/{m}/infer",
-             "transform-output": "/v2/models/{m}/infer", "route": "/v2/models/{m}/route",
-             "aggregate": "/v2/models/{m}/aggregate", "status": "/v2/models/{m}/ready",
-             "metadata": "/v2/models/{m}"}
+    calls = {
+        "predict": "/v2/models/{m}/infer",
+        "transform-input": "/v2/models/{m}/infer",
+        "transform-output": "/v2/models/{m}/infer",
+        "route": "/v2/models/{m}/route",
+        "aggregate": "/v2/models/{m}/aggregate",
+        "status": "/v2/models/{m}/ready",
+        "metadata": "/v2/models/{m}",
+    }
 
     def chain(self, body: bytes, model: str, fresh: bool) -> bytes:
         message = _json_object(body, "the request" if fresh else "the answer")
@@ -150,8 +162,10 @@ class V2Json(_JsonDialect):
         if "outputs" in message:
             message["inputs"] = message.pop("outputs")
             return orjson.dumps(message)
-        raise ChainError("Failed to convert kfserving response so it could be chained to new input: "
-                         "expected 'inputs' (a request) or 'outputs' (an answer)")
+        raise ChainError(
+            "Failed to convert kfserving response so it could be chained to new input: "
+            "expected 'inputs' (a request) or 'outputs' (an answer)"
+        )
 
 
 class _ProtoDialect(_Dialect):
@@ -168,11 +182,13 @@ class _ProtoDialect(_Dialect):
 
 class TensorflowProto(_ProtoDialect):
     protocol = TENSORFLOW
-    calls = {"predict": "/tensorflow.serving.PredictionService/Predict",
-             "transform-input": "/tensorflow.serving.PredictionService/Predict",
-             "transform-output": "/tensorflow.serving.PredictionService/Predict",
-             "status": "/tensorflow.serving.ModelService/GetModelStatus",
-             "metadata": "/tensorflow.serving.PredictionService/GetModelMetadata"}
+    calls = {
+        "predict": "/tensorflow.serving.PredictionService/Predict",
+        "transform-input": "/tensorflow.serving.PredictionService/Predict",
+        "transform-output": "/tensorflow.serving.PredictionService/Predict",
+        "status": "/tensorflow.serving.ModelService/GetModelStatus",
+        "metadata": "/tensorflow.serving.PredictionService/GetModelMetadata",
+    }
 
     def chain(self, body: bytes, model: str, fresh: bool) -> bytes:
         if fresh:
@@ -200,11 +216,13 @@ class V2Proto(_ProtoDialect):
     def __init__(self, protocol: str = "v2") -> None:
         self.protocol = protocol
 
-    calls = {"predict": "/inference.GRPCInferenceService/ModelInfer",
-             "transform-input": "/inference.GRPCInferenceService/ModelInfer",
-             "transform-output": "/inference.GRPCInferenceService/ModelInfer",
-             "status": "/inference.GRPCInferenceService/ModelReady",
-             "metadata": "/inference.GRPCInferenceService/ModelMetadata"}
+    calls = {
+        "predict": "/inference.GRPCInferenceService/ModelInfer",
+        "transform-input": "/inference.GRPCInferenceService/ModelInfer",
+        "transform-output": "/inference.GRPCInferenceService/ModelInfer",
+        "status": "/inference.GRPCInferenceService/ModelReady",
+        "metadata": "/inference.GRPCInferenceService/ModelMetadata",
+    }
 
     def chain(self, body: bytes, model: str, fresh: bool) -> bytes:
         if fresh:
@@ -224,8 +242,13 @@ class V2Proto(_ProtoDialect):
         for key, value in answer.parameters.items():
             request.parameters[key].CopyFrom(value)
         for output in answer.outputs:
-            request.inputs.add(name=output.name, datatype=output.datatype, shape=output.shape,
-                               parameters=output.parameters, contents=output.contents)
+            request.inputs.add(
+                name=output.name,
+                datatype=output.datatype,
+                shape=output.shape,
+                parameters=output.parameters,
+                contents=output.contents,
+            )
         request.raw_input_contents.extend(answer.raw_output_contents)
         return request.SerializeToString()
 
@@ -257,7 +280,7 @@ def model_spec_name(data: bytes) -> str:
             elif kind == 2:
                 size, pos = _varint(data, pos)
                 if key >> 3 == 1:
-                    spec = data[pos:pos + size]
+                    spec = data[pos : pos + size]
                 pos += size
             else:
                 raise DecodeError(f"wire type {kind}")
@@ -315,8 +338,9 @@ class DialectWalker(Walker):
     """Upstream's walk (the seldon walker's rules) with a protocol's paths and chaining; the
     graph's answer goes back unedited."""
 
-    def __init__(self, predictor: Predictor, transport: Any, dialect: Any, timer: Any = None,
-                 payload_log: Any = None) -> None:
+    def __init__(
+        self, predictor: Predictor, transport: Any, dialect: Any, timer: Any = None, payload_log: Any = None
+    ) -> None:
         super().__init__(predictor, transport, timer, dialect, payload_log)
         self.dialect = dialect
         self.has_routes = False
@@ -349,9 +373,11 @@ class DialectWalker(Walker):
                 raise GraphCallError(status, error_body(text), unit.name) from None
         if call not in self.dialect.calls:  # route or aggregate over gRPC
             service = self.dialect.calls["predict"].split("/")[1]
-            raise GrpcError(GRPC_CODES["UNIMPLEMENTED"],
-                            f"graph node {unit.name!r} needs a {call} call, which {service} does not have: in "
-                            f"protocol {self.dialect.protocol} a graph with routers or combiners is served over REST only")
+            raise GrpcError(
+                GRPC_CODES["UNIMPLEMENTED"],
+                f"graph node {unit.name!r} needs a {call} call, which {service} does not have: in "
+                f"protocol {self.dialect.protocol} a graph with routers or combiners is served over REST only",
+            )
         self._log(unit, "request", body, walk)
         started = time.perf_counter()
         try:

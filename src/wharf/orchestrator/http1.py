@@ -66,8 +66,11 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._fail(NodeUnreachable(f"connection closed{' before any answer' if not self.answered else ''}"
-                                   f"{f': {exc}' if exc else ''}"))
+        self._fail(
+            NodeUnreachable(
+                f"connection closed{' before any answer' if not self.answered else ''}{f': {exc}' if exc else ''}"
+            )
+        )
 
     # httptools callbacks
     def on_body(self, body: bytes) -> None:
@@ -126,8 +129,16 @@ class Http1Pool:
             raise NodeUnreachable(str(exc) or type(exc).__name__, exc) from None
         return conn
 
-    async def request(self, method: str, host: str, port: int, path: str, headers: dict[str, str],
-                      body: bytes = b"", timeout: float | None = None) -> tuple[int, bytes]:
+    async def request(
+        self,
+        method: str,
+        host: str,
+        port: int,
+        path: str,
+        headers: dict[str, str],
+        body: bytes = b"",
+        timeout: float | None = None,
+    ) -> tuple[int, bytes]:
         head = [f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n"]
         for name, value in headers.items():
             if "\r" in value or "\n" in value:  # would end the header early: request smuggling

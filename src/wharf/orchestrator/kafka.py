@@ -31,8 +31,9 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import orjson
 from google.protobuf import json_format
@@ -76,18 +77,38 @@ class KafkaSettings:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The executor's Kafka flags as upstream names them; unset flags fall back to the KAFKA_* variables."""
-    parser.add_argument("--server-type", "--server_type", choices=("rpc", "kafka"), default="rpc",
-                        help="kafka: also consume requests from a Kafka topic")
+    parser.add_argument(
+        "--server-type",
+        "--server_type",
+        choices=("rpc", "kafka"),
+        default="rpc",
+        help="kafka: also consume requests from a Kafka topic",
+    )
     parser.add_argument("--kafka-broker", "--kafka_broker", help="host:port [env KAFKA_BROKER]")
     parser.add_argument("--kafka-input-topic", "--kafka_input_topic", help="[env KAFKA_INPUT_TOPIC]")
     parser.add_argument("--kafka-output-topic", "--kafka_output_topic", help="[env KAFKA_OUTPUT_TOPIC]")
-    parser.add_argument("--kafka-full-graph", "--kafka_full_graph", nargs="?", const="true", default=None,
-                        help="call every node through Kafka topics too (default false) [env KAFKA_FULL_GRAPH]")
-    parser.add_argument("--kafka-workers", "--kafka_workers", default=None,
-                        help="messages walked at once (default 4) [env KAFKA_WORKERS]")
-    parser.add_argument("--kafka-auto-commit", "--kafka_auto_commit", nargs="?", const="true", default=None,
-                        help="commit offsets as read (default true); false: after the answer is sent "
-                             "[env KAFKA_AUTO_COMMIT]")
+    parser.add_argument(
+        "--kafka-full-graph",
+        "--kafka_full_graph",
+        nargs="?",
+        const="true",
+        default=None,
+        help="call every node through Kafka topics too (default false) [env KAFKA_FULL_GRAPH]",
+    )
+    parser.add_argument(
+        "--kafka-workers",
+        "--kafka_workers",
+        default=None,
+        help="messages walked at once (default 4) [env KAFKA_WORKERS]",
+    )
+    parser.add_argument(
+        "--kafka-auto-commit",
+        "--kafka_auto_commit",
+        nargs="?",
+        const="true",
+        default=None,
+        help="commit offsets as read (default true); false: after the answer is sent [env KAFKA_AUTO_COMMIT]",
+    )
 
 
 def parse_bool(raw: str, what: str) -> bool:
@@ -102,6 +123,7 @@ def parse_bool(raw: str, what: str) -> bool:
 
 def settings_from(flags: Mapping[str, Any], env: Mapping[str, str]) -> KafkaSettings:
     """Flags win over the environment; every error names both the flag and the variable."""
+
     def pick(flag: str, var: str) -> str | None:
         value = flags.get(flag)
         if value in (None, ""):
@@ -110,8 +132,11 @@ def settings_from(flags: Mapping[str, Any], env: Mapping[str, str]) -> KafkaSett
 
     required = {}
     missing = []
-    for flag, var in (("kafka_broker", ENV_BROKER), ("kafka_input_topic", ENV_INPUT),
-                      ("kafka_output_topic", ENV_OUTPUT)):
+    for flag, var in (
+        ("kafka_broker", ENV_BROKER),
+        ("kafka_input_topic", ENV_INPUT),
+        ("kafka_output_topic", ENV_OUTPUT),
+    ):
         value = pick(flag, var)
         if value is None:
             missing.append(f"--{flag} / {var}")
@@ -124,18 +149,24 @@ def settings_from(flags: Mapping[str, Any], env: Mapping[str, str]) -> KafkaSett
     try:
         workers = int(workers_raw) if workers_raw is not None else 4
     except ValueError:
-        raise KafkaConfigError(f"--kafka_workers / {ENV_WORKERS}: expected a whole number, got {workers_raw!r}") from None
+        raise KafkaConfigError(
+            f"--kafka_workers / {ENV_WORKERS}: expected a whole number, got {workers_raw!r}"
+        ) from None
     if workers < 1:
         raise KafkaConfigError(f"--kafka_workers / {ENV_WORKERS}: must be at least 1, got {workers}")
     if required["kafka_input_topic"] == required["kafka_output_topic"]:
-        raise KafkaConfigError(f"--kafka_input_topic / {ENV_INPUT} and --kafka_output_topic / {ENV_OUTPUT} are both "
-                               f"{required['kafka_input_topic']!r}: answers would be read back as requests")
+        raise KafkaConfigError(
+            f"--kafka_input_topic / {ENV_INPUT} and --kafka_output_topic / {ENV_OUTPUT} are both "
+            f"{required['kafka_input_topic']!r}: answers would be read back as requests"
+        )
     return KafkaSettings(
-        broker=required["kafka_broker"], input_topic=required["kafka_input_topic"],
+        broker=required["kafka_broker"],
+        input_topic=required["kafka_input_topic"],
         output_topic=required["kafka_output_topic"],
         full_graph=parse_bool(full, f"--kafka_full_graph / {ENV_FULL_GRAPH}") if full is not None else False,
         workers=workers,
-        auto_commit=parse_bool(auto, f"--kafka_auto_commit / {ENV_AUTO_COMMIT}") if auto is not None else True)
+        auto_commit=parse_bool(auto, f"--kafka_auto_commit / {ENV_AUTO_COMMIT}") if auto is not None else True,
+    )
 
 
 def group_id(predictor: str, deployment: str, namespace: str) -> str:
@@ -177,7 +208,9 @@ def decode(value: bytes | None, encoding: str, wire: Any) -> bytes:
         except orjson.JSONDecodeError as exc:
             raise ValueError(f"the message value is not JSON: {exc}") from None
         if not isinstance(message, dict):
-            raise ValueError(f"the message value is JSON {type(message).__name__}, expected an object (a SeldonMessage)")
+            raise ValueError(
+                f"the message value is JSON {type(message).__name__}, expected an object (a SeldonMessage)"
+            )
         return wire.from_json(value) if wire.name == "grpc" else value
     message = pb.SeldonMessage()
     try:
@@ -308,22 +341,43 @@ class KafkaServer:
         from aiokafka.errors import KafkaError
 
         s = self.settings
-        self._producer = AIOKafkaProducer(bootstrap_servers=s.broker, client_id=self.client_id,
-                                          request_timeout_ms=int(timeout_s * 1000), acks=1, linger_ms=0)
-        self._consumer = AIOKafkaConsumer(s.input_topic, bootstrap_servers=s.broker, client_id=self.client_id,
-                                          group_id=self.group, enable_auto_commit=s.auto_commit,
-                                          auto_offset_reset="earliest", session_timeout_ms=6000,
-                                          heartbeat_interval_ms=2000, request_timeout_ms=int(timeout_s * 1000),
-                                          max_poll_records=max(s.workers * 4, 16))
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.broker,
+            client_id=self.client_id,
+            request_timeout_ms=int(timeout_s * 1000),
+            acks=1,
+            linger_ms=0,
+        )
+        self._consumer = AIOKafkaConsumer(
+            s.input_topic,
+            bootstrap_servers=s.broker,
+            client_id=self.client_id,
+            group_id=self.group,
+            enable_auto_commit=s.auto_commit,
+            auto_offset_reset="earliest",
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
+            request_timeout_ms=int(timeout_s * 1000),
+            max_poll_records=max(s.workers * 4, 16),
+        )
         try:
             await asyncio.wait_for(self._producer.start(), timeout_s)
             await asyncio.wait_for(self._consumer.start(), timeout_s)
-        except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, KafkaError, OSError) as exc:
             await self.close()
-            raise KafkaUnreachable(f"cannot reach the Kafka broker {s.broker!r} (--kafka_broker / {ENV_BROKER}): "
-                                   f"{exc or type(exc).__name__}") from None
-        log.info("Kafka: consuming %r as group %r, answering to %r on %s (%d workers, auto commit %s)",
-                 s.input_topic, self.group, s.output_topic, s.broker, s.workers, s.auto_commit)
+            raise KafkaUnreachable(
+                f"cannot reach the Kafka broker {s.broker!r} (--kafka_broker / {ENV_BROKER}): "
+                f"{exc or type(exc).__name__}"
+            ) from None
+        log.info(
+            "Kafka: consuming %r as group %r, answering to %r on %s (%d workers, auto commit %s)",
+            s.input_topic,
+            self.group,
+            s.output_topic,
+            s.broker,
+            s.workers,
+            s.auto_commit,
+        )
 
     async def run(self) -> None:
         """Wait for the graph, then consume until cancelled."""
@@ -334,8 +388,9 @@ class KafkaServer:
             log.info("Kafka: waiting for the graph to be ready (%s)", why)
             await asyncio.sleep(GRAPH_READY_POLL_S)
         self._queue = asyncio.Queue(maxsize=self.settings.workers)
-        self._workers = [asyncio.create_task(self._work(), name=f"kafka-worker-{i}")
-                         for i in range(self.settings.workers)]
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"kafka-worker-{i}") for i in range(self.settings.workers)
+        ]
         async for record in self._consumer:
             if not self.settings.auto_commit:
                 self._ledger.started(_partition(record), record.offset)
@@ -346,7 +401,7 @@ class KafkaServer:
         if self._queue is not None and self._workers:
             try:
                 await asyncio.wait_for(self._queue.join(), timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.warning("Kafka: messages still in flight after %.0f s are dropped", timeout_s)
 
     async def _work(self) -> None:
@@ -363,8 +418,9 @@ class KafkaServer:
     async def _answer(self, record: Any) -> None:
         started = time.perf_counter()
         outcome = await handle(self.orch, record.value, record.headers)
-        delivery = await self._producer.send(self.settings.output_topic, outcome.value, key=record.key,
-                                             headers=outcome.headers)
+        delivery = await self._producer.send(
+            self.settings.output_topic, outcome.value, key=record.key, headers=outcome.headers
+        )
         if self.settings.auto_commit:
             # The offset may be committed before the answer is acknowledged anyway, so the worker
             # does not wait: aiokafka batches the answers of the messages in flight.
@@ -373,8 +429,12 @@ class KafkaServer:
             await delivery  # commit only what is answered
         self.handled += 1
         if outcome.status != 200:
-            log.warning("Kafka: message at %s offset %d answered with error %d", _partition(record), record.offset,
-                        outcome.status)
+            log.warning(
+                "Kafka: message at %s offset %d answered with error %d",
+                _partition(record),
+                record.offset,
+                outcome.status,
+            )
         log.debug("Kafka: offset %d walked in %.1f ms", record.offset, (time.perf_counter() - started) * 1000)
         if not self.settings.auto_commit:
             from aiokafka import TopicPartition

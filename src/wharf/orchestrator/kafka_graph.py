@@ -22,7 +22,8 @@ import logging
 import os
 import signal
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from wharf.deployment.graph import Predictor, Unit
 from wharf.orchestrator.kafka import PUID_HEADER, STATUS_HEADER, KafkaSettings, KafkaUnreachable, header_map, hostname
@@ -53,7 +54,9 @@ async def ensure_topics(broker: str, topics: Iterable[str]) -> None:
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(t, num_partitions=1, replication_factor=1) for t in dict.fromkeys(topics) if t not in existing]
+        wanted = [
+            NewTopic(t, num_partitions=1, replication_factor=1) for t in dict.fromkeys(topics) if t not in existing
+        ]
         if wanted:
             try:
                 await admin.create_topics(wanted)
@@ -66,15 +69,18 @@ async def ensure_topics(broker: str, topics: Iterable[str]) -> None:
 class KafkaNodeTransport:
     """The walker's transport over Kafka; health and metadata still go to the nodes directly."""
 
-    def __init__(self, broker: str, predictor: Predictor, direct: Any, host: str | None = None,
-                 timeout_s: float | None = None) -> None:
+    def __init__(
+        self, broker: str, predictor: Predictor, direct: Any, host: str | None = None, timeout_s: float | None = None
+    ) -> None:
         self.broker = broker
         self.predictor = predictor
         self.direct = direct  # the REST or gRPC transport the orchestrator would have used
         self.host = host or hostname()
         self.timeout_s = timeout_s or DEFAULT_CALL_TIMEOUT_S
         self.units = [u for u in predictor.graph.walk() if u.has_server]
-        self._waiting: dict[tuple[str, str], collections.deque[asyncio.Future]] = collections.defaultdict(collections.deque)
+        self._waiting: dict[tuple[str, str], collections.deque[asyncio.Future]] = collections.defaultdict(
+            collections.deque
+        )
         self._producer: Any = None
         self._consumer: Any = None
         self._reader: asyncio.Task | None = None
@@ -88,8 +94,13 @@ class KafkaNodeTransport:
         await self._producer.start()
         # No consumer group: this orchestrator owns its reply topics; it reads only what comes
         # after it started (an answer to a call of an earlier process has nobody waiting for it).
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self.broker, client_id="wharf-graph", group_id=None,
-                                          enable_auto_commit=False, auto_offset_reset="latest")
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.broker,
+            client_id="wharf-graph",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="latest",
+        )
         await self._consumer.start()
         parts = []
         for topic in replies:
@@ -126,11 +137,16 @@ class KafkaNodeTransport:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiting[(reply, puid)].append(future)
         try:
-            await self._producer.send_and_wait(request_topic(unit.name, self.predictor), body, headers=[
-                (PUID_HEADER, puid.encode()), (TOPIC_RESPONSE, reply.encode()), (METHOD, path.encode())])
+            await self._producer.send_and_wait(
+                request_topic(unit.name, self.predictor),
+                body,
+                headers=[(PUID_HEADER, puid.encode()), (TOPIC_RESPONSE, reply.encode()), (METHOD, path.encode())],
+            )
             return await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
-        except asyncio.TimeoutError:
-            return 504, failure(504, f"node {unit.name!r}: no answer on Kafka topic {reply!r} within {self.timeout_s} s")
+        except TimeoutError:
+            return 504, failure(
+                504, f"node {unit.name!r}: no answer on Kafka topic {reply!r} within {self.timeout_s} s"
+            )
         except Exception as exc:  # noqa: BLE001 - the broker refused the request
             return 503, failure(503, f"node {unit.name!r}: could not send to Kafka: {exc}")
         finally:
@@ -157,20 +173,22 @@ async def use_kafka_for_nodes(orch: Any, settings: KafkaSettings) -> None:
     """Put a :class:`KafkaNodeTransport` under the orchestrator's walker."""
     from aiokafka.errors import KafkaError
 
-    transport = KafkaNodeTransport(settings.broker, orch.predictor, orch.transport,
-                                   timeout_s=orch.transport.timeout_s)
+    transport = KafkaNodeTransport(settings.broker, orch.predictor, orch.transport, timeout_s=orch.transport.timeout_s)
     try:
         await transport.start()
     except (KafkaError, OSError) as exc:
-        raise KafkaUnreachable(f"cannot reach the Kafka broker {settings.broker!r} for the graph's topics: {exc}") from None
+        raise KafkaUnreachable(
+            f"cannot reach the Kafka broker {settings.broker!r} for the graph's topics: {exc}"
+        ) from None
     orch.replace_transport(transport)
 
 
 class NodeProxy:
     """Serves one node's request topic: each message is a call to the node, answered on its reply topic."""
 
-    def __init__(self, broker: str, predictor: Predictor, node: str, direct: Any, host: str = "localhost",
-                 workers: int = 4) -> None:
+    def __init__(
+        self, broker: str, predictor: Predictor, node: str, direct: Any, host: str = "localhost", workers: int = 4
+    ) -> None:
         units = {u.name: u for u in predictor.graph.walk()}
         if node not in units:
             raise ValueError(f"--node: no node {node!r} in predictor {predictor.name!r} (nodes: {', '.join(units)})")
@@ -188,10 +206,15 @@ class NodeProxy:
         await self.direct.start()
         self._producer = AIOKafkaProducer(bootstrap_servers=self.broker, client_id="wharf-node-proxy", linger_ms=0)
         await self._producer.start()
-        self._consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.broker, client_id="wharf-node-proxy",
-                                          group_id=f"{self.predictor.name}.{self.predictor.deployment}.{self.predictor.namespace}",
-                                          auto_offset_reset="earliest", session_timeout_ms=6000,
-                                          heartbeat_interval_ms=2000)
+        self._consumer = AIOKafkaConsumer(
+            self.topic,
+            bootstrap_servers=self.broker,
+            client_id="wharf-node-proxy",
+            group_id=f"{self.predictor.name}.{self.predictor.deployment}.{self.predictor.namespace}",
+            auto_offset_reset="earliest",
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
+        )
         await self._consumer.start()
         log.info("Kafka node proxy for %r: consuming %r on %s", self.unit.name, self.topic, self.broker)
 
@@ -212,12 +235,17 @@ class NodeProxy:
             from wharf.orchestrator.transport import GRPC_METHODS
 
             if method not in GRPC_METHODS:
-                status, body = 400, failure(400, f"header {METHOD}: unknown method {method!r} "
-                                                 f"(expected one of {', '.join(GRPC_METHODS)})")
+                status, body = (
+                    400,
+                    failure(
+                        400, f"header {METHOD}: unknown method {method!r} (expected one of {', '.join(GRPC_METHODS)})"
+                    ),
+                )
             else:
                 status, body = await self.direct.post(self.unit, method, record.value or b"", {PUID_HEADER: puid})
-            await self._producer.send_and_wait(reply, body, headers=[(PUID_HEADER, puid.encode()),
-                                                                     (STATUS, str(status).encode())])
+            await self._producer.send_and_wait(
+                reply, body, headers=[(PUID_HEADER, puid.encode()), (STATUS, str(status).encode())]
+            )
         except Exception:  # noqa: BLE001 - one call must not stop the proxy
             log.exception("Kafka node proxy: call at offset %d failed", record.offset)
         finally:
@@ -235,8 +263,10 @@ def main(argv: list[str] | None = None) -> int:
     from wharf.orchestrator.app import calls_nodes_over_grpc
     from wharf.orchestrator.transport import GrpcTransport, RestTransport
 
-    p = argparse.ArgumentParser(prog="python -m wharf.orchestrator.kafka_graph",
-                                description="Serve one graph node's Kafka request topic (--kafka_full_graph).")
+    p = argparse.ArgumentParser(
+        prog="python -m wharf.orchestrator.kafka_graph",
+        description="Serve one graph node's Kafka request topic (--kafka_full_graph).",
+    )
     p.add_argument("--node", "--model_name", required=True, help="the graph node this proxy calls")
     p.add_argument("--file", help="SeldonDeployment or PredictorSpec file (default: env ENGINE_PREDICTOR)")
     p.add_argument("--predictor", help="predictor name in --file")
@@ -257,8 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import dataclasses
 
-    predictor = dataclasses.replace(predictor, deployment=args.sdep or predictor.deployment,
-                                    namespace=args.namespace or predictor.namespace)
+    predictor = dataclasses.replace(
+        predictor, deployment=args.sdep or predictor.deployment, namespace=args.namespace or predictor.namespace
+    )
     direct = GrpcTransport(None, 1) if calls_nodes_over_grpc(predictor, args.transport) else RestTransport(None, 1)
     try:
         proxy = NodeProxy(args.kafka_broker, predictor, args.node, direct, host=args.hostname)

@@ -28,8 +28,18 @@ MODES = {"all": {"request", "response", "feedback"}, "request": {"request"}, "re
 
 
 class PayloadLogger:
-    def __init__(self, predictor: Predictor, default_url: str, source: str, *, content_type: str = "application/json",
-                 protocol: str = "seldon", queue_size: int = 10000, workers: int = 10, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        default_url: str,
+        source: str,
+        *,
+        content_type: str = "application/json",
+        protocol: str = "seldon",
+        queue_size: int = 10000,
+        workers: int = 10,
+        timeout_s: float = 2.0,
+    ) -> None:
         self.predictor = predictor
         self.default_url = default_url
         self.source = source
@@ -53,7 +63,7 @@ class PayloadLogger:
     async def close(self, drain_s: float = 2.0) -> None:
         try:
             await asyncio.wait_for(self._queue.join(), drain_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("payload logger: %d events not sent at shutdown", self._queue.qsize())
         for task in self._tasks:
             task.cancel()
@@ -92,7 +102,7 @@ class PayloadLogger:
                 async with self._session.post(url, data=body, headers=headers) as resp:
                     if resp.status >= 300:
                         log.debug("payload logger: %s answered %d", url, resp.status)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 log.debug("payload logger: %s unreachable: %s", url, exc)
             finally:
                 self._queue.task_done()

@@ -8,18 +8,19 @@ import logging
 import os
 import signal
 import socket
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
 from wharf.deployment.graph import Predictor
 from wharf.grpc_h2.reflection import reflection_method
 from wharf.grpc_h2.server import GrpcServer
+from wharf.http_server.limits import HttpLimits
+from wharf.http_server.protocol import OneWriteHttpProtocol
 from wharf.orchestrator.app import GrpcApi, Orchestrator, RestApi, calls_nodes_over_grpc
 from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE
 from wharf.orchestrator.walker import failure
-from wharf.http_server.limits import HttpLimits
-from wharf.http_server.protocol import OneWriteHttpProtocol
 
 if TYPE_CHECKING:
     from wharf.orchestrator.kafka import KafkaServer, KafkaSettings
@@ -56,7 +57,7 @@ def node_timeout(predictor: Predictor, grpc_nodes: bool, env: Mapping[str, str] 
     return DEFAULT_NODE_TIMEOUT_S
 
 
-async def _start_kafka(orch: Orchestrator, settings: "KafkaSettings") -> "KafkaServer":
+async def _start_kafka(orch: Orchestrator, settings: KafkaSettings) -> KafkaServer:
     from wharf.orchestrator.kafka import KafkaServer
 
     if settings.full_graph:
@@ -72,7 +73,7 @@ async def _start_kafka(orch: Orchestrator, settings: "KafkaSettings") -> "KafkaS
     return consumer
 
 
-async def _stop_kafka(consumer: "KafkaServer", task: asyncio.Task, graceful_timeout: float) -> None:
+async def _stop_kafka(consumer: KafkaServer, task: asyncio.Task, graceful_timeout: float) -> None:
     """Stop reading, let the messages in flight finish, then close; re-raise what killed the consumer."""
     failed = task.done() and not task.cancelled() and task.exception() is not None
     if not task.done():
@@ -85,22 +86,38 @@ async def _stop_kafka(consumer: "KafkaServer", task: asyncio.Task, graceful_time
         raise ConnectionError(f"the Kafka consumer stopped: {task.exception()}") from task.exception()
 
 
-async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 8000, grpc_port: int = 5001,
-                prometheus_path: str = "/prometheus", graceful_timeout: float = 15.0,
-                transport: str | None = None, tracing: bool = False, kafka: "KafkaSettings | None" = None,
-                http_limits: HttpLimits = HttpLimits(), max_message_bytes: int = EXECUTOR_MAX_MESSAGE,
-                protocol: str = "seldon", full_health_checks: bool = False) -> None:
+async def serve(
+    predictor: Predictor,
+    host: str = "0.0.0.0",
+    http_port: int = 8000,
+    grpc_port: int = 5001,
+    prometheus_path: str = "/prometheus",
+    graceful_timeout: float = 15.0,
+    transport: str | None = None,
+    tracing: bool = False,
+    kafka: KafkaSettings | None = None,
+    http_limits: HttpLimits = HttpLimits(),
+    max_message_bytes: int = EXECUTOR_MAX_MESSAGE,
+    protocol: str = "seldon",
+    full_health_checks: bool = False,
+) -> None:
     tracer = None
     if tracing:
         from wharf.tracing import Tracing
 
         tracer = Tracing(f"{predictor.deployment}-{predictor.name}" if predictor.deployment else predictor.name)
-    orch = Orchestrator(predictor, timeout_s=node_timeout(predictor, calls_nodes_over_grpc(predictor, transport)),
-                        retries=1, prometheus_path=prometheus_path,
-                        transport=transport,
-                        log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
-                        trace=tracer.client_span if tracer else None, max_message_bytes=max_message_bytes,
-                        protocol=protocol, full_health_checks=full_health_checks)
+    orch = Orchestrator(
+        predictor,
+        timeout_s=node_timeout(predictor, calls_nodes_over_grpc(predictor, transport)),
+        retries=1,
+        prometheus_path=prometheus_path,
+        transport=transport,
+        log_source=f"http://{os.environ.get('POD_NAME') or socket.gethostname()}:{http_port}/",
+        trace=tracer.client_span if tracer else None,
+        max_message_bytes=max_message_bytes,
+        protocol=protocol,
+        full_health_checks=full_health_checks,
+    )
     await orch.start()
     consumer = await _start_kafka(orch, kafka) if kafka is not None else None
     refused = failure  # the body of a request the HTTP layer refuses (too large, too slow): the protocol's shape
@@ -114,23 +131,44 @@ async def serve(predictor: Predictor, host: str = "0.0.0.0", http_port: int = 80
         app = DialectRestApi(orch)
         refused = lambda status, info: error_body(info)  # noqa: E731
         methods = grpc_api(orch).methods()
-    server = _Server(uvicorn.Config(tracer.asgi(app) if tracer else app, host=host, port=http_port, loop="none",
-                                    # one write per answer and the component server's limits, refused
-                                    # requests answered with the executor's error body
-                                    http=OneWriteHttpProtocol.with_limits(http_limits, refused),
-                                    lifespan="off", access_log=False, log_level="warning",
-                                    timeout_keep_alive=65, timeout_graceful_shutdown=graceful_timeout,
-                                    proxy_headers=False, server_header=False))  # see server/worker.py
-    grpc_server = GrpcServer(methods, reflection_method(methods), max_receive_bytes=max_message_bytes,
-                             span=tracer.grpc_server_span if tracer else None)
+    server = _Server(
+        uvicorn.Config(
+            tracer.asgi(app) if tracer else app,
+            host=host,
+            port=http_port,
+            loop="none",
+            # one write per answer and the component server's limits, refused
+            # requests answered with the executor's error body
+            http=OneWriteHttpProtocol.with_limits(http_limits, refused),
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+            timeout_keep_alive=65,
+            timeout_graceful_shutdown=graceful_timeout,
+            proxy_headers=False,
+            server_header=False,
+        )
+    )  # see server/worker.py
+    grpc_server = GrpcServer(
+        methods,
+        reflection_method(methods),
+        max_receive_bytes=max_message_bytes,
+        span=tracer.grpc_server_span if tracer else None,
+    )
     await grpc_server.start(host, grpc_port, reuse_port=False)  # one process: a taken port must fail
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    log.info("orchestrator for predictor %r, protocol %s: REST :%d, gRPC :%d, metrics %s, nodes over %s",
-             predictor.name, protocol, http_port, grpc_port, prometheus_path,
-             ("gRPC" if orch.grpc else "REST") if protocol == "seldon" else "the client's transport")
+    log.info(
+        "orchestrator for predictor %r, protocol %s: REST :%d, gRPC :%d, metrics %s, nodes over %s",
+        predictor.name,
+        protocol,
+        http_port,
+        grpc_port,
+        prometheus_path,
+        ("gRPC" if orch.grpc else "REST") if protocol == "seldon" else "the client's transport",
+    )
     kafka_task = asyncio.create_task(consumer.run(), name="kafka") if consumer is not None else None
     if kafka_task is not None:  # a consumer that dies takes the process down, so Kubernetes restarts it
         kafka_task.add_done_callback(lambda t: t.cancelled() or setattr(server, "should_exit", True))

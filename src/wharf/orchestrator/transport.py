@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any, Callable, ContextManager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
 
 import orjson
 from google.protobuf import json_format
@@ -30,9 +32,13 @@ MAX_MESSAGE_ANNOTATION = "seldon.io/grpc-max-message-size"
 class RestTransport:
     """POSTs to nodes over pooled keep-alive connections (:mod:`wharf.orchestrator.http1`)."""
 
-    def __init__(self, timeout_s: float | None = None, retries: int = 0,
-                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None,
-                 failure: Callable[[int, str], bytes] = failure) -> None:
+    def __init__(
+        self,
+        timeout_s: float | None = None,
+        retries: int = 0,
+        trace: Callable[[str, dict[str, str]], AbstractContextManager[Any]] | None = None,
+        failure: Callable[[int, str], bytes] = failure,
+    ) -> None:
         """``failure`` writes the body of a call that got no answer (the protocol's error shape)."""
         self.timeout_s = timeout_s
         self._retries = retries
@@ -55,8 +61,9 @@ class RestTransport:
     async def get(self, unit: Unit, path: str) -> tuple[int, bytes]:
         return await self._call(unit, "GET", path, b"", {}, retries=0)
 
-    async def _call(self, unit: Unit, method: str, path: str, body: bytes, headers: dict[str, str],
-                    retries: int | None = None) -> tuple[int, bytes]:
+    async def _call(
+        self, unit: Unit, method: str, path: str, body: bytes, headers: dict[str, str], retries: int | None = None
+    ) -> tuple[int, bytes]:
         assert self._pool is not None, "transport not started"
         host, port = unit.endpoint.host, unit.endpoint.http_port
         url = f"http://{host}:{port}{path}"
@@ -65,8 +72,13 @@ class RestTransport:
             try:
                 return await self._pool.request(method, host, port, path, headers, body, self.timeout_s)
             except NodeTimeout:
-                return 500, self._failure(500, upstream_text(go_client_error(method, url, GO_TIMEOUT),
-                                                       f"node {unit.name!r} did not answer within {self.timeout_s} s"))
+                return 500, self._failure(
+                    500,
+                    upstream_text(
+                        go_client_error(method, url, GO_TIMEOUT),
+                        f"node {unit.name!r} did not answer within {self.timeout_s} s",
+                    ),
+                )
             except NodeAnswerTooLarge as exc:
                 return 500, self._failure(500, f"node {unit.name!r} ({url}): {exc}")
             except NodeUnreachable as exc:
@@ -74,8 +86,13 @@ class RestTransport:
                 if attempt < retries:
                     await asyncio.sleep(0.05 * (attempt + 1))
                     continue
-                return 500, self._failure(500, upstream_text(go_client_error(method, url, go_dial_error(host, port, exc)),
-                                                       f"node {unit.name!r} is unreachable: {exc}"))
+                return 500, self._failure(
+                    500,
+                    upstream_text(
+                        go_client_error(method, url, go_dial_error(host, port, exc)),
+                        f"node {unit.name!r} is unreachable: {exc}",
+                    ),
+                )
         raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -115,9 +132,13 @@ class GrpcTransport:
     """Calls nodes' gRPC ports with serialized protos (:mod:`wharf.grpc_h2.client`, one multiplexed
     HTTP/2 connection per node); no (de)serialization on the way through."""
 
-    def __init__(self, timeout_s: float | None = None, retries: int = 0,
-                 trace: Callable[[str, dict[str, str]], ContextManager[Any]] | None = None,
-                 max_message_bytes: int = EXECUTOR_MAX_MESSAGE) -> None:
+    def __init__(
+        self,
+        timeout_s: float | None = None,
+        retries: int = 0,
+        trace: Callable[[str, dict[str, str]], AbstractContextManager[Any]] | None = None,
+        max_message_bytes: int = EXECUTOR_MAX_MESSAGE,
+    ) -> None:
         self.timeout_s = timeout_s
         self.max_message_bytes = max_message_bytes  # a node's answer, as the executor's MaxCallRecvMsgSize
         self._retries = retries
@@ -183,4 +204,3 @@ class GrpcTransport:
             status = http_status_for_grpc(err.code)
             return status, failure(status, f"node {unit.name!r} ({channel.target}): {err.message}")
         return 200, orjson.dumps(json_format.MessageToDict(pb.SeldonModelMetadata.FromString(reply)))
-

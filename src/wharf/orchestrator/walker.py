@@ -88,16 +88,23 @@ class CallTimer:
 class Walker:
     log_content_type: str | None = None  # the payload logger's own default
 
-    def __init__(self, predictor: Predictor, transport: Transport, timer: CallTimer | None = None,
-                 wire: Any = JSON_WIRE, payload_log: Any = None) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        transport: Transport,
+        timer: CallTimer | None = None,
+        wire: Any = JSON_WIRE,
+        payload_log: Any = None,
+    ) -> None:
         self.predictor = predictor
         self.payload_log = payload_log  # a PayloadLogger, or None when no node has a logger
         self.transport = transport
         self.wire = wire
         self.timer = timer or CallTimer()
         self.builtins = builtins.Builtins(predictor, wire)
-        self.has_routes = any(u.routes or u.aggregates or u.implementation in builtins.ROUTING
-                              for u in predictor.graph.walk())
+        self.has_routes = any(
+            u.routes or u.aggregates or u.implementation in builtins.ROUTING for u in predictor.graph.walk()
+        )
 
     def _log(self, unit: Unit, kind: str, body: bytes, walk: Walk) -> None:
         if self.payload_log is not None and not walk.skip_logging and self.payload_log.wants(unit, kind):
@@ -108,7 +115,9 @@ class Walker:
         try:
             return step(unit, *args)
         except builtins.BuiltinError as exc:
-            raise GraphCallError(exc.status, naming_the_node(failure(exc.status, exc.info), unit.name), unit.name) from None
+            raise GraphCallError(
+                exc.status, naming_the_node(failure(exc.status, exc.info), unit.name), unit.name
+            ) from None
 
     async def _call(self, unit: Unit, path: str, body: bytes, walk: Walk) -> bytes:
         if path != "/send-feedback":
@@ -147,15 +156,20 @@ class Walker:
         if route == ROUTE_NONE:
             return msg
         if route == ROUTE_ALL:
-            results = await asyncio.gather(*(self._predict(c, msg, walk) for c in unit.children), return_exceptions=True)
+            results = await asyncio.gather(
+                *(self._predict(c, msg, walk) for c in unit.children), return_exceptions=True
+            )
             for result in results:  # the first error in child order wins, as upstream
                 if isinstance(result, BaseException):
                     raise result
             outputs: list[bytes] = list(results)  # type: ignore[arg-type]
         else:
             if not 0 <= route < len(unit.children):
-                raise GraphCallError(500, failure(500, f"router {unit.name!r} chose branch {route} but has "
-                                                       f"{len(unit.children)} children"), unit.name)
+                raise GraphCallError(
+                    500,
+                    failure(500, f"router {unit.name!r} chose branch {route} but has {len(unit.children)} children"),
+                    unit.name,
+                )
             outputs = [await self._predict(unit.children[route], msg, walk)]
         if unit.aggregates:
             return await self._call(unit, "/aggregate", self.wire.join(outputs), walk)
@@ -169,7 +183,9 @@ class Walker:
             try:
                 return self.wire.route(answer)
             except ValueError as exc:
-                raise GraphCallError(500, failure(500, f"router {unit.name!r} gave no usable route: {exc}"), unit.name) from None
+                raise GraphCallError(
+                    500, failure(500, f"router {unit.name!r} gave no usable route: {exc}"), unit.name
+                ) from None
         if unit.implementation in builtins.ROUTERS:
             return self._builtin(unit, self.builtins.route)
         return ROUTE_ALL
@@ -202,7 +218,9 @@ class Walker:
                 children = (unit.children[route],)
             else:
                 children = ()
-            results = await asyncio.gather(*(self._feedback(c, body, routing, walk) for c in children), return_exceptions=True)
+            results = await asyncio.gather(
+                *(self._feedback(c, body, routing, walk) for c in children), return_exceptions=True
+            )
             for result in results:
                 if isinstance(result, BaseException):
                     raise result
@@ -210,4 +228,3 @@ class Walker:
         if unit.takes_feedback:
             answer = await self._call(unit, "/send-feedback", body, walk)
         return answer
-

@@ -198,6 +198,5 @@ class ProtoWire:
         return _parse(answer, message, "the answer")
 
 
-
 JSON_WIRE = JsonWire()
 PROTO_WIRE = ProtoWire()

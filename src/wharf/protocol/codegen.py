@@ -29,10 +29,19 @@ from pathlib import Path
 PROTO_DIR = Path(__file__).parent / "proto"
 STUB_PACKAGE = "wharf.protocol.pb"
 _TF_PRIVATE_PACKAGE = "wharf_tf"
-_STUB_FILES = ("prediction_pb2.py", "prediction_pb2_grpc.py", "tensor_pb2.py",
-               "tfserving_model_pb2.py", "tfserving_predict_pb2.py", "inference_pb2.py",
-               "prediction_pb2.pyi", "tensor_pb2.pyi", "tfserving_model_pb2.pyi", "tfserving_predict_pb2.pyi",
-               "inference_pb2.pyi")
+_STUB_FILES = (
+    "prediction_pb2.py",
+    "prediction_pb2_grpc.py",
+    "tensor_pb2.py",
+    "tfserving_model_pb2.py",
+    "tfserving_predict_pb2.py",
+    "inference_pb2.py",
+    "prediction_pb2.pyi",
+    "tensor_pb2.pyi",
+    "tfserving_model_pb2.pyi",
+    "tfserving_predict_pb2.pyi",
+    "inference_pb2.pyi",
+)
 # TF Serving's messages (the TENSORFLOW_SERVER proxy's client), also under the private package,
 # so a process importing tensorflow-serving-api has no duplicate; their tensors are our TensorProto.
 _TF_SERVING = {"model.proto": "tfserving_model.proto", "predict.proto": "tfserving_predict.proto"}
@@ -79,16 +88,22 @@ def _rewrite_sources(out: Path) -> list[Path]:
 
 def generate(dest: Path) -> list[Path]:
     """Write the stubs into ``dest`` (the ``wharf/protocol/pb`` folder) and return their paths."""
-    from grpc_tools import protoc  # dev-only dependency
     import grpc_tools
+    from grpc_tools import protoc  # dev-only dependency
 
     well_known = Path(grpc_tools.__file__).parent / "_proto"
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp, "src"), Path(tmp, "out")
         out.mkdir()
         protos = _rewrite_sources(src)
-        args = ["protoc", f"-I{src}", f"-I{well_known}", f"--python_out={out}", f"--pyi_out={out}",
-                f"--grpc_python_out={out}"]
+        args = [
+            "protoc",
+            f"-I{src}",
+            f"-I{well_known}",
+            f"--python_out={out}",
+            f"--pyi_out={out}",
+            f"--grpc_python_out={out}",
+        ]
         if protoc.main(args + [str(p) for p in protos]) != 0:
             raise RuntimeError("protoc failed on " + ", ".join(str(p) for p in protos))
         generated = out.joinpath(*STUB_PACKAGE.split("."))

@@ -22,8 +22,10 @@ METADATA_UNAVAILABLE = "Model metadata unavailable"
 UNKNOWN_RETURN = "Unknown data type returned as payload (must be list or np array):{result}"
 # Werkzeug's texts, which upstream's catch-all handler answers with 500 for a path or method
 # the Flask app does not serve.
-NOT_FOUND_TEXT = ("404 Not Found: The requested URL was not found on the server. If you entered the URL "
-                  "manually please check your spelling and try again.")
+NOT_FOUND_TEXT = (
+    "404 Not Found: The requested URL was not found on the server. If you entered the URL "
+    "manually please check your spelling and try again."
+)
 METHOD_NOT_ALLOWED_TEXT = "405 Method Not Allowed: The method is not allowed for the requested URL."
 
 
@@ -103,10 +105,23 @@ _GRPC_BY_HTTP = {
 
 # gRPC's status codes by name (grpc/doc/statuscodes.md)
 GRPC_CODES = {
-    "OK": 0, "CANCELLED": 1, "UNKNOWN": 2, "INVALID_ARGUMENT": 3, "DEADLINE_EXCEEDED": 4, "NOT_FOUND": 5,
-    "ALREADY_EXISTS": 6, "PERMISSION_DENIED": 7, "RESOURCE_EXHAUSTED": 8, "FAILED_PRECONDITION": 9,
-    "ABORTED": 10, "OUT_OF_RANGE": 11, "UNIMPLEMENTED": 12, "INTERNAL": 13, "UNAVAILABLE": 14,
-    "DATA_LOSS": 15, "UNAUTHENTICATED": 16,
+    "OK": 0,
+    "CANCELLED": 1,
+    "UNKNOWN": 2,
+    "INVALID_ARGUMENT": 3,
+    "DEADLINE_EXCEEDED": 4,
+    "NOT_FOUND": 5,
+    "ALREADY_EXISTS": 6,
+    "PERMISSION_DENIED": 7,
+    "RESOURCE_EXHAUSTED": 8,
+    "FAILED_PRECONDITION": 9,
+    "ABORTED": 10,
+    "OUT_OF_RANGE": 11,
+    "UNIMPLEMENTED": 12,
+    "INTERNAL": 13,
+    "UNAVAILABLE": 14,
+    "DATA_LOSS": 15,
+    "UNAUTHENTICATED": 16,
 }
 GRPC_CODE_NAMES = {code: name for name, code in GRPC_CODES.items()}
 

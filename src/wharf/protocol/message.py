@@ -6,8 +6,9 @@ only the container differs: a JSON dict for REST, a ``SeldonMessage`` proto for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from google.protobuf import json_format
@@ -43,8 +44,12 @@ class Payload:
 
 def decode_json(msg: Any, where: str = "request") -> Payload:
     if not isinstance(msg, dict):
-        raise MicroserviceError(upstream_text(INVALID_REQUEST.format(request=msg),
-                                              f"{where}: expected a JSON object (SeldonMessage), got {type(msg).__name__}"))
+        raise MicroserviceError(
+            upstream_text(
+                INVALID_REQUEST.format(request=msg),
+                f"{where}: expected a JSON object (SeldonMessage), got {type(msg).__name__}",
+            )
+        )
     meta = msg.get("meta")
     if meta is not None and not isinstance(meta, dict):
         raise MicroserviceError(f"{where}.meta: expected an object")
@@ -60,9 +65,12 @@ def decode_json(msg: Any, where: str = "request") -> Payload:
     for kind in TOP_LEVEL_KINDS:
         if kind in msg:
             return Payload(kind, get_codec(kind).from_json(msg[kind], f"{where}.{kind}"), [], meta)
-    raise MicroserviceError(upstream_text(
-        INVALID_REQUEST.format(request=msg),
-        f"{where} has none of data, jsonData, strData, binData (keys: {', '.join(sorted(msg)) or 'none'})"))
+    raise MicroserviceError(
+        upstream_text(
+            INVALID_REQUEST.format(request=msg),
+            f"{where} has none of data, jsonData, strData, binData (keys: {', '.join(sorted(msg)) or 'none'})",
+        )
+    )
 
 
 def meta_to_dict(meta: pb.Meta) -> dict[str, Any]:
@@ -102,8 +110,12 @@ def decode_json_list(msg: Any) -> list[Payload]:
     """A SeldonMessageList; REST ``/aggregate`` also takes a bare list of messages."""
     items = msg.get("seldonMessages") if isinstance(msg, dict) else msg
     if not isinstance(items, list):
-        raise MicroserviceError(upstream_text(INVALID_REQUEST.format(request=msg),
-                                              "request: expected {'seldonMessages': [...]} or a list of SeldonMessages"))
+        raise MicroserviceError(
+            upstream_text(
+                INVALID_REQUEST.format(request=msg),
+                "request: expected {'seldonMessages': [...]} or a list of SeldonMessages",
+            )
+        )
     return [decode_json(m, f"seldonMessages[{i}]") for i, m in enumerate(items)]
 
 
@@ -138,8 +150,9 @@ def response_kind(result: Any, request: Payload) -> tuple[str, Any]:
             return request.kind, arr
         return "ndarray", (arr if numeric else result)
     # Upstream answers 400 MICROSERVICE_BAD_DATA here (checked against seldon-core 1.19.0).
-    raise MicroserviceError(upstream_text(UNKNOWN_RETURN.format(result=result),
-                                          f"the method returned {type(result).__name__}"))
+    raise MicroserviceError(
+        upstream_text(UNKNOWN_RETURN.format(result=result), f"the method returned {type(result).__name__}")
+    )
 
 
 def encode_json(result: Any, request: Payload, names: Namer = default_names) -> dict[str, Any]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 Out = Callable[[str], None]
 REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
@@ -32,8 +32,9 @@ def release_images(build: bool, out: Out):
     return images
 
 
-def release_command(repo: Path, registry: str, version: str, out_dir: str, force: bool, build: bool,
-                    source: str = "", out: Out = print) -> int:
+def release_command(
+    repo: Path, registry: str, version: str, out_dir: str, force: bool, build: bool, source: str = "", out: Out = print
+) -> int:
     import wharf
     from wharf.charts.helm import HelmUnavailable, ensure_helm
     from wharf.charts.validate import find_charts
@@ -51,8 +52,14 @@ def release_command(repo: Path, registry: str, version: str, out_dir: str, force
     if not VERSION.match(version):
         out(f"error: --version {version!r} is not a semantic version (X.Y.Z[-pre])")
         return 2
-    opts = ReleaseOptions(registry, version, Path(out_dir or repo / "dist" / version), force=force,
-                          revision=_git(repo, "rev-parse", "HEAD"), source=source or _git(repo, "remote", "get-url", "origin"))
+    opts = ReleaseOptions(
+        registry,
+        version,
+        Path(out_dir or repo / "dist" / version),
+        force=force,
+        revision=_git(repo, "rev-parse", "HEAD"),
+        source=source or _git(repo, "remote", "get-url", "origin"),
+    )
     try:
         helm = ensure_helm()
         images = release_images(build, out)

@@ -63,8 +63,14 @@ def core_pins(values: dict, registry: str, version: str, digests: dict[str, str]
     pins: dict[tuple[str, ...], str] = {}
     for prefix, repository in ((("image",), "wharf/operator"), (("executor", "image"), "wharf/orchestrator")):
         if repository in digests:
-            pins.update({prefix + ("registry",): registry, prefix + ("repository",): repository,
-                         prefix + ("tag",): version, prefix + ("digest",): digests[repository]})
+            pins.update(
+                {
+                    prefix + ("registry",): registry,
+                    prefix + ("repository",): repository,
+                    prefix + ("tag",): version,
+                    prefix + ("digest",): digests[repository],
+                }
+            )
     for key, server in (values.get("predictor_servers") or {}).items():
         for protocol, spec in ((server or {}).get("protocols") or {}).items():
             repository = _released(str((spec or {}).get("image", "")), digests)

@@ -15,9 +15,9 @@ import json
 import subprocess
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from wharf.release.oci import PublishError, is_loopback, package_chart, push_chart, push_image, run
 from wharf.release.pin import pin_core_values
@@ -33,18 +33,18 @@ class ReleaseRefused(RuntimeError):
 
 @dataclass(frozen=True)
 class Image:
-    local: str          # the image as built locally, e.g. wharf/operator:0.1.0
-    repository: str     # its name in the registry, e.g. wharf/operator
+    local: str  # the image as built locally, e.g. wharf/operator:0.1.0
+    repository: str  # its name in the registry, e.g. wharf/operator
 
 
 @dataclass(frozen=True)
 class ReleaseOptions:
-    registry: str       # host:port
+    registry: str  # host:port
     version: str
-    out: Path           # chart archives, index.yaml, release.json
+    out: Path  # chart archives, index.yaml, release.json
     force: bool = False
     revision: str = ""  # git commit of the release (org.opencontainers.image.revision)
-    source: str = ""    # the repository's URL (org.opencontainers.image.source); empty: left out
+    source: str = ""  # the repository's URL (org.opencontainers.image.source); empty: left out
 
 
 def registry_tags(registry: str, name: str) -> list[str]:
@@ -62,36 +62,60 @@ def registry_tags(registry: str, name: str) -> list[str]:
 
 
 def oci_labels(opts: ReleaseOptions) -> dict[str, str]:
-    labels = {"org.opencontainers.image.source": opts.source, "org.opencontainers.image.revision": opts.revision,
-              "org.opencontainers.image.version": opts.version, "org.opencontainers.image.licenses": LICENSE}
+    labels = {
+        "org.opencontainers.image.source": opts.source,
+        "org.opencontainers.image.revision": opts.revision,
+        "org.opencontainers.image.version": opts.version,
+        "org.opencontainers.image.licenses": LICENSE,
+    }
     return {k: v for k, v in labels.items() if v}
 
 
 def labelled(image: Image, labels: dict[str, str]) -> str:
     """``image.local`` with ``labels`` added (a build of one LABEL step: no layer, no context)."""
     target = f"{image.local.rsplit(':', 1)[0]}:release"
-    cmd = ["docker", "build", "--quiet", "-t", target, *[a for k, v in labels.items() for a in ("--label", f"{k}={v}")], "-"]
+    cmd = [
+        "docker",
+        "build",
+        "--quiet",
+        "-t",
+        target,
+        *[a for k, v in labels.items() for a in ("--label", f"{k}={v}")],
+        "-",
+    ]
     done = subprocess.run(cmd, input=f"FROM {image.local}\n", capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         raise PublishError(f"labelling {image.local} failed:\n{done.stderr.strip()[-2000:]}")
     return target
 
 
-def release(repo: Path, opts: ReleaseOptions, images: list[Image], charts: list[Path], helm: Path,
-            out: Callable[[str], None] = print) -> dict:
+def release(
+    repo: Path,
+    opts: ReleaseOptions,
+    images: list[Image],
+    charts: list[Path],
+    helm: Path,
+    out: Callable[[str], None] = print,
+) -> dict:
     """Publish; returns what ``release.json`` holds. Raises ReleaseRefused or PublishError with the step."""
-    taken = [name for name in [f"charts/{c.name}" for c in charts] + [i.repository for i in images]
-             if opts.version in registry_tags(opts.registry, name)]
+    taken = [
+        name
+        for name in [f"charts/{c.name}" for c in charts] + [i.repository for i in images]
+        if opts.version in registry_tags(opts.registry, name)
+    ]
     if taken and not opts.force:
-        raise ReleaseRefused(f"version {opts.version} is already in {opts.registry} ({', '.join(taken)}); "
-                             "--force pushes it again")
+        raise ReleaseRefused(
+            f"version {opts.version} is already in {opts.registry} ({', '.join(taken)}); --force pushes it again"
+        )
     record: dict = {"version": opts.version, "registry": opts.registry, "images": {}, "charts": {}}
     digests = {}
     for image in images:
         digest = push_image(labelled(image, oci_labels(opts)), opts.registry, image.repository, opts.version)
         digests[image.repository] = digest
-        record["images"][image.repository] = {"reference": f"{opts.registry}/{image.repository}:{opts.version}",
-                                              "digest": digest}
+        record["images"][image.repository] = {
+            "reference": f"{opts.registry}/{image.repository}:{opts.version}",
+            "digest": digest,
+        }
         out(f"pushed {opts.registry}/{image.repository}:{opts.version}@{digest}")
     pin_core_values(repo / CORE_VALUES, opts.registry, opts.version, digests)
     # The kustomize bundle is generated from wharf-core with its default values (`invoke generate`):
@@ -105,8 +129,12 @@ def release(repo: Path, opts: ReleaseOptions, images: list[Image], charts: list[
     for chart in charts:
         archive = package_chart(helm, chart, archives, version=opts.version, app_version=opts.version)
         digest = push_chart(helm, archive, opts.registry)
-        record["charts"][chart.name] = {"reference": f"oci://{opts.registry}/charts/{chart.name}",
-                                        "version": opts.version, "digest": digest, "archive": archive.name}
+        record["charts"][chart.name] = {
+            "reference": f"oci://{opts.registry}/charts/{chart.name}",
+            "version": opts.version,
+            "digest": digest,
+            "archive": archive.name,
+        }
         out(f"pushed oci://{opts.registry}/charts/{chart.name} {opts.version} ({digest})")
     # The classic repository (chart-releaser's layout): index.yaml beside the archives, relative URLs.
     run([str(helm), "repo", "index", str(archives)], "helm repo index", 120)

@@ -29,8 +29,9 @@ def _loads(raw: bytes | str, where: str) -> Any:
     try:  # what orjson refuses but upstream reads (NaN, Infinity) still parses, as upstream
         return json.loads(raw)
     except (ValueError, TypeError) as exc:
-        raise MicroserviceError(upstream_text(str(exc), f"{where} is not valid JSON"), 500,
-                                reason=INTERNAL_ERROR) from None
+        raise MicroserviceError(
+            upstream_text(str(exc), f"{where} is not valid JSON"), 500, reason=INTERNAL_ERROR
+        ) from None
 
 
 def _loads_body(raw: bytes) -> Any:
@@ -65,15 +66,20 @@ def _multipart(content_type: bytes, body: bytes) -> dict[str, Any]:
         message[name] = base64.b64encode(content).decode() if name == "binData" else content.decode("utf-8")
 
     try:
-        parse_form({"Content-Type": content_type, "Content-Length": str(len(body)).encode()},
-                   io.BytesIO(body), on_field, on_file)
+        parse_form(
+            {"Content-Type": content_type, "Content-Length": str(len(body)).encode()},
+            io.BytesIO(body),
+            on_field,
+            on_file,
+        )
     except Exception as exc:  # noqa: BLE001 - the parser raises several unrelated types
         if isinstance(exc, MicroserviceError):
             raise
         # Werkzeug reads what it can of a broken body, so upstream goes on with the fields it got
         # (usually none) and refuses the message: its text, then why.
-        raise MicroserviceError(upstream_text(INVALID_REQUEST.format(request=message),
-                                              f"multipart body could not be parsed: {exc}")) from None
+        raise MicroserviceError(
+            upstream_text(INVALID_REQUEST.format(request=message), f"multipart body could not be parsed: {exc}")
+        ) from None
     return message
 
 
@@ -91,5 +97,6 @@ def extract_message(content_type: bytes, query: bytes, body: bytes) -> Any:
             return _loads(params["json"][0], "query parameter 'json'")
     if body and b"application/x-www-form-urlencoded" not in content_type:
         return _loads_body(body)
-    raise MicroserviceError(upstream_text(CANT_FIND_JSON, "the request has no body, form field 'json' or "
-                                                          "query parameter 'json'"))
+    raise MicroserviceError(
+        upstream_text(CANT_FIND_JSON, "the request has no body, form field 'json' or query parameter 'json'")
+    )

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from google.protobuf import empty_pb2, json_format
 from google.protobuf.message import DecodeError
@@ -22,9 +23,9 @@ from wharf.component.model import Component
 from wharf.component.wire import PROTO
 from wharf.grpc_h2.reflection import reflection_method
 from wharf.grpc_h2.server import GrpcError, GrpcServer, Metadata, UnaryHandler
+from wharf.http_server.error_log import SERVER_ERRORS as errors
 from wharf.protocol.errors import NOT_READY, MicroserviceError, as_microservice_error, grpc_code, upstream_text
 from wharf.protocol.pb import prediction_pb2 as pb
-from wharf.http_server.error_log import SERVER_ERRORS as errors
 from wharf.server.model_thread import ModelThread
 from wharf.server.state import WorkerState, is_internal_failure
 
@@ -36,8 +37,9 @@ GRPC_BAD_REQUEST = "Exception deserializing request!"
 
 
 class ComponentServicer:
-    def __init__(self, component: Component, state: WorkerState, observer: Any,
-                 model_thread: ModelThread | None = None) -> None:
+    def __init__(
+        self, component: Component, state: WorkerState, observer: Any, model_thread: ModelThread | None = None
+    ) -> None:
         self.component = component
         self.state = state
         self.observer = observer
@@ -57,8 +59,12 @@ class ComponentServicer:
                 try:
                     request = parse(data)
                 except DecodeError as exc:
-                    raise MicroserviceError(upstream_text(GRPC_BAD_REQUEST, f"request is not a valid "
-                                                          f"{request_type.DESCRIPTOR.full_name}: {exc}"), 400) from exc
+                    raise MicroserviceError(
+                        upstream_text(
+                            GRPC_BAD_REQUEST, f"request is not a valid {request_type.DESCRIPTOR.full_name}: {exc}"
+                        ),
+                        400,
+                    ) from exc
                 called = True
                 out = call(request).SerializeToString()
                 if user_code:
@@ -73,7 +79,9 @@ class ComponentServicer:
                         state.failed_internally(exc)
                 # grpcio's text for an error raised in the servicer comes first, as from upstream
                 # (whose own exceptions print as nothing after it); the code is from our table.
-                raise GrpcError(grpc_code(code), GRPC_APPLICATION_ERROR + err.message if called else err.message) from None
+                raise GrpcError(
+                    grpc_code(code), GRPC_APPLICATION_ERROR + err.message if called else err.message
+                ) from None
             finally:
                 state.served += 1
                 observer.observe_request(label, code, time.perf_counter() - started)
@@ -92,12 +100,18 @@ class ComponentServicer:
         return handler
 
     def _metadata(self, _request: Any) -> pb.SeldonModelMetadata:
-        return json_format.ParseDict(self.component.require_metadata(), pb.SeldonModelMetadata(), ignore_unknown_fields=True)
+        return json_format.ParseDict(
+            self.component.require_metadata(), pb.SeldonModelMetadata(), ignore_unknown_fields=True
+        )
 
     def _graph_metadata(self, _request: Any) -> Any:
         # upstream's text (its NotImplementedError), then where the graph's metadata is served
-        raise MicroserviceError(upstream_text("GraphMetadata not available on the Model level.",
-                                              "the graph orchestrator serves it, not a component"), 501)
+        raise MicroserviceError(
+            upstream_text(
+                "GraphMetadata not available on the Model level.", "the graph orchestrator serves it, not a component"
+            ),
+            501,
+        )
 
     def methods(self) -> dict[str, UnaryHandler]:
         """``/package.Service/Method`` -> handler, for every Seldon service a component offers."""
@@ -130,8 +144,9 @@ class ComponentServicer:
         return out
 
 
-def build_server(servicer: ComponentServicer, max_message_bytes: int | None, tracing: Any = None,
-                 v2: Any = None, seldon: bool = True) -> GrpcServer:
+def build_server(
+    servicer: ComponentServicer, max_message_bytes: int | None, tracing: Any = None, v2: Any = None, seldon: bool = True
+) -> GrpcServer:
     """The component's gRPC server: the Seldon services (unless ``seldon`` is False) and, with
     ``v2`` (a ``v2_grpc.V2Servicer``), ``inference.GRPCInferenceService``, all in reflection."""
     methods = servicer.methods() if seldon else {}
@@ -141,5 +156,9 @@ def build_server(servicer: ComponentServicer, max_message_bytes: int | None, tra
 
         methods.update(v2.methods())
         pools.append(POOL)
-    return GrpcServer(methods, reflection_method(methods, pools), max_receive_bytes=max_message_bytes,
-                      span=tracing.grpc_server_span if tracing is not None else None)
+    return GrpcServer(
+        methods,
+        reflection_method(methods, pools),
+        max_receive_bytes=max_message_bytes,
+        span=tracing.grpc_server_span if tracing is not None else None,
+    )

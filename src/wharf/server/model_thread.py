@@ -24,8 +24,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 _Call = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 
@@ -39,7 +40,7 @@ class ModelThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
-    def run(self, fn: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """``fn(*args)`` on the model thread; awaitable from the event loop."""
         loop = asyncio.get_running_loop()
         if self._pool is not None:
@@ -82,11 +83,11 @@ class ModelThread:
         self._inbox.put(None)
 
 
-def _succeed(future: "asyncio.Future[Any]", result: Any) -> None:
+def _succeed(future: asyncio.Future[Any], result: Any) -> None:
     if not future.done():  # the waiting request may have been cancelled (client gone)
         future.set_result(result)
 
 
-def _fail(future: "asyncio.Future[Any]", exc: BaseException) -> None:
+def _fail(future: asyncio.Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)

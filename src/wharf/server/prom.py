@@ -67,8 +67,10 @@ class PrometheusSink:
         self._families: dict[tuple[str, str, tuple[str, ...]], Any] = {}
         base_names = ["method", *self._base]
         self._requests = Histogram(
-            "wharf_component_request_seconds", "Time spent answering requests, by endpoint method and status",
-            [*base_names, "code"], registry=None,
+            "wharf_component_request_seconds",
+            "Time spent answering requests, by endpoint method and status",
+            [*base_names, "code"],
+            registry=None,
         )
         self._bounds = list(self._requests._upper_bounds)  # ends with +Inf: every time has a bucket
         # (method, code) -> [sum of seconds, count per bucket...] not yet in the multiprocess file
@@ -76,7 +78,9 @@ class PrometheusSink:
         self._pending_lock = threading.Lock()  # REST (event loop) and gRPC threads both observe
         self._stop = threading.Event()
         self._flusher: threading.Thread | None = None
-        self._feedback = Counter("seldon_api_model_feedback", "Feedback requests with a reward", base_names, registry=None)
+        self._feedback = Counter(
+            "seldon_api_model_feedback", "Feedback requests with a reward", base_names, registry=None
+        )
         self._reward = Counter("seldon_api_model_feedback_reward", "Sum of feedback rewards", base_names, registry=None)
 
     def observe_request(self, method: str, code: int, seconds: float) -> None:

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from importlib import resources
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import numpy as np
 import orjson
 
 from wharf.component.model import Component
 from wharf.component.wire import JSON
-from wharf.protocol.errors import (INTERNAL_ERROR, METHOD_NOT_ALLOWED_TEXT, NOT_FOUND_TEXT, NOT_READY,
-                                   MicroserviceError, as_microservice_error, error_body, upstream_text)
-from wharf.server.body import extract_message
 from wharf.http_server.error_log import SERVER_ERRORS as errors
+from wharf.protocol.errors import (
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED_TEXT,
+    NOT_FOUND_TEXT,
+    NOT_READY,
+    MicroserviceError,
+    as_microservice_error,
+    error_body,
+    upstream_text,
+)
+from wharf.server.body import extract_message
 from wharf.server.model_thread import ModelThread
 from wharf.server.state import WorkerState, is_internal_failure
 
@@ -199,7 +208,9 @@ class RestApp:
             await _send(send, 200, b"alive", _TEXT_HEADERS)
         elif path == "/ready":
             ok = self.state.ready
-            await _send(send, 200 if ok else 503, b"ready" if ok else self.state.not_ready_reason().encode(), _TEXT_HEADERS)
+            await _send(
+                send, 200 if ok else 503, b"ready" if ok else self.state.not_ready_reason().encode(), _TEXT_HEADERS
+            )
         elif path == "/seldon.json":
             await _send(send, 200, self._openapi, _JSON_HEADERS)
         elif method == b"OPTIONS":
@@ -218,11 +229,19 @@ async def _send_unserved(send: Callable, method: bytes, path: str, allowed: tupl
     A GET is a 404 even on a POST-only path (upstream's static-file route takes every GET)."""
     verb = method.decode("latin-1")
     if method in _GET:
-        text = upstream_text(NOT_FOUND_TEXT, f"no endpoint {verb} {path}" if allowed is None else
-                             f"{path} takes {', '.join(m.decode() for m in allowed)}")
+        text = upstream_text(
+            NOT_FOUND_TEXT,
+            f"no endpoint {verb} {path}"
+            if allowed is None
+            else f"{path} takes {', '.join(m.decode() for m in allowed)}",
+        )
     else:
-        text = upstream_text(METHOD_NOT_ALLOWED_TEXT, f"no endpoint {path}" if allowed is None else
-                             f"{verb} not allowed on {path}, which takes {', '.join(m.decode() for m in allowed)}")
+        text = upstream_text(
+            METHOD_NOT_ALLOWED_TEXT,
+            f"no endpoint {path}"
+            if allowed is None
+            else f"{verb} not allowed on {path}, which takes {', '.join(m.decode() for m in allowed)}",
+        )
     await _send(send, 500, dumps(error_body(text, INTERNAL_ERROR)), _JSON_HEADERS)
 
 
@@ -258,8 +277,13 @@ def _closing(send: Callable) -> Callable:
 
 
 async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [*headers, (b"access-control-allow-origin", b"*"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*headers, (b"access-control-allow-origin", b"*"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

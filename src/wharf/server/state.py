@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from wharf.protocol.errors import MicroserviceError
 
@@ -28,8 +28,12 @@ def is_internal_failure(exc: BaseException) -> bool:
 
 
 class WorkerState:
-    def __init__(self, unready_after: int = UNREADY_AFTER_FAILURES, retry_after_s: float = RETRY_AFTER_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        unready_after: int = UNREADY_AFTER_FAILURES,
+        retry_after_s: float = RETRY_AFTER_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.loaded = asyncio.Event()  # for the event loop (REST)
         self.loaded_thread = threading.Event()  # for gRPC's server threads
         self.load_error: BaseException | None = None
@@ -80,8 +84,7 @@ class WorkerState:
 
     @property
     def ready(self) -> bool:
-        return (self.loaded.is_set() and self.load_error is None and not self.draining
-                and self.failing() is None)
+        return self.loaded.is_set() and self.load_error is None and not self.draining and self.failing() is None
 
     def not_ready_reason(self) -> str:
         if self.draining:

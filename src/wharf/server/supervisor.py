@@ -86,8 +86,9 @@ class Supervisor:
         self._wake.set()
 
     def _spawn(self, http_socket: socket.socket) -> Any:
-        proc = self._ctx.Process(target=run_worker, args=(self.config, self.component, http_socket),
-                                 name="wharf-worker", daemon=False)
+        proc = self._ctx.Process(
+            target=run_worker, args=(self.config, self.component, http_socket), name="wharf-worker", daemon=False
+        )
         proc.start()
         return proc
 
@@ -96,8 +97,14 @@ class Supervisor:
         http_socket = bind_socket(cfg.host, cfg.http_port)
         metrics = start_metrics_server(cfg.host, cfg.metrics_port, cfg.metrics_path)
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.info("serving REST on :%d, gRPC on :%s, metrics on :%d%s with %d worker(s)", cfg.http_port,
-                 cfg.grpc_port if cfg.grpc_enabled else "off", cfg.metrics_port, cfg.metrics_path, cfg.workers)
+        log.info(
+            "serving REST on :%d, gRPC on :%s, metrics on :%d%s with %d worker(s)",
+            cfg.http_port,
+            cfg.grpc_port if cfg.grpc_enabled else "off",
+            cfg.metrics_port,
+            cfg.metrics_path,
+            cfg.workers,
+        )
         try:
             self._workers = [self._spawn(http_socket) for _ in range(cfg.workers)]
             return self._loop(http_socket)

@@ -12,7 +12,8 @@ answered raw; typed ones typed.
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from google.protobuf.message import DecodeError
 
@@ -32,8 +33,14 @@ POOL = pb.DESCRIPTOR.pool  # for server reflection: the stubs' own descriptor po
 
 
 class V2Servicer:
-    def __init__(self, model: V2Model, state: WorkerState, observer: Any, model_thread: ModelThread | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        model: V2Model,
+        state: WorkerState,
+        observer: Any,
+        model_thread: ModelThread | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
         self.model = model
         self.state = state
         self.observer = observer
@@ -108,10 +115,19 @@ class V2Servicer:
         meta = server_metadata()
         calls: dict[str, tuple[Any, ...]] = {
             "ServerLive": ("health", pb.ServerLiveRequest, lambda r: pb.ServerLiveResponse(live=True), False),
-            "ServerReady": ("health", pb.ServerReadyRequest, lambda r: pb.ServerReadyResponse(ready=self.state.ready),
-                            False),
+            "ServerReady": (
+                "health",
+                pb.ServerReadyRequest,
+                lambda r: pb.ServerReadyResponse(ready=self.state.ready),
+                False,
+            ),
             "ModelReady": ("health", pb.ModelReadyRequest, self._model_ready, False),
-            "ServerMetadata": ("metadata", pb.ServerMetadataRequest, lambda r: pb.ServerMetadataResponse(**meta), False),
+            "ServerMetadata": (
+                "metadata",
+                pb.ServerMetadataRequest,
+                lambda r: pb.ServerMetadataResponse(**meta),
+                False,
+            ),
             "ModelMetadata": ("metadata", pb.ModelMetadataRequest, self._model_metadata, False),
             "ModelInfer": ("predict", pb.ModelInferRequest, self._infer, True),
         }

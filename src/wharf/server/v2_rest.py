@@ -17,7 +17,8 @@ same metrics.
 from __future__ import annotations
 
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 
@@ -45,9 +46,16 @@ def server_metadata() -> dict[str, Any]:
 
 
 class V2RestApp:
-    def __init__(self, seldon: Any, model: V2Model, state: WorkerState, observer: Any,
-                 model_thread: ModelThread | None = None, seldon_enabled: bool = True,
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(
+        self,
+        seldon: Any,
+        model: V2Model,
+        state: WorkerState,
+        observer: Any,
+        model_thread: ModelThread | None = None,
+        seldon_enabled: bool = True,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
         self.seldon = seldon
         self.model = model
         self.state = state
@@ -62,8 +70,9 @@ class V2RestApp:
             if self.seldon_enabled or scope["type"] != "http" or path in _PROBES:
                 await self.seldon(scope, receive, send)  # also the lifespan messages
             else:
-                await _error(send, V2Error(f"no endpoint {path}: this component serves the V2 protocol only "
-                                           "(--protocols)", 404))
+                await _error(
+                    send, V2Error(f"no endpoint {path}: this component serves the V2 protocol only (--protocols)", 404)
+                )
             return
         if self.state.retiring:
             send = _closing(send)
@@ -116,7 +125,9 @@ class V2RestApp:
         self.state.served += 1
         self.observer.observe_request("predict", status, time.perf_counter() - started)
 
-    def _answer(self, body: bytes, header_length: str | None, name: str, version: str | None) -> tuple[int, bytes, list]:
+    def _answer(
+        self, body: bytes, header_length: str | None, name: str, version: str | None
+    ) -> tuple[int, bytes, list]:
         request = json_codec.parse_request(body, header_length, self.limits)
         request.model_name, request.model_version = name, version or ""
         response = self.model.infer(request)

@@ -9,28 +9,28 @@ with ``Connection: close``), idle connections close after DRAIN_GRACE_S, then th
 from __future__ import annotations
 
 import asyncio
-import random
 import contextlib
 import logging
+import random
 import signal
 import socket
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import uvicorn
 
 from wharf.component.model import Component
 from wharf.component.v2 import V2Model, model_name_for
+from wharf.http_server.protocol import OneWriteHttpProtocol
 from wharf.protocol.errors import MicroserviceError
 from wharf.server.config import ServerConfig
-from wharf.http_server.protocol import OneWriteHttpProtocol
 from wharf.server.grpc_api import ComponentServicer, build_server
 from wharf.server.model_thread import ModelThread
 from wharf.server.prom import PrometheusSink
 from wharf.server.rest import RestApp
+from wharf.server.state import WorkerState
 from wharf.server.v2_grpc import V2Servicer
 from wharf.server.v2_rest import V2RestApp
-from wharf.server.state import WorkerState
 from wharf.termination import write_termination_message
 
 log = logging.getLogger(__name__)
@@ -71,20 +71,31 @@ async def _serve(config: ServerConfig, component: Component, http_socket: socket
 
         tracing = Tracing(config.service_name)
         app = tracing.asgi(app)
-    server = _Server(uvicorn.Config(
-        app, loop="none", http=OneWriteHttpProtocol.with_limits(config.http_limits),  # one write per response
-        lifespan="off", access_log=config.access_log,
-        log_level=config.log_level.lower(), timeout_keep_alive=config.keepalive,
-        timeout_graceful_shutdown=config.graceful_timeout,
-        # No X-Forwarded-* rewriting (the client address is only ever logged) and no Server header:
-        # uvicorn's defaults for both cost time on every request and buy a model server nothing.
-        proxy_headers=False, server_header=False,
-    ))
+    server = _Server(
+        uvicorn.Config(
+            app,
+            loop="none",
+            http=OneWriteHttpProtocol.with_limits(config.http_limits),  # one write per response
+            lifespan="off",
+            access_log=config.access_log,
+            log_level=config.log_level.lower(),
+            timeout_keep_alive=config.keepalive,
+            timeout_graceful_shutdown=config.graceful_timeout,
+            # No X-Forwarded-* rewriting (the client address is only ever logged) and no Server header:
+            # uvicorn's defaults for both cost time on every request and buy a model server nothing.
+            proxy_headers=False,
+            server_header=False,
+        )
+    )
     grpc_server = None
     if config.grpc_enabled:
-        grpc_server = build_server(ComponentServicer(component, state, sink, model_thread=model_thread),
-                                   config.max_message_bytes, tracing, v2=v2_servicer,
-                                   seldon="seldon" in config.protocols)
+        grpc_server = build_server(
+            ComponentServicer(component, state, sink, model_thread=model_thread),
+            config.max_message_bytes,
+            tracing,
+            v2=v2_servicer,
+            seldon="seldon" in config.protocols,
+        )
         try:
             await grpc_server.start(config.host, config.grpc_port)
         except OSError as exc:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 AUTO = "auto"
 FLAG = "--workers"
@@ -59,9 +59,11 @@ def split_state_warning(unit: str, provided: list[str], workers: int, source: st
     if workers <= 1 or not provided:
         return None
     undo = f"unset {ENV} or set it to 1" if source == ENV else f"start it with {FLAG} 1"
-    return (f"{unit} defines {' and '.join(provided)} and runs in {workers} worker processes: each worker "
-            f"keeps its own copy of the object, so what it learns from feedback (and anything else it keeps in "
-            f"memory) is split {workers} ways; for one state per replica, {undo}")
+    return (
+        f"{unit} defines {' and '.join(provided)} and runs in {workers} worker processes: each worker "
+        f"keeps its own copy of the object, so what it learns from feedback (and anything else it keeps in "
+        f"memory) is split {workers} ways; for one state per replica, {undo}"
+    )
 
 
 def usable_cpus(root: Path = Path("/")) -> int:
@@ -94,7 +96,7 @@ def cgroup_cpu_limit(root: Path = Path("/")) -> float | None:
             continue
         # The mount shows the hierarchy from mount_root down: inside a container it is often the
         # container's own cgroup, while /proc/self/cgroup still gives the full path.
-        rel = path[len(mount_root):] if path.startswith(mount_root) else ""
+        rel = path[len(mount_root) :] if path.startswith(mount_root) else ""
         top = root / mountpoint.lstrip("/")
         here = top / rel.strip("/")
         while True:

@@ -73,9 +73,10 @@ class MLFlowServer(ModelFolderServer):
             self._model = pyfunc.load_model(str(path.parent))
         except Exception as exc:  # noqa: BLE001 - whatever the flavour's loader raises, name the folder
             first = first_line(exc, default="")
-            raise ModelFolderError(f"{path.parent}: the MLflow model did not load "
-                                   f"({type(exc).__name__}: {first})" + (f"; {self._missing}" if self._missing else "")
-                                   ) from None
+            raise ModelFolderError(
+                f"{path.parent}: the MLflow model did not load "
+                f"({type(exc).__name__}: {first})" + (f"; {self._missing}" if self._missing else "")
+            ) from None
 
     def predict(self, X, names=None, meta=None):  # noqa: N803 - upstream's argument names
         self.load()  # a no-op once loaded; the class also works outside the component server
@@ -98,9 +99,11 @@ def read_mlmodel(path: Path) -> dict:
     flavors = mlmodel.get("flavors") if isinstance(mlmodel, dict) else None
     if not isinstance(flavors, dict) or "python_function" not in flavors:
         have = ", ".join(sorted(flavors)) if isinstance(flavors, dict) and flavors else "none"
-        raise ModelFolderError(f"{path}: no python_function flavour, which MLFLOW_SERVER serves "
-                               f"(flavours: {have}); save the model with mlflow.<flavour>.save_model or "
-                               "mlflow.pyfunc.save_model")
+        raise ModelFolderError(
+            f"{path}: no python_function flavour, which MLFLOW_SERVER serves "
+            f"(flavours: {have}); save the model with mlflow.<flavour>.save_model or "
+            "mlflow.pyfunc.save_model"
+        )
     return mlmodel
 
 
@@ -108,9 +111,13 @@ def check_python_version(path: Path, mlmodel: dict) -> None:
     saved = str((mlmodel["flavors"]["python_function"] or {}).get("python_version") or "")
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if saved and ".".join(saved.split(".")[:2]) != here:
-        log.warning("%s: the model was saved with Python %s and this image runs Python %s; pickled "
-                    "models usually load across versions, and the flavour's loader says so if not",
-                    path, saved, sys.version.split()[0])
+        log.warning(
+            "%s: the model was saved with Python %s and this image runs Python %s; pickled "
+            "models usually load across versions, and the flavour's loader says so if not",
+            path,
+            saved,
+            sys.version.split()[0],
+        )
 
 
 def requirement_lines(folder: Path) -> tuple[Path | None, list[str]]:
@@ -151,8 +158,10 @@ def check_installed(folder: Path) -> str:
         return ""
     # the operator names the container's image in PREDICTIVE_UNIT_IMAGE: a mirror's or a derived one
     image = os.environ.get("PREDICTIVE_UNIT_IMAGE") or IMAGE
-    advice = (f"{source} needs {', '.join(found.missing)}, which this image does not have "
-              f"(MLFLOW_SERVER installs nothing at start-up): build an image FROM {image} that runs "
-              f"pip install -r {source.name}, and give it as the image of the node's container in componentSpecs")
+    advice = (
+        f"{source} needs {', '.join(found.missing)}, which this image does not have "
+        f"(MLFLOW_SERVER installs nothing at start-up): build an image FROM {image} that runs "
+        f"pip install -r {source.name}, and give it as the image of the node's container in componentSpecs"
+    )
     log.warning("%s; loading the model anyway, as it may not import them", advice)
     return advice

@@ -36,8 +36,10 @@ def local_folder(model_uri: str | None) -> Path:
     temporary folder through :mod:`wharf.storage`, with the same credentials the initializer reads.
     """
     if not model_uri:
-        raise ModelFolderError("the parameter model_uri is not set: give the node a modelUri, "
-                               "or the server a model_uri parameter naming the model's folder")
+        raise ModelFolderError(
+            "the parameter model_uri is not set: give the node a modelUri, "
+            "or the server a model_uri parameter naming the model's folder"
+        )
     from wharf.storage import StorageError, download, is_remote
 
     try:
@@ -62,8 +64,10 @@ def find_model_file(folder: Path, names: tuple[str, ...], kind: str) -> Path:
         if (folder / name).is_file():
             return folder / name
     present = sorted(p.name for p in folder.iterdir())[:20] if folder.is_dir() else []
-    raise ModelFolderError(f"no {kind} model in {folder}: expected {' or '.join(names)}"
-                           + (f" (found: {', '.join(present)})" if present else " (the folder is empty)"))
+    raise ModelFolderError(
+        f"no {kind} model in {folder}: expected {' or '.join(names)}"
+        + (f" (found: {', '.join(present)})" if present else " (the folder is empty)")
+    )
 
 
 def read_metadata(folder: Path | None) -> dict:

@@ -7,8 +7,8 @@ in one line, what a model needs that the image lacks, instead of installing it a
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
@@ -39,8 +39,9 @@ class RequirementsCheck:
     unchecked: tuple[str, ...]  # lines that are not a single package (options, -r, URLs without a name)
 
 
-def check_requirements(lines: Iterable[str], installed: Callable[[str], str | None],
-                       environment: dict[str, str] | None = None) -> RequirementsCheck:
+def check_requirements(
+    lines: Iterable[str], installed: Callable[[str], str | None], environment: dict[str, str] | None = None
+) -> RequirementsCheck:
     """Each requirement in ``lines`` against ``installed(name) -> version or None``.
 
     Markers are evaluated for this interpreter (a ``; python_version < "3.9"`` line does not apply),
@@ -65,8 +66,10 @@ def check_requirements(lines: Iterable[str], installed: Callable[[str], str | No
         if req.marker is not None and not req.marker.evaluate(env):
             continue
         name = canonicalize_name(req.name)
-        found = next(((dist, version) for dist in SAME_MODULE.get(name, (name,))
-                      if (version := installed(dist)) is not None), None)
+        found = next(
+            ((dist, version) for dist in SAME_MODULE.get(name, (name,)) if (version := installed(dist)) is not None),
+            None,
+        )
         if found is None:
             missing.append(line)
             continue

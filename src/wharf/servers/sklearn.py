@@ -41,13 +41,16 @@ class SKLearnServer(ModelFolderServer):
         try:
             model = joblib.load(path)
         except Exception as exc:  # noqa: BLE001 - any failure to unpickle means "not a model file"
-            raise ModelFolderError(f"{path}: not a joblib or pickle file of a scikit-learn model "
-                                   f"({type(exc).__name__}: {exc})") from None
+            raise ModelFolderError(
+                f"{path}: not a joblib or pickle file of a scikit-learn model ({type(exc).__name__}: {exc})"
+            ) from None
         self._predict = getattr(model, self.method, None)
         if not callable(self._predict):
             have = [m for m in METHODS if callable(getattr(model, m, None))]
-            raise ModelFolderError(f"{path}: the {type(model).__name__} in it has no {self.method}(); "
-                                   f"set the parameter method to one of: {', '.join(have) or '(none)'}")
+            raise ModelFolderError(
+                f"{path}: the {type(model).__name__} in it has no {self.method}(); "
+                f"set the parameter method to one of: {', '.join(have) or '(none)'}"
+            )
 
     def predict(self, X, names=None, meta=None):  # noqa: N803 - upstream's argument names
         self.load()  # a no-op once loaded; the class also works outside the component server

@@ -91,26 +91,41 @@ def _tf_input_tensor(arr: np.ndarray) -> Any:
     float32 and ints int32, which is what a TF Serving signature usually takes."""
     if arr.dtype.kind == "f":
         arr = arr.astype(np.float32)
-    elif arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= -2**31 and arr.max() < 2**31)):
+    elif arr.dtype.kind in "iu" and (arr.size == 0 or (arr.min() >= -(2**31) and arr.max() < 2**31)):
         arr = arr.astype(np.int32)
     return from_numpy(arr)
 
 
 class TfServingProxy:
-    def __init__(self, rest_endpoint: str | None = None, grpc_endpoint: str | None = None,
-                 model_name: str | None = None, signature_name: str | None = None,
-                 model_input: str | None = None, model_output: str | None = None,
-                 timeout: float = TIMEOUT_S, max_answer_bytes: int = MAX_ANSWER_BYTES) -> None:
+    def __init__(
+        self,
+        rest_endpoint: str | None = None,
+        grpc_endpoint: str | None = None,
+        model_name: str | None = None,
+        signature_name: str | None = None,
+        model_input: str | None = None,
+        model_output: str | None = None,
+        timeout: float = TIMEOUT_S,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ) -> None:
         if not model_name:
-            raise ProxyConfigError("parameter model_name is not set: give the name TF Serving serves the model "
-                                   "under (its --model_name; the operator passes the node's name)")
+            raise ProxyConfigError(
+                "parameter model_name is not set: give the name TF Serving serves the model "
+                "under (its --model_name; the operator passes the node's name)"
+            )
         if rest_endpoint and not rest_endpoint.startswith(("http://", "https://")):
             raise ProxyConfigError(f"parameter rest_endpoint: {rest_endpoint!r} is not an http:// or https:// URL")
-        if grpc_endpoint and "://" in grpc_endpoint and not grpc_endpoint.startswith(("dns:", "unix:", "ipv4:", "ipv6:")):
+        if (
+            grpc_endpoint
+            and "://" in grpc_endpoint
+            and not grpc_endpoint.startswith(("dns:", "unix:", "ipv4:", "ipv6:"))
+        ):
             raise ProxyConfigError(f"parameter grpc_endpoint: {grpc_endpoint!r} is a URL; give host:port")
         if not rest_endpoint and not grpc_endpoint:
-            raise ProxyConfigError("neither rest_endpoint nor grpc_endpoint is set: give TF Serving's REST URL "
-                                   "(http://host:port) and/or its gRPC address (host:port)")
+            raise ProxyConfigError(
+                "neither rest_endpoint nor grpc_endpoint is set: give TF Serving's REST URL "
+                "(http://host:port) and/or its gRPC address (host:port)"
+            )
         timeout = _positive("timeout", timeout, float)
         max_answer_bytes = _positive("max_answer_bytes", max_answer_bytes, int)
         self.model_name = model_name
@@ -127,8 +142,13 @@ class TfServingProxy:
         self._pid = -1
         self._http: Any = None
         self._predict_call: Any = None
-        log.info("TF Serving model %s: REST %s, gRPC %s, signature %s", model_name, self.rest_url or "(none)",
-                 grpc_endpoint or "(none)", self.signature_name)
+        log.info(
+            "TF Serving model %s: REST %s, gRPC %s, signature %s",
+            model_name,
+            self.rest_url or "(none)",
+            grpc_endpoint or "(none)",
+            self.signature_name,
+        )
 
     def load(self) -> None:
         self._clients()
@@ -139,15 +159,22 @@ class TfServingProxy:
         import grpc
         import urllib3
 
-        self._http = urllib3.PoolManager(maxsize=4, retries=False,
-                                         timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=self.timeout))
+        self._http = urllib3.PoolManager(
+            maxsize=4, retries=False, timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=self.timeout)
+        )
         if self.grpc_endpoint:
-            channel = grpc.insecure_channel(self.grpc_endpoint, options=[
-                ("grpc.max_receive_message_length", self.max_answer_bytes),
-                ("grpc.max_send_message_length", -1)])  # the request was already bounded when it reached us
-            self._predict_call = channel.unary_unary(PREDICT_METHOD,
-                                                     request_serializer=tfs.PredictRequest.SerializeToString,
-                                                     response_deserializer=tfs.PredictResponse.FromString)
+            channel = grpc.insecure_channel(
+                self.grpc_endpoint,
+                options=[
+                    ("grpc.max_receive_message_length", self.max_answer_bytes),
+                    ("grpc.max_send_message_length", -1),
+                ],
+            )  # the request was already bounded when it reached us
+            self._predict_call = channel.unary_unary(
+                PREDICT_METHOD,
+                request_serializer=tfs.PredictRequest.SerializeToString,
+                response_deserializer=tfs.PredictResponse.FromString,
+            )
         self._pid = os.getpid()
 
     # --- REST -------------------------------------------------------------------------------
@@ -156,13 +183,18 @@ class TfServingProxy:
         if isinstance(X, dict):  # jsonData: TF Serving's own request body, answered with its own body
             return self._post(X)
         if isinstance(X, (str, bytes)):
-            raise MicroserviceError("TF Serving's predict API takes data (ndarray, tensor or tftensor) or jsonData "
-                                    "(its own request body), not strData or binData")
+            raise MicroserviceError(
+                "TF Serving's predict API takes data (ndarray, tensor or tftensor) or jsonData "
+                "(its own request body), not strData or binData"
+            )
         arr = np.asarray(X)
         answer = self._post({"instances": arr.tolist(), "signature_name": self.signature_name})
         if not isinstance(answer, dict) or "predictions" not in answer:
-            raise TfServingError(f"TF Serving ({self.rest_url}) answered without predictions: "
-                                 f"{orjson.dumps(answer)[:300].decode(errors='replace')}", 502)
+            raise TfServingError(
+                f"TF Serving ({self.rest_url}) answered without predictions: "
+                f"{orjson.dumps(answer)[:300].decode(errors='replace')}",
+                502,
+            )
         predictions = answer["predictions"]
         if isinstance(predictions, list) and predictions and isinstance(predictions[0], dict):
             predictions = self._named_output(predictions)
@@ -175,9 +207,12 @@ class TfServingProxy:
         """A signature with several outputs answers one object per instance; take ``model_output``."""
         outputs = sorted(rows[0])
         if self.model_output not in rows[0]:
-            raise TfServingError(f"TF Serving ({self.rest_url}) answered the outputs {', '.join(outputs)} per "
-                                 f"instance: set the parameter model_output to one of them, or send jsonData "
-                                 f"to get them all", 502 if self.model_output else 500)
+            raise TfServingError(
+                f"TF Serving ({self.rest_url}) answered the outputs {', '.join(outputs)} per "
+                f"instance: set the parameter model_output to one of them, or send jsonData "
+                f"to get them all",
+                502 if self.model_output else 500,
+            )
         return [row.get(self.model_output) for row in rows]
 
     def _post(self, body: Any) -> Any:
@@ -188,15 +223,23 @@ class TfServingProxy:
         self._clients()
         started = time.monotonic()
         try:
-            response = self._http.request("POST", self.rest_url, body=orjson.dumps(body),
-                                          headers={"Content-Type": "application/json"}, preload_content=False)
+            response = self._http.request(
+                "POST",
+                self.rest_url,
+                body=orjson.dumps(body),
+                headers={"Content-Type": "application/json"},
+                preload_content=False,
+            )
         except urllib3.exceptions.NewConnectionError as exc:  # before TimeoutError: urllib3 derives it from one
             raise TfServingError(f"TF Serving ({self.rest_url}) is unreachable: {exc}", 503) from None
         except urllib3.exceptions.ConnectTimeoutError:
-            raise TfServingError(f"TF Serving ({self.rest_url}) is unreachable: no connection within "
-                                 f"{CONNECT_TIMEOUT_S:g} s", 503) from None
+            raise TfServingError(
+                f"TF Serving ({self.rest_url}) is unreachable: no connection within {CONNECT_TIMEOUT_S:g} s", 503
+            ) from None
         except urllib3.exceptions.TimeoutError:
-            raise TfServingError(f"TF Serving ({self.rest_url}) did not answer within {self.timeout:g} s", 504) from None
+            raise TfServingError(
+                f"TF Serving ({self.rest_url}) did not answer within {self.timeout:g} s", 504
+            ) from None
         except urllib3.exceptions.HTTPError as exc:
             reason = getattr(exc, "reason", None) or exc
             raise TfServingError(f"TF Serving ({self.rest_url}) is unreachable: {reason}", 503) from None
@@ -208,11 +251,15 @@ class TfServingProxy:
         if response.status != 200:
             error = answer.get("error") if isinstance(answer, dict) else None
             error = error or data[:300].decode(errors="replace").strip() or "(no body)"
-            raise TfServingError(f"TF Serving ({self.rest_url}) answered {response.status}: {error}",
-                                 _status_from_tf(response.status))
+            raise TfServingError(
+                f"TF Serving ({self.rest_url}) answered {response.status}: {error}", _status_from_tf(response.status)
+            )
         if answer is None:
-            raise TfServingError(f"TF Serving ({self.rest_url}) answered 200 with a body that is not JSON: "
-                                 f"{data[:200].decode(errors='replace')!r}", 502)
+            raise TfServingError(
+                f"TF Serving ({self.rest_url}) answered 200 with a body that is not JSON: "
+                f"{data[:200].decode(errors='replace')!r}",
+                502,
+            )
         return answer
 
     def _read_bounded(self, response: Any, started: float) -> bytes:
@@ -224,24 +271,32 @@ class TfServingProxy:
         chunks, size = [], 0
         try:
             if declared and declared.isdigit() and int(declared) > self.max_answer_bytes:
-                raise TfServingError(f"TF Serving ({self.rest_url}) answered {declared} bytes, more than the "
-                                     f"limit of {self.max_answer_bytes} (parameter max_answer_bytes)", 502)
+                raise TfServingError(
+                    f"TF Serving ({self.rest_url}) answered {declared} bytes, more than the "
+                    f"limit of {self.max_answer_bytes} (parameter max_answer_bytes)",
+                    502,
+                )
             for chunk in response.stream(2**16):
                 size += len(chunk)
                 if size > self.max_answer_bytes:
-                    raise TfServingError(f"TF Serving ({self.rest_url}) answered more than "
-                                         f"{self.max_answer_bytes} bytes (parameter max_answer_bytes)", 502)
+                    raise TfServingError(
+                        f"TF Serving ({self.rest_url}) answered more than "
+                        f"{self.max_answer_bytes} bytes (parameter max_answer_bytes)",
+                        502,
+                    )
                 if time.monotonic() - started > self.timeout:
-                    raise TfServingError(f"TF Serving ({self.rest_url}) did not finish its answer within "
-                                         f"{self.timeout:g} s", 504)
+                    raise TfServingError(
+                        f"TF Serving ({self.rest_url}) did not finish its answer within {self.timeout:g} s", 504
+                    )
                 chunks.append(chunk)
         except TfServingError:
             response.close()
             raise
         except urllib3.exceptions.TimeoutError:
             response.close()
-            raise TfServingError(f"TF Serving ({self.rest_url}) did not finish its answer within "
-                                 f"{self.timeout:g} s", 504) from None
+            raise TfServingError(
+                f"TF Serving ({self.rest_url}) did not finish its answer within {self.timeout:g} s", 504
+            ) from None
         except urllib3.exceptions.HTTPError as exc:
             response.close()
             raise TfServingError(f"TF Serving ({self.rest_url}) broke off its answer: {exc}", 502) from None
@@ -261,28 +316,35 @@ class TfServingProxy:
         if which == "customData":
             type_name = msg.customData.type_url.rpartition("/")[2]
             if type_name != PREDICT_REQUEST:
-                raise MicroserviceError(f"customData: expected a packed {PREDICT_REQUEST}, got {type_name or '(no type)'}")
+                raise MicroserviceError(
+                    f"customData: expected a packed {PREDICT_REQUEST}, got {type_name or '(no type)'}"
+                )
             try:
                 request.ParseFromString(msg.customData.value)
             except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
                 raise MicroserviceError(f"customData: not a valid {PREDICT_REQUEST}: {exc}") from None
         elif which == "data":
             if not self.model_input:
-                raise ProxyConfigError("parameter model_input is not set: a gRPC data request needs the name of "
-                                       "the signature's input tensor (or send customData with a PredictRequest)")
+                raise ProxyConfigError(
+                    "parameter model_input is not set: a gRPC data request needs the name of "
+                    "the signature's input tensor (or send customData with a PredictRequest)"
+                )
             if msg.data.WhichOneof("data_oneof") == "tftensor":
                 request.inputs[self.model_input].CopyFrom(msg.data.tftensor)
             else:
                 request.inputs[self.model_input].CopyFrom(_tf_input_tensor(np.asarray(decode_proto(msg).value)))
         else:
-            raise MicroserviceError(f"{which or 'an empty message'}: TF Serving's gRPC predict takes data (tftensor, "
-                                    f"tensor or ndarray) or customData (a {PREDICT_REQUEST})")
+            raise MicroserviceError(
+                f"{which or 'an empty message'}: TF Serving's gRPC predict takes data (tftensor, "
+                f"tensor or ndarray) or customData (a {PREDICT_REQUEST})"
+            )
         request.model_spec.name = self.model_name
         request.model_spec.signature_name = self.signature_name
         response = self._call(request)
         if which == "customData":
-            return pb.SeldonMessage(customData=any_pb2.Any(type_url=ANY_PREFIX + PREDICT_RESPONSE,
-                                                           value=response.SerializeToString()))
+            return pb.SeldonMessage(
+                customData=any_pb2.Any(type_url=ANY_PREFIX + PREDICT_RESPONSE, value=response.SerializeToString())
+            )
         return pb.SeldonMessage(data=pb.DefaultData(tftensor=response.outputs[self._output_name(response)]))
 
     def _output_name(self, response: Any) -> str:
@@ -292,8 +354,11 @@ class TfServingProxy:
         if not self.model_output and len(names) == 1:
             return names[0]
         what = f"has no output {self.model_output!r}" if self.model_output else "has several outputs"
-        raise TfServingError(f"TF Serving's answer for model {self.model_name} {what} (it has: "
-                             f"{', '.join(names) or 'none'}): set the parameter model_output to one of them", 500)
+        raise TfServingError(
+            f"TF Serving's answer for model {self.model_name} {what} (it has: "
+            f"{', '.join(names) or 'none'}): set the parameter model_output to one of them",
+            500,
+        )
 
     def _call(self, request: Any) -> Any:
         import grpc
@@ -311,8 +376,9 @@ class TfServingProxy:
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise TfServingError(f"{where} did not answer within {self.timeout:g} s", 504) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "larger than max" in (details or ""):
-                raise TfServingError(f"{where} answered more than {self.max_answer_bytes} bytes "
-                                     f"(parameter max_answer_bytes): {details}", 502) from None
+                raise TfServingError(
+                    f"{where} answered more than {self.max_answer_bytes} bytes (parameter max_answer_bytes): {details}",
+                    502,
+                ) from None
             status = http_status_for_grpc(code.value[0])
-            raise TfServingError(f"{where} answered {code.name}: {details}",
-                                 502 if status == 500 else status) from None
+            raise TfServingError(f"{where} answered {code.name}: {details}", 502 if status == 500 else status) from None

@@ -46,8 +46,10 @@ class HarnessError(RuntimeError):
 def missing_binary_message(paths: list[Path]) -> str:
     names = ", ".join(p.name for p in paths)
     folder = paths[0].parent if paths else kube_binaries.bin_dir()
-    return (f"missing control-plane binaries: {names} (looked in {folder}); build them with "
-            f"`{kube_binaries.BUILD_COMMAND}` (6-17 min cold, seconds when cached)")
+    return (
+        f"missing control-plane binaries: {names} (looked in {folder}); build them with "
+        f"`{kube_binaries.BUILD_COMMAND}` (6-17 min cold, seconds when cached)"
+    )
 
 
 # --- pure pieces: arguments and files ------------------------------------------------------
@@ -63,11 +65,18 @@ class Ports:
 def etcd_args(data_dir: Path, ports: Ports) -> list[str]:
     client = f"http://127.0.0.1:{ports.etcd_client}"
     peer = f"http://127.0.0.1:{ports.etcd_peer}"
-    return ["--name=default", f"--data-dir={data_dir}", f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}", f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}", f"--initial-cluster=default={peer}",
-            # test data is thrown away: skip fsync, it is the slow part on a busy disk
-            "--unsafe-no-fsync", "--log-level=warn"]
+    return [
+        "--name=default",
+        f"--data-dir={data_dir}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=default={peer}",
+        # test data is thrown away: skip fsync, it is the slow part on a busy disk
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+    ]
 
 
 def apiserver_args(work: Path, ports: Ports, address: str = "127.0.0.1", node: bool = False) -> list[str]:
@@ -78,37 +87,48 @@ def apiserver_args(work: Path, ports: Ports, address: str = "127.0.0.1", node: b
     authorizer and NodeRestriction as in kubeadm clusters, the server reaches kubelets with a client
     certificate (logs, exec), and aggregated APIs (metrics-server) get the front-proxy flags.
     """
-    args = [f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
-            f"--bind-address={address}", f"--advertise-address={address}", f"--secure-port={ports.apiserver}",
-            f"--cert-dir={work / 'apiserver-certs'}",
-            f"--tls-cert-file={work / 'serving.crt'}", f"--tls-private-key-file={work / 'serving.key'}",
-            f"--client-ca-file={work / 'ca.crt'}",
-            f"--token-auth-file={work / 'tokens.csv'}",
-            "--anonymous-auth=false",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={work / 'sa.key'}",
-            f"--service-account-signing-key-file={work / 'sa.key'}",
-            "--allow-privileged=true",
-            "--kubelet-preferred-address-types=InternalIP",
-            "--profiling=false", "--v=1"]
+    args = [
+        f"--etcd-servers=http://127.0.0.1:{ports.etcd_client}",
+        f"--bind-address={address}",
+        f"--advertise-address={address}",
+        f"--secure-port={ports.apiserver}",
+        f"--cert-dir={work / 'apiserver-certs'}",
+        f"--tls-cert-file={work / 'serving.crt'}",
+        f"--tls-private-key-file={work / 'serving.key'}",
+        f"--client-ca-file={work / 'ca.crt'}",
+        f"--token-auth-file={work / 'tokens.csv'}",
+        "--anonymous-auth=false",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={work / 'sa.key'}",
+        f"--service-account-signing-key-file={work / 'sa.key'}",
+        "--allow-privileged=true",
+        "--kubelet-preferred-address-types=InternalIP",
+        "--profiling=false",
+        "--v=1",
+    ]
     if not node:
-        return args + ["--authorization-mode=RBAC",
-                       # the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints validation refuses
-                       "--endpoint-reconciler-type=none"]
-    return args + ["--authorization-mode=Node,RBAC", "--enable-admission-plugins=NodeRestriction",
-                   f"--kubelet-client-certificate={work / 'kubelet-client.crt'}",
-                   f"--kubelet-client-key={work / 'kubelet-client.key'}",
-                   f"--requestheader-client-ca-file={work / 'ca.crt'}",
-                   "--requestheader-allowed-names=front-proxy-client",
-                   "--requestheader-username-headers=X-Remote-User",
-                   "--requestheader-group-headers=X-Remote-Group",
-                   "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-                   f"--proxy-client-cert-file={work / 'front-proxy-client.crt'}",
-                   f"--proxy-client-key-file={work / 'front-proxy-client.key'}",
-                   # aggregated APIs served from the host (metrics-server) are reached at their
-                   # endpoint's address, not through a ClusterIP
-                   "--enable-aggregator-routing=true"]
+        return args + [
+            "--authorization-mode=RBAC",
+            # the `kubernetes` Service's endpoint would be 127.0.0.1, which Endpoints validation refuses
+            "--endpoint-reconciler-type=none",
+        ]
+    return args + [
+        "--authorization-mode=Node,RBAC",
+        "--enable-admission-plugins=NodeRestriction",
+        f"--kubelet-client-certificate={work / 'kubelet-client.crt'}",
+        f"--kubelet-client-key={work / 'kubelet-client.key'}",
+        f"--requestheader-client-ca-file={work / 'ca.crt'}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={work / 'front-proxy-client.crt'}",
+        f"--proxy-client-key-file={work / 'front-proxy-client.key'}",
+        # aggregated APIs served from the host (metrics-server) are reached at their
+        # endpoint's address, not through a ClusterIP
+        "--enable-aggregator-routing=true",
+    ]
 
 
 def controller_manager_args(work: Path, node: bool = False) -> list[str]:
@@ -118,22 +138,27 @@ def controller_manager_args(work: Path, node: bool = False) -> list[str]:
     # A real node mounts what a PersistentVolume names (hostPath, local), once the binder has bound
     # its claim; without a node, nothing could use a bound claim.
     volumes = "" if node else "-persistentvolume-binder-controller,"
-    return hpa + [f"--kubeconfig={work / 'controller-manager.kubeconfig'}",
-            f"--service-account-private-key-file={work / 'sa.key'}", f"--root-ca-file={work / 'ca.crt'}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--leader-elect=false", "--secure-port=0", "--profiling=false",
-            # each controller gets its own service account and RBAC role, as in a real cluster
-            "--use-service-account-credentials=true",
-            # off: controllers that need real volumes or a cloud's pod ranges (the cloud controllers
-            # are gone from kube-controller-manager 1.37); node-lifecycle stays on, it is what
-            # lifts the not-ready taint from a (KWOK) node once the node reports Ready
-            f"--controllers=*,-node-ipam-controller,{volumes}"
-            "-persistentvolume-attach-detach-controller,-persistentvolume-expander-controller",
-            # KWOK's fake nodes never fail, but its heartbeats can lag on a loaded 2-CPU machine; the
-            # default 40 s grace then marks the node NotReady and a ct-style install sees its
-            # Deployment go unavailable mid-check (seen once in CI). Only real failures matter here.
-            "--node-monitor-grace-period=10m",
-            "--v=1"]
+    return hpa + [
+        f"--kubeconfig={work / 'controller-manager.kubeconfig'}",
+        f"--service-account-private-key-file={work / 'sa.key'}",
+        f"--root-ca-file={work / 'ca.crt'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--leader-elect=false",
+        "--secure-port=0",
+        "--profiling=false",
+        # each controller gets its own service account and RBAC role, as in a real cluster
+        "--use-service-account-credentials=true",
+        # off: controllers that need real volumes or a cloud's pod ranges (the cloud controllers
+        # are gone from kube-controller-manager 1.37); node-lifecycle stays on, it is what
+        # lifts the not-ready taint from a (KWOK) node once the node reports Ready
+        f"--controllers=*,-node-ipam-controller,{volumes}"
+        "-persistentvolume-attach-detach-controller,-persistentvolume-expander-controller",
+        # KWOK's fake nodes never fail, but its heartbeats can lag on a loaded 2-CPU machine; the
+        # default 40 s grace then marks the node NotReady and a ct-style install sees its
+        # Deployment go unavailable mid-check (seen once in CI). Only real failures matter here.
+        "--node-monitor-grace-period=10m",
+        "--v=1",
+    ]
 
 
 def scheduler_args(work: Path) -> list[str]:
@@ -141,16 +166,27 @@ def scheduler_args(work: Path) -> list[str]:
 
 
 def kwok_args(work: Path, port: int) -> list[str]:
-    return [f"--kubeconfig={work / 'kwok.kubeconfig'}", "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
-            "--cidr=10.244.0.0/16", "--node-ip=10.1.0.1", f"--server-address=127.0.0.1:{port}"]
+    return [
+        f"--kubeconfig={work / 'kwok.kubeconfig'}",
+        "--manage-all-nodes=false",
+        f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+        "--cidr=10.244.0.0/16",
+        "--node-ip=10.1.0.1",
+        f"--server-address=127.0.0.1:{port}",
+    ]
 
 
 def kubeconfig_text(server: str, ca_pem: bytes, user: str, token: str) -> str:
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "wharf",
-        "clusters": [{"name": "wharf", "cluster": {"server": server,
-                                                   "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "wharf",
+        "clusters": [
+            {
+                "name": "wharf",
+                "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()},
+            }
+        ],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": "wharf", "context": {"cluster": "wharf", "user": user}}],
     }
@@ -159,8 +195,9 @@ def kubeconfig_text(server: str, ca_pem: bytes, user: str, token: str) -> str:
 
 def token_file_text(tokens: dict[str, tuple[str, str]]) -> str:
     """``token,user,uid[,"group1,group2"]`` lines for --token-auth-file."""
-    return "".join(f'{token},{user},{user}' + (f',"{groups}"' if groups else "") + "\n"
-                   for token, (user, groups) in tokens.items())
+    return "".join(
+        f"{token},{user},{user}" + (f',"{groups}"' if groups else "") + "\n" for token, (user, groups) in tokens.items()
+    )
 
 
 # --- files on disk -------------------------------------------------------------------------
@@ -179,17 +216,42 @@ def write_certificates(work: Path, address: str = "127.0.0.1", node: bool = Fals
     system:masters, which the kubelet's webhook authorizer lets read logs and exec) and to
     aggregated API servers (the front proxy).
     """
-    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-             "-days", "2", "-subj", "/CN=wharf-test-ca", cwd=work)
+    _openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=wharf-test-ca",
+        cwd=work,
+    )
     # 10.96.0.1 is the `kubernetes` Service: in-cluster clients check the certificate against it
     ips = sorted({"127.0.0.1", address} | ({kubernetes_service_ip()} if node else set()))
-    sans = ",".join([f"IP:{ip}" for ip in ips] + ["DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default",
-                                                    "DNS:kubernetes.default.svc",
-                                                    "DNS:kubernetes.default.svc.cluster.local"])
+    sans = ",".join(
+        [f"IP:{ip}" for ip in ips]
+        + [
+            "DNS:localhost",
+            "DNS:kubernetes",
+            "DNS:kubernetes.default",
+            "DNS:kubernetes.default.svc",
+            "DNS:kubernetes.default.svc.cluster.local",
+        ]
+    )
     _signed(work, "serving", "/CN=kube-apiserver", f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n")
     if node:
-        _signed(work, "kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client",
-                "extendedKeyUsage=clientAuth\n")
+        _signed(
+            work,
+            "kubelet-client",
+            "/O=system:masters/CN=kube-apiserver-kubelet-client",
+            "extendedKeyUsage=clientAuth\n",
+        )
         _signed(work, "front-proxy-client", "/CN=front-proxy-client", "extendedKeyUsage=clientAuth\n")
     _openssl("genrsa", "-out", "sa.key", "2048", cwd=work)
     for key in work.glob("*.key"):
@@ -198,11 +260,38 @@ def write_certificates(work: Path, address: str = "127.0.0.1", node: bool = Fals
 
 def _signed(work: Path, name: str, subject: str, extensions: str) -> None:
     """``name``.key and ``name``.crt, signed by the throwaway CA, valid 2 days."""
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
-             "-subj", subject, cwd=work)
+    _openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        "-subj",
+        subject,
+        cwd=work,
+    )
     (work / f"{name}.ext").write_text(extensions + "keyUsage=digitalSignature,keyEncipherment\n")
-    _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.crt", "-days", "2", "-extfile", f"{name}.ext", cwd=work)
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        f"{name}.crt",
+        "-days",
+        "2",
+        "-extfile",
+        f"{name}.ext",
+        cwd=work,
+    )
 
 
 # Users of the node's processes (token, user, groups): the kubelet is a node identity for the Node
@@ -306,15 +395,21 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _spawn(name: str, args: list[str], work: Path, outlive_caller: bool = False,
-           executable: str | None = None) -> Process:
+def _spawn(
+    name: str, args: list[str], work: Path, outlive_caller: bool = False, executable: str | None = None
+) -> Process:
     """Start ``name`` (a cached Kubernetes binary unless ``executable`` is given), logging to work/name.log."""
     log = work / f"{name}.log"
     with open(log, "ab") as out:
-        popen = subprocess.Popen([executable or str(kube_binaries.binary_path(name)), *args], stdout=out,
-                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work,
-                                 start_new_session=True,
-                                 preexec_fn=None if outlive_caller else _die_with_parent)
+        popen = subprocess.Popen(
+            [executable or str(kube_binaries.binary_path(name)), *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=work,
+            start_new_session=True,
+            preexec_fn=None if outlive_caller else _die_with_parent,
+        )
     return Process(name, popen.pid, log, popen)
 
 
@@ -339,11 +434,13 @@ def _wait(what: str, check, process: Process, timeout: float) -> None:
         if check():
             return
         if not process.alive():
-            raise HarnessError(f"{process.name} exited while waiting for {what}; its log ({process.log}):\n"
-                               f"{process.log_tail()}")
+            raise HarnessError(
+                f"{process.name} exited while waiting for {what}; its log ({process.log}):\n{process.log_tail()}"
+            )
         time.sleep(0.25)
-    raise HarnessError(f"timed out after {timeout:.0f} s waiting for {what}; {process.name} log ({process.log}):\n"
-                       f"{process.log_tail()}")
+    raise HarnessError(
+        f"timed out after {timeout:.0f} s waiting for {what}; {process.name} log ({process.log}):\n{process.log_tail()}"
+    )
 
 
 # --- the control plane ---------------------------------------------------------------------
@@ -384,19 +481,31 @@ class ControlPlane:
             subprocess.run(["rm", "-rf", str(self.work)], check=False)
 
     def state(self) -> dict:
-        return {"work": str(self.work), "server": self.server,
-                "processes": [{"name": p.name, "pid": p.pid, "log": str(p.log)} for p in self.processes]}
+        return {
+            "work": str(self.work),
+            "server": self.server,
+            "processes": [{"name": p.name, "pid": p.pid, "log": str(p.log)} for p in self.processes],
+        }
 
     @classmethod
-    def from_state(cls, state: dict) -> "ControlPlane":
-        return cls(Path(state["work"]), state["server"],
-                   [Process(p["name"], p["pid"], Path(p["log"])) for p in state["processes"]])
+    def from_state(cls, state: dict) -> ControlPlane:
+        return cls(
+            Path(state["work"]),
+            state["server"],
+            [Process(p["name"], p["pid"], Path(p["log"])) for p in state["processes"]],
+        )
 
 
-def start_control_plane(work: Path | None = None, controller_manager: bool = True, kwok: bool | None = None,
-                        timeout: float = 180, outlive_caller: bool = False, address: str = "127.0.0.1",
-                        node_name: str | None = None,
-                        apiserver_version: str = kube_binaries.KUBERNETES_VERSION) -> ControlPlane:
+def start_control_plane(
+    work: Path | None = None,
+    controller_manager: bool = True,
+    kwok: bool | None = None,
+    timeout: float = 180,
+    outlive_caller: bool = False,
+    address: str = "127.0.0.1",
+    node_name: str | None = None,
+    apiserver_version: str = kube_binaries.KUBERNETES_VERSION,
+) -> ControlPlane:
     """Start etcd + kube-apiserver (+ controller-manager, + scheduler/KWOK when built) and wait until ready.
 
     ``kwok=None`` means "if the kwok and kube-scheduler binaries exist". On any failure everything
@@ -413,13 +522,18 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
     """
     other = apiserver_version != kube_binaries.KUBERNETES_VERSION
     if other and (controller_manager or node_name is not None or kwok):
-        raise HarnessError(f"only kube-apiserver is built for Kubernetes {apiserver_version}: "
-                           "start it without the controller-manager, KWOK or a node")
+        raise HarnessError(
+            f"only kube-apiserver is built for Kubernetes {apiserver_version}: "
+            "start it without the controller-manager, KWOK or a node"
+        )
     node = node_name is not None
     if node:
         kwok = False
-    required = ["etcd", "kube-apiserver"] + (["kube-controller-manager"] if controller_manager else []) + \
-        (["kube-scheduler"] if node else [])
+    required = (
+        ["etcd", "kube-apiserver"]
+        + (["kube-controller-manager"] if controller_manager else [])
+        + (["kube-scheduler"] if node else [])
+    )
     missing = kube_binaries.missing_binaries(tuple(n for n in required if n != "kube-apiserver"))
     missing += kube_binaries.missing_binaries(("kube-apiserver",), apiserver_version)
     if missing:
@@ -441,18 +555,26 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
         write_credentials(work, plane.server, node_name)
         etcd = _spawn("etcd", etcd_args(work / "etcd-data", ports), work, outlive_caller)
         plane.processes.append(etcd)
-        _wait("etcd /health", lambda: _get(f"http://127.0.0.1:{ports.etcd_client}/health")[0] == 200,
-              etcd, timeout)
-        apiserver = _spawn("kube-apiserver", apiserver_args(work, ports, address, node), work, outlive_caller,
-                           executable=str(kube_binaries.binary_path("kube-apiserver", apiserver_version)))
+        _wait("etcd /health", lambda: _get(f"http://127.0.0.1:{ports.etcd_client}/health")[0] == 200, etcd, timeout)
+        apiserver = _spawn(
+            "kube-apiserver",
+            apiserver_args(work, ports, address, node),
+            work,
+            outlive_caller,
+            executable=str(kube_binaries.binary_path("kube-apiserver", apiserver_version)),
+        )
         plane.processes.append(apiserver)
         _wait("kube-apiserver /readyz", lambda: plane.get("/readyz")[0] == 200, apiserver, timeout)
         if controller_manager:
             cm = _spawn("kube-controller-manager", controller_manager_args(work, node), work, outlive_caller)
             plane.processes.append(cm)
             # the serviceaccount controller's first act: proof that controllers are running
-            _wait("the controller-manager to create serviceaccount default/default",
-                  lambda: plane.get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200, cm, timeout)
+            _wait(
+                "the controller-manager to create serviceaccount default/default",
+                lambda: plane.get("/api/v1/namespaces/default/serviceaccounts/default")[0] == 200,
+                cm,
+                timeout,
+            )
         if kwok or node:
             plane.processes.append(_spawn("kube-scheduler", scheduler_args(work), work, outlive_caller))
         if kwok:
@@ -465,10 +587,16 @@ def start_control_plane(work: Path | None = None, controller_manager: bool = Tru
 
 def fake_node_manifest(name: str) -> dict:
     """A Node that KWOK manages (its annotation matches the selector KWOK was started with)."""
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "annotations": {KWOK_NODE_ANNOTATION: "fake"},
-                         "labels": {"type": "kwok", "kubernetes.io/hostname": name}},
-            "spec": {}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_NODE_ANNOTATION: "fake"},
+            "labels": {"type": "kwok", "kubernetes.io/hostname": name},
+        },
+        "spec": {},
+    }
 
 
 # --- a long-lived control plane for humans (`invoke cluster.up` / `cluster.down`) -----------
@@ -486,8 +614,9 @@ def cluster_up(work: Path | None = None) -> ControlPlane:
     if state_file.exists():
         old = ControlPlane.from_state(json.loads(state_file.read_text()))
         if any(p.alive() for p in old.processes):
-            raise HarnessError(f"a control plane from {work} is already running at {old.server}; "
-                               "stop it with `invoke cluster.down`")
+            raise HarnessError(
+                f"a control plane from {work} is already running at {old.server}; stop it with `invoke cluster.down`"
+            )
     subprocess.run(["rm", "-rf", str(work)], check=True)
     plane = start_control_plane(work=work, outlive_caller=True)
     for process in plane.processes:

@@ -133,8 +133,11 @@ SCRIPTS = ("git-verify-wrapper.sh", "gpg-wrapper.sh")
 
 
 def built(version: str = ARGOCD_VERSION) -> bool:
-    return os.access(binary_path(version), os.X_OK) and (manifests_dir(version) / "install.yaml").is_file() \
+    return (
+        os.access(binary_path(version), os.X_OK)
+        and (manifests_dir(version) / "install.yaml").is_file()
         and all(os.access(scripts_dir(version) / name, os.X_OK) for name in SCRIPTS)
+    )
 
 
 def _lock_path(version: str) -> Path:
@@ -163,11 +166,11 @@ def _unzip_module(zip_path: Path, dest: Path) -> None:
         at = names[0].find("@") if names else -1
         if at < 0:
             raise BuildError(f"{zip_path}: not a Go module zip (no <module>@<version>/ prefix)")
-        prefix = names[0][:names[0].index("/", at) + 1]
+        prefix = names[0][: names[0].index("/", at) + 1]
         for name in names:
             if not name.startswith(prefix) or name.endswith("/"):
                 continue
-            target = dest / name[len(prefix):]
+            target = dest / name[len(prefix) :]
             target.parent.mkdir(parents=True, exist_ok=True)
             with archive.open(name) as src, open(target, "wb") as out:
                 shutil.copyfileobj(src, out)
@@ -175,8 +178,9 @@ def _unzip_module(zip_path: Path, dest: Path) -> None:
 
 def ldflags(version: str) -> str:
     pkg = f"{ARGOCD_MODULE}/common"
-    return " ".join(["-s", "-w", f"-X {pkg}.version={version}", f"-X {pkg}.gitTag=v{version}",
-                     f"-X {pkg}.gitTreeState=clean"])
+    return " ".join(
+        ["-s", "-w", f"-X {pkg}.version={version}", f"-X {pkg}.gitTag=v{version}", f"-X {pkg}.gitTreeState=clean"]
+    )
 
 
 def build(version: str = ARGOCD_VERSION, say=print, wait: float = 3600) -> Path:
@@ -195,8 +199,10 @@ def build(version: str = ARGOCD_VERSION, say=print, wait: float = 3600) -> Path:
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise BuildError(f"another process has been building Argo CD for over {wait:.0f} s "
-                                     f"(lock {_lock_path(version)}; log {out / 'build.log'})") from None
+                    raise BuildError(
+                        f"another process has been building Argo CD for over {wait:.0f} s "
+                        f"(lock {_lock_path(version)}; log {out / 'build.log'})"
+                    ) from None
                 time.sleep(2)
         if built(version):  # the process we waited for built it
             return binary_path(version)
@@ -220,8 +226,9 @@ def _build_locked(version: str, out: Path, say) -> Path:
     shutil.rmtree(src, ignore_errors=True)
     _unzip_module(Path(info["Zip"]), src)
     for module, folder in nested_replacements(go_mod).items():
-        nested = json.loads(builder.go(["mod", "download", "-json",
-                                        f"{module}@{required_version(go_mod, module)}"], out))
+        nested = json.loads(
+            builder.go(["mod", "download", "-json", f"{module}@{required_version(go_mod, module)}"], out)
+        )
         if not nested.get("Zip"):
             raise BuildError(f"{module}: {nested.get('Error', 'no module zip')}")
         say(f"  nested module {module} -> ./{folder}")
@@ -231,8 +238,11 @@ def _build_locked(version: str, out: Path, say) -> Path:
     main.write_text(MAIN_GO)
     partial = out / f".argocd.{os.getpid()}.partial"
     try:
-        builder.go(["build", "-trimpath", "-ldflags", ldflags(version), "-o", str(partial), "./hack/wharf-argocd"],
-                   src, timeout=5400)
+        builder.go(
+            ["build", "-trimpath", "-ldflags", ldflags(version), "-o", str(partial), "./hack/wharf-argocd"],
+            src,
+            timeout=5400,
+        )
         manifests = manifests_dir(version)
         manifests.mkdir(exist_ok=True)
         for name in ("install.yaml",):
@@ -280,8 +290,7 @@ def install_objects(version: str = ARGOCD_VERSION) -> list[dict]:
     import yaml
 
     folder = manifests_dir(version)
-    objects = [yaml.safe_load((folder / f"{name}-crd.yaml").read_text())
-               for name in ("application", "appproject")]
+    objects = [yaml.safe_load((folder / f"{name}-crd.yaml").read_text()) for name in ("application", "appproject")]
     for doc in yaml.safe_load_all((folder / "install.yaml").read_text()):
         if doc and doc.get("kind") in {"ConfigMap", "Secret"}:
             doc["metadata"]["namespace"] = NAMESPACE
@@ -293,16 +302,30 @@ def install(kubectl, version: str = ARGOCD_VERSION, timeout: float = 60) -> None
     """Namespace, CRDs (Established) and settings objects; ``kubectl(*args, input=...)`` runs kubectl."""
     kubectl("create", "namespace", NAMESPACE, check=False)
     objects = install_objects(version)
-    kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=argocd-install", "-f", "-",
-            input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "--field-manager=argocd-install",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+    )
     deadline = time.monotonic() + timeout
     for obj in objects:
         if obj["kind"] != "CustomResourceDefinition":
             continue
         # not `kubectl wait`: it errors out while a new CRD has no conditions at all yet
-        while kubectl("get", f"crd/{obj['metadata']['name']}", "-o",
-                      "jsonpath={.status.conditions[?(@.type=='Established')].status}",
-                      check=False).stdout.strip() != "True":
+        while (
+            kubectl(
+                "get",
+                f"crd/{obj['metadata']['name']}",
+                "-o",
+                "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+                check=False,
+            ).stdout.strip()
+            != "True"
+        ):
             if time.monotonic() > deadline:
                 raise HarnessError(f"CRD {obj['metadata']['name']} not Established after {timeout:.0f} s")
             time.sleep(0.3)
@@ -331,11 +354,18 @@ class GitRepo:
         return f"file://{self.bare}"
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
-        env = {**os.environ, "GIT_AUTHOR_NAME": "Wharf tests", "GIT_AUTHOR_EMAIL": "tests@wharf.invalid",
-               "GIT_COMMITTER_NAME": "Wharf tests", "GIT_COMMITTER_EMAIL": "tests@wharf.invalid",
-               "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
-        proc = subprocess.run(["git", *args], cwd=cwd or self.checkout, env=env, capture_output=True, text=True,
-                              timeout=60)
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "Wharf tests",
+            "GIT_AUTHOR_EMAIL": "tests@wharf.invalid",
+            "GIT_COMMITTER_NAME": "Wharf tests",
+            "GIT_COMMITTER_EMAIL": "tests@wharf.invalid",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd or self.checkout, env=env, capture_output=True, text=True, timeout=60
+        )
         if proc.returncode != 0:
             raise HarnessError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
         return proc.stdout
@@ -373,8 +403,16 @@ class GitRepo:
 def _spawn(name: str, argv: list[str], work: Path, env: dict[str, str]) -> Process:
     log = work / f"{name}.log"
     with open(log, "ab") as out:
-        popen = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=work,
-                                 env=env, start_new_session=True, preexec_fn=_die_with_parent)
+        popen = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=work,
+            env=env,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
     return Process(name, popen.pid, log, popen)
 
 
@@ -413,8 +451,14 @@ class ArgoCD:
         return "\n".join(f"--- {p.name} ({p.log}):\n{p.log_tail(lines)}" for p in self.processes)
 
 
-def start(kubeconfig: Path, helm: Path, work: Path | None = None, resync_seconds: int = 10,
-          version: str = ARGOCD_VERSION, timeout: float = 120) -> ArgoCD:
+def start(
+    kubeconfig: Path,
+    helm: Path,
+    work: Path | None = None,
+    resync_seconds: int = 10,
+    version: str = ARGOCD_VERSION,
+    timeout: float = 120,
+) -> ArgoCD:
     """redis, the repo server and the application controller for ``kubeconfig``'s cluster.
 
     ``resync_seconds`` is how often the controller compares each Application with Git (upstream's
@@ -433,41 +477,96 @@ def start(kubeconfig: Path, helm: Path, work: Path | None = None, resync_seconds
     argo = ArgoCD(work, kubeconfig, owns_work=owns)
     binary = str(binary_path(version))
     redis_port, repo_port, repo_metrics, ctl_metrics = free_port(), free_port(), free_port(), free_port()
-    base_env = {**os.environ, "HOME": str(work / "home"), "TMPDIR": str(work / "tmp"),
-                "PATH": f"{scripts_dir(version)}:{helm.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-                "ARGOCD_GPG_ENABLED": "false", "ARGOCD_TLS_DATA_PATH": str(work / "tls"),
-                "ARGOCD_SSH_DATA_PATH": str(work / "ssh"), "ARGOCD_GNUPGHOME": str(work / "gpg"),
-                "ARGOCD_GPG_DATA_PATH": str(work / "gpg"),
-                "ARGOCD_ASK_PASS_SOCK": str(work / "askpass.sock"),
-                # the destination https://kubernetes.default.svc is the cluster of KUBECONFIG, as in
-                # upstream's own local runs (its Procfile), instead of a pod's service account
-                "ARGOCD_FAKE_IN_CLUSTER": "true", "KUBECONFIG": str(kubeconfig)}
+    base_env = {
+        **os.environ,
+        "HOME": str(work / "home"),
+        "TMPDIR": str(work / "tmp"),
+        "PATH": f"{scripts_dir(version)}:{helm.parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "ARGOCD_GPG_ENABLED": "false",
+        "ARGOCD_TLS_DATA_PATH": str(work / "tls"),
+        "ARGOCD_SSH_DATA_PATH": str(work / "ssh"),
+        "ARGOCD_GNUPGHOME": str(work / "gpg"),
+        "ARGOCD_GPG_DATA_PATH": str(work / "gpg"),
+        "ARGOCD_ASK_PASS_SOCK": str(work / "askpass.sock"),
+        # the destination https://kubernetes.default.svc is the cluster of KUBECONFIG, as in
+        # upstream's own local runs (its Procfile), instead of a pod's service account
+        "ARGOCD_FAKE_IN_CLUSTER": "true",
+        "KUBECONFIG": str(kubeconfig),
+    }
     try:
-        server = _spawn("redis", [redis, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
-                                  "--appendonly", "no", "--dir", str(work)], work, base_env)
+        server = _spawn(
+            "redis",
+            [
+                redis,
+                "--port",
+                str(redis_port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(work),
+            ],
+            work,
+            base_env,
+        )
         argo.processes.append(server)
         _wait("redis PING", lambda: _redis_ping(redis_port), server, timeout)
-        repo = _spawn("argocd-repo-server",
-                      [binary, "--port", str(repo_port), "--address", "127.0.0.1",
-                       "--metrics-port", str(repo_metrics), "--metrics-address", "127.0.0.1",
-                       # TLS with the certificate it makes for itself, which the controller accepts
-                       # without verifying (upstream's defaults; --disable-tls needs more flags in 3.6)
-                       "--redis", f"127.0.0.1:{redis_port}",
-                       f"--revision-cache-expiration={resync_seconds}s", "--logformat", "text"],
-                      work, {**base_env, "ARGOCD_BINARY_NAME": "argocd-repo-server"})
+        repo = _spawn(
+            "argocd-repo-server",
+            [
+                binary,
+                "--port",
+                str(repo_port),
+                "--address",
+                "127.0.0.1",
+                "--metrics-port",
+                str(repo_metrics),
+                "--metrics-address",
+                "127.0.0.1",
+                # TLS with the certificate it makes for itself, which the controller accepts
+                # without verifying (upstream's defaults; --disable-tls needs more flags in 3.6)
+                "--redis",
+                f"127.0.0.1:{redis_port}",
+                f"--revision-cache-expiration={resync_seconds}s",
+                "--logformat",
+                "text",
+            ],
+            work,
+            {**base_env, "ARGOCD_BINARY_NAME": "argocd-repo-server"},
+        )
         argo.processes.append(repo)
         # full=true: the repo server calls its own gRPC health service
         _wait("the repo server's /healthz", lambda: _healthz(repo_metrics, "?full=true"), repo, timeout)
-        controller = _spawn("argocd-application-controller",
-                            [binary, "--kubeconfig", str(kubeconfig), "--namespace", NAMESPACE,
-                             "--repo-server", f"127.0.0.1:{repo_port}",
-                             "--redis", f"127.0.0.1:{redis_port}", "--metrics-port", str(ctl_metrics),
-                             "--app-resync", str(resync_seconds), "--self-heal-timeout-seconds", "2",
-                             # each resource's health in the Application's status, as before 3.0
-                             # (3.x keeps it in redis only by default): what the tests read
-                             "--persist-resource-health=true",
-                             "--logformat", "text"],
-                            work, {**base_env, "ARGOCD_BINARY_NAME": "argocd-application-controller"})
+        controller = _spawn(
+            "argocd-application-controller",
+            [
+                binary,
+                "--kubeconfig",
+                str(kubeconfig),
+                "--namespace",
+                NAMESPACE,
+                "--repo-server",
+                f"127.0.0.1:{repo_port}",
+                "--redis",
+                f"127.0.0.1:{redis_port}",
+                "--metrics-port",
+                str(ctl_metrics),
+                "--app-resync",
+                str(resync_seconds),
+                "--self-heal-timeout-seconds",
+                "2",
+                # each resource's health in the Application's status, as before 3.0
+                # (3.x keeps it in redis only by default): what the tests read
+                "--persist-resource-health=true",
+                "--logformat",
+                "text",
+            ],
+            work,
+            {**base_env, "ARGOCD_BINARY_NAME": "argocd-application-controller"},
+        )
         argo.processes.append(controller)
         _wait("the application controller's /healthz", lambda: _healthz(ctl_metrics), controller, timeout)
     except BaseException:

@@ -28,8 +28,11 @@ class Gateway:
                 if not self.path.startswith(prefix + "/"):
                     self._answer(404, b"no route")
                     return
-                req = urllib.request.Request(upstream + self.path[len(prefix):], data=body,
-                                             headers={"Content-Type": self.headers.get("Content-Type", "")})
+                req = urllib.request.Request(
+                    upstream + self.path[len(prefix) :],
+                    data=body,
+                    headers={"Content-Type": self.headers.get("Content-Type", "")},
+                )
                 try:
                     with urllib.request.urlopen(req, timeout=30) as resp:
                         self._answer(resp.status, resp.read())
@@ -53,7 +56,7 @@ class Gateway:
         self._server.shutdown()
         self._server.server_close()
 
-    def __enter__(self) -> "Gateway":
+    def __enter__(self) -> Gateway:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -18,9 +18,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from wharf.local.process import free_port, serving
 
@@ -52,8 +52,9 @@ def ensure_fake_gcs_server() -> Path:
     # A scratch GOBIN first: a failed build never leaves a half-written binary in the cache.
     with tempfile.TemporaryDirectory(prefix="wharf-fake-gcs-") as scratch:
         env = {**os.environ, "GOBIN": scratch, "CGO_ENABLED": "0"}
-        done = subprocess.run([go, "install", f"{MODULE}@{VERSION}"], env=env, cwd=scratch,
-                              capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(
+            [go, "install", f"{MODULE}@{VERSION}"], env=env, cwd=scratch, capture_output=True, text=True, timeout=1800
+        )
         if done.returncode != 0:
             raise RuntimeError(f"building fake-gcs-server {VERSION} failed:\n{done.stderr[-4000:]}")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +75,23 @@ def gcs_server(log_file: Path, host: str = "127.0.0.1", timeout: float = 60.0) -
         raise FileNotFoundError(f"fake-gcs-server is not built; run `{BUILD_COMMAND}`")
     port = free_port(host)
     endpoint = f"http://{host}:{port}"
-    args = [str(exe), "-backend", "memory", "-scheme", "http", "-host", host, "-port", str(port),
-            "-external-url", endpoint, "-public-host", f"{host}:{port}", "-log-level", "warn"]
+    args = [
+        str(exe),
+        "-backend",
+        "memory",
+        "-scheme",
+        "http",
+        "-host",
+        host,
+        "-port",
+        str(port),
+        "-external-url",
+        endpoint,
+        "-public-host",
+        f"{host}:{port}",
+        "-log-level",
+        "warn",
+    ]
     with serving(args, log_file, f"{endpoint}/storage/v1/b", "fake-gcs-server", timeout):
         yield endpoint
 
@@ -101,11 +117,12 @@ class TokenEndpoint:
 
                 form = parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
                 # verify=True: a JWT not signed by the key's private half raises, and no token is granted
-                outer.claims.append(google.auth.jwt.decode(form["assertion"][0], certs=outer.public_pem,
-                                                           verify=True))
-                status, body = ((400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
-                                if outer.refuse else
-                                (200, {"access_token": "ya29.stand-in", "expires_in": 3600, "token_type": "Bearer"}))
+                outer.claims.append(google.auth.jwt.decode(form["assertion"][0], certs=outer.public_pem, verify=True))
+                status, body = (
+                    (400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+                    if outer.refuse
+                    else (200, {"access_token": "ya29.stand-in", "expires_in": 3600, "token_type": "Bearer"})
+                )
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -133,10 +150,14 @@ def service_account_key() -> tuple[str, str]:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -144,9 +165,17 @@ def service_account_json(private_pem: str, token_uri: str) -> str:
     """The JSON of a service-account key file (`gcloud iam service-accounts keys create` writes one)."""
     import json
 
-    return json.dumps({"type": "service_account", "project_id": "wharf-test", "private_key_id": "0123456789abcdef",
-                       "private_key": private_pem, "client_email": "models-reader@wharf-test.iam.gserviceaccount.com",
-                       "client_id": "1234567890", "token_uri": token_uri})
+    return json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "wharf-test",
+            "private_key_id": "0123456789abcdef",
+            "private_key": private_pem,
+            "client_email": "models-reader@wharf-test.iam.gserviceaccount.com",
+            "client_id": "1234567890",
+            "token_uri": token_uri,
+        }
+    )
 
 
 def main() -> int:  # pragma: no cover - provisioning CLI

@@ -13,12 +13,18 @@ from pathlib import Path
 from wharf.testing.kube_binaries import BuildError, GoTarget, _Builder, plain_go_mod
 
 # h2spec's last release; it predates Go modules, hence "+incompatible" on the module proxy.
-H2SPEC = GoTarget("h2spec", "github.com/summerwind/h2spec", "2.2.1+incompatible",
-                  "github.com/summerwind/h2spec/cmd/h2spec", "-s -w")
+H2SPEC = GoTarget(
+    "h2spec", "github.com/summerwind/h2spec", "2.2.1+incompatible", "github.com/summerwind/h2spec/cmd/h2spec", "-s -w"
+)
 
 # The charts' README.md files are generated from their values.yaml comments (`invoke charts.docs`).
-HELM_DOCS = GoTarget("helm-docs", "github.com/norwoodj/helm-docs", "1.14.2",
-                     "github.com/norwoodj/helm-docs/cmd/helm-docs", "-s -w -X main.version=1.14.2")
+HELM_DOCS = GoTarget(
+    "helm-docs",
+    "github.com/norwoodj/helm-docs",
+    "1.14.2",
+    "github.com/norwoodj/helm-docs/cmd/helm-docs",
+    "-s -w -X main.version=1.14.2",
+)
 
 
 def tool_dir(target: GoTarget) -> Path:

@@ -74,8 +74,10 @@ def missing() -> str | None:
 def pom_xml() -> str:
     """A throwaway Maven project whose only job is to name the broker's artifacts."""
     deps = [("org.apache.kafka", f"kafka_{SCALA_VERSION}", KAFKA_VERSION), SLF4J_BINDING]
-    items = "\n".join(f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-                      for g, a, v in deps)
+    items = "\n".join(
+        f"    <dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+        for g, a, v in deps
+    )
     return f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>wharf.testing</groupId>
@@ -100,12 +102,20 @@ def fetch(quiet: bool = True) -> Path:
     with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache_dir()) as tmp:
         Path(tmp, "pom.xml").write_text(pom_xml())
         staging = Path(tmp, "libs")
-        cmd = [mvn, "-B", *(["-q"] if quiet else []), "dependency:copy-dependencies",
-               f"-DoutputDirectory={staging}", "-DincludeScope=runtime"]
+        cmd = [
+            mvn,
+            "-B",
+            *(["-q"] if quiet else []),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={staging}",
+            "-DincludeScope=runtime",
+        ]
         done = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
         if done.returncode != 0:
-            raise KafkaUnavailable(f"mvn could not fetch org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION} "
-                                   f"(exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}")
+            raise KafkaUnavailable(
+                f"mvn could not fetch org.apache.kafka:kafka_{SCALA_VERSION}:{KAFKA_VERSION} "
+                f"(exit {done.returncode}):\n{(done.stdout + done.stderr)[-3000:]}"
+            )
         if not (staging / f"kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar").is_file():
             raise KafkaUnavailable(f"mvn finished but {staging} holds no kafka_{SCALA_VERSION}-{KAFKA_VERSION}.jar")
         shutil.rmtree(libs_dir(), ignore_errors=True)
@@ -120,26 +130,28 @@ def cluster_id() -> str:
 
 def server_properties(data_dir: Path, port: int, controller_port: int, partitions: int = 1) -> str:
     """One process that is both broker and KRaft controller, loopback only, single replica."""
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=PLAINTEXT",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        f"log.dirs={data_dir}",
-        f"num.partitions={partitions}",
-        "auto.create.topics.enable=true",
-        "offsets.topic.replication.factor=1",
-        "offsets.topic.num.partitions=4",  # the default 50 makes the first consumer group slow to start
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "log.flush.interval.messages=1000000",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={data_dir}",
+            f"num.partitions={partitions}",
+            "auto.create.topics.enable=true",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",  # the default 50 makes the first consumer group slow to start
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.flush.interval.messages=1000000",
+            "",
+        ]
+    )
 
 
 LOG4J = """log4j.rootLogger=WARN, stdout
@@ -203,28 +215,49 @@ class KafkaBroker:
         java = java_binary()
         if java is None or not jars_present():
             raise KafkaUnavailable(f"{missing()}; {HOW_TO_GET}")
-        return [java, HEAP, "-Xms128m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
-                f"-Dlog4j.configuration=file:{self.workdir / 'log4j.properties'}",
-                "-cp", f"{libs_dir()}/*", main, *args]
+        return [
+            java,
+            HEAP,
+            "-Xms128m",
+            "-XX:+UseSerialGC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j.configuration=file:{self.workdir / 'log4j.properties'}",
+            "-cp",
+            f"{libs_dir()}/*",
+            main,
+            *args,
+        ]
 
-    def start(self, timeout: float = START_TIMEOUT_S) -> "KafkaBroker":
+    def start(self, timeout: float = START_TIMEOUT_S) -> KafkaBroker:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         props = self.workdir / "server.properties"
         props.write_text(server_properties(data, self.port, self.controller_port, self.partitions))
         (self.workdir / "log4j.properties").write_text(LOG4J)
-        fmt = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(props)),
-                             capture_output=True, text=True, timeout=120)
+        fmt = subprocess.run(
+            self._java("kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(props)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if fmt.returncode != 0:
-            raise RuntimeError(f"formatting the Kafka storage failed (exit {fmt.returncode}):\n{fmt.stdout}{fmt.stderr}")
+            raise RuntimeError(
+                f"formatting the Kafka storage failed (exit {fmt.returncode}):\n{fmt.stdout}{fmt.stderr}"
+            )
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(self._java("kafka.Kafka", str(props)), stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                self._java("kafka.Kafka", str(props)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the Kafka broker exited with code {self.process.returncode}; its log:\n"
-                                   f"{self.log()[-4000:]}")
+                raise RuntimeError(
+                    f"the Kafka broker exited with code {self.process.returncode}; its log:\n{self.log()[-4000:]}"
+                )
             try:
                 if metadata_brokers("127.0.0.1", self.port) > 0:
                     return self
@@ -232,8 +265,10 @@ class KafkaBroker:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"the Kafka broker did not answer on {self.bootstrap} within {timeout:.0f} s; "
-                                   f"its log:\n{self.log()[-4000:]}")
+                raise TimeoutError(
+                    f"the Kafka broker did not answer on {self.bootstrap} within {timeout:.0f} s; "
+                    f"its log:\n{self.log()[-4000:]}"
+                )
             time.sleep(0.2)
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
@@ -245,7 +280,7 @@ class KafkaBroker:
             shutil.rmtree(self.workdir, ignore_errors=True)
         return code
 
-    def __enter__(self) -> "KafkaBroker":
+    def __enter__(self) -> KafkaBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -253,8 +288,10 @@ class KafkaBroker:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m wharf.testing.kafka_broker",
-                                description=f"Apache Kafka {KAFKA_VERSION} broker for tests (jars from Maven Central).")
+    p = argparse.ArgumentParser(
+        prog="python -m wharf.testing.kafka_broker",
+        description=f"Apache Kafka {KAFKA_VERSION} broker for tests (jars from Maven Central).",
+    )
     p.add_argument("--fetch", action="store_true", help=f"download the jars into {libs_dir()} (once)")
     p.add_argument("--run", action="store_true", help="run a broker on a free loopback port until Ctrl-C")
     p.add_argument("--check", action="store_true", help="start a broker, check it answers, stop it")
@@ -266,8 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             was_there = jars_present()
             folder = fetch(quiet=True)
-            print(f"Kafka {KAFKA_VERSION} jars {'already' if was_there else 'fetched'} in {folder} "
-                  f"({len(list(folder.glob('*.jar')))} jars, {time.monotonic() - started:.1f} s)")
+            print(
+                f"Kafka {KAFKA_VERSION} jars {'already' if was_there else 'fetched'} in {folder} "
+                f"({len(list(folder.glob('*.jar')))} jars, {time.monotonic() - started:.1f} s)"
+            )
         if args.check or args.run:
             if (why := missing()) is not None:
                 print(f"error: {why}; {HOW_TO_GET}", file=sys.stderr)

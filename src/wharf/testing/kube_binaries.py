@@ -91,8 +91,12 @@ def kube_version_ldflags(version: str) -> str:
     major, minor, _ = version.split(".")
     flags = ["-s", "-w"]
     for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-        flags += [f"-X {pkg}.gitVersion=v{version}", f"-X {pkg}.gitMajor={major}",
-                  f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
+        flags += [
+            f"-X {pkg}.gitVersion=v{version}",
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitTreeState=clean",
+        ]
     return " ".join(flags)
 
 
@@ -115,8 +119,17 @@ def kubernetes_build_go_mod(version: str, staging: list[str], go: str = "1.23.0"
     """
     _, minor, patch = version.split(".")
     go_minor = ".".join(go.split(".")[:2])
-    lines = ["module wharf.local/kubebuild", "", f"go {go}", "", f"godebug default=go{go_minor}", "",
-             f"require k8s.io/kubernetes v{version}", "", "replace ("]
+    lines = [
+        "module wharf.local/kubebuild",
+        "",
+        f"go {go}",
+        "",
+        f"godebug default=go{go_minor}",
+        "",
+        f"require k8s.io/kubernetes v{version}",
+        "",
+        "replace (",
+    ]
     lines += [f"\t{mod} => {mod} v0.{minor}.{patch}" for mod in staging]
     lines += [")", ""]
     return "\n".join(lines)
@@ -137,24 +150,48 @@ def plain_go_mod(name: str, module: str, version: str) -> str:
 def targets(version: str = KUBERNETES_VERSION) -> dict[str, GoTarget]:
     kube = kube_version_ldflags(version)
     return {
-        "kube-apiserver": GoTarget("kube-apiserver", "k8s.io/kubernetes", version,
-                                   "k8s.io/kubernetes/cmd/kube-apiserver", kube),
-        "kube-controller-manager": GoTarget("kube-controller-manager", "k8s.io/kubernetes", version,
-                                            "k8s.io/kubernetes/cmd/kube-controller-manager", kube),
-        "kube-scheduler": GoTarget("kube-scheduler", "k8s.io/kubernetes", version,
-                                   "k8s.io/kubernetes/cmd/kube-scheduler", kube),
+        "kube-apiserver": GoTarget(
+            "kube-apiserver", "k8s.io/kubernetes", version, "k8s.io/kubernetes/cmd/kube-apiserver", kube
+        ),
+        "kube-controller-manager": GoTarget(
+            "kube-controller-manager",
+            "k8s.io/kubernetes",
+            version,
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+            kube,
+        ),
+        "kube-scheduler": GoTarget(
+            "kube-scheduler", "k8s.io/kubernetes", version, "k8s.io/kubernetes/cmd/kube-scheduler", kube
+        ),
         "etcd": GoTarget("etcd", "go.etcd.io/etcd/server/v3", ETCD_VERSION, "go.etcd.io/etcd/server/v3", "-s -w"),
-        "kwok": GoTarget("kwok", "sigs.k8s.io/kwok", KWOK_VERSION, "sigs.k8s.io/kwok/cmd/kwok",
-                         f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v{KWOK_VERSION}"),
-        **{name: GoTarget(name, "k8s.io/kubernetes", version, f"k8s.io/kubernetes/cmd/{name}", kube)
-           for name in ("kubelet", "kube-proxy", "kubectl")},
-        "coredns": GoTarget("coredns", "github.com/coredns/coredns", COREDNS_VERSION, "github.com/coredns/coredns",
-                            "-s -w"),
-        "crictl": GoTarget("crictl", "sigs.k8s.io/cri-tools", CRI_TOOLS_VERSION, "sigs.k8s.io/cri-tools/cmd/crictl",
-                           f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v{CRI_TOOLS_VERSION}"),
-        "metrics-server": GoTarget("metrics-server", "sigs.k8s.io/metrics-server", METRICS_SERVER_VERSION,
-                                   "sigs.k8s.io/metrics-server/cmd/metrics-server",
-                                   f"-s -w -X k8s.io/client-go/pkg/version.gitVersion=v{METRICS_SERVER_VERSION}"),
+        "kwok": GoTarget(
+            "kwok",
+            "sigs.k8s.io/kwok",
+            KWOK_VERSION,
+            "sigs.k8s.io/kwok/cmd/kwok",
+            f"-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=v{KWOK_VERSION}",
+        ),
+        **{
+            name: GoTarget(name, "k8s.io/kubernetes", version, f"k8s.io/kubernetes/cmd/{name}", kube)
+            for name in ("kubelet", "kube-proxy", "kubectl")
+        },
+        "coredns": GoTarget(
+            "coredns", "github.com/coredns/coredns", COREDNS_VERSION, "github.com/coredns/coredns", "-s -w"
+        ),
+        "crictl": GoTarget(
+            "crictl",
+            "sigs.k8s.io/cri-tools",
+            CRI_TOOLS_VERSION,
+            "sigs.k8s.io/cri-tools/cmd/crictl",
+            f"-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v{CRI_TOOLS_VERSION}",
+        ),
+        "metrics-server": GoTarget(
+            "metrics-server",
+            "sigs.k8s.io/metrics-server",
+            METRICS_SERVER_VERSION,
+            "sigs.k8s.io/metrics-server/cmd/metrics-server",
+            f"-s -w -X k8s.io/client-go/pkg/version.gitVersion=v{METRICS_SERVER_VERSION}",
+        ),
     }
 
 
@@ -168,15 +205,26 @@ class _Builder:
     def __init__(self, out_dir: Path, log_path: Path) -> None:
         self.out_dir = out_dir
         self.log_path = log_path
-        self.env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false",
-                    "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local")}
+        self.env = {
+            **os.environ,
+            "CGO_ENABLED": "0",
+            "GOFLAGS": "-buildvcs=false",
+            "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local"),
+        }
 
     def go(self, args: list[str], cwd: Path, timeout: float = 3600) -> str:
         with open(self.log_path, "a") as log:
             log.write(f"\n$ (cd {cwd} && go {' '.join(args)})\n")
             log.flush()
-            proc = subprocess.run(["go", *args], cwd=cwd, env=self.env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT, text=True, timeout=timeout)
+            proc = subprocess.run(
+                ["go", *args],
+                cwd=cwd,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+            )
             log.write(proc.stdout)
         if proc.returncode != 0:
             tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
@@ -210,8 +258,9 @@ def kubernetes_go_mod_text(builder: _Builder, version: str) -> str:
     return Path(json.loads(out)["GoMod"]).read_text()
 
 
-def build_binaries(names: tuple[str, ...] = ALL, version: str = KUBERNETES_VERSION,
-                   force: bool = False, say=print) -> dict[str, Path]:
+def build_binaries(
+    names: tuple[str, ...] = ALL, version: str = KUBERNETES_VERSION, force: bool = False, say=print
+) -> dict[str, Path]:
     """Build whatever of ``names`` is not cached yet; return the paths of those that exist.
 
     A failure to build an optional binary (KWOK) is reported and skipped; a control-plane failure
@@ -237,8 +286,10 @@ def build_binaries(names: tuple[str, ...] = ALL, version: str = KUBERNETES_VERSI
         started = time.monotonic()
         say(f"  {name}: building {target.package}@v{target.version} ...")
         with open(log_path, "a") as log:
-            log.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {name} "
-                      f"({target.package}@v{target.version}) ===\n")
+            log.write(
+                f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {name} "
+                f"({target.package}@v{target.version}) ===\n"
+            )
         try:
             builder.env["GOFLAGS"] = go_flags(version) if target.module == "k8s.io/kubernetes" else "-buildvcs=false"
             if target.module == "k8s.io/kubernetes":

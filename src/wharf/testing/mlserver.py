@@ -47,10 +47,15 @@ def mlserver_venv() -> Path:
         print(f"[wharf.mlserver] creating {venv_dir}", file=sys.stderr, flush=True)
         venv_dir.parent.mkdir(parents=True, exist_ok=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-    subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS],
-                   check=True)
-    check = subprocess.run([str(python), "-c", "import importlib.metadata as m; print(m.version('mlserver'))"],
-                           check=False, capture_output=True, text=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS], check=True
+    )
+    check = subprocess.run(
+        [str(python), "-c", "import importlib.metadata as m; print(m.version('mlserver'))"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if check.returncode != 0 or check.stdout.strip() != MLSERVER_VERSION:
         raise RuntimeError(f"MLServer {MLSERVER_VERSION} did not install in {venv_dir}: {check.stderr.strip()}")
     (venv_dir / _MARKER).write_text("\n".join(REQUIREMENTS) + "\n")

@@ -57,18 +57,41 @@ CNI_BIN_DIR = Path("/usr/lib/cni")
 CNI_PLUGINS = ("bridge", "host-local", "loopback", "portmap", "firewall")
 
 # command -> the Debian package that provides it
-HOST_COMMANDS = {"containerd": "containerd", "containerd-shim-runc-v2": "containerd", "ctr": "containerd",
-                 "runc": "runc", "conntrack": "conntrack", "iptables": "iptables", "ip": "iproute2",
-                 "gcc": "gcc", "docker": "docker.io"}
-DEBIAN_PACKAGES = ("containerd", "runc", "containernetworking-plugins", "conntrack", "iptables", "iproute2",
-                   "gcc", "libc6-dev")
+HOST_COMMANDS = {
+    "containerd": "containerd",
+    "containerd-shim-runc-v2": "containerd",
+    "ctr": "containerd",
+    "runc": "runc",
+    "conntrack": "conntrack",
+    "iptables": "iptables",
+    "ip": "iproute2",
+    "gcc": "gcc",
+    "docker": "docker.io",
+}
+DEBIAN_PACKAGES = (
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "conntrack",
+    "iptables",
+    "iproute2",
+    "gcc",
+    "libc6-dev",
+)
 NODE_BINARIES = ("kubelet", "kube-proxy", "kube-scheduler", "coredns", "crictl", "metrics-server")
 
 # Host sysctls the node changes: the kubelet (protectKernelDefaults: false) sets the first six to its
 # preferred values, and pods on a bridge reach Services only when bridged traffic passes iptables.
-SYSCTLS = ("vm/overcommit_memory", "vm/panic_on_oom", "kernel/panic", "kernel/panic_on_oops",
-           "kernel/keys/root_maxkeys", "kernel/keys/root_maxbytes",
-           "net/bridge/bridge-nf-call-iptables", "net/ipv4/ip_forward")
+SYSCTLS = (
+    "vm/overcommit_memory",
+    "vm/panic_on_oom",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+    "kernel/keys/root_maxkeys",
+    "kernel/keys/root_maxbytes",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/ipv4/ip_forward",
+)
 NODE_SYSCTLS = {"net/bridge/bridge-nf-call-iptables": "1", "net/ipv4/ip_forward": "1"}
 # Packets to a Service address that kube-proxy has not (yet) translated would leave by the default
 # route. On a cloud network they are dropped; this VM's egress instead answers every TCP connection
@@ -104,8 +127,10 @@ def missing_prerequisites() -> list[str]:
         problems.append(f"binaries {', '.join(p.name for p in missing)} (`{kube_binaries.BUILD_COMMAND}`)")
     free = shutil.disk_usage(tempfile.gettempdir()).free
     if free < MIN_FREE_DISK:
-        problems.append(f"{MIN_FREE_DISK / 1e9:.0f} GB of free disk where the node keeps its images "
-                        f"({tempfile.gettempdir()} has {free / 1e9:.1f} GB; `docker image prune` frees dangling images)")
+        problems.append(
+            f"{MIN_FREE_DISK / 1e9:.0f} GB of free disk where the node keeps its images "
+            f"({tempfile.gettempdir()} has {free / 1e9:.1f} GB; `docker image prune` frees dangling images)"
+        )
     return problems
 
 
@@ -125,12 +150,29 @@ def pause_binary() -> Path:
     if os.access(out, os.X_OK):
         return out
     version = kube_binaries.KUBERNETES_VERSION
-    listing = _run(["go", "mod", "download", "-json", f"k8s.io/kubernetes@v{version}"], "go mod download",
-                   timeout=1800, cwd=tempfile.gettempdir(), env={**os.environ, "GOFLAGS": "-mod=mod"})
+    listing = _run(
+        ["go", "mod", "download", "-json", f"k8s.io/kubernetes@v{version}"],
+        "go mod download",
+        timeout=1800,
+        cwd=tempfile.gettempdir(),
+        env={**os.environ, "GOFLAGS": "-mod=mod"},
+    )
     source = Path(json.loads(listing.stdout)["Dir"]) / "build" / "pause" / "linux" / "pause.c"
     partial = out.with_name(".pause.partial")
-    _run(["gcc", "-Os", "-static", "-Wall", "-Werror", f"-DVERSION=wharf-k8s-v{version}", "-o", str(partial),
-          str(source)], "compiling pause.c")
+    _run(
+        [
+            "gcc",
+            "-Os",
+            "-static",
+            "-Wall",
+            "-Werror",
+            f"-DVERSION=wharf-k8s-v{version}",
+            "-o",
+            str(partial),
+            str(source),
+        ],
+        "compiling pause.c",
+    )
     partial.replace(out)
     return out
 
@@ -142,7 +184,8 @@ def ensure_pause_image() -> str:
     with tempfile.TemporaryDirectory() as context:
         shutil.copy2(pause_binary(), Path(context) / "pause")
         (Path(context) / "Dockerfile").write_text(
-            'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n')
+            'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n'
+        )
         _run(["docker", "build", "-q", "-t", PAUSE_IMAGE, context], "docker build of the pause image", timeout=300)
     return PAUSE_IMAGE
 
@@ -160,7 +203,7 @@ class NodePorts:
     metrics_server: int
 
     @classmethod
-    def pick(cls) -> "NodePorts":
+    def pick(cls) -> NodePorts:
         return cls(*(free_port() for _ in range(6)))
 
 
@@ -198,12 +241,12 @@ class Layout:
 def containerd_config(layout: Layout) -> str:
     base = layout.node / "containerd"
     return f"""version = 2
-root = "{base / 'root'}"
-state = "{base / 'state'}"
+root = "{base / "root"}"
+state = "{base / "state"}"
 [grpc]
   address = "{layout.containerd_socket}"
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{base / 'opt'}"
+  path = "{base / "opt"}"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
   # This VM takes CAP_SYS_RESOURCE from every process: runc cannot lower oom_score_adj, and every
@@ -226,13 +269,23 @@ state = "{base / 'state'}"
 
 def cni_conflist(layout: Layout) -> dict:
     return {
-        "cniVersion": "0.4.0", "name": "wharf",
+        "cniVersion": "0.4.0",
+        "name": "wharf",
         "plugins": [
-            {"type": "bridge", "bridge": BRIDGE, "isGateway": True, "ipMasq": True,
-             # a pod that calls its own Service can be sent back to itself
-             "hairpinMode": True,
-             "ipam": {"type": "host-local", "ranges": [[{"subnet": POD_SUBNET}]],
-                      "routes": [{"dst": "0.0.0.0/0"}], "dataDir": str(layout.node / "cni" / "ipam")}},
+            {
+                "type": "bridge",
+                "bridge": BRIDGE,
+                "isGateway": True,
+                "ipMasq": True,
+                # a pod that calls its own Service can be sent back to itself
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": POD_SUBNET}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "dataDir": str(layout.node / "cni" / "ipam"),
+                },
+            },
             {"type": "portmap", "capabilities": {"portMappings": True}},
             # Docker sets the FORWARD policy to DROP; this plugin accepts the pods' own traffic
             {"type": "firewall"},
@@ -242,21 +295,31 @@ def cni_conflist(layout: Layout) -> dict:
 
 def kubelet_config(layout: Layout, ports: NodePorts, ca: Path) -> dict:
     return {
-        "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
         # this machine kind has cgroup v1 only; kubelet 1.35 and later refuse it unless told
-        "cgroupDriver": "cgroupfs", "failCgroupV1": False,
+        "cgroupDriver": "cgroupfs",
+        "failCgroupV1": False,
         "failSwapOn": False,
         # true would refuse to start because this host's kernel/panic, kernel/panic_on_oops and
         # vm/overcommit_memory differ from the kubelet's values; false makes the kubelet set them,
         # and Node.stop puts the host's values back
         "protectKernelDefaults": False,
-        "containerRuntimeEndpoint": layout.endpoint(), "imageServiceEndpoint": layout.endpoint(),
-        "address": NODE_IP, "port": ports.kubelet, "readOnlyPort": 0,
-        "healthzBindAddress": "127.0.0.1", "healthzPort": ports.kubelet_healthz,
-        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                           "x509": {"clientCAFile": str(ca)}},
+        "containerRuntimeEndpoint": layout.endpoint(),
+        "imageServiceEndpoint": layout.endpoint(),
+        "address": NODE_IP,
+        "port": ports.kubelet,
+        "readOnlyPort": 0,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": ports.kubelet_healthz,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(ca)},
+        },
         "authorization": {"mode": "Webhook"},
-        "clusterDNS": [NODE_IP], "clusterDomain": CLUSTER_DOMAIN,
+        "clusterDNS": [NODE_IP],
+        "clusterDomain": CLUSTER_DOMAIN,
         # no host search domains or resolvers leak into pods
         "resolvConf": str(layout.node / "resolv.conf"),
         "podLogsDir": str(layout.node / "pod-logs"),
@@ -264,20 +327,29 @@ def kubelet_config(layout: Layout, ports: NodePorts, ca: Path) -> dict:
         "staticPodPath": "",
         # images are loaded from the Docker engine, never pulled: never garbage-collect them, and
         # do not evict pods for a disk that is merely fuller than a production node would be
-        "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%", "imagefs.available": "1%",
-                         "nodefs.inodesFree": "1%"},
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
         "serializeImagePulls": False,
         # tests change pods quickly; report status changes quickly too
-        "nodeStatusUpdateFrequency": "4s", "syncFrequency": "10s",
+        "nodeStatusUpdateFrequency": "4s",
+        "syncFrequency": "10s",
     }
 
 
 def kube_proxy_config(work: Path, ports: NodePorts) -> dict:
     return {
-        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
         "clientConnection": {"kubeconfig": str(work / "kube-proxy.kubeconfig")},
-        "hostnameOverride": NODE_NAME, "mode": "iptables", "clusterCIDR": POD_SUBNET,
+        "hostnameOverride": NODE_NAME,
+        "mode": "iptables",
+        "clusterCIDR": POD_SUBNET,
         "healthzBindAddress": f"127.0.0.1:{ports.proxy_healthz}",
         "metricsBindAddress": f"127.0.0.1:{ports.proxy_metrics}",
         # leave the host's conntrack sysctls alone (0 = do not set)
@@ -290,43 +362,67 @@ def kube_proxy_config(work: Path, ports: NodePorts) -> dict:
 def corefile(work: Path, ports: NodePorts, upstream: bool) -> str:
     """CoreDNS serving cluster.local from the API server (and forwarding the rest if the host has resolvers)."""
     forward = "    forward . /etc/resolv.conf\n" if upstream else ""
-    return (f".:53 {{\n    bind {NODE_IP}\n    errors\n    ready 127.0.0.1:{ports.dns_ready}\n"
-            f"    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{\n"
-            f"        kubeconfig {work / 'coredns.kubeconfig'} wharf\n"
-            "        pods insecure\n        fallthrough in-addr.arpa ip6.arpa\n        ttl 5\n    }\n"
-            f"{forward}    cache 5\n}}\n")
+    return (
+        f".:53 {{\n    bind {NODE_IP}\n    errors\n    ready 127.0.0.1:{ports.dns_ready}\n"
+        f"    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{\n"
+        f"        kubeconfig {work / 'coredns.kubeconfig'} wharf\n"
+        "        pods insecure\n        fallthrough in-addr.arpa ip6.arpa\n        ttl 5\n    }\n"
+        f"{forward}    cache 5\n}}\n"
+    )
 
 
 def rbac_objects() -> list[dict]:
     """Least-privilege roles of the host-side helpers (users from apiserver.NODE_USERS)."""
+
     def role(name: str, rules: list[dict]) -> dict:
-        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": name}, "rules": rules}
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": name},
+            "rules": rules,
+        }
 
     def binding(name: str, role_name: str, user: str, namespace: str | None = None) -> dict:
         """A ClusterRoleBinding, or with ``namespace`` a RoleBinding to the Role of that name there."""
         meta = {"name": name} | ({"namespace": namespace} if namespace else {})
-        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
-                "metadata": meta,
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role" if namespace else "ClusterRole",
-                            "name": role_name},
-                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding" if namespace else "ClusterRoleBinding",
+            "metadata": meta,
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role" if namespace else "ClusterRole",
+                "name": role_name,
+            },
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}],
+        }
 
     watch = ["list", "watch"]
     return [
-        role("wharf:coredns", [{"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"],
-                                "verbs": watch},
-                               {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": watch}]),
+        role(
+            "wharf:coredns",
+            [
+                {"apiGroups": [""], "resources": ["endpoints", "services", "pods", "namespaces"], "verbs": watch},
+                {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"], "verbs": watch},
+            ],
+        ),
         binding("wharf:coredns", "wharf:coredns", "wharf:coredns"),
         # as in metrics-server's own manifests
-        role("wharf:metrics-server", [{"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
-                                      {"apiGroups": [""], "resources": ["pods", "nodes"],
-                                       "verbs": ["get", *watch]}]),
+        role(
+            "wharf:metrics-server",
+            [
+                {"apiGroups": [""], "resources": ["nodes/metrics"], "verbs": ["get"]},
+                {"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", *watch]},
+            ],
+        ),
         binding("wharf:metrics-server", "wharf:metrics-server", "wharf:metrics-server"),
-        binding("wharf:metrics-server:auth-delegator", "system:auth-delegator",
-                "wharf:metrics-server"),
-        binding("wharf:metrics-server-auth-reader", "extension-apiserver-authentication-reader",
-                "wharf:metrics-server", "kube-system"),
+        binding("wharf:metrics-server:auth-delegator", "system:auth-delegator", "wharf:metrics-server"),
+        binding(
+            "wharf:metrics-server-auth-reader",
+            "extension-apiserver-authentication-reader",
+            "wharf:metrics-server",
+            "kube-system",
+        ),
     ]
 
 
@@ -334,40 +430,75 @@ def metrics_api_objects(port: int) -> list[dict]:
     """metrics-server runs on the host: a Service without selector, its EndpointSlice, the APIService."""
     meta = {"name": "metrics-server", "namespace": "kube-system"}
     return [
-        {"apiVersion": "v1", "kind": "Service", "metadata": meta,
-         "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port, "protocol": "TCP"}]}},
-        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-         "metadata": {"name": "metrics-server-host", "namespace": "kube-system",
-                      "labels": {"kubernetes.io/service-name": "metrics-server"}},
-         "addressType": "IPv4", "endpoints": [{"addresses": [NODE_IP]}],
-         "ports": [{"name": "https", "port": port, "protocol": "TCP"}]},
-        {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "metadata": {"name": "v1beta1.metrics.k8s.io"},
-         "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
-                  "versionPriority": 100, "service": {"name": "metrics-server", "namespace": "kube-system", "port": 443},
-                  # metrics-server's certificate is self-signed, as in kind's and minikube's setups
-                  "insecureSkipTLSVerify": True}},
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta,
+            "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port, "protocol": "TCP"}]},
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {
+                "name": "metrics-server-host",
+                "namespace": "kube-system",
+                "labels": {"kubernetes.io/service-name": "metrics-server"},
+            },
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [NODE_IP]}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        },
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": {"name": "v1beta1.metrics.k8s.io"},
+            "spec": {
+                "group": "metrics.k8s.io",
+                "version": "v1beta1",
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+                "service": {"name": "metrics-server", "namespace": "kube-system", "port": 443},
+                # metrics-server's certificate is self-signed, as in kind's and minikube's setups
+                "insecureSkipTLSVerify": True,
+            },
+        },
     ]
 
 
 def smoke_pod() -> dict:
     """A pod that runs to completion under the restricted Pod Security Standard: `pause -v` prints its version."""
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "wharf-node-smoke", "namespace": "default"},
-            "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-                     "securityContext": {"runAsNonRoot": True, "runAsUser": 65535,
-                                         "seccompProfile": {"type": "RuntimeDefault"}},
-                     "containers": [{"name": "pause", "image": PAUSE_IMAGE, "imagePullPolicy": "Never",
-                                     "args": ["-v"],
-                                     "securityContext": {"allowPrivilegeEscalation": False,
-                                                         "readOnlyRootFilesystem": True,
-                                                         "capabilities": {"drop": ["ALL"]}}}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "wharf-node-smoke", "namespace": "default"},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 1,
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 65535, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "pause",
+                    "image": PAUSE_IMAGE,
+                    "imagePullPolicy": "Never",
+                    "args": ["-v"],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
 
 
 # --- host changes and their undoing ------------------------------------------------------------
 
 
 def read_sysctls() -> dict[str, str]:
-    return {name: (Path("/proc/sys") / name).read_text().strip() for name in SYSCTLS
-            if (Path("/proc/sys") / name).exists()}
+    return {
+        name: (Path("/proc/sys") / name).read_text().strip() for name in SYSCTLS if (Path("/proc/sys") / name).exists()
+    }
 
 
 def write_sysctls(values: dict[str, str]) -> None:
@@ -388,18 +519,22 @@ def remove_chains(prefixes: tuple[str, ...] = CHAIN_PREFIXES) -> list[str]:
             listing = subprocess.run([tool, "-w", "-t", table, "-S"], capture_output=True, text=True, timeout=30)
             if listing.returncode != 0:
                 continue
-            ours = [line.split()[1] for line in listing.stdout.splitlines()
-                    if line.startswith("-N ") and line.split()[1].startswith(prefixes)]
+            ours = [
+                line.split()[1]
+                for line in listing.stdout.splitlines()
+                if line.startswith("-N ") and line.split()[1].startswith(prefixes)
+            ]
             for line in listing.stdout.splitlines():
                 parts = shlex.split(line)  # comments are quoted: "kubernetes service portals"
-                if parts[:1] == ["-A"] and parts[1] not in ours and any(
-                        p in ours for p in parts[2:]):
+                if parts[:1] == ["-A"] and parts[1] not in ours and any(p in ours for p in parts[2:]):
                     subprocess.run([tool, "-w", "-t", table, "-D", *parts[1:]], capture_output=True, timeout=30)
             for chain in ours:
                 subprocess.run([tool, "-w", "-t", table, "-F", chain], capture_output=True, timeout=30)
             for chain in ours:
-                if subprocess.run([tool, "-w", "-t", table, "-X", chain], capture_output=True,
-                                  timeout=30).returncode == 0:
+                if (
+                    subprocess.run([tool, "-w", "-t", table, "-X", chain], capture_output=True, timeout=30).returncode
+                    == 0
+                ):
                     removed.append(f"{tool}/{table}/{chain}")
     return removed
 
@@ -465,8 +600,11 @@ def _command_lines() -> Iterator[tuple[int, list[bytes]]]:
 
 def shim_pids(socket: Path) -> list[int]:
     """containerd-shim-runc-v2 processes of *our* containerd: their command line names its socket."""
-    return [pid for pid, argv in _command_lines()
-            if argv[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in argv]
+    return [
+        pid
+        for pid, argv in _command_lines()
+        if argv[0].endswith(b"containerd-shim-runc-v2") and str(socket).encode() in argv
+    ]
 
 
 def delete_link(name: str) -> None:
@@ -484,9 +622,12 @@ def live_node_processes() -> dict[int, str]:
     kubelet's --root-dir), never by program name alone: the Docker engine has a containerd too.
     """
     marker = f"/var/lib/{NODE_FOLDER_GLOB[:-1]}".encode()
-    return {pid: b" ".join(argv).decode(errors="replace").strip() for pid, argv in _command_lines()
-            if Path(argv[0].decode(errors="replace")).name in ("containerd", "kubelet")
-            and any(marker in arg for arg in argv[1:])}
+    return {
+        pid: b" ".join(argv).decode(errors="replace").strip()
+        for pid, argv in _command_lines()
+        if Path(argv[0].decode(errors="replace")).name in ("containerd", "kubelet")
+        and any(marker in arg for arg in argv[1:])
+    }
 
 
 def reclaim_stale_nodes() -> list[str]:
@@ -538,9 +679,19 @@ class Node:
         return Layout(self.plane.work)
 
     def crictl(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        return subprocess.run([str(kube_binaries.binary_path("crictl")), "--runtime-endpoint", self.layout.endpoint(),
-                               "--image-endpoint", self.layout.endpoint(), *args],
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [
+                str(kube_binaries.binary_path("crictl")),
+                "--runtime-endpoint",
+                self.layout.endpoint(),
+                "--image-endpoint",
+                self.layout.endpoint(),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def ctr(self, *args: str) -> list[str]:
         return ["ctr", "--address", str(self.layout.containerd_socket), "--namespace", "k8s.io", *args]
@@ -549,8 +700,9 @@ class Node:
         """Copy images from the local Docker engine into the node's containerd (like `kind load docker-image`)."""
         for image in images:
             save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            imported = subprocess.run(self.ctr("images", "import", "-"), stdin=save.stdout, capture_output=True,
-                                      text=True, timeout=600)
+            imported = subprocess.run(
+                self.ctr("images", "import", "-"), stdin=save.stdout, capture_output=True, text=True, timeout=600
+            )
             save.stdout.close()
             save_err = save.stderr.read().decode(errors="replace").strip()
             save.stderr.close()
@@ -560,14 +712,20 @@ class Node:
                 raise HarnessError(f"importing {image} into the node's containerd failed: {imported.stderr.strip()}")
 
     def state(self) -> dict:
-        return {"ports": self.ports.__dict__, "saved_sysctls": self.saved_sysctls,
-                "processes": [{"name": p.name, "pid": p.pid, "log": str(p.log)} for p in self.processes]}
+        return {
+            "ports": self.ports.__dict__,
+            "saved_sysctls": self.saved_sysctls,
+            "processes": [{"name": p.name, "pid": p.pid, "log": str(p.log)} for p in self.processes],
+        }
 
     @classmethod
-    def from_state(cls, plane: ControlPlane, state: dict) -> "Node":
-        return cls(plane, NodePorts(**state["ports"]),
-                   [Process(p["name"], p["pid"], Path(p["log"])) for p in state["processes"]],
-                   state["saved_sysctls"])
+    def from_state(cls, plane: ControlPlane, state: dict) -> Node:
+        return cls(
+            plane,
+            NodePorts(**state["ports"]),
+            [Process(p["name"], p["pid"], Path(p["log"])) for p in state["processes"]],
+            state["saved_sysctls"],
+        )
 
     def stop(self) -> None:
         """Stop every process, remove every pod, and undo every change to the host. Safe to repeat."""
@@ -617,8 +775,9 @@ def _wait(what: str, check, processes: list[Process], timeout: float) -> None:
             return
         for process in processes:
             if not process.alive():
-                raise HarnessError(f"{process.name} exited while waiting for {what}; its log ({process.log}):\n"
-                                   f"{process.log_tail()}")
+                raise HarnessError(
+                    f"{process.name} exited while waiting for {what}; its log ({process.log}):\n{process.log_tail()}"
+                )
         time.sleep(0.5)
     tails = "\n".join(f"--- {p.name} ({p.log}):\n{p.log_tail(15)}" for p in processes)
     raise HarnessError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
@@ -633,16 +792,28 @@ def _node_ready(plane: ControlPlane) -> bool:
 
 
 def _kubectl(plane: ControlPlane, *args: str, input: str | None = None, timeout: float = 120) -> str:
-    proc = subprocess.run([str(kube_binaries.binary_path("kubectl")), f"--kubeconfig={plane.kubeconfig}", *args],
-                          input=input, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(kube_binaries.binary_path("kubectl")), f"--kubeconfig={plane.kubeconfig}", *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
         raise HarnessError(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
     return proc.stdout
 
 
 def _apply(plane: ControlPlane, objects: list[dict]) -> None:
-    _kubectl(plane, "apply", "--server-side", "--field-manager=wharf-node", "-f", "-",
-             input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}))
+    _kubectl(
+        plane,
+        "apply",
+        "--server-side",
+        "--field-manager=wharf-node",
+        "-f",
+        "-",
+        input=json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}),
+    )
 
 
 def _claim_host_network() -> None:
@@ -652,11 +823,14 @@ def _claim_host_network() -> None:
         alive = live_node_processes()
         if alive:
             pid, argv = next(iter(alive.items()))
-            raise HarnessError(f"another Wharf node runs on this machine (pid {pid}: {argv[:160]}); "
-                               f"stop it with `invoke cluster.down`")
+            raise HarnessError(
+                f"another Wharf node runs on this machine (pid {pid}: {argv[:160]}); stop it with `invoke cluster.down`"
+            )
         removed = reclaim_stale_nodes()
-        print(f"wharf node: removed what a node killed before it stopped left behind: {', '.join(removed)}",
-              file=sys.stderr)
+        print(
+            f"wharf node: removed what a node killed before it stopped left behind: {', '.join(removed)}",
+            file=sys.stderr,
+        )
     prefix = POD_SUBNET.split("/")[1]
     _run(["ip", "link", "add", BRIDGE, "type", "bridge"], f"creating bridge {BRIDGE}")
     _run(["ip", "addr", "add", f"{NODE_IP}/{prefix}", "dev", BRIDGE], f"adding {NODE_IP} to {BRIDGE}")
@@ -671,8 +845,23 @@ def fence_service_range(cidr: str = apiserver.SERVICE_CIDR) -> None:
     """
     chain = SERVICE_RANGE_CHAIN
     _run(["iptables", "-w", "-N", chain], f"creating the iptables chain {chain}")
-    _run(["iptables", "-w", "-A", chain, "-d", cidr, "-m", "comment", "--comment",
-          "Service address kube-proxy has not translated", "-j", "REJECT"], f"filling {chain}")
+    _run(
+        [
+            "iptables",
+            "-w",
+            "-A",
+            chain,
+            "-d",
+            cidr,
+            "-m",
+            "comment",
+            "--comment",
+            "Service address kube-proxy has not translated",
+            "-j",
+            "REJECT",
+        ],
+        f"filling {chain}",
+    )
     for hook in ("OUTPUT", "FORWARD"):
         _run(["iptables", "-w", "-I", hook, "1", "-j", chain], f"jumping from {hook} to {chain}")
     # Pods' traffic: the CNI firewall plugin puts its own jump first in FORWARD when the first pod
@@ -700,24 +889,49 @@ def start_node(plane: ControlPlane, outlive_caller: bool = False, timeout: float
         write_sysctls(NODE_SYSCTLS)
         fence_service_range()
         pause = ensure_pause_image()
-        for folder in (layout.node / "containerd", layout.node / "pod-logs", layout.node / "volume-plugins",
-                       layout.kubelet_root):
+        for folder in (
+            layout.node / "containerd",
+            layout.node / "pod-logs",
+            layout.node / "volume-plugins",
+            layout.kubelet_root,
+        ):
             folder.mkdir(parents=True, exist_ok=True)
         (layout.node / "resolv.conf").write_text("")
         (layout.node / "containerd.toml").write_text(containerd_config(layout))
         _write_json(layout.cni_conf_dir / "10-wharf.conflist", cni_conflist(layout))
-        containerd = _spawn("containerd", ["--config", str(layout.node / "containerd.toml"), "--log-level", "warn"],
-                            work, outlive_caller, executable=shutil.which("containerd"))
+        containerd = _spawn(
+            "containerd",
+            ["--config", str(layout.node / "containerd.toml"), "--log-level", "warn"],
+            work,
+            outlive_caller,
+            executable=shutil.which("containerd"),
+        )
         node.processes.append(containerd)
-        _wait("containerd's socket", lambda: subprocess.run(
-            node.ctr("version"), capture_output=True).returncode == 0, [containerd], 60)
+        _wait(
+            "containerd's socket",
+            lambda: subprocess.run(node.ctr("version"), capture_output=True).returncode == 0,
+            [containerd],
+            60,
+        )
         node.load_images([pause])
 
         kubelet_file = _write_json(layout.node / "kubelet.json", kubelet_config(layout, ports, plane.ca))
-        node.processes.append(_spawn("kubelet", [
-            f"--config={kubelet_file}", f"--kubeconfig={work / 'kubelet.kubeconfig'}",
-            f"--hostname-override={NODE_NAME}", f"--node-ip={NODE_IP}", f"--root-dir={layout.kubelet_root}",
-            f"--cert-dir={layout.node / 'kubelet-pki'}", "--v=1"], work, outlive_caller))
+        node.processes.append(
+            _spawn(
+                "kubelet",
+                [
+                    f"--config={kubelet_file}",
+                    f"--kubeconfig={work / 'kubelet.kubeconfig'}",
+                    f"--hostname-override={NODE_NAME}",
+                    f"--node-ip={NODE_IP}",
+                    f"--root-dir={layout.kubelet_root}",
+                    f"--cert-dir={layout.node / 'kubelet-pki'}",
+                    "--v=1",
+                ],
+                work,
+                outlive_caller,
+            )
+        )
         proxy_file = _write_json(layout.node / "kube-proxy.json", kube_proxy_config(work, ports))
         node.processes.append(_spawn("kube-proxy", [f"--config={proxy_file}", "--v=1"], work, outlive_caller))
 
@@ -725,21 +939,35 @@ def start_node(plane: ControlPlane, outlive_caller: bool = False, timeout: float
         (layout.node / "Corefile").write_text(corefile(work, ports, _host_has_resolvers()))
         coredns = _spawn("coredns", ["-conf", str(layout.node / "Corefile")], work, outlive_caller)
         node.processes.append(coredns)
-        node.processes.append(_spawn("metrics-server", [
-            f"--kubeconfig={work / 'metrics-server.kubeconfig'}",
-            f"--authentication-kubeconfig={work / 'metrics-server.kubeconfig'}",
-            f"--authorization-kubeconfig={work / 'metrics-server.kubeconfig'}",
-            f"--bind-address={NODE_IP}", f"--secure-port={ports.metrics_server}",
-            f"--cert-dir={layout.node / 'metrics-server-pki'}",
-            # the kubelet's serving certificate is self-signed (as on kind)
-            "--kubelet-insecure-tls", "--kubelet-preferred-address-types=InternalIP",
-            f"--kubelet-port={ports.kubelet}",
-            "--metric-resolution=15s"], work, outlive_caller))
+        node.processes.append(
+            _spawn(
+                "metrics-server",
+                [
+                    f"--kubeconfig={work / 'metrics-server.kubeconfig'}",
+                    f"--authentication-kubeconfig={work / 'metrics-server.kubeconfig'}",
+                    f"--authorization-kubeconfig={work / 'metrics-server.kubeconfig'}",
+                    f"--bind-address={NODE_IP}",
+                    f"--secure-port={ports.metrics_server}",
+                    f"--cert-dir={layout.node / 'metrics-server-pki'}",
+                    # the kubelet's serving certificate is self-signed (as on kind)
+                    "--kubelet-insecure-tls",
+                    "--kubelet-preferred-address-types=InternalIP",
+                    f"--kubelet-port={ports.kubelet}",
+                    "--metric-resolution=15s",
+                ],
+                work,
+                outlive_caller,
+            )
+        )
         _apply(plane, metrics_api_objects(ports.metrics_server))
 
         _wait(f"node {NODE_NAME} to be Ready", lambda: _node_ready(plane), node.processes, timeout)
-        _wait("CoreDNS to be ready", lambda: apiserver._get(f"http://127.0.0.1:{ports.dns_ready}/ready")[0] == 200,
-              node.processes, timeout)
+        _wait(
+            "CoreDNS to be ready",
+            lambda: apiserver._get(f"http://127.0.0.1:{ports.dns_ready}/ready")[0] == 200,
+            node.processes,
+            timeout,
+        )
         _run_smoke_pod(plane, node, timeout)
     except BaseException:
         node.stop()
@@ -792,8 +1020,9 @@ def start_cluster(work: Path | None = None, outlive_caller: bool = False, timeou
     owns = work is None
     try:
         work = Path(tempfile.mkdtemp(prefix="wharf-node-")) if work is None else work
-        plane = apiserver.start_control_plane(work=work, outlive_caller=outlive_caller, address=NODE_IP,
-                                              node_name=NODE_NAME, timeout=timeout)
+        plane = apiserver.start_control_plane(
+            work=work, outlive_caller=outlive_caller, address=NODE_IP, node_name=NODE_NAME, timeout=timeout
+        )
     except BaseException:
         delete_link(BRIDGE)
         raise
@@ -821,8 +1050,9 @@ def cluster_up(work: Path | None = None) -> Cluster:
     if state:
         old = ControlPlane.from_state(state)
         if any(p.alive() for p in old.processes):
-            raise HarnessError(f"a cluster from {work} is already running at {old.server}; "
-                               "stop it with `invoke cluster.down`")
+            raise HarnessError(
+                f"a cluster from {work} is already running at {old.server}; stop it with `invoke cluster.down`"
+            )
     unmount_all(work)  # a node that was not torn down (machine reset) may have left mounts
     subprocess.run(["rm", "-rf", str(work)], check=True)
     cluster = start_cluster(work=work, outlive_caller=True)
@@ -856,6 +1086,8 @@ def running_node(work: Path | None = None) -> Node:
         raise HarnessError(f"no node runs from {work}; start one with `invoke cluster.up --kubelet`")
     node = Node.from_state(ControlPlane.from_state(state), state["node"])
     if not any(p.name == "containerd" and p.alive() for p in node.processes):
-        raise HarnessError(f"the node's containerd from {work} is not running; restart with "
-                           "`invoke cluster.down` and `invoke cluster.up --kubelet`")
+        raise HarnessError(
+            f"the node's containerd from {work} is not running; restart with "
+            "`invoke cluster.down` and `invoke cluster.up --kubelet`"
+        )
     return node

@@ -12,10 +12,10 @@ from __future__ import annotations
 import secrets
 import shutil
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from wharf.local.process import free_port, serving
 
@@ -54,10 +54,12 @@ def registry_binary() -> Path:
 def config_text(host: str, port: int, storage: Path) -> str:
     # delete.enabled lets a test remove what it pushed; the debug server is left off (it would take
     # a second port); the upload purger would only touch this run's own directory anyway.
-    return (f"version: 0.1\n"
-            f"log:\n  level: warn\n  accesslog:\n    disabled: true\n"
-            f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: {host}:{port}\n  secret: {secrets.token_hex(16)}\n")
+    return (
+        f"version: 0.1\n"
+        f"log:\n  level: warn\n  accesslog:\n    disabled: true\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+        f"http:\n  addr: {host}:{port}\n  secret: {secrets.token_hex(16)}\n"
+    )
 
 
 @contextmanager
@@ -70,8 +72,13 @@ def oci_registry(workdir: Path, host: str = "127.0.0.1", timeout: float = 30.0) 
     config = workdir / "config.yml"
     config.write_text(config_text(host, port, storage))
     # A start that fails raises RuntimeError("docker-registry did not start; log: ...").
-    with serving([str(exe), "serve", str(config)], workdir / "registry.log", f"http://{host}:{port}/v2/",
-                 "docker-registry", timeout) as proc:
+    with serving(
+        [str(exe), "serve", str(config)],
+        workdir / "registry.log",
+        f"http://{host}:{port}/v2/",
+        "docker-registry",
+        timeout,
+    ) as proc:
         yield Registry(host, port, proc.pid, storage)
 
 

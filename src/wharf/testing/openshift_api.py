@@ -50,8 +50,9 @@ def check_route_crd(doc: Any) -> dict[str, Any]:
     if (doc.get("metadata") or {}).get("name") != ROUTE_CRD_NAME:
         raise RouteCRDUnavailable(f"{ROUTE_CRD_PATH}: metadata.name is not {ROUTE_CRD_NAME}")
     versions = (doc.get("spec") or {}).get("versions") or []
-    if not any(v.get("name") == "v1" and v.get("served") and (v.get("schema") or {}).get("openAPIV3Schema")
-               for v in versions):
+    if not any(
+        v.get("name") == "v1" and v.get("served") and (v.get("schema") or {}).get("openAPIV3Schema") for v in versions
+    ):
         raise RouteCRDUnavailable(f"{ROUTE_CRD_PATH}: no served v1 version with an openAPIV3Schema")
     return doc
 
@@ -73,8 +74,13 @@ def _download_zip(version: str) -> Path:
         raise RouteCRDUnavailable(f"Go is needed to fetch {MODULE}@{version} from the module proxy")
     with tempfile.TemporaryDirectory(prefix="wharf-openshift-api-") as scratch:
         # Outside any module (a scratch cwd), so a go.work or go.mod around the checkout plays no part.
-        done = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{version}"], cwd=scratch,
-                              capture_output=True, text=True, timeout=600)
+        done = subprocess.run(
+            [go, "mod", "download", "-json", f"{MODULE}@{version}"],
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     try:
         info = json.loads(done.stdout or "{}")
     except json.JSONDecodeError:

@@ -50,7 +50,10 @@ def _python_version(exe: str) -> tuple[int, int] | None:
     try:
         out = subprocess.run(
             [exe, "-c", "import sys; print(sys.version_info[0], sys.version_info[1])"],
-            check=False, capture_output=True, text=True, timeout=30,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -73,12 +76,18 @@ def find_base_python() -> tuple[str, bool]:
     candidates: list[str] = []
     for name in ("python3.12", "python3.13"):
         candidates.append(name)
-        candidates.extend(sorted(glob.glob(str(home / ".pyenv" / "versions" / f"{name[6:]}*" / "bin" / name)), reverse=True))
+        candidates.extend(
+            sorted(glob.glob(str(home / ".pyenv" / "versions" / f"{name[6:]}*" / "bin" / name)), reverse=True)
+        )
     for exe in candidates:
         ver = _python_version(exe)
         if ver and ver >= (3, 12):
             return exe, False
-    fallbacks = ["python3.11", *sorted(glob.glob(str(home / ".pyenv" / "versions" / "3.11*" / "bin" / "python3.11")), reverse=True), sys.executable]
+    fallbacks = [
+        "python3.11",
+        *sorted(glob.glob(str(home / ".pyenv" / "versions" / "3.11*" / "bin" / "python3.11")), reverse=True),
+        sys.executable,
+    ]
     for exe in fallbacks:
         ver = _python_version(exe)
         if ver and ver >= (3, 11):
@@ -97,7 +106,11 @@ def reference_python(cache_dir: str | os.PathLike | None = None) -> Path | None:
         return py
     # A venv supplied through WHARF_REFERENCE_VENV was not necessarily made by us: accept it
     # when seldon-core-microservice is there.
-    if py.exists() and os.environ.get("WHARF_REFERENCE_VENV") and (_bin_dir(venv_dir) / "seldon-core-microservice").exists():
+    if (
+        py.exists()
+        and os.environ.get("WHARF_REFERENCE_VENV")
+        and (_bin_dir(venv_dir) / "seldon-core-microservice").exists()
+    ):
         return py
     return None
 
@@ -135,10 +148,14 @@ def ensure_reference_venv(cache_dir: str | os.PathLike | None = None) -> Path:
 
     check = subprocess.run(
         [str(py), "-c", "import seldon_core, importlib.metadata as m; print(m.version('seldon-core'))"],
-        check=False, capture_output=True, text=True,
+        check=False,
+        capture_output=True,
+        text=True,
     )
     if check.returncode != 0 or check.stdout.strip() != SELDON_VERSION:
-        raise RuntimeError(f"seldon-core {SELDON_VERSION} did not install correctly in {venv_dir}: {check.stderr.strip()}")
+        raise RuntimeError(
+            f"seldon-core {SELDON_VERSION} did not install correctly in {venv_dir}: {check.stderr.strip()}"
+        )
     if not (bindir / "seldon-core-microservice").exists():
         raise RuntimeError(f"{bindir}/seldon-core-microservice missing after install")
     (venv_dir / _MARKER).write_text(f"{REQUIREMENT}\n{base}\n")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import subprocess
 import sys
 import venv
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from wharf.local.process import free_port, serving
 
@@ -39,8 +39,18 @@ def ensure_moto() -> Path:
         return ready
     root = venv_dir()
     venv.EnvBuilder(with_pip=True, clear=True).create(root)
-    subprocess.run([str(root / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    f"moto[server]=={MOTO_VERSION}"], check=True)
+    subprocess.run(
+        [
+            str(root / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            f"moto[server]=={MOTO_VERSION}",
+        ],
+        check=True,
+    )
     (root / _MARKER).write_text(f"moto[server]=={MOTO_VERSION}\n")
     return root / "bin" / "moto_server"
 

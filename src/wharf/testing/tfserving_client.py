@@ -31,8 +31,12 @@ def tfserving_client_venv() -> Path:
         venv_dir.parent.mkdir(parents=True, exist_ok=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
     subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", REQUIREMENT], check=True)
-    check = subprocess.run([str(python), "-c", "from tensorflow_serving.apis import predict_pb2, model_service_pb2_grpc"],
-                           check=False, capture_output=True, text=True)
+    check = subprocess.run(
+        [str(python), "-c", "from tensorflow_serving.apis import predict_pb2, model_service_pb2_grpc"],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if check.returncode != 0:
         raise RuntimeError(f"{REQUIREMENT} did not install in {venv_dir}: {check.stderr.strip()[-2000:]}")
     (venv_dir / _MARKER).write_text(REQUIREMENT + "\n")

@@ -38,10 +38,12 @@ def tritonclient_python() -> Path:
         print(f"[wharf.tritonclient] creating {venv_dir}", file=sys.stderr, flush=True)
         venv_dir.parent.mkdir(parents=True, exist_ok=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-    subprocess.run([str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS],
-                   check=True)
-    check = subprocess.run([str(python), "-c", "import tritonclient.grpc, tritonclient.http"],
-                           check=False, capture_output=True, text=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS], check=True
+    )
+    check = subprocess.run(
+        [str(python), "-c", "import tritonclient.grpc, tritonclient.http"], check=False, capture_output=True, text=True
+    )
     if check.returncode != 0:
         raise RuntimeError(f"tritonclient did not install in {venv_dir}: {check.stderr.strip()[-2000:]}")
     (venv_dir / _MARKER).write_text("\n".join(REQUIREMENTS) + "\n")

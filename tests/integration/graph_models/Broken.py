@@ -14,4 +14,6 @@ class Broken:
         if self.delay:
             time.sleep(self.delay)
             return X
-        raise SeldonMicroserviceException("the model refuses this input", status_code=self.status, reason="MODEL_SAYS_NO")
+        raise SeldonMicroserviceException(
+            "the model refuses this input", status_code=self.status, reason="MODEL_SAYS_NO"
+        )

@@ -11,5 +11,4 @@ class CompatModel(SeldonComponent):
     def predict(self, X, names, meta=None):
         if isinstance(X, str) and X == "fail":
             raise SeldonMicroserviceException("compat says no", status_code=409, reason="COMPAT_REFUSED")
-        return SeldonResponse(X, tags={"compat": "yes"},
-                              metrics=[{"type": "GAUGE", "key": "compat_gauge", "value": 7}])
+        return SeldonResponse(X, tags={"compat": "yes"}, metrics=[{"type": "GAUGE", "key": "compat_gauge", "value": 7}])

@@ -7,7 +7,6 @@ JSON wrapped); a tag ``op`` in the request's ``meta.tags`` asks for a special be
 import time
 
 import numpy as np
-
 from seldon_core.user_model import SeldonResponse
 
 

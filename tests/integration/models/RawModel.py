@@ -20,8 +20,13 @@ class RawModel:
         }
 
     def send_feedback_raw(self, feedback):
-        return {"jsonData": {"type": type(feedback).__name__, "reward": feedback.reward,
-                             "has_request": feedback.HasField("request")}}
+        return {
+            "jsonData": {
+                "type": type(feedback).__name__,
+                "reward": feedback.reward,
+                "has_request": feedback.HasField("request"),
+            }
+        }
 
     def predict(self, X, names, meta=None):
         raise AssertionError("predict_raw must take precedence over predict")

@@ -10,8 +10,13 @@ import urllib.request
 
 import numpy as np
 from mlserver.codecs import NumpyCodec, StringCodec
-from mlserver.types import (InferenceErrorResponse, InferenceRequest, InferenceResponse, MetadataModelResponse,
-                            MetadataServerResponse)
+from mlserver.types import (
+    InferenceErrorResponse,
+    InferenceRequest,
+    InferenceResponse,
+    MetadataModelResponse,
+    MetadataServerResponse,
+)
 
 base, model = sys.argv[1], sys.argv[2]
 
@@ -32,17 +37,27 @@ status, body = call("GET", f"/v2/models/{model}")
 out["model_metadata"] = MetadataModelResponse.model_validate_json(body).model_dump()
 
 x = np.array([[1.5, 2.5, 3.5]], dtype=np.float32)
-request = InferenceRequest(id="mlserver-1", parameters={"show_call": False},
-                           inputs=[NumpyCodec.encode_input("x", x), StringCodec.encode_input("text", ["hi", "there"])])
+request = InferenceRequest(
+    id="mlserver-1",
+    parameters={"show_call": False},
+    inputs=[NumpyCodec.encode_input("x", x), StringCodec.encode_input("text", ["hi", "there"])],
+)
 status, body = call("POST", f"/v2/models/{model}/infer", request.model_dump_json().encode())
 response = InferenceResponse.model_validate_json(body)
 by_name = {o.name: o for o in response.outputs}
-out["infer"] = {"status": status, "id": response.id, "model_name": response.model_name,
-                "x": NumpyCodec.decode_output(by_name["x"]).tolist(), "x_datatype": by_name["x"].datatype,
-                "text": StringCodec.decode_output(by_name["text"]), "text_shape": by_name["text"].shape}
+out["infer"] = {
+    "status": status,
+    "id": response.id,
+    "model_name": response.model_name,
+    "x": NumpyCodec.decode_output(by_name["x"]).tolist(),
+    "x_datatype": by_name["x"].datatype,
+    "text": StringCodec.decode_output(by_name["text"]),
+    "text_shape": by_name["text"].shape,
+}
 
-request = InferenceRequest(inputs=[NumpyCodec.encode_input("input-0", np.array([1, 2], dtype=np.int16))],
-                           parameters={"show_call": True})
+request = InferenceRequest(
+    inputs=[NumpyCodec.encode_input("input-0", np.array([1, 2], dtype=np.int16))], parameters={"show_call": True}
+)
 status, body = call("POST", f"/v2/models/{model}/infer", request.model_dump_json().encode())
 response = InferenceResponse.model_validate_json(body)
 out["call"] = json.loads(StringCodec.decode_output(response.outputs[0])[0])

@@ -11,10 +11,14 @@ from tritonclient.utils import InferenceServerException
 
 url, model = sys.argv[1], sys.argv[2]
 client = grpcclient.InferenceServerClient(url)
-out = {"live": client.is_server_live(), "ready": client.is_server_ready(),
-       "model_ready": client.is_model_ready(model),
-       "server_metadata": client.get_server_metadata(as_json=True),
-       "model_metadata": client.get_model_metadata(model, as_json=True), "echo": {}}
+out = {
+    "live": client.is_server_live(),
+    "ready": client.is_server_ready(),
+    "model_ready": client.is_model_ready(model),
+    "server_metadata": client.get_server_metadata(as_json=True),
+    "model_metadata": client.get_model_metadata(model, as_json=True),
+    "echo": {},
+}
 
 cases = {
     "FP32": np.arange(6, dtype=np.float32).reshape(2, 3),
@@ -34,18 +38,24 @@ for datatype, array in cases.items():
     got = result.as_numpy("echo")
     response = result.get_response(as_json=True)
     out["echo"][datatype] = {
-        "equal": bool(got is not None and got.dtype == array.dtype and got.shape == array.shape
-                      and np.array_equal(got, array)),
-        "datatype": response["outputs"][0]["datatype"], "id": response.get("id"),
-        "got": repr(got)}
+        "equal": bool(
+            got is not None and got.dtype == array.dtype and got.shape == array.shape and np.array_equal(got, array)
+        ),
+        "datatype": response["outputs"][0]["datatype"],
+        "id": response.get("id"),
+        "got": repr(got),
+    }
 
 a = grpcclient.InferInput("a", [1, 2], "INT32")
 a.set_data_from_numpy(np.array([[1, 2]], dtype=np.int32))
 b = grpcclient.InferInput("b", [1], "BYTES")
 b.set_data_from_numpy(np.array([b"text"], dtype=object))
 result = client.infer(model, [a, b], outputs=[grpcclient.InferRequestedOutput("b")])
-out["multi"] = {"outputs": [o["name"] for o in result.get_response(as_json=True)["outputs"]],
-                "b": [v.decode() for v in result.as_numpy("b").tolist()]}
+out["multi"] = {
+    "outputs": [o["name"] for o in result.get_response(as_json=True)["outputs"]],
+    "b": [v.decode() for v in result.as_numpy("b").tolist()],
+}
+
 
 def error(call):
     try:
@@ -53,6 +63,7 @@ def error(call):
     except InferenceServerException as exc:
         return {"status": exc.status(), "message": exc.message()}
     return None
+
 
 x = grpcclient.InferInput("input-0", [1], "FP32")
 x.set_data_from_numpy(np.array([1], dtype=np.float32))

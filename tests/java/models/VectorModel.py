@@ -25,5 +25,9 @@ class VectorModel:
         return {"lang": "any"}
 
     def init_metadata(self):
-        return {"name": "vector-model", "versions": ["v1"], "platform": "test",
-                "inputs": [{"messagetype": "ndarray", "schema": {"names": ["a", "b"]}}]}
+        return {
+            "name": "vector-model",
+            "versions": ["v1"],
+            "platform": "test",
+            "inputs": [{"messagetype": "ndarray", "schema": {"names": ["a", "b"]}}],
+        }

@@ -25,12 +25,12 @@ class Storage:
             target = out_dir or tempfile.mkdtemp(prefix="wharf-model-")
             storage.download(uri, target)
             return target
-        local = Path(uri[len(_LOCAL):] if uri.startswith(_LOCAL) else uri)
+        local = Path(uri[len(_LOCAL) :] if uri.startswith(_LOCAL) else uri)
         if not local.exists():
             raise RuntimeError(f"Local path {uri} does not exist.")
         if out_dir is None:
             return str(local)
         os.makedirs(out_dir, exist_ok=True)
-        for item in (local.iterdir() if local.is_dir() else [local]):
+        for item in local.iterdir() if local.is_dir() else [local]:
             os.symlink(item, os.path.join(out_dir, item.name))  # linked, not copied, like upstream
         return out_dir

@@ -20,8 +20,9 @@ class BinDataCodec(Codec):
         try:
             return base64.b64decode(obj)
         except (binascii.Error, TypeError, ValueError) as exc:
-            raise MicroserviceError(upstream_text(str(exc), f"{where} is not a valid base64 string"),
-                                    500, reason=INTERNAL_ERROR) from None
+            raise MicroserviceError(
+                upstream_text(str(exc), f"{where} is not a valid base64 string"), 500, reason=INTERNAL_ERROR
+            ) from None
 
     @staticmethod
     def to_json(value: Any) -> str:

@@ -49,9 +49,9 @@ def _encode_nested(items: list[Any]) -> bytes:
         for row in items:
             inner = _encode_nested(row)
             value = b"\x32" + varint(len(inner)) + inner
-            parts.append(b"\x0A" + varint(len(value)) + value)
+            parts.append(b"\x0a" + varint(len(value)) + value)
         return b"".join(parts)
-    return b"".join([b"\x0A\x09\x11" + _pack_double(v) for v in items])
+    return b"".join([b"\x0a\x09\x11" + _pack_double(v) for v in items])
 
 
 def encode(arr: np.ndarray) -> bytes | None:
@@ -69,10 +69,10 @@ def encode(arr: np.ndarray) -> bytes | None:
     while level.ndim > 1:
         inner = level.shape[-1]
         value = b"\x32" + varint(inner)
-        header = np.frombuffer(b"\x0A" + varint(len(value) + inner) + value, dtype=np.uint8)
+        header = np.frombuffer(b"\x0a" + varint(len(value) + inner) + value, dtype=np.uint8)
         wrapped = np.empty(level.shape[:-1] + (len(header) + inner,), dtype=np.uint8)
         wrapped[..., : len(header)] = header
-        wrapped[..., len(header):] = level
+        wrapped[..., len(header) :] = level
         level = wrapped.reshape(level.shape[:-2] + (-1,))
     return level.tobytes()
 

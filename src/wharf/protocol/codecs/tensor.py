@@ -17,8 +17,9 @@ def _reshape(values: Any, shape: Any, where: str) -> np.ndarray:
     except (ValueError, TypeError) as exc:
         # Upstream lets numpy's error escape: 500 MICROSERVICE_INTERNAL_ERROR with numpy's text.
         count = len(values) if hasattr(values, "__len__") else "the"
-        raise MicroserviceError(upstream_text(str(exc), f"{where}: {count} values do not fit shape {shape!r}"),
-                                500, reason=INTERNAL_ERROR) from None
+        raise MicroserviceError(
+            upstream_text(str(exc), f"{where}: {count} values do not fit shape {shape!r}"), 500, reason=INTERNAL_ERROR
+        ) from None
 
 
 @register

@@ -15,8 +15,28 @@ Every decoder checks datatype, shape against data, counts and BYTES lengths befo
 and raises ``V2Error`` naming the tensor and the field at fault.
 """
 
-from wharf.protocol.v2.tensor import (DATATYPES, DEFAULT_LIMITS, InferRequest, InferResponse, Limits, RequestedOutput,
-                                      Tensor, V2Error, element_count, tensor_from_numpy)
+from wharf.protocol.v2.tensor import (
+    DATATYPES,
+    DEFAULT_LIMITS,
+    InferRequest,
+    InferResponse,
+    Limits,
+    RequestedOutput,
+    Tensor,
+    V2Error,
+    element_count,
+    tensor_from_numpy,
+)
 
-__all__ = ["DATATYPES", "DEFAULT_LIMITS", "InferRequest", "InferResponse", "Limits", "RequestedOutput", "Tensor",
-           "V2Error", "element_count", "tensor_from_numpy"]
+__all__ = [
+    "DATATYPES",
+    "DEFAULT_LIMITS",
+    "InferRequest",
+    "InferResponse",
+    "Limits",
+    "RequestedOutput",
+    "Tensor",
+    "V2Error",
+    "element_count",
+    "tensor_from_numpy",
+]

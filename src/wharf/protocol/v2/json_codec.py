@@ -14,9 +14,25 @@ from typing import Any
 
 import orjson
 
-from wharf.protocol.v2.tensor import (DATATYPES, DEFAULT_LIMITS, InferRequest, InferResponse, Limits, RequestedOutput,
-                                      Tensor, V2Error, bytes_array, cast_values, check_datatype, check_parameters,
-                                      check_shape, element_bytes, from_raw, to_raw, wants_str)
+from wharf.protocol.v2.tensor import (
+    DATATYPES,
+    DEFAULT_LIMITS,
+    InferRequest,
+    InferResponse,
+    Limits,
+    RequestedOutput,
+    Tensor,
+    V2Error,
+    bytes_array,
+    cast_values,
+    check_datatype,
+    check_parameters,
+    check_shape,
+    element_bytes,
+    from_raw,
+    to_raw,
+    wants_str,
+)
 
 HEADER_LENGTH = "inference-header-content-length"  # HTTP header name, lower case
 BINARY_SIZE = "binary_data_size"
@@ -51,7 +67,7 @@ def parse_request(body: bytes, header_length: str | int | None = None, limits: L
 def request_from_json(obj: Any, binary: bytes | memoryview = b"", limits: Limits = DEFAULT_LIMITS) -> InferRequest:
     """An inference request from its JSON form (already parsed) and the binary part, if any."""
     if not isinstance(obj, dict):
-        raise V2Error("the request body must be a JSON object with \"inputs\"")
+        raise V2Error('the request body must be a JSON object with "inputs"')
     inputs = _tensors(obj.get("inputs"), "inputs", "input", binary, limits)
     outputs = []
     raw_outputs = obj.get("outputs")
@@ -60,8 +76,10 @@ def request_from_json(obj: Any, binary: bytes | memoryview = b"", limits: Limits
             raise V2Error(f"outputs must be a list of at most {limits.max_inputs} objects")
         for i, item in enumerate(raw_outputs):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise V2Error(f"outputs[{i}] must be an object with a \"name\" string")
-            outputs.append(RequestedOutput(item["name"], check_parameters(f"outputs[{i}]", item.get("parameters"), limits)))
+                raise V2Error(f'outputs[{i}] must be an object with a "name" string')
+            outputs.append(
+                RequestedOutput(item["name"], check_parameters(f"outputs[{i}]", item.get("parameters"), limits))
+            )
     rid = obj.get("id")
     if rid is not None and not isinstance(rid, str):
         raise V2Error("id must be a string")
@@ -71,10 +89,15 @@ def request_from_json(obj: Any, binary: bytes | memoryview = b"", limits: Limits
 def response_from_json(obj: Any, binary: bytes | memoryview = b"", limits: Limits = DEFAULT_LIMITS) -> InferResponse:
     """An inference response from its JSON form (what a V2 server answered)."""
     if not isinstance(obj, dict) or not isinstance(obj.get("model_name"), str):
-        raise V2Error("the response must be a JSON object with \"model_name\" and \"outputs\"")
+        raise V2Error('the response must be a JSON object with "model_name" and "outputs"')
     outputs = _tensors(obj.get("outputs"), "outputs", "output", binary, limits)
-    return InferResponse(obj["model_name"], outputs, obj.get("model_version") or "", obj.get("id"),
-                         check_parameters("response", obj.get("parameters"), limits))
+    return InferResponse(
+        obj["model_name"],
+        outputs,
+        obj.get("model_version") or "",
+        obj.get("id"),
+        check_parameters("response", obj.get("parameters"), limits),
+    )
 
 
 def _tensors(items: Any, key: str, noun: str, binary: bytes | memoryview, limits: Limits) -> list[Tensor]:
@@ -99,9 +122,11 @@ def _tensors(items: Any, key: str, noun: str, binary: bytes | memoryview, limits
         size = params.get(BINARY_SIZE)
         if size is not None:
             if type(size) is not int or size < 0 or offset + size > len(binary):
-                raise V2Error(f"{where}: binary_data_size {size!r} does not fit the {len(binary) - offset} "
-                              f"bytes of binary data left after the JSON header")
-            data = from_raw(where, datatype, shape, count, binary[offset:offset + size], wants_str(params))
+                raise V2Error(
+                    f"{where}: binary_data_size {size!r} does not fit the {len(binary) - offset} "
+                    f"bytes of binary data left after the JSON header"
+                )
+            data = from_raw(where, datatype, shape, count, binary[offset : offset + size], wants_str(params))
             offset += size
             params = {k: v for k, v in params.items() if k != BINARY_SIZE}
         else:
@@ -114,8 +139,9 @@ def _tensors(items: Any, key: str, noun: str, binary: bytes | memoryview, limits
     return tensors
 
 
-def _decode_data(where: str, datatype: str, shape: tuple[int, ...], count: int, data: Any,
-                 limits: Limits, as_str: bool) -> Any:
+def _decode_data(
+    where: str, datatype: str, shape: tuple[int, ...], count: int, data: Any, limits: Limits, as_str: bool
+) -> Any:
     flat = _flatten(where, data, limits)
     if len(flat) != count:
         raise V2Error(f"{where}: shape {list(shape)} holds {count} elements but data has {len(flat)}")
@@ -158,8 +184,11 @@ def tensor_to_json(tensor: Tensor, binary: bool = False) -> tuple[dict[str, Any]
             try:
                 texts.append(item.decode())
             except UnicodeDecodeError:
-                raise V2Error(f"{where}: BYTES element {i} is not UTF-8 text, which JSON cannot carry; "
-                              "ask for it with the binary_data parameter", 500) from None
+                raise V2Error(
+                    f"{where}: BYTES element {i} is not UTF-8 text, which JSON cannot carry; "
+                    "ask for it with the binary_data parameter",
+                    500,
+                ) from None
         out["data"] = texts
     else:
         out["data"] = tensor.data.ravel().tolist()
@@ -208,10 +237,22 @@ def request_to_json(request: InferRequest, binary: bool = False) -> tuple[dict[s
         body["parameters"] = request.parameters
     body["inputs"] = inputs
     if request.outputs:
-        body["outputs"] = [{"name": o.name, **({"parameters": o.parameters} if o.parameters else {})}
-                           for o in request.outputs]
+        body["outputs"] = [
+            {"name": o.name, **({"parameters": o.parameters} if o.parameters else {})} for o in request.outputs
+        ]
     return body, b"".join(parts)
 
 
-__all__ = ["DATATYPES", "HEADER_LENGTH", "BINARY_SIZE", "split_body", "parse_request", "request_from_json",
-           "response_from_json", "tensor_to_json", "binary_outputs", "response_to_json", "request_to_json"]
+__all__ = [
+    "DATATYPES",
+    "HEADER_LENGTH",
+    "BINARY_SIZE",
+    "split_body",
+    "parse_request",
+    "request_from_json",
+    "response_from_json",
+    "tensor_to_json",
+    "binary_outputs",
+    "response_to_json",
+    "request_to_json",
+]

@@ -14,15 +14,38 @@ from typing import Any
 import orjson
 
 from wharf.protocol.pb import inference_pb2 as pb
-from wharf.protocol.v2.tensor import (DEFAULT_LIMITS, InferRequest, InferResponse, Limits, RequestedOutput, Tensor,
-                                      V2Error, bytes_array, cast_values, check_datatype, check_shape, element_bytes,
-                                      from_raw, to_raw, wants_str)
+from wharf.protocol.v2.tensor import (
+    DEFAULT_LIMITS,
+    InferRequest,
+    InferResponse,
+    Limits,
+    RequestedOutput,
+    Tensor,
+    V2Error,
+    bytes_array,
+    cast_values,
+    check_datatype,
+    check_shape,
+    element_bytes,
+    from_raw,
+    to_raw,
+    wants_str,
+)
 
 # The typed ``InferTensorContents`` field of each datatype (FP16 has none: it travels raw only).
 CONTENTS_FIELD = {
-    "BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
-    "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents", "UINT32": "uint_contents",
-    "UINT64": "uint64_contents", "FP32": "fp32_contents", "FP64": "fp64_contents", "BYTES": "bytes_contents",
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
 }
 _INT64_MAX = (1 << 63) - 1
 # FP32/FP64 contents are packed fixed-width fields: on the wire, a tag, a length and the values'
@@ -105,8 +128,9 @@ def _tensor(where: str, item: Any, raw: bytes | None, limits: Limits) -> Tensor:
         if others:
             raise V2Error(f"{where}: datatype {datatype} takes {CONTENTS_FIELD[datatype]}, not {others[0]}")
         if len(values) != count:
-            raise V2Error(f"{where}: shape {list(shape)} holds {count} elements but "
-                          f"{CONTENTS_FIELD[datatype]} has {len(values)}")
+            raise V2Error(
+                f"{where}: shape {list(shape)} holds {count} elements but {CONTENTS_FIELD[datatype]} has {len(values)}"
+            )
         if datatype in _PACKED_FIXED:
             data = from_raw(where, datatype, shape, count, _packed_values(where, item.contents, datatype, count))
         elif datatype == "BYTES":
@@ -134,13 +158,16 @@ def _tensors(items: Any, raws: Any, noun: str, limits: Limits) -> list[Tensor]:
 def request_from_proto(msg: Any, limits: Limits = DEFAULT_LIMITS) -> InferRequest:
     inputs = _tensors(msg.inputs, msg.raw_input_contents, "input", limits)
     outputs = [RequestedOutput(o.name, parameters_from_proto(o.parameters)) for o in msg.outputs]
-    return InferRequest(inputs, outputs, msg.id or None, parameters_from_proto(msg.parameters),
-                        msg.model_name, msg.model_version)
+    return InferRequest(
+        inputs, outputs, msg.id or None, parameters_from_proto(msg.parameters), msg.model_name, msg.model_version
+    )
 
 
 def response_from_proto(msg: Any, limits: Limits = DEFAULT_LIMITS) -> InferResponse:
     outputs = _tensors(msg.outputs, msg.raw_output_contents, "output", limits)
-    return InferResponse(msg.model_name, outputs, msg.model_version, msg.id or None, parameters_from_proto(msg.parameters))
+    return InferResponse(
+        msg.model_name, outputs, msg.model_version, msg.id or None, parameters_from_proto(msg.parameters)
+    )
 
 
 def _fill(where: str, tensor: Tensor, target: Any, raw: bool) -> bytes | None:
@@ -175,8 +202,9 @@ def response_to_proto(response: InferResponse, raw: bool = False) -> Any:
     """The response message; ``raw``: values in ``raw_output_contents`` (Triton's way, tritonclient's
     choice) instead of typed contents (forced when an output is FP16)."""
     raw = raw or needs_raw(response.outputs)
-    msg = pb.ModelInferResponse(model_name=response.model_name, model_version=response.model_version,
-                                id=response.id or "")
+    msg = pb.ModelInferResponse(
+        model_name=response.model_name, model_version=response.model_version, id=response.id or ""
+    )
     parameters_to_proto("response", response.parameters, msg.parameters)
     for t in response.outputs:
         data = _fill(f"output {t.name!r}", t, msg.outputs.add(), raw)
@@ -187,8 +215,7 @@ def response_to_proto(response: InferResponse, raw: bool = False) -> Any:
 
 def request_to_proto(request: InferRequest, raw: bool = False) -> Any:
     raw = raw or needs_raw(request.inputs)
-    msg = pb.ModelInferRequest(model_name=request.model_name, model_version=request.model_version,
-                               id=request.id or "")
+    msg = pb.ModelInferRequest(model_name=request.model_name, model_version=request.model_version, id=request.id or "")
     parameters_to_proto("request", request.parameters, msg.parameters)
     for t in request.inputs:
         data = _fill(f"input {t.name!r}", t, msg.inputs.add(), raw)
@@ -199,5 +226,13 @@ def request_to_proto(request: InferRequest, raw: bool = False) -> Any:
     return msg
 
 
-__all__ = ["CONTENTS_FIELD", "parameters_from_proto", "parameters_to_proto", "request_from_proto",
-           "response_from_proto", "response_to_proto", "request_to_proto", "needs_raw"]
+__all__ = [
+    "CONTENTS_FIELD",
+    "parameters_from_proto",
+    "parameters_to_proto",
+    "request_from_proto",
+    "response_from_proto",
+    "response_to_proto",
+    "request_to_proto",
+    "needs_raw",
+]

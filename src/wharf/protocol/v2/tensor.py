@@ -7,8 +7,9 @@ back. Every size the client controls (inputs, rank, elements, BYTES lengths) is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -16,9 +17,17 @@ import numpy as np
 # are Python ``bytes`` (or ``str`` when the tensor asks for it, see ``STR_CONTENT_TYPE``).
 DATATYPES: dict[str, np.dtype] = {
     "BOOL": np.dtype(np.bool_),
-    "UINT8": np.dtype("<u1"), "UINT16": np.dtype("<u2"), "UINT32": np.dtype("<u4"), "UINT64": np.dtype("<u8"),
-    "INT8": np.dtype("<i1"), "INT16": np.dtype("<i2"), "INT32": np.dtype("<i4"), "INT64": np.dtype("<i8"),
-    "FP16": np.dtype("<f2"), "FP32": np.dtype("<f4"), "FP64": np.dtype("<f8"),
+    "UINT8": np.dtype("<u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("<i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
     "BYTES": np.dtype(object),
 }
 _BY_DTYPE = {dt.newbyteorder("="): name for name, dt in DATATYPES.items() if name != "BYTES"}
@@ -44,10 +53,10 @@ class V2Error(Exception):
 class Limits:
     """Bounds on what one request may ask for; the body size limit of the transport comes first."""
 
-    max_inputs: int = 128       # tensors in one request (or response)
-    max_rank: int = 32          # dimensions of one tensor
+    max_inputs: int = 128  # tensors in one request (or response)
+    max_rank: int = 32  # dimensions of one tensor
     max_elements: int = 1 << 31  # product of one tensor's shape
-    max_parameters: int = 128   # entries in one ``parameters`` object
+    max_parameters: int = 128  # entries in one ``parameters`` object
 
 
 DEFAULT_LIMITS = Limits()
@@ -114,7 +123,9 @@ def element_count(where: str, shape: Any, limits: Limits = DEFAULT_LIMITS) -> in
             raise V2Error(f"{where}: shape {list(shape)} has a negative dimension")
         count *= d
     if count > limits.max_elements:
-        raise V2Error(f"{where}: shape {list(shape)} holds {count} elements, more than the limit of {limits.max_elements}")
+        raise V2Error(
+            f"{where}: shape {list(shape)} holds {count} elements, more than the limit of {limits.max_elements}"
+        )
     return count
 
 
@@ -176,15 +187,18 @@ def bytes_array(where: str, values: Iterable[Any], count: int, shape: Sequence[i
     return out.reshape(shape)
 
 
-def from_raw(where: str, datatype: str, shape: Sequence[int], count: int, raw: bytes | memoryview,
-             as_str: bool = False) -> np.ndarray:
+def from_raw(
+    where: str, datatype: str, shape: Sequence[int], count: int, raw: bytes | memoryview, as_str: bool = False
+) -> np.ndarray:
     """A tensor from its raw little-endian bytes (gRPC ``raw_*_contents``, HTTP binary data)."""
     if datatype == "BYTES":
         return bytes_array(where, split_bytes(where, raw, count), count, shape, as_str)
     dtype = DATATYPES[datatype]
     if len(raw) != count * dtype.itemsize:
-        raise V2Error(f"{where}: shape {list(shape)} of {datatype} needs {count * dtype.itemsize} bytes "
-                      f"but the raw data has {len(raw)}")
+        raise V2Error(
+            f"{where}: shape {list(shape)} of {datatype} needs {count * dtype.itemsize} bytes "
+            f"but the raw data has {len(raw)}"
+        )
     # A copy: the user's class may change its input in place, and raw points into the request.
     array = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
     if datatype == "BOOL" and count and int(np.frombuffer(raw, dtype=np.uint8).max()) > 1:
@@ -196,18 +210,20 @@ def split_bytes(where: str, raw: bytes | memoryview, count: int) -> list[bytes]:
     """BYTES elements from their raw form: each a 4-byte little-endian length, then its bytes."""
     size = len(raw)
     if count * 4 > size:
-        raise V2Error(f"{where}: {count} BYTES elements need at least {count * 4} bytes of length prefixes "
-                      f"but the raw data has {size}")
+        raise V2Error(
+            f"{where}: {count} BYTES elements need at least {count * 4} bytes of length prefixes "
+            f"but the raw data has {size}"
+        )
     view = memoryview(raw)
     items, pos = [], 0
     for i in range(count):
         if pos + 4 > size:
             raise V2Error(f"{where}: raw BYTES data ends inside the length of element {i}")
-        length = int.from_bytes(view[pos:pos + 4], "little")
+        length = int.from_bytes(view[pos : pos + 4], "little")
         pos += 4
         if pos + length > size:
             raise V2Error(f"{where}: raw BYTES element {i} says {length} bytes but only {size - pos} follow")
-        items.append(bytes(view[pos:pos + length]))
+        items.append(bytes(view[pos : pos + length]))
         pos += length
     if pos != size:
         raise V2Error(f"{where}: raw BYTES data has {size - pos} bytes after its {count} elements")
@@ -255,8 +271,14 @@ def wants_str(parameters: dict[str, Any]) -> bool:
 
 
 def _kind_name(array: np.ndarray) -> str:
-    return {"b": "booleans", "i": "integers", "u": "integers", "f": "floating-point numbers",
-            "U": "strings", "O": "mixed values"}.get(array.dtype.kind, str(array.dtype))
+    return {
+        "b": "booleans",
+        "i": "integers",
+        "u": "integers",
+        "f": "floating-point numbers",
+        "U": "strings",
+        "O": "mixed values",
+    }.get(array.dtype.kind, str(array.dtype))
 
 
 def _short(value: Any) -> str:
