@@ -10,44 +10,22 @@ has its venv of its own (``wharf.testing.mlserver``). Only the standard library 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import venv
 from pathlib import Path
 
+from wharf.testing.tool_venv import ToolVenv
+
 TRITONCLIENT_VERSION = "2.73.0"
-REQUIREMENTS = (f"tritonclient[grpc,http]=={TRITONCLIENT_VERSION}",)
-_MARKER = ".wharf-tritonclient-ok"
-
-
-def default_venv_dir() -> Path:
-    env = os.environ.get("WHARF_TRITONCLIENT_VENV")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "wharf" / f"tritonclient-{TRITONCLIENT_VERSION}-venv"
+TRITONCLIENT = ToolVenv(
+    folder=f"tritonclient-{TRITONCLIENT_VERSION}-venv",
+    requirements=(f"tritonclient[grpc,http]=={TRITONCLIENT_VERSION}",),
+    check="import tritonclient.grpc, tritonclient.http",
+    env_override="WHARF_TRITONCLIENT_VENV",
+)
 
 
 def tritonclient_python() -> Path:
-    """The python of a venv with tritonclient's gRPC and HTTP clients, created on first use. Idempotent."""
-    venv_dir = default_venv_dir()
-    python = venv_dir / "bin" / "python"
-    if python.exists() and ((venv_dir / _MARKER).exists() or os.environ.get("WHARF_TRITONCLIENT_VENV")):
-        return python
-    if not python.exists():
-        print(f"[wharf.tritonclient] creating {venv_dir}", file=sys.stderr, flush=True)
-        venv_dir.parent.mkdir(parents=True, exist_ok=True)
-        venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *REQUIREMENTS], check=True
-    )
-    check = subprocess.run(
-        [str(python), "-c", "import tritonclient.grpc, tritonclient.http"], check=False, capture_output=True, text=True
-    )
-    if check.returncode != 0:
-        raise RuntimeError(f"tritonclient did not install in {venv_dir}: {check.stderr.strip()[-2000:]}")
-    (venv_dir / _MARKER).write_text("\n".join(REQUIREMENTS) + "\n")
-    return python
+    """The python of a venv with tritonclient's gRPC and HTTP clients, created on first use."""
+    return TRITONCLIENT.bin() / "python"
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m wharf.testing.tritonclient` prepares the venv
