@@ -69,6 +69,18 @@ def _wait_for_background_build(limit: float = 45 * 60) -> None:
         time.sleep(5)
 
 
+def _established(kubeconfig, name: str, timeout: float = 60) -> None:
+    """Wait for the CRD's Established condition (`kubectl wait` fails outright while .status.conditions
+    is still null, so poll)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while _kubectl(kubeconfig, "get", f"crd/{name}", "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+                   check=False).stdout.strip() != "True":
+        assert time.monotonic() < deadline, f"CRD {name} not Established after {timeout:.0f} s"
+        time.sleep(0.3)
+
+
 @pytest.fixture(scope="module")
 def servers(kube_api):
     """{"oldest": (kubeconfig, version), "current": (kubeconfig, version)}: the oldest is started here."""
@@ -149,7 +161,7 @@ def test_crd_charts_and_operator_objects_are_accepted(servers, rendered, helm, e
     # The CRD, created for real (its CEL rules are compiled by this API server), and Established.
     for obj in (crd(), PODMONITOR_CRD):
         _kubectl(kubeconfig, "apply", "--server-side", "--force-conflicts", "-f", "-", input=json.dumps(obj))
-        _kubectl(kubeconfig, "wait", "--for=condition=Established", f"crd/{obj['metadata']['name']}", "--timeout=60s")
+        _established(kubeconfig, obj["metadata"]["name"])
     namespace = NAMESPACE
     _kubectl(kubeconfig, "create", "namespace", namespace)
     try:
