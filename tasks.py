@@ -595,7 +595,7 @@ def ct(
         "version": "release version (default: Wharf's own, e.g. 0.1.0)",
         "force": "push again a version the registry already has",
         "build": "build every image first (--no-build: use the local ones)",
-        "out": "folder for chart archives, index.yaml, release.json (default: dist/<version>)",
+        "out": "folder for chart archives, index.yaml, release.json, sbom/ (default: dist/<version>)",
         "source": "repository URL for the org.opencontainers.image.source label (default: git remote origin)",
         "helm": _HELM_HELP,
     },
@@ -610,12 +610,22 @@ def release(
     source: str = "",
     helm: str = "",
 ) -> None:
-    """Publish a release: images and charts pushed to --registry, pinned by digest (docs/releasing.md)."""
+    """Publish a release: images and charts pushed to --registry, pinned by digest, an SBOM per image
+    (docs/releasing.md)."""
     from wharf.release.commands import release_command
 
     _use_helm(helm)
-    if code := release_command(ROOT, registry, version, out, force, build, source):
+    if code := release_command(ROOT, registry, version, out, force, build, source, syft=_syft):
         raise Exit(code=code)
+
+
+def _syft() -> Path:
+    """syft, built from its Go module and cached by version (a cold build takes about 20 minutes here)."""
+    from wharf.testing.go_tools import SYFT, ensure_tool, tool_dir
+
+    if not (tool_dir(SYFT) / SYFT.binary).exists():
+        print(f"building syft v{SYFT.version} for the SBOMs (once; log: {tool_dir(SYFT) / 'build.log'})")
+    return ensure_tool(SYFT)
 
 
 # --- deploy: helm / kustomize to the current context (issue 10) ------------------------

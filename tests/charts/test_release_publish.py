@@ -280,3 +280,156 @@ def test_every_image_wharf_builds_is_released_and_so_labelled():
     released = release_images(False, lambda line: None)
     assert {i.repository for i in released} == built
     assert all(i.local == f"{i.repository}:{wharf.__version__}" for i in released)
+
+
+# --- SBOMs: syft's SPDX JSON of each released image, beside release.json and in the registry ---------------
+
+SBOM_VERSION = "9.9.1"
+INSTALLED = (
+    "import importlib.metadata as m, json; "
+    "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+)
+
+
+@pytest.fixture(scope="module")
+def syft():
+    """syft from its Go module; .ci/run starts that build early in the background, this waits for it."""
+    from wharf.testing.go_tools import SYFT, wait_for_tool
+
+    binary = wait_for_tool(SYFT, timeout=3600)
+    if binary is None:
+        infra.unavailable(
+            f"syft v{SYFT.version}",
+            "build it: `python -m wharf.testing.go_tools syft` (about 20 minutes cold; .ci/run starts it early); "
+            "if it failed, ~/.cache/wharf/bin/syft-v*/build.log says why",
+        )
+    return binary
+
+
+@pytest.fixture(scope="module")
+def storage_initializer():
+    """The real storage initializer image, built with the code `invoke release` uses (its own tests build the
+    same image: the layers are cached once either has run)."""
+    if subprocess.run(["docker", "info"], capture_output=True, timeout=60).returncode != 0:
+        infra.unavailable("a Docker engine", "start dockerd (.ci/run does)")
+    if shutil.which("debootstrap") is None:
+        infra.unavailable("debootstrap", "apt-get install -y debootstrap (the local base images are made with it)")
+    from wharf.build.service_images import STORAGE_INITIALIZER, build_service_image
+
+    return Image(build_service_image(STORAGE_INITIALIZER, progress=None), STORAGE_INITIALIZER.repo)
+
+
+def test_release_writes_each_images_sbom_and_pushes_it_once(helm, oci_registry, syft, storage_initializer, tmp_path):
+    repo = tmp_path / "repo"
+    for chart in ("wharf-core", "wharf-model"):
+        shutil.copytree(CHARTS / chart, repo / "charts" / chart)
+    shutil.copytree(ROOT / "kustomize", repo / "kustomize")
+    registry = oci_registry.address
+    opts = ReleaseOptions(registry, SBOM_VERSION, tmp_path / "dist", revision="0123abc")
+    charts = [repo / "charts" / "wharf-model"]
+    lines: list[str] = []
+    pushed = f"{registry}/{storage_initializer.repository}:{SBOM_VERSION}"
+    try:
+        record = release(repo, opts, [storage_initializer], charts, helm, lines.append, syft=syft)
+        entry = record["images"][storage_initializer.repository]
+        digest, sbom = entry["digest"], entry["sbom"]
+        assert sbom["reference"] == f"{registry}/wharf/storage-initializer:sha256-{digest.split(':')[1]}.sbom"
+        path = opts.out / sbom["file"]
+        assert path == opts.out / "sbom" / "wharf-storage-initializer.spdx.json"
+        written = path.read_bytes()
+        document = json.loads(written)
+        assert document["spdxVersion"].startswith("SPDX-2.")
+
+        # The packages the image really holds, read from the image itself, are in the SBOM with their versions.
+        done = subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "python", pushed, "-c", INSTALLED],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        installed = json.loads(done.stdout)
+        listed: dict[str, set[str]] = {}
+        for package in document["packages"]:
+            listed.setdefault(package["name"].lower(), set()).add(package.get("versionInfo"))
+        import wharf
+
+        assert installed["wharf-ml"] == wharf.__version__ and installed["numpy"]
+        for name in ("wharf-ml", "numpy", "minio", "google-cloud-storage"):
+            assert installed[name] in listed.get(name, set()), (name, installed[name], listed.get(name))
+        missing = {n: v for n, v in installed.items() if v not in listed.get(n.lower(), set())}
+        assert missing == {}, f"installed in the image but not in its SBOM: {missing}"
+
+        # Pullable from the registry under the digest's tag: an SPDX artifact pointing at the image, and its
+        # document byte for byte the file written.
+        headers, body = _get(
+            f"http://{registry}/v2/wharf/storage-initializer/manifests/{sbom['reference'].split(':')[-1]}",
+            "application/vnd.oci.image.manifest.v1+json",
+        )
+        assert headers["Docker-Content-Digest"] == sbom["digest"]
+        manifest = json.loads(body)
+        assert manifest["artifactType"] == "application/spdx+json"
+        assert manifest["subject"]["digest"] == digest
+        [layer] = manifest["layers"]
+        assert layer["mediaType"] == "application/spdx+json"
+        assert _get(f"http://{registry}/v2/wharf/storage-initializer/blobs/{layer['digest']}")[1] == written
+        assert json.loads((opts.out / "release.json").read_text()) == record
+
+        # A second run (--force, the same image digest): the SBOM is not made or pushed again. syft's document
+        # differs on every run (its creation time and namespace), so an unchanged manifest digest and file
+        # mean it was not regenerated.
+        again = release(
+            repo,
+            ReleaseOptions(**{**opts.__dict__, "force": True}),
+            [storage_initializer],
+            charts,
+            helm,
+            lines.append,
+            syft=syft,
+        )
+        assert again["images"][storage_initializer.repository] == entry
+        assert path.read_bytes() == written
+        assert any("not made again" in line for line in lines), lines
+    finally:
+        subprocess.run(
+            ["docker", "rmi", pushed, storage_initializer.local.rsplit(":", 1)[0] + ":release"],
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def test_an_sbom_tag_is_checked_before_it_is_trusted(oci_registry, monkeypatch):
+    """What the registry holds under a `sha256-<digest>.sbom` tag is read only when it is an SPDX artifact,
+    and only up to a size limit."""
+    from wharf.release import oci, sbom
+    from wharf.release.oci import PublishError, put_blob, put_manifest
+
+    registry, repository = oci_registry.address, "wharf-test/sbom-checks"
+    image_digest = "sha256:" + "ab" * 32
+    document = b'{"spdxVersion": "SPDX-2.3", "packages": []}\n'
+    config = put_blob(registry, repository, sbom.EMPTY_BLOB)
+    layer = put_blob(registry, repository, document)
+    # not an SBOM: a tag of that name with another artifact type
+    other = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": oci.OCI_MANIFEST,
+            "artifactType": "application/vnd.example.other",
+            "config": {"mediaType": sbom.EMPTY_CONFIG, "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.example.other", "digest": layer, "size": len(document)}],
+        }
+    ).encode()
+    put_manifest(registry, repository, sbom.sbom_tag(image_digest), other)
+    with pytest.raises(PublishError, match=r"sha256-abab.*\.sbom exists but is not an SPDX SBOM"):
+        sbom.pull_sbom(registry, repository, image_digest)
+    # an SBOM: read back; and refused when larger than the limit
+    subject = {"mediaType": oci.OCI_MANIFEST, "digest": image_digest, "size": 1}
+    put_manifest(registry, repository, sbom.sbom_tag(image_digest), sbom.sbom_manifest(document, layer, subject, "x"))
+    assert sbom.pull_sbom(registry, repository, image_digest)[1] == document
+    monkeypatch.setattr(sbom, "MAX_ARTIFACT", len(document) - 1)
+    with pytest.raises(PublishError, match=f"the document is larger than {len(document) - 1} bytes"):
+        sbom.pull_sbom(registry, repository, image_digest)
+    monkeypatch.setattr(oci, "MAX_ARTIFACT", len(document) - 1)
+    with pytest.raises(PublishError, match=f"answer larger than {len(document) - 1} bytes"):
+        oci.get_blob(registry, repository, layer)
+    assert sbom.pull_sbom(registry, repository, "sha256:" + "cd" * 32) is None

@@ -33,8 +33,18 @@ def release_images(build: bool, out: Out):
 
 
 def release_command(
-    repo: Path, registry: str, version: str, out_dir: str, force: bool, build: bool, source: str = "", out: Out = print
+    repo: Path,
+    registry: str,
+    version: str,
+    out_dir: str,
+    force: bool,
+    build: bool,
+    source: str = "",
+    out: Out = print,
+    syft: Callable[[], Path] | None = None,
 ) -> int:
+    """``syft`` gives the binary that writes each image's SBOM (tasks.py builds it, which can take long: it
+    is called only once the flags are valid); None: no SBOMs."""
     import wharf
     from wharf.charts.helm import HelmUnavailable, ensure_helm
     from wharf.charts.validate import find_charts
@@ -62,8 +72,9 @@ def release_command(
     )
     try:
         helm = ensure_helm()
+        syft_binary = syft() if syft is not None else None
         images = release_images(build, out)
-        release(repo, opts, images, find_charts([repo / "charts"]), helm, out)
+        release(repo, opts, images, find_charts([repo / "charts"]), helm, out, syft=syft_binary)
     except ReleaseRefused as exc:
         out(f"refused: {exc}")
         return 1

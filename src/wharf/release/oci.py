@@ -71,3 +71,127 @@ def push_chart(helm: Path, archive: Path, registry: str, namespace: str = "chart
     if not found:
         raise PublishError(f"helm push {archive.name} printed no digest:\n{out[-1000:]}")
     return found[-1]
+
+
+# --- the registry's HTTP API (distribution spec), for artifacts no CLI here pushes: SBOMs -------------
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MANIFEST_TYPES = ", ".join(
+    [
+        OCI_MANIFEST,
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+    ]
+)
+MAX_MANIFEST = 4 * 1024 * 1024  # distribution refuses larger manifests itself
+MAX_ARTIFACT = 256 * 1024 * 1024  # an SBOM of a large image is a few MB; this bounds what a pull reads
+
+
+def registry_url(registry: str) -> str:
+    return f"{'http' if is_loopback(registry) else 'https'}://{registry}"
+
+
+def _request(
+    registry: str,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> tuple[int, dict[str, str], bytes]:
+    """One call to the registry; (status, headers, body). Raises PublishError naming the call on anything
+    but a 2xx or a 404, or when the answer is larger than MAX_ARTIFACT."""
+    import urllib.error
+    import urllib.request
+
+    url = path if path.startswith(("http://", "https://")) else registry_url(registry) + path
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            data = resp.read(MAX_ARTIFACT + 1)
+            if len(data) > MAX_ARTIFACT:
+                raise PublishError(f"{method} {url}: answer larger than {MAX_ARTIFACT} bytes")
+            return resp.status, dict(resp.headers), data
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return 404, dict(exc.headers), b""
+        detail = exc.read(2000).decode(errors="replace").strip()
+        raise PublishError(f"{method} {url}: HTTP {exc.code} {detail}") from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise PublishError(f"{method} {url}: registry {registry} does not answer: {exc}") from None
+
+
+def sha256_digest(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def manifest_descriptor(registry: str, repository: str, reference: str) -> dict | None:
+    """``{mediaType, digest, size}`` of a manifest (by tag or digest), or None when there is none."""
+    status, headers, _ = _request(
+        registry, "HEAD", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+    )
+    if status == 404:
+        return None
+    headers = {k.lower(): v for k, v in headers.items()}
+    return {
+        "mediaType": headers.get("content-type", "").split(";")[0].strip(),
+        "digest": headers["docker-content-digest"],
+        "size": int(headers["content-length"]),
+    }
+
+
+def get_manifest(registry: str, repository: str, reference: str) -> tuple[str, bytes] | None:
+    """(digest, bytes) of a manifest, or None when there is none."""
+    status, headers, body = _request(
+        registry, "GET", f"/v2/{repository}/manifests/{reference}", headers={"Accept": MANIFEST_TYPES}
+    )
+    if status == 404:
+        return None
+    if len(body) > MAX_MANIFEST:
+        raise PublishError(f"{registry}/{repository}:{reference}: manifest larger than {MAX_MANIFEST} bytes")
+    return sha256_digest(body), body
+
+
+def get_blob(registry: str, repository: str, digest: str) -> bytes:
+    status, _, body = _request(registry, "GET", f"/v2/{repository}/blobs/{digest}")
+    if status == 404:
+        raise PublishError(f"{registry}/{repository}: blob {digest} is missing")
+    if sha256_digest(body) != digest:
+        raise PublishError(f"{registry}/{repository}: blob {digest} has other content")
+    return body
+
+
+def put_blob(registry: str, repository: str, data: bytes) -> str:
+    """Upload ``data`` (unless the registry has it already); its digest."""
+    digest = sha256_digest(data)
+    if _request(registry, "HEAD", f"/v2/{repository}/blobs/{digest}")[0] != 404:
+        return digest
+    status, headers, _ = _request(registry, "POST", f"/v2/{repository}/blobs/uploads/", body=b"")
+    location = {k.lower(): v for k, v in headers.items()}.get("location")
+    if status != 202 or not location:
+        raise PublishError(f"{registry}/{repository}: starting an upload gave HTTP {status} and no Location")
+    separator = "&" if "?" in location else "?"
+    _request(
+        registry,
+        "PUT",
+        f"{location}{separator}digest={digest}",
+        body=data,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=600,
+    )
+    return digest
+
+
+def put_manifest(registry: str, repository: str, tag: str, manifest: bytes, media_type: str = OCI_MANIFEST) -> str:
+    """PUT ``manifest`` under ``tag``; the digest the registry answers (checked against the bytes)."""
+    _, headers, _ = _request(
+        registry, "PUT", f"/v2/{repository}/manifests/{tag}", body=manifest, headers={"Content-Type": media_type}
+    )
+    digest = sha256_digest(manifest)
+    answered = {k.lower(): v for k, v in headers.items()}.get("docker-content-digest", digest)
+    if answered != digest:
+        raise PublishError(f"{registry}/{repository}:{tag}: the registry stored {answered}, not {digest}")
+    return digest

@@ -7,6 +7,8 @@ prepackaged servers, storage initializer) and the kustomize bundle is regenerate
 chart is packaged at the version (values pinned) and pushed with ``helm push``;
 (5) a classic chart repository ``index.yaml`` is written beside the archives, and ``release.json``
 records every reference and digest. Running it again with ``force`` pushes the same content again.
+Given syft, each image also gets its SBOM right after its push (``wharf.release.sbom``): written to
+``<out>/sbom/`` and pushed under the tag ``sha256-<digest>.sbom``, once per image digest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from wharf.release.oci import PublishError, is_loopback, package_chart, push_chart, push_image, run
 from wharf.release.pin import pin_core_values
+from wharf.release.sbom import publish_sbom
 
 LICENSE = "Apache-2.0"
 CORE_VALUES = Path("charts/wharf-core/values.yaml")
@@ -96,6 +99,7 @@ def release(
     charts: list[Path],
     helm: Path,
     out: Callable[[str], None] = print,
+    syft: Path | None = None,
 ) -> dict:
     """Publish; returns what ``release.json`` holds. Raises ReleaseRefused or PublishError with the step."""
     taken = [
@@ -117,6 +121,10 @@ def release(
             "digest": digest,
         }
         out(f"pushed {opts.registry}/{image.repository}:{opts.version}@{digest}")
+        if syft is not None:
+            record["images"][image.repository]["sbom"] = publish_sbom(
+                syft, opts.registry, image.repository, opts.version, digest, opts.out, out
+            )
     pin_core_values(repo / CORE_VALUES, opts.registry, opts.version, digests)
     # The kustomize bundle is generated from wharf-core with its default values (`invoke generate`):
     # regenerated from the pinned values, its base names every image by digest (the orchestrator and
