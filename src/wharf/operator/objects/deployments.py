@@ -1,0 +1,113 @@
+"""One Deployment per componentSpec: its pod with the graph nodes' containers wired, and the
+Service of each node that runs in it."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from wharf.deployment import names
+from wharf.deployment.defaults import PODINFO_VOLUME, find_node, no_engine
+from wharf.operator.objects.context import Context
+from wharf.operator.objects.meta import LABEL_APP, LABEL_ID, MANAGED_BY, TYPE_LABELS
+from wharf.operator.objects.pods import default_seccomp, podinfo_volume, rolling_update
+from wharf.operator.objects.services import unit_service
+from wharf.operator.objects.storage import storage_initializer
+from wharf.operator.objects.tfserving import tfserving_setup
+from wharf.operator.objects.units import unit_container
+
+
+def _labels(
+    ctx: Context, predictor: dict[str, Any], component: dict[str, Any], dep_name: str
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The Deployment's labels and its pods' labels, before the graph nodes add theirs."""
+    labels = {LABEL_ID: ctx.sid, "app": dep_name, "fluentd": "true", **MANAGED_BY}
+    pod_labels = {LABEL_ID: ctx.sid, "app": dep_name, "fluentd": "true"}
+    if predictor.get("shadow"):
+        pod_labels["seldon.io/shadow"] = "true"
+        labels["seldon.io/shadow"] = "true"
+    for source in (predictor.get("labels") or {}, (component.get("metadata") or {}).get("labels") or {}):
+        labels.update(source)
+        pod_labels.update(source)
+    return labels, pod_labels
+
+
+def _annotations(ctx: Context, predictor: dict[str, Any], component: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **(ctx.spec.get("annotations") or {}),
+        **(predictor.get("annotations") or {}),
+        **((component.get("metadata") or {}).get("annotations") or {}),
+    }
+
+
+def _pod_defaults(ctx: Context, pod: dict[str, Any]) -> None:
+    pod.setdefault("terminationGracePeriodSeconds", 20)
+    pod.setdefault("restartPolicy", "Always")
+    pod.setdefault("dnsPolicy", "ClusterFirst")
+    pod.setdefault("schedulerName", "default-scheduler")
+    if ctx.config.default_user_id and not (pod.get("securityContext") or {}).get("runAsUser"):
+        pod.setdefault("securityContext", {})["runAsUser"] = int(ctx.config.default_user_id)
+    default_seccomp(pod)
+    if not any(v.get("name") == PODINFO_VOLUME for v in pod.get("volumes") or []):
+        pod.setdefault("volumes", []).append(podinfo_volume())
+
+
+def _wire_units(
+    ctx: Context, predictor: dict[str, Any], pod: dict[str, Any], label_sets: tuple[dict[str, str], ...]
+) -> list[dict[str, Any]]:
+    """Each graph node's container in the pod completed, its labels added to ``label_sets``
+    (Deployment, pod, selector; type labels not on the selector); returns the nodes' Services."""
+    psvc = names.predictor_service(ctx.name, predictor)
+    services = []
+    for container in pod["containers"]:
+        node = find_node(predictor["graph"], container["name"])
+        if node is None:
+            continue
+        type_label = TYPE_LABELS.get(node.get("type", ""))
+        if type_label:
+            label_sets[0][type_label] = label_sets[1][type_label] = "true"
+        csvc = names.container_service(ctx.name, predictor, container["name"])
+        for labels in label_sets:
+            labels[f"seldon-app-svc-{container['name']}"] = csvc
+        unit_container(ctx, predictor, container, node)
+        if node["implementation"] == "TENSORFLOW_SERVER":
+            tfserving_setup(container, pod, node, ctx.protocol, ctx.config)
+        elif node.get("modelUri"):
+            storage_initializer(container, pod, node, ctx.config)
+        services.append(unit_service(ctx, predictor, psvc, node, csvc, type_label))
+        if no_engine(predictor):
+            for labels in label_sets:
+                labels[LABEL_APP] = psvc
+    return services
+
+
+def component_deployment(
+    ctx: Context, predictor: dict[str, Any], idx: int, component: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """The Deployment of one componentSpec and the Services of the graph nodes in it; None for a
+    componentSpec with no container."""
+    pod = copy.deepcopy(component.get("spec") or {})
+    if not pod.get("containers"):
+        return None
+    config = ctx.config
+    dep_name = names.deployment_name(ctx.name, predictor, idx, component, config.deployment_name_as_prefix)
+    labels, pod_labels = _labels(ctx, predictor, component, dep_name)
+    annotations = _annotations(ctx, predictor, component)
+    pod_annotations = {"prometheus.io/path": config.executor_prometheus_path, "prometheus.io/scrape": "true",
+                       **annotations}  # fmt: skip
+    selector = {LABEL_ID: ctx.sid}
+    services = _wire_units(ctx, predictor, pod, (labels, pod_labels, selector))
+    _pod_defaults(ctx, pod)
+    deployment: dict[str, Any] = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": ctx.meta(dep_name, labels, annotations),
+        "spec": {
+            "selector": {"matchLabels": selector},
+            "strategy": rolling_update(),
+            "template": {"metadata": {"labels": pod_labels, "annotations": pod_annotations}, "spec": pod},
+        },
+    }
+    if predictor.get("progressDeadlineSeconds"):
+        deployment["spec"]["progressDeadlineSeconds"] = predictor["progressDeadlineSeconds"]
+    return deployment, services
