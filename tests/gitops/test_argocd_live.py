@@ -11,9 +11,10 @@ Running and Ready, so Deployments become Available. Stand-in: the Wharf operator
 Argo CD syncs cannot run its container here, so once that Deployment is Available the test runs the
 same operator (``wharf operator``) as a process on the host, with the Deployment's own environment.
 
-Order of events: every watch event's resourceVersion is the revision of the one etcd behind this
-harness, which is global across all kinds, so comparing them orders events of different objects.
-The tests in this module run in order and share one Argo CD and one set of Applications.
+The helpers (the user's repository and steps, the watch recorder, waiting on Applications, the
+teardown) are ``wharf.testing.argocd_live``'s, shared with the same example on the real node
+(``tests/node/test_b_argocd.py``). The tests in this module run in order and share one Argo CD and
+one set of Applications.
 """
 
 from __future__ import annotations
@@ -23,188 +24,38 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from wharf.testing import infra
+from wharf.testing.argocd_live import (
+    APPS,
+    MODELS_NS,
+    RUNTIME_NS,
+    SDEP,
+    SDEP_CRD,
+    Live,
+    Recorder,
+    check_waves,
+    install_argocd,
+    teardown,
+    user_repo,
+    wait_for,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_NS, RUNTIME_NS, MODELS_NS = "argocd", "wharf-system", "models"
-APPS = ("wharf-root", "wharf-runtime", "wharf-models", "iris-chart")
-SDEP = ("machinelearning.seldon.io", "v1", "seldondeployments")
-SDEP_CRD = f"{SDEP[2]}.{SDEP[0]}"
-APPLICATION = ("argoproj.io", "v1alpha1", "applications")
 KWOK_NODE = "wharf-argocd-kwok-0"
 
 
-def wait_for(what: str, probe: Callable[[], Any], timeout: float, argo=None, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except Exception as exc:  # noqa: BLE001 - polling: the last failure is reported on timeout
-            last = exc
-        else:
-            if last:
-                return last
-        time.sleep(interval)
-    logs = f"\n{argo.logs(40)}" if argo is not None else ""
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; last seen: {last!r}{logs}")
+class LiveOnKwok(Live):
+    """With the stand-in operator: a process on the host, since pods never run on KWOK nodes."""
 
-
-class Recorder:
-    """Watches (from before the first Application exists) what the wave order is judged by."""
-
-    def __init__(self, api_client) -> None:
-        self.api = api_client
-        self.events: list[tuple[int, str]] = []
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.lock = threading.Lock()
-
-    def note(self, rv: str, what: str) -> None:
-        with self.lock:
-            if what not in [w for _, w in self.events]:
-                self.events.append((int(rv), what))
-
-    def first(self, what: str) -> int:
-        found = [rv for rv, w in self.events if w == what]
-        assert found, f"never seen: {what}; seen: {sorted(self.events)}"
-        return found[0]
-
-    def _watch(self, list_call, handle, **kwargs) -> None:
-        """One watch, resumed from the last resourceVersion seen each time the server ends it (every
-        5 s, so that close() is quick): no event in between is missed."""
-        from kubernetes import watch
-
-        resource_version = None
-        while not self.stop.is_set():
-            w = watch.Watch()
-            resume = {"resource_version": resource_version} if resource_version else {}
-            try:
-                for event in w.stream(list_call, timeout_seconds=5, **kwargs, **resume):
-                    obj = event["object"]
-                    obj = obj if isinstance(obj, dict) else self.api.sanitize_for_serialization(obj)
-                    if event["type"] == "ERROR":  # e.g. 410 Gone: start over with a fresh list
-                        resource_version = None
-                        break
-                    resource_version = obj["metadata"]["resourceVersion"]
-                    handle(event["type"], obj)
-                    if self.stop.is_set():
-                        w.stop()
-            except Exception:  # noqa: BLE001 - a watch that drops is started again, resumed
-                time.sleep(0.5)
-
-    def start(self) -> None:
-        from kubernetes import client
-
-        ext, apps, custom = (
-            client.ApiextensionsV1Api(self.api),
-            client.AppsV1Api(self.api),
-            client.CustomObjectsApi(self.api),
-        )
-
-        def crd(kind: str, obj: dict) -> None:
-            name = obj["metadata"]["name"]
-            conditions = (obj.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
-                self.note(obj["metadata"]["resourceVersion"], f"crd established {name}")
-
-        def deployment(kind: str, obj: dict) -> None:
-            name, rv = obj["metadata"]["name"], obj["metadata"]["resourceVersion"]
-            self.note(rv, f"deployment added {name}")
-            conditions = (obj.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Available" and c["status"] == "True" for c in conditions):
-                self.note(rv, f"deployment available {name}")
-
-        def application(kind: str, obj: dict) -> None:
-            name, rv = obj["metadata"]["name"], obj["metadata"]["resourceVersion"]
-            self.note(rv, f"application added {name}")
-            status = obj.get("status") or {}
-            if (
-                (status.get("sync") or {}).get("status") == "Synced"
-                and (status.get("health") or {}).get("status") == "Healthy"
-                and (status.get("operationState") or {}).get("phase") == "Succeeded"
-            ):
-                self.note(rv, f"application synced and healthy {name}")
-
-        def added(label: str) -> Callable[[str, dict], None]:
-            return lambda kind, obj: self.note(
-                obj["metadata"]["resourceVersion"], f"{label} added {obj['metadata']['name']}"
-            )
-
-        watches = [
-            (ext.list_custom_resource_definition, crd, {}),
-            (apps.list_namespaced_deployment, deployment, {"namespace": RUNTIME_NS}),
-            (
-                custom.list_namespaced_custom_object,
-                added("sdep"),
-                {"group": SDEP[0], "version": SDEP[1], "plural": SDEP[2], "namespace": MODELS_NS},
-            ),
-            (
-                custom.list_namespaced_custom_object,
-                application,
-                {"group": APPLICATION[0], "version": APPLICATION[1], "plural": APPLICATION[2], "namespace": APP_NS},
-            ),
-        ]
-        for call, handle, kwargs in watches:
-            thread = threading.Thread(target=self._watch, args=(call, handle), kwargs=kwargs, daemon=True)
-            thread.start()
-            self.threads.append(thread)
-
-    def close(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(10)
-
-
-class Live:
-    """The shared state of this module: the cluster, Argo CD, the Git repository, the operator."""
-
-    def __init__(self, kube_api, argo, repo, recorder) -> None:
-        self.kube, self.argo, self.repo, self.recorder = kube_api, argo, repo, recorder
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
         self.operator: subprocess.Popen | None = None
         self.operator_log: Path | None = None
-
-    def get(self, kind: str, name: str, ns: str | None = None) -> dict | None:
-        args = ["get", kind, name, "-o", "json"] + (["-n", ns] if ns else [])
-        proc = self.kube.kubectl(*args, check=False)
-        return json.loads(proc.stdout) if proc.returncode == 0 else None
-
-    def app(self, name: str) -> dict:
-        return self.get("applications.argoproj.io", name, APP_NS) or {}
-
-    def app_state(self, name: str) -> tuple[str, str]:
-        status = self.app(name).get("status") or {}
-        return (status.get("sync") or {}).get("status", ""), (status.get("health") or {}).get("status", "")
-
-    def wait_app(self, name: str, sync: str, health: str, timeout: float = 150, revision: str | None = None) -> dict:
-        seen: dict = {}
-
-        def reached() -> dict | bool:
-            app = self.app(name)
-            status = app.get("status") or {}
-            seen["last"] = {k: status.get(k) for k in ("sync", "health", "operationState", "conditions")}
-            ok = (status.get("sync") or {}).get("status") == sync and (status.get("health") or {}).get(
-                "status"
-            ) == health
-            if revision is not None:
-                ok = ok and (status.get("sync") or {}).get("revision") == revision
-            return app if ok else False
-
-        try:
-            return wait_for(f"Application {name} {sync}/{health}", reached, timeout)
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{exc}\nlast status: {json.dumps(seen.get('last'))[:3000]}\n{self.argo.logs(40)}"
-            ) from None
 
     def start_operator(self, tmp: Path) -> None:
         """The stand-in for the operator's pod: ``wharf operator`` with the synced Deployment's env."""
@@ -260,108 +111,37 @@ def live(kube_api, helm_binary, tmp_path_factory):
         # is to create it, as on a new cluster (the teardown puts it back if it is missing).
         kube_api.kubectl("delete", "crd", SDEP_CRD, "--ignore-not-found", "--timeout=60s")
 
-    # The Git repository, as a user commits it: the charts and examples/gitops, repoURL made theirs.
-    repo = argocd.GitRepo(tmp / "git")
-    repo.init()
-    for folder in ("charts/wharf-core", "charts/wharf-model", "examples/gitops"):
-        repo.copy_in(ROOT, folder)
-    assert repo.point_at_self(), "examples/gitops/argocd names no placeholder repoURL to replace"
-    repo.commit("Wharf runtime and models for Argo CD")
-
-    argocd.install(lambda *a, **k: kube_api.kubectl(*a, **k))
-    # the example's own health configuration, applied as a user applies it
-    kube_api.kubectl(
-        "apply",
-        "--server-side",
-        "--field-manager=wharf-user",
-        "-n",
-        APP_NS,
-        "-f",
-        str(ROOT / "examples" / "gitops" / "argocd" / "argocd-cm-health-patch.yaml"),
-    )
+    # The Git repository, as a user commits it; Argo CD's settings and the example's health checks.
+    repo = user_repo(ROOT, tmp / "git")
+    install_argocd(kube_api, ROOT)
     argo = argocd.start(kube_api.kubeconfig, helm_binary, work=tmp / "argocd", resync_seconds=5)
     api = kube_api.api_client()
     recorder = Recorder(api)
-    recorder.start()
-    state = Live(kube_api, argo, repo, recorder)
+    recorder.watch_gitops()
+    state = LiveOnKwok(kube_api, argo, repo, recorder)
     try:
         yield state
     finally:
         recorder.close()
-        _teardown(state)
+        # the SeldonDeployment CRD stays (other tests of the session share it): put back if missing
+        teardown(state, keep_sdep_crd=True)
+        if kube_api.kubectl("get", "crd", SDEP_CRD, check=False).returncode != 0:
+            from wharf.gitops.kustomize import BASE
+
+            kube_api.apply_crd(yaml.safe_load((BASE / "crd" / f"{SDEP[0]}_{SDEP[2]}.yaml").read_text()))
+        if kube_api.local:
+            kube_api.kubectl("delete", "node", KWOK_NODE, "--wait=false", check=False)
         api.close()
 
 
-def _teardown(state: Live) -> None:
-    """Leave the session's cluster as other tests expect it: the SeldonDeployment CRD stays (other
-    tests share it), everything else the Applications made goes."""
-    kube = state.kube
-    runtime = (state.app("wharf-runtime").get("status") or {}).get("resources") or []
-    state.argo.stop()
-    kube.kubectl("delete", "seldondeployments", "--all", "-n", MODELS_NS, "--timeout=30s", check=False)
-    state.stop_operator()
-    for name in APPS:
-        kube.kubectl(
-            "patch",
-            "applications.argoproj.io",
-            name,
-            "-n",
-            APP_NS,
-            "--type=merge",
-            "-p",
-            '{"metadata":{"finalizers":null}}',
-            check=False,
-        )
-    for item in runtime:
-        if not item.get("namespace") and item["kind"] not in ("CustomResourceDefinition", "Namespace"):
-            kube.kubectl(
-                "delete",
-                f"{item['kind'].lower()}.{item.get('group') or ''}".rstrip("."),
-                item["name"],
-                "--wait=false",
-                check=False,
-            )
-    # waited for: later tests (test_deploy.py) install into wharf-system, which must not be Terminating then
-    kube.kubectl("delete", "namespace", APP_NS, MODELS_NS, RUNTIME_NS, "--timeout=120s", check=False, timeout=150)
-    if kube.kubectl("get", "crd", SDEP_CRD, check=False).returncode != 0:
-        from wharf.gitops.kustomize import BASE
-
-        kube.apply_crd(yaml.safe_load((BASE / "crd" / f"{SDEP[0]}_{SDEP[2]}.yaml").read_text()))
-    if kube.local:
-        kube.kubectl("delete", "node", KWOK_NODE, "--wait=false", check=False)
-
-
 def test_app_of_apps_syncs_in_waves_with_the_examples_health_checks(live, tmp_path_factory) -> None:
-    checkout = live.repo.checkout / "examples" / "gitops" / "argocd"
-    # What the example tells a user to create by hand; the rest comes from Git.
-    live.kube.kubectl("apply", "-n", APP_NS, "-f", str(checkout / "project.yaml"))
-    live.kube.kubectl("apply", "-n", APP_NS, "-f", str(checkout / "root-app.yaml"))
-
+    live.apply_user_apps()
     live.wait_app("wharf-runtime", "Synced", "Healthy", timeout=180)
     live.start_operator(tmp_path_factory.mktemp("operator"))
     for name in APPS:
         live.wait_app(name, "Synced", "Healthy", timeout=180)
 
-    rec = live.recorder
-    crd = rec.first(f"crd established {SDEP_CRD}")
-    operator_added, operator_available = (
-        rec.first("deployment added wharf-operator"),
-        rec.first("deployment available wharf-operator"),
-    )
-    # wave -1, inside one Application: the CRD is Established before the operator Deployment exists
-    assert crd < operator_added, sorted(rec.events)
-    # wave 1 starts only once wave -1 is Healthy: the model Applications and SeldonDeployments come later
-    for later in (
-        "application added wharf-models",
-        "application added iris-chart",
-        "sdep added iris",
-        "sdep added iris-chart",
-    ):
-        assert operator_available < rec.first(later), (later, sorted(rec.events))
-    # the root went on to wave 1 only once the runtime Application had synced (not merely once it
-    # read Healthy, which a just-created Application does before its first sync applies anything)
-    for later in ("application added wharf-models", "application added iris-chart"):
-        assert rec.first("application synced and healthy wharf-runtime") < rec.first(later), (later, sorted(rec.events))
+    check_waves(live.recorder)
 
     runtime = live.app("wharf-runtime")["status"]
     assert runtime["operationState"]["phase"] == "Succeeded"
