@@ -53,10 +53,15 @@ def _pod_defaults(ctx: Context, pod: dict[str, Any]) -> None:
 
 
 def _wire_units(
-    ctx: Context, predictor: dict[str, Any], pod: dict[str, Any], label_sets: tuple[dict[str, str], ...]
+    ctx: Context,
+    predictor: dict[str, Any],
+    pod: dict[str, Any],
+    labels: dict[str, str],
+    pod_labels: dict[str, str],
+    selector: dict[str, str],
 ) -> list[dict[str, Any]]:
-    """Each graph node's container in the pod completed, its labels added to ``label_sets``
-    (Deployment, pod, selector; type labels not on the selector); returns the nodes' Services."""
+    """Each graph node's container in the pod completed and its labels added (its type's label not
+    to the selector); returns the nodes' Services."""
     psvc = names.predictor_service(ctx.name, predictor)
     services = []
     for container in pod["containers"]:
@@ -65,19 +70,18 @@ def _wire_units(
             continue
         type_label = TYPE_LABELS.get(node.get("type", ""))
         if type_label:
-            label_sets[0][type_label] = label_sets[1][type_label] = "true"
+            labels[type_label] = pod_labels[type_label] = "true"
         csvc = names.container_service(ctx.name, predictor, container["name"])
-        for labels in label_sets:
-            labels[f"seldon-app-svc-{container['name']}"] = csvc
+        key = f"seldon-app-svc-{container['name']}"
+        labels[key] = pod_labels[key] = selector[key] = csvc
         unit_container(ctx, predictor, container, node)
         if node["implementation"] == "TENSORFLOW_SERVER":
             tfserving_setup(container, pod, node, ctx.protocol, ctx.config)
         elif node.get("modelUri"):
             storage_initializer(container, pod, node, ctx.config)
         services.append(unit_service(ctx, predictor, psvc, node, csvc, type_label))
-        if no_engine(predictor):
-            for labels in label_sets:
-                labels[LABEL_APP] = psvc
+        if no_engine(predictor):  # the predictor's Service selects the node's pods
+            labels[LABEL_APP] = pod_labels[LABEL_APP] = selector[LABEL_APP] = psvc
     return services
 
 
@@ -96,7 +100,7 @@ def component_deployment(
     pod_annotations = {"prometheus.io/path": config.executor_prometheus_path, "prometheus.io/scrape": "true",
                        **annotations}  # fmt: skip
     selector = {LABEL_ID: ctx.sid}
-    services = _wire_units(ctx, predictor, pod, (labels, pod_labels, selector))
+    services = _wire_units(ctx, predictor, pod, labels, pod_labels, selector)
     _pod_defaults(ctx, pod)
     deployment: dict[str, Any] = {
         "apiVersion": "apps/v1",
