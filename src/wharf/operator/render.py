@@ -26,7 +26,7 @@ __all__ = ["ENGINE_CONTAINER", "LABEL_ID", "RESTRICTED_CONTAINER", "render"]
 def render(sdep: dict[str, Any], config: OperatorConfig | None = None) -> list[dict[str, Any]]:
     """Every object for one SeldonDeployment; raises SdepError naming the field when it cannot.
 
-    The order is the one they are applied in: every predictor's Deployments, then their Services,
+    In this order: every predictor's Deployments, then every predictor's Services,
     then HPAs and PDBs, then Istio's VirtualService and DestinationRules.
     """
     config = config or OperatorConfig()
