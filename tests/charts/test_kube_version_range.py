@@ -75,8 +75,17 @@ def _established(kubeconfig, name: str, timeout: float = 60) -> None:
     import time
 
     deadline = time.monotonic() + timeout
-    while _kubectl(kubeconfig, "get", f"crd/{name}", "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}",
-                   check=False).stdout.strip() != "True":
+    while (
+        _kubectl(
+            kubeconfig,
+            "get",
+            f"crd/{name}",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+            check=False,
+        ).stdout.strip()
+        != "True"
+    ):
         assert time.monotonic() < deadline, f"CRD {name} not Established after {timeout:.0f} s"
         time.sleep(0.3)
 
