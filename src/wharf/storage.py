@@ -56,6 +56,9 @@ class S3Settings:
     secret_key: str | None = field(default=None, repr=False)
     region: str | None = None
     verify: bool = True
+    # The variables the keys came from, so an error can name what to fix (never the value).
+    access_key_variable: str = "AWS_ACCESS_KEY_ID"
+    secret_key_variable: str = "AWS_SECRET_ACCESS_KEY"
 
 
 def parse_location(uri: str, env: Mapping[str, str]) -> Location | None:
@@ -106,11 +109,12 @@ def s3_settings(location: Location, env: Mapping[str, str]) -> S3Settings:
     """Endpoint and credentials for ``location``: its rclone remote's variables first, then AWS's."""
     prefix = f"RCLONE_CONFIG_{location.remote.upper()}_"
 
+    def source(rclone: str, *aws: str) -> str | None:
+        return next((name for name in (prefix + rclone, *aws) if env.get(name)), None)
+
     def pick(rclone: str, *aws: str) -> str | None:
-        for name in (prefix + rclone, *aws):
-            if env.get(name):
-                return env[name]
-        return None
+        name = source(rclone, *aws)
+        return env[name] if name else None
 
     endpoint = pick("ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
     if not endpoint and env.get("S3_ENDPOINT"):
@@ -125,6 +129,8 @@ def s3_settings(location: Location, env: Mapping[str, str]) -> S3Settings:
         secret_key=pick("SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY"),
         region=pick("REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
         verify=env.get("S3_VERIFY_SSL", "1").lower() not in ("0", "false", "no"),
+        access_key_variable=source("ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID") or "AWS_ACCESS_KEY_ID",
+        secret_key_variable=source("SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY") or "AWS_SECRET_ACCESS_KEY",
     )
 
 
@@ -156,14 +162,16 @@ def _explain(exc: Exception, what: str, location: Location, settings: S3Settings
     from minio.error import S3Error
 
     if isinstance(exc, S3Error):
+        bucket, key_id, secret = location.bucket, settings.access_key_variable, settings.secret_key_variable
         hints = {
-            "NoSuchBucket": f"bucket {location.bucket!r} does not exist at {settings.endpoint}",
-            "NoSuchKey": f"no object {location.key!r} in bucket {location.bucket!r}",
-            "AccessDenied": "access denied: check the credentials' permissions on this bucket",
-            "InvalidAccessKeyId": "the access key id is not known to the endpoint (AWS_ACCESS_KEY_ID or "
-            f"RCLONE_CONFIG_{location.remote.upper()}_ACCESS_KEY_ID)",
-            "SignatureDoesNotMatch": "the secret access key is wrong (AWS_SECRET_ACCESS_KEY or "
-            f"RCLONE_CONFIG_{location.remote.upper()}_SECRET_ACCESS_KEY)",
+            "NoSuchBucket": f"bucket {bucket!r} does not exist at {settings.endpoint}",
+            "NoSuchKey": f"no object {location.key!r} in bucket {bucket!r}",
+            "AccessDenied": f"access denied to bucket {bucket!r} for the access key in {key_id}: check "
+            "that key's permissions on this bucket",
+            "InvalidAccessKeyId": f"the access key id in {key_id} is not known to {settings.endpoint} "
+            f"(bucket {bucket!r})",
+            "SignatureDoesNotMatch": f"the secret access key in {secret} is wrong for the access key in "
+            f"{key_id} (bucket {bucket!r} at {settings.endpoint})",
         }
         return StorageError(f"{what} {location}: {hints.get(exc.code, f'{exc.code}: {exc.message}')}")
     reason = getattr(exc, "reason", None) or exc
@@ -591,6 +599,8 @@ def _exists(client: Any, location: Location) -> bool:
     except S3Error as exc:
         if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
             return False
+        if exc.code == "AccessDenied":  # a HEAD answer has no body to say why: ask again with a GET
+            next(iter(client.list_objects(location.bucket, prefix=location.key)), None)
         raise
 
 

@@ -66,12 +66,73 @@ def test_the_storage_initializers_rclone_remote_variables_work_as_they_are(bucke
     assert got.read_bytes() == b"rclone"
 
 
-def test_a_wrong_key_names_the_key_and_bucket_and_leaves_no_file(bucket, s3_env, tmp_path) -> None:
+def test_a_missing_object_names_the_key_and_bucket_and_leaves_no_file(bucket, s3_env, tmp_path) -> None:
     proc = wharf("storage", "cp", f"s3://{bucket}/no/such/model.bin", str(tmp_path / "out"), env=s3_env)
     assert proc.returncode == 1
     assert "'no/such/model.bin'" in proc.stderr and repr(bucket) in proc.stderr
     assert not any((tmp_path / "out").rglob("*"))
     assert s3_env["AWS_SECRET_ACCESS_KEY"] not in proc.stderr + proc.stdout
+
+
+@pytest.fixture(scope="module")
+def checking_s3(tmp_path_factory):
+    """A moto server of its own that checks signatures (the shared one accepts any key pair): one
+    bucket with a model in it, and the key of the one IAM user allowed to read it."""
+    from wharf.testing.s3 import enforce_credentials, s3_server
+
+    folder = tmp_path_factory.mktemp("moto-auth")
+    with s3_server(folder / "moto.log") as endpoint:
+        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": "us-east-1"}
+        setup = {**env, "AWS_ACCESS_KEY_ID": "setup", "AWS_SECRET_ACCESS_KEY": "setup"}
+        _client(s3_settings(Location("s3", "models", ""), setup)).make_bucket("models")
+        upload(_file(folder, "model.joblib", os.urandom(1 << 20)), "s3://models/iris/model.joblib", env=setup)
+        key_id, secret = enforce_credentials(endpoint, "models")
+        yield env, key_id, secret
+
+
+@pytest.mark.parametrize(
+    ("uri", "key_id", "secret", "variable", "cause"),
+    [
+        ("s3://models/iris/model.joblib", None, "wrong-secret-5d1e", "AWS_SECRET_ACCESS_KEY", "is wrong"),
+        ("s3://models/iris", None, "wrong-secret-5d1e", "AWS_SECRET_ACCESS_KEY", "is wrong"),
+        ("s3://models/iris/model.joblib", "AKIANOBODYKNOWS0000", None, "AWS_ACCESS_KEY_ID", "is not known"),
+        ("mys3:models/iris/", None, "wrong-secret-5d1e", "RCLONE_CONFIG_MYS3_SECRET_ACCESS_KEY", "is wrong"),
+    ],
+    ids=["wrong-secret", "wrong-secret-prefix", "unknown-key-id", "rclone-wrong-secret"],
+)
+def test_a_wrong_credential_names_the_uri_bucket_and_variable_and_leaves_no_file(
+    checking_s3, tmp_path, uri, key_id, secret, variable, cause
+) -> None:
+    """Against a store that checks signatures: what the storage initializer runs (``wharf storage cp``)
+    fails, says which variable holds the bad credential (never its value) and copies nothing."""
+    base, good_id, good_secret = checking_s3
+    good = wharf("storage", "cp", uri, str(tmp_path / "good"), env=_credentials(base, uri, good_id, good_secret))
+    assert good.returncode == 0, good.stderr  # the right key pair is let in: only the bad part is refused
+    proc = wharf(
+        "storage",
+        "cp",
+        uri,
+        str(tmp_path / "out"),
+        env=_credentials(base, uri, key_id or good_id, secret or good_secret),
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"download {uri}: " in proc.stderr and "bucket 'models'" in proc.stderr, proc.stderr
+    assert variable in proc.stderr and cause in proc.stderr, proc.stderr
+    assert good_secret not in proc.stderr + proc.stdout and (secret or good_secret) not in proc.stderr + proc.stdout
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+
+def _credentials(base: dict[str, str], uri: str, key_id: str, secret: str) -> dict[str, str]:
+    """The Secret's variables: AWS's names, or for an ``mys3:`` URI the rclone remote's own."""
+    if uri.startswith("mys3:"):
+        return {
+            "RCLONE_CONFIG_MYS3_TYPE": "s3",
+            "RCLONE_CONFIG_MYS3_ENDPOINT": base["AWS_ENDPOINT_URL"],
+            "RCLONE_CONFIG_MYS3_REGION": base["AWS_REGION"],
+            "RCLONE_CONFIG_MYS3_ACCESS_KEY_ID": key_id,
+            "RCLONE_CONFIG_MYS3_SECRET_ACCESS_KEY": secret,
+        }
+    return {**base, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
 
 
 def test_a_target_folder_that_cannot_be_written_is_named_without_a_traceback(bucket, s3_env, tmp_path) -> None:

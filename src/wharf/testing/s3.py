@@ -71,6 +71,52 @@ def s3_server(log_file: Path, host: str = "127.0.0.1", timeout: float = 60.0) ->
         yield endpoint
 
 
+# Run by the moto venv's Python, whose boto3 speaks IAM (Wharf's own S3 client does not).
+_MAKE_USER = """
+import json, sys
+import boto3
+endpoint, user, bucket = sys.argv[1:]
+iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                   aws_access_key_id="setup", aws_secret_access_key="setup")
+iam.create_user(UserName=user)
+iam.put_user_policy(UserName=user, PolicyName="read-" + bucket, PolicyDocument=json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                   "Resource": ["arn:aws:s3:::" + bucket, "arn:aws:s3:::" + bucket + "/*"]}],
+}))
+key = iam.create_access_key(UserName=user)["AccessKey"]
+print(json.dumps([key["AccessKeyId"], key["SecretAccessKey"]]))
+"""
+
+
+def enforce_credentials(endpoint: str, bucket: str, user: str = "model-reader") -> tuple[str, str]:
+    """Make an IAM user who may read ``bucket``, then switch the moto server at ``endpoint`` to
+    checking every request's signature; return the user's (access key id, secret access key).
+
+    From then on moto accepts only keys of IAM users it made, as a real store does: a wrong
+    secret is ``SignatureDoesNotMatch``, an unknown key id ``InvalidAccessKeyId``. Do this on a
+    server of its own: the switch holds for the rest of the server's life.
+    """
+    import json
+    import urllib.request
+
+    python = venv_dir() / "bin" / "python"
+    out = subprocess.run(
+        [str(python), "-c", _MAKE_USER, endpoint, user, bucket],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    key_id, secret = json.loads(out)
+    request = urllib.request.Request(  # moto's own admin API: authenticate from the next action on
+        f"{endpoint}/moto-api/reset-auth", data=b"0", headers={"Content-Type": "text/plain"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+    return key_id, secret
+
+
 def main() -> int:  # pragma: no cover - provisioning CLI
     print(ensure_moto())
     return 0
