@@ -5,6 +5,7 @@ a real S3 API with this shell's credentials), answering with the model's own pre
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from wharf.local.run import LocalGraph
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 
 
-def sdep_file(folder, implementation: str, model_uri: str, name: str = "iris.yaml"):
+def sdep_file(folder, implementation: str, model_uri: str, name: str = "iris.yaml", protocol: str = "seldon"):
     path = folder / name
     path.write_text(
         yaml.safe_dump(
@@ -29,12 +30,13 @@ def sdep_file(folder, implementation: str, model_uri: str, name: str = "iris.yam
                 "kind": "SeldonDeployment",
                 "metadata": {"name": "iris"},
                 "spec": {
+                    "protocol": protocol,
                     "predictors": [
                         {
                             "name": "default",
                             "graph": {"name": "classifier", "implementation": implementation, "modelUri": model_uri},
                         }
-                    ]
+                    ],
                 },
             }
         )
@@ -212,4 +214,71 @@ def test_docker_an_mlflow_model_from_s3_runs_in_wharfs_mlflow_image(tmp_path, s3
     path = sdep_file(tmp_path, "MLFLOW_SERVER", f"s3://{bucket}/mlflow/tree", "mlflow.yaml")
     lines: list[str] = []
     np.testing.assert_array_equal(np.ravel(predict_in_containers(path, lines)), model.predict(np.array(ROWS)))
+    assert not any(s3_env["AWS_SECRET_ACCESS_KEY"] in line for line in lines)
+
+
+@pytest.fixture(scope="module")
+def mlserver_image():
+    from wharf.build.service_images import MLSERVER
+
+    return service_image(MLSERVER)
+
+
+def v2_infer(graph: LocalGraph, output: str | None = None) -> np.ndarray:
+    """A V2 inference request to the graph's front (the orchestrator), as a V2 client sends it."""
+    body: dict = {"inputs": [{"name": "input-0", "shape": [len(ROWS), 4], "datatype": "FP64", "data": sum(ROWS, [])}]}
+    if output:
+        body["outputs"] = [{"name": output}]
+    request = urllib.request.Request(
+        f"{graph.url}/v2/models/classifier/infer",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        result = json.loads(answer.read())["outputs"][0]
+    assert output is None or result["name"] == output, result
+    return np.array(result["data"]).reshape(result["shape"])
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("implementation", ["SKLEARN_SERVER", "XGBOOST_SERVER"])
+def test_docker_protocol_v2_runs_the_operators_mlserver_image(
+    iris_model, mlserver_image, s3_env, bucket, tmp_path, implementation
+):
+    """protocol: v2 through `wharf run --docker`: the image the operator's table names for v2 (Wharf's
+    MLServer build, not the Seldon-protocol server), set up as the operator sets it up (runtime,
+    /mnt/models), answering V2 requests through the orchestrator with the model's own predictions.
+    The xgboost model comes from the S3 API, as a storage initializer would fetch it."""
+    import docker
+
+    from wharf.deployment.servers import PREDICTOR_SERVERS
+    from wharf.storage import upload
+
+    folder, want = iris_model
+    if implementation == "SKLEARN_SERVER":
+        path = sdep_file(folder, implementation, "models/iris", "v2-sklearn.yaml", protocol="v2")
+        want = {"predict_proba": want}
+    else:
+        import xgboost
+        from sklearn.datasets import load_iris
+
+        X, y = load_iris(return_X_y=True)
+        booster = xgboost.train(
+            {"objective": "multi:softprob", "num_class": 3, "max_depth": 3}, xgboost.DMatrix(X, label=y), 10
+        )
+        booster.save_model(str(tmp_path / "model.json"))
+        upload(tmp_path / "model.json", f"s3://{bucket}/xgboost/iris/")
+        path = sdep_file(tmp_path, implementation, f"s3://{bucket}/xgboost/iris", "v2-xgb.yaml", protocol="v2")
+        want = {None: booster.predict(xgboost.DMatrix(np.array(ROWS)))}
+    lines: list[str] = []
+    graph = LocalGraph(path, docker=True, http_port=free_port(), grpc_port=free_port(), out=lines.append)
+    assert [p.image for p in graph.plans] == [PREDICTOR_SERVERS[implementation]["v2"]] == [mlserver_image]
+    graph.start(timeout=120)
+    try:
+        running = docker.from_env().containers.list(filters={"name": f"wharf-run-{os.getpid()}-classifier"})
+        assert len(running) == 1 and mlserver_image in running[0].image.tags, running
+        for output, expected in want.items():
+            np.testing.assert_allclose(v2_infer(graph, output), expected, rtol=1e-6)
+    finally:
+        graph.stop()
     assert not any(s3_env["AWS_SECRET_ACCESS_KEY"] in line for line in lines)

@@ -14,6 +14,7 @@ from typing import Any
 
 from wharf.deployment import names
 from wharf.deployment.schema import BUILTIN_IMPLEMENTATIONS
+from wharf.deployment.servers import server_image
 
 PODINFO_VOLUME = "seldon-podinfo"
 OLD_PODINFO_VOLUME = "podinfo"
@@ -95,8 +96,7 @@ FALLBACK_TO_LOGS = "FallbackToLogsOnError"
 def _prepackaged_container(
     node: dict[str, Any], protocol: str, servers: Mapping[str, Mapping[str, str]]
 ) -> dict[str, Any]:
-    images = servers.get(node["implementation"]) or {}
-    image = images.get(protocol) or images.get({"v2": "kfserving", "kfserving": "v2"}.get(protocol, ""), "")
+    image = server_image(node["implementation"], protocol, servers)
     # Upstream leaves terminationMessagePolicy at File, which these servers never write: a server that
     # cannot load its model then shows nothing in the pod's status. With FallbackToLogsOnError its
     # last log lines (Wharf's servers end with one line naming the folder, file and cause) are the

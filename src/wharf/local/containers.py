@@ -54,7 +54,9 @@ class ContainerNode:
         except docker.errors.ImageNotFound:
             hint = (
                 "invoke server-images"
-                if image.startswith(("wharf/sklearnserver", "wharf/xgboostserver"))
+                if image.startswith(
+                    ("wharf/sklearnserver", "wharf/xgboostserver", "wharf/mlflowserver", "wharf/mlserver")
+                )
                 else f"invoke build --source <folder> --image {image}"
             )
             raise ContainerError(

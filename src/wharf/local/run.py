@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from wharf.deployment.graph import BUILTIN_IMPLEMENTATIONS, GraphError, Predictor, file_protocol, from_file
-from wharf.deployment.servers import PREDICTOR_SERVERS, SERVER_CLASSES
+from wharf.deployment.servers import MLSERVER_IMPLEMENTATIONS, SERVER_CLASSES, server_image
 from wharf.local.process import free_port, port_in_use, wait_http
 from wharf.local.restarts import Backoff, describe_exit, kill_group, stop_with_parent
 
@@ -52,6 +52,13 @@ class NodePlan:
     # --docker: a bucket URI this machine fetches at start and mounts at /mnt/models, as the storage
     # initializer fills it in a pod (so the server container gets no credentials)
     remote_model: str = ""
+    # --docker, protocol v2: the MLServer runtime the image loads (MLSERVER_MODEL_IMPLEMENTATION), as the
+    # operator sets it; "" for a Wharf component server
+    mlserver_runtime: str = ""
+
+    @property
+    def ready_path(self) -> str:
+        return "/v2/health/ready" if self.mlserver_runtime else "/ready"
 
 
 MODEL_MOUNT = "/mnt/models"
@@ -59,6 +66,10 @@ MODEL_MOUNT = "/mnt/models"
 
 def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool) -> NodePlan:
     """A node with ``implementation`` + ``modelUri``: Wharf's server class (or its image, with --docker).
+
+    With --docker the image is the one the operator would give the pod for the file's protocol: Wharf's
+    server image for ``seldon``, its MLServer image for ``v2`` (``kfserving``), set up as the
+    operator sets it up. As a process, Wharf's class serves both (its server speaks V2 REST too).
 
     A local ``modelUri`` (relative to the file) is read in place, or mounted at /mnt/models in the
     container as the storage initializer would fill it. A bucket's (``s3://``, ``gs://``) is fetched
@@ -94,7 +105,9 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
         model_uri = MODEL_MOUNT
     parameters = [p for p in unit.parameters if p.get("name") != "model_uri"]
     parameters.append({"name": "model_uri", "value": model_uri, "type": "STRING"})
-    image = container.get("image") or PREDICTOR_SERVERS[unit.implementation]["seldon"]
+    protocol = file_protocol(file)
+    v2 = images and protocol in ("v2", "kfserving")
+    image = container.get("image") or server_image(unit.implementation, protocol if v2 else "seldon")
     return NodePlan(
         unit.name,
         None if images else Path.cwd(),
@@ -106,6 +119,7 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
         free_port(),
         folder if images else None,
         unit.model_uri if remote and images else "",
+        MLSERVER_IMPLEMENTATIONS[unit.implementation] if v2 else "",
     )
 
 
@@ -315,7 +329,9 @@ class LocalGraph:
         return {
             "GUNICORN_WORKERS": "1",
             "MLSERVER_MODEL_NAME": p.name,
+            **self._mlserver_env(p),
             **env,
+            **self._mlserver_ports(p),
             "PREDICTIVE_UNIT_ID": p.name,
             "PREDICTIVE_UNIT_PARAMETERS": p.parameters,
             "PREDICTIVE_UNIT_IMAGE": p.image,
@@ -325,6 +341,31 @@ class LocalGraph:
             "PREDICTIVE_UNIT_HTTP_SERVICE_PORT": str(p.http_port),
             "PREDICTIVE_UNIT_GRPC_SERVICE_PORT": str(p.grpc_port),
             "PREDICTIVE_UNIT_METRICS_SERVICE_PORT": str(p.metrics_port),
+        }
+
+    @staticmethod
+    def _mlserver_env(p: NodePlan) -> dict[str, str]:
+        """An MLServer node's settings as the operator gives them, the container's own env winning:
+        the model at /mnt/models, the runtime, version v1, no extra worker processes."""
+        if not p.mlserver_runtime:
+            return {}
+        return {
+            "MLSERVER_MODEL_URI": MODEL_MOUNT,
+            "MLSERVER_MODEL_IMPLEMENTATION": p.mlserver_runtime,
+            "MLSERVER_MODEL_VERSION": "v1",
+            "MLSERVER_PARALLEL_WORKERS": "0",
+        }
+
+    @staticmethod
+    def _mlserver_ports(p: NodePlan) -> dict[str, str]:
+        """An MLServer node's ports, this machine's free ones on loopback (host network)."""
+        if not p.mlserver_runtime:
+            return {}
+        return {
+            "MLSERVER_HOST": "127.0.0.1",
+            "MLSERVER_HTTP_PORT": str(p.http_port),
+            "MLSERVER_GRPC_PORT": str(p.grpc_port),
+            "MLSERVER_METRICS_PORT": str(p.metrics_port),
         }
 
     def _fetch_model(self, p: NodePlan) -> Path:
@@ -398,7 +439,7 @@ class LocalGraph:
         try:
             for p in self.plans:
                 proc = self._start_node(p, client)
-                self._wait_ready(p.name, f"http://127.0.0.1:{p.http_port}/ready", timeout, proc)
+                self._wait_ready(p.name, f"http://127.0.0.1:{p.http_port}{p.ready_path}", timeout, proc)
             spec = Path(self._tmp.name, "predictor.json")
             spec.write_text(json.dumps(self._spec))
             orch = self._start(
