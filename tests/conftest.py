@@ -293,3 +293,12 @@ def gcs_bucket(gcs_env) -> str:
     ) as client:
         client.create_bucket(name)
     return name
+
+
+@pytest.fixture(params=["s3", "gs"])
+def model_bucket(request) -> tuple[str, dict[str, str]]:
+    """A fresh bucket on the S3 API (moto) and, in a second run of the test, on the GCS one
+    (fake-gcs-server): its ``s3://<bucket>`` or ``gs://<bucket>`` prefix and the env that reaches it."""
+    if request.param == "s3":
+        return f"s3://{request.getfixturevalue('bucket')}", request.getfixturevalue("s3_env")
+    return f"gs://{request.getfixturevalue('gcs_bucket')}", request.getfixturevalue("gcs_env")

@@ -151,16 +151,18 @@ def test_mlflow_sklearn_model_answers_as_pyfunc_over_rest_and_grpc(serve, sklear
     assert server.get("/metadata").json()["name"] == "iris-mlflow"
 
 
-def test_mlflow_model_in_a_bucket_is_fetched_whole_when_model_uri_is_an_s3_uri(serve, sklearn_mlflow, s3_env, bucket):
-    """Outside a cluster the server downloads the folder itself: MLmodel, the skops file, requirements."""
+def test_mlflow_model_in_a_bucket_is_fetched_whole_when_model_uri_is_a_bucket_uri(serve, sklearn_mlflow, model_bucket):
+    """Outside a cluster the server downloads the folder itself: MLmodel, the skops file, requirements;
+    from the S3 API and from the GCS one alike."""
     from wharf.storage import upload
 
+    prefix, env = model_bucket
     folder, want = sklearn_mlflow
     for path in folder.iterdir():
-        upload(path, f"s3://{bucket}/mlflow/iris/")
-    server = serve(MLFLOW, env={**s3_env, **params(model_uri=f"s3://{bucket}/mlflow/iris")})
+        upload(path, f"{prefix}/mlflow/iris/")
+    server = serve(MLFLOW, env={**env, **params(model_uri=f"{prefix}/mlflow/iris")})
     np.testing.assert_array_equal(server.predict({"data": {"ndarray": ROWS}}).json()["data"]["ndarray"], want)
-    assert s3_env["AWS_SECRET_ACCESS_KEY"] not in server.log()
+    assert all(value not in server.log() for name, value in env.items() if "SECRET" in name)
 
 
 def test_mlflow_dataframe_xtype_gives_the_request_names_as_columns(serve, pyfunc_mlflow):

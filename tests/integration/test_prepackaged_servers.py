@@ -65,16 +65,24 @@ def test_the_method_parameter_picks_the_estimators_method(serve, iris_folder, me
     np.testing.assert_allclose(got, getattr(model, method)(np.array(ROWS)), rtol=1e-12)
 
 
-def test_a_model_in_a_bucket_is_fetched_when_model_uri_is_an_s3_uri(serve, iris_folder, s3_env, bucket):
-    """Outside a cluster there is no storage initializer: the server downloads the folder itself."""
+@pytest.mark.parametrize("kind", ["sklearn", "xgboost"])
+def test_a_model_in_a_bucket_is_fetched_when_model_uri_is_a_bucket_uri(serve, request, model_bucket, kind):
+    """Outside a cluster there is no storage initializer: the server downloads the folder itself, from
+    the S3 API and from the GCS one alike."""
     from wharf.storage import upload
 
-    folder, model = iris_folder
-    for name in ("model.joblib", "metadata.yaml"):
-        upload(folder / name, f"s3://{bucket}/sklearn/iris/")
-    server = serve(SERVER, env={**s3_env, **params(model_uri=f"s3://{bucket}/sklearn/iris")})
+    prefix, env = model_bucket
+    folder, model = request.getfixturevalue(f"{kind}_folder" if kind == "xgboost" else "iris_folder")
+    for path in folder.iterdir():
+        upload(path, f"{prefix}/{kind}/iris/")
+    server = serve(SERVER if kind == "sklearn" else XGBOOST, env={**env, **params(model_uri=f"{prefix}/{kind}/iris")})
     got = server.predict({"data": {"ndarray": ROWS}}).json()["data"]["ndarray"]
-    np.testing.assert_allclose(got, model.predict_proba(np.array(ROWS)), rtol=1e-12)
+    if kind == "sklearn":
+        np.testing.assert_allclose(got, model.predict_proba(np.array(ROWS)), rtol=1e-12)
+    else:
+        import xgboost
+
+        np.testing.assert_allclose(got, model.predict(xgboost.DMatrix(np.array(ROWS))), rtol=1e-6)
 
 
 def test_a_model_file_at_an_https_url_is_fetched(serve, iris_folder, tmp_path):
