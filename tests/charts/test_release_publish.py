@@ -1,7 +1,9 @@
 """`invoke release`'s steps (wharf.release.publish) against a real loopback registry, on a copy of the
 charts and the kustomize overlay: images labelled and pushed, digests pinned into wharf-core's values and
 the kustomize images transformer, charts pushed, index.yaml written; a second run is refused, --force
-repeats it with the same digests. Small stand-in images (docker import) keep the pushes short."""
+repeats it with the same digests. Small stand-in images (docker import) keep the pushes short. The SBOM test
+releases one real image (the storage initializer, which its own tests build too) with syft, since an SBOM of a
+stand-in would list nothing."""
 
 from __future__ import annotations
 
@@ -291,6 +293,13 @@ INSTALLED = (
 )
 
 
+def _normalized(name: str) -> str:
+    """A Python distribution's name compared the way pip does (PEP 503): typing_extensions == typing-extensions."""
+    import re
+
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 @pytest.fixture(scope="module")
 def syft():
     """syft from its Go module; .ci/run starts that build early in the background, this waits for it."""
@@ -351,13 +360,35 @@ def test_release_writes_each_images_sbom_and_pushes_it_once(helm, oci_registry, 
         installed = json.loads(done.stdout)
         listed: dict[str, set[str]] = {}
         for package in document["packages"]:
-            listed.setdefault(package["name"].lower(), set()).add(package.get("versionInfo"))
+            listed.setdefault(_normalized(package["name"]), set()).add(package.get("versionInfo"))
         import wharf
 
         assert installed["wharf-ml"] == wharf.__version__ and installed["numpy"]
         for name in ("wharf-ml", "numpy", "minio", "google-cloud-storage"):
             assert installed[name] in listed.get(name, set()), (name, installed[name], listed.get(name))
-        missing = {n: v for n, v in installed.items() if v not in listed.get(n.lower(), set())}
+        missing = {n: v for n, v in installed.items() if v not in listed.get(_normalized(n), set())}
+        assert missing == {}, f"installed in the image but not in its SBOM: {missing}"
+        # ... and so is every Debian package dpkg has installed in it
+        dpkg = subprocess.run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--entrypoint",
+                "dpkg-query",
+                pushed,
+                "-W",
+                "-f",
+                r"${db:Status-Abbrev} ${Package} ${Version}\n",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert dpkg.returncode == 0, dpkg.stderr
+        debs = dict(line.split()[1:3] for line in dpkg.stdout.splitlines() if line.startswith("ii"))
+        assert "libc6" in debs
+        missing = {n: v for n, v in debs.items() if v not in listed.get(_normalized(n), set())}
         assert missing == {}, f"installed in the image but not in its SBOM: {missing}"
 
         # Pullable from the registry under the digest's tag: an SPDX artifact pointing at the image, and its
