@@ -8,7 +8,8 @@ each pickle matches its scikit-learn and NumPy) with upstream's default ``predic
   ``wharf/sklearnserver`` image runs), default flags (one worker, as upstream);
 - ``wharf-2w``: the same with ``--workers 2`` (one per CPU here);
 - ``seldon-default``: seldon-core 1.19.0's ``seldon-core-microservice`` from the reference venv
-  with ``models/UpstreamSKLearnServer.py`` (the work of upstream's class; its file is not on PyPI),
+  with ``models/UpstreamSKLearnServer.py`` (upstream's class step for step, its per-request INFO
+  line included; upstream's file ships in its image, not on PyPI),
   default flags, as upstream's sklearnserver image runs it;
 - ``seldon-2w``: the same with ``--workers 2`` (one per CPU here; upstream's images take
   ``GUNICORN_WORKERS``).
