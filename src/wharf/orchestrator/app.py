@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram,
 from wharf.deployment.graph import Predictor, Unit
 from wharf.grpc_h2.server import GrpcError, Metadata
 from wharf.http_server.error_log import ErrorLog
+from wharf.orchestrator.asgi_io import read_body, send_answer
 from wharf.orchestrator.dialects import HEALTH_PATHS, DialectGrpcTransport, DialectWalker, dialects, error_body
 from wharf.orchestrator.payload_log import PayloadLogger
 from wharf.orchestrator.transport import EXECUTOR_MAX_MESSAGE, GrpcTransport, RestTransport
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 errors = ErrorLog(log)
 
 _JSON = [(b"content-type", b"application/json")]
-_CORS = [(b"access-control-allow-origin", b"*"), (b"x-content-type-options", b"nosniff")]
 
 
 class Metrics:
@@ -271,12 +271,12 @@ class RestApi:
             return
         path, method = scope["path"], scope["method"]
         if method == "OPTIONS":
-            await _send(send, 200, b"", [])
+            await send_answer(send, 200, b"", [])
             return
         unserved = _unserved(path, method, self.orch.prometheus_path)
         if unserved is not None:
             status, text = unserved
-            await _send(send, status, text.encode(), [(b"content-type", b"text/plain; charset=utf-8")])
+            await send_answer(send, status, text.encode(), [(b"content-type", b"text/plain; charset=utf-8")])
             return
         started = time.perf_counter()
         service = "other"
@@ -289,22 +289,22 @@ class RestApi:
                 wire = self.orch.wire
                 status, body = (
                     200,
-                    wire.to_json(await self.orch.walker.predict(wire.from_json(await _body(receive)), walk)),
+                    wire.to_json(await self.orch.walker.predict(wire.from_json(await read_body(receive)), walk)),
                 )
             elif path in ("/api/v1.0/feedback", "/api/v0.1/feedback") and method == "POST":
                 service = "feedback"
                 wire = self.orch.wire
-                answer = await self.orch.walker.feedback(wire.feedback_from_json(await _body(receive)), walk)
+                answer = await self.orch.walker.feedback(wire.feedback_from_json(await read_body(receive)), walk)
                 status, body = 200, wire.to_json(answer)
             elif path == "/live":
-                await _send(send, 200, b"alive", [(b"content-type", b"text/plain")])
+                await send_answer(send, 200, b"alive", [(b"content-type", b"text/plain")])
                 return
             elif path in ("/ready", "/api/v1.0/status", "/api/v1.0/health/status"):
                 service = "status"
                 ok, why = await self.orch.ready()
                 status, body = (200, b"ready") if ok else (503, failure(503, f"not ready: {why}"))
             elif path == self.orch.prometheus_path:
-                await _send(
+                await send_answer(
                     send,
                     200,
                     generate_latest(self.orch.metrics.registry),
@@ -336,7 +336,7 @@ class RestApi:
         except Exception as exc:  # noqa: BLE001 - the orchestrator answers, it does not crash
             errors.failed(f"request {path}", exc)
             status, body = 500, failure(500, str(exc))
-        await _send(send, status, body, [*_JSON, *extra])
+        await send_answer(send, status, body, [*_JSON, *extra])
         self.orch.metrics.observe_server(service, method, status, time.perf_counter() - started)
 
 
@@ -377,26 +377,6 @@ def _info(body: bytes) -> str:
     except (orjson.JSONDecodeError, AttributeError):
         info = None
     return info or body.decode(errors="replace")
-
-
-async def _body(receive: Callable[[], Awaitable[dict]]) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, *_CORS, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class GrpcApi:

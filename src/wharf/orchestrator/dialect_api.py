@@ -33,13 +33,13 @@ from wharf import __version__
 from wharf.deployment.graph import Unit
 from wharf.grpc_h2.frames import GrpcError
 from wharf.grpc_h2.server import Metadata
+from wharf.orchestrator.asgi_io import read_body, send_answer
 from wharf.orchestrator.dialects import TENSORFLOW, error_body, model_spec_name
 from wharf.orchestrator.walker import GraphCallError
 from wharf.protocol.errors import GRPC_CODES, grpc_code, upstream_text
 from wharf.protocol.pb import inference_pb2 as v2pb
 
 _JSON = [(b"content-type", b"application/json")]
-_CORS = [(b"access-control-allow-origin", b"*"), (b"x-content-type-options", b"nosniff")]
 
 _M = r"(?P<m>[^/]+)"
 # (pattern, method, handler name, metrics service), in upstream's registration order.
@@ -98,23 +98,23 @@ class DialectRestApi:
         path, method = scope["path"], scope["method"]
         orch = self.orch
         if method == "OPTIONS":
-            await _send(send, 200, b"", [])
+            await send_answer(send, 200, b"", [])
             return
         if path == "/live":
-            await _send(send, 200, b"alive", [(b"content-type", b"text/plain")])
+            await send_answer(send, 200, b"alive", [(b"content-type", b"text/plain")])
             return
         if path == orch.prometheus_path:
-            await _send(
+            await send_answer(
                 send, 200, generate_latest(orch.metrics.registry), [(b"content-type", CONTENT_TYPE_LATEST.encode())]
             )
             return
         if path == "/ready":
             ok, why = await orch.ready()
-            await _send(send, 200 if ok else 503, b"ready" if ok else error_body(f"not ready: {why}"), _JSON)
+            await send_answer(send, 200 if ok else 503, b"ready" if ok else error_body(f"not ready: {why}"), _JSON)
             return
         found = self._match(path, method)
         if isinstance(found[0], int):
-            await _send(send, found[0], str(found[1]).encode(), [(b"content-type", b"text/plain; charset=utf-8")])
+            await send_answer(send, found[0], str(found[1]).encode(), [(b"content-type", b"text/plain; charset=utf-8")])
             return
         handler, service, model = found  # type: ignore[misc]
         started = time.perf_counter()
@@ -133,9 +133,9 @@ class DialectRestApi:
                         "",
                     )
                 walk.model = model
-                status, body = 200, await orch.rest_walker.predict(await _body(receive), walk)
+                status, body = 200, await orch.rest_walker.predict(await read_body(receive), walk)
             elif handler == "feedback":
-                status, body = 200, await orch.rest_walker.feedback(await _body(receive), walk)
+                status, body = 200, await orch.rest_walker.feedback(await read_body(receive), walk)
             elif handler in ("status", "metadata"):
                 status, body = await self._node_get(handler, model)
             elif handler == "ready":
@@ -147,7 +147,7 @@ class DialectRestApi:
                 status, body = 200, orjson.dumps(server_metadata())
         except GraphCallError as exc:
             status, body = exc.status, exc.body
-        await _send(send, status, body, [*_JSON, (b"seldon-puid", walk.puid.encode())])
+        await send_answer(send, status, body, [*_JSON, (b"seldon-puid", walk.puid.encode())])
         orch.metrics.observe_server(service, method, status, time.perf_counter() - started)
 
     async def _node_get(self, what: str, model: str) -> tuple[int, bytes]:
@@ -177,26 +177,6 @@ def find_unit(orch: Any, name: str) -> Unit:
             name,
         )
     return unit
-
-
-async def _body(receive: Callable[[], Awaitable[dict]]) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
-async def _send(send: Callable, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [*headers, *_CORS, (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 class _DialectGrpcApi:
