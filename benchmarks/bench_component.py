@@ -52,6 +52,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -454,8 +455,18 @@ end
 """
 
 
-def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: int) -> dict:
+def run_wrk(
+    port: int,
+    lua: Path,
+    duration: float,
+    connections: int,
+    threads: int,
+    path: str = PREDICT_PATH,
+    prefix: Sequence[str] = (),
+) -> dict:
+    """One wrk run against 127.0.0.1:port/path; ``prefix`` wraps the command (taskset for pinning)."""
     cmd = [
+        *prefix,
         "wrk",
         "--latency",
         "-t",
@@ -468,7 +479,7 @@ def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: in
         "10s",
         "-s",
         str(lua),
-        f"http://{LOOPBACK}:{port}{PREDICT_PATH}",
+        f"http://{LOOPBACK}:{port}{path}",
     ]
     out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
     for line in out.stdout.splitlines():

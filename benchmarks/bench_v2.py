@@ -171,34 +171,7 @@ def check(srv: bc.Server, payload: dict, request: bytes) -> None:
 
 
 def run_wrk(port: int, lua: Path, duration: float, connections: int, threads: int, prefix: list[str]) -> dict:
-    cmd = [
-        *prefix,
-        "wrk",
-        "--latency",
-        "-t",
-        str(threads),
-        "-c",
-        str(connections),
-        "-d",
-        f"{round(duration)}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(lua),
-        f"http://{bc.LOOPBACK}:{port}{INFER_PATH}",
-    ]
-    out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=duration + 60)
-    for line in out.stdout.splitlines():
-        if line.startswith("WHARF_RESULT "):
-            r = json.loads(line[len("WHARF_RESULT ") :])
-            return {
-                "rps": r["requests"] / (r["duration_us"] / 1e6),
-                "p50_ms": r["p50_us"] / 1000.0,
-                "p99_ms": r["p99_us"] / 1000.0,
-                "errors": r["errors"],
-                "requests": r["requests"],
-            }
-    raise RuntimeError(f"wrk gave no result (rc={out.returncode}): {out.stdout[-500:]} {out.stderr[-500:]}")
+    return bc.run_wrk(port, lua, duration, connections, threads, path=INFER_PATH, prefix=prefix)
 
 
 def run_ghz(
