@@ -42,7 +42,7 @@ from pathlib import Path
 
 from wharf.local.process import free_port
 from wharf.testing.apiserver import HarnessError, Process, _die_with_parent, _wait
-from wharf.testing.kube_binaries import BuildError, _Builder
+from wharf.testing.kube_binaries import BuildError, _Builder, build_lock
 
 # The newest release the module proxy serves (`go list -m -versions github.com/argoproj/argo-cd/v3`).
 ARGOCD_VERSION = "3.6.2"
@@ -191,19 +191,7 @@ def build(version: str = ARGOCD_VERSION, say=print, wait: float = 3600) -> Path:
         raise BuildError("the `go` command is not on PATH; it is needed to build Argo CD")
     out = build_dir(version)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(_lock_path(version), "w") as lock:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BuildError(
-                        f"another process has been building Argo CD for over {wait:.0f} s "
-                        f"(lock {_lock_path(version)}; log {out / 'build.log'})"
-                    ) from None
-                time.sleep(2)
+    with build_lock(_lock_path(version), "Argo CD", out / "build.log", wait):
         if built(version):  # the process we waited for built it
             return binary_path(version)
         return _build_locked(version, out, say)

@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from wharf.testing.kube_binaries import BuildError, GoTarget, _Builder, plain_go_mod
+from wharf.testing.kube_binaries import BuildError, GoTarget, _Builder, build_lock, plain_go_mod
 
 # h2spec's last release; it predates Go modules, hence "+incompatible" on the module proxy.
 H2SPEC = GoTarget(
@@ -66,19 +66,7 @@ def ensure_tool(target: GoTarget = H2SPEC, wait: float = 3600) -> Path:
     if shutil.which("go") is None:
         raise BuildError(f"the `go` command is not on PATH; it is needed to build {target.binary}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(_lock_path(target), "w") as lock:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BuildError(
-                        f"another process has been building {target.binary} for over {wait:.0f} s "
-                        f"(lock {_lock_path(target)}; log {out_dir / 'build.log'})"
-                    ) from None
-                time.sleep(2)
+    with build_lock(_lock_path(target), target.binary, out_dir / "build.log", wait):
         if os.access(path, os.X_OK):  # the process we waited for built it
             return path
         started = time.monotonic()

@@ -14,12 +14,15 @@ a binary that is already there is not rebuilt, so a warm run only checks ``--ver
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,6 +200,25 @@ def targets(version: str = KUBERNETES_VERSION) -> dict[str, GoTarget]:
 
 class BuildError(RuntimeError):
     pass
+
+
+@contextmanager
+def build_lock(lock: Path, what: str, log: Path, wait: float) -> Iterator[None]:
+    """Held while one process builds ``what``; another waits for it (up to ``wait`` s), then goes
+    on, and should look again whether the build it waited for left the result."""
+    with open(lock, "w") as handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BuildError(
+                        f"another process has been building {what} for over {wait:.0f} s (lock {lock}; log {log})"
+                    ) from None
+                time.sleep(2)
+        yield
 
 
 class _Builder:
