@@ -47,6 +47,29 @@ def models_in_s3(node_s3, tmp_path_factory):
     return env, answers
 
 
+@pytest.fixture(scope="module")
+def checking_s3(tmp_path_factory):
+    """An S3 API of its own that checks every request's signature, as a real store does, holding the
+    sklearn model; (env with a key it knows, env with that key's secret wrong)."""
+    import joblib
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    from wharf.storage import Location, _client, s3_settings, upload
+    from wharf.testing.node import NODE_IP
+    from wharf.testing.s3 import enforce_credentials, s3_server
+
+    folder = tmp_path_factory.mktemp("checking")
+    joblib.dump(LogisticRegression(max_iter=300).fit(*load_iris(return_X_y=True)), folder / "model.joblib")
+    with s3_server(folder / "moto.log", host=NODE_IP) as endpoint:
+        env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "setup", "AWS_SECRET_ACCESS_KEY": "setup-secret"}
+        _client(s3_settings(Location("s3", "models", ""), env)).make_bucket("models")
+        upload(folder / "model.joblib", "s3://models/sklearn/iris/", env)
+        key_id, secret = enforce_credentials(endpoint, "models")
+        good = {**env, "AWS_ACCESS_KEY_ID": key_id, "AWS_SECRET_ACCESS_KEY": secret}
+        yield good, {**good, "AWS_SECRET_ACCESS_KEY": "not-" + secret}
+
+
 def prepackaged_sdep(implementation: str, model_uri: str) -> dict:
     return {
         "apiVersion": "machinelearning.seldon.io/v1",
@@ -67,6 +90,19 @@ def prepackaged_sdep(implementation: str, model_uri: str) -> dict:
             ]
         },
     }
+
+
+def seldon_grpc_predict(target: str, rows: list) -> list:
+    """Seldon.Predict over gRPC (grpcio, upstream's prediction.proto), through the orchestrator."""
+    import grpc
+    from google.protobuf import json_format
+
+    from wharf.protocol.pb import prediction_pb2, prediction_pb2_grpc
+
+    message = json_format.ParseDict({"data": {"ndarray": rows}}, prediction_pb2.SeldonMessage())
+    with grpc.insecure_channel(target) as channel:
+        answer = prediction_pb2_grpc.SeldonStub(channel).Predict(message, timeout=30)
+    return json_format.MessageToDict(answer)["data"]["ndarray"]
 
 
 def credentials_secret(env: dict[str, str]) -> dict:
@@ -117,6 +153,8 @@ def test_a_prepackaged_server_serves_a_model_from_s3_with_wharf_images_only(
         }, images
         answer = predict(service_url(kube_node, ns, "iris-default"), ROWS, settle_s=30)
         np.testing.assert_allclose(answer["data"]["ndarray"], answers[implementation], rtol=1e-6)
+        grpc_target = service_url(kube_node, ns, "iris-default", port="grpc").removeprefix("http://")
+        np.testing.assert_allclose(seldon_grpc_predict(grpc_target, ROWS), answers[implementation], rtol=1e-6)
         # the secret's value never reaches a log
         logs = kube_node.kubectl("logs", "-n", ns, pod["metadata"]["name"], "--all-containers", check=False).stdout
         assert env["AWS_SECRET_ACCESS_KEY"] not in logs
@@ -126,20 +164,27 @@ def test_a_prepackaged_server_serves_a_model_from_s3_with_wharf_images_only(
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-@pytest.mark.parametrize("case", ["missing-uri", "not-a-model"])
+@pytest.mark.parametrize("case", ["missing-uri", "not-a-model", "wrong-credential"])
 def test_a_model_that_cannot_be_served_fails_the_seldondeployment_with_the_cause(
-    kube_node, wharf_core, server_images, models_in_s3, case, tmp_path
+    kube_node, wharf_core, server_images, models_in_s3, case, tmp_path, request
 ):
-    """The storage initializer's last log line (a missing modelUri) or the server's (a file that is
-    no scikit-learn model) reaches the pod's status, and from there the SeldonDeployment's: state
-    Failed, with the cause, while the kubelet goes on retrying."""
+    """The storage initializer's last log line (a missing modelUri, a secret key the store refuses) or
+    the server's (a file that is no scikit-learn model) reaches the pod's status, and from there the
+    SeldonDeployment's: state Failed, with the cause, while the kubelet goes on retrying."""
     env, _ = models_in_s3
+    initializer_failed = "init container classifier-model-initializer failed"
     if case == "missing-uri":
         uri, expect = (
             "s3://models/sklearn/no-such-model",
             ["s3://models/sklearn/no-such-model", "nothing under sklearn/no-such-model/"],
         )
-        container = "init container classifier-model-initializer failed"
+        container = initializer_failed
+    elif case == "wrong-credential":
+        good, env = request.getfixturevalue("checking_s3")
+        uri = "s3://models/sklearn/iris"
+        # the Secret's rclone variable is named, and why; neither key's value is
+        expect = [f"download {uri}", "bucket 'models'", "RCLONE_CONFIG_S3_SECRET_ACCESS_KEY", "is wrong"]
+        container = initializer_failed
     else:
         from wharf.storage import upload
 
@@ -165,6 +210,8 @@ def test_a_model_that_cannot_be_served_fails_the_seldondeployment_with_the_cause
         for text in expect:
             assert text in description, description
         assert env["AWS_SECRET_ACCESS_KEY"] not in json.dumps(status)
+        if case == "wrong-credential":
+            assert good["AWS_SECRET_ACCESS_KEY"] not in json.dumps(status)
         assert status["deploymentStatus"]["iris-default-0-classifier"]["status"] == "Failed"
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None

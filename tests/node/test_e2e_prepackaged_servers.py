@@ -5,8 +5,8 @@
   examples/servers/lightgbm), from S3;
 - SKLEARN_SERVER from `gs://`: a real GCS JSON API (fake-gcs-server) on the node's address, read
   anonymously, as upstream's initializer reads public buckets;
-- `protocol: v2` SKLEARN_SERVER: Wharf's MLServer image, answering the V2 protocol through the
-  predictor's Service.
+- `protocol: v2` SKLEARN_SERVER and XGBOOST_SERVER: Wharf's MLServer image behind Wharf's
+  orchestrator, answering V2 REST and gRPC clients through the predictor's Service.
 
 Answers through the predictor's Service must be the model's own, computed here in process.
 """
@@ -18,7 +18,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from node_support import ROOT, cluster_report, get, helm, predict, restricted_namespace, service_url, wait_available
+from node_support import (
+    ROOT,
+    cluster_report,
+    get,
+    helm,
+    predict,
+    restricted_namespace,
+    service_url,
+    wait_available,
+    wait_for,
+)
 
 ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]
 KEYS = {"AWS_ACCESS_KEY_ID": "wharf-e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret-7b2f"}
@@ -209,42 +219,98 @@ def test_a_public_gs_bucket_is_served_with_no_credentials(kube_node, wharf_core,
         kube_node.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-def test_protocol_v2_serves_the_model_with_wharfs_mlserver_image(kube_node, wharf_core, server_images, s3, tmp_path):
-    """`protocol: v2` SKLEARN_SERVER: MLServer (built here from PyPI) answers the V2 protocol. The
-    predictor runs without the orchestrator (`seldon.io/no-engine`), as upstream allows for one model:
-    Wharf's orchestrator does not speak V2 yet, so calls go to the server through the predictor's
-    Service."""
-    import joblib
-    from sklearn.linear_model import LogisticRegression
+def _ready(url: str) -> bool:
+    import urllib.request
 
-    model = LogisticRegression(max_iter=500).fit(*iris())
-    (tmp_path / "model").mkdir()
-    joblib.dump(model, tmp_path / "model" / "model.joblib")
-    upload_folder(tmp_path / "model", "v2/iris", s3)
-    deployment = sdep("v2iris", "SKLEARN_SERVER", "s3://servers/v2/iris", protocol="v2")
-    deployment["spec"]["predictors"][0]["annotations"] = {"seldon.io/no-engine": "true"}
-    request = {
-        "inputs": [
-            {"name": "input-0", "shape": [len(ROWS), 4], "datatype": "FP64", "data": [x for row in ROWS for x in row]}
-        ]
-    }
-    ns = restricted_namespace(kube_node, "prepackaged-v2")
     try:
-        for obj in (secret(s3), deployment):
-            kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(obj))
-        wait_available(kube_node, ns, "v2iris")
-        pod = next(p for p in get(kube_node, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp"))
-        images = {c["image"] for c in pod["spec"]["containers"] + pod["spec"]["initContainers"]}
-        assert all(image.startswith("wharf/") for image in images), images
-        answer = predict(
-            service_url(kube_node, ns, "v2iris-default"),
-            ROWS,
-            settle_s=30,
-            path="/v2/models/classifier/infer",
-            payload=request,
+        with urllib.request.urlopen(url, timeout=5) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
+
+
+def _v2_grpc_infer(target: str, rows: list[list[float]]) -> np.ndarray:
+    """ModelInfer over gRPC with grpcio; the answer as MLServer gives it (typed contents or raw bytes)."""
+    import grpc
+
+    from wharf.protocol.pb import inference_pb2 as pb
+
+    request = pb.ModelInferRequest(model_name="classifier")
+    tensor = request.inputs.add(name="input-0", datatype="FP64", shape=[len(rows), len(rows[0])])
+    tensor.contents.fp64_contents.extend(x for row in rows for x in row)
+    with grpc.insecure_channel(target) as channel:
+        infer = channel.unary_unary(
+            "/inference.GRPCInferenceService/ModelInfer",
+            request_serializer=pb.ModelInferRequest.SerializeToString,
+            response_deserializer=pb.ModelInferResponse.FromString,
         )
-        (output,) = answer["outputs"]
-        np.testing.assert_array_equal(output["data"], model.predict(np.array(ROWS)))
+        answer = infer(request, timeout=30)
+    (output,) = answer.outputs
+    dtype = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "INT32": np.int32}[output.datatype]
+    if answer.raw_output_contents:
+        values = np.frombuffer(answer.raw_output_contents[0], dtype=dtype)
+    else:
+        contents = output.contents
+        values = np.array(
+            {"FP32": contents.fp32_contents, "FP64": contents.fp64_contents}.get(output.datatype)
+            or list(contents.int64_contents or contents.int_contents),
+            dtype=dtype,
+        )
+    return values.reshape(list(output.shape))
+
+
+@pytest.mark.parametrize("implementation", ["SKLEARN_SERVER", "XGBOOST_SERVER"])
+def test_protocol_v2_serves_the_model_with_wharfs_mlserver_image_through_the_orchestrator(
+    kube_node, wharf_core, server_images, s3, tmp_path, implementation
+):
+    """`protocol: v2`: MLServer (built here from PyPI) runs the model, Wharf's orchestrator speaks
+    V2 in front of it as upstream's executor does, and V2 clients get the model's answers over REST
+    (NVIDIA's tritonclient) and gRPC (grpcio) through the predictor's Service."""
+    import tritonclient.http as httpclient
+
+    X, y = iris()
+    (tmp_path / "model").mkdir()
+    if implementation == "SKLEARN_SERVER":
+        import joblib
+        from sklearn.linear_model import LogisticRegression
+
+        model = LogisticRegression(max_iter=500).fit(X, y)
+        joblib.dump(model, tmp_path / "model" / "model.joblib")
+        want = model.predict(np.array(ROWS))
+    else:
+        import xgboost
+
+        booster = xgboost.train(
+            {"objective": "multi:softprob", "num_class": 3, "max_depth": 3},
+            xgboost.DMatrix(X, label=y),
+            num_boost_round=10,
+        )
+        booster.save_model(str(tmp_path / "model" / "model.bst"))
+        want = booster.predict(xgboost.DMatrix(np.array(ROWS)))
+    library = implementation.split("_")[0].lower()
+    upload_folder(tmp_path / "model", f"v2/{library}", s3)
+    name = f"v2{library}"
+    ns = restricted_namespace(kube_node, f"prepackaged-v2-{library}")
+    try:
+        for obj in (secret(s3), sdep(name, implementation, f"s3://servers/v2/{library}", protocol="v2")):
+            kube_node.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(obj))
+        wait_available(kube_node, ns, name)
+        pods = [p for p in get(kube_node, "pods", "-n", ns)["items"] if not p["metadata"].get("deletionTimestamp")]
+        images = {c["image"].removeprefix("docker.io/") for p in pods for c in p["spec"]["containers"]}
+        assert images == {server_images["mlserver"], f"wharf/orchestrator:{server_images['mlserver'].split(':')[1]}"}
+        http_url = service_url(kube_node, ns, f"{name}-default")
+        wait_for("kube-proxy to route the Service", lambda: _ready(f"{http_url}/v2/health/ready"), timeout=60)
+        client = httpclient.InferenceServerClient(url=http_url.removeprefix("http://"))
+        try:
+            tensor = httpclient.InferInput("input-0", [len(ROWS), 4], "FP64")
+            tensor.set_data_from_numpy(np.array(ROWS, dtype=np.float64), binary_data=False)
+            result = client.infer("classifier", [tensor])
+            rest = result.as_numpy(result.get_response()["outputs"][0]["name"])
+        finally:
+            client.close()
+        grpc_target = service_url(kube_node, ns, f"{name}-default", port="grpc").removeprefix("http://")
+        for got in (rest, _v2_grpc_infer(grpc_target, ROWS)):
+            np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-6)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
     finally:
