@@ -92,27 +92,37 @@ class OperatorConfig:
             # entrypoint") and the UIDs ("none": OpenShift assigns them).
             if raw is None or (raw == "" and f.name != "executor_command" and not f.metadata.get("empty_ok")):
                 continue
-            if f.type in ("int", int):
-                try:
-                    values[f.name] = int(raw)
-                except ValueError:
-                    raise ValueError(f"environment variable {name}={raw!r}: expected an integer") from None
-            elif f.type in ("bool", bool):
-                values[f.name] = _bool(raw)
-            elif f.name == "executor_command":
-                values[f.name] = tuple(raw.split())
-            else:
-                values[f.name] = raw
-        servers = {key: dict(images) for key, images in PREDICTOR_SERVERS.items()}
-        if environ.get(PREDICTOR_SERVERS_ENV):
-            servers = predictor_servers_from_json(environ[PREDICTOR_SERVERS_ENV], PREDICTOR_SERVERS_ENV)
-        # as upstream, a RELATED_IMAGE_* variable wins over the table
-        for name, (key, protocol) in RELATED_SERVER_IMAGES.items():
-            if environ.get(name):
-                servers.setdefault(key, {})[protocol] = environ[name]
+            values[f.name] = _parse_field(f.name, f.type, name, raw)
+        servers = _servers_from_env(environ)
         if servers != PREDICTOR_SERVERS:
             values["predictor_servers"] = servers
         return cls(**values)
+
+
+def _parse_field(field_name: str, kind: object, variable: str | None, raw: str) -> Any:
+    """One environment variable's text as the field's type; a bad number names the variable."""
+    if kind in ("int", int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"environment variable {variable}={raw!r}: expected an integer") from None
+    if kind in ("bool", bool):
+        return _bool(raw)
+    if field_name == "executor_command":
+        return tuple(raw.split())
+    return raw
+
+
+def _servers_from_env(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The predictor servers table: the defaults, or the JSON table; RELATED_IMAGE_* win over either."""
+    servers = {key: dict(images) for key, images in PREDICTOR_SERVERS.items()}
+    if environ.get(PREDICTOR_SERVERS_ENV):
+        servers = predictor_servers_from_json(environ[PREDICTOR_SERVERS_ENV], PREDICTOR_SERVERS_ENV)
+    # as upstream, a RELATED_IMAGE_* variable wins over the table
+    for name, (key, protocol) in RELATED_SERVER_IMAGES.items():
+        if environ.get(name):
+            servers.setdefault(key, {})[protocol] = environ[name]
+    return servers
 
 
 PREDICTOR_SERVERS_ENV = "WHARF_PREDICTOR_SERVERS"
