@@ -302,3 +302,23 @@ def model_bucket(request) -> tuple[str, dict[str, str]]:
     if request.param == "s3":
         return f"s3://{request.getfixturevalue('bucket')}", request.getfixturevalue("s3_env")
     return f"gs://{request.getfixturevalue('gcs_bucket')}", request.getfixturevalue("gcs_env")
+
+
+@pytest.fixture(scope="module")
+def oci_registry(tmp_path_factory):
+    """A real OCI registry (Debian's docker-registry) on 127.0.0.1:<free port>, stopped by pid after the module."""
+    from wharf.testing.oci_registry import (
+        INSTALL_HINT,
+        RegistryUnavailable,
+        registry_binary,
+    )
+    from wharf.testing.oci_registry import (
+        oci_registry as run_registry,
+    )
+
+    try:
+        registry_binary()
+    except RegistryUnavailable:
+        infra.unavailable("docker-registry", INSTALL_HINT)
+    with run_registry(tmp_path_factory.mktemp("oci-registry")) as registry:
+        yield registry

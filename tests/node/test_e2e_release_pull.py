@@ -43,15 +43,8 @@ CONTROLLER = "released"
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
-    from wharf.testing.oci_registry import INSTALL_HINT, RegistryUnavailable, oci_registry, registry_binary
-
-    try:
-        registry_binary()
-    except RegistryUnavailable:
-        infra.unavailable("docker-registry", INSTALL_HINT)
-    with oci_registry(tmp_path_factory.mktemp("oci-registry")) as running:
-        yield running.address
+def registry(oci_registry) -> str:
+    return oci_registry.address
 
 
 @pytest.fixture(scope="module")
