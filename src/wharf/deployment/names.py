@@ -44,8 +44,8 @@ def predictor_service(sdep_name: str, predictor: dict[str, Any]) -> str:
     return custom or bounded(f"{sdep_name}-{predictor['name']}")
 
 
-def container_service(sdep_name: str, predictor: dict[str, Any], container: str) -> str:
-    return bounded(f"{sdep_name}-{predictor['name']}-{container}")
+def container_service(sdep_name: str, predictor_name: str, container: str) -> str:
+    return bounded(f"{sdep_name}-{predictor_name}-{container}")
 
 
 def engine_deployment(sdep_name: str, predictor: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from wharf.deployment import names
-from wharf.deployment.defaults import DefaultsConfig, PortBases, engine_separate, metrics_ports, sdep_annotation
+from wharf.deployment.defaults import DefaultsConfig, PortBases, metrics_ports
+from wharf.deployment.model import SeldonDeployment, parse
 from wharf.operator.config import OperatorConfig
 from wharf.operator.objects.meta import object_meta, owner_reference
 
@@ -25,6 +26,7 @@ class Context:
     """One SeldonDeployment being rendered (already validated and defaulted)."""
 
     sdep: dict[str, Any]
+    model: SeldonDeployment  # the same, typed
     config: OperatorConfig
     name: str
     namespace: str
@@ -37,16 +39,18 @@ class Context:
     @classmethod
     def of(cls, sdep: dict[str, Any], config: OperatorConfig) -> Context:
         meta = sdep["metadata"]
+        model = parse(sdep)
         return cls(
             sdep=sdep,
+            model=model,
             config=config,
             name=meta["name"],
             namespace=meta["namespace"],
             sid=names.seldon_id(meta["name"]),
             owners=owner_reference(sdep),
             protocol=sdep["spec"].get("protocol") or "seldon",
-            metrics=metrics_ports(sdep, defaults_config(config).ports),
-            separate=engine_separate(sdep),
+            metrics=metrics_ports(model, defaults_config(config).ports),
+            separate=model.engine_separate,
         )
 
     @property
@@ -55,7 +59,7 @@ class Context:
 
     def annotation(self, key: str, default: str = "") -> str:
         """A ``seldon.io/...`` setting from the SeldonDeployment's annotations."""
-        return sdep_annotation(self.sdep, key, default)
+        return self.model.annotation(key, default)
 
     def meta(self, name: str, labels: dict[str, str], annotations: dict[str, Any] | None = None) -> dict[str, Any]:
         return object_meta(name, self.namespace, labels, self.owners, annotations)

@@ -71,7 +71,7 @@ def _wire_units(
         type_label = TYPE_LABELS.get(node.get("type", ""))
         if type_label:
             labels[type_label] = pod_labels[type_label] = "true"
-        csvc = names.container_service(ctx.name, predictor, container["name"])
+        csvc = names.container_service(ctx.name, predictor["name"], container["name"])
         key = f"seldon-app-svc-{container['name']}"
         labels[key] = pod_labels[key] = selector[key] = csvc
         unit_container(ctx, predictor, container, node)
