@@ -28,7 +28,8 @@ from typing import Any
 
 import yaml
 
-from wharf.deployment.graph import BUILTIN_IMPLEMENTATIONS, GraphError, Predictor, file_protocol, from_file
+from wharf.deployment.graph import GraphError, Predictor, file_protocol, from_file
+from wharf.deployment.schema import BUILTIN_IMPLEMENTATIONS
 from wharf.deployment.servers import MLSERVER_IMPLEMENTATIONS, SERVER_CLASSES, server_image
 from wharf.local.process import free_port, port_in_use, wait_http
 from wharf.local.restarts import Backoff, describe_exit, kill_group, stop_with_parent
