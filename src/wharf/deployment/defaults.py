@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.deployment import names
-from wharf.deployment.model import Container, Node, Predictor, SeldonDeployment, parse
+from wharf.deployment.model import Container, Node, Predictor, SeldonDeployment, parse, writable
 from wharf.deployment.schema import BUILTIN_IMPLEMENTATIONS
 from wharf.deployment.servers import server_image
 
@@ -36,12 +36,6 @@ class DefaultsConfig:
     ports: PortBases = field(default_factory=PortBases)
     # key -> protocol -> image (the seldon-config ``predictor_servers``)
     predictor_servers: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
-
-
-def _writable(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A mapping of the model apply_defaults parsed from its own copy: that copy's dict, to complete."""
-    assert isinstance(raw, dict)
-    return raw
 
 
 def _port(container: Mapping[str, Any], name: str) -> int | None:
@@ -67,7 +61,7 @@ def _type_nodes(predictor: Predictor) -> None:
     """A node with no type is a MODEL when it is a prepackaged server or a bare node (no
     implementation, no methods); every node gets its implementation, UNKNOWN_IMPLEMENTATION by default."""
     for node in predictor.nodes():
-        raw = _writable(node.raw)
+        raw = writable(node.raw)
         if node.type is None and (node.prepackaged or (node.own_image and not node.methods)):
             raw["type"] = "MODEL"
         raw["implementation"] = node.implementation_or_default
@@ -76,14 +70,14 @@ def _type_nodes(predictor: Predictor) -> None:
 def _server_containers(predictor: Predictor, protocol: str, servers: Mapping[str, Mapping[str, str]]) -> None:
     """A prepackaged node's container: its server's image where the user's container has none (one
     given only for resources or env), else one added to componentSpecs[0] (created if absent)."""
-    raw = _writable(predictor.raw)
+    raw = writable(predictor.raw)
     present = {c.name: c for _, c in predictor.containers()}
     for node in predictor.nodes():
         if not node.prepackaged:
             continue
         container = present.get(node.name)
         if container is not None and not container.image:
-            own = _writable(container.raw)
+            own = writable(container.raw)
             own["image"] = _prepackaged_container(node, protocol, servers)["image"]
             own.setdefault("terminationMessagePolicy", FALLBACK_TO_LOGS)
         elif container is None:
@@ -130,11 +124,11 @@ def _endpoints(sdep: SeldonDeployment, predictor: Predictor, ports: _Ports) -> N
     spread = _in_several_components(predictor)
     for component, container in predictor.containers():
         http, grpc = ports.of(container)
-        _container_defaults(_writable(container.raw))
+        _container_defaults(writable(container.raw))
         served = predictor.graph.find(container.name)
         if served is None:
             continue
-        endpoint = _writable(served.raw).setdefault("endpoint", {})
+        endpoint = writable(served.raw).setdefault("endpoint", {})
         endpoint.setdefault("type", "GRPC" if sdep.transport.lower() == "grpc" else "REST")
         endpoint["httpPort"], endpoint["grpcPort"] = http, grpc
         if component.index == 0 and not sdep.engine_separate and container.name not in spread:
@@ -155,7 +149,7 @@ def apply_defaults(sdep: dict[str, Any], config: DefaultsConfig | None = None) -
     # The model of the copy: each parsed object's raw is the copy's own dict, completed in place.
     model = parse(out)
     for predictor in model.predictors:
-        _writable(predictor.raw).setdefault("labels", {}).setdefault("version", predictor.name)
+        writable(predictor.raw).setdefault("labels", {}).setdefault("version", predictor.name)
         _type_nodes(predictor)
         _server_containers(predictor, model.protocol, config.predictor_servers)
     model = parse(out)  # again: the containers added above get ports too

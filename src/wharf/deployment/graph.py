@@ -107,6 +107,8 @@ class Predictor:
     namespace: str = "default"
     containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> container spec
     protocol: str = "seldon"  # spec.protocol of the SeldonDeployment it came from
+    source: model.Predictor | None = None  # the typed predictor it was built from
+    resource: model.SeldonDeployment | None = None  # the typed SeldonDeployment, when it came from one
 
     def units(self) -> list[Unit]:
         return list(self.graph.walk())
@@ -155,9 +157,8 @@ def _predictor(
     transport: str = "REST",
     deployment: str = "NOT_IMPLEMENTED",
     namespace: str = "default",
-    annotations: Mapping[str, str] | None = None,
-    protocol: str = "seldon",
     prefix: str = "",
+    resource: model.SeldonDeployment | None = None,
 ) -> Predictor:
     """The orchestrator's view of a parsed predictor: nodes typed, ports defaulted."""
     graph = _unit(parsed.graph, {}, transport, prefix)
@@ -165,14 +166,17 @@ def _predictor(
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise GraphError(f"{prefix}{parsed.path}.graph: node names must be unique, repeated: {', '.join(duplicates)}")
+    annotations = {**resource.spec_annotations, **resource.annotations} if resource else {}
     return Predictor(
         parsed.name or "default",
         graph,
-        {**(annotations or {}), **parsed.annotations},
+        {**annotations, **parsed.annotations},
         deployment,
         namespace,
         {c.name: c.raw for _, c in parsed.containers() if c.name},
-        protocol,
+        resource.protocol if resource else "seldon",
+        parsed,
+        resource,
     )
 
 
@@ -267,7 +271,6 @@ def _from_sdep(path: Path, doc: dict[str, Any], name: str | None) -> Predictor:
         transport=sdep.transport.upper(),
         deployment=sdep.name or "NOT_IMPLEMENTED",
         namespace=sdep.namespace or "default",
-        annotations={**sdep.spec_annotations, **sdep.annotations},
-        protocol=sdep.protocol,
         prefix=f"{path}: ",
+        resource=sdep,
     )

@@ -485,6 +485,13 @@ class SeldonDeployment:
         return next((p for p in self.predictors if p.name == name), None)
 
 
+def writable(raw: Raw) -> dict[str, Any]:
+    """The dict behind a parsed object's ``raw``, for a caller that parsed its own copy to complete
+    it (``apply_defaults``, ``wharf run``'s local spec): the model reads, the copy is written."""
+    assert isinstance(raw, dict), "parse a dict to write through its model"
+    return raw
+
+
 def read(raw: Any) -> tuple[SeldonDeployment | None, list[str]]:
     """The model of ``raw`` as far as it reads, and every problem found on the way (each naming its
     field). For ``validate``, which adds the webhook's rules; everything else calls :func:`parse`."""
