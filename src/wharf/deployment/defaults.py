@@ -8,13 +8,12 @@ every node carries its ``endpoint`` (host and ports) explicitly.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.deployment import names
 from wharf.deployment.model import Container, Node, Predictor, SeldonDeployment, parse, writable
-from wharf.deployment.schema import BUILTIN_IMPLEMENTATIONS
 from wharf.deployment.servers import server_image
 
 PODINFO_VOLUME = "seldon-podinfo"
@@ -174,28 +173,3 @@ def metrics_ports(sdep: SeldonDeployment, bases: PortBases | None = None) -> dic
         for _, container in predictor.containers():
             seen.setdefault(container.name, bases.metrics + len(seen))
     return seen
-
-
-# Dict helpers the render builders still use (they move to the typed model next).
-def no_engine(predictor: dict[str, Any]) -> bool:
-    return str((predictor.get("annotations") or {}).get("seldon.io/no-engine", "")).lower() == "true"
-
-
-def is_prepackaged(node: dict[str, Any]) -> bool:
-    return bool(node.get("implementation")) and node["implementation"] not in BUILTIN_IMPLEMENTATIONS
-
-
-def walk(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield node
-    for child in node.get("children") or []:
-        yield from walk(child)
-
-
-def find_node(graph: dict[str, Any], name: str) -> dict[str, Any] | None:
-    return next((n for n in walk(graph) if n.get("name") == name), None)
-
-
-def containers(predictor: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for idx, component in enumerate(predictor.get("componentSpecs") or []):
-        for container in ((component or {}).get("spec") or {}).get("containers") or []:
-            yield idx, container

@@ -143,7 +143,7 @@ def _unit(node: model.Node, ports: dict[str, tuple[int, int]], transport: str, p
         node.implementation_or_default,
         node.methods,
         endpoint,
-        tuple(p.as_dict() for p in node.parameters),
+        tuple(dict(p.raw) for p in node.parameters),
         tuple(_unit(child, ports, transport, prefix) for child in node.children),
         None if node.logger is None else Logger(node.logger.url, node.logger.mode),
         f"{prefix}{node.path}",

@@ -161,9 +161,7 @@ class Parameter:
     name: str
     value: str
     type: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"name": self.name, "value": self.value, "type": self.type}
+    raw: Raw  # as written (its keys in the user's order), what ENGINE_PREDICTOR and the env pass on
 
 
 @dataclass(frozen=True)
@@ -199,6 +197,15 @@ class Node:
         """Served by the container of the node's name (no implementation)."""
         return self.implementation_or_default == UNKNOWN_IMPLEMENTATION
 
+    @property
+    def ports(self) -> tuple[int, int] | None:
+        """(httpPort, grpcPort) of its endpoint, as ``apply_defaults`` sets them for a node that runs in
+        a container; None for one that runs in none."""
+        endpoint = self.endpoint
+        if endpoint is None or endpoint.http_port is None or endpoint.grpc_port is None:
+            return None
+        return endpoint.http_port, endpoint.grpc_port
+
     def walk(self) -> Iterator[Node]:
         yield self
         for child in self.children:
@@ -232,7 +239,7 @@ def _parameter(r: _Reader) -> Parameter | None:
     for key in ("name", "value", "type"):
         if key not in r.raw:
             r.problems.append(f"{r.path}: required field '{key}' is missing")
-    return None if name is None or value is None or kind is None else Parameter(name, value, kind)
+    return None if name is None or value is None or kind is None else Parameter(name, value, kind, r.raw)
 
 
 def _node(r: _Reader) -> Node:

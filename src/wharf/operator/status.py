@@ -145,7 +145,7 @@ def compute(
             "grpcEndpoint": f"{name}.{namespace}:{ports.get('grpc')}",
         }
     first = sdep["spec"]["predictors"][0]
-    psvc = names.predictor_service(sdep["metadata"]["name"], first)
+    psvc = names.predictor_service(sdep["metadata"]["name"], first["name"], first.get("annotations") or {})
     http_port = next(
         (
             p["port"]
