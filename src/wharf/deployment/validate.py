@@ -60,22 +60,9 @@ def _spec_problems(
     model: SeldonDeployment, transport: str | None, predictor_servers: dict[str, Any] | None
 ) -> list[str]:
     """The webhook's rules over the predictors: unique names, shadows, traffic, one endpoint type."""
-    out: list[str] = []
-    names_seen: set[str] = set()
-    svc_names: dict[str, int] = {}
+    out = _unique_names(model.predictors)
     endpoint_types: set[str] = set()
     for p in model.predictors:
-        if p.name and p.name in names_seen:
-            out.append(f"{p.path}.name: {p.name!r} is used by another predictor; names must be unique")
-        names_seen.add(p.name)
-        svc = p.annotations.get(SVC_NAME_ANNOTATION)
-        if svc is not None:
-            if svc in svc_names:
-                out.append(
-                    f"{p.path}.annotations[{SVC_NAME_ANNOTATION}]: {svc!r} is also used by "
-                    f"spec.predictors[{svc_names[svc]}]"
-                )
-            svc_names[svc] = p.index
         if model.server_type == "kafka":
             missing = [k for k in KAFKA_ENV if k not in p.svc_orch_spec.env_names()]
             if missing:
@@ -87,6 +74,26 @@ def _spec_problems(
         out.append(f"spec.predictors[].graph.endpoint.type: all nodes must use one type, got {sorted(endpoint_types)}")
     if transport and endpoint_types and {transport.upper()} != endpoint_types:
         out.append(f"spec.transport: {transport!r} conflicts with graph endpoint type {sorted(endpoint_types)[0]}")
+    return out
+
+
+def _unique_names(predictors: tuple[Predictor, ...]) -> list[str]:
+    """Predictor names, and the Service names ``seldon.io/svc-name`` gives, are each used once."""
+    out = []
+    names_seen: set[str] = set()
+    svc_names: dict[str, int] = {}
+    for p in predictors:
+        if p.name and p.name in names_seen:
+            out.append(f"{p.path}.name: {p.name!r} is used by another predictor; names must be unique")
+        names_seen.add(p.name)
+        svc = p.annotations.get(SVC_NAME_ANNOTATION)
+        if svc is not None:
+            if svc in svc_names:
+                out.append(
+                    f"{p.path}.annotations[{SVC_NAME_ANNOTATION}]: {svc!r} is also used by "
+                    f"spec.predictors[{svc_names[svc]}]"
+                )
+            svc_names[svc] = p.index
     return out
 
 
@@ -172,27 +179,31 @@ def _crd_validator() -> jsonschema.protocols.Validator:
 def _node_problems(
     node: Node, container_names: set[str], protocol: str, predictor_servers: dict[str, Any] | None
 ) -> list[str]:
-    out = []
-    path, implementation = node.path, node.implementation_or_default
     methods = node.raw.get("methods")
     bad = [m for m in methods if m not in METHODS] if isinstance(methods, list) else []
-    if bad:
-        out.append(f"{path}.methods: {', '.join(map(str, bad))} not among {', '.join(METHODS)}")
+    out = [f"{node.path}.methods: {', '.join(map(str, bad))} not among {', '.join(METHODS)}"] if bad else []
     if node.own_image:
         if node.name not in container_names:
             out.append(
-                f"{path}.name: no container named {node.name!r} in componentSpecs[].spec.containers "
+                f"{node.path}.name: no container named {node.name!r} in componentSpecs[].spec.containers "
                 "(a node without an implementation runs in the container of its name)"
             )
         if node.type == "UNKNOWN_TYPE" and not methods:
-            out.append(f"{path}.methods: type UNKNOWN_TYPE needs a non-empty methods list")
+            out.append(f"{node.path}.methods: type UNKNOWN_TYPE needs a non-empty methods list")
     elif node.prepackaged:
-        if not node.model_uri and implementation not in NO_MODEL_URI_NEEDED:
-            out.append(f"{path}.modelUri: required for the prepackaged server {implementation}")
-        if protocol == "tensorflow" and implementation in NOT_FOR_TENSORFLOW:
-            out.append(f"{path}.implementation: {implementation} does not serve protocol tensorflow")
+        out += _prepackaged_problems(node, protocol)
         if predictor_servers is not None and node.name not in container_names:
-            out += _server_problems(path, implementation, protocol, predictor_servers)
+            out += _server_problems(node.path, node.implementation_or_default, protocol, predictor_servers)
+    return out
+
+
+def _prepackaged_problems(node: Node, protocol: str) -> list[str]:
+    out = []
+    implementation = node.implementation_or_default
+    if not node.model_uri and implementation not in NO_MODEL_URI_NEEDED:
+        out.append(f"{node.path}.modelUri: required for the prepackaged server {implementation}")
+    if protocol == "tensorflow" and implementation in NOT_FOR_TENSORFLOW:
+        out.append(f"{node.path}.implementation: {implementation} does not serve protocol tensorflow")
     return out
 
 
