@@ -122,6 +122,9 @@ def test_every_field_is_read_typed_with_its_path() -> None:
     assert router.endpoint is not None and (router.endpoint.type, router.endpoint.http_port) == ("GRPC", 2)
     assert router.logger is not None and (router.logger.mode, router.logger.url) == ("all", "http://log")
     assert [prm.raw for prm in router.parameters] == graph["parameters"]
+    assert [(prm.path, prm.name, prm.value, prm.type) for prm in router.parameters] == [
+        ("spec.predictors[0].graph.parameters[0]", "ratioA", "0.5", "FLOAT")
+    ]
     assert clf.path == "spec.predictors[0].graph.children[0]" and clf.prepackaged and not clf.own_image
     assert (clf.model_uri, clf.env_secret_ref_name, clf.storage_initializer_image) == ("gs://b/m", "s", "init:1")
     assert p.graph.find("clf") is clf and p.graph.find("nope") is None

@@ -158,6 +158,7 @@ class Logger:
 
 @dataclass(frozen=True)
 class Parameter:
+    path: str
     name: str
     value: str
     type: str
@@ -239,7 +240,7 @@ def _parameter(r: _Reader) -> Parameter | None:
     for key in ("name", "value", "type"):
         if key not in r.raw:
             r.problems.append(f"{r.path}: required field '{key}' is missing")
-    return None if name is None or value is None or kind is None else Parameter(name, value, kind, r.raw)
+    return None if name is None or value is None or kind is None else Parameter(r.path, name, value, kind, r.raw)
 
 
 def _node(r: _Reader) -> Node:
