@@ -214,24 +214,7 @@ def load_predictor(file: str | None, predictor: str | None, environ: Mapping[str
     raise GraphError("no graph: give --file or set ENGINE_PREDICTOR")
 
 
-PROTOCOLS = ("seldon", "tensorflow", "v2", "kfserving")
-
-
-def file_protocol(path: str | Path | None) -> str:
-    """``spec.protocol`` of the SeldonDeployment in ``path``, else ``seldon`` (also for a bare PredictorSpec)."""
-    if not path:
-        return "seldon"
-    try:
-        docs = list(yaml.safe_load_all(Path(path).read_text()))
-    except (OSError, yaml.YAMLError):
-        return "seldon"  # from_file names the problem with the file
-    for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind") == "SeldonDeployment":
-            protocol = (doc.get("spec") or {}).get("protocol") or "seldon"
-            if protocol not in PROTOCOLS:
-                raise GraphError(f"{path}: spec.protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
-            return protocol
-    return "seldon"
+PROTOCOLS = ("seldon", "tensorflow", "v2", "kfserving")  # the orchestrator's --protocol choices
 
 
 def from_file(path: str | Path, predictor: str | None = None) -> Predictor:
