@@ -261,6 +261,23 @@ def test_every_problem_is_raised_at_once() -> None:
     ]
 
 
+def test_indexes_are_places_in_the_list_as_written() -> None:
+    raw = sdep({"name": "a"})
+    raw["spec"]["predictors"].insert(0, "not a predictor")
+    raw["spec"]["predictors"][1]["componentSpecs"] = [7, {"spec": {"containers": [{"name": "a", "image": "a:1"}]}}]
+    model, problems = read(raw)
+    assert model is not None and problems == [
+        "spec.predictors[0]: expected a mapping, got 'not a predictor'",
+        "spec.predictors[1].componentSpecs[0]: expected a mapping, got 7",
+    ]
+    (p,) = model.predictors
+    assert (p.index, p.path, [(c.index, c.path) for c in p.component_specs]) == (
+        1,
+        "spec.predictors[1]",
+        [(1, "spec.predictors[1].componentSpecs[1]")],
+    )
+
+
 def test_what_is_not_a_seldon_deployment() -> None:
     assert read([1]) == (None, ["expected a SeldonDeployment mapping"])
     with pytest.raises(ModelError, match=r"^spec: required, a mapping$"):

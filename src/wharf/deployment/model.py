@@ -53,8 +53,8 @@ class ModelError(ValueError):
 class _Reader:
     """One mapping at one field path: typed reads of its keys, each wrong one noted in ``problems``."""
 
-    def __init__(self, raw: Any, path: str, problems: list[str]):
-        self.path, self.problems = path, problems
+    def __init__(self, raw: Any, path: str, problems: list[str], index: int = 0):
+        self.path, self.problems, self.index = path, problems, index  # index: its place in a list
         self.raw: Raw = raw if isinstance(raw, Mapping) else _EMPTY
 
     def at(self, key: str) -> str:
@@ -110,7 +110,7 @@ class _Reader:
         for i, item in enumerate(self.array(key)):
             path = f"{self.at(key)}[{i}]"
             if isinstance(item, Mapping):
-                yield _Reader(item, path, self.problems)
+                yield _Reader(item, path, self.problems, i)
             else:
                 self.problems.append(f"{path}: expected a mapping, got {item!r}")
 
@@ -310,12 +310,12 @@ def _container(r: _Reader) -> Container:
     return Container(r.path, name or "", r.text("image"), r.raw)
 
 
-def _component(r: _Reader, index: int) -> ComponentSpec:
+def _component(r: _Reader) -> ComponentSpec:
     meta = r.child("metadata") or _Reader(None, r.at("metadata"), r.problems)
     pod = r.child("spec") or _Reader(None, r.at("spec"), r.problems)
     return ComponentSpec(
         path=r.path,
-        index=index,
+        index=r.index,
         name=meta.text("name") or "",
         labels=meta.str_map("labels"),
         annotations=meta.str_map("annotations"),
@@ -436,7 +436,7 @@ def _graph(r: _Reader) -> tuple[Node, bool]:
     return _node(_Reader(graph, r.at("graph"), r.problems)), True
 
 
-def _predictor(r: _Reader, index: int, name_required: bool = True) -> Predictor:
+def _predictor(r: _Reader, name_required: bool = True) -> Predictor:
     name = r.text("name")
     if name_required and r.raw.get("name") in (None, ""):
         r.problem("name", "required")
@@ -444,11 +444,11 @@ def _predictor(r: _Reader, index: int, name_required: bool = True) -> Predictor:
     ssl, explainer = r.child("ssl"), r.child("explainer")
     return Predictor(
         path=r.path,
-        index=index,
+        index=r.index,
         name=name or "",
         graph=graph,
         has_graph=has_graph,
-        component_specs=tuple(_component(c, i) for i, c in enumerate(r.items("componentSpecs"))),
+        component_specs=tuple(_component(c) for c in r.items("componentSpecs")),
         replicas=r.integer("replicas", minimum=0),
         annotations=r.str_map("annotations"),
         labels=r.str_map("labels"),
@@ -513,7 +513,7 @@ def read(raw: Any) -> tuple[SeldonDeployment | None, list[str]]:
         if "spec" not in raw or raw["spec"] is None:
             problems.append("spec: required, a mapping")
         spec = _Reader(None, "spec", problems)
-    predictors = tuple(_predictor(p, i) for i, p in enumerate(spec.items("predictors")))
+    predictors = tuple(_predictor(p) for p in spec.items("predictors"))
     if not spec.raw.get("predictors") and "spec: required, a mapping" not in problems:
         problems.append("spec.predictors: at least one predictor is required")
     model = SeldonDeployment(
@@ -546,7 +546,7 @@ def parse_predictor(raw: Any, path: str = "predictor") -> Predictor:
     problems: list[str] = []
     if not isinstance(raw, Mapping):
         raise ModelError([f"{path}: expected a mapping (a PredictorSpec)"])
-    predictor = _predictor(_Reader(raw, path, problems), 0, name_required=False)
+    predictor = _predictor(_Reader(raw, path, problems), name_required=False)
     if problems:
         raise ModelError(list(dict.fromkeys(problems)))
     return predictor
