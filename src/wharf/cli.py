@@ -494,13 +494,7 @@ def run_orchestrator(argv: Sequence[str]) -> int:
         )
         return 2
     kafka = None
-    from wharf.deployment.graph import file_protocol
-
-    try:
-        args.protocol = args.protocol or file_protocol(args.file)
-    except GraphError as exc:
-        log.error("%s", exc)
-        return 2
+    args.protocol = args.protocol or predictor.protocol  # the file's spec.protocol; seldon by default
     if args.server_type == "kafka" and args.protocol != "seldon":
         log.error(
             "--server_type kafka: Wharf's orchestrator reads and writes Kafka messages in protocol seldon only, not %s",

@@ -282,7 +282,7 @@ def test_feedback_through_builtins_calls_no_server() -> None:
             {
                 "name": "ab",
                 "implementation": "RANDOM_ABTEST",
-                "parameters": [{"name": "ratioA", "value": "half"}],
+                "parameters": [{"name": "ratioA", "value": "half", "type": "FLOAT"}],
                 "children": [
                     {"name": "x", "implementation": "SIMPLE_MODEL"},
                     {"name": "y", "implementation": "SIMPLE_MODEL"},

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from wharf.cli import run_orchestrator
-from wharf.deployment.graph import GraphError, file_protocol
+from wharf.deployment.graph import GraphError, from_file
 from wharf.grpc_h2.frames import GrpcError
 from wharf.orchestrator.dialects import (
     ChainError,
@@ -139,15 +139,18 @@ def test_model_spec_name_reads_field_one_of_any_tf_request() -> None:
 
 
 def test_protocol_from_the_file(tmp_path) -> None:
+    """The orchestrator's and `wharf run`'s protocol is the file's spec.protocol, read with the rest."""
     path = tmp_path / "sdep.yaml"
-    path.write_text("kind: SeldonDeployment\nspec: {protocol: v2, predictors: []}\n")
-    assert file_protocol(path) == "v2"
-    path.write_text("kind: SeldonDeployment\nspec: {predictors: []}\n")
-    assert file_protocol(path) == "seldon"
-    assert file_protocol(None) == "seldon"
-    path.write_text("kind: SeldonDeployment\nspec: {protocol: grpc}\n")
-    with pytest.raises(GraphError, match="spec.protocol 'grpc' is not one of seldon, tensorflow, v2, kfserving"):
-        file_protocol(path)
+    predictors = "predictors: [{name: p, graph: {name: m}}]"
+    path.write_text(f"kind: SeldonDeployment\nmetadata: {{name: s}}\nspec: {{protocol: v2, {predictors}}}\n")
+    assert from_file(path).protocol == "v2"
+    path.write_text(f"kind: SeldonDeployment\nmetadata: {{name: s}}\nspec: {{{predictors}}}\n")
+    assert from_file(path).protocol == "seldon"
+    path.write_text("name: p\ngraph: {name: m}\n")  # a bare PredictorSpec
+    assert from_file(path).protocol == "seldon"
+    path.write_text(f"kind: SeldonDeployment\nmetadata: {{name: s}}\nspec: {{protocol: grpc, {predictors}}}\n")
+    with pytest.raises(GraphError, match=r"spec.protocol: 'grpc' is not one of seldon, tensorflow, kfserving, v2"):
+        from_file(path)
 
 
 def test_kafka_with_another_protocol_stops_at_start(tmp_path, caplog) -> None:

@@ -70,7 +70,10 @@ def test_ports_follow_the_operator_numbering_unless_given() -> None:
         ({"name": "a", "type": "UNKNOWN_TYPE"}, "needs a non-empty methods list"),
         ({"name": "a", "logger": {"url": "http://x"}}, "predictor.graph.logger.mode"),
         ({"name": "a", "children": [{"name": "a"}]}, "repeated: a"),
-        ({"name": "a", "endpoint": {"httpPort": "x"}}, "predictor.graph.endpoint: ports must be integers"),
+        (
+            {"name": "a", "endpoint": {"httpPort": "x"}},
+            "predictor.graph.endpoint.httpPort: expected an integer, got 'x'",
+        ),
     ],
 )
 def test_bad_graphs_name_the_field(node: dict, message: str) -> None:

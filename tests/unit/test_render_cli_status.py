@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from wharf.cli import main
+from wharf.deployment.model import parse
 from wharf.operator import status
 from wharf.operator.config import OperatorConfig
 from wharf.operator.handlers import with_removals
@@ -110,9 +111,9 @@ def test_status_failed_when_a_deployment_stops_progressing() -> None:
 def test_status_address_follows_the_protocol() -> None:
     sdep, _ = _objects()
     sdep["spec"]["protocol"] = "v2"
-    assert status.prediction_path(sdep) == "/v2/models/random-ab-test/infer"
+    assert status.prediction_path(parse(sdep)) == "/v2/models/random-ab-test/infer"
     sdep["spec"]["protocol"] = "tensorflow"
-    assert status.prediction_path(sdep) == "/v1/models/random-ab-test:predict"
+    assert status.prediction_path(parse(sdep)) == "/v1/models/random-ab-test:predict"
 
 
 def test_status_patch_removes_entries_that_are_gone() -> None:

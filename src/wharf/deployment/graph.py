@@ -1,7 +1,8 @@
 """The inference graph of one predictor (``spec.predictors[].graph``), typed and defaulted.
 
 Read by the orchestrator (which node to call, how) and the local runtime (which servers to start).
-Errors name the path of the offending field, e.g. ``graph.children[1].type``.
+Built from the typed SeldonDeployment (:mod:`wharf.deployment.model`), which is parsed once; errors
+name the path of the offending field, e.g. ``spec.predictors[0].graph.children[1].type``.
 """
 
 from __future__ import annotations
@@ -16,19 +17,9 @@ from typing import Any
 
 import yaml
 
-from wharf.deployment import kube
+from wharf.deployment import kube, model
 from wharf.deployment.validate import problem_lines, structural_problems
 
-NODE_TYPES = ("UNKNOWN_TYPE", "ROUTER", "COMBINER", "MODEL", "TRANSFORMER", "OUTPUT_TRANSFORMER")
-METHODS = ("TRANSFORM_INPUT", "TRANSFORM_OUTPUT", "ROUTE", "AGGREGATE", "SEND_FEEDBACK")
-BUILTIN_IMPLEMENTATIONS = (
-    "UNKNOWN_IMPLEMENTATION",
-    "SIMPLE_MODEL",
-    "SIMPLE_ROUTER",
-    "RANDOM_ABTEST",
-    "AVERAGE_COMBINER",
-)
-LOGGER_MODES = ("all", "request", "response")
 # Built-ins the orchestrator serves itself, as upstream's Java engine did: such a node calls no
 # server whatever its type or methods say (upstream's own examples write ``type: MODEL,
 # implementation: SIMPLE_MODEL`` with ``containers: []``). RANDOM_ABTEST is not one of them: upstream's
@@ -114,80 +105,78 @@ class Predictor:
     annotations: dict[str, str] = field(default_factory=dict)
     deployment: str = "NOT_IMPLEMENTED"
     namespace: str = "default"
-    containers: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> container spec
+    containers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # name -> container spec
+    protocol: str = "seldon"  # spec.protocol of the SeldonDeployment it came from
+    source: model.Predictor | None = None  # the typed predictor it was built from
+    resource: model.SeldonDeployment | None = None  # the typed SeldonDeployment, when it came from one
 
     def units(self) -> list[Unit]:
         return list(self.graph.walk())
 
 
-def _unit(raw: Any, where: str, ports: dict[str, tuple[int, int]], transport: str) -> Unit:
-    if not isinstance(raw, dict):
-        raise GraphError(f"{where}: expected a mapping (a PredictiveUnit)")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name:
-        raise GraphError(f"{where}.name: required, a non-empty string")
-    methods = raw.get("methods") or []
-    if not isinstance(methods, list) or any(m not in METHODS for m in methods):
-        raise GraphError(f"{where}.methods: each must be one of {', '.join(METHODS)}, got {methods!r}")
-    implementation = raw.get("implementation") or "UNKNOWN_IMPLEMENTATION"
-    node_type = raw.get("type")
-    if node_type is None:
-        # Defaulting as the operator does: a bare node, or a prepackaged server, is a MODEL.
-        if implementation not in BUILTIN_IMPLEMENTATIONS or (
-            not methods and implementation == "UNKNOWN_IMPLEMENTATION"
-        ):
-            node_type = "MODEL"
-        else:
-            node_type = "UNKNOWN_TYPE"
-    if node_type not in NODE_TYPES:
-        raise GraphError(f"{where}.type: {node_type!r} is not one of {', '.join(NODE_TYPES)}")
-    if node_type == "UNKNOWN_TYPE" and not methods and implementation == "UNKNOWN_IMPLEMENTATION":
-        raise GraphError(f"{where}: type UNKNOWN_TYPE needs a non-empty methods list")
-    raw_endpoint = raw.get("endpoint") or {}
-    if not isinstance(raw_endpoint, dict):
-        raise GraphError(f"{where}.endpoint: expected a mapping")
-    default_http, default_grpc = ports.setdefault(name, (9000 + len(ports), 9500 + len(ports)))
-    endpoint_type = str(raw_endpoint.get("type") or transport).upper()
-    if endpoint_type not in ("REST", "GRPC"):
-        raise GraphError(f"{where}.endpoint.type: {endpoint_type!r} is not REST or GRPC")
-    try:
-        http_port = int(
-            raw_endpoint.get("httpPort")
-            or (raw_endpoint.get("service_port") if endpoint_type == "REST" else 0)
-            or default_http
-        )
-        grpc_port = int(
-            raw_endpoint.get("grpcPort")
-            or (raw_endpoint.get("service_port") if endpoint_type == "GRPC" else 0)
-            or default_grpc
-        )
-    except (TypeError, ValueError):
-        raise GraphError(f"{where}.endpoint: ports must be integers, got {raw_endpoint!r}") from None
-    endpoint = Endpoint(str(raw_endpoint.get("service_host") or "localhost"), http_port, grpc_port, endpoint_type)
-    logger = None
-    if raw.get("logger") is not None:
-        raw_logger = raw["logger"]
-        if not isinstance(raw_logger, dict) or raw_logger.get("mode") not in LOGGER_MODES:
-            raise GraphError(f"{where}.logger.mode: required, one of {', '.join(LOGGER_MODES)}")
-        logger = Logger(raw_logger.get("url"), raw_logger["mode"])
-    children = raw.get("children") or []
-    if not isinstance(children, list):
-        raise GraphError(f"{where}.children: expected a list")
-    parsed_children = tuple(_unit(c, f"{where}.children[{i}]", ports, transport) for i, c in enumerate(children))
-    model_uri = raw.get("modelUri")
-    if model_uri is not None and not isinstance(model_uri, str):
-        raise GraphError(f"{where}.modelUri: expected a string, got {model_uri!r}")
+def _default_type(node: model.Node) -> str:
+    """Defaulting as the operator does: a bare node, or a prepackaged server, is a MODEL."""
+    if node.type is not None:
+        return node.type
+    return "MODEL" if node.prepackaged or (node.own_image and not node.methods) else "UNKNOWN_TYPE"
+
+
+def _endpoint(node: model.Node, ports: dict[str, tuple[int, int]], transport: str) -> Endpoint:
+    """Where the node's server is: its ``endpoint`` as the operator defaulted it, else the
+    operator's numbering (9000 + n, 9500 + n in graph order) on localhost."""
+    given = node.endpoint or model.Endpoint(f"{node.path}.endpoint")
+    default_http, default_grpc = ports.setdefault(node.name, (9000 + len(ports), 9500 + len(ports)))
+    kind = (given.type or transport).upper()
+    http = given.http_port or (given.service_port if kind == "REST" else 0) or default_http
+    grpc = given.grpc_port or (given.service_port if kind == "GRPC" else 0) or default_grpc
+    return Endpoint(given.service_host or "localhost", http, grpc, kind)
+
+
+def _unit(node: model.Node, ports: dict[str, tuple[int, int]], transport: str, prefix: str) -> Unit:
+    node_type = _default_type(node)
+    if node_type == "UNKNOWN_TYPE" and not node.methods and node.own_image:
+        raise GraphError(f"{prefix}{node.path}: type UNKNOWN_TYPE needs a non-empty methods list")
+    endpoint = _endpoint(node, ports, transport)
     return Unit(
-        name,
+        node.name,
         node_type,
-        implementation,
-        tuple(methods),
+        node.implementation_or_default,
+        node.methods,
         endpoint,
-        tuple(raw.get("parameters") or ()),
-        parsed_children,
-        logger,
-        where,
-        model_uri or None,
+        tuple(dict(p.raw) for p in node.parameters),
+        tuple(_unit(child, ports, transport, prefix) for child in node.children),
+        None if node.logger is None else Logger(node.logger.url, node.logger.mode),
+        f"{prefix}{node.path}",
+        node.model_uri or None,
+    )
+
+
+def _predictor(
+    parsed: model.Predictor,
+    *,
+    transport: str = "REST",
+    deployment: str = "NOT_IMPLEMENTED",
+    namespace: str = "default",
+    prefix: str = "",
+    resource: model.SeldonDeployment | None = None,
+) -> Predictor:
+    """The orchestrator's view of a parsed predictor: nodes typed, ports defaulted."""
+    graph = _unit(parsed.graph, {}, transport, prefix)
+    names = [u.name for u in graph.walk()]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise GraphError(f"{prefix}{parsed.path}.graph: node names must be unique, repeated: {', '.join(duplicates)}")
+    annotations = {**resource.spec_annotations, **resource.annotations} if resource else {}
+    return Predictor(
+        parsed.name or "default",
+        graph,
+        {**annotations, **parsed.annotations},
+        deployment,
+        namespace,
+        {c.name: c.raw for _, c in parsed.containers() if c.name},
+        resource.protocol if resource else "seldon",
+        parsed,
+        resource,
     )
 
 
@@ -200,23 +189,11 @@ def parse_predictor(
     where: str = "predictor",
 ) -> Predictor:
     """A ``PredictorSpec`` mapping -> Predictor, with nodes typed and ports defaulted."""
-    if not isinstance(raw, dict):
-        raise GraphError(f"{where}: expected a mapping (a PredictorSpec)")
-    if "graph" not in raw:
-        raise GraphError(f"{where}.graph: required")
-    containers: dict[str, dict[str, Any]] = {}
-    for spec in raw.get("componentSpecs") or []:
-        for container in ((spec or {}).get("spec") or {}).get("containers") or []:
-            if isinstance(container, dict) and container.get("name"):
-                containers[container["name"]] = container
-    graph = _unit(raw["graph"], f"{where}.graph", {}, transport)
-    names = [u.name for u in graph.walk()]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise GraphError(f"{where}.graph: node names must be unique, repeated: {', '.join(duplicates)}")
-    return Predictor(
-        str(raw.get("name") or "default"), graph, dict(raw.get("annotations") or {}), deployment, namespace, containers
-    )
+    try:
+        parsed = model.parse_predictor(raw, where)
+    except model.ModelError as exc:
+        raise GraphError(str(exc)) from None
+    return _predictor(parsed, transport=transport, deployment=deployment, namespace=namespace)
 
 
 def from_engine_env(value: str) -> Predictor:
@@ -237,24 +214,7 @@ def load_predictor(file: str | None, predictor: str | None, environ: Mapping[str
     raise GraphError("no graph: give --file or set ENGINE_PREDICTOR")
 
 
-PROTOCOLS = ("seldon", "tensorflow", "v2", "kfserving")
-
-
-def file_protocol(path: str | Path | None) -> str:
-    """``spec.protocol`` of the SeldonDeployment in ``path``, else ``seldon`` (also for a bare PredictorSpec)."""
-    if not path:
-        return "seldon"
-    try:
-        docs = list(yaml.safe_load_all(Path(path).read_text()))
-    except (OSError, yaml.YAMLError):
-        return "seldon"  # from_file names the problem with the file
-    for doc in docs:
-        if isinstance(doc, dict) and doc.get("kind") == "SeldonDeployment":
-            protocol = (doc.get("spec") or {}).get("protocol") or "seldon"
-            if protocol not in PROTOCOLS:
-                raise GraphError(f"{path}: spec.protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
-            return protocol
-    return "seldon"
+PROTOCOLS = ("seldon", "tensorflow", "v2", "kfserving")  # the orchestrator's --protocol choices
 
 
 def from_file(path: str | Path, predictor: str | None = None) -> Predictor:
@@ -266,39 +226,34 @@ def from_file(path: str | Path, predictor: str | None = None) -> Predictor:
         raise GraphError(f"{path}: {exc}") from None
     for doc in docs:
         if doc.get("kind") == "SeldonDeployment":
-            doc = kube.without_nulls(doc)
-            # the same check, and message, as `wharf render` and the operator's status give (the
-            # webhook's rules are left out: here a node may run from a local folder, with no container)
-            bad = structural_problems(doc)
-            if bad:
-                raise GraphError("\n".join(problem_lines(str(path), doc, bad)))
-            spec = doc.get("spec") or {}
-            predictors = spec.get("predictors") or []
-            if not predictors:
-                raise GraphError(f"{path}: spec.predictors is empty")
-            index = 0
-            if predictor is not None:
-                names = [p.get("name") for p in predictors]
-                if predictor not in names:
-                    raise GraphError(f"{path}: no predictor {predictor!r} (have: {', '.join(map(str, names))})")
-                index = names.index(predictor)
-            meta = doc.get("metadata") or {}
-            annotations = {**(spec.get("annotations") or {}), **(meta.get("annotations") or {})}
-            result = parse_predictor(
-                predictors[index],
-                transport=str(spec.get("transport") or "rest").upper(),
-                deployment=meta.get("name", "NOT_IMPLEMENTED"),
-                namespace=meta.get("namespace", "default"),
-                where=f"{path}: spec.predictors[{index}]",
-            )
-            return Predictor(
-                result.name,
-                result.graph,
-                {**annotations, **result.annotations},
-                result.deployment,
-                result.namespace,
-                result.containers,
-            )
+            return _from_sdep(path, kube.without_nulls(doc), predictor)
         if "graph" in doc:
             return parse_predictor(doc, where=str(path))
     raise GraphError(f"{path}: no SeldonDeployment or PredictorSpec found")
+
+
+def _from_sdep(path: Path, doc: dict[str, Any], name: str | None) -> Predictor:
+    # the same check, and message, as `wharf render` and the operator's status give (the webhook's
+    # rules are left out: here a node may run from a local folder, with no container)
+    bad = structural_problems(doc)
+    try:
+        sdep = model.parse(doc)
+    except model.ModelError as exc:
+        bad = list(dict.fromkeys(bad + exc.problems))
+    if bad:
+        raise GraphError("\n".join(problem_lines(str(path), doc, bad)))
+    parsed = sdep.predictors[0]
+    if name is not None:
+        found = sdep.predictor(name)
+        if found is None:
+            have = ", ".join(p.name for p in sdep.predictors)
+            raise GraphError(f"{path}: no predictor {name!r} (have: {have})")
+        parsed = found
+    return _predictor(
+        parsed,
+        transport=sdep.transport.upper(),
+        deployment=sdep.name or "NOT_IMPLEMENTED",
+        namespace=sdep.namespace or "default",
+        prefix=f"{path}: ",
+        resource=sdep,
+    )

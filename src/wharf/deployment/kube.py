@@ -163,23 +163,28 @@ def problems(sdep: Any) -> list[str]:
     spec = sdep.get("spec") if isinstance(sdep, dict) else None
     predictors = spec.get("predictors") if isinstance(spec, dict) else None
     for i, predictor in enumerate(predictors if isinstance(predictors, list) else []):
-        if not isinstance(predictor, dict):
-            continue
-        where = f"spec.predictors[{i}]"
-        components = predictor.get("componentSpecs")
-        for j, component in enumerate(components if isinstance(components, list) else []):
-            if isinstance(component, dict) and "spec" in component:
-                out += object_problems(component["spec"], "PodSpec", f"{where}.componentSpecs[{j}].spec")
-        for dotted, definition in PREDICTOR_OBJECTS.items():
-            value: Any = predictor
-            for key in dotted.split("."):
-                value = value.get(key) if isinstance(value, dict) else None
-            if value is not None:
-                out += object_problems(value, definition, f"{where}.{dotted}")
-        orchestrator = predictor.get("svcOrchSpec")
-        env = orchestrator.get("env") if isinstance(orchestrator, dict) else None
-        if env is not None and not isinstance(env, list):
-            out.append(f"{where}.svcOrchSpec.env: expected a list, got {env!r}")
-        for k, item in enumerate(env if isinstance(env, list) else []):
-            out += object_problems(item, "EnvVar", f"{where}.svcOrchSpec.env[{k}]")
+        if isinstance(predictor, dict):
+            out += _predictor_problems(predictor, f"spec.predictors[{i}]")
+    return out
+
+
+def _predictor_problems(predictor: dict[str, Any], where: str) -> list[str]:
+    """A predictor's pod specs, orchestrator resources and env, and explainer container."""
+    out: list[str] = []
+    components = predictor.get("componentSpecs")
+    for j, component in enumerate(components if isinstance(components, list) else []):
+        if isinstance(component, dict) and "spec" in component:
+            out += object_problems(component["spec"], "PodSpec", f"{where}.componentSpecs[{j}].spec")
+    for dotted, definition in PREDICTOR_OBJECTS.items():
+        value: Any = predictor
+        for key in dotted.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            out += object_problems(value, definition, f"{where}.{dotted}")
+    orchestrator = predictor.get("svcOrchSpec")
+    env = orchestrator.get("env") if isinstance(orchestrator, dict) else None
+    if env is not None and not isinstance(env, list):
+        out.append(f"{where}.svcOrchSpec.env: expected a list, got {env!r}")
+    for k, item in enumerate(env if isinstance(env, list) else []):
+        out += object_problems(item, "EnvVar", f"{where}.svcOrchSpec.env[{k}]")
     return out

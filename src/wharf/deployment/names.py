@@ -1,4 +1,4 @@
-"""Object names as upstream derives them from a SeldonDeployment (spec section 9).
+"""Object names as upstream's operator derives them from a SeldonDeployment.
 
 Any name over 63 characters becomes ``seldon-<md5 hex of the name>``, so existing tooling that
 looks objects up by name keeps finding them.
@@ -7,7 +7,9 @@ looks objects up by name keeps finding them.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Mapping
+
+from wharf.deployment.model import ComponentSpec
 
 MAX = 63
 SVC_NAME_ANNOTATION = "seldon.io/svc-name"
@@ -25,13 +27,10 @@ def seldon_id(sdep_name: str) -> str:
     return bounded(sdep_name)
 
 
-def deployment_name(
-    sdep_name: str, predictor: dict[str, Any], index: int, component: dict[str, Any], name_as_prefix: bool = False
-) -> str:
+def deployment_name(sdep_name: str, predictor_name: str, component: ComponentSpec, name_as_prefix: bool = False) -> str:
     """``<sdep>-<predictor>-<idx>-<metadata.name>`` or ``...-<c1>-<c2>`` (container names)."""
-    meta_name = ((component.get("metadata") or {}).get("name")) or ""
-    tail = meta_name or "-".join(c["name"] for c in (component.get("spec") or {}).get("containers") or [])
-    name = f"{sdep_name}-{predictor['name']}-{index}-{tail}"
+    tail = component.name or "-".join(c.name for c in component.containers)
+    name = f"{sdep_name}-{predictor_name}-{component.index}-{tail}"
     if len(name) <= MAX:
         return name
     if name_as_prefix and len(candidate := f"{sdep_name}-{_md5(name)}") <= MAX:
@@ -39,14 +38,14 @@ def deployment_name(
     return f"seldon-{_md5(name)}"
 
 
-def predictor_service(sdep_name: str, predictor: dict[str, Any]) -> str:
-    custom = (predictor.get("annotations") or {}).get(SVC_NAME_ANNOTATION)
-    return custom or bounded(f"{sdep_name}-{predictor['name']}")
+def predictor_service(sdep_name: str, predictor_name: str, annotations: Mapping[str, str]) -> str:
+    """``<sdep>-<predictor>``, or the predictor's ``seldon.io/svc-name`` annotation."""
+    return annotations.get(SVC_NAME_ANNOTATION) or bounded(f"{sdep_name}-{predictor_name}")
 
 
-def container_service(sdep_name: str, predictor: dict[str, Any], container: str) -> str:
-    return bounded(f"{sdep_name}-{predictor['name']}-{container}")
+def container_service(sdep_name: str, predictor_name: str, container: str) -> str:
+    return bounded(f"{sdep_name}-{predictor_name}-{container}")
 
 
-def engine_deployment(sdep_name: str, predictor: dict[str, Any]) -> str:
-    return bounded(f"{sdep_name}-{predictor['name']}-svc-orch")
+def engine_deployment(sdep_name: str, predictor_name: str) -> str:
+    return bounded(f"{sdep_name}-{predictor_name}-svc-orch")

@@ -21,14 +21,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from wharf.deployment.graph import BUILTIN_IMPLEMENTATIONS, GraphError, Predictor, file_protocol, from_file
+from wharf.deployment import model
+from wharf.deployment.graph import GraphError, Predictor, Unit, from_file
+from wharf.deployment.model import writable
+from wharf.deployment.schema import BUILTIN_IMPLEMENTATIONS
 from wharf.deployment.servers import MLSERVER_IMPLEMENTATIONS, SERVER_CLASSES, server_image
 from wharf.local.process import free_port, port_in_use, wait_http
 from wharf.local.restarts import Backoff, describe_exit, kill_group, stop_with_parent
@@ -64,7 +65,7 @@ class NodePlan:
 MODEL_MOUNT = "/mnt/models"
 
 
-def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool) -> NodePlan:
+def _prepackaged(unit: Unit, container: Mapping[str, Any], file: Path, images: bool, protocol: str) -> NodePlan:
     """A node with ``implementation`` + ``modelUri``: Wharf's server class (or its image, with --docker).
 
     With --docker the image is the one the operator would give the pod for the file's protocol: Wharf's
@@ -105,7 +106,6 @@ def _prepackaged(unit: Any, container: dict[str, Any], file: Path, images: bool)
         model_uri = MODEL_MOUNT
     parameters = [p for p in unit.parameters if p.get("name") != "model_uri"]
     parameters.append({"name": "model_uri", "value": model_uri, "type": "STRING"})
-    protocol = file_protocol(file)
     v2 = images and protocol in ("v2", "kfserving")
     image = container.get("image") or server_image(unit.implementation, protocol if v2 else "seldon")
     return NodePlan(
@@ -146,7 +146,9 @@ def plan(
             continue
         container = predictor.containers.get(unit.name, {})
         if unit.implementation not in BUILTIN_IMPLEMENTATIONS:  # a prepackaged server (a user's model
-            plans.append(_prepackaged(unit, container, file, images))  # with a modelUri stays below)
+            plans.append(
+                _prepackaged(unit, container, file, images, predictor.protocol)
+            )  # with a modelUri stays below)
             continue
         if images:
             image = container.get("image")
@@ -204,34 +206,25 @@ def plan(
     return plans
 
 
-def local_predictor_spec(file: Path, predictor_name: str | None, plans: list[NodePlan]) -> dict[str, Any]:
-    """The predictor's raw spec with every node's endpoint pointed at its local server."""
+def local_predictor_spec(predictor: Predictor, plans: list[NodePlan]) -> dict[str, Any]:
+    """The predictor's spec as written, with every node's endpoint pointed at its local server and
+    the SeldonDeployment's annotations over its own."""
+    assert predictor.source is not None  # from_file's predictors come from the typed model
+    spec: dict[str, Any] = json.loads(json.dumps(predictor.source.raw))  # a copy, read through its own model
+    resource = predictor.resource
+    transport = resource.transport.upper() if resource else "REST"
     ports = {p.name: p for p in plans}
-    for doc in yaml.safe_load_all(file.read_text()):
-        if not doc:
-            continue
-        predictors = (doc.get("spec") or {}).get("predictors") if doc.get("kind") == "SeldonDeployment" else [doc]
-        for raw in predictors or []:
-            if predictor_name is None or raw.get("name") == predictor_name:
-                raw = json.loads(json.dumps(raw))
-                _point(raw["graph"], ports, str((doc.get("spec") or {}).get("transport") or "rest").upper())
-                raw.setdefault("annotations", {}).update((doc.get("metadata") or {}).get("annotations") or {})
-                return raw
-    raise GraphError(f"{file}: predictor {predictor_name!r} not found")
-
-
-def _point(node: dict[str, Any], ports: dict[str, NodePlan], transport: str) -> None:
-    plan_ = ports.get(node["name"])
-    if plan_ is not None:
-        kind = (node.get("endpoint") or {}).get("type", transport)
-        node["endpoint"] = {
-            "service_host": "127.0.0.1",
-            "httpPort": plan_.http_port,
-            "grpcPort": plan_.grpc_port,
-            "type": kind,
-        }
-    for child in node.get("children") or []:
-        _point(child, ports, transport)
+    for node in model.parse_predictor(spec).nodes():
+        plan_ = ports.get(node.name)
+        if plan_ is not None:
+            writable(node.raw)["endpoint"] = {
+                "service_host": "127.0.0.1",
+                "httpPort": plan_.http_port,
+                "grpcPort": plan_.grpc_port,
+                "type": (node.endpoint.type if node.endpoint else None) or transport,
+            }
+    spec.setdefault("annotations", {}).update(resource.annotations if resource else {})
+    return spec
 
 
 class LocalGraph:
@@ -266,7 +259,7 @@ class LocalGraph:
         self._backoffs: dict[str, Backoff] = {}
         self._down: dict[str, float] = {}  # name -> when to start it again
         self._tmp = tempfile.TemporaryDirectory(prefix="wharf-run-")
-        self._spec = local_predictor_spec(self.file, predictor, self.plans)
+        self._spec = local_predictor_spec(self.predictor, self.plans)
 
     def process_ids(self) -> dict[str, int]:
         """Name -> pid of the processes started locally (not containers): for CPU accounting."""
@@ -460,7 +453,7 @@ class LocalGraph:
                     "--sdep",
                     self.predictor.deployment,
                     "--protocol",
-                    file_protocol(self.file),
+                    self.predictor.protocol,
                     "--namespace",
                     self.predictor.namespace,
                 ],

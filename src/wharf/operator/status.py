@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.deployment import names
+from wharf.deployment.kube import without_nulls
+from wharf.deployment.model import SeldonDeployment, parse
 
 NOT_PROGRESSING = "Deployment is no longer progressing and not available."
 
@@ -90,62 +93,55 @@ def _stalled(dep_status: dict[str, Any]) -> bool:
     return progressing.get("status") == "False" and progressing.get("reason") == "ProgressDeadlineExceeded"
 
 
-def prediction_path(sdep: dict[str, Any]) -> str:
-    protocol = (sdep.get("spec") or {}).get("protocol") or "seldon"
-    graph = ((sdep["spec"]["predictors"][0]).get("graph") or {}).get("name", "")
-    if protocol == "tensorflow":
+def prediction_path(sdep: SeldonDeployment) -> str:
+    """Where the first predictor answers a prediction, in the SeldonDeployment's protocol."""
+    graph = sdep.predictors[0].graph.name
+    if sdep.protocol == "tensorflow":
         return f"/v1/models/{graph}:predict"
-    if protocol in ("v2", "kfserving"):
+    if sdep.protocol in ("v2", "kfserving"):
         return f"/v2/models/{graph}/infer"
     return "/api/v1.0/predictions"
 
 
-def compute(
-    sdep: dict[str, Any],
-    objects: list[dict[str, Any]],
-    observed: dict[str, dict[str, Any]],
-    failures: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """``observed`` maps Deployment name -> that Deployment's ``status`` (missing: not created yet);
-    ``failures`` maps Deployment name -> why its pods cannot start (see :func:`pod_failures`)."""
-    failures = failures or {}
-    namespace = sdep["metadata"].get("namespace") or "default"
-    deployments = [o for o in objects if o["kind"] == "Deployment"]
-    services = [o for o in objects if o["kind"] == "Service"]
-    dep_status: dict[str, Any] = {}
-    all_ready, stalled = True, []
-    replicas = 0
-    for dep in deployments:
+@dataclass
+class _Deployments:
+    """The rendered Deployments as observed: each one's status entry, and what they add up to."""
+
+    status: dict[str, Any] = field(default_factory=dict)
+    all_ready: bool = True
+    stalled: list[str] = field(default_factory=list)
+    replicas: int = 0
+
+
+def _deployments(
+    objects: list[dict[str, Any]], observed: dict[str, dict[str, Any]], failures: dict[str, str]
+) -> _Deployments:
+    out = _Deployments()
+    for dep in (o for o in objects if o["kind"] == "Deployment"):
         name = dep["metadata"]["name"]
         seen = observed.get(name) or {}
         ready = available(seen) if name in observed else False
-        all_ready &= ready
+        out.all_ready &= ready
         if _stalled(seen):
-            stalled.append(name)
-        replicas += int(seen.get("replicas") or 0)
-        dep_status[name] = {
+            out.stalled.append(name)
+        out.replicas += int(seen.get("replicas") or 0)
+        entry = out.status[name] = {
             "name": name,
             "status": "Available" if ready else "Creating",
             "replicas": int(seen.get("replicas") or 0),
             "availableReplicas": int(seen.get("availableReplicas") or 0),
         }
         if not ready and name in failures:
-            dep_status[name]["status"] = "Failed"
-            dep_status[name]["description"] = failures[name]
-        elif name in stalled:
-            dep_status[name]["status"] = "Failed"
-            dep_status[name]["description"] = NOT_PROGRESSING
-    svc_status = {}
-    for svc in services:
-        name = svc["metadata"]["name"]
-        ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
-        svc_status[name] = {
-            "svcName": name,
-            "httpEndpoint": f"{name}.{namespace}:{ports.get('http')}",
-            "grpcEndpoint": f"{name}.{namespace}:{ports.get('grpc')}",
-        }
-    first = sdep["spec"]["predictors"][0]
-    psvc = names.predictor_service(sdep["metadata"]["name"], first)
+            entry["status"], entry["description"] = "Failed", failures[name]
+        elif name in out.stalled:
+            entry["status"], entry["description"] = "Failed", NOT_PROGRESSING
+    return out
+
+
+def _address(sdep: SeldonDeployment, services: list[dict[str, Any]]) -> str:
+    """The first predictor's Service, on the http port it was rendered with."""
+    first = sdep.predictors[0]
+    psvc = names.predictor_service(sdep.name, first.name, first.annotations)
     http_port = next(
         (
             p["port"]
@@ -156,22 +152,48 @@ def compute(
         ),
         8000,
     )
-    failing = [n for n, d in dep_status.items() if d.get("description") and n in failures]
+    return f"http://{psvc}.{sdep.namespace or 'default'}.svc.cluster.local:{http_port}{prediction_path(sdep)}"
+
+
+def compute(
+    sdep: dict[str, Any],
+    objects: list[dict[str, Any]],
+    observed: dict[str, dict[str, Any]],
+    failures: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """``observed`` maps Deployment name -> that Deployment's ``status`` (missing: not created yet);
+    ``failures`` maps Deployment name -> why its pods cannot start (see :func:`pod_failures`).
+    ``sdep`` is one ``objects`` were rendered from: it parses."""
+    failures = failures or {}
+    model = parse(without_nulls(sdep))
+    namespace = model.namespace or "default"
+    deployments = _deployments(objects, observed, failures)
+    svc_status = {}
+    for svc in (o for o in objects if o["kind"] == "Service"):
+        name = svc["metadata"]["name"]
+        ports = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
+        svc_status[name] = {
+            "svcName": name,
+            "httpEndpoint": f"{name}.{namespace}:{ports.get('http')}",
+            "grpcEndpoint": f"{name}.{namespace}:{ports.get('grpc')}",
+        }
+    all_ready = deployments.all_ready
+    failing = [n for n, d in deployments.status.items() if d.get("description") and n in failures]
     if all_ready:
         state, description = "Available", ""
     elif failing:
         state, description = "Failed", f"Deployment {failing[0]}: {failures[failing[0]]}"
-    elif stalled:
+    elif deployments.stalled:
         state, description = "Failed", NOT_PROGRESSING
     else:
         state, description = "Creating", ""
     status = {
         "state": state,
         "description": description,
-        "deploymentStatus": dep_status,
+        "deploymentStatus": deployments.status,
         "serviceStatus": svc_status,
-        "replicas": replicas,
-        "address": {"url": f"http://{psvc}.{namespace}.svc.cluster.local:{http_port}{prediction_path(sdep)}"},
+        "replicas": deployments.replicas,
+        "address": {"url": _address(model, [o for o in objects if o["kind"] == "Service"])},
         "conditions": [
             {
                 "type": "DeploymentsReady",

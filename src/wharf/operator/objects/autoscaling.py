@@ -7,8 +7,10 @@ does not render the KEDA ScaledObject itself yet (docs/operator.md, "Not done ye
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
+from wharf.deployment.model import ComponentSpec, Predictor
 from wharf.operator.objects.context import Context
 from wharf.operator.objects.meta import LABEL_ID, MANAGED_BY
 from wharf.operator.objects.pods import first_set
@@ -32,10 +34,10 @@ def _pods_metric(pods: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def hpa_metrics(hpa: dict[str, Any]) -> list[dict[str, Any]]:
+def hpa_metrics(hpa: Mapping[str, Any]) -> list[dict[str, Any]]:
     """autoscaling/v2 metrics: ``metricsv2`` as given, else ``metrics`` converted from v2beta1."""
     if hpa.get("metricsv2"):
-        return copy.deepcopy(hpa["metricsv2"])
+        return copy.deepcopy(list(hpa["metricsv2"]))
     out = []
     for m in hpa.get("metrics") or []:
         kind = m.get("type")
@@ -48,7 +50,7 @@ def hpa_metrics(hpa: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _hpa(ctx: Context, name: str, hpa: dict[str, Any]) -> dict[str, Any]:
+def _hpa(ctx: Context, name: str, hpa: Mapping[str, Any]) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
         "maxReplicas": hpa["maxReplicas"],
@@ -64,7 +66,7 @@ def _hpa(ctx: Context, name: str, hpa: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _pdb(ctx: Context, name: str, pdb_spec: dict[str, Any]) -> dict[str, Any]:
+def _pdb(ctx: Context, name: str, pdb_spec: Mapping[str, Any]) -> dict[str, Any]:
     pdb = {k: v for k, v in pdb_spec.items() if k in ("minAvailable", "maxUnavailable")}
     return {
         "apiVersion": "policy/v1",
@@ -75,18 +77,18 @@ def _pdb(ctx: Context, name: str, pdb_spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def scaling(
-    ctx: Context, predictor: dict[str, Any], component: dict[str, Any], deployment: dict[str, Any]
+    ctx: Context, predictor: Predictor, component: ComponentSpec, deployment: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """The HPA and PDB of a componentSpec's Deployment; sets its replicas when nothing scales it."""
     name = deployment["metadata"]["name"]
-    hpa, keda = component.get("hpaSpec"), component.get("kedaSpec")
+    hpa, keda = component.hpa_spec, component.keda_spec
     out = []
     if hpa and not keda:
         out.append(_hpa(ctx, name, hpa))
     elif not keda:
-        replicas = first_set(component.get("replicas"), predictor.get("replicas"), ctx.spec.get("replicas"))
+        replicas = first_set(component.replicas, predictor.replicas, ctx.model.replicas)
         if replicas is not None:
             deployment["spec"]["replicas"] = replicas
-    if component.get("pdbSpec"):
-        out.append(_pdb(ctx, name, component["pdbSpec"]))
+    if component.pdb_spec:
+        out.append(_pdb(ctx, name, component.pdb_spec))
     return out

@@ -1,4 +1,4 @@
-"""What every builder reads: the defaulted SeldonDeployment and the operator settings."""
+"""What every builder reads: the defaulted SeldonDeployment, typed, and the operator settings."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from wharf.deployment import names
-from wharf.deployment.defaults import DefaultsConfig, PortBases, engine_separate, metrics_ports, sdep_annotation
+from wharf.deployment.defaults import DefaultsConfig, PortBases, metrics_ports
+from wharf.deployment.model import SeldonDeployment
 from wharf.operator.config import OperatorConfig
 from wharf.operator.objects.meta import object_meta, owner_reference
 
@@ -22,40 +23,35 @@ def defaults_config(config: OperatorConfig) -> DefaultsConfig:
 
 @dataclass(frozen=True)
 class Context:
-    """One SeldonDeployment being rendered (already validated and defaulted)."""
+    """One SeldonDeployment being rendered (already validated, defaulted and parsed)."""
 
-    sdep: dict[str, Any]
+    model: SeldonDeployment
     config: OperatorConfig
     name: str
     namespace: str
     sid: str  # the seldon-deployment-id label
     owners: list[dict[str, Any]]
-    protocol: str
     metrics: dict[str, int]  # container name -> its metrics port
-    separate: bool  # seldon.io/engine-separate-pod
 
     @classmethod
-    def of(cls, sdep: dict[str, Any], config: OperatorConfig) -> Context:
-        meta = sdep["metadata"]
+    def of(cls, model: SeldonDeployment, config: OperatorConfig) -> Context:
         return cls(
-            sdep=sdep,
+            model=model,
             config=config,
-            name=meta["name"],
-            namespace=meta["namespace"],
-            sid=names.seldon_id(meta["name"]),
-            owners=owner_reference(sdep),
-            protocol=sdep["spec"].get("protocol") or "seldon",
-            metrics=metrics_ports(sdep, defaults_config(config).ports),
-            separate=engine_separate(sdep),
+            name=model.name,
+            namespace=model.namespace or "default",
+            sid=names.seldon_id(model.name),
+            owners=owner_reference(model),
+            metrics=metrics_ports(model, defaults_config(config).ports),
         )
 
     @property
-    def spec(self) -> dict[str, Any]:
-        return self.sdep["spec"]  # type: ignore[no-any-return]
+    def protocol(self) -> str:
+        return self.model.protocol
 
     def annotation(self, key: str, default: str = "") -> str:
         """A ``seldon.io/...`` setting from the SeldonDeployment's annotations."""
-        return sdep_annotation(self.sdep, key, default)
+        return self.model.annotation(key, default)
 
     def meta(self, name: str, labels: dict[str, str], annotations: dict[str, Any] | None = None) -> dict[str, Any]:
         return object_meta(name, self.namespace, labels, self.owners, annotations)

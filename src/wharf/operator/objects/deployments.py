@@ -7,7 +7,8 @@ import copy
 from typing import Any
 
 from wharf.deployment import names
-from wharf.deployment.defaults import PODINFO_VOLUME, find_node, no_engine
+from wharf.deployment.defaults import PODINFO_VOLUME
+from wharf.deployment.model import ComponentSpec, Predictor
 from wharf.operator.objects.context import Context
 from wharf.operator.objects.meta import LABEL_APP, LABEL_ID, MANAGED_BY, TYPE_LABELS
 from wharf.operator.objects.pods import default_seccomp, podinfo_volume, rolling_update
@@ -18,26 +19,22 @@ from wharf.operator.objects.units import unit_container
 
 
 def _labels(
-    ctx: Context, predictor: dict[str, Any], component: dict[str, Any], dep_name: str
+    ctx: Context, predictor: Predictor, component: ComponentSpec, dep_name: str
 ) -> tuple[dict[str, str], dict[str, str]]:
     """The Deployment's labels and its pods' labels, before the graph nodes add theirs."""
     labels = {LABEL_ID: ctx.sid, "app": dep_name, "fluentd": "true", **MANAGED_BY}
     pod_labels = {LABEL_ID: ctx.sid, "app": dep_name, "fluentd": "true"}
-    if predictor.get("shadow"):
+    if predictor.shadow:
         pod_labels["seldon.io/shadow"] = "true"
         labels["seldon.io/shadow"] = "true"
-    for source in (predictor.get("labels") or {}, (component.get("metadata") or {}).get("labels") or {}):
+    for source in (predictor.labels, component.labels):
         labels.update(source)
         pod_labels.update(source)
     return labels, pod_labels
 
 
-def _annotations(ctx: Context, predictor: dict[str, Any], component: dict[str, Any]) -> dict[str, Any]:
-    return {
-        **(ctx.spec.get("annotations") or {}),
-        **(predictor.get("annotations") or {}),
-        **((component.get("metadata") or {}).get("annotations") or {}),
-    }
+def _annotations(ctx: Context, predictor: Predictor, component: ComponentSpec) -> dict[str, Any]:
+    return {**ctx.model.spec_annotations, **predictor.annotations, **component.annotations}
 
 
 def _pod_defaults(ctx: Context, pod: dict[str, Any]) -> None:
@@ -54,7 +51,7 @@ def _pod_defaults(ctx: Context, pod: dict[str, Any]) -> None:
 
 def _wire_units(
     ctx: Context,
-    predictor: dict[str, Any],
+    predictor: Predictor,
     pod: dict[str, Any],
     labels: dict[str, str],
     pod_labels: dict[str, str],
@@ -62,39 +59,39 @@ def _wire_units(
 ) -> list[dict[str, Any]]:
     """Each graph node's container in the pod completed and its labels added (its type's label not
     to the selector); returns the nodes' Services."""
-    psvc = names.predictor_service(ctx.name, predictor)
+    psvc = names.predictor_service(ctx.name, predictor.name, predictor.annotations)
     services = []
     for container in pod["containers"]:
-        node = find_node(predictor["graph"], container["name"])
+        node = predictor.graph.find(container["name"])
         if node is None:
             continue
-        type_label = TYPE_LABELS.get(node.get("type", ""))
+        type_label = TYPE_LABELS.get(node.type or "")
         if type_label:
             labels[type_label] = pod_labels[type_label] = "true"
-        csvc = names.container_service(ctx.name, predictor, container["name"])
-        key = f"seldon-app-svc-{container['name']}"
+        csvc = names.container_service(ctx.name, predictor.name, node.name)
+        key = f"seldon-app-svc-{node.name}"
         labels[key] = pod_labels[key] = selector[key] = csvc
         unit_container(ctx, predictor, container, node)
-        if node["implementation"] == "TENSORFLOW_SERVER":
+        if node.implementation == "TENSORFLOW_SERVER":
             tfserving_setup(container, pod, node, ctx.protocol, ctx.config)
-        elif node.get("modelUri"):
+        elif node.model_uri:
             storage_initializer(container, pod, node, ctx.config)
         services.append(unit_service(ctx, predictor, psvc, node, csvc, type_label))
-        if no_engine(predictor):  # the predictor's Service selects the node's pods
+        if predictor.no_engine:  # the predictor's Service selects the node's pods
             labels[LABEL_APP] = pod_labels[LABEL_APP] = selector[LABEL_APP] = psvc
     return services
 
 
 def component_deployment(
-    ctx: Context, predictor: dict[str, Any], idx: int, component: dict[str, Any]
+    ctx: Context, predictor: Predictor, component: ComponentSpec
 ) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """The Deployment of one componentSpec and the Services of the graph nodes in it; None for a
     componentSpec with no container."""
-    pod = copy.deepcopy(component.get("spec") or {})
-    if not pod.get("containers"):
+    if not component.containers:
         return None
+    pod: dict[str, Any] = copy.deepcopy(dict(component.pod))  # the pod as written, completed below
     config = ctx.config
-    dep_name = names.deployment_name(ctx.name, predictor, idx, component, config.deployment_name_as_prefix)
+    dep_name = names.deployment_name(ctx.name, predictor.name, component, config.deployment_name_as_prefix)
     labels, pod_labels = _labels(ctx, predictor, component, dep_name)
     annotations = _annotations(ctx, predictor, component)
     pod_annotations = {"prometheus.io/path": config.executor_prometheus_path, "prometheus.io/scrape": "true",
@@ -112,6 +109,6 @@ def component_deployment(
             "template": {"metadata": {"labels": pod_labels, "annotations": pod_annotations}, "spec": pod},
         },
     }
-    if predictor.get("progressDeadlineSeconds"):
-        deployment["spec"]["progressDeadlineSeconds"] = predictor["progressDeadlineSeconds"]
+    if predictor.progress_deadline_seconds:
+        deployment["spec"]["progressDeadlineSeconds"] = predictor.progress_deadline_seconds
     return deployment, services

@@ -13,7 +13,8 @@ import json
 from typing import Any
 
 from wharf.deployment import names
-from wharf.deployment.defaults import PODINFO_PATH, PODINFO_VOLUME, no_engine, walk
+from wharf.deployment.defaults import PODINFO_PATH, PODINFO_VOLUME
+from wharf.deployment.model import Predictor
 from wharf.deployment.validate import SdepError
 from wharf.operator.objects.context import Context
 from wharf.operator.objects.meta import LABEL_APP, LABEL_ID, LABEL_SVC_ORCH, MANAGED_BY
@@ -33,10 +34,10 @@ ENGINE_PROBE = {"initialDelaySeconds": 20, "periodSeconds": 5, "failureThreshold
                 "timeoutSeconds": 60}  # fmt: skip
 
 
-def engine_predictor(predictor: dict[str, Any]) -> str:
+def engine_predictor(predictor: Predictor) -> str:
     """ENGINE_PREDICTOR: the defaulted PredictorSpec as base64 JSON, with traffic and replicas zeroed,
     creation timestamps blanked and the explainer dropped, as upstream does."""
-    spec = copy.deepcopy(predictor)
+    spec = copy.deepcopy(dict(predictor.raw))
     spec.pop("traffic", None)
     spec.pop("explainer", None)
     spec["replicas"] = 0
@@ -45,16 +46,16 @@ def engine_predictor(predictor: dict[str, Any]) -> str:
     return base64.b64encode(json.dumps(spec, separators=(",", ":")).encode()).decode()
 
 
-def _engine_env(ctx: Context, predictor: dict[str, Any]) -> list[dict[str, Any]]:
+def _engine_env(ctx: Context, predictor: Predictor) -> list[dict[str, Any]]:
     """ENGINE_PREDICTOR, the logger's endpoint, ``svcOrchSpec.env``, then each ``seldon.io/engine-<name>``
     annotation as ``<NAME>`` (a later one replaces an earlier one of the same name)."""
     env: list[dict[str, Any]] = [
         {"name": "ENGINE_PREDICTOR", "value": engine_predictor(predictor)},
         {"name": "REQUEST_LOGGER_DEFAULT_ENDPOINT", "value": ctx.config.executor_logger_endpoint},
     ]
-    for item in (predictor.get("svcOrchSpec") or {}).get("env") or []:
-        env = [e for e in env if e["name"] != item.get("name")] + [copy.deepcopy(item)]
-    annotations = {**((ctx.sdep.get("metadata") or {}).get("annotations") or {}), **(ctx.spec.get("annotations") or {})}
+    for item in predictor.svc_orch_spec.env:
+        env = [e for e in env if e["name"] != item.get("name")] + [copy.deepcopy(dict(item))]
+    annotations = {**ctx.model.annotations, **ctx.model.spec_annotations}
     for key in sorted(annotations):
         if key.startswith(ENGINE_ANNOTATION_PREFIX) and key not in NOT_ENGINE_ENV:
             name = key[len(ENGINE_ANNOTATION_PREFIX) :].replace("-", "_").upper()
@@ -62,33 +63,33 @@ def _engine_env(ctx: Context, predictor: dict[str, Any]) -> list[dict[str, Any]]
     return env
 
 
-def _engine_args(ctx: Context, predictor: dict[str, Any]) -> list[str]:
-    config, spec = ctx.config, ctx.spec
+def _engine_args(ctx: Context, predictor: Predictor) -> list[str]:
+    config, sdep = ctx.config, ctx.model
     queue = ctx.annotation("seldon.io/executor-logger-queue-size", config.executor_logger_queue_size)
     timeout = ctx.annotation("seldon.io/executor-logger-write-timeout-ms", config.executor_logger_write_timeout_ms)
     return [
-        *("--sdep", ctx.name, "--namespace", ctx.namespace, "--predictor", predictor["name"]),
+        *("--sdep", ctx.name, "--namespace", ctx.namespace, "--predictor", predictor.name),
         *("--http_port", str(config.executor_http_port), "--grpc_port", str(config.executor_grpc_port)),
-        *("--protocol", ctx.protocol, "--transport", spec.get("transport") or "rest"),
-        *("--prometheus_path", config.executor_prometheus_path, "--server_type", spec.get("serverType") or "rpc"),
+        *("--protocol", ctx.protocol, "--transport", sdep.transport),
+        *("--prometheus_path", config.executor_prometheus_path, "--server_type", sdep.server_type),
         *("--log_work_buffer_size", queue, "--log_write_timeout_ms", timeout),
         f"--full_health_checks={str(config.executor_full_health_checks).lower()}",
     ]
 
 
-def _engine_resources(ctx: Context, predictor: dict[str, Any]) -> dict[str, Any]:
+def _engine_resources(ctx: Context, predictor: Predictor) -> dict[str, Any]:
     config = ctx.config
-    resources = (predictor.get("svcOrchSpec") or {}).get("resources") or {
+    resources = predictor.svc_orch_spec.resources or {
         "requests": {"cpu": config.executor_cpu_request, "memory": config.executor_memory_request},
         "limits": {"cpu": config.executor_cpu_limit, "memory": config.executor_memory_limit},
     }
-    return copy.deepcopy(resources)
+    return copy.deepcopy(dict(resources))
 
 
-def engine_container(ctx: Context, predictor: dict[str, Any]) -> dict[str, Any]:
+def engine_container(ctx: Context, predictor: Predictor) -> dict[str, Any]:
     config = ctx.config
     http, grpc = config.executor_http_port, config.executor_grpc_port
-    scheme = "HTTPS" if (predictor.get("ssl") or {}).get("certSecretName") else "HTTP"
+    scheme = "HTTPS" if predictor.ssl_cert_secret_name else "HTTP"
     container: dict[str, Any] = {
         "name": ENGINE_CONTAINER,
         "image": config.executor_image,
@@ -123,7 +124,7 @@ def engine_container(ctx: Context, predictor: dict[str, Any]) -> dict[str, Any]:
     return container
 
 
-def _add_engine(ctx: Context, deployment: dict[str, Any], predictor: dict[str, Any], psvc: str) -> None:
+def _add_engine(ctx: Context, deployment: dict[str, Any], predictor: Predictor, psvc: str) -> None:
     """The orchestrator beside the graph's first node, in that node's Deployment."""
     spec = deployment["spec"]
     spec["template"]["spec"]["containers"].append(engine_container(ctx, predictor))
@@ -135,7 +136,7 @@ def _add_engine(ctx: Context, deployment: dict[str, Any], predictor: dict[str, A
     spec["selector"]["matchLabels"][LABEL_APP] = psvc
 
 
-def _engine_pod(ctx: Context, predictor: dict[str, Any]) -> dict[str, Any]:
+def _engine_pod(ctx: Context, predictor: Predictor) -> dict[str, Any]:
     config = ctx.config
     pod: dict[str, Any] = {
         "containers": [engine_container(ctx, predictor)],
@@ -150,20 +151,19 @@ def _engine_pod(ctx: Context, predictor: dict[str, Any]) -> dict[str, Any]:
     return pod
 
 
-def _engine_deployment(ctx: Context, predictor: dict[str, Any], psvc: str) -> dict[str, Any]:
+def _engine_deployment(ctx: Context, predictor: Predictor, psvc: str) -> dict[str, Any]:
     """``seldon.io/engine-separate-pod``: the orchestrator in its own Deployment ``<sdep>-<p>-svc-orch``."""
-    name = names.engine_deployment(ctx.name, predictor)
+    name = names.engine_deployment(ctx.name, predictor.name)
     labels = {LABEL_APP: psvc, LABEL_ID: ctx.sid, LABEL_SVC_ORCH: "true", "app": name, **MANAGED_BY}
     pod_labels = {LABEL_APP: psvc, LABEL_ID: ctx.sid, LABEL_SVC_ORCH: "true", "app": name,
-                  **(predictor.get("labels") or {})}  # fmt: skip
+                  **predictor.labels}  # fmt: skip
     pod_annotations = {
         "prometheus.io/path": ctx.config.executor_prometheus_path,
         "prometheus.io/scrape": "true",
-        **(ctx.spec.get("annotations") or {}),
-        **(predictor.get("annotations") or {}),
+        **ctx.model.spec_annotations,
+        **predictor.annotations,
     }
-    replicas = first_set((predictor.get("svcOrchSpec") or {}).get("replicas"), predictor.get("replicas"),
-                         ctx.spec.get("replicas"))  # fmt: skip
+    replicas = first_set(predictor.svc_orch_spec.replicas, predictor.replicas, ctx.model.replicas)
     out: dict[str, Any] = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -182,23 +182,21 @@ def _engine_deployment(ctx: Context, predictor: dict[str, Any], psvc: str) -> di
     return out
 
 
-def place_engine(
-    ctx: Context, index: int, predictor: dict[str, Any], psvc: str, deployments: list[dict[str, Any]]
-) -> tuple[int, int]:
+def place_engine(ctx: Context, predictor: Predictor, psvc: str, deployments: list[dict[str, Any]]) -> tuple[int, int]:
     """Put the orchestrator where it runs (into ``deployments``); returns the (http, grpc) ports the
     predictor's Service targets: the orchestrator's, or with no-engine the graph's single node's."""
-    graph = predictor["graph"]
-    if no_engine(predictor):
-        if "httpPort" not in (graph.get("endpoint") or {}):
+    graph = predictor.graph
+    if predictor.no_engine:
+        if graph.ports is None:
             raise SdepError(
                 [
-                    f"spec.predictors[{index}].annotations[seldon.io/no-engine]: graph node "
-                    f"{graph['name']} runs in no container, so nothing would serve the predictor"
+                    f"{predictor.path}.annotations[seldon.io/no-engine]: graph node "
+                    f"{graph.name} runs in no container, so nothing would serve the predictor"
                 ]
             )
-        return graph["endpoint"]["httpPort"], graph["endpoint"]["grpcPort"]
-    host = next((n for n in walk(graph) if (n.get("endpoint") or {}).get("service_host") == "localhost"), None)
-    if ctx.separate or host is None:
+        return graph.ports
+    host = next((n for n in graph.walk() if n.endpoint is not None and n.endpoint.service_host == "localhost"), None)
+    if ctx.model.engine_separate or host is None:
         # host None: no node runs in the first componentSpec's pod, either because the graph is all
         # built-in implementations (RANDOM_ABTEST, SIMPLE_MODEL, ...) the orchestrator serves itself,
         # or because the node's container is in several componentSpecs. Upstream's operator stops
@@ -206,11 +204,11 @@ def place_engine(
         # seldon.io/engine-separate-pod renders, the one shape that needs no graph container.
         deployments.append(_engine_deployment(ctx, predictor, psvc))
     else:
-        target = next((d for d in deployments if any(c["name"] == host["name"] for c in _containers(d))), None)
+        target = next((d for d in deployments if any(c["name"] == host.name for c in _containers(d))), None)
         if target is None:
             raise SdepError(
                 [
-                    f"spec.predictors[{index}].componentSpecs[0]: no graph node runs in the first "
+                    f"{predictor.path}.componentSpecs[0]: no graph node runs in the first "
                     "componentSpec, so there is no pod to put the orchestrator in"
                 ]
             )

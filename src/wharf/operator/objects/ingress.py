@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from wharf.deployment import names
-from wharf.deployment.defaults import no_engine
+from wharf.deployment.model import Predictor
 from wharf.operator.objects.context import Context
 from wharf.operator.objects.meta import LABEL_ID, MANAGED_BY
 
@@ -18,10 +18,10 @@ RETRY_ON = "gateway-error,connect-failure,refused-stream"
 
 
 def _mappings(
-    ctx: Context, predictor: dict[str, Any], psvc: str, ports: tuple[int, int], prefix: str, suffix: str
+    ctx: Context, predictor: Predictor, psvc: str, ports: tuple[int, int], prefix: str, suffix: str
 ) -> list[dict[str, Any]]:
     """The REST and gRPC Mapping of one predictor under one prefix."""
-    name, namespace, p_name = ctx.name, ctx.namespace, predictor["name"]
+    name, namespace, p_name = ctx.name, ctx.namespace, predictor.name
     rest: dict[str, Any] = {
         "apiVersion": "ambassador/v1",
         "kind": "Mapping",
@@ -43,16 +43,16 @@ def _mappings(
         "service": f"{psvc}.{namespace}:{ports[1]}",
         "timeout_ms": int(ctx.annotation("seldon.io/grpc-timeout", "3000")),
     }
-    first = ctx.spec["predictors"][0]["name"] == p_name
+    first = ctx.model.predictors[0].name == p_name
     for m in (rest, grpc):
-        if predictor.get("shadow"):
+        if predictor.shadow:
             m["shadow"] = True
         elif not first:
-            m["weight"] = int(predictor.get("traffic") or 0)
+            m["weight"] = predictor.traffic or 0
     return [rest, grpc]
 
 
-def ambassador_config(ctx: Context, predictor: dict[str, Any], psvc: str, ports: tuple[int, int]) -> str:
+def ambassador_config(ctx: Context, predictor: Predictor, psvc: str, ports: tuple[int, int]) -> str:
     """Ambassador v1 Mappings as the ``getambassador.io/config`` annotation (YAML documents)."""
     import yaml
 
@@ -92,11 +92,11 @@ def _routes(ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
     return http_route, grpc_route
 
 
-def _destination_rule(ctx: Context, predictor: dict[str, Any], psvc: str) -> dict[str, Any]:
+def _destination_rule(ctx: Context, predictor: Predictor, psvc: str) -> dict[str, Any]:
     config = ctx.config
     rule: dict[str, Any] = {
         "host": psvc,
-        "subsets": [{"name": predictor["name"], "labels": {"version": predictor["labels"]["version"]}}],
+        "subsets": [{"name": predictor.name, "labels": {"version": predictor.labels["version"]}}],
         "trafficPolicy": {"tls": {"mode": config.istio_tls_mode}}
         if config.istio_tls_mode
         else {"connectionPool": {"http": {"idleTimeout": "60s"}}},
@@ -109,15 +109,15 @@ def _destination_rule(ctx: Context, predictor: dict[str, Any], psvc: str) -> dic
     }
 
 
-def _route_to(route: dict[str, Any], predictor: dict[str, Any], psvc: str, port: int) -> None:
+def _route_to(route: dict[str, Any], predictor: Predictor, psvc: str, port: int) -> None:
     """The predictor as a weighted destination of the route, or as its mirror when it is a shadow."""
-    destination = {"host": psvc, "subset": predictor["name"], "port": {"number": port}}
-    if predictor.get("shadow"):
+    destination = {"host": psvc, "subset": predictor.name, "port": {"number": port}}
+    if predictor.shadow:
         route["mirror"] = destination
-        if predictor.get("traffic"):
-            route["mirrorPercentage"] = {"value": float(predictor["traffic"])}
+        if predictor.traffic:
+            route["mirrorPercentage"] = {"value": float(predictor.traffic)}
     else:
-        route["route"].append({"destination": destination, "weight": int(predictor.get("traffic") or 0)})
+        route["route"].append({"destination": destination, "weight": predictor.traffic or 0})
 
 
 def istio_objects(ctx: Context) -> list[dict[str, Any]]:
@@ -125,11 +125,11 @@ def istio_objects(ctx: Context) -> list[dict[str, Any]]:
     ``namespace`` headers) to the predictors, then each predictor's DestinationRule."""
     http_route, grpc_route = _routes(ctx)
     rules = []
-    for p in ctx.spec["predictors"]:
-        psvc = names.predictor_service(ctx.name, p)
+    for p in ctx.model.predictors:
+        psvc = names.predictor_service(ctx.name, p.name, p.annotations)
         ports = (ctx.config.executor_http_port, ctx.config.executor_grpc_port)
-        if no_engine(p):
-            ports = (p["graph"]["endpoint"]["httpPort"], p["graph"]["endpoint"]["grpcPort"])
+        if p.no_engine and p.graph.ports is not None:  # place_engine refused one with no ports
+            ports = p.graph.ports
         rules.append(_destination_rule(ctx, p, psvc))
         _route_to(http_route, p, psvc, ports[0])
         _route_to(grpc_route, p, psvc, ports[1])

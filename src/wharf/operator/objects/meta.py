@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from wharf.deployment.model import SeldonDeployment
+
 MANAGED_BY = {"app.kubernetes.io/managed-by": "seldon-core"}
 LABEL_ID = "seldon-deployment-id"
 LABEL_APP = "seldon-app"
@@ -19,18 +21,17 @@ TYPE_LABELS = {
 }
 
 
-def owner_reference(sdep: dict[str, Any]) -> list[dict[str, Any]]:
+def owner_reference(sdep: SeldonDeployment) -> list[dict[str, Any]]:
     """The SeldonDeployment as controller of its objects; none when it has no ``metadata.uid``
     (it did not come from a cluster)."""
-    meta = sdep.get("metadata") or {}
-    if not meta.get("uid"):
+    if not sdep.uid:
         return []
     return [
         {
-            "apiVersion": sdep.get("apiVersion", "machinelearning.seldon.io/v1"),
+            "apiVersion": sdep.api_version or "machinelearning.seldon.io/v1",
             "kind": "SeldonDeployment",
-            "name": meta["name"],
-            "uid": meta["uid"],
+            "name": sdep.name,
+            "uid": sdep.uid,
             "controller": True,
             "blockOwnerDeletion": True,
         }

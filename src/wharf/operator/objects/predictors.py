@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wharf.deployment import names
+from wharf.deployment.model import Predictor
 from wharf.operator.objects.autoscaling import scaling
 from wharf.operator.objects.context import Context
 from wharf.operator.objects.deployments import component_deployment
 from wharf.operator.objects.engine import place_engine
 from wharf.operator.objects.services import predictor_service
-from wharf.operator.objects.units import prepare_prepackaged
 
 
 @dataclass
@@ -22,14 +22,13 @@ class PredictorObjects:
     scaling: list[dict[str, Any]] = field(default_factory=list)
 
 
-def predictor_objects(ctx: Context, index: int, predictor: dict[str, Any]) -> PredictorObjects:
-    """The objects of ``spec.predictors[index]``, in the order they are applied."""
-    psvc = names.predictor_service(ctx.name, predictor)
-    prepare_prepackaged(predictor, ctx.protocol)
+def predictor_objects(ctx: Context, predictor: Predictor) -> PredictorObjects:
+    """The objects of one of ``spec.predictors``, in the order they are applied."""
+    psvc = names.predictor_service(ctx.name, predictor.name, predictor.annotations)
     out = PredictorObjects()
     unit_services: dict[str, dict[str, Any]] = {}  # a node in several componentSpecs still gets one Service
-    for idx, component in enumerate(predictor.get("componentSpecs") or []):
-        built = component_deployment(ctx, predictor, idx, component)
+    for component in predictor.component_specs:
+        built = component_deployment(ctx, predictor, component)
         if built is None:
             continue
         deployment, services = built
@@ -37,6 +36,6 @@ def predictor_objects(ctx: Context, index: int, predictor: dict[str, Any]) -> Pr
             unit_services.setdefault(service["metadata"]["name"], service)
         out.scaling += scaling(ctx, predictor, component, deployment)
         out.deployments.append(deployment)
-    ports = place_engine(ctx, index, predictor, psvc, out.deployments)
+    ports = place_engine(ctx, predictor, psvc, out.deployments)
     out.services = [*unit_services.values(), predictor_service(ctx, predictor, psvc, ports)]
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wharf.deployment.defaults import MODEL_MOUNT_PATH
+from wharf.deployment.model import Node
 from wharf.operator.config import OperatorConfig
 from wharf.operator.objects.pods import restricted_defaults
 
@@ -24,9 +25,7 @@ def _mount_pvc(container: dict[str, Any], pod: dict[str, Any], uri: str) -> tupl
     return f"{PVC_SOURCE_PATH}/{sub_path}", [pvc_mount]
 
 
-def storage_initializer(
-    container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any], config: OperatorConfig
-) -> None:
+def storage_initializer(container: dict[str, Any], pod: dict[str, Any], node: Node, config: OperatorConfig) -> None:
     """The init container copying ``modelUri`` to /mnt/models, on an emptyDir shared with the model's container.
 
     ``pvc://<claim>/<path>``: the claim is mounted read-only at /mnt/pvc in both containers and
@@ -36,7 +35,8 @@ def storage_initializer(
     init_name = f"{container['name']}-model-initializer"[:63].rstrip("-")
     if any(c.get("name") == init_name for c in pod.get("initContainers") or []):
         return
-    uri: str = node["modelUri"]
+    assert node.model_uri  # the callers' condition
+    uri = node.model_uri
     init_mounts: list[dict[str, Any]] = []
     if uri.startswith("pvc://"):
         uri, init_mounts = _mount_pvc(container, pod, uri)
@@ -44,7 +44,7 @@ def storage_initializer(
     container.setdefault("volumeMounts", []).append({"name": volume, "mountPath": MODEL_MOUNT_PATH, "readOnly": True})
     init: dict[str, Any] = {
         "name": init_name,
-        "image": node.get("storageInitializerImage") or config.storage_initializer_image,
+        "image": node.storage_initializer_image or config.storage_initializer_image,
         "args": [uri, MODEL_MOUNT_PATH],
         "volumeMounts": [*init_mounts, {"name": volume, "mountPath": MODEL_MOUNT_PATH}],
         "imagePullPolicy": "IfNotPresent",
@@ -54,7 +54,7 @@ def storage_initializer(
         "terminationMessagePolicy": "FallbackToLogsOnError",
         "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
     }
-    secret = node.get("envSecretRefName") or config.unit_default_env_secret
+    secret = node.env_secret_ref_name or config.unit_default_env_secret
     if secret:
         init["envFrom"] = [{"secretRef": {"name": secret}}]
     restricted_defaults(init)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from wharf.deployment.defaults import MODEL_MOUNT_PATH
+from wharf.deployment.model import Node
 from wharf.deployment.validate import SdepError
 from wharf.operator.config import OperatorConfig
 from wharf.operator.objects.storage import storage_initializer
@@ -15,37 +16,37 @@ TFSERVING_CONTAINER = "tfserving"
 TFSERVING_GRPC_PORT, TFSERVING_REST_PORT = 2000, 2001
 
 
-def tfserving_proxy_parameters(node: dict[str, Any]) -> list[dict[str, Any]]:
+def tfserving_proxy_parameters(node: Node) -> list[dict[str, Any]]:
     """The proxy's parameters as upstream sets them: the user's (signature_name, model_input,
     model_output, ...), TF Serving's endpoints unless the user named either, and ``model_name`` =
     the node's name, which is TF Serving's ``--model_name`` (upstream appends it after the user's, so
     the node's name wins there too)."""
-    params = [p for p in node.get("parameters") or [] if p.get("name") != "model_name"]
-    if not any(p.get("name") in ("rest_endpoint", "grpc_endpoint") for p in params):
+    params = [dict(p.raw) for p in node.parameters if p.name != "model_name"]
+    if not any(p["name"] in ("rest_endpoint", "grpc_endpoint") for p in params):
         params += [
             {"name": "rest_endpoint", "value": f"http://0.0.0.0:{TFSERVING_REST_PORT}", "type": "STRING"},
             {"name": "grpc_endpoint", "value": f"0.0.0.0:{TFSERVING_GRPC_PORT}", "type": "STRING"},
         ]
-    return params + [{"name": "model_name", "value": node["name"], "type": "STRING"}]
+    return params + [{"name": "model_name", "value": node.name, "type": "STRING"}]
 
 
-def _tfserving_args(node: dict[str, Any], grpc: int, rest: int) -> list[str]:
+def _tfserving_args(node: Node, grpc: int, rest: int) -> list[str]:
     return [
         f"--port={grpc}",
         f"--rest_api_port={rest}",
-        f"--model_name={node['name']}",
+        f"--model_name={node.name}",
         f"--model_base_path={MODEL_MOUNT_PATH}",
     ]
 
 
-def _beside_proxy(pod: dict[str, Any], node: dict[str, Any], config: OperatorConfig) -> dict[str, Any]:
+def _beside_proxy(pod: dict[str, Any], node: Node, config: OperatorConfig) -> dict[str, Any]:
     """The ``tfserving`` container beside the proxy: added, or a user's one completed (image, args and
     ports only where missing)."""
     image = (config.predictor_servers.get("TENSORFLOW_SERVER") or {}).get("tensorflow")
     if not image:
         raise SdepError(
             [
-                f"graph node {node['name']}: TENSORFLOW_SERVER needs TF Serving's image, and "
+                f"graph node {node.name}: TENSORFLOW_SERVER needs TF Serving's image, and "
                 "predictor_servers has no TENSORFLOW_SERVER.protocols.tensorflow entry"
             ]
         )
@@ -70,7 +71,7 @@ def _beside_proxy(pod: dict[str, Any], node: dict[str, Any], config: OperatorCon
 
 
 def tfserving_setup(
-    container: dict[str, Any], pod: dict[str, Any], node: dict[str, Any], protocol: str, config: OperatorConfig
+    container: dict[str, Any], pod: dict[str, Any], node: Node, protocol: str, config: OperatorConfig
 ) -> None:
     """TENSORFLOW_SERVER: TF Serving reads the model from /mnt/models, where the initializer puts it.
 
@@ -81,9 +82,11 @@ def tfserving_setup(
     """
     if protocol == "tensorflow":
         served = container
+        assert node.ports is not None  # apply_defaults set them: the node runs in this container
         if not served.get("args"):
-            served["args"] = _tfserving_args(node, node["endpoint"]["grpcPort"], node["endpoint"]["httpPort"])
+            http, grpc = node.ports
+            served["args"] = _tfserving_args(node, grpc, http)
     else:
         served = _beside_proxy(pod, node, config)
-    if node.get("modelUri"):
+    if node.model_uri:
         storage_initializer(served, pod, node, config)

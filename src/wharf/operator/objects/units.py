@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from wharf.deployment.defaults import MODEL_MOUNT_PATH, containers, find_node, is_prepackaged
+from wharf.deployment.defaults import MODEL_MOUNT_PATH
+from wharf.deployment.model import Node, Predictor, parse, writable
 from wharf.deployment.servers import MLSERVER_IMPLEMENTATIONS
 from wharf.operator.config import OperatorConfig
 from wharf.operator.objects.context import Context
@@ -32,28 +33,28 @@ def _unit_ports(container: dict[str, Any], http: int, grpc: int, metrics_port: i
     return str(next(p["containerPort"] for p in ports if p.get("name") == config.unit_metrics_port_name))
 
 
-def _user_env(container: dict[str, Any], node: dict[str, Any], probe_port: int, http: int, grpc: int) -> None:
+def _user_env(container: dict[str, Any], node: Node, probe_port: int, http: int, grpc: int) -> None:
     """The env a user may set otherwise: kept where the container has it."""
     set_env(container, "PREDICTIVE_UNIT_SERVICE_PORT", str(probe_port), overwrite=False)
     for name in ("PREDICTIVE_UNIT_HTTP_SERVICE_PORT", "MLSERVER_HTTP_PORT"):
         set_env(container, name, str(http), overwrite=False)
     for name in ("PREDICTIVE_UNIT_GRPC_SERVICE_PORT", "MLSERVER_GRPC_PORT"):
         set_env(container, name, str(grpc), overwrite=False)
-    if node.get("parameters"):
-        set_env(container, "PREDICTIVE_UNIT_PARAMETERS", _compact(node["parameters"]), overwrite=False)
-    if node.get("modelUri"):
+    if node.parameters:
+        set_env(container, "PREDICTIVE_UNIT_PARAMETERS", _compact([p.raw for p in node.parameters]), overwrite=False)
+    if node.model_uri:
         set_env(container, "MLSERVER_MODEL_URI", MODEL_MOUNT_PATH, overwrite=False)
 
 
-def _operator_env(ctx: Context, predictor: dict[str, Any], container: dict[str, Any], metrics: str) -> None:
+def _operator_env(ctx: Context, predictor: Predictor, container: dict[str, Any], metrics: str) -> None:
     """The env the operator always sets, over the container's own."""
     path = ctx.config.executor_prometheus_path
     for name, value in (
         ("PREDICTIVE_UNIT_ID", container["name"]),
         ("MLSERVER_MODEL_NAME", container["name"]),
         ("PREDICTIVE_UNIT_IMAGE", container.get("image", "")),
-        ("PREDICTOR_ID", predictor["name"]),
-        ("PREDICTOR_LABELS", _compact(predictor.get("labels") or {}, sort_keys=True)),
+        ("PREDICTOR_ID", predictor.name),
+        ("PREDICTOR_LABELS", _compact(predictor.labels, sort_keys=True)),
         ("SELDON_DEPLOYMENT_ID", ctx.name),
         ("SELDON_EXECUTOR_ENABLED", "true"),
         ("PREDICTIVE_UNIT_METRICS_SERVICE_PORT", metrics),
@@ -64,11 +65,11 @@ def _operator_env(ctx: Context, predictor: dict[str, Any], container: dict[str, 
         set_env(container, name, value)
 
 
-def unit_container(ctx: Context, predictor: dict[str, Any], container: dict[str, Any], node: dict[str, Any]) -> None:
+def unit_container(ctx: Context, predictor: Predictor, container: dict[str, Any], node: Node) -> None:
     """Ports, probes, lifecycle and env the operator gives a graph node's container (in place)."""
-    endpoint = node["endpoint"]
-    http, grpc = endpoint["httpPort"], endpoint["grpcPort"]
-    grpc_transport = (ctx.spec.get("transport") == "grpc") or endpoint.get("type") == "GRPC"
+    assert node.endpoint is not None and node.ports is not None  # apply_defaults set them: it runs here
+    http, grpc = node.ports
+    grpc_transport = ctx.model.transport == "grpc" or node.endpoint.type == "GRPC"
     metrics = _unit_ports(container, http, grpc, ctx.metrics[container["name"]], ctx.config)
     probe_port = grpc if grpc_transport else http
     container.setdefault("livenessProbe", tcp_probe(probe_port, 60))
@@ -78,24 +79,24 @@ def unit_container(ctx: Context, predictor: dict[str, Any], container: dict[str,
     _operator_env(ctx, predictor, container, metrics)
 
 
-def _prepackaged_setup(container: dict[str, Any], node: dict[str, Any], protocol: str) -> None:
+def _prepackaged_setup(container: dict[str, Any], node: Node, protocol: str) -> None:
     """The Seldon-protocol Python servers read their model from /mnt/models, where the initializer put it.
 
     Those are the component server's images (Wharf's by default), which run as a non-root user
     with no capability; other servers' images (TF Serving, Triton) are left as their makers ship them.
     """
-    if protocol == "seldon" and node["implementation"] == "TENSORFLOW_SERVER":
+    if protocol == "seldon" and node.implementation == "TENSORFLOW_SERVER":
         restricted_defaults(container)  # Wharf's proxy image; TF Serving itself is in its own container
-        node["parameters"] = tfserving_proxy_parameters(node)
+        writable(node.raw)["parameters"] = tfserving_proxy_parameters(node)
     elif protocol == "seldon":
         restricted_defaults(container)
-        params = [p for p in node.setdefault("parameters", []) if p.get("name") != "model_uri"]
-        node["parameters"] = params + [{"name": "model_uri", "value": MODEL_MOUNT_PATH, "type": "STRING"}]
+        params = [dict(p.raw) for p in node.parameters if p.name != "model_uri"]
+        writable(node.raw)["parameters"] = params + [{"name": "model_uri", "value": MODEL_MOUNT_PATH, "type": "STRING"}]
     elif protocol in ("v2", "kfserving"):
         set_env(container, "MLSERVER_PARALLEL_WORKERS", "0", overwrite=False)
         # the runtime MLServer loads for a model folder without model-settings.json, and the version
         # upstream names every model with (/v2/models/<name>/versions/v1/...); the user's env wins
-        implementation = MLSERVER_IMPLEMENTATIONS.get(node["implementation"])
+        implementation = MLSERVER_IMPLEMENTATIONS.get(node.implementation_or_default)
         if implementation:
             set_env(container, "MLSERVER_MODEL_IMPLEMENTATION", implementation, overwrite=False)
             set_env(container, "MLSERVER_MODEL_VERSION", "v1", overwrite=False)
@@ -103,10 +104,12 @@ def _prepackaged_setup(container: dict[str, Any], node: dict[str, Any], protocol
             restricted_defaults(container)
 
 
-def prepare_prepackaged(predictor: dict[str, Any], protocol: str) -> None:
-    """Each prepackaged server's setup, in the predictor itself: the parameters it adds to a node
-    must be in ENGINE_PREDICTOR, which is built from the predictor afterwards."""
-    for _, container in containers(predictor):
-        node = find_node(predictor["graph"], container["name"])
-        if node is not None and is_prepackaged(node):
-            _prepackaged_setup(container, node, protocol)
+def prepare_prepackaged(defaulted: dict[str, Any]) -> None:
+    """Each prepackaged server's setup, in the (defaulted) SeldonDeployment itself: the parameters it
+    adds to a node must be in ENGINE_PREDICTOR, which is built from the predictor afterwards."""
+    sdep = parse(defaulted)
+    for predictor in sdep.predictors:
+        for _, container in predictor.containers():
+            node = predictor.graph.find(container.name)
+            if node is not None and node.prepackaged:
+                _prepackaged_setup(writable(container.raw), node, sdep.protocol)
