@@ -42,6 +42,15 @@ _EMPTY: Raw = {}
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "a mapping", list: "a list"}
 
 
+_SHOWN_CHARS = 80
+
+
+def _shown(value: Any) -> str:
+    """A wrong value as an error shows it: its repr, cut short (a field may hold megabytes)."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else f"{text[:_SHOWN_CHARS]}... ({len(text)} characters)"
+
+
 class ModelError(ValueError):
     """A SeldonDeployment that does not parse; ``problems`` each start with the field's path."""
 
@@ -70,14 +79,14 @@ class _Reader:
         if kind is int and isinstance(value, float) and value.is_integer():
             value = int(value)  # what JSON Schema counts as an integer
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(key, f"expected {_TYPE_NAMES[kind]}, got {value!r}")
+            self.problem(key, f"expected {_TYPE_NAMES[kind]}, got {_shown(value)}")
             return None
         return value
 
     def text(self, key: str, enum: tuple[str, ...] = ()) -> str | None:
         value: str | None = self._typed(key, str)
         if value is not None and enum and value not in enum:
-            self.problem(key, f"{value!r} is not one of {', '.join(enum)}")
+            self.problem(key, f"{_shown(value)} is not one of {', '.join(enum)}")
             return None
         return value
 
@@ -112,13 +121,13 @@ class _Reader:
             if isinstance(item, Mapping):
                 yield _Reader(item, path, self.problems, i)
             else:
-                self.problems.append(f"{path}: expected a mapping, got {item!r}")
+                self.problems.append(f"{path}: expected a mapping, got {_shown(item)}")
 
     def str_map(self, key: str) -> Mapping[str, str]:
         value = self.mapping(key) or _EMPTY
         for name, item in value.items():
             if not isinstance(item, str):
-                self.problems.append(f"{self.at(key)}.{name}: expected a string, got {item!r}")
+                self.problems.append(f"{self.at(key)}.{name}: expected a string, got {_shown(item)}")
         return {name: item for name, item in value.items() if isinstance(item, str)}
 
     def strings(self, key: str, enum: tuple[str, ...]) -> tuple[str, ...]:
@@ -126,9 +135,9 @@ class _Reader:
         for i, item in enumerate(self.array(key)):
             where = f"{self.at(key)}[{i}]"
             if not isinstance(item, str):
-                self.problems.append(f"{where}: expected a string, got {item!r}")
+                self.problems.append(f"{where}: expected a string, got {_shown(item)}")
             elif item not in enum:
-                self.problems.append(f"{where}: {item!r} is not one of {', '.join(enum)}")
+                self.problems.append(f"{where}: {_shown(item)} is not one of {', '.join(enum)}")
             else:
                 out.append(item)
         return tuple(out)
