@@ -42,7 +42,7 @@ _EMPTY: Raw = {}
 _TYPE_NAMES = {str: "a string", int: "an integer", bool: "a boolean", dict: "a mapping", list: "a list"}
 
 
-_SHOWN_CHARS = 80
+_SHOWN_CHARS = 200
 
 
 def _shown(value: Any) -> str:
