@@ -1,8 +1,9 @@
 """Defaulting of a SeldonDeployment as upstream's operator does it before rendering.
 
 ``apply_defaults`` takes the resource as plain data and returns a defaulted deep copy; the input is
-never changed. It reads the copy through the typed model (``model.parse``) and completes it in place. The ENGINE_PREDICTOR the orchestrator reads is built from this defaulted form, so
-every node carries its ``endpoint`` (host and ports) explicitly.
+never changed. It reads the copy through the typed model (``model.parse``) and completes it in
+place. The ENGINE_PREDICTOR the orchestrator reads is built from this defaulted form, so every node
+carries its ``endpoint`` (host and ports) explicitly.
 """
 
 from __future__ import annotations
