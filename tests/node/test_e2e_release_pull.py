@@ -24,10 +24,14 @@ import pytest
 import yaml
 from node_support import (
     ROOT,
+    apply,
     cluster_report,
     get,
     iris_answer,
+    job,
+    job_output,
     predict,
+    python_eval,
     restricted_namespace,
     service_url,
     wait_available,
@@ -59,23 +63,35 @@ def helm4():
 
 @pytest.fixture(scope="module")
 def release(registry, helm4, wharf_images, example_images, tmp_path_factory):
-    """Images and charts in the registry; {repository: digest}. Local tags made here are removed after."""
+    """Images and charts in the registry; {repository: digest}. Local tags made here are removed after.
+
+    Each image gets the release's OCI labels first, as `invoke release` does (a LABEL step: a new
+    image ID, no new layer). That matters beyond realism: the kubelet keeps a record of each image ID
+    it pulls and the names it pulled it by (its check that pods may use pulled images, on by default
+    since Kubernetes 1.35); pulling the session's own images under the registry's names would make
+    later pods that name them by their local tags pull again, from nowhere.
+    """
+    from wharf.release.publish import Image, ReleaseOptions, labelled, oci_labels
+
     local = {
         "wharf/operator": wharf_images["operator"],
         "wharf/orchestrator": wharf_images["orchestrator"],
         "wharf/iris": example_images["iris"],
     }
+    labels = oci_labels(ReleaseOptions(registry, TAG, out=tmp_path_factory.mktemp("release")))
+    made = []
     digests = {}
     try:
         for repository, image in local.items():
-            digests[repository] = push_image(image, registry, repository, TAG)
+            made.append(labelled(Image(image, repository), labels))
+            digests[repository] = push_image(made[-1], registry, repository, TAG)
+            made.append(f"{registry}/{repository}:{TAG}")
         charts = tmp_path_factory.mktemp("charts")
         for chart in ("wharf-core", "wharf-model"):
             push_chart(helm4, package_chart(helm4, ROOT / "charts" / chart, charts), registry)
         yield digests
     finally:
-        tags = [f"{registry}/{repository}:{TAG}" for repository in local]
-        subprocess.run(["docker", "rmi", *tags], capture_output=True, timeout=120)
+        subprocess.run(["docker", "rmi", *made], capture_output=True, timeout=120)
 
 
 def _helm4(helm4, kube, *args: str) -> subprocess.CompletedProcess:
@@ -123,7 +139,7 @@ def _image_ids(pods: list[dict]) -> dict[str, tuple[str, str]]:
 
 
 def test_the_node_pulls_the_release_by_digest_and_the_model_answers(
-    kube_node, wharf_core, registry, release, helm4, tmp_path
+    kube_node, wharf_core, wharf_images, example_images, registry, release, helm4, tmp_path
 ):
     pinned = {repository: f"{registry}/{repository}@{digest}" for repository, digest in release.items()}
     ns = restricted_namespace(kube_node, "released")
@@ -177,6 +193,12 @@ def test_the_node_pulls_the_release_by_digest_and_the_model_answers(
 
         answer = predict(service_url(kube_node, ns, f"{sdep}-default"), ROWS, settle_s=30)
         np.testing.assert_allclose(answer["data"]["ndarray"], iris_answer(ROWS), rtol=1e-9)
+
+        # Pods naming the session's own images by their local tags (pull policy Never) still start:
+        # the kubelet's pull records of the released image IDs leave them alone.
+        for name, image in (("local-iris", example_images["iris"]), ("local-orch", wharf_images["orchestrator"])):
+            apply(kube_node, job(name, image, python_eval("print('started')")), namespace=ns)
+            assert job_output(kube_node, ns, name, timeout=120).strip() == "started"
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{cluster_report(kube_node, ns)}") from None
     finally:
