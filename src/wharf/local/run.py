@@ -145,10 +145,9 @@ def plan(
         if not unit.has_server:
             continue
         container = predictor.containers.get(unit.name, {})
-        if unit.implementation not in BUILTIN_IMPLEMENTATIONS:  # a prepackaged server (a user's model
-            plans.append(
-                _prepackaged(unit, container, file, images, predictor.protocol)
-            )  # with a modelUri stays below)
+        # a prepackaged server (a user's own model with a modelUri is planned below)
+        if unit.implementation not in BUILTIN_IMPLEMENTATIONS:
+            plans.append(_prepackaged(unit, container, file, images, predictor.protocol))
             continue
         if images:
             image = container.get("image")
